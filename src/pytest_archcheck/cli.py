@@ -1,0 +1,241 @@
+"""`archcheck` command line (DESIGN.md §5). Exit codes: 0 clean, 1 findings, 2 usage/config error.
+
+Static verbs (check without --probe, estimate, advise, rule, schema) import no torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .findings import ArchcheckError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits 2 on usage errors, as we want
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _codes(value: str) -> list[str]:
+    return [c.strip().upper() for c in value.split(",") if c.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="archcheck", description="Budgets for PyTorch architectures: memory, latency, span.")
+    p.add_argument("--version", action="version", version=f"archcheck {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("check", help="lint spec files (static unless --probe)")
+    c.add_argument("paths", nargs="*", default=["."])
+    c.add_argument("--probe", action="store_true", help="also build models and measure (needs torch)")
+    c.add_argument("--device", choices=["fake", "cpu", "cuda"], default=None)
+    c.add_argument("--format", choices=["full", "concise", "json", "sarif", "github"], default=None)
+    c.add_argument("--select", type=_codes, default=[], help="comma-separated codes or prefixes")
+    c.add_argument("--ignore", type=_codes, default=[], help="comma-separated codes or prefixes")
+    c.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings are reported")
+    c.add_argument("--output-file", type=Path, default=None)
+
+    e = sub.add_parser("estimate", help="formula report for one spec")
+    e.add_argument("spec")
+    e.add_argument("--n", type=int, default=None)
+    e.add_argument("--batch", type=int, default=None)
+    e.add_argument("--format", choices=["text", "json"], default="text")
+
+    pr = sub.add_parser("probe", help="measure one spec (needs torch)")
+    pr.add_argument("spec")
+    pr.add_argument("--device", choices=["fake", "cpu", "cuda"], default="fake")
+    pr.add_argument("--n", type=int, default=None)
+    pr.add_argument("--batch", type=int, default=None)
+    pr.add_argument("--latency", action="store_true", help="also time inference (cpu/cuda)")
+    pr.add_argument("--isolate", action="store_true",
+                    help="run in a subprocess with a timeout (survives factories that hang or crash)")
+    pr.add_argument("--format", choices=["text", "json"], default="text")
+
+    a = sub.add_parser("advise", help="the article's selection guide, with numbers")
+    a.add_argument("--span", type=int, required=True)
+    a.add_argument("--n", type=int, required=True)
+    a.add_argument("--memory", required=True, help='e.g. "24 GiB"')
+    a.add_argument("--latency", default=None, help='P95 target, e.g. "200 ms"')
+    a.add_argument("--device", default=None)
+    a.add_argument("--batch", type=int, default=1)
+    a.add_argument("--heads", type=int, default=8)
+    a.add_argument("--format", choices=["text", "json"], default="text")
+
+    r = sub.add_parser("rule", help="show a rule's documentation, or list all rules")
+    r.add_argument("code", nargs="?")
+    r.add_argument("--format", choices=["text", "json"], default="text")
+
+    sub.add_parser("schema", help="print the JSON Schema of the spec")
+    return p
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .engine import check_paths
+    from .report import render
+
+    fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "full")
+    result = check_paths(args.paths, select=args.select, ignore=args.ignore,
+                         measure=args.probe, device=args.device)
+    text = render(result.findings, fmt, result.files)
+    if args.output_file:
+        args.output_file.write_text(text + "\n", encoding="utf-8")
+    else:
+        _emit(text, fmt)
+    if result.findings and not args.exit_zero:
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def _emit(text: str, fmt: str) -> None:
+    if fmt in ("full", "concise") and sys.stdout.isatty():
+        from rich.console import Console
+        from rich.highlighter import RegexHighlighter
+        from rich.theme import Theme
+
+        class _H(RegexHighlighter):
+            highlights = [r"(?P<code>\bARC\d{3}\b)", r"(?P<path>^[^\s:]+:\d+:\d+:)", r"(?P<help>help:)"]
+
+        Console(highlighter=_H(), theme=Theme({"code": "bold red", "path": "bold", "help": "cyan"})
+                ).print(text, soft_wrap=True)
+    else:
+        sys.stdout.write(text + "\n")
+
+
+def _load_one(path: str) -> Any:
+    from .engine import load_all
+
+    specs, findings, _, _ = load_all([path])
+    problems = findings + [f for s in specs for f in s.findings]
+    if problems:
+        from .report import render
+
+        sys.stderr.write(render(problems, "concise", 1) + "\n")
+        raise SystemExit(EXIT_ERROR)
+    usable = [s for s in specs if s.spec is not None]
+    if not usable:
+        raise ArchcheckError("no model spec found", path)
+    return usable
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    from .estimate import estimate, render_text
+
+    results = [estimate(s.spec, n=args.n, batch=args.batch, path=s.path) for s in _load_one(args.spec)]
+    if args.format == "json":
+        print(json.dumps({"schema_version": 1, "models": [r.to_json() for r in results]}, indent=2))
+    else:
+        for r in results:
+            render_text(r)
+    return EXIT_OK
+
+
+def _probe(args: argparse.Namespace) -> int:
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ArchcheckError("`archcheck probe` needs torch: pip install 'pytest-archcheck[torch]'") from exc
+    from .probe import run
+
+    out = []
+    rc = EXIT_OK
+    for s in _load_one(args.spec):
+        res = run(s.spec, device=args.device, n=args.n, batch=args.batch, latency=args.latency,
+                  path=s.path, line=s.line_of(("model", "factory")), subprocess=args.isolate)
+        out.append(res)
+        if getattr(res, "findings", None):
+            rc = EXIT_FINDINGS
+    if args.format == "json":
+        print(json.dumps({"schema_version": 1, "models": [r.to_json() for r in out]}, indent=2))
+    else:
+        from .measure import render_probe_text
+
+        for r in out:
+            render_probe_text(r)
+    return rc
+
+
+def _advise(args: argparse.Namespace) -> int:
+    from .formulas.advise import advise, render_text as advise_text
+    from .units import UnitError, parse_bytes, parse_seconds
+
+    try:
+        memory = parse_bytes(args.memory)
+        latency = parse_seconds(args.latency) if args.latency else None
+    except UnitError as exc:
+        raise ArchcheckError(str(exc)) from exc
+    result = advise(span=args.span, n=args.n, memory_bytes=memory, latency_s=latency,
+                    device=args.device, batch=args.batch, heads=args.heads)
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        advise_text(result)
+    return EXIT_OK
+
+
+def _rule(args: argparse.Namespace) -> int:
+    from .rules import RULES
+
+    if args.code is None:
+        if args.format == "json":
+            print(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity, "kind": r.kind,
+                               "summary": r.summary} for r in RULES.values()], indent=2))
+        else:
+            for r in sorted(RULES.values(), key=lambda r: r.code):
+                print(f"{r.code}  {r.name:<40} {r.severity:<8} {r.summary}")
+        return EXIT_OK
+    code = args.code.upper()
+    if code not in RULES:
+        import difflib
+
+        close = difflib.get_close_matches(code, list(RULES), n=1)
+        raise ArchcheckError(f"unknown rule {args.code}" + (f"; did you mean {close[0]}?" if close else ""))
+    r = RULES[code]
+    if args.format == "json":
+        print(json.dumps({"code": r.code, "name": r.name, "severity": r.severity, "kind": r.kind,
+                          "summary": r.summary, "sections": r.sections()}, indent=2))
+    else:
+        print(f"# {r.code} {r.name} ({r.severity}, {r.kind})\n\n{r.doc}")
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from .spec.model import Spec
+
+    print(json.dumps(Spec.model_json_schema(), indent=2))
+    return EXIT_OK
+
+
+COMMANDS = {"check": _check, "estimate": _estimate, "probe": _probe, "advise": _advise,
+            "rule": _rule, "schema": _schema}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ArchcheckError as exc:
+        sys.stderr.write(f"archcheck: error: {exc}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # a bug of ours: exit 2 ("internal error"), never 1 ("findings")
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.write(f"archcheck: internal error: {type(exc).__name__}: {exc}\n")
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,260 @@
+"""The static engine: find spec files, load them, run every selected rule, apply suppressions.
+
+`check_paths` is what `archcheck check`, the pre-commit hook and the pytest items call. It
+imports no torch and runs no user code.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .findings import ArchcheckError, Finding
+from .rules import RULES
+from .rules.context import RuleContext
+from .spec.load import SPEC_SUFFIX, LoadedSpec, load_pyproject, load_spec_text
+from .spec.model import Settings
+
+SKIP_DIRS = frozenset({".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".tox",
+                       ".nox", ".mypy_cache", ".ruff_cache", ".pytest_cache", "build", "dist"})
+
+
+@dataclass
+class Selection:
+    """Which codes run: `select`/`ignore` prefixes as in ruff (ARC1 selects ARC101–ARC199)."""
+
+    select: Sequence[str] = ()
+    ignore: Sequence[str] = ()
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+
+    def enabled(self, code: str, path: str | None = None, root: Path | None = None) -> bool:
+        if self.select and not any(code.startswith(s) for s in self.select):
+            return False
+        if any(code.startswith(s) for s in self.ignore):
+            return False
+        if path is not None and self.per_file_ignores:
+            rel = _relpath(path, root)
+            for pattern, codes in self.per_file_ignores.items():
+                if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(Path(rel).name, pattern):
+                    if any(code.startswith(c) for c in codes):
+                        return False
+        return True
+
+    @classmethod
+    def merged(cls, settings: Settings | None, select: Sequence[str] = (),
+               ignore: Sequence[str] = ()) -> Selection:
+        """Command-line select/ignore win over pyproject's, which win over defaults."""
+        s = settings or Settings()
+        return cls(select=list(select) or s.select, ignore=[*s.ignore, *ignore],
+                   per_file_ignores=s.per_file_ignores)
+
+
+def _relpath(path: str, root: Path | None) -> str:
+    try:
+        return Path(path).resolve().relative_to((root or Path.cwd()).resolve()).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def find_project_root(start: Path) -> Path:
+    """The nearest folder at or above `start` holding pyproject.toml, else the current directory."""
+    start = start.resolve()
+    for d in (start, *start.parents) if start.is_dir() else start.parents:
+        if (d / "pyproject.toml").is_file():
+            return d
+    return Path.cwd().resolve()
+
+
+def discover(paths: Iterable[str]) -> Iterator[Path]:
+    """Spec files and pyproject.toml files under `paths` (files are taken as given)."""
+    for p in paths:
+        path = Path(p)
+        if path.is_file():
+            yield path
+        elif path.is_dir():
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+                for name in sorted(filenames):
+                    if name.endswith(SPEC_SUFFIX) or name == "pyproject.toml":
+                        yield Path(dirpath) / name
+        else:
+            raise ArchcheckError(f"no such file or directory: {p}")
+
+
+@dataclass
+class CheckResult:
+    findings: list[Finding]
+    specs: list[LoadedSpec]
+    files: int
+
+
+class _Project:
+    """Settings of the nearest pyproject.toml, cached per folder."""
+
+    def __init__(self) -> None:
+        self._cache: dict[Path, tuple[Settings | None, Path]] = {}
+        self.findings: list[Finding] = []
+        self.inline: list[LoadedSpec] = []
+        self._loaded_pyprojects: set[Path] = set()
+        self.extra_specs: list[Path] = []
+
+    def settings_for(self, spec_path: Path) -> tuple[Settings | None, Path]:
+        folder = spec_path.resolve().parent
+        if folder in self._cache:
+            return self._cache[folder]
+        for d in (folder, *folder.parents):
+            pp = d / "pyproject.toml"
+            if pp.is_file():
+                settings = self.load_pyproject(pp)
+                self._cache[folder] = (settings, d)
+                return settings, d
+        self._cache[folder] = (None, Path.cwd().resolve())
+        return self._cache[folder]
+
+    def load_pyproject(self, pp: Path) -> Settings | None:
+        pp = pp.resolve()
+        key = pp.parent
+        if pp in self._loaded_pyprojects:
+            return self._cache.get(key, (None, key))[0]
+        self._loaded_pyprojects.add(pp)
+        text = _read(pp)
+        settings, specs, findings = load_pyproject(text, _display(pp))
+        self._cache[key] = (settings, key)
+        self.findings.extend(findings)
+        self.inline.extend(specs)
+        for extra in (settings.specs if settings else []):
+            try:
+                matches = sorted(key.glob(extra))
+            except (ValueError, NotImplementedError):  # empty or absolute glob: ARC302 already
+                continue
+            for match in matches:
+                if match.is_file() and not match.name == "pyproject.toml":
+                    self.extra_specs.append(match)
+        return settings
+
+
+def _display(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArchcheckError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", _display(path)) from exc
+    except OSError as exc:
+        raise ArchcheckError(f"cannot read: {exc.strerror}", _display(path)) from exc
+
+
+def run_rules(loaded: LoadedSpec, selection: Selection, measured: dict[str, object] | None = None,
+              kinds: Sequence[str] = ("static",)) -> list[Finding]:
+    """Run every enabled rule of `kinds` on one loaded spec; config findings come first."""
+    findings = [f for f in loaded.findings if selection.enabled(f.code, loaded.path, loaded.root)]
+    if loaded.spec is None:
+        return findings
+    ctx = RuleContext(loaded=loaded, spec=loaded.spec, measured=dict(measured or {}))
+    for code, r in RULES.items():
+        if r.check is None or r.kind not in kinds or not selection.enabled(code, loaded.path, loaded.root):
+            continue
+        for v in r.check(ctx):
+            findings.append(Finding(code=code, name=r.name, severity=r.severity, message=v.message,
+                                    path=loaded.path, line=loaded.line_of(v.key), model=loaded.name,
+                                    fix=v.fix, data=v.data))
+    return findings
+
+
+def apply_suppressions(findings: list[Finding], specs: Sequence[LoadedSpec],
+                       selection: Selection, measured: bool = False) -> list[Finding]:
+    """Drop findings silenced by `# archcheck: ignore[...]`; report unused suppressions (ARC305).
+
+    A suppression of a code only the probe decides (ARC103, ARC205, ...) is not "unused" in a
+    static run: the rule did not run, so the comment may still be needed.
+    """
+    sources = {s.path: s.source for s in specs}
+    used: set[tuple[str, int, str]] = set()
+    kept: list[Finding] = []
+    for f in findings:
+        src = sources.get(f.path)
+        if src is not None:
+            if f.code in src.file_suppressions:
+                used.add((f.path, 0, f.code))
+                continue
+            if f.code in src.line_suppressions.get(f.line, set()):
+                used.add((f.path, f.line, f.code))
+                continue
+        kept.append(f)
+    if selection.enabled("ARC305"):
+        rule = RULES["ARC305"]
+        for path, src in sources.items():
+            for line, codes in sorted(src.line_suppressions.items()):
+                for code in sorted(codes - {c for p, ln, c in used if p == path and ln == line}):
+                    if not measured and code in RULES and RULES[code].kind in ("probe", "behaviour"):
+                        continue
+                    kept.append(Finding("ARC305", rule.name, rule.severity,
+                                        f"unused suppression of {code}", path, line))
+            for code in sorted(src.file_suppressions - {c for p, ln, c in used if p == path and ln == 0}):
+                if not measured and code in RULES and RULES[code].kind in ("probe", "behaviour"):
+                    continue
+                kept.append(Finding("ARC305", rule.name, rule.severity,
+                                    f"unused file-level suppression of {code}", path, 1))
+    return kept
+
+
+def load_all(paths: Sequence[str]) -> tuple[list[LoadedSpec], list[Finding], Selection | None, int]:
+    """Load every spec under `paths`; returns specs, file-level findings and project selection."""
+    project = _Project()
+    specs: list[LoadedSpec] = []
+    seen: set[Path] = set()
+    files = 0
+    settings: Settings | None = None
+    queue = list(discover(paths))
+    i = 0
+    while i < len(queue) or project.extra_specs:
+        if i >= len(queue):
+            queue.extend(project.extra_specs)
+            project.extra_specs = []
+            continue
+        path = queue[i]
+        i += 1
+        rp = path.resolve()
+        if rp in seen:
+            continue
+        seen.add(rp)
+        files += 1
+        if path.name == "pyproject.toml":
+            settings = project.load_pyproject(path) or settings
+            continue
+        file_settings, root = project.settings_for(path)
+        settings = settings or file_settings
+        specs.append(load_spec_text(_read(path), _display(path), file_settings, root))
+    specs.extend(project.inline)
+    selection = Selection.merged(settings) if settings else None
+    return specs, project.findings, selection, files
+
+
+def check_paths(paths: Sequence[str], select: Sequence[str] = (), ignore: Sequence[str] = (),
+                measure: bool = False, device: str | None = None) -> CheckResult:
+    """Lint every spec under `paths` (static unless `measure`)."""
+    specs, file_findings, project_sel, files = load_all(paths)
+    base = project_sel or Selection()
+    selection = Selection(select=list(select) or base.select, ignore=[*base.ignore, *ignore],
+                          per_file_ignores=base.per_file_ignores)
+    findings = [f for f in file_findings if selection.enabled(f.code, f.path)]
+    for loaded in specs:
+        kinds: tuple[str, ...] = ("static",)
+        measured: dict[str, object] = {}
+        if measure and loaded.spec is not None:
+            from .measure import measure_spec
+
+            measured, extra = measure_spec(loaded, device=device)
+            findings.extend(f for f in extra if selection.enabled(f.code, loaded.path, loaded.root))
+        findings.extend(run_rules(loaded, selection, measured, kinds))
+    findings = apply_suppressions(findings, specs, selection, measured=measure)
+    findings.sort(key=Finding.sort_key)
+    return CheckResult(findings=findings, specs=specs, files=files)

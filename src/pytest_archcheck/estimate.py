@@ -1,0 +1,181 @@
+"""`archcheck estimate`: every formula applied to one spec, in the JSON shape of DESIGN.md §5.
+
+This file only wires spec fields into `formulas/`; each number's equation lives there (see
+docs/formulas.md). Pure Python: no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .spec.model import Spec
+from .units import format_bytes, format_count, format_seconds
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    params: int
+    grads: int
+    optimizer: int
+    activations: int
+    attention_scores: int | None
+    logits: int | None
+    total: int
+
+
+@dataclass(frozen=True)
+class PathInfo:
+    span: int | None
+    reach: int | None  # positions per direction; None = unlimited
+    path_length: int | None  # fewest layers (or steps) on a path of length span; None = no path
+    covered: bool | None  # None when no span is declared
+    sequential_steps: int
+    receptive_field: int | None  # None = unlimited
+    layers_needed: int | None = None
+    gradient_horizon: int | None = None  # truncated BPTT
+
+
+@dataclass(frozen=True)
+class LatencyEstimate:
+    seconds: float
+    sequential_steps: int
+    device: str
+    label: str = "estimate"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    name: str
+    path: str | None
+    family: str
+    n: int
+    batch: int
+    params: int
+    memory: MemoryBreakdown
+    kv_cache: int | None
+    infer_weights: int
+    infer_memory: int | None
+    flops_forward: int
+    flops_train_step: int
+    path_info: PathInfo
+    n_max: int | None
+    latency: LatencyEstimate | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "family": self.family,
+            "n": self.n,
+            "batch": self.batch,
+            "params": self.params,
+            "memory": asdict(self.memory),
+            "kv_cache": self.kv_cache,
+            "infer_memory": self.infer_memory,
+            "flops": {"forward": self.flops_forward, "train_step": self.flops_train_step},
+            "path": asdict(self.path_info),
+            "n_max": self.n_max,
+            "latency": None if self.latency is None else {
+                "estimate_ms": self.latency.seconds * 1e3,
+                "sequential_steps": self.latency.sequential_steps,
+                "device": self.latency.device,
+                "label": self.latency.label,
+            },
+        }
+
+
+def train_memory(spec: Spec, n: int, batch: int) -> MemoryBreakdown:
+    """Training-step peak per device at (batch, n): see formulas/peak.py."""
+    from .formulas.peak import train_memory as peak
+
+    m = peak(spec, n, batch)
+    return MemoryBreakdown(params=m.params, grads=m.grads, optimizer=m.optimizer,
+                           activations=m.activations, attention_scores=m.attention_scores,
+                           logits=m.logits, total=m.total)
+
+
+def n_max_for(spec: Spec, batch: int) -> int | None:
+    """Largest n (multiple of budget.granularity) whose training peak fits budget.memory."""
+    from .formulas.limits import n_max
+
+    budget = spec.budget.memory
+    if budget is None:
+        return None
+    return n_max(lambda n: train_memory(spec, n, batch).total, budget, spec.budget.granularity)
+
+
+def estimate(spec: Spec, n: int | None = None, batch: int | None = None,
+             path: str | None = None) -> Estimate:
+    """All formulas for one spec at sequence length n (default: [train] seq_len)."""
+    from .formulas import flops, kvcache, latency, params, states
+    from .formulas import path as pathf
+
+    n = n or spec.train_n
+    batch = batch or spec.train.batch
+    n_params = params.params_from_spec(spec)
+    mem = train_memory(spec, n, batch)
+    kv = kvcache.kv_cache_from_spec(spec)
+    infer_w = states.inference_weight_bytes_from_spec(spec, n_params)
+    infer_mem = infer_w + (kv or 0) if spec.model.family == "transformer" else infer_w
+    fl = flops.flops_from_spec(spec, n=n, batch=batch)
+    p = pathf.path_from_spec(spec, n=n)
+    need = None
+    if p.covered is False and spec.budget.span is not None and spec.model.family in ("cnn", "tcn"):
+        m = spec.model
+        need = pathf.layers_needed(spec.budget.span, m.kernel_list()[0], 1,
+                                   centered=m.family == "cnn" and m.padding != "causal")
+    info = PathInfo(span=p.span, reach=p.reach, path_length=p.path_length, covered=p.covered,
+                    sequential_steps=p.sequential_steps, receptive_field=p.receptive_field,
+                    layers_needed=need, gradient_horizon=p.gradient_horizon)
+    lat = latency.latency_from_spec(spec)
+    return Estimate(
+        name=spec.name, path=path, family=spec.model.family, n=n, batch=batch, params=n_params,
+        memory=mem, kv_cache=kv, infer_weights=infer_w, infer_memory=infer_mem,
+        flops_forward=fl.forward, flops_train_step=fl.train_step,
+        path_info=info,
+        n_max=n_max_for(spec, batch),
+        latency=None if lat is None else LatencyEstimate(lat.seconds, lat.sequential_steps, lat.device),
+    )
+
+
+def render_text(e: Estimate) -> None:
+    """Rich table of one estimate."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{e.name} ({e.family}) at batch {e.batch} × n {e.n}", show_header=True)
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    t.add_column("formula", style="dim")
+    m = e.memory
+    rows: list[tuple[str, str, str]] = [
+        ("parameters", format_count(e.params) + f" ({e.params:,})", "params.*"),
+        ("weights", format_bytes(m.params), "states.model_states"),
+        ("gradients", format_bytes(m.grads), "states.model_states"),
+        ("optimizer state", format_bytes(m.optimizer), "states.model_states"),
+        ("activations", format_bytes(m.activations), "activations.*"),
+        ("attention scores", format_bytes(m.attention_scores), "activations.*"),
+        ("logits + loss", format_bytes(m.logits), "activations.*"),
+        ("training peak", format_bytes(m.total), "peak.train_memory"),
+        ("n_max (fits memory)", "n/a" if e.n_max is None else f"{e.n_max:,}", "limits.n_max"),
+        ("KV cache [infer]", format_bytes(e.kv_cache), "kvcache.kv_cache"),
+        ("inference memory", format_bytes(e.infer_memory), "weights + KV cache"),
+        ("forward FLOPs", format_count(e.flops_forward), "flops.*"),
+        ("train-step FLOPs", format_count(e.flops_train_step), "3 × forward"),
+    ]
+    p = e.path_info
+    rows += [
+        ("reach per direction", "unlimited" if p.reach is None else f"{p.reach:,}", "path.*"),
+        ("receptive field", "unlimited" if p.receptive_field is None else f"{p.receptive_field:,}", "path.*"),
+        ("sequential steps", f"{p.sequential_steps:,}", "path.*"),
+    ]
+    if p.span is not None:
+        rows.append((f"span {p.span} covered", "yes" if p.covered else "NO", "path.*"))
+        rows.append(("path length", "none" if p.path_length is None else f"{p.path_length:,}", "path.*"))
+    if e.latency is not None:
+        rows.append((f"latency on {e.latency.device} (estimate)", format_seconds(e.latency.seconds),
+                     "latency.roofline"))
+    for r in rows:
+        t.add_row(*r)
+    Console().print(t)

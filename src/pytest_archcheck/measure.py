@@ -1,0 +1,119 @@
+"""Glue between the static engine and the torch side: probes and behavioural checks.
+
+`measure_spec` runs the probe (in a subprocess, so that a factory that hangs or kills the
+interpreter becomes a finding), the n_max search, latency when a latency budget is set, and
+the behavioural checks, and returns measurements for the budget rules plus findings.
+Imported only under `--probe`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .findings import Finding
+from .spec.load import LoadedSpec
+
+PROBE_TIMEOUT_S = 600.0
+
+
+def default_device() -> str:
+    """CUDA when a GPU is visible, else the fake-tensor probe (which needs no GPU)."""
+    try:
+        import torch
+    except ImportError:
+        return "fake"
+    return "cuda" if torch.cuda.is_available() else "fake"
+
+
+def _torch_missing(loaded: LoadedSpec) -> Finding:
+    return Finding("ARC303", "factory-unresolvable", "error",
+                   "--probe needs torch: pip install 'pytest-archcheck[torch]'",
+                   loaded.path, loaded.line_of(("model", "factory")), loaded.name)
+
+
+def measure_spec(loaded: LoadedSpec, device: str | None = None, check: str | None = None,
+                 subprocess: bool = True) -> tuple[dict[str, Any], list[Finding]]:
+    """Measurements (peak_bytes, n_max, p95_s, ...) and probe/behaviour findings for one spec."""
+    spec = loaded.spec
+    if spec is None:
+        return {}, []
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return {}, [_torch_missing(loaded)]
+    from . import probe
+
+    device = device or default_device()
+    measured: dict[str, Any] = {"device": device}
+    findings: list[Finding] = []
+    line = loaded.line_of(("model", "factory"))
+    want_latency = spec.budget.p95_latency is not None and device in ("cpu", "cuda")
+    if check in (None, "memory", "latency"):
+        res = probe.run(spec, device=device, n=spec.budget_n, batch=spec.train.batch,
+                        latency=want_latency and check in (None, "latency"),
+                        subprocess=subprocess, timeout=PROBE_TIMEOUT_S, path=loaded.path, line=line)
+        findings.extend(res.findings)
+        if res.peak_bytes is not None:
+            measured["peak_bytes"] = res.peak_bytes
+            measured["attention_kernel"] = res.attention_kernel
+            if res.flops:
+                measured["flops_train_step"] = res.flops.get("train_step")
+        if res.latency:
+            measured["p95_ms"] = res.latency.get("p95_ms")
+            measured["p95_s"] = res.latency["p95_ms"] / 1e3 if res.latency.get("p95_ms") else None
+            measured["latency_device"] = device
+        if (check in (None, "memory") and res.peak_bytes is not None and spec.budget.memory
+                and spec.budget.max_n and res.peak_bytes > spec.budget.memory):
+            n_max, probes = probe.search_n_max(spec, spec.budget.memory, device=device)
+            measured["n_max"] = n_max or None
+            measured["probes"] = probes
+    if check in (None, "pitfalls"):
+        findings.extend(_behaviour(loaded))
+    return measured, findings
+
+
+def _behaviour(loaded: LoadedSpec) -> list[Finding]:
+    """Behavioural checks on the model itself (positional, causal, padding, masks, reach)."""
+    try:
+        from . import behaviour
+    except ImportError:  # pragma: no cover - behaviour ships with the package
+        return []
+    try:
+        return list(behaviour.run_all(loaded.spec.model.factory if loaded.spec else None,
+                                      loaded.spec, loaded.path))
+    except Exception as exc:  # the user's model failed in a way the checks did not anticipate
+        return [Finding("ARC303", "factory-unresolvable", "error",
+                        f"behavioural checks could not run the model: {type(exc).__name__}: {exc}",
+                        loaded.path, loaded.line_of(("model", "factory")), loaded.name)]
+
+
+def render_probe_text(res: Any) -> None:
+    """Rich table of one probe result."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from .units import format_bytes, format_count
+
+    t = Table(title=f"{res.name}: probe on {res.device} at batch {res.batch} × n {res.n}")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    if res.peak_bytes is None:
+        t.add_row("peak", "not measured (see findings)")
+    else:
+        t.add_row("training-step peak", format_bytes(res.peak_bytes))
+        for k, v in (res.breakdown or {}).items():
+            t.add_row(f"  {k}", format_bytes(v))
+        t.add_row("attention kernel", str(res.attention_kernel))
+    if res.flops:
+        t.add_row("forward FLOPs", format_count(res.flops.get("forward")))
+        t.add_row("train-step FLOPs", format_count(res.flops.get("train_step")))
+    if res.latency:
+        lat = res.latency
+        t.add_row("latency p50 / p95 / p99",
+                  f"{lat.get('p50_ms', 0):.2f} / {lat.get('p95_ms', 0):.2f} / {lat.get('p99_ms', 0):.2f} ms")
+        t.add_row("samples", str(lat.get("samples")))
+    t.add_row("probes", str(res.probes))
+    console = Console()
+    console.print(t)
+    for f in res.findings:
+        console.print(f"{f.path}:{f.line}: {f.code} {f.message}", soft_wrap=True)

@@ -1,0 +1,393 @@
+"""pytest plugin (pytest11 entry point `archcheck`).
+
+At import this module touches only the standard library and pytest: a project that installs the
+plugin but does not use it pays nothing (no pydantic, no rich, no torch). Everything else is
+imported inside hooks once `--archcheck`, the ini key, or a marker asks for it.
+
+As in pytest-memray, one manager object (`ArchcheckManager`) owns the plugin's state: options,
+the baseline, and the measurements collected from every item (also from xdist workers, through
+the reports' `user_properties`).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .findings import Finding
+    from .spec.load import LoadedSpec
+
+SPEC_SUFFIX = ".archcheck.toml"
+MARKER = "archcheck"
+PROP_PREFIX = "archcheck_"
+# Which codes each item of a spec reports; one item per concern keeps failures readable.
+CHECKS: dict[str, tuple[str, ...]] = {
+    "config": ("ARC3",),
+    "memory": ("ARC101", "ARC102", "ARC106"),
+    "latency": ("ARC103", "ARC105"),
+    "span": ("ARC104", "ARC207"),
+    "pitfalls": ("ARC2",),
+}
+
+
+class ArchcheckWarning(UserWarning):
+    """Non-fatal archcheck problems (missing baseline, warning-severity findings)."""
+
+
+class ArchcheckFailure(Exception):
+    """Raised by an item whose spec misses a budget; rendered without a traceback."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        super().__init__(f"{len(findings)} archcheck finding(s)")
+        self.findings = findings
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("archcheck", "architecture budgets (pytest-archcheck)")
+    group.addoption("--archcheck", action="store_true", default=None,
+                    help="collect *.archcheck.toml specs and [tool.archcheck] models as test items")
+    group.addoption("--archcheck-probe", action="store_true", default=None,
+                    help="also measure models with probes (needs torch)")
+    group.addoption("--archcheck-device", default=None, choices=["fake", "cpu", "cuda"],
+                    help="probe device (default: cuda when available, else fake)")
+    group.addoption("--archcheck-json", default=None, metavar="PATH",
+                    help="write every model's measurements to PATH (JSON)")
+    group.addoption("--archcheck-baseline", default=None, metavar="FILE",
+                    help="compare measurements with FILE; record them when FILE is missing")
+    parser.addini("archcheck", type="bool", default=False, help="same as --archcheck")
+    parser.addini("archcheck_probe", type="bool", default=False, help="same as --archcheck-probe")
+    parser.addini("archcheck_device", default="", help="same as --archcheck-device")
+    parser.addini("archcheck_json", default="", help="same as --archcheck-json")
+    parser.addini("archcheck_baseline", default="", help="same as --archcheck-baseline")
+    parser.addini("archcheck_tolerance", default="0.05",
+                  help="allowed relative regression against the baseline (default 0.05)")
+
+
+def _opt(config: pytest.Config, name: str) -> Any:
+    """Command line first, then the ini key."""
+    value = config.getoption(f"--archcheck{'-' + name if name else ''}".replace("_", "-"))
+    if value is not None:
+        return value
+    ini = config.getini(f"archcheck{'_' + name if name else ''}")
+    return ini if ini != "" else None
+
+
+class ArchcheckManager:
+    """Plugin state for one session: options, baseline, measurements and results per model."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.collect = bool(_opt(config, ""))
+        self.probe = bool(_opt(config, "probe"))
+        self.device: str | None = _opt(config, "device")
+        self.json_path: str | None = _opt(config, "json")
+        self.baseline_path: str | None = _opt(config, "baseline")
+        self.tolerance = float(config.getini("archcheck_tolerance"))
+        self.results: dict[str, dict[str, Any]] = {}
+        self._baseline: dict[str, dict[str, Any]] | None = None
+        self._specs: dict[Path, list[LoadedSpec]] = {}
+
+    # -- loading -----------------------------------------------------------------------------
+    def specs_in(self, path: Path) -> list[LoadedSpec]:
+        """Load (once) the specs a file defines; pyproject.toml yields its inline models."""
+        path = Path(path)
+        if path not in self._specs:
+            from .engine import load_all
+
+            specs, findings, _, _ = load_all([str(path)])
+            if path.name == "pyproject.toml":
+                specs = [s for s in specs if s.path.endswith("pyproject.toml")]
+                if findings and specs:
+                    specs[0].findings.extend(findings)
+            self._specs[path] = specs
+        return self._specs[path]
+
+    # -- baseline ----------------------------------------------------------------------------
+    @property
+    def baseline(self) -> dict[str, dict[str, Any]]:
+        if self._baseline is None:
+            self._baseline = {}
+            if self.baseline_path:
+                p = Path(self.baseline_path)
+                if p.is_file():
+                    try:
+                        self._baseline = json.loads(p.read_text(encoding="utf-8")).get("models", {})
+                    except (OSError, ValueError) as exc:
+                        warnings.warn(ArchcheckWarning(f"cannot read baseline {p}: {exc}"), stacklevel=1)
+                else:
+                    warnings.warn(ArchcheckWarning(
+                        f"archcheck baseline {p} does not exist; it will be written at the end of "
+                        "this run"), stacklevel=1)
+        return self._baseline
+
+    def regressions(self, model: str, measured: dict[str, Any]) -> list[str]:
+        """Measurements that grew beyond the tolerance since the baseline."""
+        old = self.baseline.get(model, {})
+        out = []
+        for key in ("peak_bytes", "total_bytes", "p95_ms", "infer_memory"):
+            new_v, old_v = measured.get(key), old.get(key)
+            if isinstance(new_v, (int, float)) and isinstance(old_v, (int, float)) and old_v > 0:
+                if new_v > old_v * (1 + self.tolerance):
+                    out.append(f"{key} regressed from {old_v:,} to {new_v:,} "
+                               f"(+{(new_v / old_v - 1):.1%}, tolerance {self.tolerance:.0%})")
+        return out
+
+    # -- results -----------------------------------------------------------------------------
+    def record(self, model: str, props: dict[str, Any]) -> None:
+        self.results.setdefault(model, {}).update(props)
+
+    def write_outputs(self) -> None:
+        if self.json_path:
+            from . import machine
+
+            doc = {"schema_version": 1, "machine": machine.info(), "models": self.results}
+            Path(self.json_path).write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
+        if self.baseline_path and not Path(self.baseline_path).exists() and self.results:
+            Path(self.baseline_path).write_text(
+                json.dumps({"schema_version": 1, "models": self.results}, indent=2, default=str),
+                encoding="utf-8")
+
+    # -- hooks (the manager is registered as a plugin, as pytest-memray does) ---------------
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect measurements from every report, including those xdist workers send."""
+        if report.when != "call":
+            return
+        props = {k[len(PROP_PREFIX):]: v for k, v in report.user_properties
+                 if isinstance(k, str) and k.startswith(PROP_PREFIX)}
+        if "model" in props:
+            self.record(str(props.pop("model")), props)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.results or hasattr(self.config, "workerinput"):
+            return
+        from .summary import headroom_table
+
+        terminalreporter.section("archcheck headroom")
+        for line in headroom_table(self.results):
+            terminalreporter.write_line(line)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(session.config, "workerinput"):
+            return  # xdist workers write nothing shared; the controller gets their reports
+        self.write_outputs()
+
+
+_KEY = pytest.StashKey["ArchcheckManager"]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "archcheck(memory=None, max_n=None, span=None, p95_latency=None, infer_memory=None, "
+        "device=None): budgets that the `archcheck` fixture's check() asserts",
+    )
+    manager = ArchcheckManager(config)
+    config.stash[_KEY] = manager
+    config.pluginmanager.register(manager, "archcheck-manager")
+
+
+def _manager(config: pytest.Config) -> ArchcheckManager:
+    return config.stash[_KEY]
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    m = _manager(config)
+    if not m.collect:
+        return None
+    mode = f"probe on {m.device or 'auto'}" if m.probe else "static"
+    return f"archcheck: collecting specs ({mode})"
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    m = _manager(parent.config)
+    if not m.collect:
+        return None
+    name = file_path.name
+    if name.endswith(SPEC_SUFFIX):
+        return SpecFile.from_parent(parent, path=file_path)
+    if name == "pyproject.toml":
+        try:
+            head = file_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        if "tool.archcheck.model" in head:
+            return SpecFile.from_parent(parent, path=file_path)
+    if name.endswith(".py") and _has_decorated_factory(file_path):
+        return FactoryFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _has_decorated_factory(path: Path) -> bool:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return "archcheck.model(" in text or "@model(" in text and "pytest_archcheck" in text
+
+
+class SpecFile(pytest.File):
+    """A spec file (or a pyproject.toml with inline models): one collector per model."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        m = _manager(self.config)
+        for loaded in m.specs_in(self.path):
+            for check in CHECKS:
+                yield SpecItem.from_parent(self, name=f"{loaded.name}::{check}", loaded=loaded,
+                                           check=check)
+
+
+class FactoryFile(pytest.File):
+    """A Python file with `@pytest_archcheck.model(spec=...)` factories, found by parsing."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        from .discover import decorated_factories
+
+        m = _manager(self.config)
+        for fac in decorated_factories(self.path):
+            if fac.error:
+                yield ErrorItem.from_parent(self, name=f"{fac.name}::config", message=fac.error,
+                                            line=fac.line)
+                continue
+            spec_path = fac.spec_path
+            if spec_path is None:
+                continue
+            for loaded in m.specs_in(spec_path):
+                loaded = fac.apply(loaded)
+                for check in CHECKS:
+                    yield SpecItem.from_parent(self, name=f"{fac.name}::{check}", loaded=loaded,
+                                               check=check)
+
+
+class ErrorItem(pytest.Item):
+    """A problem found while collecting (reported as a failing item, not a crash)."""
+
+    def __init__(self, *, message: str, line: int, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.message, self.line = message, line
+
+    def runtest(self) -> None:
+        raise ArchcheckFailure([])
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        return f"{self.path}:{self.line}: ARC303 {self.message}"
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.line - 1, self.name
+
+
+class SpecItem(pytest.Item):
+    """One concern (memory, latency, span, pitfalls, config) of one model spec."""
+
+    def __init__(self, *, loaded: LoadedSpec, check: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.loaded = loaded
+        self.check = check
+        self.findings: list[Finding] = []
+        self.add_marker(pytest.mark.archcheck)
+
+    def _codes(self) -> tuple[str, ...]:
+        return CHECKS[self.check]
+
+    def runtest(self) -> None:
+        from .engine import Selection, apply_suppressions, run_rules
+
+        m = _manager(self.config)
+        base = Selection.merged(self.loaded.settings)
+        selection = Selection(select=[c for c in self._codes() if not base.select or any(
+            c.startswith(s) or s.startswith(c) for s in base.select)],
+            ignore=base.ignore, per_file_ignores=base.per_file_ignores)
+        measured: dict[str, Any] = {}
+        extra: list[Finding] = []
+        if m.probe and self.loaded.spec is not None and self.check in ("memory", "latency", "pitfalls"):
+            from .measure import measure_spec
+
+            measured, extra = measure_spec(self.loaded, device=m.device, check=self.check)
+        findings = [f for f in extra if selection.enabled(f.code, self.loaded.path, self.loaded.root)]
+        findings += run_rules(self.loaded, selection, measured,
+                              kinds=("static",) if self.check != "config" else ())
+        if self.check != "config":
+            findings = [f for f in findings if not f.code.startswith("ARC3")]
+        findings = apply_suppressions(findings, [self.loaded], Selection(select=["ARC1", "ARC2"]))
+        self._record(measured)
+        regressions = m.regressions(self.loaded.name, measured) if m.baseline_path else []
+        self.findings = findings
+        errors = [f for f in findings if f.severity == "error"]
+        for f in findings:
+            if f.severity == "warning":
+                warnings.warn(ArchcheckWarning(f"{f.path}:{f.line}: {f.code} {f.message}"), stacklevel=1)
+        if regressions:
+            from .findings import Finding
+
+            errors += [Finding("ARC101" if "bytes" in r else "ARC103", "baseline-regression", "error",
+                               r, self.loaded.path, 1, self.loaded.name) for r in regressions]
+        if errors:
+            raise ArchcheckFailure(errors)
+
+    def _record(self, measured: dict[str, Any]) -> None:
+        """Measurements into user_properties (JUnit XML, xdist) and the manager."""
+        props: dict[str, Any] = {}
+        if self.loaded.spec is not None and self.check == "memory":
+            try:
+                from .rules.context import RuleContext
+
+                est = RuleContext(self.loaded, self.loaded.spec).estimate
+                props.update({"total_bytes": est.memory.total, "n_max": est.n_max,
+                              "max_n": self.loaded.spec.budget.max_n,
+                              "memory_budget": self.loaded.spec.budget.memory,
+                              "infer_memory": est.infer_memory})
+            except Exception as exc:  # a formula that cannot evaluate this spec
+                props["estimate_error"] = str(exc)
+        if self.loaded.spec is not None and self.check == "span":
+            est = RuleContext(self.loaded, self.loaded.spec).estimate
+            props.update({"span": self.loaded.spec.budget.span, "reach": est.path_info.reach})
+        if self.loaded.spec is not None and self.check == "latency":
+            est = RuleContext(self.loaded, self.loaded.spec).estimate
+            props.update({"p95_budget_s": self.loaded.spec.budget.p95_latency,
+                          "latency_estimate_s": est.latency.seconds if est.latency else None})
+        props.update({k: v for k, v in measured.items() if isinstance(v, (int, float, str)) or v is None})
+        for k, v in props.items():
+            self.user_properties.append((PROP_PREFIX + k, v))
+        self.user_properties.append((PROP_PREFIX + "model", self.loaded.name))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, ArchcheckFailure):
+            verbose = self.config.get_verbosity()
+            lines = []
+            for f in excinfo.value.findings:
+                lines.append(f"{f.path}:{f.line}: {f.code} {f.message}")
+                if verbose >= 1 and f.fix:
+                    lines.append(f"    help: {f.fix}")
+                if verbose >= 1:
+                    lines.append(f"    docs: {f.url}")
+            return "\n".join(lines)
+        return str(super().repr_failure(excinfo, style=style))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        line = self.loaded.line_of(("model",))
+        if self.findings:
+            line = self.findings[0].line
+        return self.path, max(0, line - 1), f"archcheck {self.loaded.name}::{self.check}"
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    """Failed budget items get their own letter and word: `B` / `BUDGET`."""
+    if report.when == "call" and report.failed and any(
+            k == PROP_PREFIX + "model" for k, _ in report.user_properties):
+        return "failed", "B", ("BUDGET", {"red": True})  # type: ignore[return-value]
+    return None
+
+
+@pytest.fixture
+def archcheck(request: pytest.FixtureRequest) -> Any:
+    """Assert the `@pytest.mark.archcheck(...)` budgets on a model from your own test."""
+    from .fixture import ArchcheckFixture
+
+    marker = request.node.get_closest_marker(MARKER)
+    budgets = dict(marker.kwargs) if marker else {}
+    return ArchcheckFixture(budgets=budgets, node=request.node, device=_manager(request.config).device)

@@ -1,0 +1,107 @@
+"""Render findings. Text goes through rich (imported lazily: json/sarif/github never pay for it).
+
+- full: ruff-style `path:line:col: CODE message`, the fix, and a summary per code.
+- concise: one line per finding.
+- json: `{"schema_version", "findings": [...]}` (DESIGN.md §5).
+- sarif: SARIF 2.1.0 for GitHub code scanning.
+- github: workflow commands (`::error file=...,line=...::`) that annotate the PR diff.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .. import __version__
+from ..findings import Finding
+
+SCHEMA_VERSION = 1
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def _full(findings: Sequence[Finding], files: int) -> str:
+    lines: list[str] = []
+    for f in findings:
+        model = f" [{f.model}]" if f.model else ""
+        lines.append(f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}{model}")
+        if f.fix:
+            lines.append(f"  help: {f.fix}")
+    lines.append(_summary(findings, files))
+    return "\n".join(lines)
+
+
+def _concise(findings: Sequence[Finding], files: int) -> str:
+    lines = [f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}" for f in findings]
+    lines.append(_summary(findings, files))
+    return "\n".join(lines)
+
+
+def _summary(findings: Sequence[Finding], files: int) -> str:
+    if not findings:
+        return f"All checks passed! ({files} file{'s' if files != 1 else ''} checked)"
+    counts = Counter(f.code for f in findings)
+    errors = sum(1 for f in findings if f.severity == "error")
+    per = ", ".join(f"{c} ×{n}" for c, n in sorted(counts.items()))
+    return (f"Found {len(findings)} finding{'s' if len(findings) != 1 else ''} "
+            f"({errors} error{'s' if errors != 1 else ''}) in {files} file{'s' if files != 1 else ''}: {per}")
+
+
+def _json(findings: Sequence[Finding], files: int) -> str:
+    return json.dumps({"schema_version": SCHEMA_VERSION, "files": files,
+                       "findings": [f.to_json() for f in findings]}, indent=2, default=str)
+
+
+def _sarif(findings: Sequence[Finding], files: int) -> str:
+    from ..rules import RULES
+
+    codes = sorted({f.code for f in findings})
+    index = {c: i for i, c in enumerate(codes)}
+    rules = [{
+        "id": c, "name": RULES[c].name,
+        "shortDescription": {"text": RULES[c].summary},
+        "helpUri": f.url if (f := next(x for x in findings if x.code == c)) else None,
+        "defaultConfiguration": {"level": "error" if RULES[c].severity == "error" else "warning"},
+    } for c in codes]
+    results: list[dict[str, Any]] = [{
+        "ruleId": f.code, "ruleIndex": index[f.code],
+        "level": "error" if f.severity == "error" else "warning",
+        "message": {"text": f.message + (f" Fix: {f.fix}" if f.fix else "")},
+        "locations": [{"physicalLocation": {
+            "artifactLocation": {"uri": f.path},
+            "region": {"startLine": max(1, f.line), "startColumn": max(1, f.column)},
+        }}],
+    } for f in findings]
+    doc = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [{
+        "tool": {"driver": {"name": "archcheck", "version": __version__,
+                            "informationUri": "https://github.com/pytest-archcheck/pytest-archcheck",
+                            "rules": rules}},
+        "results": results,
+    }]}
+    return json.dumps(doc, indent=2)
+
+
+def _escape(s: str, prop: bool = False) -> str:
+    s = s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return s.replace(":", "%3A").replace(",", "%2C") if prop else s
+
+
+def _github(findings: Sequence[Finding], files: int) -> str:
+    out = []
+    for f in findings:
+        level = "error" if f.severity == "error" else "warning"
+        msg = f.message + (f" (fix: {f.fix})" if f.fix else "")
+        out.append(f"::{level} title={_escape(f.code + ' ' + f.name, True)},file={_escape(f.path, True)},"
+                   f"line={f.line},col={f.column}::{_escape(msg)}")
+    out.append(_summary(findings, files))
+    return "\n".join(out)
+
+
+FORMATS: dict[str, Callable[[Sequence[Finding], int], str]] = {
+    "full": _full, "concise": _concise, "json": _json, "sarif": _sarif, "github": _github,
+}
+
+
+def render(findings: Sequence[Finding], fmt: str, files: int) -> str:
+    return FORMATS[fmt](findings, files)

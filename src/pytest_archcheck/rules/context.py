@@ -1,0 +1,38 @@
+"""What a rule sees: one validated spec, its formula estimate, and measurements when probed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from ..spec.locate import Key
+
+if TYPE_CHECKING:
+    from ..estimate import Estimate
+    from ..spec.load import LoadedSpec
+    from ..spec.model import Spec
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A rule's verdict before it is located: message, the spec key to blame, and a fix."""
+
+    message: str
+    key: Key
+    fix: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RuleContext:
+    loaded: LoadedSpec
+    spec: Spec
+    measured: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def estimate(self) -> Estimate:
+        """Formula estimate at the budget's n (max_n, else seq_len): the worst case decides."""
+        from ..estimate import estimate
+
+        return estimate(self.spec, n=self.spec.budget_n, path=self.loaded.path)

@@ -1,0 +1,313 @@
+"""Read spec files into validated `Spec`s, turning every problem into a located finding.
+
+A spec comes from a `*.archcheck.toml` file (tables [model] [train] [infer] [budget] [data]) or
+from `[[tool.archcheck.model]]` entries in pyproject.toml (model keys at the top of the entry,
+the other tables nested). Unknown keys become ARC301 with a suggestion and are dropped, so that
+the rest of the spec is still checked; wrong values become ARC302; a file TOML cannot parse
+becomes ARC306. Nothing here imports torch or user code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..findings import Finding
+from .locate import Key, SourceMap, locate
+from .model import SETTINGS_KEYS, TABLE_KEYS, BudgetTable, Settings, Spec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SPEC_SUFFIX = ".archcheck.toml"
+
+
+@dataclass
+class LoadedSpec:
+    """One model as read from disk: the validated spec (None when invalid) and where keys live."""
+
+    path: str
+    name: str
+    spec: Spec | None
+    source: SourceMap
+    prefix: Key = ()
+    findings: list[Finding] = field(default_factory=list)
+    settings: Settings | None = None
+    root: Path | None = None
+
+    def line_of(self, key: Key) -> int:
+        """Line of a spec key such as ("budget", "memory"); model keys may omit the table."""
+        if self.prefix:  # pyproject entry: model keys sit directly on the entry
+            k = key[1:] if key and key[0] == "model" else key
+            return self.source.line_of(self.prefix + tuple(k))
+        return self.source.line_of(tuple(key))
+
+
+def _finding(code: str, message: str, path: str, line: int, model: str | None,
+             fix: str | None = None) -> Finding:
+    from ..rules.registry import RULES  # local import: registry imports this module's users
+
+    rule = RULES[code]
+    return Finding(code=code, name=rule.name, severity=rule.severity, message=message,
+                   path=path, line=line, model=model, fix=fix)
+
+
+def parse_toml(text: str, path: str) -> tuple[dict[str, Any] | None, Finding | None]:
+    """Parse TOML; a syntax error becomes an ARC306 finding at the line tomllib names."""
+    try:
+        return tomllib.loads(text), None
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None) or _line_from_message(str(exc), text)
+        msg = getattr(exc, "msg", None) or str(exc)
+        return None, _finding("ARC306", f"TOML syntax error: {msg}", path, line, None)
+
+
+def _line_from_message(msg: str, text: str = "") -> int:
+    import re
+
+    m = re.search(r"line (\d+)", msg)
+    if m:
+        return int(m.group(1))
+    # "(at end of document)": the last line of the file, not line 1
+    return max(1, len(text.splitlines())) if "end of document" in msg else 1
+
+
+def _suggest(key: str, table: str | None) -> str:
+    """A "did you mean" for an unknown key: a close key in this table, else in another table."""
+    here = TABLE_KEYS.get(table, frozenset()) if table else frozenset()
+    close = difflib.get_close_matches(key, sorted(here), n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean `{close[0]}`?"
+    homes = [f"[{other}]" for other, keys in TABLE_KEYS.items() if key in keys and other != table]
+    if homes:
+        return f"; `{key}` belongs in {' or '.join(homes)}"
+    elsewhere = {k: t for t, keys in TABLE_KEYS.items() if t != table for k in keys}
+    close = difflib.get_close_matches(key, sorted(elsewhere), n=1, cutoff=0.75)
+    if close:
+        return f"; did you mean `{elsewhere[close[0]]}.{close[0]}`?"
+    return ""
+
+
+def _strip_unknown(
+    raw: Mapping[str, Any], loaded: LoadedSpec, model: str | None
+) -> dict[str, dict[str, Any]]:
+    """Split a raw spec into its tables, reporting and dropping unknown keys (ARC301)."""
+    tables: dict[str, dict[str, Any]] = {}
+    for table, value in raw.items():
+        if table not in TABLE_KEYS:
+            line = loaded.line_of((table,))
+            close = difflib.get_close_matches(table, sorted(TABLE_KEYS), n=1, cutoff=0.6)
+            hint = f"; did you mean [{close[0]}]?" if close else ""
+            loaded.findings.append(_finding(
+                "ARC301", f"unknown table [{table}]{hint}", loaded.path, line, model))
+            continue
+        if not isinstance(value, dict):
+            loaded.findings.append(_finding(
+                "ARC302", f"[{table}] must be a table, got {type(value).__name__}",
+                loaded.path, loaded.line_of((table,)), model))
+            continue
+        kept: dict[str, Any] = {}
+        for key, v in value.items():
+            if key in TABLE_KEYS[table]:
+                kept[key] = v
+            else:
+                loaded.findings.append(_finding(
+                    "ARC301", f"unknown key `{table}.{key}`{_suggest(key, table)}",
+                    loaded.path, loaded.line_of((table, key)), model))
+        tables[table] = kept
+    return tables
+
+
+def _validate(tables: dict[str, dict[str, Any]], loaded: LoadedSpec, model: str | None) -> Spec | None:
+    """Validate with pydantic; each error becomes ARC302 (ARC304 for cross-key dimension checks)."""
+    try:
+        return Spec.model_validate(tables)
+    except ValidationError as exc:
+        by_key: dict[tuple[str, ...], tuple[list[str], str]] = {}
+        for err in exc.errors(include_url=False):
+            loc = tuple(str(p) for p in err["loc"] if not isinstance(p, int))
+            # pydantic appends the union member tried ("int", "str", ...) and "function-after"
+            # markers to the location; keep table.key only.
+            loc = loc[:2]
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, "):]
+            if not loc:  # a model-level validator: inconsistent dimensions
+                key = _key_in_message(msg)
+                loaded.findings.append(_finding(
+                    "ARC304", msg, loaded.path, loaded.line_of(key), model))
+                continue
+            # a union (`int | list[int]`, `str | LengthStats`) fails once per member: one
+            # finding per key, its reasons joined, showing the value the user wrote
+            msgs, got_s = by_key.setdefault(loc, ([], _shown_value(tables, loc)))
+            if msg not in msgs:
+                msgs.append(msg)
+        for loc, (msgs, got_s) in by_key.items():
+            loaded.findings.append(_finding(
+                "ARC302", f"`{'.'.join(loc)}`: {'; or '.join(msgs)}{got_s}", loaded.path,
+                loaded.line_of(loc), model))
+        return None
+
+
+def _shown_value(tables: Mapping[str, Any], loc: tuple[str, ...]) -> str:
+    """` (got 'value')` for the value the user wrote at `table.key`, when it is short."""
+    if len(loc) != 2 or not isinstance(tables.get(loc[0]), dict) or loc[1] not in tables[loc[0]]:
+        return ""
+    got = repr(tables[loc[0]][loc[1]])
+    return f" (got {got})" if len(got) <= 80 else ""
+
+
+def _key_in_message(msg: str) -> Key:
+    import re
+
+    m = re.search(r"\b(model|train|infer|budget|data)\.([a-z_]+)", msg)
+    return (m.group(1), m.group(2)) if m else ("model",)
+
+
+def _merge_defaults(tables: dict[str, dict[str, Any]], settings: Settings | None) -> None:
+    """Project-wide [tool.archcheck] budget defaults and device, under the spec's own values."""
+    if settings is None:
+        return
+    budget = tables.setdefault("budget", {})
+    for k, v in settings.budget.items():
+        if k in TABLE_KEYS["budget"]:
+            budget.setdefault(k, v)
+    if settings.device is not None:
+        budget.setdefault("device", settings.device)
+
+
+def load_spec_text(
+    text: str, path: str, settings: Settings | None = None, root: Path | None = None
+) -> LoadedSpec:
+    """Load one `*.archcheck.toml` document."""
+    source = locate(text)
+    default_name = Path(path).name.removesuffix(SPEC_SUFFIX).removesuffix(".toml")
+    loaded = LoadedSpec(path=path, name=default_name, spec=None, source=source,
+                        settings=settings, root=root)
+    raw, err = parse_toml(text, path)
+    if err is not None:
+        loaded.findings.append(err)
+        return loaded
+    assert raw is not None
+    model_table = raw.get("model")
+    if isinstance(model_table, dict) and isinstance(model_table.get("name"), str):
+        loaded.name = model_table["name"]
+    tables = _strip_unknown(raw, loaded, loaded.name)
+    if any(f.code == "ARC302" for f in loaded.findings):  # a table that is not a table
+        return loaded
+    tables.setdefault("model", {}).setdefault("name", loaded.name)
+    _merge_defaults(tables, settings)
+    loaded.spec = _validate(tables, loaded, loaded.name)
+    return loaded
+
+
+def load_settings(
+    raw: Mapping[str, Any], path: str, source: SourceMap
+) -> tuple[Settings | None, list[Finding]]:
+    """Validate [tool.archcheck]; unknown keys are ARC301, bad values ARC302."""
+    findings: list[Finding] = []
+    tool = raw.get("tool")
+    section = tool.get("archcheck") if isinstance(tool, dict) else None
+    if section is None:
+        return None, findings
+    if not isinstance(section, dict):
+        return None, [_finding("ARC302", "[tool.archcheck] must be a table", path,
+                               source.line_of(("tool", "archcheck")), None)]
+    clean: dict[str, Any] = {}
+    for key, value in section.items():
+        if key in SETTINGS_KEYS:
+            clean[key] = value
+            continue
+        close = difflib.get_close_matches(key, sorted(SETTINGS_KEYS), n=1, cutoff=0.6)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        findings.append(_finding("ARC301", f"unknown key `tool.archcheck.{key}`{hint}", path,
+                                 source.line_of(("tool", "archcheck", key)), None))
+    if isinstance(clean.get("budget"), dict):
+        clean["budget"] = _check_budget_defaults(clean["budget"], path, source, findings)
+    specs = clean.get("specs")
+    if isinstance(specs, list):
+        bad = [s for s in specs if isinstance(s, str) and (not s.strip() or Path(s).is_absolute())]
+        if bad:  # Path.glob rejects both; say so here, at the line, instead of crashing later
+            findings.append(_finding(
+                "ARC302", f"`tool.archcheck.specs`: globs must be non-empty and relative to the "
+                f"project root (got {bad[0]!r})", path, source.line_of(("tool", "archcheck", "specs")),
+                None))
+            clean["specs"] = [s for s in specs if s not in bad]
+    try:
+        return Settings.model_validate(clean), findings
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            loc = tuple(str(p) for p in err["loc"])[:1]
+            findings.append(_finding(
+                "ARC302", f"`tool.archcheck.{'.'.join(loc)}`: {err['msg']}", path,
+                source.line_of(("tool", "archcheck", *loc)), None))
+        return None, findings
+
+
+def _check_budget_defaults(budget: Mapping[str, Any], path: str, source: SourceMap,
+                           findings: list[Finding]) -> dict[str, Any]:
+    """[tool.archcheck.budget] defaults: report unknown keys and bad values at their pyproject
+    line (not at every spec that would inherit them), and keep only the valid ones."""
+    good: dict[str, Any] = {}
+    for key, value in budget.items():
+        where = source.line_of(("tool", "archcheck", "budget", key))
+        if key not in TABLE_KEYS["budget"]:
+            findings.append(_finding("ARC301", f"unknown key `tool.archcheck.budget.{key}`"
+                                     f"{_suggest(key, 'budget')}", path, where, None))
+            continue
+        try:
+            BudgetTable.model_validate({key: value})
+        except ValidationError as exc:
+            msg = "; or ".join(dict.fromkeys(
+                e["msg"].removeprefix("Value error, ") for e in exc.errors(include_url=False)))
+            findings.append(_finding("ARC302", f"`tool.archcheck.budget.{key}`: {msg} (got {value!r})",
+                                     path, where, None))
+            continue
+        good[key] = value
+    return good
+
+
+def load_pyproject(text: str, path: str) -> tuple[Settings | None, list[LoadedSpec], list[Finding]]:
+    """Settings and inline `[[tool.archcheck.model]]` specs of one pyproject.toml."""
+    source = locate(text)
+    raw, err = parse_toml(text, path)
+    if err is not None:
+        return None, [], [err]
+    assert raw is not None
+    settings, findings = load_settings(raw, path, source)
+    specs: list[LoadedSpec] = []
+    tool = raw.get("tool")
+    entries = tool.get("archcheck", {}) if isinstance(tool, dict) else {}
+    entries = entries.get("model", []) if isinstance(entries, dict) else []
+    if not isinstance(entries, list):
+        return settings, specs, findings
+    root = Path(path).resolve().parent
+    for i, entry in enumerate(entries):
+        prefix: Key = ("tool", "archcheck", "model", i)
+        name = entry.get("name") if isinstance(entry, dict) else None
+        loaded = LoadedSpec(path=path, name=name if isinstance(name, str) else f"model[{i}]",
+                            spec=None, source=source, prefix=prefix, settings=settings, root=root)
+        if not isinstance(entry, dict):
+            loaded.findings.append(_finding("ARC302", "each [[tool.archcheck.model]] must be a table",
+                                            path, source.line_of(prefix), None))
+            specs.append(loaded)
+            continue
+        nested = {k: entry[k] for k in TABLE_KEYS if k != "model" and k in entry}
+        model_keys = {k: v for k, v in entry.items() if k not in nested}
+        tables = _strip_unknown({"model": model_keys, **nested}, loaded, loaded.name)
+        if any(f.code == "ARC302" for f in loaded.findings):  # a table that is not a table
+            specs.append(loaded)
+            continue
+        tables.setdefault("model", {}).setdefault("name", loaded.name)
+        _merge_defaults(tables, settings)
+        loaded.spec = _validate(tables, loaded, loaded.name)
+        specs.append(loaded)
+    return settings, specs, findings

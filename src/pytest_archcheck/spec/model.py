@@ -1,0 +1,228 @@
+"""The model spec users write (DESIGN.md §3), as pydantic models.
+
+Every table forbids unknown keys; the loader reports those first (ARC301, with a "did you mean")
+so that pydantic only ever sees typos it can explain as wrong values (ARC302). Sizes and durations
+accept the strings users write ("24 GiB", "200 ms") and are stored as bytes and seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from ..units import parse_bytes, parse_seconds
+
+Bytes = Annotated[int, BeforeValidator(parse_bytes)]
+Seconds = Annotated[float, BeforeValidator(parse_seconds)]
+PosInt = Annotated[int, Field(ge=1)]
+NonNegInt = Annotated[int, Field(ge=0)]
+
+Family = Literal["transformer", "lstm", "gru", "rnn", "cnn", "tcn"]
+RECURRENT: frozenset[str] = frozenset({"lstm", "gru", "rnn"})
+CONVOLUTIONAL: frozenset[str] = frozenset({"cnn", "tcn"})
+DType = Literal["fp32", "fp16", "bf16"]
+DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2}
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class ModelTable(_Table):
+    """[model]: what the network is. Defaults follow GPT-2 where a default is needed at all."""
+
+    name: str | None = None
+    family: Family = "transformer"
+    factory: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = None
+    factory_args: dict[str, Any] = Field(default_factory=dict)
+    inputs: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = None
+    loss: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = None
+    input: Literal["tokens", "embeddings", "image"] = "tokens"
+    pad_id: int | None = None
+    mask_arg: str | None = None
+    layers: PosInt = 1
+    d_model: PosInt = 768
+    heads: PosInt | None = None
+    kv_heads: PosInt | None = None
+    d_ff: PosInt | None = None
+    mlp: Literal["gelu", "relu", "swiglu"] = "gelu"
+    norm: Literal["layernorm", "rmsnorm"] = "layernorm"
+    vocab: PosInt | None = None
+    tied_embeddings: bool = True
+    bias: Literal["all", "none", "qkv"] = "all"
+    positional: Literal["learned", "sinusoidal", "rotary", "alibi", "relative", "none"] = "learned"
+    max_positions: PosInt | None = None
+    position_offset: NonNegInt = 0
+    attention: Literal["full", "sliding", "local", "linear"] = "full"
+    window: NonNegInt = 0
+    causal: bool = True
+    # recurrent
+    hidden: PosInt | None = None
+    bidirectional: bool = False
+    forget_bias: float | None = None
+    # convolutional
+    kernel: PosInt | list[PosInt] | None = None
+    dilations: list[PosInt] | None = None
+    strides: list[PosInt] | None = None
+    channels: PosInt | list[PosInt] | None = None
+    padding: Literal["same", "causal", "valid"] | NonNegInt = "same"
+    in_channels: PosInt | None = None
+    image_size: PosInt | None = None
+    classes: PosInt | None = None
+    extends: str | None = None
+
+    @property
+    def head_count(self) -> int:
+        return self.heads if self.heads is not None else max(1, self.d_model // 64)
+
+    @property
+    def kv_head_count(self) -> int:
+        return self.kv_heads if self.kv_heads is not None else self.head_count
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.head_count
+
+    @property
+    def ffn_dim(self) -> int:
+        return self.d_ff if self.d_ff is not None else 4 * self.d_model
+
+    @property
+    def hidden_size(self) -> int:
+        return self.hidden if self.hidden is not None else self.d_model
+
+    def kernel_list(self) -> list[int]:
+        """Per-layer kernel sizes (a scalar kernel repeats for every layer)."""
+        k = self.kernel if self.kernel is not None else 3
+        return list(k) if isinstance(k, list) else [k] * self.layers
+
+    def dilation_list(self) -> list[int]:
+        return list(self.dilations) if self.dilations is not None else [1] * self.layers
+
+    def stride_list(self) -> list[int]:
+        return list(self.strides) if self.strides is not None else [1] * self.layers
+
+    def channel_list(self) -> list[int]:
+        c = self.channels if self.channels is not None else self.d_model
+        return list(c) if isinstance(c, list) else [c] * self.layers
+
+
+class TrainTable(_Table):
+    """[train]: the training step whose peak memory the budget bounds."""
+
+    batch: PosInt = 1
+    seq_len: PosInt | None = None
+    dtype: DType = "fp32"
+    optimizer: Literal["sgd", "sgd-momentum", "adam", "adamw", "adafactor"] = "adamw"
+    checkpointing: bool = False
+    attention_kernel: Literal["flash", "efficient", "math"] = "flash"
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    bptt: PosInt | None = None
+    zero_stage: Annotated[int, Field(ge=0, le=3)] = 0
+    world_size: PosInt = 1
+    tensor_parallel: PosInt = 1
+
+
+class InferTable(_Table):
+    """[infer]: the inference call whose latency and memory the budget bounds."""
+
+    batch: PosInt = 1
+    seq_len: PosInt | None = None
+    dtype: DType | None = None
+    kv_cache: bool = True
+    new_tokens: NonNegInt = 0
+
+
+class BudgetTable(_Table):
+    """[budget]: what must hold. Every key is optional; an absent key is not checked."""
+
+    device: str | None = None
+    max_n: PosInt | None = None
+    memory: Bytes | None = None
+    infer_memory: Bytes | None = None
+    p95_latency: Seconds | None = None
+    span: PosInt | None = None
+    max_padding: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    granularity: PosInt = 64
+
+
+class LengthStats(_Table):
+    """Inline length statistics when no length file is at hand."""
+
+    mean: Annotated[float, Field(gt=0)] | None = None
+    p50: PosInt | None = None
+    p90: PosInt | None = None
+    max: PosInt | None = None
+
+
+class DataTable(_Table):
+    """[data]: what real sequences look like (ARC208, ARC212)."""
+
+    lengths: str | LengthStats | None = None
+
+
+class Spec(_Table):
+    """One model with its training, inference, budget and data tables."""
+
+    model: ModelTable = Field(default_factory=ModelTable)
+    train: TrainTable = Field(default_factory=TrainTable)
+    infer: InferTable = Field(default_factory=InferTable)
+    budget: BudgetTable = Field(default_factory=BudgetTable)
+    data: DataTable = Field(default_factory=DataTable)
+
+    @model_validator(mode="after")
+    def _lists_match_layers(self) -> Spec:
+        m = self.model
+        for key in ("kernel", "dilations", "strides", "channels"):
+            v = getattr(m, key)
+            if isinstance(v, list) and len(v) != m.layers:
+                raise ValueError(
+                    f"model.{key} lists {len(v)} values but model.layers = {m.layers}"
+                )
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.model.name or "model"
+
+    @property
+    def train_n(self) -> int:
+        """n for `estimate`/`probe`: [train] seq_len, else max_n, else the positional table."""
+        return self.train.seq_len or self.budget.max_n or self.model.max_positions or 1024
+
+    @property
+    def budget_n(self) -> int:
+        """n for budget rules: max_n, falling back to seq_len (the worst case decides)."""
+        return self.budget.max_n or self.train.seq_len or self.model.max_positions or 1024
+
+    @property
+    def infer_n(self) -> int:
+        return self.infer.seq_len or self.budget.max_n or self.train_n
+
+
+class Settings(_Table):
+    """[tool.archcheck] in pyproject.toml: project-wide settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    specs: list[str] = Field(default_factory=list)
+    select: list[str] = Field(default_factory=list)
+    ignore: list[str] = Field(default_factory=list)
+    per_file_ignores: dict[str, list[str]] = Field(default_factory=dict, alias="per-file-ignores")
+    device: str | None = None
+    budget: dict[str, Any] = Field(default_factory=dict)
+    model: list[dict[str, Any]] = Field(default_factory=list)
+    probe: bool = False
+
+
+TABLE_KEYS: dict[str, frozenset[str]] = {
+    "model": frozenset(ModelTable.model_fields),
+    "train": frozenset(TrainTable.model_fields),
+    "infer": frozenset(InferTable.model_fields),
+    "budget": frozenset(BudgetTable.model_fields),
+    "data": frozenset(DataTable.model_fields),
+}
+SETTINGS_KEYS: frozenset[str] = frozenset(
+    {"specs", "select", "ignore", "per-file-ignores", "device", "budget", "model", "probe"}
+)
