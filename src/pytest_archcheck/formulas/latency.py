@@ -1,0 +1,305 @@
+"""Roofline latency estimates (always labelled "estimate"; the probe measures the real thing).
+
+Each sequential step costs max(flops / peak_flops, bytes_moved / bandwidth) (the roofline model,
+Williams et al. 2009, doi:10.1145/1498765.1498785) plus a fixed launch overhead, and the steps
+of one call are summed because each waits for the previous one:
+
+    t = Σ_steps [ max(F_s / peak, B_s / bandwidth) + overhead ]
+
+A step is one layer of a Transformer or CNN (plus one for the output head), and one time step of
+one layer of an RNN (n * layers steps: the n sequential steps each pay the overhead and their own
+roofline, which is why RNNs lose on latency). The default overhead is 10 us per step, a
+coarse stand-in for the kernel launches of one fused layer; eager PyTorch launches 10-20 kernels
+per Transformer block (~5-10 us each), CUDA graphs / torch.compile come closer to this bound.
+
+Generation with a KV cache = prefill (one forward over the prompt) + one decode step per new
+token. Decode is bandwidth-bound: every step reads all weights and the KV cache so far
+(Pope et al. 2022, arXiv:2211.05102). Without a cache each new token re-runs the forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from .devices import Device, lookup_device
+from .flops import (
+    AttentionKind,
+    conv_output_length,
+    matmul_flops,
+    transformer_decode_step_flops,
+    transformer_layer_forward_flops,
+)
+from .params import GATES, MLPKind, RecurrentKind
+from .registry import formula
+from .states import DTYPE_BYTES
+
+if TYPE_CHECKING:
+    from ..spec.model import Spec
+
+KERNEL_OVERHEAD_S = 10e-6
+
+
+@dataclass(frozen=True)
+class LatencyEstimate:
+    """An estimated per-call latency and how it splits; `label` is always "estimate"."""
+
+    seconds: float
+    steps: int
+    compute_s: float  # Σ flops / peak over steps (whether or not it was the binding term)
+    memory_s: float  # Σ bytes / bandwidth over steps
+    overhead_s: float
+    device: str
+    label: str = "estimate"
+
+    @property
+    def sequential_steps(self) -> int:
+        """Alias of `steps`: the sequential steps the estimate summed."""
+        return self.steps
+
+    @property
+    def bound(self) -> Literal["compute", "memory", "overhead"]:
+        terms: dict[Literal["compute", "memory", "overhead"], float] = {
+            "compute": self.compute_s,
+            "memory": self.memory_s,
+            "overhead": self.overhead_s,
+        }
+        best: Literal["compute", "memory", "overhead"] = "compute"
+        for k, v in terms.items():
+            if v > terms[best]:
+                best = k
+        return best
+
+
+@formula(
+    "latency.roofline",
+    "t = max(F / peak_flops, B / bandwidth)",
+    "Williams et al. 2009, doi:10.1145/1498765.1498785",
+)
+def roofline_seconds(
+    flops: float, bytes_moved: float, peak_flops: float, bandwidth: float
+) -> float:
+    """Time of one step under the roofline model."""
+    return max(flops / peak_flops, bytes_moved / bandwidth)
+
+
+class _Acc:
+    """Sums steps: roofline time, its two terms and the per-step overhead."""
+
+    def __init__(self, device: Device, dtype: str, overhead_s: float) -> None:
+        self.peak = device.flops_for(dtype)
+        self.bw = device.bandwidth
+        self.overhead = overhead_s
+        self.device = device.name
+        self.t = self.c = self.m = 0.0
+        self.steps = 0
+
+    def add(self, flops: float, bytes_moved: float, repeat: int = 1) -> None:
+        c, m = flops / self.peak, bytes_moved / self.bw
+        self.t += repeat * (max(c, m) + self.overhead)
+        self.c += repeat * c
+        self.m += repeat * m
+        self.steps += repeat
+
+    def result(self) -> LatencyEstimate:
+        return LatencyEstimate(
+            self.t, self.steps, self.c, self.m, self.steps * self.overhead, self.device
+        )
+
+
+@formula(
+    "latency.sequential",
+    "t = steps * (max(F_step / peak, B_step / bw) + overhead)",
+    "source article (0.3 ms x 512 = 153.6 ms); roofline",
+)
+def sequential_latency(
+    steps: int,
+    flops_per_step: float,
+    bytes_per_step: float,
+    device: Device,
+    *,
+    dtype: str = "fp32",
+    overhead_s: float = KERNEL_OVERHEAD_S,
+) -> LatencyEstimate:
+    """Latency of `steps` identical sequential steps."""
+    acc = _Acc(device, dtype, overhead_s)
+    acc.add(flops_per_step, bytes_per_step, steps)
+    return acc.result()
+
+
+@formula(
+    "latency.transformer",
+    "prefill: Σ_layers roofline(F_layer, W_layer + acts) + head; decode: Σ_tokens Σ_layers "
+    "roofline(F_dec, W_layer + KV_layer(ctx))",
+    "Pope et al. 2022, arXiv:2211.05102",
+)
+def transformer_latency(
+    device: Device,
+    dtype: str,
+    layers: int,
+    batch: int,
+    n: int,
+    *,
+    d_model: int,
+    heads: int,
+    d_ff: int,
+    layer_params: int,
+    vocab: int | None = None,
+    kv_heads: int | None = None,
+    head_dim: int | None = None,
+    mlp: MLPKind = "gelu",
+    attention: AttentionKind = "full",
+    window: int = 0,
+    causal: bool = True,
+    new_tokens: int = 0,
+    kv_cache: bool = True,
+    overhead_s: float = KERNEL_OVERHEAD_S,
+) -> LatencyEstimate:
+    """Latency of one inference call: a forward over n positions, then `new_tokens` tokens."""
+    b = DTYPE_BYTES[dtype]
+    kv = kv_heads if kv_heads is not None else heads
+    hd = head_dim if head_dim is not None else d_model // heads
+    acc = _Acc(device, dtype, overhead_s)
+
+    def forward(length: int) -> None:
+        f = transformer_layer_forward_flops(
+            batch, length, d_model, heads, d_ff, kv_heads=kv, head_dim=hd, mlp=mlp,
+            attention=attention, window=window, causal=causal,
+        )  # fmt: skip
+        acts = 2 * batch * length * d_model * b + 2 * batch * length * kv * hd * b
+        acc.add(f, layer_params * b + acts, layers)
+        if vocab:
+            head_bytes = (vocab * d_model + batch * length * vocab) * b
+            acc.add(matmul_flops(batch * length, d_model, vocab), head_bytes)
+
+    forward(n)
+    for i in range(new_tokens):
+        if not kv_cache:
+            forward(n + i + 1)
+            continue
+        ctx = n + i + 1
+        if attention == "sliding" and window > 0:
+            ctx = min(ctx, window)
+        f = transformer_decode_step_flops(
+            1, batch, ctx, d_model, heads, d_ff=d_ff, kv_heads=kv, head_dim=hd, mlp=mlp
+        )
+        acc.add(f, layer_params * b + 2 * batch * kv * ctx * hd * b, layers)
+        if vocab:
+            acc.add(matmul_flops(batch, d_model, vocab), (vocab * d_model + batch * vocab) * b)
+    return acc.result()
+
+
+@formula(
+    "latency.recurrent",
+    "t = n*layers*(max(F_step/peak, W_layer/bw) + overhead) + head",
+    "source article: sequential steps decide latency",
+)
+def recurrent_latency(
+    device: Device,
+    dtype: str,
+    kind: RecurrentKind,
+    layers: int,
+    batch: int,
+    *,
+    n: int,
+    input_size: int,
+    hidden: int,
+    bidirectional: bool = False,
+    head_out: int | None = None,
+    overhead_s: float = KERNEL_OVERHEAD_S,
+) -> LatencyEstimate:
+    """Latency of one RNN/GRU/LSTM forward: n sequential steps per layer, then the head.
+
+    Each step reads the layer's weights (the conservative case: no persistent kernel keeps them
+    on chip); the two directions of a bidirectional layer run side by side in one step.
+    """
+    b = DTYPE_BYTES[dtype]
+    g, dirs = GATES[kind], (2 if bidirectional else 1)
+    acc = _Acc(device, dtype, overhead_s)
+    for layer in range(layers):
+        layer_in = input_size if layer == 0 else hidden * dirs
+        f = dirs * g * matmul_flops(batch, layer_in + hidden, hidden)
+        w = dirs * g * hidden * (layer_in + hidden) * b
+        acc.add(f, w + 2 * batch * hidden * dirs * b, n)
+    if head_out:
+        acc.add(matmul_flops(batch * n, hidden * dirs, head_out), head_out * hidden * dirs * b)
+    return acc.result()
+
+
+@formula(
+    "latency.conv_stack",
+    "t = Σ_layers (max(F_l/peak, (W_l + acts_l)/bw) + overhead)",
+    "roofline",
+)
+def conv_latency(
+    device: Device,
+    dtype: str,
+    batch: int,
+    n: int,
+    *,
+    in_channels: int,
+    channels: list[int],
+    kernels: list[int],
+    strides: list[int] | None = None,
+    dilations: list[int] | None = None,
+    padding: Literal["same", "causal", "valid"] | int = "same",
+    dims: int = 1,
+    overhead_s: float = KERNEL_OVERHEAD_S,
+) -> LatencyEstimate:
+    """Latency of one conv stack forward, one step per layer (dims=2: square images of side n)."""
+    b = DTYPE_BYTES[dtype]
+    strides = strides or [1] * len(channels)
+    dilations = dilations or [1] * len(channels)
+    acc = _Acc(device, dtype, overhead_s)
+    c_prev, length = in_channels, n
+    for c, k, s, dil in zip(channels, kernels, strides, dilations, strict=True):
+        out = conv_output_length(length, k, s, dil, padding)
+        pos_in, pos_out, taps = length**dims, out**dims, k**dims
+        f = 2 * batch * pos_out * c_prev * c * taps
+        acc.add(f, (c * c_prev * taps + batch * (pos_in * c_prev + pos_out * c)) * b)
+        c_prev, length = c, out
+    return acc.result()
+
+
+def latency_from_spec(
+    spec: Spec, device: Device | str | None = None, overhead_s: float = KERNEL_OVERHEAD_S
+) -> LatencyEstimate | None:
+    """Estimated latency of one [infer] call on `device` (default: [budget] device).
+
+    None when no device is known. dtype: [infer] dtype, else [train] dtype.
+    """
+    from .params import _conv_input, _head_out, _rnn_input, transformer_param_breakdown
+
+    name = device if device is not None else spec.budget.device
+    if name is None:
+        return None
+    dev = lookup_device(name) if isinstance(name, str) else name
+    m, inf = spec.model, spec.infer
+    dtype = inf.dtype or spec.train.dtype
+    n = spec.infer_n
+    if m.family == "transformer":
+        parts = transformer_param_breakdown(
+            m.layers, m.d_model, m.head_count, m.ffn_dim, m.vocab, kv_heads=m.kv_head_count,
+            head_dim=m.head_dim, mlp=m.mlp, norm=m.norm, bias=m.bias, positional="none",
+        )  # fmt: skip
+        return transformer_latency(
+            dev, dtype, m.layers, inf.batch, n, d_model=m.d_model, heads=m.head_count,
+            d_ff=m.ffn_dim, layer_params=parts.per_layer, vocab=m.vocab,
+            kv_heads=m.kv_head_count, head_dim=m.head_dim, mlp=m.mlp, attention=m.attention,
+            window=m.window, causal=m.causal, new_tokens=inf.new_tokens, kv_cache=inf.kv_cache,
+            overhead_s=overhead_s,
+        )  # fmt: skip
+    if m.family in ("lstm", "gru", "rnn"):
+        return recurrent_latency(
+            dev, dtype, m.family, m.layers, inf.batch, n=n, input_size=_rnn_input(m),
+            hidden=m.hidden_size, bidirectional=m.bidirectional, head_out=_head_out(m),
+            overhead_s=overhead_s,
+        )  # fmt: skip
+    padding = "causal" if m.family == "tcn" else m.padding
+    image = m.input == "image"
+    return conv_latency(
+        dev, dtype, inf.batch, (m.image_size or 224) if image else n, in_channels=_conv_input(m),
+        channels=m.channel_list(), kernels=m.kernel_list(), strides=m.stride_list(),
+        dilations=m.dilation_list(), padding=padding, dims=2 if image else 1,
+        overhead_s=overhead_s,
+    )  # fmt: skip

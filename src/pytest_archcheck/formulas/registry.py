@@ -1,0 +1,111 @@
+"""Registry of formulas, keyed by what they describe (like `torch.utils.flop_counter`'s registry).
+
+Every public formula is decorated with `@formula("params.transformer", "P = ...", source=...)`.
+The registry maps that name to the function, a one-line equation and its source, so that
+`docs/formulas.md` is generated from the code (`python -m pytest_archcheck.formulas.registry`)
+and any number the tool prints can be traced to its equation in a minute.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Formula:
+    """One registered formula: its name, equation, source and the function computing it."""
+
+    name: str
+    equation: str
+    source: str
+    func: Callable[..., Any]
+
+    @property
+    def qualname(self) -> str:
+        return f"{self.func.__module__}.{self.func.__qualname__}"
+
+    @property
+    def summary(self) -> str:
+        doc = inspect.getdoc(self.func) or ""
+        return doc.split("\n\n", 1)[0].replace("\n", " ")
+
+
+FORMULAS: dict[str, Formula] = {}
+
+
+def formula(name: str, equation: str, source: str = "") -> Callable[[F], F]:
+    """Register `func` under `name` with a one-line `equation` and its `source` (paper/URL)."""
+
+    def register(func: F) -> F:
+        if name in FORMULAS and FORMULAS[name].func is not func:
+            raise ValueError(f"formula {name!r} registered twice")
+        FORMULAS[name] = Formula(name=name, equation=equation, source=source, func=func)
+        return func
+
+    return register
+
+
+def get_formula(name: str) -> Formula:
+    """The formula registered as `name` (KeyError with the known names otherwise)."""
+    _load_all()
+    try:
+        return FORMULAS[name]
+    except KeyError:
+        raise KeyError(f"no formula {name!r}; known: {', '.join(sorted(FORMULAS))}") from None
+
+
+def all_formulas() -> list[Formula]:
+    """Every registered formula, sorted by name."""
+    _load_all()
+    return [FORMULAS[k] for k in sorted(FORMULAS)]
+
+
+def _load_all() -> None:
+    # Importing the package imports every formula module, which fills FORMULAS.
+    import pytest_archcheck.formulas  # noqa: F401
+
+
+def render_markdown() -> str:
+    """docs/formulas.md: one section per module, one row per formula."""
+    lines = [
+        "# Formulas",
+        "",
+        "Generated from `src/pytest_archcheck/formulas` by",
+        "`python -m pytest_archcheck.formulas.registry > docs/formulas.md`; do not edit by hand.",
+        "Every number `archcheck estimate` prints comes from one of these functions.",
+        "Conventions: bytes are exact integers; FLOPs count 2 per multiply-accumulate;",
+        "GiB/MiB are powers of 1024. Latency figures are always estimates.",
+        "",
+    ]
+    by_module: dict[str, list[Formula]] = {}
+    for f in all_formulas():
+        by_module.setdefault(f.func.__module__.rsplit(".", 1)[-1], []).append(f)
+    for module in sorted(by_module):
+        mod = sys.modules[by_module[module][0].func.__module__]
+        lines += [f"## `{module}.py`", "", inspect.cleandoc(mod.__doc__ or ""), ""]
+        lines += ["| name | equation | function | source |", "| --- | --- | --- | --- |"]
+        for f in by_module[module]:
+            eq = f.equation.replace("|", "\\|")
+            src = f.source.replace("|", "\\|") or "—"
+            lines.append(f"| `{f.name}` | `{eq}` | `{f.func.__name__}` | {src} |")
+        lines.append("")
+        for f in by_module[module]:
+            lines += [f"- **`{f.name}`** — {f.summary}"]
+        lines.append("")
+        appendix: Callable[[], str] | None = getattr(mod, "doc_appendix", None)
+        if appendix is not None:
+            lines += [appendix(), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    # Run as a script this file is `__main__`, a second copy: use the package's registry.
+    from pytest_archcheck.formulas.registry import render_markdown as _render
+
+    print(_render(), end="")

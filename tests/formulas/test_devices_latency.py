@@ -1,0 +1,95 @@
+"""Device table lookups and roofline latency estimates."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_archcheck.formulas.devices import (
+    DEVICES,
+    Device,
+    UnknownDeviceError,
+    lookup_device,
+    suggest_device,
+)
+from pytest_archcheck.formulas.latency import (
+    KERNEL_OVERHEAD_S,
+    conv_latency,
+    latency_from_spec,
+    recurrent_latency,
+    roofline_seconds,
+    transformer_latency,
+)
+from pytest_archcheck.spec.model import Spec
+
+
+def test_lookup_and_aliases() -> None:
+    h100 = lookup_device("H100-80GB")
+    assert lookup_device("h100") is h100 and lookup_device("NVIDIA H100_80GB") is h100
+    assert h100.memory_bytes == 80 * 1024**3 == 85_899_345_920
+    assert h100.flops_for("bf16") == pytest.approx(989.4e12)
+    assert h100.bandwidth == 3.35e12
+    assert h100.allocatable == 85_017_493_504  # measured torch total_memory, < 80 GiB
+    assert lookup_device("L4").allocatable == 24 * 1024**3  # nominal where not measured
+    a100 = lookup_device("a100-80gb")
+    assert a100.flops_for("bf16") == 312e12 and a100.bandwidth == 2.039e12
+    assert lookup_device("A100-40GB").bandwidth == 1.555e12
+    assert lookup_device("v100").flops_for("bf16") == lookup_device("v100").flops_for("fp32")
+    assert "assumption" in lookup_device("cpu").source
+
+
+def test_did_you_mean() -> None:
+    assert suggest_device("H100-80G") == "H100-80GB"
+    with pytest.raises(UnknownDeviceError) as err:
+        lookup_device("rtx-4080")
+    assert err.value.suggestion == "RTX-4090" and "did you mean" in str(err.value)
+    with pytest.raises(KeyError):
+        lookup_device("tpu-v5e")
+
+
+def test_every_device_has_source_and_fp32() -> None:
+    for d in DEVICES.values():
+        assert d.source and d.peak_flops["fp32"] > 0 and d.memory_bytes > 0 and d.bandwidth > 0
+
+
+def test_roofline() -> None:
+    assert roofline_seconds(1e12, 1e9, 1e12, 1e12) == 1.0  # compute-bound
+    assert roofline_seconds(1e9, 1e12, 1e12, 1e12) == 1.0  # memory-bound
+
+
+def test_rnn_pays_overhead_every_step() -> None:
+    dev = Device("x", 1, 1e30, {"fp32": 1e30}, "test")
+    est = recurrent_latency(dev, "fp32", "lstm", 2, 1, n=100, input_size=8, hidden=8)
+    assert est.steps == 2 * 100 and est.seconds == pytest.approx(200 * KERNEL_OVERHEAD_S)
+    assert est.label == "estimate" and est.bound == "overhead"
+
+
+def test_decode_is_bandwidth_bound() -> None:
+    h100 = lookup_device("H100-80GB")
+    d, layers, ff, vocab = 4096, 32, 11008, 32000
+    layer_params = 4 * d * d + 3 * d * ff + 2 * d
+    kw = dict(d_model=d, heads=32, d_ff=ff, layer_params=layer_params, vocab=vocab, mlp="swiglu")
+    prefill = transformer_latency(h100, "bf16", layers, 1, 1, **kw)  # type: ignore[arg-type]
+    gen = transformer_latency(h100, "bf16", layers, 1, 1, new_tokens=1, **kw)  # type: ignore[arg-type]
+    step = gen.seconds - prefill.seconds
+    # one token reads every weight once: (32 layers + LM head) * 2 bytes / 3.35 TB/s ~ 4 ms
+    weights = (layers * layer_params + vocab * d) * 2
+    assert step == pytest.approx(weights / 3.35e12 + (layers + 1) * KERNEL_OVERHEAD_S, rel=0.01)
+
+
+def test_latency_from_spec() -> None:
+    spec = Spec(model={"layers": 2, "d_model": 64, "heads": 4, "vocab": 100},
+                infer={"seq_len": 32, "new_tokens": 4}, budget={"device": "A100-80GB"})  # fmt: skip
+    est = latency_from_spec(spec)
+    assert est is not None and est.device == "A100-80GB" and est.steps == 5 * (2 + 1)
+    assert latency_from_spec(Spec()) is None
+    lstm = Spec(model={"family": "gru", "layers": 1, "d_model": 8}, infer={"seq_len": 10})
+    assert latency_from_spec(lstm, "cpu").steps == 10 + 0  # type: ignore[union-attr]
+
+
+def test_conv_latency_compute_bound() -> None:
+    dev = Device("x", 1, 1e30, {"fp32": 1e12}, "test")
+    # Conv1d(16, 32, 3) at n=100, B=2: 2*2*100*16*32*3 FLOPs at 1 TFLOP/s, + 1 overhead
+    est = conv_latency(dev, "fp32", 2, 100, in_channels=16, channels=[32], kernels=[3])
+    assert est.seconds == pytest.approx(2 * 2 * 100 * 16 * 32 * 3 / 1e12 + KERNEL_OVERHEAD_S)
+    img = conv_latency(dev, "fp32", 1, 8, in_channels=3, channels=[4], kernels=[3], dims=2)
+    assert img.compute_s == pytest.approx(2 * 64 * 3 * 4 * 9 / 1e12)
