@@ -32,7 +32,8 @@ CHECKS: dict[str, tuple[str, ...]] = {
     "memory": ("ARC101", "ARC102", "ARC106"),
     "latency": ("ARC103", "ARC105"),
     "span": ("ARC104", "ARC207"),
-    "pitfalls": ("ARC2",),
+    "pitfalls": ("ARC201", "ARC202", "ARC203", "ARC204", "ARC205", "ARC206", "ARC208", "ARC209",
+                 "ARC210", "ARC211", "ARC212"),
 }
 
 
@@ -169,7 +170,7 @@ class ArchcheckManager:
         from .summary import headroom_table
 
         terminalreporter.section("archcheck headroom")
-        for line in headroom_table(self.results):
+        for line in headroom_table(self.results, width=max(130, terminalreporter._tw.fullwidth)):
             terminalreporter.write_line(line)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -299,9 +300,11 @@ class SpecItem(pytest.Item):
 
         m = _manager(self.config)
         base = Selection.merged(self.loaded.settings)
-        selection = Selection(select=[c for c in self._codes() if not base.select or any(
-            c.startswith(s) or s.startswith(c) for s in base.select)],
-            ignore=base.ignore, per_file_ignores=base.per_file_ignores)
+        codes = [c for c in self._codes()
+                 if not base.select or any(c.startswith(s) or s.startswith(c) for s in base.select)]
+        if not codes:
+            pytest.skip(f"no {self.check} rule selected by [tool.archcheck] select")
+        selection = Selection(select=codes, ignore=base.ignore, per_file_ignores=base.per_file_ignores)
         measured: dict[str, Any] = {}
         extra: list[Finding] = []
         if m.probe and self.loaded.spec is not None and self.check in ("memory", "latency", "pitfalls"):
@@ -331,26 +334,27 @@ class SpecItem(pytest.Item):
 
     def _record(self, measured: dict[str, Any]) -> None:
         """Measurements into user_properties (JUnit XML, xdist) and the manager."""
-        props: dict[str, Any] = {}
-        if self.loaded.spec is not None and self.check == "memory":
-            try:
-                from .rules.context import RuleContext
+        from .rules.context import RuleContext
 
-                est = RuleContext(self.loaded, self.loaded.spec).estimate
-                props.update({"total_bytes": est.memory.total, "n_max": est.n_max,
-                              "max_n": self.loaded.spec.budget.max_n,
-                              "memory_budget": self.loaded.spec.budget.memory,
-                              "infer_memory": est.infer_memory})
+        props: dict[str, Any] = {}
+        spec = self.loaded.spec
+        if spec is not None and self.check in ("memory", "span", "latency"):
+            try:
+                est = RuleContext(self.loaded, spec).estimate
             except Exception as exc:  # a formula that cannot evaluate this spec
-                props["estimate_error"] = str(exc)
-        if self.loaded.spec is not None and self.check == "span":
-            est = RuleContext(self.loaded, self.loaded.spec).estimate
-            props.update({"span": self.loaded.spec.budget.span, "reach": est.path_info.reach})
-        if self.loaded.spec is not None and self.check == "latency":
-            est = RuleContext(self.loaded, self.loaded.spec).estimate
-            props.update({"p95_budget_s": self.loaded.spec.budget.p95_latency,
-                          "latency_estimate_s": est.latency.seconds if est.latency else None})
-        props.update({k: v for k, v in measured.items() if isinstance(v, (int, float, str)) or v is None})
+                props["estimate_error"] = f"{type(exc).__name__}: {exc}"
+            else:
+                if self.check == "memory":
+                    props.update({"total_bytes": est.memory.total, "n_max": est.n_max,
+                                  "max_n": spec.budget.max_n, "memory_budget": spec.budget.memory,
+                                  "infer_memory": est.infer_memory})
+                elif self.check == "span":
+                    props.update({"span": spec.budget.span, "reach": est.path_info.reach})
+                else:
+                    props.update({"p95_budget_s": spec.budget.p95_latency,
+                                  "latency_estimate_s": est.latency.seconds if est.latency else None})
+        props.update({k: v for k, v in measured.items()
+                      if isinstance(v, (int, float, str)) or v is None})
         for k, v in props.items():
             self.user_properties.append((PROP_PREFIX + k, v))
         self.user_properties.append((PROP_PREFIX + "model", self.loaded.name))
@@ -376,10 +380,10 @@ class SpecItem(pytest.Item):
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
-    """Failed budget items get their own letter and word: `B` / `BUDGET`."""
+    """Failed archcheck items get their own letter and word: `A` / `ARCHCHECK`."""
     if report.when == "call" and report.failed and any(
             k == PROP_PREFIX + "model" for k, _ in report.user_properties):
-        return "failed", "B", ("BUDGET", {"red": True})  # type: ignore[return-value]
+        return "failed", "A", ("ARCHCHECK", {"red": True})  # type: ignore[return-value]
     return None
 
 

@@ -20,7 +20,7 @@ def headroom_table(results: dict[str, dict[str, Any]], width: int = 110) -> list
     t = Table(show_header=True, header_style="bold", box=None)
     for col in ("model", "peak", "memory budget", "headroom", "n_max", "max_n", "latency",
                 "P95 budget", "reach", "span"):
-        t.add_column(col, justify="left" if col == "model" else "right")
+        t.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for name, r in sorted(results.items()):
         peak = r.get("peak_bytes", r.get("total_bytes"))
         budget = r.get("memory_budget")
