@@ -317,8 +317,8 @@ class SpecItem(pytest.Item):
         if self.check != "config":
             findings = [f for f in findings if not f.code.startswith("ARC3")]
         findings = apply_suppressions(findings, [self.loaded], Selection(select=["ARC1", "ARC2"]))
-        self._record(measured)
-        regressions = m.regressions(self.loaded.name, measured) if m.baseline_path else []
+        props = self._record(measured)
+        regressions = m.regressions(self.loaded.name, props) if m.baseline_path else []
         self.findings = findings
         errors = [f for f in findings if f.severity == "error"]
         for f in findings:
@@ -332,7 +332,7 @@ class SpecItem(pytest.Item):
         if errors:
             raise ArchcheckFailure(errors)
 
-    def _record(self, measured: dict[str, Any]) -> None:
+    def _record(self, measured: dict[str, Any]) -> dict[str, Any]:
         """Measurements into user_properties (JUnit XML, xdist) and the manager."""
         from .rules.context import RuleContext
 
@@ -358,6 +358,7 @@ class SpecItem(pytest.Item):
         for k, v in props.items():
             self.user_properties.append((PROP_PREFIX + k, v))
         self.user_properties.append((PROP_PREFIX + "model", self.loaded.name))
+        return props
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ArchcheckFailure):
