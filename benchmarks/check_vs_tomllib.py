@@ -23,23 +23,47 @@ def spec_text(i: int, rng: random.Random) -> str:
     layers = rng.choice([2, 4, 6, 8, 12, 24])
     d = rng.choice([128, 256, 512, 768, 1024])
     lines = [
-        "[model]", f'name = "m{i}"', f'family = "{fam}"', f"layers = {layers}", f"d_model = {d}",
+        "[model]",
+        f'name = "m{i}"',
+        f'family = "{fam}"',
+        f"layers = {layers}",
+        f"d_model = {d}",
         f"vocab = {rng.choice([1000, 32000, 50257])}",
     ]
     if fam == "transformer":
-        lines += [f"heads = {d // 64}", f"d_ff = {4 * d}", f"max_positions = {rng.choice([512, 1024, 2048])}",
-                  f"causal = {rng.choice(['true', 'false'])}"]
+        lines += [
+            f"heads = {d // 64}",
+            f"d_ff = {4 * d}",
+            f"max_positions = {rng.choice([512, 1024, 2048])}",
+            f"causal = {rng.choice(['true', 'false'])}",
+        ]
     elif fam in ("cnn", "tcn"):
-        lines += ["kernel = 3", f"channels = {d}", f'padding = "{"causal" if fam == "tcn" else "same"}"']
+        lines += [
+            "kernel = 3",
+            f"channels = {d}",
+            f'padding = "{"causal" if fam == "tcn" else "same"}"',
+        ]
         if fam == "tcn":
-            lines.append("dilations = [" + ", ".join(str(2 ** (j % 10)) for j in range(layers)) + "]")
+            lines.append(
+                "dilations = [" + ", ".join(str(2 ** (j % 10)) for j in range(layers)) + "]"
+            )
     else:
         lines += [f"hidden = {d}"]
-    lines += ["", "[train]", f"batch = {rng.choice([1, 4, 8, 16])}", f"seq_len = {rng.choice([256, 512, 1024])}",
-              f'dtype = "{rng.choice(["fp32", "bf16"])}"', f"bptt = {rng.choice([35, 128, 512])}",
-              "", "[budget]", f'memory = "{rng.choice([8, 16, 24, 80])} GiB"',
-              f"max_n = {rng.choice([512, 1024, 2048, 4096])}", f"span = {rng.choice([64, 256, 512])}",
-              f'p95_latency = "{rng.choice([50, 200])} ms"', 'device = "A100-80GB"']
+    lines += [
+        "",
+        "[train]",
+        f"batch = {rng.choice([1, 4, 8, 16])}",
+        f"seq_len = {rng.choice([256, 512, 1024])}",
+        f'dtype = "{rng.choice(["fp32", "bf16"])}"',
+        f"bptt = {rng.choice([35, 128, 512])}",
+        "",
+        "[budget]",
+        f'memory = "{rng.choice([8, 16, 24, 80])} GiB"',
+        f"max_n = {rng.choice([512, 1024, 2048, 4096])}",
+        f"span = {rng.choice([64, 256, 512])}",
+        f'p95_latency = "{rng.choice([50, 200])} ms"',
+        'device = "A100-80GB"',
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -60,12 +84,26 @@ def main() -> None:
         root = Path(tmp)
         for i in range(n):
             (root / f"m{i:04d}.archcheck.toml").write_text(spec_text(i, rng), encoding="utf-8")
-        parse = ("import sys, tomllib, pathlib\n"
-                 "for p in sorted(pathlib.Path(sys.argv[1]).glob('*.archcheck.toml')):\n"
-                 "    tomllib.loads(p.read_text(encoding='utf-8'))\n")
+        parse = (
+            "import sys, tomllib, pathlib\n"
+            "for p in sorted(pathlib.Path(sys.argv[1]).glob('*.archcheck.toml')):\n"
+            "    tomllib.loads(p.read_text(encoding='utf-8'))\n"
+        )
         t_parse = best([sys.executable, "-c", parse, tmp], reps)
-        t_check = best([sys.executable, "-m", "pytest_archcheck", "check", tmp, "--format", "json",
-                        "--output-file", str(root / "out.json")], reps)
+        t_check = best(
+            [
+                sys.executable,
+                "-m",
+                "pytest_archcheck",
+                "check",
+                tmp,
+                "--format",
+                "json",
+                "--output-file",
+                str(root / "out.json"),
+            ],
+            reps,
+        )
         # in-process, engine only (imports excluded)
         from pytest_archcheck.engine import check_paths
 
@@ -79,13 +117,22 @@ def main() -> None:
         for p in sorted(root.glob("*.archcheck.toml")):
             tomllib.loads(p.read_text(encoding="utf-8"))
         t_parse_in = time.perf_counter() - t0
-        print(json.dumps({
-            "files": n, "findings": len(res.findings), "repetitions": reps,
-            "tomllib_process_s": round(t_parse, 3), "archcheck_process_s": round(t_check, 3),
-            "ratio_process": round(t_check / t_parse, 2),
-            "tomllib_inprocess_s": round(t_parse_in, 3), "engine_inprocess_s": round(t_engine, 3),
-            "ratio_inprocess": round(t_engine / t_parse_in, 2),
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "files": n,
+                    "findings": len(res.findings),
+                    "repetitions": reps,
+                    "tomllib_process_s": round(t_parse, 3),
+                    "archcheck_process_s": round(t_check, 3),
+                    "ratio_process": round(t_check / t_parse, 2),
+                    "tomllib_inprocess_s": round(t_parse_in, 3),
+                    "engine_inprocess_s": round(t_engine, 3),
+                    "ratio_inprocess": round(t_engine / t_parse_in, 2),
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -30,18 +30,24 @@ def _codes(value: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="archcheck", description="Budgets for PyTorch architectures: memory, latency, span.")
+    p = _Parser(
+        prog="archcheck", description="Budgets for PyTorch architectures: memory, latency, span."
+    )
     p.add_argument("--version", action="version", version=f"archcheck {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     c = sub.add_parser("check", help="lint spec files (static unless --probe)")
     c.add_argument("paths", nargs="*", default=["."])
-    c.add_argument("--probe", action="store_true", help="also build models and measure (needs torch)")
+    c.add_argument(
+        "--probe", action="store_true", help="also build models and measure (needs torch)"
+    )
     c.add_argument("--device", choices=["fake", "cpu", "cuda"], default=None)
     c.add_argument("--format", choices=["full", "concise", "json", "sarif", "github"], default=None)
     c.add_argument("--select", type=_codes, default=[], help="comma-separated codes or prefixes")
     c.add_argument("--ignore", type=_codes, default=[], help="comma-separated codes or prefixes")
-    c.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings are reported")
+    c.add_argument(
+        "--exit-zero", action="store_true", help="exit 0 even when findings are reported"
+    )
     c.add_argument("--output-file", type=Path, default=None)
 
     e = sub.add_parser("estimate", help="formula report for one spec")
@@ -56,8 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--n", type=int, default=None)
     pr.add_argument("--batch", type=int, default=None)
     pr.add_argument("--latency", action="store_true", help="also time inference (cpu/cuda)")
-    pr.add_argument("--isolate", action="store_true",
-                    help="run in a subprocess with a timeout (survives factories that hang or crash)")
+    pr.add_argument(
+        "--isolate",
+        action="store_true",
+        help="run in a subprocess with a timeout (survives factories that hang or crash)",
+    )
     pr.add_argument("--format", choices=["text", "json"], default="text")
 
     a = sub.add_parser("advise", help="the article's selection guide, with numbers")
@@ -83,11 +92,15 @@ def _check(args: argparse.Namespace) -> int:
     from .report import render
 
     fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "full")
-    result = check_paths(args.paths, select=args.select, ignore=args.ignore,
-                         measure=args.probe, device=args.device)
+    result = check_paths(
+        args.paths, select=args.select, ignore=args.ignore, measure=args.probe, device=args.device
+    )
     text = render(result.findings, fmt, result.files)
     if args.output_file:
-        args.output_file.write_text(text + "\n", encoding="utf-8")
+        try:
+            args.output_file.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise ArchcheckError(f"cannot write: {exc.strerror}", str(args.output_file)) from exc
     else:
         _emit(text, fmt)
     if result.findings and not args.exit_zero:
@@ -102,10 +115,15 @@ def _emit(text: str, fmt: str) -> None:
         from rich.theme import Theme
 
         class _H(RegexHighlighter):
-            highlights = [r"(?P<code>\bARC\d{3}\b)", r"(?P<path>^[^\s:]+:\d+:\d+:)", r"(?P<help>help:)"]
+            highlights = [  # noqa: RUF012 (rich's API is a class attribute)
+                r"(?P<code>\bARC\d{3}\b)",
+                r"(?P<path>^[^\s:]+:\d+:\d+:)",
+                r"(?P<help>help:)",
+            ]
 
-        Console(highlighter=_H(), theme=Theme({"code": "bold red", "path": "bold", "help": "cyan"})
-                ).print(text, soft_wrap=True)
+        Console(
+            highlighter=_H(), theme=Theme({"code": "bold red", "path": "bold", "help": "cyan"})
+        ).print(text, soft_wrap=True)
     else:
         sys.stdout.write(text + "\n")
 
@@ -129,7 +147,9 @@ def _load_one(path: str) -> Any:
 def _estimate(args: argparse.Namespace) -> int:
     from .estimate import estimate, render_text
 
-    results = [estimate(s.spec, n=args.n, batch=args.batch, path=s.path) for s in _load_one(args.spec)]
+    results = [
+        estimate(s.spec, n=args.n, batch=args.batch, path=s.path) for s in _load_one(args.spec)
+    ]
     if args.format == "json":
         print(json.dumps({"schema_version": 1, "models": [r.to_json() for r in results]}, indent=2))
     else:
@@ -142,14 +162,24 @@ def _probe(args: argparse.Namespace) -> int:
     try:
         import torch  # noqa: F401
     except ImportError as exc:
-        raise ArchcheckError("`archcheck probe` needs torch: pip install 'pytest-archcheck[torch]'") from exc
+        raise ArchcheckError(
+            "`archcheck probe` needs torch: pip install 'pytest-archcheck[torch]'"
+        ) from exc
     from .probe import run
 
     out = []
     rc = EXIT_OK
     for s in _load_one(args.spec):
-        res = run(s.spec, device=args.device, n=args.n, batch=args.batch, latency=args.latency,
-                  path=s.path, line=s.line_of(("model", "factory")), subprocess=args.isolate)
+        res = run(
+            s.spec,
+            device=args.device,
+            n=args.n,
+            batch=args.batch,
+            latency=args.latency,
+            path=s.path,
+            line=s.line_of(("model", "factory")),
+            subprocess=args.isolate,
+        )
         out.append(res)
         if getattr(res, "findings", None):
             rc = EXIT_FINDINGS
@@ -164,16 +194,25 @@ def _probe(args: argparse.Namespace) -> int:
 
 
 def _advise(args: argparse.Namespace) -> int:
-    from .formulas.advise import advise, render_text as advise_text
     from .units import UnitError, parse_bytes, parse_seconds
 
-    try:
+    try:  # usage errors first, before the formula library is even imported
         memory = parse_bytes(args.memory)
         latency = parse_seconds(args.latency) if args.latency else None
     except UnitError as exc:
         raise ArchcheckError(str(exc)) from exc
-    result = advise(span=args.span, n=args.n, memory_bytes=memory, latency_s=latency,
-                    device=args.device, batch=args.batch, heads=args.heads)
+    from .formulas.advise import advise
+    from .formulas.advise import render_text as advise_text
+
+    result = advise(
+        span=args.span,
+        n=args.n,
+        memory_bytes=memory,
+        latency_s=latency,
+        device=args.device,
+        batch=args.batch,
+        heads=args.heads,
+    )
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
     else:
@@ -186,8 +225,21 @@ def _rule(args: argparse.Namespace) -> int:
 
     if args.code is None:
         if args.format == "json":
-            print(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity, "kind": r.kind,
-                               "summary": r.summary} for r in RULES.values()], indent=2))
+            print(
+                json.dumps(
+                    [
+                        {
+                            "code": r.code,
+                            "name": r.name,
+                            "severity": r.severity,
+                            "kind": r.kind,
+                            "summary": r.summary,
+                        }
+                        for r in RULES.values()
+                    ],
+                    indent=2,
+                )
+            )
         else:
             for r in sorted(RULES.values(), key=lambda r: r.code):
                 print(f"{r.code}  {r.name:<40} {r.severity:<8} {r.summary}")
@@ -197,11 +249,24 @@ def _rule(args: argparse.Namespace) -> int:
         import difflib
 
         close = difflib.get_close_matches(code, list(RULES), n=1)
-        raise ArchcheckError(f"unknown rule {args.code}" + (f"; did you mean {close[0]}?" if close else ""))
+        raise ArchcheckError(
+            f"unknown rule {args.code}" + (f"; did you mean {close[0]}?" if close else "")
+        )
     r = RULES[code]
     if args.format == "json":
-        print(json.dumps({"code": r.code, "name": r.name, "severity": r.severity, "kind": r.kind,
-                          "summary": r.summary, "sections": r.sections()}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "code": r.code,
+                    "name": r.name,
+                    "severity": r.severity,
+                    "kind": r.kind,
+                    "summary": r.summary,
+                    "sections": r.sections(),
+                },
+                indent=2,
+            )
+        )
     else:
         print(f"# {r.code} {r.name} ({r.severity}, {r.kind})\n\n{r.doc}")
     return EXIT_OK
@@ -214,8 +279,14 @@ def _schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"check": _check, "estimate": _estimate, "probe": _probe, "advise": _advise,
-            "rule": _rule, "schema": _schema}
+COMMANDS = {
+    "check": _check,
+    "estimate": _estimate,
+    "probe": _probe,
+    "advise": _advise,
+    "rule": _rule,
+    "schema": _schema,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

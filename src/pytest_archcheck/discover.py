@@ -43,16 +43,24 @@ class DecoratedFactory:
         data["model"]["factory"] = self.factory
         data["model"]["name"] = self.name
         for key, value in self.settings.items():
-            table = next((t for t in ("budget", "model", "train", "infer") if key in TABLE_KEYS[t]), None)
+            table = next(
+                (t for t in ("budget", "model", "train", "infer") if key in TABLE_KEYS[t]), None
+            )
             if table is not None:
                 data[table][key] = value
         try:
             spec = Spec.model_validate(data)
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
-            f = Finding("ARC302", "invalid-value", "error",
-                        f"@archcheck.model({'.'.join(map(str, err['loc']))}=...): {err['msg']}",
-                        str(self.file), self.line, self.name)
+            f = Finding(
+                "ARC302",
+                "invalid-value",
+                "error",
+                f"@archcheck.model({'.'.join(map(str, err['loc']))}=...): {err['msg']}",
+                str(self.file),
+                self.line,
+                self.name,
+            )
             return replace(loaded, name=self.name, spec=None, findings=[*loaded.findings, f])
         return replace(loaded, name=self.name, spec=spec)
 

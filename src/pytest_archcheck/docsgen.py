@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from .rules import RULES
 from .rules.registry import DOC_SECTIONS, Rule
@@ -21,17 +22,25 @@ def missing_sections(r: Rule) -> list[str]:
 
 
 def rule_page(r: Rule) -> str:
-    return (f"# {r.code} `{r.name}`\n\n"
-            f"Severity: **{r.severity}** · decided by: **{r.kind}** "
-            f"({'static, no torch' if r.kind in ('static', 'config') else 'under --probe'})\n\n"
-            f"{r.doc.strip()}\n")
+    return (
+        f"# {r.code} `{r.name}`\n\n"
+        f"Severity: **{r.severity}** · decided by: **{r.kind}** "
+        f"({'static, no torch' if r.kind in ('static', 'config') else 'under --probe'})\n\n"
+        f"{r.doc.strip()}\n"
+    )
 
 
 def rules_index() -> str:
-    lines = ["# Rules", "", "| code | name | severity | decided by | summary |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = [
+        "# Rules",
+        "",
+        "| code | name | severity | decided by | summary |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for r in sorted(RULES.values(), key=lambda r: r.code):
-        lines.append(f"| [{r.code}]({r.code}.md) | `{r.name}` | {r.severity} | {r.kind} | {r.summary} |")
+        lines.append(
+            f"| [{r.code}]({r.code}.md) | `{r.name}` | {r.severity} | {r.kind} | {r.summary} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -39,14 +48,24 @@ def spec_page() -> str:
     from .spec.model import Spec
 
     schema = Spec.model_json_schema()
-    lines = ["# Spec reference", "",
-             "Generated from the pydantic models (`archcheck schema` prints the JSON Schema).", ""]
+    lines = [
+        "# Spec reference",
+        "",
+        "Generated from the pydantic models (`archcheck schema` prints the JSON Schema).",
+        "",
+    ]
     defs = schema.get("$defs", {})
     for table in ("model", "train", "infer", "budget", "data"):
         ref = schema["properties"][table].get("$ref", "")
         d = defs.get(ref.rsplit("/", 1)[-1], {})
-        lines += [f"## [{table}]", "", d.get("description", "").strip(), "",
-                  "| key | type | default |", "| --- | --- | --- |"]
+        lines += [
+            f"## [{table}]",
+            "",
+            d.get("description", "").strip(),
+            "",
+            "| key | type | default |",
+            "| --- | --- | --- |",
+        ]
         for key, prop in d.get("properties", {}).items():
             typ = _type(prop)
             default = json.dumps(prop.get("default")) if "default" in prop else "—"
@@ -55,13 +74,13 @@ def spec_page() -> str:
     return "\n".join(lines)
 
 
-def _type(prop: dict[str, object]) -> str:
+def _type(prop: dict[str, Any]) -> str:
     if "enum" in prop:
-        return " \\| ".join(f'"{v}"' for v in prop["enum"])  # type: ignore[union-attr]
+        return " \\| ".join(f'"{v}"' for v in prop["enum"])
     if "anyOf" in prop:
-        return " or ".join(_type(p) for p in prop["anyOf"])  # type: ignore[union-attr, arg-type]
+        return " or ".join(_type(p) for p in prop["anyOf"])
     if prop.get("type") == "array":
-        return f"list of {_type(prop.get('items', {}))}"  # type: ignore[arg-type]
+        return f"list of {_type(prop.get('items', {}))}"
     if "const" in prop:
         return f'"{prop["const"]}"'
     return str(prop.get("type", "any"))

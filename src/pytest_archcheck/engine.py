@@ -18,8 +18,23 @@ from .rules.context import RuleContext
 from .spec.load import SPEC_SUFFIX, LoadedSpec, load_pyproject, load_spec_text
 from .spec.model import Settings
 
-SKIP_DIRS = frozenset({".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".tox",
-                       ".nox", ".mypy_cache", ".ruff_cache", ".pytest_cache", "build", "dist"})
+SKIP_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".venv",
+        "venv",
+        "node_modules",
+        "__pycache__",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+        "build",
+        "dist",
+    }
+)
 
 
 @dataclass
@@ -38,18 +53,22 @@ class Selection:
         if path is not None and self.per_file_ignores:
             rel = _relpath(path, root)
             for pattern, codes in self.per_file_ignores.items():
-                if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(Path(rel).name, pattern):
-                    if any(code.startswith(c) for c in codes):
-                        return False
+                matches = fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(Path(rel).name, pattern)
+                if matches and any(code.startswith(c) for c in codes):
+                    return False
         return True
 
     @classmethod
-    def merged(cls, settings: Settings | None, select: Sequence[str] = (),
-               ignore: Sequence[str] = ()) -> Selection:
+    def merged(
+        cls, settings: Settings | None, select: Sequence[str] = (), ignore: Sequence[str] = ()
+    ) -> Selection:
         """Command-line select/ignore win over pyproject's, which win over defaults."""
         s = settings or Settings()
-        return cls(select=list(select) or s.select, ignore=[*s.ignore, *ignore],
-                   per_file_ignores=s.per_file_ignores)
+        return cls(
+            select=list(select) or s.select,
+            ignore=[*s.ignore, *ignore],
+            per_file_ignores=s.per_file_ignores,
+        )
 
 
 def _relpath(path: str, root: Path | None) -> str:
@@ -76,7 +95,9 @@ def discover(paths: Iterable[str]) -> Iterator[Path]:
             yield path
         elif path.is_dir():
             for dirpath, dirnames, filenames in os.walk(path):
-                dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+                dirnames[:] = sorted(
+                    d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")
+                )
                 for name in sorted(filenames):
                     if name.endswith(SPEC_SUFFIX) or name == "pyproject.toml":
                         yield Path(dirpath) / name
@@ -125,13 +146,13 @@ class _Project:
         self._cache[key] = (settings, key)
         self.findings.extend(findings)
         self.inline.extend(specs)
-        for extra in (settings.specs if settings else []):
+        for extra in settings.specs if settings else []:
             try:
                 matches = sorted(key.glob(extra))
             except (ValueError, NotImplementedError):  # empty or absolute glob: ARC302 already
                 continue
             for match in matches:
-                if match.is_file() and not match.name == "pyproject.toml":
+                if match.is_file() and match.name != "pyproject.toml":
                     self.extra_specs.append(match)
         return settings
 
@@ -145,32 +166,60 @@ def _display(path: Path) -> str:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is not TOML
     except UnicodeDecodeError as exc:
-        raise ArchcheckError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", _display(path)) from exc
+        raise ArchcheckError(
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})", _display(path)
+        ) from exc
     except OSError as exc:
         raise ArchcheckError(f"cannot read: {exc.strerror}", _display(path)) from exc
 
 
-def run_rules(loaded: LoadedSpec, selection: Selection, measured: dict[str, object] | None = None,
-              kinds: Sequence[str] = ("static",)) -> list[Finding]:
+def run_rules(
+    loaded: LoadedSpec,
+    selection: Selection,
+    measured: dict[str, object] | None = None,
+    kinds: Sequence[str] = ("static",),
+) -> list[Finding]:
     """Run every enabled rule of `kinds` on one loaded spec; config findings come first."""
     findings = [f for f in loaded.findings if selection.enabled(f.code, loaded.path, loaded.root)]
     if loaded.spec is None:
         return findings
     ctx = RuleContext(loaded=loaded, spec=loaded.spec, measured=dict(measured or {}))
     for code, r in RULES.items():
-        if r.check is None or r.kind not in kinds or not selection.enabled(code, loaded.path, loaded.root):
+        if (
+            r.check is None
+            or r.kind not in kinds
+            or not selection.enabled(code, loaded.path, loaded.root)
+        ):
             continue
         for v in r.check(ctx):
-            findings.append(Finding(code=code, name=r.name, severity=r.severity, message=v.message,
-                                    path=loaded.path, line=loaded.line_of(v.key), model=loaded.name,
-                                    fix=v.fix, data=v.data))
+            findings.append(
+                Finding(
+                    code=code,
+                    name=r.name,
+                    severity=r.severity,
+                    message=v.message,
+                    path=loaded.path,
+                    line=loaded.line_of(v.key),
+                    model=loaded.name,
+                    fix=v.fix,
+                    data=v.data,
+                )
+            )
     return findings
 
 
-def apply_suppressions(findings: list[Finding], specs: Sequence[LoadedSpec],
-                       selection: Selection, measured: bool = False) -> list[Finding]:
+def _probe_only(code: str) -> bool:
+    return code in RULES and RULES[code].kind in ("probe", "behaviour")
+
+
+def apply_suppressions(
+    findings: list[Finding],
+    specs: Sequence[LoadedSpec],
+    selection: Selection,
+    measured: bool = False,
+) -> list[Finding]:
     """Drop findings silenced by `# archcheck: ignore[...]`; report unused suppressions (ARC305).
 
     A suppression of a code only the probe decides (ARC103, ARC205, ...) is not "unused" in a
@@ -194,15 +243,33 @@ def apply_suppressions(findings: list[Finding], specs: Sequence[LoadedSpec],
         for path, src in sources.items():
             for line, codes in sorted(src.line_suppressions.items()):
                 for code in sorted(codes - {c for p, ln, c in used if p == path and ln == line}):
-                    if not measured and code in RULES and RULES[code].kind in ("probe", "behaviour"):
+                    if not measured and _probe_only(code):
                         continue
-                    kept.append(Finding("ARC305", rule.name, rule.severity,
-                                        f"unused suppression of {code}", path, line))
-            for code in sorted(src.file_suppressions - {c for p, ln, c in used if p == path and ln == 0}):
-                if not measured and code in RULES and RULES[code].kind in ("probe", "behaviour"):
+                    kept.append(
+                        Finding(
+                            "ARC305",
+                            rule.name,
+                            rule.severity,
+                            f"unused suppression of {code}",
+                            path,
+                            line,
+                        )
+                    )
+            for code in sorted(
+                src.file_suppressions - {c for p, ln, c in used if p == path and ln == 0}
+            ):
+                if not measured and _probe_only(code):
                     continue
-                kept.append(Finding("ARC305", rule.name, rule.severity,
-                                    f"unused file-level suppression of {code}", path, 1))
+                kept.append(
+                    Finding(
+                        "ARC305",
+                        rule.name,
+                        rule.severity,
+                        f"unused file-level suppression of {code}",
+                        path,
+                        1,
+                    )
+                )
     return kept
 
 
@@ -238,13 +305,21 @@ def load_all(paths: Sequence[str]) -> tuple[list[LoadedSpec], list[Finding], Sel
     return specs, project.findings, selection, files
 
 
-def check_paths(paths: Sequence[str], select: Sequence[str] = (), ignore: Sequence[str] = (),
-                measure: bool = False, device: str | None = None) -> CheckResult:
+def check_paths(
+    paths: Sequence[str],
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    measure: bool = False,
+    device: str | None = None,
+) -> CheckResult:
     """Lint every spec under `paths` (static unless `measure`)."""
     specs, file_findings, project_sel, files = load_all(paths)
     base = project_sel or Selection()
-    selection = Selection(select=list(select) or base.select, ignore=[*base.ignore, *ignore],
-                          per_file_ignores=base.per_file_ignores)
+    selection = Selection(
+        select=list(select) or base.select,
+        ignore=[*base.ignore, *ignore],
+        per_file_ignores=base.per_file_ignores,
+    )
     findings = [f for f in file_findings if selection.enabled(f.code, f.path)]
     for loaded in specs:
         kinds: tuple[str, ...] = ("static",)

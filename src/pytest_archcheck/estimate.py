@@ -7,6 +7,7 @@ docs/formulas.md). Pure Python: no torch.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 from .spec.model import Spec
@@ -44,23 +45,107 @@ class LatencyEstimate:
     label: str = "estimate"
 
 
-@dataclass(frozen=True)
 class Estimate:
-    name: str
-    path: str | None
-    family: str
-    n: int
-    batch: int
-    params: int
-    memory: MemoryBreakdown
-    kv_cache: int | None
-    infer_weights: int
-    infer_memory: int | None
-    flops_forward: int
-    flops_train_step: int
-    path_info: PathInfo
-    n_max: int | None
-    latency: LatencyEstimate | None
+    """Every formula for one spec at (batch, n), each computed on first use.
+
+    Rules read only what they need (the linter runs on thousands of files per second), while
+    `to_json` and `render_text` compute everything.
+    """
+
+    def __init__(
+        self, spec: Spec, n: int | None = None, batch: int | None = None, path: str | None = None
+    ) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.path = path
+        self.family = spec.model.family
+        self.n = n or spec.train_n
+        self.batch = batch or spec.train.batch
+
+    @cached_property
+    def params(self) -> int:
+        from .formulas.params import params_from_spec
+
+        return params_from_spec(self.spec)
+
+    @cached_property
+    def memory(self) -> MemoryBreakdown:
+        return train_memory(self.spec, self.n, self.batch)
+
+    @cached_property
+    def kv_cache(self) -> int | None:
+        from .formulas.kvcache import kv_cache_from_spec
+
+        return kv_cache_from_spec(self.spec)
+
+    @cached_property
+    def infer_weights(self) -> int:
+        from .formulas.states import inference_weight_bytes_from_spec
+
+        return inference_weight_bytes_from_spec(self.spec, self.params)
+
+    @cached_property
+    def infer_memory(self) -> int:
+        """Weights plus KV cache at the [infer] shape."""
+        return self.infer_weights + (self.kv_cache or 0)
+
+    @cached_property
+    def flops(self) -> tuple[int, int]:
+        from .formulas.flops import flops_from_spec
+
+        f = flops_from_spec(self.spec, n=self.n, batch=self.batch)
+        return f.forward, f.train_step
+
+    @property
+    def flops_forward(self) -> int:
+        return self.flops[0]
+
+    @property
+    def flops_train_step(self) -> int:
+        return self.flops[1]
+
+    @cached_property
+    def path_info(self) -> PathInfo:
+        from .formulas import path as pathf
+
+        spec = self.spec
+        p = pathf.path_from_spec(spec, n=self.n)
+        need = None
+        if (
+            p.covered is False
+            and spec.budget.span is not None
+            and spec.model.family in ("cnn", "tcn")
+        ):
+            m = spec.model
+            need = pathf.layers_needed(
+                spec.budget.span,
+                m.kernel_list()[0],
+                1,
+                centered=m.family == "cnn" and m.padding != "causal",
+            )
+        return PathInfo(
+            span=p.span,
+            reach=p.reach,
+            path_length=p.path_length,
+            covered=p.covered,
+            sequential_steps=p.sequential_steps,
+            receptive_field=p.receptive_field,
+            layers_needed=need,
+            gradient_horizon=p.gradient_horizon,
+        )
+
+    @cached_property
+    def n_max(self) -> int | None:
+        return n_max_for(self.spec, self.batch)
+
+    @cached_property
+    def latency(self) -> LatencyEstimate | None:
+        from .formulas.latency import latency_from_spec
+
+        lat = latency_from_spec(self.spec)
+        return (
+            None if lat is None else LatencyEstimate(lat.seconds, lat.sequential_steps, lat.device)
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,9 +159,11 @@ class Estimate:
             "kv_cache": self.kv_cache,
             "infer_memory": self.infer_memory,
             "flops": {"forward": self.flops_forward, "train_step": self.flops_train_step},
-            "path": asdict(self.path_info),
+            "dependency": asdict(self.path_info),
             "n_max": self.n_max,
-            "latency": None if self.latency is None else {
+            "latency": None
+            if self.latency is None
+            else {
                 "estimate_ms": self.latency.seconds * 1e3,
                 "sequential_steps": self.latency.sequential_steps,
                 "device": self.latency.device,
@@ -90,9 +177,15 @@ def train_memory(spec: Spec, n: int, batch: int) -> MemoryBreakdown:
     from .formulas.peak import train_memory as peak
 
     m = peak(spec, n, batch)
-    return MemoryBreakdown(params=m.params, grads=m.grads, optimizer=m.optimizer,
-                           activations=m.activations, attention_scores=m.attention_scores,
-                           logits=m.logits, total=m.total)
+    return MemoryBreakdown(
+        params=m.params,
+        grads=m.grads,
+        optimizer=m.optimizer,
+        activations=m.activations,
+        attention_scores=m.attention_scores,
+        logits=m.logits,
+        total=m.total,
+    )
 
 
 def n_max_for(spec: Spec, batch: int) -> int | None:
@@ -105,38 +198,11 @@ def n_max_for(spec: Spec, batch: int) -> int | None:
     return n_max(lambda n: train_memory(spec, n, batch).total, budget, spec.budget.granularity)
 
 
-def estimate(spec: Spec, n: int | None = None, batch: int | None = None,
-             path: str | None = None) -> Estimate:
+def estimate(
+    spec: Spec, n: int | None = None, batch: int | None = None, path: str | None = None
+) -> Estimate:
     """All formulas for one spec at sequence length n (default: [train] seq_len)."""
-    from .formulas import flops, kvcache, latency, params, states
-    from .formulas import path as pathf
-
-    n = n or spec.train_n
-    batch = batch or spec.train.batch
-    n_params = params.params_from_spec(spec)
-    mem = train_memory(spec, n, batch)
-    kv = kvcache.kv_cache_from_spec(spec)
-    infer_w = states.inference_weight_bytes_from_spec(spec, n_params)
-    infer_mem = infer_w + (kv or 0) if spec.model.family == "transformer" else infer_w
-    fl = flops.flops_from_spec(spec, n=n, batch=batch)
-    p = pathf.path_from_spec(spec, n=n)
-    need = None
-    if p.covered is False and spec.budget.span is not None and spec.model.family in ("cnn", "tcn"):
-        m = spec.model
-        need = pathf.layers_needed(spec.budget.span, m.kernel_list()[0], 1,
-                                   centered=m.family == "cnn" and m.padding != "causal")
-    info = PathInfo(span=p.span, reach=p.reach, path_length=p.path_length, covered=p.covered,
-                    sequential_steps=p.sequential_steps, receptive_field=p.receptive_field,
-                    layers_needed=need, gradient_horizon=p.gradient_horizon)
-    lat = latency.latency_from_spec(spec)
-    return Estimate(
-        name=spec.name, path=path, family=spec.model.family, n=n, batch=batch, params=n_params,
-        memory=mem, kv_cache=kv, infer_weights=infer_w, infer_memory=infer_mem,
-        flops_forward=fl.forward, flops_train_step=fl.train_step,
-        path_info=info,
-        n_max=n_max_for(spec, batch),
-        latency=None if lat is None else LatencyEstimate(lat.seconds, lat.sequential_steps, lat.device),
-    )
+    return Estimate(spec, n=n, batch=batch, path=path)
 
 
 def render_text(e: Estimate) -> None:
@@ -167,15 +233,26 @@ def render_text(e: Estimate) -> None:
     p = e.path_info
     rows += [
         ("reach per direction", "unlimited" if p.reach is None else f"{p.reach:,}", "path.*"),
-        ("receptive field", "unlimited" if p.receptive_field is None else f"{p.receptive_field:,}", "path.*"),
+        (
+            "receptive field",
+            "unlimited" if p.receptive_field is None else f"{p.receptive_field:,}",
+            "path.*",
+        ),
         ("sequential steps", f"{p.sequential_steps:,}", "path.*"),
     ]
     if p.span is not None:
         rows.append((f"span {p.span} covered", "yes" if p.covered else "NO", "path.*"))
-        rows.append(("path length", "none" if p.path_length is None else f"{p.path_length:,}", "path.*"))
+        rows.append(
+            ("path length", "none" if p.path_length is None else f"{p.path_length:,}", "path.*")
+        )
     if e.latency is not None:
-        rows.append((f"latency on {e.latency.device} (estimate)", format_seconds(e.latency.seconds),
-                     "latency.roofline"))
+        rows.append(
+            (
+                f"latency on {e.latency.device} (estimate)",
+                format_seconds(e.latency.seconds),
+                "latency.roofline",
+            )
+        )
     for r in rows:
         t.add_row(*r)
     Console().print(t)

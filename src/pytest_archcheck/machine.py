@@ -22,8 +22,9 @@ def _version(dist: str) -> str | None:
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -35,8 +36,11 @@ def _gpu() -> dict[str, Any] | None:
     if torch is None or not torch.cuda.is_available():
         return None
     idx = torch.cuda.current_device()
-    return {"name": torch.cuda.get_device_name(idx), "cuda": torch.version.cuda,
-            "count": torch.cuda.device_count()}
+    return {
+        "name": torch.cuda.get_device_name(idx),
+        "cuda": torch.version.cuda,
+        "count": torch.cuda.device_count(),
+    }
 
 
 def cpu_name() -> str:

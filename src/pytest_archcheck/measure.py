@@ -26,13 +26,20 @@ def default_device() -> str:
 
 
 def _torch_missing(loaded: LoadedSpec) -> Finding:
-    return Finding("ARC303", "factory-unresolvable", "error",
-                   "--probe needs torch: pip install 'pytest-archcheck[torch]'",
-                   loaded.path, loaded.line_of(("model", "factory")), loaded.name)
+    return Finding(
+        "ARC303",
+        "factory-unresolvable",
+        "error",
+        "--probe needs torch: pip install 'pytest-archcheck[torch]'",
+        loaded.path,
+        loaded.line_of(("model", "factory")),
+        loaded.name,
+    )
 
 
-def measure_spec(loaded: LoadedSpec, device: str | None = None, check: str | None = None,
-                 subprocess: bool = True) -> tuple[dict[str, Any], list[Finding]]:
+def measure_spec(
+    loaded: LoadedSpec, device: str | None = None, check: str | None = None, subprocess: bool = True
+) -> tuple[dict[str, Any], list[Finding]]:
     """Measurements (peak_bytes, n_max, p95_s, ...) and probe/behaviour findings for one spec."""
     spec = loaded.spec
     if spec is None:
@@ -49,9 +56,17 @@ def measure_spec(loaded: LoadedSpec, device: str | None = None, check: str | Non
     line = loaded.line_of(("model", "factory"))
     want_latency = spec.budget.p95_latency is not None and device in ("cpu", "cuda")
     if check in (None, "memory", "latency"):
-        res = probe.run(spec, device=device, n=spec.budget_n, batch=spec.train.batch,
-                        latency=want_latency and check in (None, "latency"),
-                        subprocess=subprocess, timeout=PROBE_TIMEOUT_S, path=loaded.path, line=line)
+        res = probe.run(
+            spec,
+            device=device,
+            n=spec.budget_n,
+            batch=spec.train.batch,
+            latency=want_latency and check in (None, "latency"),
+            subprocess=subprocess,
+            timeout=PROBE_TIMEOUT_S,
+            path=loaded.path,
+            line=line,
+        )
         findings.extend(res.findings)
         if res.peak_bytes is not None:
             measured["peak_bytes"] = res.peak_bytes
@@ -62,8 +77,13 @@ def measure_spec(loaded: LoadedSpec, device: str | None = None, check: str | Non
             measured["p95_ms"] = res.latency.get("p95_ms")
             measured["p95_s"] = res.latency["p95_ms"] / 1e3 if res.latency.get("p95_ms") else None
             measured["latency_device"] = device
-        if (check in (None, "memory") and res.peak_bytes is not None and spec.budget.memory
-                and spec.budget.max_n and res.peak_bytes > spec.budget.memory):
+        if (
+            check in (None, "memory")
+            and res.peak_bytes is not None
+            and spec.budget.memory
+            and spec.budget.max_n
+            and res.peak_bytes > spec.budget.memory
+        ):
             n_max, probes = probe.search_n_max(spec, spec.budget.memory, device=device)
             measured["n_max"] = n_max or None
             measured["probes"] = probes
@@ -79,12 +99,23 @@ def _behaviour(loaded: LoadedSpec) -> list[Finding]:
     except ImportError:  # pragma: no cover - behaviour ships with the package
         return []
     try:
-        return list(behaviour.run_all(loaded.spec.model.factory if loaded.spec else None,
-                                      loaded.spec, loaded.path))
+        return list(
+            behaviour.run_all(
+                loaded.spec.model.factory if loaded.spec else None, loaded.spec, loaded.path
+            )
+        )
     except Exception as exc:  # the user's model failed in a way the checks did not anticipate
-        return [Finding("ARC303", "factory-unresolvable", "error",
-                        f"behavioural checks could not run the model: {type(exc).__name__}: {exc}",
-                        loaded.path, loaded.line_of(("model", "factory")), loaded.name)]
+        return [
+            Finding(
+                "ARC303",
+                "factory-unresolvable",
+                "error",
+                f"behavioural checks could not run the model: {type(exc).__name__}: {exc}",
+                loaded.path,
+                loaded.line_of(("model", "factory")),
+                loaded.name,
+            )
+        ]
 
 
 def render_probe_text(res: Any) -> None:
@@ -109,8 +140,10 @@ def render_probe_text(res: Any) -> None:
         t.add_row("train-step FLOPs", format_count(res.flops.get("train_step")))
     if res.latency:
         lat = res.latency
-        t.add_row("latency p50 / p95 / p99",
-                  f"{lat.get('p50_ms', 0):.2f} / {lat.get('p95_ms', 0):.2f} / {lat.get('p99_ms', 0):.2f} ms")
+        t.add_row(
+            "latency p50 / p95 / p99",
+            f"{lat.get('p50_ms', 0):.2f} / {lat.get('p95_ms', 0):.2f} / {lat.get('p99_ms', 0):.2f} ms",
+        )
         t.add_row("samples", str(lat.get("samples")))
     t.add_row("probes", str(res.probes))
     console = Console()

@@ -32,8 +32,19 @@ CHECKS: dict[str, tuple[str, ...]] = {
     "memory": ("ARC101", "ARC102", "ARC106"),
     "latency": ("ARC103", "ARC105"),
     "span": ("ARC104", "ARC207"),
-    "pitfalls": ("ARC201", "ARC202", "ARC203", "ARC204", "ARC205", "ARC206", "ARC208", "ARC209",
-                 "ARC210", "ARC211", "ARC212"),
+    "pitfalls": (
+        "ARC201",
+        "ARC202",
+        "ARC203",
+        "ARC204",
+        "ARC205",
+        "ARC206",
+        "ARC208",
+        "ARC209",
+        "ARC210",
+        "ARC211",
+        "ARC212",
+    ),
 }
 
 
@@ -51,23 +62,46 @@ class ArchcheckFailure(Exception):
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("archcheck", "architecture budgets (pytest-archcheck)")
-    group.addoption("--archcheck", action="store_true", default=None,
-                    help="collect *.archcheck.toml specs and [tool.archcheck] models as test items")
-    group.addoption("--archcheck-probe", action="store_true", default=None,
-                    help="also measure models with probes (needs torch)")
-    group.addoption("--archcheck-device", default=None, choices=["fake", "cpu", "cuda"],
-                    help="probe device (default: cuda when available, else fake)")
-    group.addoption("--archcheck-json", default=None, metavar="PATH",
-                    help="write every model's measurements to PATH (JSON)")
-    group.addoption("--archcheck-baseline", default=None, metavar="FILE",
-                    help="compare measurements with FILE; record them when FILE is missing")
+    group.addoption(
+        "--archcheck",
+        action="store_true",
+        default=None,
+        help="collect *.archcheck.toml specs and [tool.archcheck] models as test items",
+    )
+    group.addoption(
+        "--archcheck-probe",
+        action="store_true",
+        default=None,
+        help="also measure models with probes (needs torch)",
+    )
+    group.addoption(
+        "--archcheck-device",
+        default=None,
+        choices=["fake", "cpu", "cuda"],
+        help="probe device (default: cuda when available, else fake)",
+    )
+    group.addoption(
+        "--archcheck-json",
+        default=None,
+        metavar="PATH",
+        help="write every model's measurements to PATH (JSON)",
+    )
+    group.addoption(
+        "--archcheck-baseline",
+        default=None,
+        metavar="FILE",
+        help="compare measurements with FILE; record them when FILE is missing",
+    )
     parser.addini("archcheck", type="bool", default=False, help="same as --archcheck")
     parser.addini("archcheck_probe", type="bool", default=False, help="same as --archcheck-probe")
     parser.addini("archcheck_device", default="", help="same as --archcheck-device")
     parser.addini("archcheck_json", default="", help="same as --archcheck-json")
     parser.addini("archcheck_baseline", default="", help="same as --archcheck-baseline")
-    parser.addini("archcheck_tolerance", default="0.05",
-                  help="allowed relative regression against the baseline (default 0.05)")
+    parser.addini(
+        "archcheck_tolerance",
+        default="0.05",
+        help="allowed relative regression against the baseline (default 0.05)",
+    )
 
 
 def _opt(config: pytest.Config, name: str) -> Any:
@@ -120,11 +154,17 @@ class ArchcheckManager:
                     try:
                         self._baseline = json.loads(p.read_text(encoding="utf-8")).get("models", {})
                     except (OSError, ValueError) as exc:
-                        warnings.warn(ArchcheckWarning(f"cannot read baseline {p}: {exc}"), stacklevel=1)
+                        warnings.warn(
+                            ArchcheckWarning(f"cannot read baseline {p}: {exc}"), stacklevel=1
+                        )
                 else:
-                    warnings.warn(ArchcheckWarning(
-                        f"archcheck baseline {p} does not exist; it will be written at the end of "
-                        "this run"), stacklevel=1)
+                    warnings.warn(
+                        ArchcheckWarning(
+                            f"archcheck baseline {p} does not exist; it will be written at the end of "
+                            "this run"
+                        ),
+                        stacklevel=1,
+                    )
         return self._baseline
 
     def regressions(self, model: str, measured: dict[str, Any]) -> list[str]:
@@ -133,10 +173,13 @@ class ArchcheckManager:
         out = []
         for key in ("peak_bytes", "total_bytes", "p95_ms", "infer_memory"):
             new_v, old_v = measured.get(key), old.get(key)
-            if isinstance(new_v, (int, float)) and isinstance(old_v, (int, float)) and old_v > 0:
-                if new_v > old_v * (1 + self.tolerance):
-                    out.append(f"{key} regressed from {old_v:,} to {new_v:,} "
-                               f"(+{(new_v / old_v - 1):.1%}, tolerance {self.tolerance:.0%})")
+            if not (isinstance(new_v, (int, float)) and isinstance(old_v, (int, float))):
+                continue
+            if old_v > 0 and new_v > old_v * (1 + self.tolerance):
+                out.append(
+                    f"{key} regressed from {old_v:,} to {new_v:,} "
+                    f"(+{(new_v / old_v - 1):.1%}, tolerance {self.tolerance:.0%})"
+                )
         return out
 
     # -- results -----------------------------------------------------------------------------
@@ -148,19 +191,25 @@ class ArchcheckManager:
             from . import machine
 
             doc = {"schema_version": 1, "machine": machine.info(), "models": self.results}
-            Path(self.json_path).write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")
+            Path(self.json_path).write_text(
+                json.dumps(doc, indent=2, default=str), encoding="utf-8"
+            )
         if self.baseline_path and not Path(self.baseline_path).exists() and self.results:
             Path(self.baseline_path).write_text(
                 json.dumps({"schema_version": 1, "models": self.results}, indent=2, default=str),
-                encoding="utf-8")
+                encoding="utf-8",
+            )
 
     # -- hooks (the manager is registered as a plugin, as pytest-memray does) ---------------
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Collect measurements from every report, including those xdist workers send."""
         if report.when != "call":
             return
-        props = {k[len(PROP_PREFIX):]: v for k, v in report.user_properties
-                 if isinstance(k, str) and k.startswith(PROP_PREFIX)}
+        props = {
+            k[len(PROP_PREFIX) :]: v
+            for k, v in report.user_properties
+            if isinstance(k, str) and k.startswith(PROP_PREFIX)
+        }
         if "model" in props:
             self.record(str(props.pop("model")), props)
 
@@ -229,7 +278,7 @@ def _has_decorated_factory(path: Path) -> bool:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return False
-    return "archcheck.model(" in text or "@model(" in text and "pytest_archcheck" in text
+    return "archcheck.model(" in text or ("@model(" in text and "pytest_archcheck" in text)
 
 
 class SpecFile(pytest.File):
@@ -239,8 +288,9 @@ class SpecFile(pytest.File):
         m = _manager(self.config)
         for loaded in m.specs_in(self.path):
             for check in CHECKS:
-                yield SpecItem.from_parent(self, name=f"{loaded.name}::{check}", loaded=loaded,
-                                           check=check)
+                yield SpecItem.from_parent(
+                    self, name=f"{loaded.name}::{check}", loaded=loaded, check=check
+                )
 
 
 class FactoryFile(pytest.File):
@@ -252,17 +302,19 @@ class FactoryFile(pytest.File):
         m = _manager(self.config)
         for fac in decorated_factories(self.path):
             if fac.error:
-                yield ErrorItem.from_parent(self, name=f"{fac.name}::config", message=fac.error,
-                                            line=fac.line)
+                yield ErrorItem.from_parent(
+                    self, name=f"{fac.name}::config", message=fac.error, line=fac.line
+                )
                 continue
             spec_path = fac.spec_path
             if spec_path is None:
                 continue
-            for loaded in m.specs_in(spec_path):
-                loaded = fac.apply(loaded)
+            for base in m.specs_in(spec_path):
+                loaded = fac.apply(base)
                 for check in CHECKS:
-                    yield SpecItem.from_parent(self, name=f"{fac.name}::{check}", loaded=loaded,
-                                               check=check)
+                    yield SpecItem.from_parent(
+                        self, name=f"{fac.name}::{check}", loaded=loaded, check=check
+                    )
 
 
 class ErrorItem(pytest.Item):
@@ -300,20 +352,32 @@ class SpecItem(pytest.Item):
 
         m = _manager(self.config)
         base = Selection.merged(self.loaded.settings)
-        codes = [c for c in self._codes()
-                 if not base.select or any(c.startswith(s) or s.startswith(c) for s in base.select)]
+        codes = [
+            c
+            for c in self._codes()
+            if not base.select or any(c.startswith(s) or s.startswith(c) for s in base.select)
+        ]
         if not codes:
             pytest.skip(f"no {self.check} rule selected by [tool.archcheck] select")
-        selection = Selection(select=codes, ignore=base.ignore, per_file_ignores=base.per_file_ignores)
+        selection = Selection(
+            select=codes, ignore=base.ignore, per_file_ignores=base.per_file_ignores
+        )
         measured: dict[str, Any] = {}
         extra: list[Finding] = []
-        if m.probe and self.loaded.spec is not None and self.check in ("memory", "latency", "pitfalls"):
+        if (
+            m.probe
+            and self.loaded.spec is not None
+            and self.check in ("memory", "latency", "pitfalls")
+        ):
             from .measure import measure_spec
 
             measured, extra = measure_spec(self.loaded, device=m.device, check=self.check)
-        findings = [f for f in extra if selection.enabled(f.code, self.loaded.path, self.loaded.root)]
-        findings += run_rules(self.loaded, selection, measured,
-                              kinds=("static",) if self.check != "config" else ())
+        findings = [
+            f for f in extra if selection.enabled(f.code, self.loaded.path, self.loaded.root)
+        ]
+        findings += run_rules(
+            self.loaded, selection, measured, kinds=("static",) if self.check != "config" else ()
+        )
         if self.check != "config":
             findings = [f for f in findings if not f.code.startswith("ARC3")]
         findings = apply_suppressions(findings, [self.loaded], Selection(select=["ARC1", "ARC2"]))
@@ -323,12 +387,24 @@ class SpecItem(pytest.Item):
         errors = [f for f in findings if f.severity == "error"]
         for f in findings:
             if f.severity == "warning":
-                warnings.warn(ArchcheckWarning(f"{f.path}:{f.line}: {f.code} {f.message}"), stacklevel=1)
+                warnings.warn(
+                    ArchcheckWarning(f"{f.path}:{f.line}: {f.code} {f.message}"), stacklevel=1
+                )
         if regressions:
             from .findings import Finding
 
-            errors += [Finding("ARC101" if "bytes" in r else "ARC103", "baseline-regression", "error",
-                               r, self.loaded.path, 1, self.loaded.name) for r in regressions]
+            errors += [
+                Finding(
+                    "ARC101" if "bytes" in r else "ARC103",
+                    "baseline-regression",
+                    "error",
+                    r,
+                    self.loaded.path,
+                    1,
+                    self.loaded.name,
+                )
+                for r in regressions
+            ]
         if errors:
             raise ArchcheckFailure(errors)
 
@@ -345,16 +421,27 @@ class SpecItem(pytest.Item):
                 props["estimate_error"] = f"{type(exc).__name__}: {exc}"
             else:
                 if self.check == "memory":
-                    props.update({"total_bytes": est.memory.total, "n_max": est.n_max,
-                                  "max_n": spec.budget.max_n, "memory_budget": spec.budget.memory,
-                                  "infer_memory": est.infer_memory})
+                    props.update(
+                        {
+                            "total_bytes": est.memory.total,
+                            "n_max": est.n_max,
+                            "max_n": spec.budget.max_n,
+                            "memory_budget": spec.budget.memory,
+                            "infer_memory": est.infer_memory,
+                        }
+                    )
                 elif self.check == "span":
                     props.update({"span": spec.budget.span, "reach": est.path_info.reach})
                 else:
-                    props.update({"p95_budget_s": spec.budget.p95_latency,
-                                  "latency_estimate_s": est.latency.seconds if est.latency else None})
-        props.update({k: v for k, v in measured.items()
-                      if isinstance(v, (int, float, str)) or v is None})
+                    props.update(
+                        {
+                            "p95_budget_s": spec.budget.p95_latency,
+                            "latency_estimate_s": est.latency.seconds if est.latency else None,
+                        }
+                    )
+        props.update(
+            {k: v for k, v in measured.items() if isinstance(v, (int, float, str)) or v is None}
+        )
         for k, v in props.items():
             self.user_properties.append((PROP_PREFIX + k, v))
         self.user_properties.append((PROP_PREFIX + "model", self.loaded.name))
@@ -380,10 +467,15 @@ class SpecItem(pytest.Item):
         return self.path, max(0, line - 1), f"archcheck {self.loaded.name}::{self.check}"
 
 
-def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, str] | None:
     """Failed archcheck items get their own letter and word: `A` / `ARCHCHECK`."""
-    if report.when == "call" and report.failed and any(
-            k == PROP_PREFIX + "model" for k, _ in report.user_properties):
+    if (
+        report.when == "call"
+        and report.failed
+        and any(k == PROP_PREFIX + "model" for k, _ in report.user_properties)
+    ):
         return "failed", "A", ("ARCHCHECK", {"red": True})  # type: ignore[return-value]
     return None
 
@@ -395,4 +487,6 @@ def archcheck(request: pytest.FixtureRequest) -> Any:
 
     marker = request.node.get_closest_marker(MARKER)
     budgets = dict(marker.kwargs) if marker else {}
-    return ArchcheckFixture(budgets=budgets, node=request.node, device=_manager(request.config).device)
+    return ArchcheckFixture(
+        budgets=budgets, node=request.node, device=_manager(request.config).device
+    )

@@ -58,9 +58,10 @@ def parse_bytes(value: object) -> int:
     number, unit = float(m.group(1)), m.group(2).lower() or "b"
     if unit not in _BYTE_UNITS:
         raise UnitError(
-            f"unknown size unit {m.group(2)!r} in {value!r}; use B, KiB, MiB, GiB, TiB, kB, MB, GB, TB"
+            f"unknown size unit {m.group(2)!r} in {value!r}; "
+            "use B, KiB, MiB, GiB, TiB, kB, MB, GB, TB"
         )
-    return int(round(number * _BYTE_UNITS[unit]))
+    return round(number * _BYTE_UNITS[unit])
 
 
 def parse_seconds(value: object) -> float:

@@ -44,13 +44,22 @@ def _summary(findings: Sequence[Finding], files: int) -> str:
     counts = Counter(f.code for f in findings)
     errors = sum(1 for f in findings if f.severity == "error")
     per = ", ".join(f"{c} ×{n}" for c, n in sorted(counts.items()))
-    return (f"Found {len(findings)} finding{'s' if len(findings) != 1 else ''} "
-            f"({errors} error{'s' if errors != 1 else ''}) in {files} file{'s' if files != 1 else ''}: {per}")
+    return (
+        f"Found {len(findings)} finding{'s' if len(findings) != 1 else ''} "
+        f"({errors} error{'s' if errors != 1 else ''}) in {files} file{'s' if files != 1 else ''}: {per}"
+    )
 
 
 def _json(findings: Sequence[Finding], files: int) -> str:
-    return json.dumps({"schema_version": SCHEMA_VERSION, "files": files,
-                       "findings": [f.to_json() for f in findings]}, indent=2, default=str)
+    return json.dumps(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "files": files,
+            "findings": [f.to_json() for f in findings],
+        },
+        indent=2,
+        default=str,
+    )
 
 
 def _sarif(findings: Sequence[Finding], files: int) -> str:
@@ -58,27 +67,52 @@ def _sarif(findings: Sequence[Finding], files: int) -> str:
 
     codes = sorted({f.code for f in findings})
     index = {c: i for i, c in enumerate(codes)}
-    rules = [{
-        "id": c, "name": RULES[c].name,
-        "shortDescription": {"text": RULES[c].summary},
-        "helpUri": f.url if (f := next(x for x in findings if x.code == c)) else None,
-        "defaultConfiguration": {"level": "error" if RULES[c].severity == "error" else "warning"},
-    } for c in codes]
-    results: list[dict[str, Any]] = [{
-        "ruleId": f.code, "ruleIndex": index[f.code],
-        "level": "error" if f.severity == "error" else "warning",
-        "message": {"text": f.message + (f" Fix: {f.fix}" if f.fix else "")},
-        "locations": [{"physicalLocation": {
-            "artifactLocation": {"uri": f.path},
-            "region": {"startLine": max(1, f.line), "startColumn": max(1, f.column)},
-        }}],
-    } for f in findings]
-    doc = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [{
-        "tool": {"driver": {"name": "archcheck", "version": __version__,
-                            "informationUri": "https://github.com/pytest-archcheck/pytest-archcheck",
-                            "rules": rules}},
-        "results": results,
-    }]}
+    rules = [
+        {
+            "id": c,
+            "name": RULES[c].name,
+            "shortDescription": {"text": RULES[c].summary},
+            "helpUri": f.url if (f := next(x for x in findings if x.code == c)) else None,
+            "defaultConfiguration": {
+                "level": "error" if RULES[c].severity == "error" else "warning"
+            },
+        }
+        for c in codes
+    ]
+    results: list[dict[str, Any]] = [
+        {
+            "ruleId": f.code,
+            "ruleIndex": index[f.code],
+            "level": "error" if f.severity == "error" else "warning",
+            "message": {"text": f.message + (f" Fix: {f.fix}" if f.fix else "")},
+            "locations": [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": f.path},
+                        "region": {"startLine": max(1, f.line), "startColumn": max(1, f.column)},
+                    }
+                }
+            ],
+        }
+        for f in findings
+    ]
+    doc = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "archcheck",
+                        "version": __version__,
+                        "informationUri": "https://github.com/pytest-archcheck/pytest-archcheck",
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
     return json.dumps(doc, indent=2)
 
 
@@ -92,14 +126,20 @@ def _github(findings: Sequence[Finding], files: int) -> str:
     for f in findings:
         level = "error" if f.severity == "error" else "warning"
         msg = f.message + (f" (fix: {f.fix})" if f.fix else "")
-        out.append(f"::{level} title={_escape(f.code + ' ' + f.name, True)},file={_escape(f.path, True)},"
-                   f"line={f.line},col={f.column}::{_escape(msg)}")
+        out.append(
+            f"::{level} title={_escape(f.code + ' ' + f.name, True)},file={_escape(f.path, True)},"
+            f"line={f.line},col={f.column}::{_escape(msg)}"
+        )
     out.append(_summary(findings, files))
     return "\n".join(out)
 
 
 FORMATS: dict[str, Callable[[Sequence[Finding], int], str]] = {
-    "full": _full, "concise": _concise, "json": _json, "sarif": _sarif, "github": _github,
+    "full": _full,
+    "concise": _concise,
+    "json": _json,
+    "sarif": _sarif,
+    "github": _github,
 }
 
 

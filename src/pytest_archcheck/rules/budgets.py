@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from ..units import format_bytes, format_seconds
 from .context import RuleContext, Violation
-from .registry import document, rule
+from .registry import rule
 
 
 @rule("ARC101", "train-memory-over-budget")
@@ -54,9 +54,11 @@ def train_memory(ctx: RuleContext) -> Iterator[Violation]:
     source = f"measured ({ctx.measured.get('device')})" if measured is not None else "estimated"
     if peak > budget:
         m = est.memory
-        detail = (f"params {format_bytes(m.params)}, grads {format_bytes(m.grads)}, optimizer "
-                  f"{format_bytes(m.optimizer)}, activations {format_bytes(m.activations)}, "
-                  f"attention scores {format_bytes(m.attention_scores)}, logits {format_bytes(m.logits)}")
+        detail = (
+            f"params {format_bytes(m.params)}, grads {format_bytes(m.grads)}, optimizer "
+            f"{format_bytes(m.optimizer)}, activations {format_bytes(m.activations)}, "
+            f"attention scores {format_bytes(m.attention_scores)}, logits {format_bytes(m.logits)}"
+        )
         yield Violation(
             f"{source} training peak {format_bytes(peak)} exceeds memory budget "
             f"{format_bytes(budget)} at batch {ctx.spec.train.batch} × n {est.n} ({detail})",
@@ -101,7 +103,8 @@ def max_n_fits(ctx: RuleContext) -> Iterator[Violation]:
     if n_max is None:
         yield Violation(
             f"not even n = {b.granularity} fits the memory budget {format_bytes(b.memory)} "
-            f"at batch {ctx.spec.train.batch}", ("budget", "max_n"),
+            f"at batch {ctx.spec.train.batch}",
+            ("budget", "max_n"),
             fix="the model states alone may exceed the budget: shard them or use a larger device",
             data={"n_max": None},
         )
@@ -159,17 +162,21 @@ def p95_latency(ctx: RuleContext) -> Iterator[Violation]:
         if p95 > budget:
             yield Violation(
                 f"measured P95 latency {format_seconds(p95)} on {ctx.measured.get('latency_device')} "
-                f"exceeds the budget {format_seconds(budget)}", ("budget", "p95_latency"),
+                f"exceeds the budget {format_seconds(budget)}",
+                ("budget", "p95_latency"),
                 fix="reduce infer.batch or infer.seq_len, or use a faster device",
-                data={"p95_s": p95})
+                data={"p95_s": p95},
+            )
         return
     lat = ctx.estimate.latency
     if lat is not None and not _sequential_bound(ctx) and lat.seconds > budget:
         yield Violation(
             f"estimated latency {format_seconds(lat.seconds)} on {lat.device} (roofline, no "
-            f"measurement) exceeds the P95 budget {format_seconds(budget)}", ("budget", "p95_latency"),
+            f"measurement) exceeds the P95 budget {format_seconds(budget)}",
+            ("budget", "p95_latency"),
             fix="measure with --probe on the target device, or reduce the [infer] shape",
-            data={"estimate_s": lat.seconds})
+            data={"estimate_s": lat.seconds},
+        )
 
 
 @rule("ARC104", "span-not-covered")

@@ -10,7 +10,12 @@ from pathlib import Path
 from .context import RuleContext, Violation
 from .registry import document, rule
 
-document("ARC301", "unknown-key", "error", "config", """
+document(
+    "ARC301",
+    "unknown-key",
+    "error",
+    "config",
+    """
     A spec or `[tool.archcheck]` key that archcheck does not know.
 
     ## What it does
@@ -35,9 +40,15 @@ document("ARC301", "unknown-key", "error", "config", """
 
     ## References
     - `archcheck schema` prints the JSON Schema of every table.
-""")
+""",
+)
 
-document("ARC302", "invalid-value", "error", "config", """
+document(
+    "ARC302",
+    "invalid-value",
+    "error",
+    "config",
+    """
     A spec value of the wrong type, out of range, or in an unknown unit.
 
     ## What it does
@@ -64,9 +75,15 @@ document("ARC302", "invalid-value", "error", "config", """
 
     ## References
     - `GiB`/`MiB` are powers of 1024, `GB`/`MB` powers of 1000 (IEC 80000-13).
-""")
+""",
+)
 
-document("ARC306", "unparsable-spec", "error", "config", """
+document(
+    "ARC306",
+    "unparsable-spec",
+    "error",
+    "config",
+    """
     A spec file or pyproject.toml that is not valid TOML.
 
     ## What it does
@@ -89,9 +106,15 @@ document("ARC306", "unparsable-spec", "error", "config", """
 
     ## References
     - TOML v1.0.0 specification: https://toml.io/en/v1.0.0
-""")
+""",
+)
 
-document("ARC305", "unused-suppression", "warning", "config", """
+document(
+    "ARC305",
+    "unused-suppression",
+    "warning",
+    "config",
+    """
     An `# archcheck: ignore[CODE]` comment that suppressed nothing.
 
     ## What it does
@@ -116,7 +139,8 @@ document("ARC305", "unused-suppression", "warning", "config", """
 
     ## References
     - ruff RUF100 unused-noqa: https://docs.astral.sh/ruff/rules/unused-noqa/
-""")
+""",
+)
 
 
 def _module_source(module: str, root: Path) -> Path | None:
@@ -140,8 +164,10 @@ def _module_source(module: str, root: Path) -> Path | None:
         return Path(top.origin) if top.origin and top.origin.endswith(".py") else Path("<builtin>")
     for loc in top.submodule_search_locations or []:
         base = Path(loc)
-        for cand in (base.joinpath(*parts[1:]).with_suffix(".py"),
-                     base.joinpath(*parts[1:], "__init__.py")):
+        for cand in (
+            base.joinpath(*parts[1:]).with_suffix(".py"),
+            base.joinpath(*parts[1:], "__init__.py"),
+        ):
             if cand.is_file():
                 return cand
     return None
@@ -153,17 +179,21 @@ def _defines(source: Path, name: str) -> bool | None:
         tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return None
-    head = name.split(".")[0]
+    head = name.split(".", maxsplit=1)[0]
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == head:
+        if (
+            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and node.name == head
+        ):
             return True
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id == head for t in targets):
                 return True
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            if any((a.asname or a.name.split(".")[0]) == head for a in node.names):
-                return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+            (a.asname or a.name.split(".")[0]) == head for a in node.names
+        ):
+            return True
         if isinstance(node, (ast.If, ast.Try)):
             return None  # conditional definitions: cannot decide statically
     return False
@@ -206,16 +236,21 @@ def factory_unresolvable(ctx: RuleContext) -> Iterator[Violation]:
     root = ctx.loaded.root or Path(ctx.loaded.path).resolve().parent
     src = _module_source(module, root)
     if src is None:
-        yield Violation(f"factory module `{module}` not found under {root} or installed packages",
-                        ("model", "factory"),
-                        fix="check the module path; factories import with the project root on sys.path")
+        yield Violation(
+            f"factory module `{module}` not found under {root} or installed packages",
+            ("model", "factory"),
+            fix="check the module path; factories import with the project root on sys.path",
+        )
         return
     if src.name == "<builtin>":
         return
     defined = _defines(src, attr)
     if defined is False:
-        yield Violation(f"`{attr}` is not defined at module level in {src}", ("model", "factory"),
-                        fix="name a function or class defined in that module")
+        yield Violation(
+            f"`{attr}` is not defined at module level in {src}",
+            ("model", "factory"),
+            fix="name a function or class defined in that module",
+        )
 
 
 @rule("ARC304", "inconsistent-dimensions")
@@ -252,27 +287,43 @@ def inconsistent_dimensions(ctx: RuleContext) -> Iterator[Violation]:
     m, t = ctx.spec.model, ctx.spec.train
     if m.family == "transformer":
         if m.d_model % m.head_count:
-            yield Violation(f"d_model {m.d_model} is not divisible by heads {m.head_count}",
-                            ("model", "heads"), fix="choose heads that divide d_model")
+            yield Violation(
+                f"d_model {m.d_model} is not divisible by heads {m.head_count}",
+                ("model", "heads"),
+                fix="choose heads that divide d_model",
+            )
         if m.kv_head_count > m.head_count:
-            yield Violation(f"kv_heads {m.kv_head_count} exceeds heads {m.head_count}",
-                            ("model", "kv_heads"))
+            yield Violation(
+                f"kv_heads {m.kv_head_count} exceeds heads {m.head_count}", ("model", "kv_heads")
+            )
         elif m.head_count % m.kv_head_count:
-            yield Violation(f"heads {m.head_count} is not a multiple of kv_heads {m.kv_head_count}",
-                            ("model", "kv_heads"), fix="grouped-query attention shares each KV head by a whole number of query heads")
+            yield Violation(
+                f"heads {m.head_count} is not a multiple of kv_heads {m.kv_head_count}",
+                ("model", "kv_heads"),
+                fix="grouped-query attention shares each KV head by a whole number of query heads",
+            )
         if m.positional == "rotary" and (m.d_model // m.head_count) % 2:
-            yield Violation(f"rotary embeddings need an even head dimension, got {m.d_model // m.head_count}",
-                            ("model", "positional"))
+            yield Violation(
+                f"rotary embeddings need an even head dimension, got {m.d_model // m.head_count}",
+                ("model", "positional"),
+            )
         if m.attention in ("sliding", "local") and m.window <= 0:
-            yield Violation(f"attention = \"{m.attention}\" needs window > 0", ("model", "window"))
+            yield Violation(f'attention = "{m.attention}" needs window > 0', ("model", "window"))
         if t.tensor_parallel > 1 and m.head_count % t.tensor_parallel:
-            yield Violation(f"tensor_parallel {t.tensor_parallel} does not divide heads {m.head_count}",
-                            ("train", "tensor_parallel"))
+            yield Violation(
+                f"tensor_parallel {t.tensor_parallel} does not divide heads {m.head_count}",
+                ("train", "tensor_parallel"),
+            )
         if m.input == "tokens" and m.vocab is None:
-            yield Violation("token input needs a vocab size", ("model", "vocab"),
-                            fix="set model.vocab, or input = \"embeddings\"")
+            yield Violation(
+                "token input needs a vocab size",
+                ("model", "vocab"),
+                fix='set model.vocab, or input = "embeddings"',
+            )
     if m.family in ("cnn", "tcn") and m.padding == "causal" and m.family == "cnn" and not m.causal:
-        yield Violation("padding = \"causal\" contradicts causal = false", ("model", "causal"))
+        yield Violation('padding = "causal" contradicts causal = false', ("model", "causal"))
     if t.world_size % t.tensor_parallel:
-        yield Violation(f"world_size {t.world_size} is not a multiple of tensor_parallel {t.tensor_parallel}",
-                        ("train", "world_size"))
+        yield Violation(
+            f"world_size {t.world_size} is not a multiple of tensor_parallel {t.tensor_parallel}",
+            ("train", "world_size"),
+        )

@@ -50,11 +50,18 @@ def missing_positional(ctx: RuleContext) -> Iterator[Violation]:
     - Haviv et al. 2022, Transformer LMs without positional encodings still learn positional information: https://arxiv.org/abs/2203.16634
     """
     m = ctx.spec.model
-    if m.family in SEQUENCE_FAMILIES and not m.causal and m.positional == "none" and m.input != "image":
+    if (
+        m.family in SEQUENCE_FAMILIES
+        and not m.causal
+        and m.positional == "none"
+        and m.input != "image"
+    ):
         yield Violation(
-            "bidirectional Transformer with positional = \"none\" is permutation-equivariant: "
-            "it cannot tell token order", ("model", "positional"),
-            fix="add positional information (sinusoidal, learned, rotary, alibi or relative)")
+            'bidirectional Transformer with positional = "none" is permutation-equivariant: '
+            "it cannot tell token order",
+            ("model", "positional"),
+            fix="add positional information (sinusoidal, learned, rotary, alibi or relative)",
+        )
 
 
 @rule("ARC202", "positional-table-too-short")
@@ -97,7 +104,8 @@ def positional_table(ctx: RuleContext) -> Iterator[Violation]:
             f"learned positional table has {usable} usable rows but sequences reach n = {need}",
             ("model", "max_positions"),
             fix=f"set max_positions >= {need + m.position_offset} or cap max_n at {usable}",
-            data={"rows": usable, "n": need})
+            data={"rows": usable, "n": need},
+        )
 
 
 @rule("ARC207", "bptt-shorter-than-span")
@@ -133,8 +141,11 @@ def bptt_span(ctx: RuleContext) -> Iterator[Violation]:
     if m.family in RECURRENT and t.bptt is not None and span is not None and t.bptt < span:
         yield Violation(
             f"bptt {t.bptt} truncates gradients before span {span}: dependencies longer than "
-            f"{t.bptt} steps cannot be learned", ("train", "bptt"),
-            fix=f"set bptt >= {span}", data={"bptt": t.bptt, "span": span})
+            f"{t.bptt} steps cannot be learned",
+            ("train", "bptt"),
+            fix=f"set bptt >= {span}",
+            data={"bptt": t.bptt, "span": span},
+        )
 
 
 @rule("ARC208", "heavy-padding", severity="warning")
@@ -173,8 +184,11 @@ def heavy_padding(ctx: RuleContext) -> Iterator[Violation]:
     if ratio > b.max_padding:
         yield Violation(
             f"padding to n = {n} with mean length {lengths.mean:g} makes {ratio:.0%} of tokens "
-            f"padding (allowed {b.max_padding:.0%})", ("budget", "max_padding"),
-            fix="bucket batches by length or pack sequences", data={"padding_ratio": ratio})
+            f"padding (allowed {b.max_padding:.0%})",
+            ("budget", "max_padding"),
+            fix="bucket batches by length or pack sequences",
+            data={"padding_ratio": ratio},
+        )
 
 
 @rule("ARC210", "forget-bias-not-positive", severity="warning")
@@ -207,12 +221,19 @@ def forget_bias(ctx: RuleContext) -> Iterator[Violation]:
     - Gers et al. 2000, Learning to Forget
     """
     m, span = ctx.spec.model, ctx.spec.budget.span
-    if m.family == "lstm" and m.forget_bias is not None and span is not None and span > 100 \
-            and m.forget_bias <= 0:
+    if (
+        m.family == "lstm"
+        and m.forget_bias is not None
+        and span is not None
+        and span > 100
+        and m.forget_bias <= 0
+    ):
         yield Violation(
             f"forget-gate bias {m.forget_bias:g} with span {span}: σ({m.forget_bias:g}) = "
             f"{1 / (1 + 2.718281828 ** (-m.forget_bias)):.2f} per step forgets quickly",
-            ("model", "forget_bias"), fix="initialise the forget-gate bias to 1.0")
+            ("model", "forget_bias"),
+            fix="initialise the forget-gate bias to 1.0",
+        )
 
 
 @rule("ARC211", "full-attention-beyond-kernel-threshold", severity="warning")
@@ -249,13 +270,17 @@ def attention_kernel(ctx: RuleContext) -> Iterator[Violation]:
     if n > DENSE_ATTENTION_LIMIT:
         yield Violation(
             f"full attention at n = {n} > {DENSE_ATTENTION_LIMIT}: n² work dominates even with "
-            "IO-aware kernels", ("model", "attention"),
-            fix="use sliding-window, sparse or linear attention")
+            "IO-aware kernels",
+            ("model", "attention"),
+            fix="use sliding-window, sparse or linear attention",
+        )
     elif n > EFFICIENT_KERNEL_THRESHOLD and ctx.spec.train.attention_kernel == "math":
         yield Violation(
-            f"attention_kernel = \"math\" materialises n² scores at n = {n} > "
-            f"{EFFICIENT_KERNEL_THRESHOLD}", ("train", "attention_kernel"),
-            fix="use attention_kernel = \"flash\" (or \"efficient\")")
+            f'attention_kernel = "math" materialises n² scores at n = {n} > '
+            f"{EFFICIENT_KERNEL_THRESHOLD}",
+            ("train", "attention_kernel"),
+            fix='use attention_kernel = "flash" (or "efficient")',
+        )
 
 
 @rule("ARC212", "budget-from-mean-length", severity="warning")
@@ -291,11 +316,18 @@ def mean_length(ctx: RuleContext) -> Iterator[Violation]:
         ratio = (lengths.p90 / max_n) ** 2
         yield Violation(
             f"P90 length {lengths.p90} exceeds max_n {max_n}: attention memory at P90 is "
-            f"{ratio:.1f}× the budgeted figure", ("budget", "max_n"),
-            fix=f"set max_n >= {lengths.p90} and budget memory there")
+            f"{ratio:.1f}× the budgeted figure",
+            ("budget", "max_n"),
+            fix=f"set max_n >= {lengths.p90} and budget memory there",
+        )
 
 
-document("ARC203", "attention-mask-shape", "error", "behaviour", """
+document(
+    "ARC203",
+    "attention-mask-shape",
+    "error",
+    "behaviour",
+    """
     An attention mask whose shape does not match what the attention API expects.
 
     ## What it does
@@ -321,9 +353,15 @@ document("ARC203", "attention-mask-shape", "error", "behaviour", """
     ## References
     - https://pytorch.org/docs/stable/generated/torch.nn.functional.scaled_dot_product_attention.html
     - https://pytorch.org/docs/stable/generated/torch.nn.MultiheadAttention.html
-""")
+""",
+)
 
-document("ARC204", "mask-polarity-flipped", "error", "behaviour", """
+document(
+    "ARC204",
+    "mask-polarity-flipped",
+    "error",
+    "behaviour",
+    """
     A boolean mask of the opposite convention: True = attend versus True = blocked.
 
     ## What it does
@@ -348,9 +386,15 @@ document("ARC204", "mask-polarity-flipped", "error", "behaviour", """
 
     ## References
     - https://pytorch.org/docs/stable/generated/torch.nn.MultiheadAttention.html
-""")
+""",
+)
 
-document("ARC205", "causal-leak", "error", "behaviour", """
+document(
+    "ARC205",
+    "causal-leak",
+    "error",
+    "behaviour",
+    """
     A causal model whose output at position t depends on inputs after t.
 
     ## What it does
@@ -373,9 +417,15 @@ document("ARC205", "causal-leak", "error", "behaviour", """
 
     ## References
     - Radford et al. 2018/2019, GPT: masked self-attention
-""")
+""",
+)
 
-document("ARC206", "padding-leak", "error", "behaviour", """
+document(
+    "ARC206",
+    "padding-leak",
+    "error",
+    "behaviour",
+    """
     Outputs at real tokens change when padding changes.
 
     ## What it does
@@ -398,9 +448,15 @@ document("ARC206", "padding-leak", "error", "behaviour", """
 
     ## References
     - https://pytorch.org/docs/stable/generated/torch.nn.TransformerEncoder.html
-""")
+""",
+)
 
-document("ARC209", "weak-additive-mask", "error", "behaviour", """
+document(
+    "ARC209",
+    "weak-additive-mask",
+    "error",
+    "behaviour",
+    """
     An additive mask too weak for the score range, or fully-masked rows that give NaN.
 
     ## What it does
@@ -424,4 +480,5 @@ document("ARC209", "weak-additive-mask", "error", "behaviour", """
 
     ## References
     - https://github.com/huggingface/transformers (finfo.min masking)
-""")
+""",
+)

@@ -52,13 +52,15 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 
-def rule(code: str, name: str, severity: Severity = "error", kind: Kind = "static") -> Callable[
-    [CheckFn], CheckFn
-]:
+def rule(
+    code: str, name: str, severity: Severity = "error", kind: Kind = "static"
+) -> Callable[[CheckFn], CheckFn]:
     """Register `fn` as rule `code`; its docstring is the rule's documentation page."""
 
     def deco(fn: CheckFn) -> CheckFn:
-        _register(code, name, severity, kind, inspect.getdoc(fn) or "", fn if kind == "static" else None)
+        _register(
+            code, name, severity, kind, inspect.getdoc(fn) or "", fn if kind == "static" else None
+        )
         return fn
 
     return deco
@@ -69,7 +71,9 @@ def document(code: str, name: str, severity: Severity, kind: Kind, doc: str) -> 
     _register(code, name, severity, kind, inspect.cleandoc(doc), None)
 
 
-def _register(code: str, name: str, severity: Severity, kind: Kind, doc: str, check: CheckFn | None) -> None:
+def _register(
+    code: str, name: str, severity: Severity, kind: Kind, doc: str, check: CheckFn | None
+) -> None:
     if code in RULES:
         raise ValueError(f"rule {code} registered twice")
     summary = doc.strip().splitlines()[0] if doc.strip() else name

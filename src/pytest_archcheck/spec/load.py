@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..findings import Finding
-from .locate import Key, SourceMap, locate
+from .locate import Key, SourceMap, locate, split_lines
 from .model import SETTINGS_KEYS, TABLE_KEYS, BudgetTable, Settings, Spec
 
 if sys.version_info >= (3, 11):
@@ -51,13 +51,22 @@ class LoadedSpec:
         return self.source.line_of(tuple(key))
 
 
-def _finding(code: str, message: str, path: str, line: int, model: str | None,
-             fix: str | None = None) -> Finding:
+def _finding(
+    code: str, message: str, path: str, line: int, model: str | None, fix: str | None = None
+) -> Finding:
     from ..rules.registry import RULES  # local import: registry imports this module's users
 
     rule = RULES[code]
-    return Finding(code=code, name=rule.name, severity=rule.severity, message=message,
-                   path=path, line=line, model=model, fix=fix)
+    return Finding(
+        code=code,
+        name=rule.name,
+        severity=rule.severity,
+        message=message,
+        path=path,
+        line=line,
+        model=model,
+        fix=fix,
+    )
 
 
 def parse_toml(text: str, path: str) -> tuple[dict[str, Any] | None, Finding | None]:
@@ -77,7 +86,7 @@ def _line_from_message(msg: str, text: str = "") -> int:
     if m:
         return int(m.group(1))
     # "(at end of document)": the last line of the file, not line 1
-    return max(1, len(text.splitlines())) if "end of document" in msg else 1
+    return max(1, len(split_lines(text))) if "end of document" in msg else 1
 
 
 def _suggest(key: str, table: str | None) -> str:
@@ -106,27 +115,42 @@ def _strip_unknown(
             line = loaded.line_of((table,))
             close = difflib.get_close_matches(table, sorted(TABLE_KEYS), n=1, cutoff=0.6)
             hint = f"; did you mean [{close[0]}]?" if close else ""
-            loaded.findings.append(_finding(
-                "ARC301", f"unknown table [{table}]{hint}", loaded.path, line, model))
+            loaded.findings.append(
+                _finding("ARC301", f"unknown table [{table}]{hint}", loaded.path, line, model)
+            )
             continue
         if not isinstance(value, dict):
-            loaded.findings.append(_finding(
-                "ARC302", f"[{table}] must be a table, got {type(value).__name__}",
-                loaded.path, loaded.line_of((table,)), model))
+            loaded.findings.append(
+                _finding(
+                    "ARC302",
+                    f"[{table}] must be a table, got {type(value).__name__}",
+                    loaded.path,
+                    loaded.line_of((table,)),
+                    model,
+                )
+            )
             continue
         kept: dict[str, Any] = {}
         for key, v in value.items():
             if key in TABLE_KEYS[table]:
                 kept[key] = v
             else:
-                loaded.findings.append(_finding(
-                    "ARC301", f"unknown key `{table}.{key}`{_suggest(key, table)}",
-                    loaded.path, loaded.line_of((table, key)), model))
+                loaded.findings.append(
+                    _finding(
+                        "ARC301",
+                        f"unknown key `{table}.{key}`{_suggest(key, table)}",
+                        loaded.path,
+                        loaded.line_of((table, key)),
+                        model,
+                    )
+                )
         tables[table] = kept
     return tables
 
 
-def _validate(tables: dict[str, dict[str, Any]], loaded: LoadedSpec, model: str | None) -> Spec | None:
+def _validate(
+    tables: dict[str, dict[str, Any]], loaded: LoadedSpec, model: str | None
+) -> Spec | None:
     """Validate with pydantic; each error becomes ARC302 (ARC304 for cross-key dimension checks)."""
     try:
         return Spec.model_validate(tables)
@@ -139,11 +163,12 @@ def _validate(tables: dict[str, dict[str, Any]], loaded: LoadedSpec, model: str 
             loc = loc[:2]
             msg = err["msg"]
             if msg.startswith("Value error, "):
-                msg = msg[len("Value error, "):]
+                msg = msg[len("Value error, ") :]
             if not loc:  # a model-level validator: inconsistent dimensions
                 key = _key_in_message(msg)
-                loaded.findings.append(_finding(
-                    "ARC304", msg, loaded.path, loaded.line_of(key), model))
+                loaded.findings.append(
+                    _finding("ARC304", msg, loaded.path, loaded.line_of(key), model)
+                )
                 continue
             # a union (`int | list[int]`, `str | LengthStats`) fails once per member: one
             # finding per key, its reasons joined, showing the value the user wrote
@@ -151,9 +176,15 @@ def _validate(tables: dict[str, dict[str, Any]], loaded: LoadedSpec, model: str 
             if msg not in msgs:
                 msgs.append(msg)
         for loc, (msgs, got_s) in by_key.items():
-            loaded.findings.append(_finding(
-                "ARC302", f"`{'.'.join(loc)}`: {'; or '.join(msgs)}{got_s}", loaded.path,
-                loaded.line_of(loc), model))
+            loaded.findings.append(
+                _finding(
+                    "ARC302",
+                    f"`{'.'.join(loc)}`: {'; or '.join(msgs)}{got_s}",
+                    loaded.path,
+                    loaded.line_of(loc),
+                    model,
+                )
+            )
         return None
 
 
@@ -190,8 +221,9 @@ def load_spec_text(
     """Load one `*.archcheck.toml` document."""
     source = locate(text)
     default_name = Path(path).name.removesuffix(SPEC_SUFFIX).removesuffix(".toml")
-    loaded = LoadedSpec(path=path, name=default_name, spec=None, source=source,
-                        settings=settings, root=root)
+    loaded = LoadedSpec(
+        path=path, name=default_name, spec=None, source=source, settings=settings, root=root
+    )
     raw, err = parse_toml(text, path)
     if err is not None:
         loaded.findings.append(err)
@@ -219,8 +251,15 @@ def load_settings(
     if section is None:
         return None, findings
     if not isinstance(section, dict):
-        return None, [_finding("ARC302", "[tool.archcheck] must be a table", path,
-                               source.line_of(("tool", "archcheck")), None)]
+        return None, [
+            _finding(
+                "ARC302",
+                "[tool.archcheck] must be a table",
+                path,
+                source.line_of(("tool", "archcheck")),
+                None,
+            )
+        ]
     clean: dict[str, Any] = {}
     for key, value in section.items():
         if key in SETTINGS_KEYS:
@@ -228,48 +267,85 @@ def load_settings(
             continue
         close = difflib.get_close_matches(key, sorted(SETTINGS_KEYS), n=1, cutoff=0.6)
         hint = f"; did you mean `{close[0]}`?" if close else ""
-        findings.append(_finding("ARC301", f"unknown key `tool.archcheck.{key}`{hint}", path,
-                                 source.line_of(("tool", "archcheck", key)), None))
+        findings.append(
+            _finding(
+                "ARC301",
+                f"unknown key `tool.archcheck.{key}`{hint}",
+                path,
+                source.line_of(("tool", "archcheck", key)),
+                None,
+            )
+        )
     if isinstance(clean.get("budget"), dict):
         clean["budget"] = _check_budget_defaults(clean["budget"], path, source, findings)
     specs = clean.get("specs")
     if isinstance(specs, list):
         bad = [s for s in specs if isinstance(s, str) and (not s.strip() or Path(s).is_absolute())]
         if bad:  # Path.glob rejects both; say so here, at the line, instead of crashing later
-            findings.append(_finding(
-                "ARC302", f"`tool.archcheck.specs`: globs must be non-empty and relative to the "
-                f"project root (got {bad[0]!r})", path, source.line_of(("tool", "archcheck", "specs")),
-                None))
+            findings.append(
+                _finding(
+                    "ARC302",
+                    f"`tool.archcheck.specs`: globs must be non-empty and relative to the "
+                    f"project root (got {bad[0]!r})",
+                    path,
+                    source.line_of(("tool", "archcheck", "specs")),
+                    None,
+                )
+            )
             clean["specs"] = [s for s in specs if s not in bad]
     try:
         return Settings.model_validate(clean), findings
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             loc = tuple(str(p) for p in err["loc"])[:1]
-            findings.append(_finding(
-                "ARC302", f"`tool.archcheck.{'.'.join(loc)}`: {err['msg']}", path,
-                source.line_of(("tool", "archcheck", *loc)), None))
+            findings.append(
+                _finding(
+                    "ARC302",
+                    f"`tool.archcheck.{'.'.join(loc)}`: {err['msg']}",
+                    path,
+                    source.line_of(("tool", "archcheck", *loc)),
+                    None,
+                )
+            )
         return None, findings
 
 
-def _check_budget_defaults(budget: Mapping[str, Any], path: str, source: SourceMap,
-                           findings: list[Finding]) -> dict[str, Any]:
+def _check_budget_defaults(
+    budget: Mapping[str, Any], path: str, source: SourceMap, findings: list[Finding]
+) -> dict[str, Any]:
     """[tool.archcheck.budget] defaults: report unknown keys and bad values at their pyproject
     line (not at every spec that would inherit them), and keep only the valid ones."""
     good: dict[str, Any] = {}
     for key, value in budget.items():
         where = source.line_of(("tool", "archcheck", "budget", key))
         if key not in TABLE_KEYS["budget"]:
-            findings.append(_finding("ARC301", f"unknown key `tool.archcheck.budget.{key}`"
-                                     f"{_suggest(key, 'budget')}", path, where, None))
+            findings.append(
+                _finding(
+                    "ARC301",
+                    f"unknown key `tool.archcheck.budget.{key}`{_suggest(key, 'budget')}",
+                    path,
+                    where,
+                    None,
+                )
+            )
             continue
         try:
             BudgetTable.model_validate({key: value})
         except ValidationError as exc:
-            msg = "; or ".join(dict.fromkeys(
-                e["msg"].removeprefix("Value error, ") for e in exc.errors(include_url=False)))
-            findings.append(_finding("ARC302", f"`tool.archcheck.budget.{key}`: {msg} (got {value!r})",
-                                     path, where, None))
+            msg = "; or ".join(
+                dict.fromkeys(
+                    e["msg"].removeprefix("Value error, ") for e in exc.errors(include_url=False)
+                )
+            )
+            findings.append(
+                _finding(
+                    "ARC302",
+                    f"`tool.archcheck.budget.{key}`: {msg} (got {value!r})",
+                    path,
+                    where,
+                    None,
+                )
+            )
             continue
         good[key] = value
     return good
@@ -293,11 +369,25 @@ def load_pyproject(text: str, path: str) -> tuple[Settings | None, list[LoadedSp
     for i, entry in enumerate(entries):
         prefix: Key = ("tool", "archcheck", "model", i)
         name = entry.get("name") if isinstance(entry, dict) else None
-        loaded = LoadedSpec(path=path, name=name if isinstance(name, str) else f"model[{i}]",
-                            spec=None, source=source, prefix=prefix, settings=settings, root=root)
+        loaded = LoadedSpec(
+            path=path,
+            name=name if isinstance(name, str) else f"model[{i}]",
+            spec=None,
+            source=source,
+            prefix=prefix,
+            settings=settings,
+            root=root,
+        )
         if not isinstance(entry, dict):
-            loaded.findings.append(_finding("ARC302", "each [[tool.archcheck.model]] must be a table",
-                                            path, source.line_of(prefix), None))
+            loaded.findings.append(
+                _finding(
+                    "ARC302",
+                    "each [[tool.archcheck.model]] must be a table",
+                    path,
+                    source.line_of(prefix),
+                    None,
+                )
+            )
             specs.append(loaded)
             continue
         nested = {k: entry[k] for k in TABLE_KEYS if k != "model" and k in entry}

@@ -9,19 +9,50 @@ enclosing table's header line, never to a wrong key.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
 Key = tuple[str | int, ...]
 
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*(\]\]?)\s*(?:#.*)?$")
-_KEY = re.compile(r"""^\s*((?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*'))*)\s*=""")
+# one part of a dotted key: bare, "basic" (with backslash escapes) or 'literal'
+_PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_DOTTED = rf"{_PART}(?:\s*\.\s*{_PART})*"
+_HEADER = re.compile(rf"^\s*(\[\[?)\s*({_DOTTED})\s*(\]\]?)\s*(?:#.*)?$")
+_KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
 _SUPPRESS = re.compile(r"#\s*archcheck:\s*(ignore(?:-file)?)\[([A-Z0-9,\s]+)\]")
 
 
 def _split_dotted(s: str) -> list[str]:
-    parts = re.findall(r"""[A-Za-z0-9_-]+|"[^"]*"|'[^']*'""", s)
-    return [p[1:-1] if p[:1] in "\"'" else p for p in parts]
+    """The parts of a dotted key; [] when a part cannot be read (then nothing is placed)."""
+    parts = [_unquote(p) for p in re.findall(_PART, s)]
+    return [] if None in parts else [p for p in parts if p is not None]
+
+
+def _unquote(part: str) -> str | None:
+    if part[:1] == "'":
+        return part[1:-1]
+    if part[:1] == '"':
+        try:  # TOML's basic-string escapes are JSON's (\", \\, \n, \uXXXX), bar \UXXXXXXXX
+            value = json.loads(part, strict=False)  # a raw tab is fine in TOML
+        except ValueError:
+            return None
+        return value if isinstance(value, str) else None
+    return part
+
+
+def _string_end(text: str, i: int) -> int:
+    """Index just past the string that starts at text[i] (a quote), honouring escapes."""
+    quote = text[i]
+    j = i + 1
+    while j < len(text):
+        if quote == '"' and text[j] == "\\":
+            j += 2
+            continue
+        if text[j] == quote:
+            return j + 1
+        j += 1
+    return len(text)
 
 
 @dataclass
@@ -43,50 +74,69 @@ class SourceMap:
 
 
 def _inline_keys(text: str, prefix: Key, lineno: int, out: dict[Key, int]) -> None:
-    """Record keys of a one-line inline table `{ a = 1, b = { c = 2 } }` under `prefix`."""
-    depth = 0
-    stack: list[Key] = [prefix]
+    """Record keys of a one-line inline table `{ a = 1, b = { c = 2 } }` under `prefix`.
+
+    Keys of inline tables inside arrays (`a = [{ b = 1 }]`) have no key path of their own and
+    are not recorded.
+    """
+    owners: list[Key | None] = []  # per open brace/bracket: whose keys it holds (None: an array)
+    pending: Key | None = None  # the key just assigned, in case its value is an inline table
     token = ""
     i = 0
     while i < len(text):
         ch = text[i]
         if ch in "\"'":
-            j = text.find(ch, i + 1)
-            token += text[i : (j + 1 if j >= 0 else len(text))]
-            i = j + 1 if j >= 0 else len(text)
+            j = _string_end(text, i)
+            token += text[i:j]
+            i = j
             continue
         if ch == "{":
-            depth += 1
-            token = ""
-        elif ch == "}":
-            depth -= 1
-            if len(stack) > 1:
-                stack.pop()
-            token = ""
-        elif ch == "=" and depth >= 1:
-            name = tuple(_split_dotted(token.strip().lstrip(",")))
-            if name:
-                key = stack[-1] + name
-                out.setdefault(key, lineno)
-                rest = text[i + 1 :].lstrip()
-                if rest.startswith("{"):
-                    stack.append(key)
+            owners.append(prefix if not owners else pending)
+            pending, token = None, ""
+        elif ch == "[":
+            owners.append(None)
+            pending, token = None, ""
+        elif ch in "}]":
+            if owners:
+                owners.pop()
+            if not owners:
+                return
+            pending, token = None, ""
+        elif ch == "=":
+            owner = owners[-1] if owners else None
+            name = tuple(_split_dotted(token))
+            pending = None
+            if owner is not None and name:
+                pending = owner + name
+                out.setdefault(pending, lineno)
             token = ""
         elif ch == ",":
-            token = ""
+            pending, token = None, ""
         else:
             token += ch
         i += 1
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines as TOML (and tomllib's line numbers) count them: split at "\n" only.
+
+    `str.splitlines` would also split at U+0085, U+2028, form feeds and the like, which TOML
+    allows inside comments and strings, and shift every later line number.
+    """
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+
+
 def locate(text: str) -> SourceMap:
     """Scan TOML text and return the line (1-based) of every table and key."""
     sm = SourceMap()
-    table: Key = ()
+    table: Key | None = ()
     array_counts: dict[Key, int] = {}
     in_multiline: str | None = None  # '"""' or "'''" while inside a multi-line string
     bracket_depth = 0  # inside a multi-line array value
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(split_lines(text), start=1):
         for m in _SUPPRESS.finditer(raw):
             codes = {c.strip() for c in m.group(2).split(",") if c.strip()}
             if m.group(1) == "ignore-file":
@@ -102,16 +152,25 @@ def locate(text: str) -> SourceMap:
             bracket_depth += _bracket_delta(line)
             continue
         hm = _HEADER.match(line)
+        if hm is None and line.lstrip().startswith("["):
+            table = None  # a header we cannot read: place nothing until the next one
+            continue
         if hm and hm.group(1) in ("[", "[["):
             names: Key = tuple(_split_dotted(hm.group(2)))
+            if not names:
+                table = None
+                continue
             if hm.group(1) == "[[":
                 idx = array_counts.get(names, 0)
                 array_counts[names] = idx + 1
                 # forget sub-array counters of the previous element
-                for k in [k for k in array_counts if len(k) > len(names) and k[: len(names)] == names]:
+                for k in [
+                    k for k in array_counts if len(k) > len(names) and k[: len(names)] == names
+                ]:
                     del array_counts[k]
-                table = (*names, idx)
-                sm.lines.setdefault(names, lineno)  # the array itself: its first element
+                base = _resolve_table(names, array_counts)  # index enclosing arrays too
+                table = (*base, idx)
+                sm.lines.setdefault(base, lineno)  # the array itself: its first element
             else:
                 table = _resolve_table(names, array_counts)
             sm.lines.setdefault(table, lineno)
@@ -119,19 +178,22 @@ def locate(text: str) -> SourceMap:
         km = _KEY.match(line)
         if not km:
             continue
-        key = table + tuple(_split_dotted(km.group(1)))
-        sm.lines.setdefault(key, lineno)
         value = line[km.end() :]
         stripped = value.strip()
         for quote in ('"""', "'''"):
             if stripped.startswith(quote) and stripped.count(quote) == 1:
                 in_multiline = quote
+        if _bracket_delta(value) > 0:  # an array (or an inline table in one) spans lines
+            bracket_depth = _bracket_delta(value)
+        if table is None:
+            continue
+        name = tuple(_split_dotted(km.group(1)))
+        if not name:
+            continue
+        key = table + name
+        sm.lines.setdefault(key, lineno)
         if stripped.startswith("{"):
             _inline_keys(stripped, key, lineno, sm.lines)
-        elif stripped.startswith("["):
-            delta = _bracket_delta(value)
-            if delta > 0:
-                bracket_depth = delta
     return sm
 
 
@@ -147,18 +209,19 @@ def _resolve_table(names: Key, array_counts: dict[Key, int]) -> Key:
 
 
 def _bracket_delta(s: str) -> int:
+    """Brackets and braces opened minus closed on one line, outside strings and comments."""
     depth = 0
-    quote: str | None = None
-    for ch in s:
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-        elif ch == "#":
+    i = 0
+    while i < len(s):
+        ch = s[i]
+        if ch in "\"'":
+            i = _string_end(s, i)
+            continue
+        if ch == "#":
             break
-        elif ch == "[":
+        if ch in "[{":
             depth += 1
-        elif ch == "]":
+        elif ch in "]}":
             depth -= 1
+        i += 1
     return depth

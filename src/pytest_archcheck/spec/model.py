@@ -9,12 +9,36 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from ..units import parse_bytes, parse_seconds
 
-Bytes = Annotated[int, BeforeValidator(parse_bytes)]
-Seconds = Annotated[float, BeforeValidator(parse_seconds)]
+Bytes = Annotated[
+    int,
+    BeforeValidator(parse_bytes),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0},
+                {"type": "string", "pattern": r"^\s*[0-9.]+\s*[A-Za-z]*\s*$"},
+            ],
+            "description": 'bytes, or a size such as "24 GiB" (IEC) or "24 GB" (SI)',
+        }
+    ),
+]
+Seconds = Annotated[
+    float,
+    BeforeValidator(parse_seconds),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^\s*[0-9.]+\s*[a-zµ]*\s*$"},
+            ],
+            "description": 'milliseconds, or a duration such as "200 ms" or "1.5 s"',
+        }
+    ),
+]
 PosInt = Annotated[int, Field(ge=1)]
 NonNegInt = Annotated[int, Field(ge=0)]
 
@@ -26,7 +50,9 @@ DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2}
 
 
 class _Table(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    # strict: TOML is typed, so `heads = "12"` or `causal = "yes"` is a mistake to report,
+    # not a value to coerce.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ModelTable(_Table):
@@ -177,9 +203,7 @@ class Spec(_Table):
         for key in ("kernel", "dilations", "strides", "channels"):
             v = getattr(m, key)
             if isinstance(v, list) and len(v) != m.layers:
-                raise ValueError(
-                    f"model.{key} lists {len(v)} values but model.layers = {m.layers}"
-                )
+                raise ValueError(f"model.{key} lists {len(v)} values but model.layers = {m.layers}")
         return self
 
     @property
