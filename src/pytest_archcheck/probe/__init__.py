@@ -1,0 +1,171 @@
+"""Probe: build the model and measure one training step (fake tensors, CPU or CUDA).
+
+Public API (torch is imported lazily, inside the functions):
+
+- `run(spec, device="fake"|"cpu"|"cuda", n=None, batch=None, latency=False, subprocess=False,
+  timeout=600.0, path=None, line=None, model=None) -> ProbeResult`
+- `search_n_max(spec, budget_bytes, device="fake", granularity=None) -> (n_max, probes)`
+
+What is measured: the peak of live bytes over one steady-state training step -- the optimizer
+state already exists (a zero-gradient, lr = 0 optimizer step allocates it first), then forward,
+loss, backward, optimizer step, zero_grad(set_to_none=True). That is the step real training
+peaks in (from step 2 on). [train] dtype bf16/fp16 = fp32 master model under torch.autocast.
+
+- "fake": the model is built on the meta device, its parameters materialised as fake CPU tensors
+  (FakeTensorMode), and the step runs with a storage tracker: no memory, CPU kernel choices
+  (CPU flash attention, which refuses dropout -> math; fp32-wide dropout masks). Equal to "cpu"
+  to the byte on the reference zoo.
+- "cpu": the same step for real, same tracker.
+- "cuda": the same step on the GPU, torch.cuda.max_memory_allocated (memory_reserved and the
+  tracker's exact count in `extra`).
+
+Inputs: synthetic from [model] input (tokens / embeddings / image at n x n), or the user's
+`inputs(batch=, n=)` callable; loss: float sum of every output tensor, or `loss(output, inputs)`.
+Latency (latency=True) is timed at the [infer] shape on CPU for "fake"/"cpu", CUDA events on GPU.
+
+Failures of the user's code never escape: a factory (or inputs/loss callable) that cannot be
+imported, raises, returns a non-module, fails in the step, hangs (subprocess=True, timeout) or
+kills the interpreter becomes an ARC303 finding; a CUDA out-of-memory becomes an ARC101 finding
+with the numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..findings import Finding
+from ..spec.model import Spec
+from .result import ProbeResult
+
+__all__ = ["ProbeResult", "run", "search_n_max"]
+
+DEVICES = ("fake", "cpu", "cuda")
+
+
+def _factory_finding(spec: Spec, message: str, path: str | None, line: int | None) -> Finding:
+    return Finding(
+        code="ARC303",
+        name="factory-unresolvable",
+        severity="error",
+        message=message,
+        path=path or "<spec>",
+        line=line or 1,
+        model=spec.name,
+    )
+
+
+def _oom_finding(
+    spec: Spec, message: str, numbers: dict[str, int], path: str | None, line: int | None
+) -> Finding:
+    gib = {k: f"{v / 2**30:.2f} GiB" for k, v in numbers.items()}
+    return Finding(
+        code="ARC101",
+        name="train-memory-over-budget",
+        severity="error",
+        message=f"training step ran out of device memory ({message}); {gib}",
+        path=path or "<spec>",
+        line=line or 1,
+        model=spec.name,
+        data=dict(numbers),
+    )
+
+
+def run(
+    spec: Spec,
+    device: str = "fake",
+    n: int | None = None,
+    batch: int | None = None,
+    latency: bool = False,
+    *,
+    subprocess: bool = False,
+    timeout: float = 600.0,
+    path: str | None = None,
+    line: int | None = None,
+    model: Any = None,
+) -> ProbeResult:
+    """Probe one steady-state training step of `spec` at (batch, n); see module docs."""
+    from .build import resolve_n
+
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
+    n = resolve_n(spec, n)
+    batch = batch or spec.train.batch
+    if subprocess:
+        from .isolate import run_isolated
+
+        return run_isolated(
+            spec, device, n, batch, latency, timeout=timeout, path=path, line=line
+        )
+    res = ProbeResult(name=spec.name, path=path, device=device, n=n, batch=batch)
+    from .build import FactoryError
+
+    try:
+        if device == "cuda":
+            from .cuda import CudaOOM
+            from .cuda import measure as cuda_measure
+
+            try:
+                m = cuda_measure(spec, n, batch, model)
+            except CudaOOM as e:
+                res.findings.append(_oom_finding(spec, str(e), e.numbers, path, line))
+                return res
+        else:
+            from .step import measure
+
+            m = measure(spec, device, n, batch, model)
+    except FactoryError as e:
+        res.findings.append(_factory_finding(spec, str(e), path, line))
+        return res
+    except Exception as e:  # the user's model failed inside the step: report, do not crash
+        msg = f"probe step failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        res.findings.append(_factory_finding(spec, msg, path, line))
+        return res
+    res.peak_bytes = m.peak_bytes
+    res.breakdown = m.breakdown
+    res.attention_kernel = m.attention_kernel
+    res.flops = {"forward": m.flops_forward, "train_step": m.flops_train_step}
+    res.extra.update(m.extra)
+    if latency:
+        res.latency = _latency(spec, "cuda" if device == "cuda" else "cpu", model)
+    return res
+
+
+def _latency(spec: Spec, device_type: str, model: Any) -> dict[str, Any]:
+    """Inference latency at the [infer] shape (fake probes are timed on real CPU)."""
+    import torch
+
+    from .build import build_model, make_inputs, resolve_n
+    from .latency import measure
+
+    m = model if model is not None else build_model(spec)
+    first = next(iter(m.parameters()), None)
+    home = first.device if first is not None else None
+    m.to(device_type)
+    try:
+        inputs = make_inputs(
+            spec, resolve_n(spec, None, infer=True), spec.infer.batch, device_type
+        )
+        dt = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(spec.infer.dtype or "fp32")
+        if dt is not None:
+            with torch.autocast(device_type, dtype=dt):
+                return measure(m, inputs, device_type)
+        return measure(m, inputs, device_type)
+    finally:
+        if model is not None and home is not None:
+            model.to(home)
+
+
+def search_n_max(
+    spec: Spec, budget_bytes: int, device: str = "fake", granularity: int | None = None,
+    *, batch: int | None = None,
+) -> tuple[int, int]:
+    """Largest multiple of `granularity` whose training peak fits `budget_bytes`.
+
+    Seeded by the formula (formulas.peak.train_memory), corrected by the ratio probe/formula
+    measured at each probe, and confirmed by probes on both sides: the answer n fits and
+    n + granularity does not (or n is the positional-table limit). Returns (n_max, probes);
+    n_max = 0 when even one granularity step does not fit.
+    """
+    from .search import search
+
+    return search(spec, budget_bytes, device, granularity or spec.budget.granularity, batch)

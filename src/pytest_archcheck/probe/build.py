@@ -1,0 +1,128 @@
+"""Model, inputs and loss for a probe: factory resolution and synthetic batches."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..spec.model import Spec
+
+
+class FactoryError(Exception):
+    """The factory (or the inputs/loss callable) could not be resolved, raised, or misbehaved."""
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The folder holding pyproject.toml (searching upwards from cwd), else the cwd."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "pyproject.toml").is_file():
+            return d
+    return here
+
+
+def resolve(target: str, what: str = "factory") -> Callable[..., Any]:
+    """Import "module:callable" with the project root on sys.path."""
+    root = str(project_root())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    if os.getcwd() not in sys.path:
+        sys.path.insert(1, os.getcwd())
+    mod_name, _, attr = target.partition(":")
+    try:
+        obj: Any = importlib.import_module(mod_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except Exception as e:
+        raise FactoryError(f"cannot resolve {what} {target!r}: {type(e).__name__}: {e}") from e
+    if not callable(obj):
+        raise FactoryError(f"{what} {target!r} is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
+def build_model(spec: Spec) -> Any:
+    """Call the spec's factory (or build the reference model of its family)."""
+    from torch import nn
+
+    if spec.model.factory is None:
+        from .zoo import build
+
+        return build(spec)
+    fn = resolve(spec.model.factory)
+    try:
+        model = fn(**spec.model.factory_args)
+    except Exception as e:
+        raise FactoryError(
+            f"factory {spec.model.factory!r} raised {type(e).__name__}: {e}"
+        ) from e
+    if not isinstance(model, nn.Module):
+        raise FactoryError(
+            f"factory {spec.model.factory!r} returned {type(model).__name__}, not torch.nn.Module"
+        )
+    return model
+
+
+def resolve_n(spec: Spec, n: int | None, infer: bool = False) -> int:
+    if n is not None:
+        return n
+    if spec.model.input == "image" and spec.model.image_size:
+        return spec.model.image_size
+    return spec.infer_n if infer else spec.train_n
+
+
+def make_inputs(spec: Spec, n: int, batch: int, device: Any) -> tuple[Any, ...]:
+    """One synthetic batch (tuple of positional args for forward) or the user's `inputs`."""
+    import torch
+
+    m = spec.model
+    if m.inputs is not None:
+        got = resolve(m.inputs, "inputs")(batch=batch, n=n)
+        return tuple(got) if isinstance(got, (tuple, list)) else (got,)
+    if m.input == "tokens":
+        return (torch.randint(0, m.vocab or 1000, (batch, n), device=device),)
+    if m.input == "image":
+        return (torch.randn(batch, m.in_channels or 3, n, n, device=device),)
+    d = m.in_channels if m.family in ("cnn", "tcn") and m.in_channels else m.d_model
+    return (torch.randn(batch, n, d, device=device),)
+
+
+def make_loss(spec: Spec) -> Callable[[Any, tuple[Any, ...]], Any]:
+    """`loss(output, inputs)`: the user's callable, else the float sum of every output tensor."""
+    import torch
+
+    if spec.model.loss is not None:
+        return resolve(spec.model.loss, "loss")
+
+    def total(out: Any, inputs: tuple[Any, ...]) -> Any:
+        from torch.utils._pytree import tree_flatten
+
+        leaves = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+        floats = [t for t in leaves if t.is_floating_point()]
+        if not floats:
+            raise FactoryError("model output holds no floating-point tensor to build a loss from")
+        acc = floats[0].float().sum()
+        for t in floats[1:]:
+            acc = acc + t.float().sum()
+        return acc
+
+    return total
+
+
+def make_optimizer(spec: Spec, params: list[Any]) -> Any:
+    """The [train] optimizer with lr = 0: it allocates what a real one does, changes nothing."""
+    import torch
+
+    opt = spec.train.optimizer
+    if opt == "sgd":
+        return torch.optim.SGD(params, lr=0.0)
+    if opt == "sgd-momentum":
+        return torch.optim.SGD(params, lr=0.0, momentum=0.9)
+    if opt == "adam":
+        return torch.optim.Adam(params, lr=0.0)
+    if opt == "adafactor":
+        return torch.optim.Adafactor(params, lr=0.0)
+    return torch.optim.AdamW(params, lr=0.0)

@@ -1,0 +1,67 @@
+"""Run a probe in a child interpreter with a timeout; hangs and crashes become findings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from ..spec.model import Spec
+from .result import ProbeResult
+
+_MARK = "@@ARCHCHECK-PROBE@@"
+
+
+def run_isolated(
+    spec: Spec, device: str, n: int, batch: int, latency: bool, *, timeout: float,
+    path: str | None, line: int | None,
+) -> ProbeResult:
+    from . import _factory_finding
+
+    payload = json.dumps({
+        "spec": spec.model_dump(mode="json"), "device": device, "n": n, "batch": batch,
+        "latency": latency, "path": path, "line": line,
+    })
+    res = ProbeResult(name=spec.name, path=path, device=device, n=n, batch=batch)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest_archcheck.probe.isolate"],
+            input=payload, capture_output=True, text=True, timeout=timeout,
+            cwd=os.getcwd(), env=dict(os.environ), check=False,
+        )
+    except subprocess.TimeoutExpired:
+        res.findings.append(_factory_finding(
+            spec, f"probe did not finish within {timeout:g} s (factory or step hangs?)", path, line
+        ))
+        return res
+    for out_line in reversed(proc.stdout.splitlines()):
+        if out_line.startswith(_MARK):
+            return ProbeResult.from_json(json.loads(out_line[len(_MARK):]))
+    why = (
+        f"killed by signal {-proc.returncode}" if proc.returncode < 0
+        else f"exited with status {proc.returncode}"
+    )
+    tail = proc.stderr.strip().splitlines()[-1:] or [""]
+    res.findings.append(
+        _factory_finding(spec, f"probe interpreter {why} {tail[0]}".strip(), path, line)
+    )
+    return res
+
+
+def _child() -> None:
+    from . import run
+
+    req: dict[str, Any] = json.loads(sys.stdin.read())
+    spec = Spec.model_validate(req["spec"])
+    res = run(
+        spec, device=req["device"], n=req["n"], batch=req["batch"], latency=req["latency"],
+        path=req["path"], line=req["line"],
+    )
+    sys.stdout.write("\n" + _MARK + json.dumps(res.to_json()) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    _child()

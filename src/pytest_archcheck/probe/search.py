@@ -1,0 +1,70 @@
+"""n_max search: formula seed, probe/formula ratio correction, bracket confirmed by probes."""
+
+from __future__ import annotations
+
+from ..formulas.peak import train_memory
+from ..spec.model import Spec
+
+_LIMIT = 1 << 22  # 4M tokens: stop searching upwards there
+
+
+def _formula_n(
+    spec: Spec, budget: float, g: int, batch: int, *, scale: float, lo: int, hi: int, dev: str
+) -> int:
+    """Largest multiple of g in [lo, hi] with scale * formula(n) <= budget (bisection)."""
+    a, b = lo // g, hi // g
+    if scale * train_memory(spec, max(a, 1) * g, batch, device=dev).total > budget:
+        return a * g
+    while a < b:
+        mid = (a + b + 1) // 2
+        if scale * train_memory(spec, mid * g, batch, device=dev).total <= budget:
+            a = mid
+        else:
+            b = mid - 1
+    return a * g
+
+
+def search(
+    spec: Spec, budget: int, device: str, g: int, batch: int | None = None
+) -> tuple[int, int]:
+    from . import run
+
+    b = batch or spec.train.batch
+    dev = "cuda" if device == "cuda" else "cpu"  # the fake probe runs CPU kernels
+    probes = 0
+    fits: dict[int, bool] = {}
+    ratio: dict[int, float] = {}
+
+    def probe(n: int) -> bool:
+        nonlocal probes
+        if n not in fits:
+            probes += 1
+            res = run(spec, device=device, n=n, batch=b)
+            peak = res.peak_bytes
+            fits[n] = peak is not None and peak <= budget
+            if peak is not None:
+                ratio[n] = peak / train_memory(spec, n, b, device=dev).total
+        return fits[n]
+
+    lo, hi = 0, _LIMIT  # lo fits (0 trivially), hi does not (assumed)
+    scale = 1.0
+    while hi - lo > g:
+        guess = _formula_n(spec, budget, g, b, scale=scale, lo=lo, hi=hi, dev=dev)
+        # keep the guess strictly inside (lo, hi); the neighbour above confirms it
+        guess = min(max(guess, lo + g), hi - g)
+        if probe(guess):
+            lo = guess
+            if probe(guess + g):
+                lo = guess + g
+            else:
+                hi = guess + g
+        else:
+            hi = guess
+            if guess - g > lo and probe(guess - g):
+                lo = guess - g
+            elif guess - g > lo:
+                hi = guess - g
+        if ratio:
+            last = max(ratio, key=lambda k: k)  # largest measured n predicts best
+            scale = ratio[last]
+    return lo, probes

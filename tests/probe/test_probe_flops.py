@@ -1,0 +1,41 @@
+"""FLOPs: GPT-2-small at n=1024 against a count worked out by hand."""
+
+from __future__ import annotations
+
+from pytest_archcheck import probe
+from pytest_archcheck.spec.model import Spec
+
+GPT2_SMALL = {
+    "family": "transformer", "layers": 12, "d_model": 768, "heads": 12, "vocab": 50257,
+    "max_positions": 1024,
+}
+
+
+def test_gpt2_small_flops_match_hand_count() -> None:
+    L, h, s, V, b = 12, 768, 1024, 50257, 1
+    # forward, per layer: qkv 2·s·h·3h + proj 2·s·h·h + MLP 2·(2·s·h·4h) = 24·s·h²;
+    # attention Q·Kᵀ and P·V: 2 · 2·s²·h, causal at half cost -> 2·s²·h.
+    linear_fwd = L * 24 * s * h * h + 2 * s * h * V  # + tied head
+    attn_fwd = L * 2 * s * s * h
+    forward = b * (linear_fwd + attn_fwd)
+    assert forward == 272_320_954_368
+    # backward: every linear computes grad-input and grad-weight (2x forward); the fused
+    # attention backward runs 5 s²-matmuls (score recompute, dP, dV, dQ, dK), causal halved.
+    backward = b * (2 * linear_fwd + L * 5 * s * s * h)
+    assert forward + backward == 826_626_539_520
+    spec = Spec.model_validate({"model": GPT2_SMALL, "train": {"batch": 1}})
+    res = probe.run(spec, device="fake", n=1024, batch=1)
+    assert res.attention_kernel == "flash"
+    assert res.flops == {"forward": forward, "train_step": forward + backward}
+
+
+def test_causal_attention_costs_half() -> None:
+    base = {"family": "transformer", "layers": 1, "d_model": 64, "heads": 4, "vocab": 10,
+            "max_positions": 512}
+    dec = probe.run(Spec.model_validate({"model": base}), device="fake", n=512, batch=1)
+    enc = probe.run(Spec.model_validate({"model": {**base, "causal": False}}), device="fake",
+                    n=512, batch=1)
+    assert dec.flops is not None and enc.flops is not None
+    s, h = 512, 64
+    assert enc.flops["forward"] - dec.flops["forward"] == 2 * s * s * h  # half of 4·s²·h
+    assert enc.flops["train_step"] - dec.flops["train_step"] == (4 + 10) * s * s * h // 2
