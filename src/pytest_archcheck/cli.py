@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--exit-zero", action="store_true", help="exit 0 even when findings are reported"
     )
     c.add_argument("--output-file", type=Path, default=None)
+    c.add_argument("-j", "--jobs", type=int, default=None,
+                   help="worker processes (default: one per core for 200+ files; 1 = serial)")
 
     e = sub.add_parser("estimate", help="formula report for one spec")
     e.add_argument("spec")
@@ -92,8 +94,11 @@ def _check(args: argparse.Namespace) -> int:
     from .report import render
 
     fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "full")
+    if args.jobs is not None and args.jobs < 1:
+        raise ArchcheckError("--jobs must be at least 1")
     result = check_paths(
-        args.paths, select=args.select, ignore=args.ignore, measure=args.probe, device=args.device
+        args.paths, select=args.select, ignore=args.ignore, measure=args.probe, device=args.device,
+        jobs=args.jobs,
     )
     text = render(result.findings, fmt, result.files)
     if args.output_file:

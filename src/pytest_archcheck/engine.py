@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,7 +124,7 @@ class _Project:
         self.extra_specs: list[Path] = []
 
     def settings_for(self, spec_path: Path) -> tuple[Settings | None, Path]:
-        folder = spec_path.resolve().parent
+        folder = Path(os.path.abspath(spec_path)).parent
         if folder in self._cache:
             return self._cache[folder]
         for d in (folder, *folder.parents):
@@ -158,10 +159,12 @@ class _Project:
 
 
 def _display(path: Path) -> str:
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    """The path as users see it: relative to the current directory when inside it."""
+    absolute = os.path.abspath(path)
+    cwd = os.getcwd()
+    if absolute.startswith(cwd + os.sep):
+        return Path(absolute[len(cwd) + 1 :]).as_posix()
+    return Path(absolute).as_posix()
 
 
 def _read(path: Path) -> str:
@@ -273,10 +276,11 @@ def apply_suppressions(
     return kept
 
 
-def load_all(paths: Sequence[str]) -> tuple[list[LoadedSpec], list[Finding], Selection | None, int]:
-    """Load every spec under `paths`; returns specs, file-level findings and project selection."""
+def _collect(paths: Sequence[str]) -> tuple[_Project, list[Path], Settings | None, int]:
+    """Phase 1: every file to check; pyproject.toml files are loaded here (settings, inline
+    models, their `specs` globs)."""
     project = _Project()
-    specs: list[LoadedSpec] = []
+    spec_files: list[Path] = []
     seen: set[Path] = set()
     files = 0
     settings: Settings | None = None
@@ -289,7 +293,7 @@ def load_all(paths: Sequence[str]) -> tuple[list[LoadedSpec], list[Finding], Sel
             continue
         path = queue[i]
         i += 1
-        rp = path.resolve()
+        rp = Path(os.path.abspath(path))
         if rp in seen:
             continue
         seen.add(rp)
@@ -297,12 +301,81 @@ def load_all(paths: Sequence[str]) -> tuple[list[LoadedSpec], list[Finding], Sel
         if path.name == "pyproject.toml":
             settings = project.load_pyproject(path) or settings
             continue
-        file_settings, root = project.settings_for(path)
-        settings = settings or file_settings
-        specs.append(load_spec_text(_read(path), _display(path), file_settings, root))
+        spec_files.append(path)
+    return project, spec_files, settings, files
+
+
+def _load_file(project: _Project, path: Path) -> LoadedSpec:
+    file_settings, root = project.settings_for(path)
+    return load_spec_text(_read(path), _display(path), file_settings, root)
+
+
+def load_all(paths: Sequence[str]) -> tuple[list[LoadedSpec], list[Finding], Selection | None, int]:
+    """Load every spec under `paths`; returns specs, file-level findings and project selection."""
+    project, spec_files, settings, files = _collect(paths)
+    specs = [_load_file(project, p) for p in spec_files]
+    for s in specs:
+        settings = settings or s.settings
     specs.extend(project.inline)
     selection = Selection.merged(settings) if settings else None
     return specs, project.findings, selection, files
+
+
+def _selection_for(loaded: LoadedSpec, select: Sequence[str], ignore: Sequence[str]) -> Selection:
+    """The spec's own project settings, with the command line's select/ignore on top."""
+    base = Selection.merged(loaded.settings)
+    return Selection(
+        select=list(select) or base.select,
+        ignore=[*base.ignore, *ignore],
+        per_file_ignores=base.per_file_ignores,
+    )
+
+
+def _check_one(
+    loaded: LoadedSpec,
+    select: Sequence[str],
+    ignore: Sequence[str],
+    measure: bool,
+    device: str | None,
+    suppress: bool = True,
+) -> list[Finding]:
+    """Every finding of one spec, suppressions applied unless `suppress` is False."""
+    selection = _selection_for(loaded, select, ignore)
+    findings: list[Finding] = []
+    measured: dict[str, object] = {}
+    if measure and loaded.spec is not None:
+        from .measure import measure_spec
+
+        measured, extra = measure_spec(loaded, device=device)
+        findings.extend(f for f in extra if selection.enabled(f.code, loaded.path, loaded.root))
+    findings.extend(run_rules(loaded, selection, measured, ("static",)))
+    if not suppress:
+        return findings
+    return apply_suppressions(findings, [loaded], selection, measured=measure)
+
+
+# Worker state for parallel checks: set before the pool forks, inherited by the workers.
+_WORKER: dict[str, object] = {}
+
+
+def _check_chunk(chunk: list[Path]) -> list[Finding]:
+    project = _WORKER["project"]
+    assert isinstance(project, _Project)
+    select, ignore = _WORKER["select"], _WORKER["ignore"]
+    out: list[Finding] = []
+    for path in chunk:
+        out.extend(_check_one(_load_file(project, path), select, ignore, False, None))  # type: ignore[arg-type]
+    return out
+
+
+def default_jobs(files: int) -> int:
+    """Worker processes for a static check: one per core once there is enough work to share."""
+    if files < PARALLEL_MIN_FILES or sys.platform == "win32":
+        return 1
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+PARALLEL_MIN_FILES = 200
 
 
 def check_paths(
@@ -311,25 +384,49 @@ def check_paths(
     ignore: Sequence[str] = (),
     measure: bool = False,
     device: str | None = None,
+    jobs: int | None = 1,
 ) -> CheckResult:
-    """Lint every spec under `paths` (static unless `measure`)."""
-    specs, file_findings, project_sel, files = load_all(paths)
-    base = project_sel or Selection()
-    selection = Selection(
-        select=list(select) or base.select,
-        ignore=[*base.ignore, *ignore],
-        per_file_ignores=base.per_file_ignores,
-    )
-    findings = [f for f in file_findings if selection.enabled(f.code, f.path)]
-    for loaded in specs:
-        kinds: tuple[str, ...] = ("static",)
-        measured: dict[str, object] = {}
-        if measure and loaded.spec is not None:
-            from .measure import measure_spec
+    """Lint every spec under `paths` (static unless `measure`).
 
-            measured, extra = measure_spec(loaded, device=device)
-            findings.extend(f for f in extra if selection.enabled(f.code, loaded.path, loaded.root))
-        findings.extend(run_rules(loaded, selection, measured, kinds))
-    findings = apply_suppressions(findings, specs, selection, measured=measure)
+    `jobs` > 1 (or None: one per core for large trees) checks files in forked worker processes,
+    as ruff does; results are identical, but `CheckResult.specs` then holds only the pyproject
+    inline specs (the workers' specs stay in the workers).
+    """
+    project, spec_files, _, files = _collect(paths)
+    n_jobs = default_jobs(len(spec_files)) if jobs is None else jobs
+    findings = [
+        f for f in project.findings if Selection.merged(None, select, ignore).enabled(f.code)
+    ]
+    specs: list[LoadedSpec] = []
+    if n_jobs > 1 and not measure and len(spec_files) > 1:
+        import multiprocessing
+
+        _WORKER.update(project=project, select=tuple(select), ignore=tuple(ignore))
+        chunks = [spec_files[i::n_jobs] for i in range(n_jobs)]
+        with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
+            for part in pool.map(_check_chunk, chunks):
+                findings.extend(part)
+        _WORKER.clear()
+    else:
+        for path in spec_files:
+            loaded = _load_file(project, path)
+            specs.append(loaded)
+            findings.extend(_check_one(loaded, select, ignore, measure, device))
+    # Inline models of one pyproject.toml share its suppression comments: apply them together.
+    by_file: dict[str, list[LoadedSpec]] = {}
+    for loaded in project.inline:
+        by_file.setdefault(loaded.path, []).append(loaded)
+    for group in by_file.values():
+        specs.extend(group)
+        raw = [
+            f
+            for loaded in group
+            for f in _check_one(loaded, select, ignore, measure, device, False)
+        ]
+        findings.extend(
+            apply_suppressions(
+                raw, group[:1], _selection_for(group[0], select, ignore), measured=measure
+            )
+        )
     findings.sort(key=Finding.sort_key)
     return CheckResult(findings=findings, specs=specs, files=files)

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..findings import Finding
-from .locate import Key, SourceMap, locate, split_lines
+from .locate import Key, LazySourceMap, SourceMap, locate, split_lines
 from .model import SETTINGS_KEYS, TABLE_KEYS, BudgetTable, Settings, Spec
 
 if sys.version_info >= (3, 11):
@@ -37,7 +37,7 @@ class LoadedSpec:
     path: str
     name: str
     spec: Spec | None
-    source: SourceMap
+    source: SourceMap | LazySourceMap
     prefix: Key = ()
     findings: list[Finding] = field(default_factory=list)
     settings: Settings | None = None
@@ -219,7 +219,7 @@ def load_spec_text(
     text: str, path: str, settings: Settings | None = None, root: Path | None = None
 ) -> LoadedSpec:
     """Load one `*.archcheck.toml` document."""
-    source = locate(text)
+    source = LazySourceMap(text)
     default_name = Path(path).name.removesuffix(SPEC_SUFFIX).removesuffix(".toml")
     loaded = LoadedSpec(
         path=path, name=default_name, spec=None, source=source, settings=settings, root=root

@@ -20,6 +20,7 @@ _PART = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
 _DOTTED = rf"{_PART}(?:\s*\.\s*{_PART})*"
 _HEADER = re.compile(rf"^\s*(\[\[?)\s*({_DOTTED})\s*(\]\]?)\s*(?:#.*)?$")
 _KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _SUPPRESS = re.compile(r"#\s*archcheck:\s*(ignore(?:-file)?)\[([A-Z0-9,\s]+)\]")
 
 
@@ -137,12 +138,13 @@ def locate(text: str) -> SourceMap:
     in_multiline: str | None = None  # '"""' or "'''" while inside a multi-line string
     bracket_depth = 0  # inside a multi-line array value
     for lineno, raw in enumerate(split_lines(text), start=1):
-        for m in _SUPPRESS.finditer(raw):
-            codes = {c.strip() for c in m.group(2).split(",") if c.strip()}
-            if m.group(1) == "ignore-file":
-                sm.file_suppressions |= codes
-            else:
-                sm.line_suppressions.setdefault(lineno, set()).update(codes)
+        first = raw.lstrip()[:1]
+        if not in_multiline and not bracket_depth and (first == "" or first == "#"):
+            if "archcheck:" in raw:  # a comment line can carry a suppression
+                _suppressions(raw, lineno, sm)
+            continue
+        if "archcheck:" in raw:
+            _suppressions(raw, lineno, sm)
         line = raw
         if in_multiline:
             if in_multiline in line:
@@ -151,6 +153,16 @@ def locate(text: str) -> SourceMap:
         if bracket_depth > 0:
             bracket_depth += _bracket_delta(line)
             continue
+        if first != "[":
+            # fast path: `bare_key = value` with a value that opens nothing multi-line
+            left, eq, value = line.partition("=")
+            bare = left.strip()
+            if eq and _BARE_KEY.fullmatch(bare):
+                stripped = value.strip()
+                if stripped[:1] not in ("[", "{", '"', "'"):
+                    if table is not None:
+                        sm.lines.setdefault((*table, bare), lineno)
+                    continue
         hm = _HEADER.match(line)
         if hm is None and line.lstrip().startswith("["):
             table = None  # a header we cannot read: place nothing until the next one
@@ -197,6 +209,15 @@ def locate(text: str) -> SourceMap:
     return sm
 
 
+def _suppressions(raw: str, lineno: int, sm: SourceMap) -> None:
+    for m in _SUPPRESS.finditer(raw):
+        codes = {c.strip() for c in m.group(2).split(",") if c.strip()}
+        if m.group(1) == "ignore-file":
+            sm.file_suppressions |= codes
+        else:
+            sm.line_suppressions.setdefault(lineno, set()).update(codes)
+
+
 def _resolve_table(names: Key, array_counts: dict[Key, int]) -> Key:
     """Map `[a.b.c]` to its key, inserting array indices for `[[a.b]]` ancestors."""
     out: list[str | int] = []
@@ -225,3 +246,38 @@ def _bracket_delta(s: str) -> int:
             depth -= 1
         i += 1
     return depth
+
+
+class LazySourceMap:
+    """A `SourceMap` computed on first use.
+
+    Most spec files produce no finding, so their key lines are never needed; scanning them
+    anyway cost more than parsing the TOML. Suppression comments are found by a substring test
+    first, for the same reason.
+    """
+
+    __slots__ = ("_map", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._map: SourceMap | None = None
+
+    def _get(self) -> SourceMap:
+        if self._map is None:
+            self._map = locate(self._text)
+        return self._map
+
+    @property
+    def lines(self) -> dict[Key, int]:
+        return self._get().lines
+
+    @property
+    def line_suppressions(self) -> dict[int, set[str]]:
+        return self._get().line_suppressions if "archcheck:" in self._text else {}
+
+    @property
+    def file_suppressions(self) -> set[str]:
+        return self._get().file_suppressions if "archcheck:" in self._text else set()
+
+    def line_of(self, key: Key, default: int = 1) -> int:
+        return self._get().line_of(key, default)
