@@ -61,21 +61,25 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 def test_items_are_named_spec_model_check(project: pytest.Pytester) -> None:
     result = project.runpytest("--archcheck", "--collect-only", "-q")
-    result.stdout.fnmatch_lines([
-        "good.archcheck.toml::good::config",
-        "good.archcheck.toml::good::memory",
-        "good.archcheck.toml::good::latency",
-        "good.archcheck.toml::good::span",
-        "good.archcheck.toml::good::pitfalls",
-        "rnn.archcheck.toml::rnn::span",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "good.archcheck.toml::good::config",
+            "good.archcheck.toml::good::memory",
+            "good.archcheck.toml::good::latency",
+            "good.archcheck.toml::good::span",
+            "good.archcheck.toml::good::pitfalls",
+            "rnn.archcheck.toml::rnn::span",
+        ]
+    )
 
 
 def test_outcomes_and_failure_text(project: pytest.Pytester) -> None:
     result = project.runpytest("--archcheck")
     # 2 specs x 5 concerns; only rnn::span (ARC207) fails.
     result.assert_outcomes(passed=9, failed=1)
-    result.stdout.fnmatch_lines(["*rnn.archcheck.toml:14: ARC207 bptt 20 truncates gradients before span 100*"])
+    result.stdout.fnmatch_lines(
+        ["*rnn.archcheck.toml:14: ARC207 bptt 20 truncates gradients before span 100*"]
+    )
     result.stdout.fnmatch_lines(["ARCHCHECK *rnn.archcheck.toml::rnn::span*"])
     assert "Traceback" not in result.stdout.str()
     assert "archcheck.py" not in result.stdout.str()
@@ -100,7 +104,9 @@ def test_ini_key_enables_collection(project: pytest.Pytester) -> None:
 def test_report_header_and_summary_table(project: pytest.Pytester) -> None:
     result = project.runpytest("--archcheck")
     result.stdout.fnmatch_lines(["archcheck: collecting specs (static)"])
-    result.stdout.fnmatch_lines(["*archcheck headroom*", "*model*peak*memory budget*", "*good*4.00 GiB*"])
+    result.stdout.fnmatch_lines(
+        ["*archcheck headroom*", "*model*peak*memory budget*", "*good*4.00 GiB*"]
+    )
 
 
 def test_disabled_with_p_no(project: pytest.Pytester) -> None:
@@ -110,13 +116,15 @@ def test_disabled_with_p_no(project: pytest.Pytester) -> None:
 
 
 def test_strict_markers(project: pytest.Pytester) -> None:
-    project.makepyfile(test_user="""
+    project.makepyfile(
+        test_user="""
         import pytest
 
         @pytest.mark.archcheck(memory="1 GiB", span=16)
         def test_marked():
             pass
-    """)
+    """
+    )
     result = project.runpytest("--strict-markers", "test_user.py")
     result.assert_outcomes(passed=1)
 
@@ -126,7 +134,9 @@ def test_no_cacheprovider(project: pytest.Pytester) -> None:
     result.assert_outcomes(passed=9, failed=1)
 
 
-def test_autoload_disabled_then_explicit_p(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_autoload_disabled_then_explicit_p(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     result = project.runpytest_subprocess("-p", "pytest_archcheck.plugin", "--archcheck")
     result.assert_outcomes(passed=9, failed=1)
@@ -205,7 +215,9 @@ def test_bad_spec_is_a_failing_item_not_a_crash(pytester: pytest.Pytester) -> No
 
 
 def test_inline_pyproject_models(pytester: pytest.Pytester) -> None:
-    pytester.makefile(".toml", pyproject="""
+    pytester.makefile(
+        ".toml",
+        pyproject="""
         [tool.archcheck]
         ignore = ["ARC211"]
 
@@ -220,7 +232,8 @@ def test_inline_pyproject_models(pytester: pytest.Pytester) -> None:
 
         [tool.archcheck.model.budget]
         span = 50
-    """)
+    """,
+    )
     result = pytester.runpytest("--archcheck")
     # pytester dedents and strips the text: `bptt = 10` is line 11.
     result.stdout.fnmatch_lines(["*pyproject.toml:11: ARC207 bptt 10*"])
@@ -241,3 +254,13 @@ def test_plugin_unused_imports_no_torch_or_pydantic(pytester: pytest.Pytester) -
     """)
     result = pytester.runpytest_subprocess()
     result.stdout.fnmatch_lines(["HEAVY=[[][]]"])
+
+
+@pytest.mark.parametrize(
+    ("worker", "count", "expected"),
+    [("gw0", 4, 0), ("gw5", 4, 1), ("gw3", 1, None), (None, 8, None), ("master", 2, None)],
+)
+def test_xdist_worker_gpu_mapping(worker: str | None, count: int, expected: int | None) -> None:
+    from pytest_archcheck.measure import worker_gpu
+
+    assert worker_gpu(worker, count) == expected

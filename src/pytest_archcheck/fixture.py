@@ -1,0 +1,170 @@
+"""The `archcheck` fixture: assert budgets on a model from a user's own test.
+
+    @pytest.mark.archcheck(memory="2 GiB", span=128)
+    def test_model(archcheck):
+        archcheck.check(build_model(), family="transformer", vocab=1000, layers=2)
+
+Budgets come from `[tool.archcheck] budget` (project defaults), then the marker, then the
+call's keyword arguments; model keys (family, vocab, layers, ...) describe the model so that
+the probe can make inputs and the formulas can cross-check it. Failures are reported as
+findings, with no traceback from our code.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .findings import Finding
+from .spec.model import TABLE_KEYS, Spec
+
+
+@dataclass
+class CheckReport:
+    """What `archcheck.check` measured and found."""
+
+    spec: Spec
+    measured: dict[str, Any]
+    findings: list[Finding] = field(default_factory=list)
+    probe: Any = None
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+
+def _project_budget(rootpath: Path) -> dict[str, Any]:
+    """`[tool.archcheck] budget` defaults of the project the tests run in."""
+    pp = rootpath / "pyproject.toml"
+    if not pp.is_file():
+        return {}
+    from .spec.load import parse_toml
+
+    raw, err = parse_toml(pp.read_text(encoding="utf-8"), str(pp))
+    if raw is None or err is not None:
+        return {}
+    section = raw.get("tool", {}).get("archcheck", {})
+    budget = section.get("budget", {}) if isinstance(section, dict) else {}
+    out = dict(budget) if isinstance(budget, dict) else {}
+    if isinstance(section, dict) and isinstance(section.get("device"), str):
+        out.setdefault("device", section["device"])
+    return out
+
+
+class ArchcheckFixture:
+    """Bound to one test: its marker's budgets, the project's defaults and the probe device."""
+
+    def __init__(self, budgets: dict[str, Any], node: pytest.Item, device: str | None) -> None:
+        self.budgets = budgets
+        self.node = node
+        self.device = device
+
+    # -- spec ------------------------------------------------------------------------------
+    def spec(self, spec: str | Path | None = None, **keys: Any) -> Spec:
+        """The spec this test asserts: a spec file (optional) + defaults + marker + `keys`."""
+        tables: dict[str, dict[str, Any]] = {t: {} for t in TABLE_KEYS}
+        if spec is not None:
+            from .engine import load_all
+
+            loaded = [s for s in load_all([str(spec)])[0] if s.spec is not None]
+            if not loaded:
+                pytest.fail(f"archcheck: no valid spec in {spec}", pytrace=False)
+            tables = loaded[0].spec.model_dump()  # type: ignore[union-attr]
+        tables["budget"].update(_project_budget(self.node.config.rootpath))
+        for source in (self.budgets, keys):
+            for key, value in source.items():
+                table = next((t for t in ("budget", "model", "train", "infer") if key in TABLE_KEYS[t]),
+                             None)
+                if table is None:
+                    pytest.fail(f"archcheck: unknown budget or model key {key!r}", pytrace=False)
+                tables[table][key] = value
+        tables["model"].setdefault("name", self.node.name)
+        try:
+            return Spec.model_validate(tables)
+        except Exception as exc:
+            pytest.fail(f"archcheck: invalid budget or model key: {exc}", pytrace=False)
+
+    # -- measurements ----------------------------------------------------------------------
+    def probe(self, model: Any = None, spec: str | Path | None = None, device: str | None = None,
+              latency: bool = False, **keys: Any) -> Any:
+        """Measure one training step (and latency) of `model`, or of the spec's factory."""
+        from . import probe
+        from .measure import default_device
+
+        s = self.spec(spec, **keys)
+        dev = device or self.device or default_device()
+        probed = copy.deepcopy(model) if model is not None and dev == "fake" else model
+        return probe.run(s, device=dev, n=s.budget_n, batch=s.train.batch, latency=latency,
+                         model=probed, path=str(self.node.path))
+
+    def check(self, model: Any = None, spec: str | Path | None = None, device: str | None = None,
+              behaviour: bool = True, **keys: Any) -> CheckReport:
+        """Assert every budget (memory, max_n, latency, span) and the behavioural checks.
+
+        Fails the test with the findings when any error-severity finding is left.
+        """
+        from .engine import Selection, run_rules
+        from .spec.load import LoadedSpec
+        from .spec.locate import SourceMap
+
+        s = self.spec(spec, **keys)
+        dev = device or self.device
+        if dev is None:
+            from .measure import default_device
+
+            dev = default_device()
+        line = getattr(self.node, "function", None)
+        lineno = line.__code__.co_firstlineno if line is not None else 1
+        path = str(self.node.path)
+        from . import probe as probe_mod
+
+        want_latency = s.budget.p95_latency is not None and dev in ("cpu", "cuda")
+        # The fake probe materialises fake parameters in the module it is given: hand it a copy
+        # so that the user's model is never touched.
+        probed = copy.deepcopy(model) if model is not None and dev == "fake" else model
+        res = probe_mod.run(s, device=dev, n=s.budget_n, batch=s.train.batch,
+                            latency=want_latency, model=probed, path=path, line=lineno)
+        measured: dict[str, Any] = {"device": dev}
+        findings = list(res.findings)
+        if res.peak_bytes is not None:
+            measured["peak_bytes"] = res.peak_bytes
+        if res.latency and res.latency.get("p95_ms") is not None:
+            measured["p95_s"] = res.latency["p95_ms"] / 1e3
+            measured["latency_device"] = dev
+        if (model is None and res.peak_bytes is not None and s.budget.memory and s.budget.max_n
+                and res.peak_bytes > s.budget.memory):
+            measured["n_max"], measured["probes"] = probe_mod.search_n_max(s, s.budget.memory, dev)
+        if behaviour:
+            from . import behaviour as beh
+
+            target = model if model is not None else s.model.factory
+            if target is not None or s.model.factory is None:
+                try:
+                    findings.extend(beh.run_all(target if target is not None else _zoo(s), s, path))
+                except Exception as exc:
+                    findings.append(Finding("ARC303", "factory-unresolvable", "error",
+                                            f"behavioural checks could not run the model: {exc}",
+                                            path, lineno, s.name))
+        loaded = LoadedSpec(path=path, name=s.name, spec=s, source=SourceMap())
+        for f in run_rules(loaded, Selection(), measured):
+            findings.append(Finding(f.code, f.name, f.severity, f.message, path, lineno, f.model,
+                                    fix=f.fix, data=f.data))
+        for k, v in measured.items():
+            self.node.user_properties.append((f"archcheck_{k}", v))
+        report = CheckReport(spec=s, measured=measured, findings=findings, probe=res)
+        if report.errors:
+            lines = [f"{f.code} {f.message}" + (f" (fix: {f.fix})" if f.fix else "")
+                     for f in report.errors]
+            pytest.fail("archcheck budgets not met:\n" + "\n".join(lines), pytrace=False)
+        return report
+
+
+def _zoo(spec: Spec) -> Any:
+    """The built-in reference model of the spec's family (no factory given)."""
+    from .probe.build import build_model
+
+    return build_model(spec)
