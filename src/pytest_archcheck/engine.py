@@ -331,6 +331,19 @@ def _selection_for(loaded: LoadedSpec, select: Sequence[str], ignore: Sequence[s
     )
 
 
+def dedupe(findings: list[Finding]) -> list[Finding]:
+    """One finding per (code, file, line, model): the static rule and the behavioural check
+    may both report the same pitfall (e.g. ARC207); keep the first (static) wording."""
+    seen: set[tuple[str, str, int, str | None]] = set()
+    out = []
+    for f in findings:
+        key = (f.code, f.path, f.line, f.model)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
 def _check_one(
     loaded: LoadedSpec,
     select: Sequence[str],
@@ -341,14 +354,14 @@ def _check_one(
 ) -> list[Finding]:
     """Every finding of one spec, suppressions applied unless `suppress` is False."""
     selection = _selection_for(loaded, select, ignore)
-    findings: list[Finding] = []
+    extra: list[Finding] = []
     measured: dict[str, object] = {}
     if measure and loaded.spec is not None:
         from .measure import measure_spec
 
         measured, extra = measure_spec(loaded, device=device)
-        findings.extend(f for f in extra if selection.enabled(f.code, loaded.path, loaded.root))
-    findings.extend(run_rules(loaded, selection, measured, ("static",)))
+        extra = [f for f in extra if selection.enabled(f.code, loaded.path, loaded.root)]
+    findings = dedupe([*run_rules(loaded, selection, measured, ("static",)), *extra])
     if not suppress:
         return findings
     return apply_suppressions(findings, [loaded], selection, measured=measure)

@@ -71,6 +71,23 @@ def measure_spec(
     from . import probe
 
     device = device or default_device()
+    previous_root = os.environ.get("ARCHCHECK_ROOT")
+    if loaded.root is not None:
+        os.environ["ARCHCHECK_ROOT"] = str(loaded.root)  # factories import from their project
+    try:
+        return _measure(loaded, spec, device, check, subprocess)
+    finally:
+        if previous_root is None:
+            os.environ.pop("ARCHCHECK_ROOT", None)
+        else:
+            os.environ["ARCHCHECK_ROOT"] = previous_root
+
+
+def _measure(
+    loaded: LoadedSpec, spec: Any, device: str, check: str | None, subprocess: bool
+) -> tuple[dict[str, Any], list[Finding]]:
+    from . import probe
+
     measured: dict[str, Any] = {"device": device}
     findings: list[Finding] = []
     line = loaded.line_of(("model", "factory"))
@@ -107,23 +124,50 @@ def measure_spec(
             n_max, probes = probe.search_n_max(spec, spec.budget.memory, device=device)
             measured["n_max"] = n_max or None
             measured["probes"] = probes
-    if check in (None, "pitfalls"):
+    if check in (None, "pitfalls") and spec.model.factory:
+        # Behavioural checks test the user's code; a spec without a factory is probed on our
+        # reference implementation, whose masks and initialisation say nothing about theirs.
         findings.extend(_behaviour(loaded))
     return measured, findings
 
 
+def spec_locations(loaded: LoadedSpec) -> dict[str, int]:
+    """"table.key" -> line for every key the spec file defines (for behavioural findings)."""
+    from .spec.model import TABLE_KEYS
+
+    out: dict[str, int] = {}
+    lines = loaded.source.lines
+    for table, keys in TABLE_KEYS.items():
+        for key in keys:
+            if loaded.prefix:
+                k = (*loaded.prefix, key) if table == "model" else (*loaded.prefix, table, key)
+            else:
+                k = (table, key)
+            if k in lines:
+                out[f"{table}.{key}"] = lines[k]
+    first = loaded.line_of(("model",))
+    out.setdefault("model", first)
+    return out
+
+
 def _behaviour(loaded: LoadedSpec) -> list[Finding]:
     """Behavioural checks on the model itself (positional, causal, padding, masks, reach)."""
-    try:
-        from . import behaviour
-    except ImportError:  # pragma: no cover - behaviour ships with the package
+    if loaded.spec is None:
         return []
+    from . import behaviour
+    from .probe.build import FactoryError, build_model
+
+    line = loaded.line_of(("model", "factory"))
     try:
-        return list(
-            behaviour.run_all(
-                loaded.spec.model.factory if loaded.spec else None, loaded.spec, loaded.path
+        model = build_model(loaded.spec)  # the factory, or the family's reference model
+    except FactoryError as exc:
+        return [
+            Finding(
+                "ARC303", "factory-unresolvable", "error", str(exc), loaded.path, line, loaded.name
             )
-        )
+        ]
+    try:
+        return list(behaviour.run_all(model, loaded.spec, loaded.path, spec_locations(loaded)))
     except Exception as exc:  # the user's model failed in a way the checks did not anticipate
         return [
             Finding(
@@ -132,7 +176,7 @@ def _behaviour(loaded: LoadedSpec) -> list[Finding]:
                 "error",
                 f"behavioural checks could not run the model: {type(exc).__name__}: {exc}",
                 loaded.path,
-                loaded.line_of(("model", "factory")),
+                line,
                 loaded.name,
             )
         ]

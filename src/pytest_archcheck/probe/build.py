@@ -17,7 +17,14 @@ class FactoryError(Exception):
 
 
 def project_root(start: Path | None = None) -> Path:
-    """The folder holding pyproject.toml (searching upwards from cwd), else the cwd."""
+    """The folder holding pyproject.toml (searching upwards from cwd), else the cwd.
+
+    `ARCHCHECK_ROOT` (set by the engine to the spec's own project while it probes) wins, so
+    that `archcheck check examples/` imports each example's factory from its own folder.
+    """
+    env = os.environ.get("ARCHCHECK_ROOT")
+    if start is None and env:
+        return Path(env)
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
         if (d / "pyproject.toml").is_file():

@@ -59,9 +59,11 @@ def train_memory(ctx: RuleContext) -> Iterator[Violation]:
             f"{format_bytes(m.optimizer)}, activations {format_bytes(m.activations)}, "
             f"attention scores {format_bytes(m.attention_scores)}, logits {format_bytes(m.logits)}"
         )
+        label = "formula" if measured is None else f"formula estimate {format_bytes(m.total)}"
         yield Violation(
             f"{source} training peak {format_bytes(peak)} exceeds memory budget "
-            f"{format_bytes(budget)} at batch {ctx.spec.train.batch} × n {est.n} ({detail})",
+            f"{format_bytes(budget)} at batch {ctx.spec.train.batch} × n {est.n} "
+            f"({label}: {detail})",
             ("budget", "memory"),
             fix="lower train.batch, set train.checkpointing = true, or shard with train.zero_stage",
             data={"peak_bytes": peak, "budget_bytes": budget},
@@ -99,7 +101,12 @@ def max_n_fits(ctx: RuleContext) -> Iterator[Violation]:
     b = ctx.spec.budget
     if b.memory is None or b.max_n is None:
         return
-    n_max = ctx.measured.get("n_max", ctx.estimate.n_max)
+    if "n_max" in ctx.measured:
+        n_max = ctx.measured["n_max"]
+    elif ctx.estimate.memory.total <= b.memory:
+        return  # the peak at max_n fits, so n_max >= max_n: no search needed
+    else:
+        n_max = ctx.estimate.n_max
     if n_max is None:
         yield Violation(
             f"not even n = {b.granularity} fits the memory budget {format_bytes(b.memory)} "
