@@ -217,9 +217,9 @@ def render_text(e: Estimate) -> None:
     m = e.memory
     rows: list[tuple[str, str, str]] = [
         ("parameters", format_count(e.params) + f" ({e.params:,})", "params.*"),
-        ("weights", format_bytes(m.params), "states.model_states"),
-        ("gradients", format_bytes(m.grads), "states.model_states"),
-        ("optimizer state", format_bytes(m.optimizer), "states.model_states"),
+        ("weights (fp32)", format_bytes(m.params), "peak.train_memory"),
+        ("gradients live at the peak", format_bytes(m.grads), "peak.train_memory"),
+        ("optimizer state", format_bytes(m.optimizer), "peak.optimizer_bytes"),
         ("activations", format_bytes(m.activations), "activations.*"),
         ("attention scores", format_bytes(m.attention_scores), "activations.*"),
         ("logits + loss", format_bytes(m.logits), "activations.*"),

@@ -75,3 +75,31 @@ def test_resnet_style_fields_by_hand() -> None:
 def test_clipped_fields_are_marked() -> None:
     (last,) = receptive_fields(StridedDilated(), (2, 24, 24), last_only=True)
     assert last.clipped
+
+
+def test_token_cnn_reach_is_measured_through_the_embedding() -> None:
+    """A text CNN (Embedding -> 8 x Conv1d(k=3, padding 1)) per-position tagger: each layer
+    adds one position per side, so the measured reach is 8 on each side (hand count)."""
+    import torch
+    from torch import nn
+
+    from pytest_archcheck.behaviour.reach import measure_reach
+    from pytest_archcheck.spec.model import Spec
+
+    class Tagger(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(50, 8)
+            self.convs = nn.Sequential(*[nn.Conv1d(8, 8, 3, padding=1) for _ in range(8)])
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.convs(self.emb(x).transpose(1, 2)).transpose(1, 2)
+
+    spec = Spec.model_validate({
+        "model": {"family": "cnn", "layers": 8, "d_model": 8, "kernel": 3, "vocab": 50,
+                  "causal": False},
+        "budget": {"span": 20},
+    })
+    torch.manual_seed(0)
+    r = measure_reach(Tagger(), spec)
+    assert (r.left, r.right) == (8, 8)

@@ -261,7 +261,10 @@ def measure_reach(model: nn.Module, spec: Spec, *, n: int | None = None, seed: i
     span = spec.budget.span or 0
     causal = is_causal(spec)
     inp = Inputs(spec, model, seed)
-    if m.family in CONVOLUTIONAL or m.input == "image":
+    # A token model starts with an embedding, so its convolutions cannot be fed floats
+    # directly: measure it like any sequence model, by gradients at the embedding output.
+    tokens = m.input == "tokens" and any(isinstance(x, nn.Embedding) for x in model.modules())
+    if (m.family in CONVOLUTIONAL and not tokens) or m.input == "image":
         r_decl, _ = declared_field(spec)
         if m.input == "image":
             size = n or m.image_size or 224
