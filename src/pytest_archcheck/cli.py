@@ -49,8 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--exit-zero", action="store_true", help="exit 0 even when findings are reported"
     )
     c.add_argument("--output-file", type=Path, default=None)
-    c.add_argument("-j", "--jobs", type=int, default=None,
-                   help="worker processes (default: one per core for 200+ files; 1 = serial)")
+    c.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        help="worker processes (default: one per core for 200+ files; 1 = serial)",
+    )
 
     e = sub.add_parser("estimate", help="formula report for one spec")
     e.add_argument("spec")
@@ -86,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=["text", "json"], default="text")
 
     sub.add_parser("schema", help="print the JSON Schema of the spec")
+    from .scaffold import add_parsers
+
+    add_parsers(sub)
     return p
 
 
@@ -97,7 +105,11 @@ def _check(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ArchcheckError("--jobs must be at least 1")
     result = check_paths(
-        args.paths, select=args.select, ignore=args.ignore, measure=args.probe, device=args.device,
+        args.paths,
+        select=args.select,
+        ignore=args.ignore,
+        measure=args.probe,
+        device=args.device,
         jobs=args.jobs,
     )
     text = render(result.findings, fmt, result.files)
@@ -284,6 +296,18 @@ def _schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _discover(args: argparse.Namespace) -> int:
+    from .scaffold import discover_command
+
+    return discover_command(args)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from .scaffold import init_command
+
+    return init_command(args)
+
+
 COMMANDS = {
     "check": _check,
     "estimate": _estimate,
@@ -291,6 +315,8 @@ COMMANDS = {
     "advise": _advise,
     "rule": _rule,
     "schema": _schema,
+    "discover": _discover,
+    "init": _init,
 }
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from .findings import ArchcheckError, Finding
 from .rules import RULES
 from .rules.context import RuleContext
-from .spec.load import SPEC_SUFFIX, LoadedSpec, load_pyproject, load_spec_text
+from .spec.load import SPEC_SUFFIX, LoadedSpec, load_pyproject, load_spec_file
 from .spec.model import Settings
 
 SKIP_DIRS = frozenset(
@@ -307,7 +307,7 @@ def _collect(paths: Sequence[str]) -> tuple[_Project, list[Path], Settings | Non
 
 def _load_file(project: _Project, path: Path) -> LoadedSpec:
     file_settings, root = project.settings_for(path)
-    return load_spec_text(_read(path), _display(path), file_settings, root)
+    return load_spec_file(_read(path), _display(path), file_settings, root)
 
 
 def load_all(paths: Sequence[str]) -> tuple[list[LoadedSpec], list[Finding], Selection | None, int]:

@@ -68,7 +68,6 @@ def measure_spec(
         import torch  # noqa: F401
     except ImportError:
         return {}, [_torch_missing(loaded)]
-    from . import probe
 
     device = device or default_device()
     previous_root = os.environ.get("ARCHCHECK_ROOT")

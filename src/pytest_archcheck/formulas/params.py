@@ -12,7 +12,10 @@ Conventions (each matches the reference implementation named):
   sinusoidal, rotary, alibi, relative and none add no parameters (relative biases, e.g. T5's
   bucket table, are not counted: document it in the spec if yours has them).
 - LM head: d_model x vocab with no bias (GPT-2, Llama, Qwen2), free when tied to the embedding.
-- A final norm follows the last block (pre-norm models).
+- A final norm follows the last block (pre-norm models); post-norm encoders (BERT) instead
+  normalise the embeddings: the same 2d parameters, counted as `final_norm`.
+- BERT-style extras: a token-type table (type_vocab x d) and a pooler Linear d -> d with bias;
+  BertModel has no LM head (`head = "none"`). BERT-base = 109,482,240.
 - Shared (tied) tensors count once, as `sum(p.numel() for p in model.parameters())` does.
 
 Each family also yields its parameter *shapes*; tests check the closed form against the shapes,
@@ -123,6 +126,8 @@ class TransformerParams:
     layers: int
     final_norm: int
     lm_head: int
+    token_types: int = 0
+    pooler: int = 0
 
     @property
     def blocks(self) -> int:
@@ -130,12 +135,20 @@ class TransformerParams:
 
     @property
     def total(self) -> int:
-        return self.embedding + self.positions + self.blocks + self.final_norm + self.lm_head
+        return (
+            self.embedding
+            + self.positions
+            + self.token_types
+            + self.blocks
+            + self.final_norm
+            + self.lm_head
+            + self.pooler
+        )
 
     @property
     def non_embedding(self) -> int:
         """Parameters that every token's forward touches: blocks + final norm (+ untied head)."""
-        return self.blocks + self.final_norm + self.lm_head
+        return self.blocks + self.final_norm + self.lm_head + self.pooler
 
 
 @formula(
@@ -184,16 +197,20 @@ def transformer_param_breakdown(
     max_positions: int | None = None,
     position_offset: int = 0,
     head_out: int | None = None,
+    type_vocab: int = 0,
+    pooler: bool = False,
+    lm_head: bool = True,
 ) -> TransformerParams:
     """Exact Transformer parameters by part.
 
     `vocab=None` means the model takes embeddings (no table, no LM head); `head_out` then adds a
-    classifier d_model -> head_out with a bias.
+    classifier d_model -> head_out with a bias. `lm_head=False` drops the LM head of a vocab
+    model (BertModel), `head_out` then still adds a classifier.
     """
     kv = kv_heads if kv_heads is not None else heads
     hd = head_dim if head_dim is not None else d_model // heads
     emb = embedding_params(vocab, d_model) if vocab else 0
-    if vocab:
+    if vocab and lm_head:
         head = 0 if tied else linear_params(d_model, vocab, bias=False)
     elif head_out:
         head = linear_params(d_model, head_out, bias=True)
@@ -208,6 +225,8 @@ def transformer_param_breakdown(
         layers=layers,
         final_norm=norm_params(d_model, norm, bias != "none"),
         lm_head=head,
+        token_types=type_vocab * d_model,
+        pooler=linear_params(d_model, d_model, True) if pooler else 0,
     )
 
 
@@ -228,12 +247,16 @@ def transformer_params(
     max_positions: int | None = None,
     position_offset: int = 0,
     head_out: int | None = None,
+    type_vocab: int = 0,
+    pooler: bool = False,
+    lm_head: bool = True,
 ) -> int:
     """Total Transformer parameters (see `transformer_param_breakdown`)."""
     return transformer_param_breakdown(
         layers, d_model, heads, d_ff, vocab, kv_heads=kv_heads, head_dim=head_dim, mlp=mlp,
         norm=norm, bias=bias, tied=tied, positional=positional, max_positions=max_positions,
-        position_offset=position_offset, head_out=head_out,
+        position_offset=position_offset, head_out=head_out, type_vocab=type_vocab,
+        pooler=pooler, lm_head=lm_head,
     ).total  # fmt: skip
 
 
@@ -254,6 +277,9 @@ def transformer_shapes(
     max_positions: int | None = None,
     position_offset: int = 0,
     head_out: int | None = None,
+    type_vocab: int = 0,
+    pooler: bool = False,
+    lm_head: bool = True,
 ) -> list[Shape]:
     """Every parameter tensor's shape (torch layout: Linear weight is (out, in))."""
     kv = kv_heads if kv_heads is not None else heads
@@ -272,6 +298,8 @@ def transformer_shapes(
         shapes.append((vocab, d_model))
     if positional == "learned":
         shapes.append(((max_positions or 0) + position_offset, d_model))
+    if type_vocab:
+        shapes.append((type_vocab, d_model))
     qkv_b, all_b = bias in ("all", "qkv"), bias == "all"
     for _ in range(layers):
         shapes += nrm() + lin(d_model, q_dim, qkv_b) + lin(d_model, kv_dim, qkv_b)
@@ -280,10 +308,13 @@ def transformer_shapes(
         if mlp == "swiglu":
             shapes += lin(d_model, d_ff, all_b)
     shapes += nrm()
-    if vocab and not tied:
-        shapes.append((vocab, d_model))
-    elif not vocab and head_out:
+    if vocab and lm_head:
+        if not tied:
+            shapes.append((vocab, d_model))
+    elif head_out:
         shapes += lin(d_model, head_out, True)
+    if pooler:
+        shapes += lin(d_model, d_model, True)
     return shapes
 
 
@@ -476,12 +507,16 @@ def _count(spec: Spec, shapes: bool) -> int | list[Shape]:
     vocab = _uses_vocab(m)
     if m.family == "transformer":
         tf = transformer_shapes if shapes else transformer_params
+        # max_positions counts the table's rows, reserved ones included (RoBERTa: 514 = 512 + 2,
+        # as ARC202 and HF's max_position_embeddings read it); the formula takes usable rows.
+        usable = m.max_positions - m.position_offset if m.max_positions else spec.budget_n
         return tf(
             m.layers, m.d_model, m.head_count, m.ffn_dim, vocab,
             kv_heads=m.kv_head_count, head_dim=m.head_dim, mlp=m.mlp, norm=m.norm, bias=m.bias,
             tied=m.tied_embeddings, positional=m.positional,
-            max_positions=m.max_positions or spec.budget_n, position_offset=m.position_offset,
-            head_out=None if vocab else m.classes,
+            max_positions=usable, position_offset=m.position_offset,
+            head_out=m.classes if (not vocab or m.head == "classes") else None,
+            type_vocab=m.type_vocab, pooler=m.pooler, lm_head=m.head in (None, "lm"),
         )  # fmt: skip
     if m.family in ("lstm", "gru", "rnn"):
         rf = recurrent_shapes if shapes else recurrent_params

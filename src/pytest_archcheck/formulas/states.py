@@ -130,7 +130,7 @@ def weight_bytes(n_params: int, dtype: DType = "fp32", tensor_parallel: int = 1)
     "GPU: 4*largest + {18P/gpus | 2P/gpus | 0}; CPU: P*{18|16}*1.5/nodes or P*4*gpus_per_node*1.5",
     "https://deepspeed.readthedocs.io/en/latest/memory.html",
 )
-def zero3_model_states_mem(  # noqa: PLR0917 - DeepSpeed's signature
+def zero3_model_states_mem(
     total_params: int,
     largest_layer_params: int,
     num_gpus_per_node: int = 1,

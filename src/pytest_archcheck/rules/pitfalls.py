@@ -7,10 +7,15 @@ decided by `behaviour/` on the model itself under `--probe`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..spec.model import RECURRENT
 from .context import RuleContext, Violation
 from .registry import document, rule
+
+if TYPE_CHECKING:
+    from ..lengths import Lengths, LengthsError
 
 SEQUENCE_FAMILIES = frozenset({"transformer"})
 EFFICIENT_KERNEL_THRESHOLD = 2048  # article: n <= 2048 full attention is acceptable
@@ -153,9 +158,15 @@ def heavy_padding(ctx: RuleContext) -> Iterator[Violation]:
     """Padding every batch to `max_n` wastes more than `budget.max_padding` of the tokens.
 
     ## What it does
-    From the length statistics in [data], computes the fraction of padded tokens when every
-    sequence is padded to `max_n` (1 − mean/max_n), and reports it when it exceeds
-    `budget.max_padding`.
+    From the lengths in [data], computes the fraction of padded tokens when every sequence is
+    padded to `max_n` (1 − mean/max_n), and reports it when it exceeds `budget.max_padding`.
+    With real lengths (`lengths = "lengths.json"`: a list, `{"lengths": [...]}` or
+    `{"histogram": {"len": count}}`; a one-column CSV; a `.npy` array, never unpickled) it also
+    reports P50/P90/max, the padding of random batches of `train.batch` each padded to its own
+    longest sequence (simulated with a fixed seed), the padding with length bucketing (sorted,
+    then batched), and the attention FLOPs (Σ over batches of B·L²) that bucketing saves. A
+    `"module:callable"` returning lengths is evaluated only under `--probe`; a static run
+    reports that it was not evaluated. An unreadable lengths file is reported here too.
 
     ## Why is this bad?
     Padded tokens cost full attention and FFN compute (attention quadratically), and leak into
@@ -177,7 +188,15 @@ def heavy_padding(ctx: RuleContext) -> Iterator[Violation]:
     - Krell et al. 2021, Efficient sequence packing: https://arxiv.org/abs/2107.02027
     """
     b, lengths = ctx.spec.budget, ctx.spec.data.lengths
-    if b.max_padding is None or lengths is None or isinstance(lengths, str) or lengths.mean is None:
+    if isinstance(lengths, str):
+        data = _read_lengths(ctx, lengths)
+        if not isinstance(data, Exception):
+            if b.max_padding is not None:
+                yield from _padding_from_data(ctx, data, b.max_padding)
+        else:
+            yield Violation(data.message, ("data", "lengths"))
+        return
+    if b.max_padding is None or lengths is None or lengths.mean is None:
         return
     n = ctx.spec.budget_n
     ratio = max(0.0, 1.0 - lengths.mean / n)
@@ -189,6 +208,47 @@ def heavy_padding(ctx: RuleContext) -> Iterator[Violation]:
             fix="bucket batches by length or pack sequences",
             data={"padding_ratio": ratio},
         )
+
+
+def _read_lengths(ctx: RuleContext, ref: str) -> Lengths | LengthsError:
+    """The [data] lengths a string names; callables only under --probe (a device is measured)."""
+    from ..lengths import LengthsError, read_lengths
+
+    try:
+        return read_lengths(
+            ref,
+            Path(ctx.loaded.path).parent,
+            ctx.loaded.root,
+            evaluate_callables="device" in ctx.measured,
+        )
+    except LengthsError as exc:
+        return exc
+
+
+def _padding_from_data(ctx: RuleContext, data: Lengths, allowed: float) -> Iterator[Violation]:
+    from ..lengths import padding_report
+    from ..units import format_count
+
+    m, n = ctx.spec.model, ctx.spec.budget_n
+    per_pair = 4 * m.layers * m.head_count * m.head_dim if m.family == "transformer" else None
+    r = padding_report(data, n, ctx.spec.train.batch, flops_per_pair=per_pair)
+    if r.pad_to_max_n <= allowed:
+        return
+    saved = (
+        f" ({format_count(r.attention_flops_saved)} FLOPs per pass over the data)"
+        if r.attention_flops_saved
+        else ""
+    )
+    yield Violation(
+        f"padding every batch to n = {n} makes {r.pad_to_max_n:.0%} of tokens padding (allowed "
+        f"{allowed:.0%}); lengths P50 {r.p50}, P90 {r.p90}, max {r.max} over {r.sequences} "
+        f"sequences; random batches of {r.batch} padded to their longest: "
+        f"{r.random_batches:.0%}; length bucketing: {r.bucketed:.0%}, saving "
+        f"{r.attention_saving:.0%} of attention cost{saved}",
+        ("budget", "max_padding"),
+        fix="bucket batches by length or pack sequences",
+        data={"padding_ratio": r.pad_to_max_n, **r.to_json()},
+    )
 
 
 @rule("ARC210", "forget-bias-not-positive", severity="warning")
@@ -288,8 +348,9 @@ def mean_length(ctx: RuleContext) -> Iterator[Violation]:
     """The budget's `max_n` sits near the mean length while the P90 length exceeds it.
 
     ## What it does
-    From [data] length statistics, reports when P90 exceeds `max_n`: the budget was set for a
-    typical sequence, and at least one in ten sequences is longer.
+    From [data] lengths (inline statistics, or a lengths file as for ARC208), reports when P90
+    exceeds `max_n`: the budget was set for a typical sequence, and at least one in ten
+    sequences is longer.
 
     ## Why is this bad?
     If P90 is twice the mean, attention memory at P90 is four times the budgeted figure; the
@@ -310,15 +371,26 @@ def mean_length(ctx: RuleContext) -> Iterator[Violation]:
     - The article's pitfall list: "只用平均 n 估算成本会踩坑：P90 若是 2 倍，注意力显存就是 4 倍".
     """
     lengths, max_n = ctx.spec.data.lengths, ctx.spec.budget.max_n
-    if lengths is None or isinstance(lengths, str) or lengths.p90 is None or max_n is None:
+    if lengths is None or max_n is None:
         return
-    if lengths.p90 > max_n:
-        ratio = (lengths.p90 / max_n) ** 2
+    mean: float | None
+    p90: int | None
+    if isinstance(lengths, str):
+        data = _read_lengths(ctx, lengths)
+        if isinstance(data, Exception):  # ARC208 reports it
+            return
+        p90, mean = data.percentile(90), data.mean
+    else:
+        p90, mean = lengths.p90, lengths.mean
+    if p90 is not None and p90 > max_n:
+        ratio = (p90 / max_n) ** 2
+        shown = f" (mean {mean:g})" if mean is not None else ""
         yield Violation(
-            f"P90 length {lengths.p90} exceeds max_n {max_n}: attention memory at P90 is "
+            f"P90 length {p90}{shown} exceeds max_n {max_n}: attention memory at P90 is "
             f"{ratio:.1f}× the budgeted figure",
             ("budget", "max_n"),
-            fix=f"set max_n >= {lengths.p90} and budget memory there",
+            fix=f"set max_n >= {p90} and budget memory there",
+            data={"p90": p90, "max_n": max_n},
         )
 
 

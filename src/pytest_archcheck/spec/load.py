@@ -232,6 +232,8 @@ def load_spec_text(
     model_table = raw.get("model")
     if isinstance(model_table, dict) and isinstance(model_table.get("name"), str):
         loaded.name = model_table["name"]
+    if isinstance(model_table, dict) and isinstance(model_table.get("extends"), str):
+        raw = _extend(raw, model_table["extends"], loaded, text)
     tables = _strip_unknown(raw, loaded, loaded.name)
     if any(f.code == "ARC302" for f in loaded.findings):  # a table that is not a table
         return loaded
@@ -392,7 +394,11 @@ def load_pyproject(text: str, path: str) -> tuple[Settings | None, list[LoadedSp
             continue
         nested = {k: entry[k] for k in TABLE_KEYS if k != "model" and k in entry}
         model_keys = {k: v for k, v in entry.items() if k not in nested}
-        tables = _strip_unknown({"model": model_keys, **nested}, loaded, loaded.name)
+        raw_entry: dict[str, Any] = {"model": model_keys, **nested}
+        if isinstance(model_keys.get("extends"), str):
+            where = loaded.line_of(("model", "extends"))
+            raw_entry = _merge_extended(raw_entry, model_keys["extends"], root, loaded, where)
+        tables = _strip_unknown(raw_entry, loaded, loaded.name)
         if any(f.code == "ARC302" for f in loaded.findings):  # a table that is not a table
             specs.append(loaded)
             continue
@@ -401,3 +407,115 @@ def load_pyproject(text: str, path: str) -> tuple[Settings | None, list[LoadedSp
         loaded.spec = _validate(tables, loaded, loaded.name)
         specs.append(loaded)
     return settings, specs, findings
+
+
+# --- adapted sources: config.json, YAML, Python config classes ----------------------------------
+
+
+def _adapter_finding(exc: Any, path: str, model: str | None) -> Finding:
+    return _finding(exc.code, exc.message, path, exc.line, model)
+
+
+def _extend(raw: dict[str, Any], ref: str, loaded: LoadedSpec, text: str) -> dict[str, Any]:
+    """`[model] extends = "config.json"`: the adapted tables, overridden key by key by the spec.
+
+    The path is relative to the spec file. Keys taken from the extended file are located at the
+    `extends` line; a problem inside that file (unparsable, unsupported model type) is reported
+    at its own path and line.
+    """
+    source = locate(text)
+    loaded.source = source
+    where = source.line_of(("model", "extends"))
+    merged = _merge_extended(raw, ref, Path(loaded.path).parent, loaded, where)
+    for table, values in merged.items():
+        if isinstance(values, dict):
+            for key in values:
+                source.lines.setdefault((table, key), where)
+    return merged
+
+
+def _merge_extended(
+    raw: dict[str, Any], ref: str, base: Path, loaded: LoadedSpec, where: int
+) -> dict[str, Any]:
+    """The tables `ref` adapts to (relative to `base`), updated key by key with `raw`'s."""
+    from ..adapters import AdapterError, adapt_text, split_ref
+
+    file_part, select = split_ref(ref)
+    target = Path(file_part)
+    if not target.is_absolute():
+        target = base / target
+    try:
+        text = target.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        loaded.findings.append(
+            _finding("ARC302", f"`model.extends`: cannot read {ref!r}: {reason}", loaded.path,
+                     where, loaded.name)
+        )  # fmt: skip
+        return raw
+    shown = target.as_posix()
+    try:
+        if target.suffix.lower() == ".toml":
+            base_tables, err = parse_toml(text, shown)
+            if err is not None:
+                loaded.findings.append(err)
+                return raw
+            assert base_tables is not None
+            tables: dict[str, Any] = base_tables
+        else:
+            tables = adapt_text(text, shown, select).tables
+    except AdapterError as exc:
+        loaded.findings.append(_adapter_finding(exc, shown, loaded.name))
+        return raw
+    merged: dict[str, Any] = {}
+    for table, values in tables.items():
+        merged[table] = dict(values) if isinstance(values, dict) else values
+    if isinstance(merged.get("model"), dict):
+        merged["model"].pop("name", None)  # the spec's name (or its file stem) names the model
+    for table, values in raw.items():
+        if isinstance(values, dict) and isinstance(merged.get(table), dict):
+            merged[table].update(values)
+        else:
+            merged[table] = values
+    return merged
+
+
+def load_adapted_text(
+    text: str, path: str, settings: Settings | None = None, root: Path | None = None
+) -> LoadedSpec:
+    """Load a Hugging Face config.json, a YAML recipe or a Python config class as a spec."""
+    from ..adapters import AdapterError, adapt_text, default_name, split_ref
+
+    file_part, select = split_ref(path)
+    loaded = LoadedSpec(
+        path=file_part, name=default_name(file_part), spec=None, source=SourceMap(),
+        settings=settings, root=root,
+    )  # fmt: skip
+    try:
+        adapted = adapt_text(text, file_part, select)
+    except AdapterError as exc:
+        loaded.findings.append(_adapter_finding(exc, file_part, None))
+        return loaded
+    loaded.name = default_name(file_part, adapted)
+    assert isinstance(loaded.source, SourceMap)
+    loaded.source.lines.update(adapted.lines)
+    tables = _strip_unknown(adapted.tables, loaded, loaded.name)
+    if any(f.code == "ARC302" for f in loaded.findings):
+        return loaded
+    model = tables.setdefault("model", {})
+    model.setdefault("name", loaded.name)
+    loaded.name = model["name"] if isinstance(model["name"], str) else loaded.name
+    _merge_defaults(tables, settings)
+    loaded.spec = _validate(tables, loaded, loaded.name)
+    return loaded
+
+
+def load_spec_file(
+    text: str, path: str, settings: Settings | None = None, root: Path | None = None
+) -> LoadedSpec:
+    """Load any spec source by its suffix: TOML specs, or an adapted config (json/yaml/py)."""
+    from ..adapters import is_adaptable
+
+    if not path.endswith(".toml") and is_adaptable(path):
+        return load_adapted_text(text, path, settings, root)
+    return load_spec_text(text, path, settings, root)

@@ -139,7 +139,7 @@ def locate(text: str) -> SourceMap:
     bracket_depth = 0  # inside a multi-line array value
     for lineno, raw in enumerate(split_lines(text), start=1):
         first = raw.lstrip()[:1]
-        if not in_multiline and not bracket_depth and (first == "" or first == "#"):
+        if not in_multiline and not bracket_depth and first in {"", "#"}:
             if "archcheck:" in raw:  # a comment line can carry a suppression
                 _suppressions(raw, lineno, sm)
             continue

@@ -96,6 +96,11 @@ class ModelTable(_Table):
     in_channels: PosInt | None = None
     image_size: PosInt | None = None
     classes: PosInt | None = None
+    # BERT-style encoders (Hugging Face adapters): token-type table, pooler, post-norm, no head
+    type_vocab: NonNegInt = 0
+    pooler: bool = False
+    norm_placement: Literal["pre", "post"] = "pre"
+    head: Literal["lm", "none", "classes"] | None = None
     extends: str | None = None
 
     @property

@@ -1,0 +1,229 @@
+"""`archcheck discover` and `archcheck init`: specs for projects that declare nothing yet.
+
+`discover` lists what the adapters can read (HF config.json, config dataclasses, YAML model
+blocks) and the nn.Module classes and factories in the source, all by parsing. `init` writes a
+starting `<name>.archcheck.toml` next to each config. Its [model] table `extends` the config, so
+the config stays the one source of truth (the values read from it are shown as comments, to
+override by uncommenting); [train] holds placeholders that parse; every [budget] key is present
+but commented out, because a budget is a decision only the user can make.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the CLI imports this module to build its parser: keep that import light
+    from .discover import FoundConfig, FoundModule
+
+SPEC_SUFFIX = ".archcheck.toml"
+TRAIN_SCRIPT_KEYS = {"batch_size": "batch", "block_size": "seq_len", "dtype": "dtype"}
+DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(value)
+
+
+def _train_script(folder: Path) -> dict[str, Any]:
+    """Literal module-level settings of a nanoGPT-style train.py beside the config, if any."""
+    path = folder / "train.py"
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return {}
+    out: dict[str, Any] = {}
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in TRAIN_SCRIPT_KEYS
+        ):
+            try:
+                value = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError):
+                continue
+            key = TRAIN_SCRIPT_KEYS[node.targets[0].id]
+            if key == "dtype":
+                value = DTYPES.get(str(value))
+            if value is not None and not (key != "dtype" and not isinstance(value, int)):
+                out[key] = value
+    return out
+
+
+def render_spec(cfg: FoundConfig, module: FoundModule | None = None) -> str:
+    """The text of a starting spec for one config."""
+    m = cfg.model
+    positions = m.get("max_positions")
+    seq_len = min(positions, 4096) if isinstance(positions, int) else 1024
+    train: dict[str, Any] = {"batch": 8, "seq_len": seq_len, "dtype": "bf16"}
+    train.update(_train_script(cfg.path.parent))
+    seq_len = train["seq_len"]
+    new_tokens = min(128, seq_len // 2) if m.get("causal", True) else 0
+    lines = [
+        f"# Starting spec written by `archcheck init` from {cfg.ref} ({cfg.detail}).",
+        "# [model] is read from that file through `extends`; a key written here overrides it.",
+        "# Fill in [budget], then run `archcheck check`.",
+        "",
+        "[model]",
+        f"name = {_toml(cfg.name)}",
+        f"extends = {_toml(cfg.ref)}",
+    ]
+    if module is not None:
+        lines.append(
+            f"# factory = {_toml(module.factory)}  # a callable returning the nn.Module (--probe)"
+        )
+    lines += [f"# note: {n}" for n in cfg.notes]
+    lines.append(f"# read from {cfg.ref}:")
+    lines += [f"#   {k} = {_toml(v)}" for k, v in m.items() if k != "name"]
+    lines += [
+        "",
+        "[train]  # placeholders: replace with your run's values",
+        f"batch = {train['batch']}",
+        f"seq_len = {seq_len}",
+        f"dtype = {_toml(train['dtype'])}",
+        'optimizer = "adamw"',
+        "",
+        "[infer]  # placeholders (prompt + new tokens stay within the positional table)",
+        "batch = 1",
+        f"seq_len = {max(1, seq_len - new_tokens)}",
+        f"new_tokens = {new_tokens}",
+        "",
+        "[budget]  # what must hold: uncomment and set",
+        *_commented(
+            [
+                ('device = "H100-80GB"', 'a known device name, or "cpu"'),
+                (f"max_n = {seq_len}", "longest sequence that must fit"),
+                ('memory = "24 GiB"', "training peak per device (fwd + bwd + optimizer)"),
+                ('infer_memory = "8 GiB"', "weights + KV cache + activations at [infer]"),
+                ('p95_latency = "200 ms"', "per-call inference latency at [infer]"),
+                (f"span = {seq_len}", "dependency span the model must cover"),
+                ("max_padding = 0.3", "fraction of padded tokens allowed ([data] lengths)"),
+            ]
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _commented(pairs: list[tuple[str, str]]) -> list[str]:
+    width = max(len(k) for k, _ in pairs)
+    return [f"# {k.ljust(width)}  # {why}" for k, why in pairs]
+
+
+def _module_for(cfg: FoundConfig, modules: list[FoundModule]) -> FoundModule | None:
+    """The top-level module class of the config's own file (else of its folder), if one."""
+    same_file = [m for m in modules if m.path == cfg.path and m.top_level and m.kind == "class"]
+    same_dir = [m for m in modules if m.path.parent == cfg.path.parent and m.top_level]
+    pick = same_file or same_dir
+    return pick[0] if len(pick) == 1 else None
+
+
+def spec_path_for(cfg: FoundConfig) -> Path:
+    return cfg.path.parent / f"{cfg.name}{SPEC_SUFFIX}"
+
+
+def init_specs(paths: list[str], force: bool = False) -> list[tuple[Path, str]]:
+    """Write a starting spec next to every config found; returns (spec path, what happened)."""
+    from .discover import discover_project
+
+    configs, modules = discover_project(paths)
+    out: list[tuple[Path, str]] = []
+    for cfg in configs:
+        target = spec_path_for(cfg)
+        if target.exists() and not force:
+            out.append((target, "exists (use --force to overwrite)"))
+            continue
+        target.write_text(render_spec(cfg, _module_for(cfg, modules)), encoding="utf-8")
+        out.append((target, f"written from {cfg.ref}"))
+    return out
+
+
+# --- CLI verbs (wired in cli.py) ---------------------------------------------------------------
+
+
+def add_parsers(sub: Any) -> None:
+    """Add the `discover` and `init` subcommands to the CLI's subparsers."""
+    d = sub.add_parser("discover", help="list model configs and nn.Module factories (no imports)")
+    d.add_argument("paths", nargs="*", default=["."])
+    d.add_argument("--format", choices=["text", "json"], default="text")
+    i = sub.add_parser("init", help="write a starting *.archcheck.toml next to each config")
+    i.add_argument("paths", nargs="*", default=["."])
+    i.add_argument("--force", action="store_true", help="overwrite existing specs")
+
+
+def _shown(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def discover_command(args: argparse.Namespace) -> int:
+    """`archcheck discover [PATHS]`: exit 0 (nothing found is not an error)."""
+    from .discover import discover_project
+    from .findings import ArchcheckError
+
+    for p in args.paths:
+        if not Path(p).exists():
+            raise ArchcheckError(f"no such file or directory: {p}")
+    configs, modules = discover_project(args.paths)
+    if args.format == "json":
+        doc = {
+            "schema_version": 1,
+            "configs": [
+                {"path": _shown(c.path), "line": c.line, "kind": c.kind, "name": c.name,
+                 "extends": c.ref, "detail": c.detail, "model": c.model, "notes": c.notes}
+                for c in configs
+            ],
+            "modules": [
+                {"path": _shown(m.path), "line": m.line, "name": m.name, "kind": m.kind,
+                 "factory": m.factory, "top_level": m.top_level}
+                for m in modules
+            ],
+        }  # fmt: skip
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"configs ({len(configs)}):")
+    for c in configs:
+        summary = ", ".join(
+            f"{k} {c.model[k]}" for k in ("layers", "d_model", "heads", "vocab") if k in c.model
+        )
+        print(f"  {_shown(c.path)}:{c.line}: {c.name}  {c.detail}  ({summary})")
+        for note in c.notes:
+            print(f"      note: {note}")
+    print(f"nn.Module factories ({len(modules)}):")
+    for m in modules:
+        role = "" if m.top_level else "  [submodule]"
+        print(f"  {_shown(m.path)}:{m.line}: {m.factory}  ({m.kind}){role}")
+    if configs:
+        print("write starting specs with: archcheck init " + " ".join(args.paths))
+    return 0
+
+
+def init_command(args: argparse.Namespace) -> int:
+    """`archcheck init [PATHS] [--force]`: exit 0, or 2 when no config was found."""
+    from .findings import ArchcheckError
+
+    for p in args.paths:
+        if not Path(p).exists():
+            raise ArchcheckError(f"no such file or directory: {p}")
+    results = init_specs(list(args.paths), force=args.force)
+    if not results:
+        raise ArchcheckError(
+            "no model config found (HF config.json, a config dataclass, or a YAML model block); "
+            "see `archcheck discover`"
+        )
+    for path, what in results:
+        print(f"{_shown(path)}: {what}")
+    return 0
