@@ -58,7 +58,7 @@ def main() -> None:
     }
     rows = []
     for name, (model, n, b) in cases.items():
-        train = {"batch": b}
+        train: dict[str, Any] = {"batch": b}
         if "math" in name:
             train["attention_kernel"] = "math"
         spec = Spec.model_validate({"model": model, "train": train})

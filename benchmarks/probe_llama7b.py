@@ -49,7 +49,7 @@ def main() -> None:
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base, 1
         ),
         "rss_after_import_torch_mib": round(base, 1),
-        "peak_gib": round(res.peak_bytes / 2**30, 2),
+        "peak_gib": round(res.peak_bytes / 2**30, 2) if res.peak_bytes is not None else None,
         "result": res.to_json(),
     }
     print(json.dumps(out, indent=2))

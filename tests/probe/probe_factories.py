@@ -38,9 +38,10 @@ def meta_hostile(d: int = 16) -> Any:
     from torch import nn
 
     m = nn.Sequential(nn.Embedding(50, d), nn.Linear(d, 50))
+    head: Any = m[1]
     with torch.no_grad():
-        m[1].weight.copy_(torch.ones(50, d).to("cpu"))
-    m[1].weight.data = m[1].weight.data.to("cpu").clone()
+        head.weight.copy_(torch.ones(50, d).to("cpu"))
+    head.weight.data = head.weight.data.to("cpu").clone()
     return m
 
 

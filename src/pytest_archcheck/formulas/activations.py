@@ -11,8 +11,9 @@ Per transformer layer (fp32: p = 4; mixed precision under autocast: matmul/atten
 norm statistics and residual stream 4):
 
 - norm (x2): LayerNorm saves its input (the residual, counted there) and mean + rstd (2·sb·4);
-  its output is saved by the next matmul: sbh·p. RMSNorm (F.rms_norm decomposes on CPU) saves
-  rsqrt (sb·4), x·rsqrt (sbh·4) and the output (sbh·p).
+  its output is saved by the next matmul: sbh·p. RMSNorm (at::_fused_rms_norm decomposes on
+  CPU) saves rsqrt (sb·4), x·rsqrt (sbh·4) and the output (sbh·p); CUDA's fused kernel saves
+  only its input and the fp32 1/rms (sb·4), plus the output kept by the next matmul.
 - attention, fused kernel (flash / efficient): the q, k, v views keep the whole qkv projection
   alive, (a + 2·kv)/a · sbh·p; rotary adds the rotated q and k; the kernel saves its output
   sbh·p and the fp32 log-sum-exp b·a·s·4. No s² term.
@@ -71,32 +72,106 @@ class ForwardSaved:
         return self.activations + self.attention_scores + self.logits
 
 
+def cuda_sdpa_backend(
+    *, lowp: bool, head_dim: int, gqa: bool, attn_mask: bool, prefer: str = "flash"
+) -> str:
+    """The SDPA backend CUDA runs for a dense training call (sm80+, torch 2.11), by the rules of
+    select_sdp_backend in aten/src/ATen/native/transformers/cuda/sdp_utils.cpp:
+
+    - flash (can_use_flash_attention): fp16/bf16 only (check_dtypes_low_precision), head_dim
+      <= 256 (check_head_dim_size_flash), no attn_mask (check_for_attn_mask); GQA and dropout
+      are supported. Stores output + fp32 log-sum-exp; dropout regenerated from a Philox seed.
+    - efficient (can_use_mem_efficient_attention): fp32/fp16/bf16 on sm80+, head_dim a multiple
+      of minimum_gemm_alignment (4 for fp32, 8 for fp16/bf16), attn_mask and dropout supported,
+      but not enable_gqa (torch <= 2.13: "GQA ... works only for Flash_attention and math kernel
+      on CUDA", torch/nn/functional.py; fp32 GQA therefore runs math). Same storage as flash.
+    - cuDNN attention (sm90/sm100 with cuDNN > 9.15 puts it first in the default priority,
+      priority_order()): fp16/bf16, GQA; memory like flash (output + log-sum-exp), so it is
+      folded into "flash" here; the probes report the kernel that ran.
+    - otherwise math: materialised s² scores (softmax output, dropout mask, dropped probs).
+
+    `prefer` is the first fused backend tried ([train] attention_kernel, probe/step.py's
+    sdpa_context order); the other fused backend is the fallback before math.
+    """
+    flash_ok = lowp and head_dim <= 256 and not attn_mask
+    eff_ok = not gqa and head_dim % (8 if lowp else 4) == 0
+    order = ("efficient", "flash") if prefer == "efficient" else ("flash", "efficient")
+    for k in order:
+        if (k == "flash" and flash_ok) or (k == "efficient" and eff_ok):
+            return k
+    return "math"
+
+
 def effective_kernel(spec: Spec, device: str, kernel: str | None = None) -> str:
-    """The attention kernel that actually runs: CPU has no efficient kernel and its flash
-    kernel refuses dropout (math runs instead); CUDA fused kernels take dropout."""
+    """The attention kernel that actually runs: CPU has one fused kernel (flash) which refuses
+    dropout (math runs instead); CUDA follows cuda_sdpa_backend's rules."""
     k = kernel or spec.train.attention_kernel
     if k == "math":
         return "math"
     if device == "cpu":
         return "math" if spec.train.dropout > 0 else "flash"
-    if k == "flash" and spec.train.dtype not in ("bf16", "fp16"):
-        return "efficient"  # flash needs 16-bit inputs; both store no scores
-    return k
+    m = spec.model
+    return cuda_sdpa_backend(
+        lowp=spec.train.dtype in ("bf16", "fp16"),
+        head_dim=m.head_dim,
+        gqa=m.kv_head_count != m.head_count,
+        attn_mask=bool(m.attention in ("sliding", "local") and m.window),
+        prefer=k,
+    )
+
+
+@dataclass(frozen=True)
+class _TConsts:
+    """The (n, batch)-independent inputs of `transformer` (cached per spec; specs are frozen)."""
+
+    pr: Precision
+    h: int
+    L: int
+    a: int
+    kv: int
+    hd: int
+    f: int
+    kernel: str
+    emb_positions: int
+    matmul_weights: int
+
+
+_TCACHE: dict[tuple[int, str, str | None], tuple[Spec, _TConsts]] = {}
+
+
+def _tconsts(spec: Spec, device: str, kernel: str | None) -> _TConsts:
+    key = (id(spec), device, kernel)
+    hit = _TCACHE.get(key)
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    m = spec.model
+    c = _TConsts(
+        pr=Precision.of(spec, device), h=m.d_model, L=m.layers, a=m.head_count,
+        kv=m.kv_head_count, hd=m.head_dim, f=m.ffn_dim,
+        kernel=effective_kernel(spec, device, kernel),
+        emb_positions=m.max_positions or max(spec.train_n, spec.infer_n),
+        matmul_weights=_matmul_weights(spec),
+    )
+    if len(_TCACHE) >= 512:
+        _TCACHE.clear()
+    _TCACHE[key] = (spec, c)  # the spec is kept alive, so its id is not reused
+    return c
 
 
 def transformer(spec: Spec, n: int, batch: int, device: str, kernel: str | None) -> ForwardSaved:
     m, t = spec.model, spec.train
-    pr = Precision.of(spec, device)
-    b, s, h, L = batch, n, m.d_model, m.layers
-    a, kv, hd, f = m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim
+    c = _tconsts(spec, device, kernel)
+    pr = c.pr
+    b, s, h, L = batch, n, c.h, c.L
+    a, kv, hd, f = c.a, c.kv, c.hd, c.f
     sb, sbh = s * b, s * b * h
     p, pn, mk = pr.act, pr.norm, pr.mask
     drop = t.dropout > 0
-    k = effective_kernel(spec, device, kernel)
+    k = c.kernel
 
     def norm() -> int:
-        if m.norm == "rmsnorm":
-            return sb * 4 + sbh * 4 + sbh * p
+        if m.norm == "rmsnorm":  # CUDA's fused kernel keeps no x·rsqrt (see module docs)
+            return sb * 4 + (sbh * 4 if device == "cpu" else 0) + sbh * p
         out = sbh * p if pr.lowp else sbh * pn
         return 2 * sb * 4 + out
 
@@ -148,7 +223,7 @@ def transformer(spec: Spec, n: int, batch: int, device: str, kernel: str | None)
         if pr.lowp:
             logits += sb * m.vocab * 4  # loss = output.float().sum()
     if pr.lowp:
-        acts += 2 * _matmul_weights(spec)  # autocast's cached 16-bit weight copies
+        acts += 2 * c.matmul_weights  # autocast's cached 16-bit weight copies
     head_grad = (m.vocab or 0) * h * 4
     extra = head_grad + 2 * sbh * 4
     if k == "math":
@@ -165,8 +240,7 @@ def transformer(spec: Spec, n: int, batch: int, device: str, kernel: str | None)
     up = 2 * f if m.mlp == "swiglu" else f
     layer_params = h * (a + 2 * kv) * hd + a * hd * h + h * up + f * h
     emb_params = ((m.vocab or 1000) * h if tokens else 0) + (
-        (m.max_positions or max(spec.train_n, spec.infer_n)) * h
-        if m.positional == "learned" else 0
+        c.emb_positions * h if m.positional == "learned" else 0
     )
     late = emb + layer + (scores // L if not t.checkpointing else scores) + 3 * sbh * 4
     late += head_grad if (m.tied_embeddings and tokens) else 0
@@ -232,9 +306,10 @@ def recurrent(spec: Spec, n: int, batch: int, device: str) -> ForwardSaved:
 
 
 def _head_logits(elems: int, pr: Precision) -> int:
-    """A biased head on a batch-major view: fp32 runs mm then a separate bias add (both kept);
-    autocast runs one 16-bit addmm, then the loss takes a fp32 copy."""
-    return elems * (pr.act + 4) if pr.lowp else 2 * elems * pr.act
+    """A biased head on a batch-major view: fp32 runs mm and adds the bias in place (one
+    tensor; at::linear on a non-contiguous input); autocast runs one 16-bit addmm, then the loss
+    takes a fp32 copy."""
+    return elems * (pr.act + 4) if pr.lowp else elems * pr.act
 
 
 def conv1d(spec: Spec, n: int, batch: int, device: str) -> ForwardSaved:

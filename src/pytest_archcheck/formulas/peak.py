@@ -14,10 +14,21 @@ zero_grad(set_to_none=True). The peak is then the largest of three moments:
 Conventions follow formulas/states.py: fp32 master weights (4 B/param), fp32 grads (4), Adam/
 AdamW moments (8) plus one 4-byte step counter per parameter tensor; mixed precision (bf16/fp16)
 runs under autocast, whose 16-bit weight copies count as activations.
+
+On CUDA the total adds what torch.cuda.max_memory_allocated sees beyond the tensors' bytes and
+can be derived from the PyTorch source (`allocator`, see cuda_allocator_overhead): the caching
+allocator's 512-byte rounding of the persistent tensors and cuBLAS's workspaces. Not modelled:
+cuDNN convolution/RNN workspaces, fused-attention scratch, the rounding of activations.
+
+train_memory is called ~20 times per spec by the n_max bisection; everything that does not
+depend on (n, batch) -- parameter shapes, optimizer bytes, rounding -- is computed once per
+spec object (specs are not mutated after validation) and cached.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import asdict, dataclass
 
 from ..spec.model import RECURRENT, Spec
@@ -130,6 +141,115 @@ def optimizer_bytes(spec: Spec, shapes: list[Shape]) -> int:
     return 8 * P + 4 * len(shapes)
 
 
+# c10/cuda/CUDACachingAllocator.cpp: `kMinBlockSize = 512` -- "all sizes are rounded to at
+# least 512 bytes" (round_size: max(512, 512 * ceil(size / 512))).
+CUDA_MIN_BLOCK = 512
+
+
+def cuda_alloc_size(nbytes: int) -> int:
+    """Bytes the CUDA caching allocator counts for one allocation of `nbytes` (0 stays 0)."""
+    if nbytes <= 0:
+        return 0
+    return max(CUDA_MIN_BLOCK, -(-nbytes // CUDA_MIN_BLOCK) * CUDA_MIN_BLOCK)
+
+
+_SM9_PLUS = re.compile(r"h100|h200|h800|h20\b|gh200|b100|b200|b300|gb200|gb300|blackwell|rtx ?50\d\d")
+_PRE_SM9 = re.compile(r"a100|a800|a10\b|a10g|a30|a40|a6000|l4\b|l40|v100|t4\b|rtx ?[234]0\d\d|p100")
+
+
+def cublas_workspace_bytes(device_name: str | None = None, env: str | None = None) -> int:
+    """cuBLAS workspace per (handle, stream), as aten/src/ATen/cuda/CublasHandlePool.cpp sizes it
+    (parseChosenWorkspaceSize / getChosenWorkspaceSize, torch 2.11):
+
+    - CUBLAS_WORKSPACE_CONFIG=":SIZE:COUNT[:SIZE:COUNT...]" (SIZE in KiB): sum of SIZE·1024·COUNT;
+    - default ":4096:8" = 32 MiB on compute capability 9.x/10.x/12.x (Hopper, Blackwell),
+      ":4096:2:16:8" = 8 MiB + 128 KiB before that. cuBLASLt shares this workspace by default
+      (TORCH_CUBLASLT_UNIFIED_WORKSPACE unset -> unified).
+
+    `device_name`: [budget] device; a name this table does not place (or None) counts as
+    Hopper-class.
+    """
+    if env is None:
+        env = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+    if env:
+        pairs = re.findall(r":([0-9]+):([0-9]+)", env)
+        if pairs:
+            return sum(int(size) * 1024 * int(count) for size, count in pairs)
+    name = (device_name or "").lower()
+    if name and _PRE_SM9.search(name) and not _SM9_PLUS.search(name):
+        return 4096 * 1024 * 2 + 16 * 1024 * 8
+    return 4096 * 8 * 1024
+
+
+# One workspace per (cuBLAS handle, stream) -- cublas_handle_stream_to_workspace(); handles come
+# from a per-thread pool window, and autograd runs the backward of CUDA tensors on its own device
+# thread: the forward/optimizer (main thread) and the backward each hold one workspace.
+CUBLAS_WORKSPACES_PER_STEP = 2
+
+
+def cuda_allocator_overhead(spec: Spec, shapes: list[Shape]) -> tuple[int, int]:
+    """Bytes max_memory_allocated counts on top of the tensors' sizes, derivable from the source:
+    (always, grads) -- always: the cuBLAS workspaces and the 512-byte rounding of the params and
+    optimizer moments, minus the Adam/AdamW step counters, which live on the CPU
+    (capturable=False, fused=False defaults); grads: the rounding of the parameter gradients,
+    counted where they are alive (late backward, optimizer step)."""
+    pad = sum(cuda_alloc_size(4 * _numel(s)) - 4 * _numel(s) for s in shapes)
+    opt = spec.train.optimizer
+    always = pad
+    if opt in ("adam", "adamw"):
+        always += 2 * pad - 4 * len(shapes)
+    elif opt == "sgd-momentum":
+        always += pad
+    always += CUBLAS_WORKSPACES_PER_STEP * cublas_workspace_bytes(spec.budget.device)
+    return always, pad
+
+
+@dataclass(frozen=True)
+class _Static:
+    """The (n, batch)-independent part of train_memory."""
+
+    shapes: list[Shape]
+    params: int
+    grads: int
+    optimizer: int
+    step_tmp_cuda: int
+    step_tmp_cpu: int
+    cuda_overhead: int
+    cuda_grad_pad: int
+
+
+_STATIC: dict[int, tuple[Spec, _Static]] = {}
+
+
+def _static(spec: Spec) -> _Static:
+    hit = _STATIC.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    shapes = param_shapes(spec)
+    numels = [_numel(s) for s in shapes]
+    P = sum(numels)
+    largest = max(numels, default=0)
+    if spec.train.optimizer in ("adam", "adamw"):
+        tmp_cuda, tmp_cpu = 4 * P, 2 * 4 * largest
+    else:
+        tmp_cuda = tmp_cpu = 4 * largest
+    always, grad_pad = cuda_allocator_overhead(spec, shapes)
+    st = _Static(
+        shapes=shapes,
+        params=4 * P + buffer_bytes(spec),
+        grads=4 * P,
+        optimizer=optimizer_bytes(spec, shapes),
+        step_tmp_cuda=tmp_cuda,
+        step_tmp_cpu=tmp_cpu,
+        cuda_overhead=always,
+        cuda_grad_pad=grad_pad,
+    )
+    if len(_STATIC) >= 256:
+        _STATIC.clear()
+    _STATIC[id(spec)] = (spec, st)  # the spec is kept alive, so its id is not reused
+    return st
+
+
 @dataclass(frozen=True)
 class TrainMemory:
     """Bytes of one training step's peak and its parts (ints)."""
@@ -142,6 +262,7 @@ class TrainMemory:
     logits: int
     total: int
     moment: str  # "forward" | "backward" | "late-backward" | "optimizer": where the peak falls
+    allocator: int = 0  # CUDA only: cuBLAS workspaces + allocator rounding (in `total`)
 
     def to_json(self) -> dict[str, int | str]:
         return asdict(self)
@@ -158,39 +279,42 @@ def train_memory(
     """Peak bytes of one steady-state training step at (batch, n).
 
     device: "cuda" (default unless [budget] device is "cpu") or "cpu": which kernels run
-    (CPU: flash refuses dropout, dropout masks as wide as the activation).
-    attention_kernel overrides [train] attention_kernel.
+    (CPU: flash refuses dropout, dropout masks as wide as the activation, decomposed RMSNorm;
+    CUDA: activations.cuda_sdpa_backend, 1-byte masks, fused RMSNorm) and, on CUDA, the
+    allocator overhead in `allocator` (cuBLAS workspaces, 512-byte rounding; included in
+    `total`). attention_kernel overrides [train] attention_kernel.
     """
     n = n or (spec.model.image_size if spec.model.input == "image" else None) or spec.train_n
     batch = batch or spec.train.batch
     if device is None:
         device = "cpu" if (spec.budget.device or "").lower() == "cpu" else "cuda"
-    shapes = param_shapes(spec)
-    P = sum(_numel(s) for s in shapes)
-    params = 4 * P + buffer_bytes(spec)
-    grads = 4 * P
-    opt = optimizer_bytes(spec, shapes)
+    st = _static(spec)
     fw = forward_saved(spec, n, batch, device, attention_kernel)
-    largest = max((_numel(s) for s in shapes), default=0)
-    if spec.train.optimizer in ("adam", "adamw"):
-        step_tmp = 4 * P if device == "cuda" else 2 * 4 * largest
-    else:
-        step_tmp = 4 * largest
+    cuda = device == "cuda"
+    grads = st.grads
     moments = {
         "forward": fw.total,
         "backward": fw.activations + fw.attention_scores + fw.backward_extra,
-        "optimizer": grads + step_tmp,
+        "optimizer": grads + (st.step_tmp_cuda if cuda else st.step_tmp_cpu),
     }
     if fw.late_activations:
         moments["late-backward"] = fw.late_activations + grads - fw.late_missing_grads
-    moment = max(moments, key=lambda k: moments[k])
+    moment = max(moments, key=moments.__getitem__)
+    alloc = 0
+    if cuda:
+        alloc = st.cuda_overhead
+        if moment in ("forward", "backward"):
+            alloc += cuda_alloc_size(4) - 4  # the scalar loss
+        else:
+            alloc += st.cuda_grad_pad
     return TrainMemory(
-        params=params,
+        params=st.params,
         grads=grads,
-        optimizer=opt,
+        optimizer=st.optimizer,
         activations=fw.activations,
         attention_scores=fw.attention_scores,
         logits=fw.logits,
-        total=params + opt + moments[moment],
+        total=st.params + st.optimizer + moments[moment] + alloc,
         moment=moment,
+        allocator=alloc,
     )

@@ -12,9 +12,12 @@ loss, backward, optimizer step, zero_grad(set_to_none=True). That is the step re
 peaks in (from step 2 on). [train] dtype bf16/fp16 = fp32 master model under torch.autocast.
 
 - "fake": the model is built on the meta device, its parameters materialised as fake CPU tensors
-  (FakeTensorMode), and the step runs with a storage tracker: no memory, CPU kernel choices
-  (CPU flash attention, which refuses dropout -> math; fp32-wide dropout masks). Equal to "cpu"
-  to the byte on the reference zoo.
+  (FakeTensorMode), and the step runs with a storage tracker: no memory. Two semantics
+  (`emulate`): "cpu" makes CPU kernel choices (CPU flash attention, which refuses dropout ->
+  math; activation-wide dropout masks) and equals "cpu" to the byte on the reference zoo;
+  "cuda" makes CUDA's choices (SDPA backend, fused 1-byte dropout masks, foreach optimizer,
+  512-byte allocator rounding, cuBLAS workspaces; probe/step.py) so that it tracks
+  max_memory_allocated on a GPU. Default: "cuda" when [budget] device names a GPU.
 - "cpu": the same step for real, same tracker.
 - "cuda": the same step on the GPU, torch.cuda.max_memory_allocated (memory_reserved and the
   tracker's exact count in `extra`).
@@ -82,19 +85,30 @@ def run(
     path: str | None = None,
     line: int | None = None,
     model: Any = None,
+    emulate: str | None = None,
 ) -> ProbeResult:
-    """Probe one steady-state training step of `spec` at (batch, n); see module docs."""
+    """Probe one steady-state training step of `spec` at (batch, n); see module docs.
+
+    emulate: "cpu" or "cuda" semantics of the fake probe (None: step.default_emulation)."""
     from .build import resolve_n
+    from .step import default_emulation
 
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
+    if device == "fake":
+        emulate = emulate or default_emulation(spec)
+        if emulate not in ("cpu", "cuda"):
+            raise ValueError(f"emulate must be 'cpu' or 'cuda', not {emulate!r}")
+    elif emulate not in (None, device):
+        raise ValueError(f"emulate={emulate!r} applies to device='fake' only")
     n = resolve_n(spec, n)
     batch = batch or spec.train.batch
     if subprocess:
         from .isolate import run_isolated
 
         return run_isolated(
-            spec, device, n, batch, latency, timeout=timeout, path=path, line=line
+            spec, device, n, batch, latency, timeout=timeout, path=path, line=line,
+            emulate=emulate if device == "fake" else None,
         )
     res = ProbeResult(name=spec.name, path=path, device=device, n=n, batch=batch)
     from .build import FactoryError
@@ -112,7 +126,7 @@ def run(
         else:
             from .step import measure
 
-            m = measure(spec, device, n, batch, model)
+            m = measure(spec, device, n, batch, model, emulate=emulate or "cpu")
     except FactoryError as e:
         res.findings.append(_factory_finding(spec, str(e), path, line))
         return res
@@ -157,7 +171,7 @@ def _latency(spec: Spec, device_type: str, model: Any) -> dict[str, Any]:
 
 def search_n_max(
     spec: Spec, budget_bytes: int, device: str = "fake", granularity: int | None = None,
-    *, batch: int | None = None,
+    *, batch: int | None = None, emulate: str | None = None,
 ) -> tuple[int, int]:
     """Largest multiple of `granularity` whose training peak fits `budget_bytes`.
 
@@ -168,4 +182,6 @@ def search_n_max(
     """
     from .search import search
 
-    return search(spec, budget_bytes, device, granularity or spec.budget.granularity, batch)
+    return search(
+        spec, budget_bytes, device, granularity or spec.budget.granularity, batch, emulate
+    )

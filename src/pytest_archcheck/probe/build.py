@@ -119,17 +119,20 @@ def make_loss(spec: Spec) -> Callable[[Any, tuple[Any, ...]], Any]:
     return total
 
 
-def make_optimizer(spec: Spec, params: list[Any]) -> Any:
-    """The [train] optimizer with lr = 0: it allocates what a real one does, changes nothing."""
+def make_optimizer(spec: Spec, params: list[Any], foreach: bool | None = None) -> Any:
+    """The [train] optimizer with lr = 0: it allocates what a real one does, changes nothing.
+
+    foreach: None = torch's default for the parameters' device (foreach on CUDA, for-loop on
+    CPU); True forces the foreach implementation (the fake probe's CUDA emulation)."""
     import torch
 
     opt = spec.train.optimizer
     if opt == "sgd":
-        return torch.optim.SGD(params, lr=0.0)
+        return torch.optim.SGD(params, lr=0.0, foreach=foreach)
     if opt == "sgd-momentum":
-        return torch.optim.SGD(params, lr=0.0, momentum=0.9)
+        return torch.optim.SGD(params, lr=0.0, momentum=0.9, foreach=foreach)
     if opt == "adam":
-        return torch.optim.Adam(params, lr=0.0)
+        return torch.optim.Adam(params, lr=0.0, foreach=foreach)
     if opt == "adafactor":
-        return torch.optim.Adafactor(params, lr=0.0)
-    return torch.optim.AdamW(params, lr=0.0)
+        return torch.optim.Adafactor(params, lr=0.0, foreach=foreach)
+    return torch.optim.AdamW(params, lr=0.0, foreach=foreach)

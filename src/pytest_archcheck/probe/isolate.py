@@ -16,13 +16,13 @@ _MARK = "@@ARCHCHECK-PROBE@@"
 
 def run_isolated(
     spec: Spec, device: str, n: int, batch: int, latency: bool, *, timeout: float,
-    path: str | None, line: int | None,
+    path: str | None, line: int | None, emulate: str | None = None,
 ) -> ProbeResult:
     from . import _factory_finding
 
     payload = json.dumps({
         "spec": spec.model_dump(mode="json"), "device": device, "n": n, "batch": batch,
-        "latency": latency, "path": path, "line": line,
+        "latency": latency, "path": path, "line": line, "emulate": emulate,
     })
     res = ProbeResult(name=spec.name, path=path, device=device, n=n, batch=batch)
     try:
@@ -57,7 +57,7 @@ def _child() -> None:
     spec = Spec.model_validate(req["spec"])
     res = run(
         spec, device=req["device"], n=req["n"], batch=req["batch"], latency=req["latency"],
-        path=req["path"], line=req["line"],
+        path=req["path"], line=req["line"], emulate=req.get("emulate"),
     )
     sys.stdout.write("\n" + _MARK + json.dumps(res.to_json()) + "\n")
     sys.stdout.flush()

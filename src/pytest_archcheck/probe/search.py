@@ -25,12 +25,17 @@ def _formula_n(
 
 
 def search(
-    spec: Spec, budget: int, device: str, g: int, batch: int | None = None
+    spec: Spec, budget: int, device: str, g: int, batch: int | None = None,
+    emulate: str | None = None,
 ) -> tuple[int, int]:
     from . import run
+    from .step import default_emulation
 
     b = batch or spec.train.batch
-    dev = "cuda" if device == "cuda" else "cpu"  # the fake probe runs CPU kernels
+    if device == "fake":
+        emulate = emulate or default_emulation(spec)
+    # the formula's kernels: CUDA's for the GPU and the CUDA-emulating fake probe, else CPU's
+    dev = "cuda" if device == "cuda" or emulate == "cuda" else "cpu"
     probes = 0
     fits: dict[int, bool] = {}
     ratio: dict[int, float] = {}
@@ -39,7 +44,7 @@ def search(
         nonlocal probes
         if n not in fits:
             probes += 1
-            res = run(spec, device=device, n=n, batch=b)
+            res = run(spec, device=device, n=n, batch=b, emulate=emulate)
             peak = res.peak_bytes
             fits[n] = peak is not None and peak <= budget
             if peak is not None:

@@ -11,7 +11,28 @@ convention as formulas/states.py (fp32 weights 4 + grads 4 + Adam 8 bytes per pa
 
 The fake probe builds the model on the meta device and materialises every parameter and buffer
 as a fake CPU tensor (tied parameters stay tied). It never measures on meta: meta kernels differ
-from CPU ones. Nothing here creates CUDA tensors.
+from CPU ones. Nothing here creates CUDA tensors (a fake CUDA tensor aborts CPU-only torch).
+
+CUDA emulation (`emulate="cuda"`, fake probe only): the same fake CPU tensors, but the choices
+that differ between CPU and CUDA kernels are made the CUDA way, so that the fake peak tracks
+torch.cuda.max_memory_allocated:
+
+- SDPA runs the backend CUDA would pick (formulas.activations.cuda_sdpa_backend: flash for
+  fp16/bf16, efficient for fp32 without GQA, else math). A fused CUDA backend stores output +
+  log-sum-exp and no dropout mask (flash and efficient regenerate it from a Philox seed), so a
+  fused call runs as the fused CPU kernel with dropout_p = 0 -- memory-equivalent, same FLOPs.
+  Math-only calls (fp32 GQA, spec kernel "math") run math.
+- dropout keeps CUDA's 1-byte mask (at::dropout -> fused native_dropout when
+  is_fused_kernel_acceptable), not the CPU's activation-wide noise tensor: the tracker counts
+  the CPU noise (bernoulli_) at one byte per element -- also inside the math SDPA kernel.
+- RMSNorm is CUDA's fused kernel (saves input, weight, fp32 1/rms), not CPU's decomposition.
+- the optimizer runs its foreach implementation (the CUDA default); Adam's step counters live
+  on the host (capturable=False) and are not counted.
+- every storage is counted as the caching allocator rounds it (512-byte blocks), and the two
+  cuBLAS workspaces (forward/optimizer thread, autograd's device thread) are added
+  (formulas.peak.cuda_alloc_size, cublas_workspace_bytes; sources cited there).
+
+`emulate="cpu"` keeps pure CPU semantics (fake == real CPU to the byte).
 """
 
 from __future__ import annotations
@@ -84,6 +105,46 @@ def sdpa_context(kernel: str, device_type: str) -> Any:
         return sdpa_kernel(order)
 
 
+def eager_linear(orig: Any) -> Any:
+    """F.linear as eager PyTorch runs it *without* a dispatch mode.
+
+    at::linear (aten/src/ATen/native/Linear.cpp) adds the bias of a non-contiguous N-d input
+    in place (`output.add_(bias)`) unless `isTensorSubclassLike(bias)`, which is true whenever
+    a TorchDispatchMode is active (TensorSubclassLikeUtils.h: dispatch_mode_enabled()): under
+    the probe's tracker -- and under FakeTensorMode -- it would run an out-of-place `add` and
+    keep one more output-sized tensor than the user's training does (measured on an H200: +35 %
+    for the fp32 LSTM/TCN heads on a batch-major view of a time-major output). Under autocast
+    the original is kept (its weight-cast cache is part of what training allocates).
+    """
+    import torch
+
+    def linear(input: Any, weight: Any, bias: Any = None) -> Any:
+        if (
+            bias is None
+            or not isinstance(input, torch.Tensor)
+            or input.dim() == 2
+            or (input.is_contiguous() and (input.dim() == 3 or bias.dim() == 1))
+            or torch.is_autocast_enabled(input.device.type)
+        ):
+            return orig(input, weight, bias)
+        return torch.matmul(input, weight.t()).add_(bias)
+
+    return linear
+
+
+@contextlib.contextmanager
+def eager_semantics() -> Any:
+    """Patch the functions whose composite kernels allocate differently under a dispatch mode."""
+    import torch.nn.functional as F
+
+    orig = F.linear
+    F.linear = eager_linear(orig)
+    try:
+        yield
+    finally:
+        F.linear = orig
+
+
 def kernel_name(seen: list[str], sdpa_calls: int, family: str) -> str | None:
     if seen:
         return seen[0]
@@ -103,7 +164,7 @@ def train_step(
     amp = torch.autocast(device_type, dtype=dt) if dt is not None else contextlib.nullcontext()
     t0 = tracker.clock if tracker is not None else 0
     f0 = tracker.flops if tracker is not None else 0
-    with sdpa_context(spec.train.attention_kernel, device_type):
+    with sdpa_context(spec.train.attention_kernel, device_type), eager_semantics():
         inputs = inputs_fn()
         with amp:
             out = model(*inputs)
@@ -137,16 +198,116 @@ def _state_tensors(opt: Any) -> list[Any]:
     return out
 
 
-def measure(
-    spec: Spec, device: str, n: int, batch: int, model: Any = None, *, debug: bool = False
-) -> StepMeasurement:
-    """Peak bytes of one steady-state training step: device "fake" or "cpu"."""
+def default_emulation(spec: Spec) -> str:
+    """"cuda" when [budget] device names a GPU, else "cpu" (pure CPU semantics)."""
+    dev = (spec.budget.device or "").strip().lower()
+    return "cuda" if dev and dev != "cpu" else "cpu"
+
+
+def cuda_sdpa(spec: Spec, orig: Any, seen: list[str]) -> Any:
+    """F.scaled_dot_product_attention routed as CUDA would route it (see module docs)."""
     import torch
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from ..formulas.activations import cuda_sdpa_backend
+
+    low = (torch.float16, torch.bfloat16)
+
+    def sdpa(
+        query: Any, key: Any, value: Any, attn_mask: Any = None, dropout_p: float = 0.0,
+        is_causal: bool = False, scale: float | None = None, enable_gqa: bool = False,
+    ) -> Any:
+        kw = {"attn_mask": attn_mask, "is_causal": is_causal, "scale": scale}
+        if enable_gqa:
+            kw["enable_gqa"] = True
+        lowp = query.dtype in low or (
+            torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") in low
+        )
+        backend = "math" if spec.train.attention_kernel == "math" else cuda_sdpa_backend(
+            lowp=lowp, head_dim=int(query.shape[-1]),
+            gqa=bool(enable_gqa) and int(key.shape[-3]) != int(query.shape[-3]),
+            attn_mask=attn_mask is not None, prefer=spec.train.attention_kernel,
+        )
+        if backend != "math":
+            try:
+                with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+                    out = orig(query, key, value, dropout_p=0.0, **kw)
+                seen.append(backend)
+                return out
+            except RuntimeError:  # the CPU flash kernel refuses this call: math below
+                pass
+        seen.append("math")
+        with sdpa_kernel([SDPBackend.MATH]):
+            return orig(query, key, value, dropout_p=dropout_p, **kw)
+
+    return sdpa
+
+
+def cuda_rms_norm(orig: Any) -> Any:
+    """F.rms_norm as CUDA runs it: at::rms_norm calls at::_fused_rms_norm (layer_norm.cpp,
+    unless the weight's dtype differs from the input's), whose CUDA kernel saves the input,
+    the weight and the fp32 1/rms for backward; on CPU the same op is CompositeImplicit and
+    its decomposition also keeps x·rsqrt (activation-wide). Emulated by an autograd Function
+    that saves what the CUDA kernel saves."""
+    import torch
+
+    class FusedRMSNorm(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, x: Any, w: Any, ndim: int, eps: float) -> Any:
+            dims = tuple(range(-ndim, 0))
+            rstd = torch.rsqrt(x.float().pow(2).mean(dims, keepdim=True) + eps)
+            out = (x * rstd).to(x.dtype)
+            if w is not None:
+                out = out * w
+            ctx.ndim = ndim
+            ctx.save_for_backward(x, w, rstd)
+            return out
+
+        @staticmethod
+        def backward(ctx: Any, g: Any) -> Any:
+            x, w, rstd = ctx.saved_tensors
+            dims = tuple(range(-ctx.ndim, 0))
+            xhat = x.float() * rstd
+            gw = None
+            if w is not None:
+                gw = (g.float() * xhat).sum(tuple(range(x.dim() - ctx.ndim))).to(w.dtype)
+                g = g * w
+            gx = rstd * (g.float() - xhat * (g.float() * xhat).mean(dims, keepdim=True))
+            return gx.to(x.dtype), gw, None, None
+
+    def rms_norm(
+        input: Any, normalized_shape: Any, weight: Any = None, eps: float | None = None
+    ) -> Any:
+        if input.is_complex() or (weight is not None and weight.dtype != input.dtype):
+            return orig(input, normalized_shape, weight, eps)
+        e = eps if eps is not None else torch.finfo(input.dtype).eps
+        return FusedRMSNorm.apply(  # type: ignore[no-untyped-call]
+            input, weight, len(tuple(normalized_shape)), e
+        )
+
+    return rms_norm
+
+
+def measure(
+    spec: Spec, device: str, n: int, batch: int, model: Any = None, *, debug: bool = False,
+    emulate: str = "cpu",
+) -> StepMeasurement:
+    """Peak bytes of one steady-state training step: device "fake" or "cpu".
+
+    emulate="cuda" (fake only) makes CUDA's kernel and allocator choices (module docs)."""
+    import torch
+    import torch.nn.functional as F
     from torch._subclasses.fake_tensor import FakeTensorMode
 
+    from ..formulas.peak import CUBLAS_WORKSPACES_PER_STEP, cublas_workspace_bytes, cuda_alloc_size
     from .tracker import StorageTracker
 
-    tracker = StorageTracker()
+    if emulate not in ("cpu", "cuda"):
+        raise ValueError(f"emulate must be 'cpu' or 'cuda', not {emulate!r}")
+    cuda = emulate == "cuda"
+    if cuda and device != "fake":
+        raise ValueError("emulate='cuda' needs device='fake'")
+    tracker = StorageTracker(alloc_size=cuda_alloc_size if cuda else None)
     mode: Any
     if device == "fake":
         if model is None:
@@ -167,12 +328,15 @@ def measure(
 
     loss_fn = make_loss(spec)
     sdpa_calls = 0
-    orig_sdpa = torch.nn.functional.scaled_dot_product_attention
+    orig_sdpa = F.scaled_dot_product_attention
+    orig_rms = F.rms_norm
+    emulated: list[str] = []
+    inner_sdpa = cuda_sdpa(spec, orig_sdpa, emulated) if cuda else orig_sdpa
 
     def counting_sdpa(*a: Any, **k: Any) -> Any:
         nonlocal sdpa_calls
         sdpa_calls += 1
-        return orig_sdpa(*a, **k)
+        return inner_sdpa(*a, **k)
 
     try:
         with mode:
@@ -186,18 +350,29 @@ def measure(
                 for b in model.buffers():
                     tracker.track(b)
                 param_rids = {tracker.rid(t) for t in [*params, *model.buffers()]}
-                opt = make_optimizer(spec, [p for p in params if p.requires_grad])
+                opt = make_optimizer(
+                    spec, [p for p in params if p.requires_grad], foreach=True if cuda else None
+                )
                 warm_optimizer(model, opt)
+                if cuda:  # Adam's step counters are host tensors on CUDA (capturable=False)
+                    for st in opt.state.values():
+                        step = st.get("step")
+                        if isinstance(step, torch.Tensor):
+                            tracker.forget(step)
                 tracker.reset_peak()
                 tracker.flops = 0
-                torch.nn.functional.scaled_dot_product_attention = counting_sdpa
+                F.scaled_dot_product_attention = counting_sdpa
+                tracker.byte_noise = cuda
+                if cuda:
+                    F.rms_norm = cuda_rms_norm(orig_rms)
                 try:
                     t0, t1, flops_fwd, loss = train_step(
                         model, lambda: make_inputs(spec, n, batch, "cpu"), loss_fn,
                         spec, "cpu", tracker=tracker,
                     )
                 finally:
-                    torch.nn.functional.scaled_dot_product_attention = orig_sdpa
+                    F.scaled_dot_product_attention = orig_sdpa
+                    F.rms_norm = orig_rms
                 flops_train = tracker.flops
                 grad_rids = {tracker.rid(p.grad) for p in params if p.grad is not None}
                 del loss
@@ -223,6 +398,14 @@ def measure(
         else:
             bd["temporaries"] += nb
     assert sum(bd.values()) == tracker.peak, (bd, tracker.peak)
+    peak = tracker.peak
+    extra: dict[str, Any] = {"emulate": emulate} if cuda else {}
+    if cuda:
+        ws = CUBLAS_WORKSPACES_PER_STEP * cublas_workspace_bytes(spec.budget.device)
+        peak += ws
+        bd["temporaries"] += ws
+        extra["cublas_workspace"] = ws
+        extra["tracked_peak"] = tracker.peak
     if debug:
         from collections import Counter
 
@@ -235,11 +418,17 @@ def measure(
             )
             ops[f"{cat}:{r.op}:{r.nbytes}"] += 1
         extra_debug = dict(ops)
+    if debug:
+        extra["live_by_op"] = extra_debug
+    if tracker.flop_errors:
+        extra["flop_errors"] = tracker.flop_errors
     return StepMeasurement(
-        peak_bytes=tracker.peak,
+        peak_bytes=peak,
         breakdown=bd,
-        attention_kernel=kernel_name(tracker.kernels, sdpa_calls, spec.model.family),
+        attention_kernel=kernel_name(
+            emulated if cuda else tracker.kernels, sdpa_calls, spec.model.family
+        ),
         flops_forward=flops_fwd,
         flops_train_step=flops_train,
-        extra={"live_by_op": extra_debug} if debug else {},
+        extra=extra,
     )

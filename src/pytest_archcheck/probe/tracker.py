@@ -13,6 +13,7 @@ the step (params, grads, optimizer state, forward activations, temporaries).
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,6 @@ ATTENTION_OPS: dict[Any, str] = {
     aten._efficient_attention_forward: "efficient",
     aten._scaled_dot_product_cudnn_attention: "cudnn",
 }
-_CPU_FLASH_BWD = aten._scaled_dot_product_flash_attention_for_cpu_backward
 
 
 def _is_causal(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
@@ -56,19 +56,80 @@ def _attention_like(func: Any) -> bool:
     return "attention" in name
 
 
-def op_flops(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
-    """FLOPs of one aten op: torch.utils.flop_counter's formula, causal attention at half cost."""
-    packet = func.overloadpacket
-    if packet is aten._scaled_dot_product_flash_attention_for_cpu:
-        q, k, v = args[:3]
-        flops = int(_fc.sdpa_flop_count(q.shape, k.shape, v.shape))  # type: ignore[no-untyped-call]
-    elif packet is _CPU_FLASH_BWD:
-        grad_out, q, k, v = args[:4]
-        flops = int(_fc.sdpa_backward_flop_count(grad_out.shape, q.shape, k.shape, v.shape))  # type: ignore[no-untyped-call]
-    elif packet in _fc.flop_registry:
-        flops = int(_fc.flop_registry[packet](*args, **kwargs, out_val=out))
+# Fused attention ops whose FLOPs are computed here from the q/k/v shapes (not by
+# torch.utils.flop_counter, whose formulas assert equal head counts before torch 2.12 -- GQA
+# calls raised inside the probe -- and read max_seqlen/cum_seq arguments that may be None).
+# Value: (is_backward, layout) with layout "bhsd" for the _scaled_dot_product_* ops and "bshd"
+# for the lower-level _flash_attention_* / _efficient_attention_* ops. Forward ops take
+# (query, key, value, ...), backward ops (grad_out, query, key, value, ...).
+def _attention_flop_ops() -> dict[Any, tuple[bool, str]]:
+    names = {
+        "_scaled_dot_product_flash_attention": (False, "bhsd"),
+        "_scaled_dot_product_flash_attention_for_cpu": (False, "bhsd"),
+        "_scaled_dot_product_efficient_attention": (False, "bhsd"),
+        "_scaled_dot_product_cudnn_attention": (False, "bhsd"),
+        "_flash_attention_forward": (False, "bshd"),
+        "_efficient_attention_forward": (False, "bshd"),
+        "_scaled_dot_product_flash_attention_backward": (True, "bhsd"),
+        "_scaled_dot_product_flash_attention_for_cpu_backward": (True, "bhsd"),
+        "_scaled_dot_product_efficient_attention_backward": (True, "bhsd"),
+        "_scaled_dot_product_cudnn_attention_backward": (True, "bhsd"),
+        "_flash_attention_backward": (True, "bshd"),
+        "_efficient_attention_backward": (True, "bshd"),
+    }
+    out: dict[Any, tuple[bool, str]] = {}
+    for name, how in names.items():
+        packet = getattr(aten, name, None)
+        if packet is not None:
+            out[packet] = how
+    return out
+
+
+ATTENTION_FLOP_OPS = _attention_flop_ops()
+
+
+def attention_flops(
+    q_shape: Any, k_shape: Any, v_shape: Any, layout: str = "bhsd", backward: bool = False
+) -> int:
+    """FLOPs of one dense attention call from its q/k/v shapes (multiply-add = 2 FLOPs).
+
+    k/v heads are broadcast to the query heads (GQA/MQA: the kernel reads each k/v head for
+    Hq/Hkv query heads, the arithmetic is that of Hq heads). Forward: Q·Kᵀ and P·V,
+    2·B·Hq·Lq·Lk·(Dqk + Dv) = 4·B·Hq·Lq·Lk·D; backward: the five s²-matmuls of
+    torch.utils.flop_counter.sdpa_backward_flop_count (score recompute, dP, dV, dQ, dK),
+    2·B·Hq·Lq·Lk·(3·Dqk + 2·Dv) = 2.5x the forward. Causal masking is applied by the caller.
+    """
+    if layout == "bshd":
+        b, lq, hq, dqk = (int(x) for x in q_shape)
+        lk, dv = int(k_shape[1]), int(v_shape[-1])
     else:
+        b, hq, lq, dqk = (int(x) for x in q_shape)
+        lk, dv = int(k_shape[2]), int(v_shape[-1])
+    if backward:
+        return 2 * b * hq * lq * lk * (3 * dqk + 2 * dv)
+    return 2 * b * hq * lq * lk * (dqk + dv)
+
+
+def op_flops(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
+    """FLOPs of one aten op: dense fused attention from its shapes (GQA-aware, causal at half
+    cost), everything else by torch.utils.flop_counter's registered formula.
+
+    A registered formula may raise on calls it does not expect (nested or variable-length
+    inputs, a changed signature); StorageTracker catches that, counts the op as 0 FLOPs and
+    the failure in `flop_errors`, so that a FLOP formula never kills a probe.
+    """
+    packet = func.overloadpacket
+    how = ATTENTION_FLOP_OPS.get(packet)
+    if how is not None:
+        backward, layout = how
+        qkv = args[1:4] if backward else args[:3]
+        if len(qkv) == 3 and all(isinstance(t, torch.Tensor) and t.dim() == 4 for t in qkv):
+            flops = attention_flops(qkv[0].shape, qkv[1].shape, qkv[2].shape, layout, backward)
+            return flops // 2 if _is_causal(func, args, kwargs) else flops
+    formula = _fc.flop_registry.get(packet)
+    if formula is None:
         return 0
+    flops = int(formula(*args, **kwargs, out_val=out))
     if _attention_like(func) and _is_causal(func, args, kwargs):
         flops //= 2
     return flops
@@ -130,8 +191,16 @@ class _Rec:
 class StorageTracker(TorchDispatchMode):  # type: ignore[no-untyped-call]
     """Counts live bytes of every storage produced by aten ops (plus registered tensors)."""
 
-    def __init__(self, count_flops: bool = True) -> None:
+    def __init__(
+        self, count_flops: bool = True, alloc_size: Callable[[int], int] | None = None
+    ) -> None:
+        """alloc_size: bytes counted per storage of n bytes (CUDA emulation: the caching
+        allocator's rounding); None counts the storage's own size."""
         super().__init__()  # type: ignore[no-untyped-call]
+        self.alloc_size = alloc_size
+        # CUDA emulation: count CPU dropout noise as CUDA's 1-byte mask (see __torch_dispatch__)
+        self.byte_noise = False
+        self._prev_peak = (0, 0)
         self.clock = 0
         self.live = 0
         self.peak = 0
@@ -143,6 +212,7 @@ class StorageTracker(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self.flops = 0
         self.kernels: list[str] = []
         self.sdpa_calls = 0
+        self.flop_errors = 0
 
     # -- storage bookkeeping -------------------------------------------------------------
     def _free(self, rid: int) -> None:
@@ -164,15 +234,48 @@ class StorageTracker(TorchDispatchMode):  # type: ignore[no-untyped-call]
             return int(rid)
         rid = len(self.records)
         self.clock += 1
-        self.records.append(_Rec(int(st.nbytes()), self.clock, None, op))
+        nbytes = int(st.nbytes())
+        if self.alloc_size is not None:
+            nbytes = self.alloc_size(nbytes)
+        self.records.append(_Rec(nbytes, self.clock, None, op))
         self._ids[st] = rid
         fin = weakref.finalize(st, self._free, rid)
         fin.atexit = False
-        self.live += int(st.nbytes())
+        self._prev_peak = (self.peak, self.peak_clock)
+        self.live += nbytes
         if self.live > self.peak:
             self.peak = self.live
             self.peak_clock = self.clock
         return rid
+
+    def _resize(self, t: torch.Tensor, nbytes: int) -> None:
+        """Count `t`'s (live) storage as `nbytes` bytes, as if it had been allocated so.
+
+        Exact when `t` is the latest allocation (dropout's noise: empty_like, then bernoulli_);
+        otherwise the peak tick keeps its place and its total follows the new size."""
+        rid = self.rid(t)
+        if rid is None or self.records[rid].free is not None:
+            return
+        rec = self.records[rid]
+        if self.alloc_size is not None:
+            nbytes = self.alloc_size(nbytes)
+        delta = nbytes - rec.nbytes
+        rec.nbytes = nbytes
+        self.live += delta
+        if rec.alloc == self.clock:
+            if self.peak_clock == self.clock:  # this allocation had set the peak
+                self.peak, self.peak_clock = self._prev_peak
+            if self.live > self.peak:
+                self.peak, self.peak_clock = self.live, self.clock
+        elif rec.alloc <= self.peak_clock:
+            self.peak += delta
+
+    def forget(self, t: torch.Tensor) -> None:
+        """Stop counting `t`'s storage (it would not live on the emulated device)."""
+        rid = self.rid(t)
+        if rid is not None and self.records[rid].free is None:
+            self.live -= self.records[rid].nbytes
+            self.records[rid].nbytes = 0
 
     def rid(self, t: torch.Tensor) -> int | None:
         got = self._ids.get(t.untyped_storage())  # type: ignore[no-untyped-call]
@@ -202,11 +305,19 @@ class StorageTracker(TorchDispatchMode):  # type: ignore[no-untyped-call]
             out = _fake_rnn_workspace(args, kwargs, out)
         elif func is aten.mkldnn_rnn_layer_backward.default:
             out = _unalias_bias_grads(out)
+        elif self.byte_noise and func is aten.bernoulli_.float:
+            # CPU dropout (at::dropout -> _dropout_impl: empty_like(x).bernoulli_(1 - p), then
+            # x * noise) keeps an activation-wide noise tensor for backward; on CUDA at::dropout
+            # takes the fused native_dropout, which keeps a 1-byte (bool) mask instead.
+            self._resize(args[0], int(args[0].numel()))
         kernel = ATTENTION_OPS.get(func.overloadpacket)
         if kernel is not None:
             self.kernels.append(kernel)
         if self.count_flops:
-            self.flops += op_flops(func, args, kwargs, out)
+            try:
+                self.flops += op_flops(func, args, kwargs, out)
+            except Exception:  # a FLOP formula must never kill a probe
+                self.flop_errors += 1
         leaves, _ = tree_flatten(out)
         name = str(func.overloadpacket.__name__)
         for t in leaves:
