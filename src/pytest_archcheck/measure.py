@@ -104,7 +104,12 @@ def _measure(
             line=line,
         )
         findings.extend(res.findings)
-        if res.peak_bytes is not None:
+        sharded = spec.train.zero_stage > 0 or spec.train.tensor_parallel > 1
+        if res.peak_bytes is not None and sharded:
+            # One process cannot reproduce ZeRO or tensor-parallel sharding: the probe's
+            # unsharded peak is reported, and the budget rules keep the per-rank formula.
+            measured["unsharded_peak_bytes"] = res.peak_bytes
+        elif res.peak_bytes is not None:
             measured["peak_bytes"] = res.peak_bytes
             measured["attention_kernel"] = res.attention_kernel
             if res.flops:

@@ -234,11 +234,32 @@ def _static(spec: Spec) -> _Static:
     else:
         tmp_cuda = tmp_cpu = 4 * largest
     always, grad_pad = cuda_allocator_overhead(spec, shapes)
+    params, grads, optimizer = 4 * P, 4 * P, optimizer_bytes(spec, shapes)
+    t = spec.train
+    if t.tensor_parallel > 1 or t.zero_stage > 0:
+        # Per-rank model states (Rajbhandari et al. 2019, ZeRO §5; Shoeybi et al. 2019, TP):
+        # tensor parallelism splits every matrix over `tensor_parallel` ranks; ZeRO stage k
+        # partitions optimizer state (k>=1), gradients (k>=2) and parameters (k=3) over the
+        # data-parallel ranks, world_size / tensor_parallel. Stage 3 gathers one layer's full
+        # parameters at a time: the largest tensor is added back as that working buffer.
+        # Activations are not divided (each rank runs its own micro-batch; sequence-parallel
+        # activation splitting is not modelled), so the estimate errs on the safe side.
+        tp = t.tensor_parallel
+        dp = max(1, t.world_size // tp)
+        params, grads, optimizer = -(-params // tp), -(-grads // tp), -(-optimizer // tp)
+        tmp_cuda, tmp_cpu = -(-tmp_cuda // tp), -(-tmp_cpu // tp)
+        if t.zero_stage >= 1:
+            optimizer = -(-optimizer // dp)
+            tmp_cuda = -(-tmp_cuda // dp)
+        if t.zero_stage >= 2:
+            grads = -(-grads // dp)
+        if t.zero_stage >= 3:
+            params = -(-params // dp) + 4 * largest
     st = _Static(
         shapes=shapes,
-        params=4 * P + buffer_bytes(spec),
-        grads=4 * P,
-        optimizer=optimizer_bytes(spec, shapes),
+        params=params + buffer_bytes(spec),
+        grads=grads,
+        optimizer=optimizer,
         step_tmp_cuda=tmp_cuda,
         step_tmp_cpu=tmp_cpu,
         cuda_overhead=always,

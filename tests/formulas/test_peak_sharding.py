@@ -1,0 +1,46 @@
+"""Per-rank model states under ZeRO and tensor parallelism in the training-peak formula.
+
+Expected values from Llama-2-7B's exact parameter count P = 6,738,415,616 (Touvron et al.
+2023; pinned in test_params.py): fp32 weights and grads are 4P bytes; ZeRO partitions over
+the data-parallel ranks world_size / tensor_parallel (Rajbhandari et al. 2019, §5).
+"""
+
+from __future__ import annotations
+
+from pytest_archcheck.formulas.peak import buffer_bytes, train_memory
+from pytest_archcheck.spec.model import Spec
+
+P = 6_738_415_616
+LLAMA = {"family": "transformer", "layers": 32, "d_model": 4096, "heads": 32, "d_ff": 11008,
+         "vocab": 32000, "mlp": "swiglu", "norm": "rmsnorm", "positional": "rotary",
+         "bias": "none", "tied_embeddings": False}
+
+
+def _mem(**train: object):
+    spec = Spec.model_validate({"model": LLAMA, "train": {"batch": 1, "dtype": "bf16", **train}})
+    return spec, train_memory(spec, 4096, 1)
+
+
+def test_unsharded_states_are_4p_each() -> None:
+    spec, m = _mem()
+    assert m.params == 4 * P + buffer_bytes(spec)
+    assert m.grads == 4 * P
+
+
+def test_zero_stages_partition_over_data_parallel_ranks() -> None:
+    _, m0 = _mem(world_size=8)
+    _, m1 = _mem(world_size=8, zero_stage=1)
+    _, m2 = _mem(world_size=8, zero_stage=2)
+    spec3, m3 = _mem(world_size=8, zero_stage=3)
+    assert m1.optimizer == -(-m0.optimizer // 8)
+    assert m1.grads == 4 * P  # stage 1 keeps full gradients
+    assert m2.grads == 4 * P // 8 == 3_369_207_808
+    # stage 3: an eighth of the weights plus one gathered tensor, the largest being the
+    # 32000 x 4096 embedding (or head): 4 * 131,072,000 bytes.
+    assert m3.params == 3_369_207_808 + 4 * 32000 * 4096 + buffer_bytes(spec3)
+    assert m3.total < m2.total < m0.total
+
+
+def test_tensor_parallel_splits_states_and_zero_uses_the_rest() -> None:
+    _, m = _mem(world_size=8, tensor_parallel=2, zero_stage=2)
+    assert m.grads == 4 * P // 2 // 4  # tp 2, then 4 data-parallel ranks
