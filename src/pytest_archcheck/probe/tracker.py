@@ -110,6 +110,27 @@ def attention_flops(
     return 2 * b * hq * lq * lk * (dqk + dv)
 
 
+_RNN_OPS = {aten.mkldnn_rnn_layer, aten.mkldnn_rnn_layer_backward, aten._cudnn_rnn,
+            aten._cudnn_rnn_backward}
+_RNN_BACKWARD = {aten.mkldnn_rnn_layer_backward, aten._cudnn_rnn_backward}
+
+
+def rnn_flops(args: tuple[Any, ...], backward: bool) -> int:
+    """Fused recurrent layers (oneDNN LSTM on CPU, cuDNN RNNs on CUDA), which
+    torch.utils.flop_counter does not count: each time step multiplies its input and its
+    hidden state by every gate matrix, 2 * T * B * (numel(W_ih) + numel(W_hh)) FLOPs per layer
+    and direction; backward computes the input and weight gradients, twice that.
+    """
+    x = args[0]
+    if not isinstance(x, torch.Tensor) or x.dim() < 2:
+        return 0
+    tokens = x.numel() // x.shape[-1]  # T * B (packed sequences: total tokens)
+    weights = args[1] if isinstance(args[1], (list, tuple)) else args[1:3]  # cuDNN: a list
+    macs = sum(w.numel() for w in weights if isinstance(w, torch.Tensor) and w.dim() == 2)
+    flops = 2 * tokens * macs
+    return 2 * flops if backward else flops
+
+
 def op_flops(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> int:
     """FLOPs of one aten op: dense fused attention from its shapes (GQA-aware, causal at half
     cost), everything else by torch.utils.flop_counter's registered formula.
@@ -126,6 +147,8 @@ def op_flops(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any)
         if len(qkv) == 3 and all(isinstance(t, torch.Tensor) and t.dim() == 4 for t in qkv):
             flops = attention_flops(qkv[0].shape, qkv[1].shape, qkv[2].shape, layout, backward)
             return flops // 2 if _is_causal(func, args, kwargs) else flops
+    if packet in _RNN_OPS:
+        return rnn_flops(args, backward=packet in _RNN_BACKWARD)
     formula = _fc.flop_registry.get(packet)
     if formula is None:
         return 0
