@@ -27,8 +27,10 @@ spec object (specs are not mutated after validation) and cached.
 
 from __future__ import annotations
 
+import math
 import os
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass
 
 from ..spec.model import RECURRENT, Spec
@@ -103,10 +105,7 @@ def param_shapes(spec: Spec) -> list[Shape]:
 
 
 def _numel(shape: Shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
+    return math.prod(shape)
 
 
 def param_count(spec: Spec) -> int:
@@ -193,7 +192,9 @@ def cuda_allocator_overhead(spec: Spec, shapes: list[Shape]) -> tuple[int, int]:
     optimizer moments, minus the Adam/AdamW step counters, which live on the CPU
     (capturable=False, fused=False defaults); grads: the rounding of the parameter gradients,
     counted where they are alive (late backward, optimizer step)."""
-    pad = sum(cuda_alloc_size(4 * _numel(s)) - 4 * _numel(s) for s in shapes)
+    # Layers repeat the same shapes: round each distinct size once.
+    sizes = Counter(4 * math.prod(s) for s in shapes)
+    pad = sum((cuda_alloc_size(b) - b) * c for b, c in sizes.items())
     opt = spec.train.optimizer
     always = pad
     if opt in ("adam", "adamw"):
