@@ -173,8 +173,8 @@ def main() -> None:
             json.dumps(
                 {
                     "files": n,
-            "mix": mix,
-            "cores": os.cpu_count(),
+                    "mix": mix,
+                    "cores": os.cpu_count(),
                     "findings": len(res.findings),
                     "repetitions": reps,
                     "tomllib_process_s": round(t_parse, 3),

@@ -28,21 +28,65 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 ZOO: dict[str, dict[str, Any]] = {
-    "gpt2": {"family": "transformer", "layers": 4, "d_model": 256, "heads": 4, "vocab": 8000,
-             "max_positions": 2048},
-    "llama": {"family": "transformer", "layers": 4, "d_model": 256, "heads": 8, "kv_heads": 2,
-              "d_ff": 688, "mlp": "swiglu", "norm": "rmsnorm", "positional": "rotary",
-              "bias": "none", "tied_embeddings": False, "vocab": 8000},
-    "encoder": {"family": "transformer", "layers": 4, "d_model": 256, "heads": 4,
-                "vocab": 8000, "causal": False, "max_positions": 2048},
+    "gpt2": {
+        "family": "transformer",
+        "layers": 4,
+        "d_model": 256,
+        "heads": 4,
+        "vocab": 8000,
+        "max_positions": 2048,
+    },
+    "llama": {
+        "family": "transformer",
+        "layers": 4,
+        "d_model": 256,
+        "heads": 8,
+        "kv_heads": 2,
+        "d_ff": 688,
+        "mlp": "swiglu",
+        "norm": "rmsnorm",
+        "positional": "rotary",
+        "bias": "none",
+        "tied_embeddings": False,
+        "vocab": 8000,
+    },
+    "encoder": {
+        "family": "transformer",
+        "layers": 4,
+        "d_model": 256,
+        "heads": 4,
+        "vocab": 8000,
+        "causal": False,
+        "max_positions": 2048,
+    },
     "lstm": {"family": "lstm", "layers": 2, "d_model": 256, "hidden": 256, "vocab": 8000},
-    "tcn": {"family": "tcn", "layers": 4, "d_model": 256, "channels": 256, "kernel": 3,
-            "dilations": [1, 2, 4, 8], "vocab": 8000},
-    "resnet": {"family": "cnn", "input": "image", "layers": 3, "channels": [32, 64, 128],
-               "strides": [1, 2, 2], "in_channels": 3, "classes": 100},
+    "tcn": {
+        "family": "tcn",
+        "layers": 4,
+        "d_model": 256,
+        "channels": 256,
+        "kernel": 3,
+        "dilations": [1, 2, 4, 8],
+        "vocab": 8000,
+    },
+    "resnet": {
+        "family": "cnn",
+        "input": "image",
+        "layers": 3,
+        "channels": [32, 64, 128],
+        "strides": [1, 2, 2],
+        "in_channels": 3,
+        "classes": 100,
+    },
 }
-GPT2_SMALL = {"family": "transformer", "layers": 12, "d_model": 768, "heads": 12,
-              "vocab": 50257, "max_positions": 1024}
+GPT2_SMALL = {
+    "family": "transformer",
+    "layers": 12,
+    "d_model": 768,
+    "heads": 12,
+    "vocab": 50257,
+    "max_positions": 1024,
+}
 
 
 def harness(spec: Any, n: int, batch: int) -> int:
@@ -117,9 +161,13 @@ def main() -> None:
     cases.append(("gpt2-small", GPT2_SMALL, {"dtype": "bf16"}, 1024, 8))
     gpu = _budget_device(torch.cuda.get_device_name(0))
     for name, model, train, n, b in cases:
-        spec = Spec.model_validate({"model": {"name": name, **model},
-                                    "train": {"batch": b, **train},
-                                    "budget": {"device": gpu} if gpu else {}})
+        spec = Spec.model_validate(
+            {
+                "model": {"name": name, **model},
+                "train": {"batch": b, **train},
+                "budget": {"device": gpu} if gpu else {},
+            }
+        )
         row: dict[str, Any] = {"model": name, **train, "n": n, "batch": b}
         try:
             row["harness"] = harness(spec, n, b)
@@ -168,8 +216,12 @@ def _checks(checks: dict[str, Any], probe: Any, Spec: Any) -> None:
 
     # OOM -> ARC101 finding, memory released afterwards, the next probe still works.
     base = torch.cuda.memory_allocated()
-    big = Spec.model_validate({"model": GPT2_SMALL | {"max_positions": 32768},
-                               "train": {"batch": 64, "attention_kernel": "math"}})
+    big = Spec.model_validate(
+        {
+            "model": GPT2_SMALL | {"max_positions": 32768},
+            "train": {"batch": 64, "attention_kernel": "math"},
+        }
+    )
     oom = probe.run(big, device="cuda", n=32768, batch=64)
     checks["oom_codes"] = [f.code for f in oom.findings]
     checks["oom_message"] = oom.findings[0].message if oom.findings else None
@@ -209,9 +261,11 @@ def _table(rows: list[dict[str, Any]], checks: dict[str, Any]) -> None:
         return "–" if not isinstance(v, int) else f"{v / 2**20:.1f}"
 
     print()
-    print("| model | dtype | drop | n×b | harness MiB | cuda probe MiB | Δ vs harness "
-          "| reserved MiB | tracked Δ | fake(CPU) Δ | fake(CUDA emu) Δ | formula(cuda) Δ "
-          "| emu / formula Δ vs harness | kernel cuda/emu/cpu | errors |")
+    print(
+        "| model | dtype | drop | n×b | harness MiB | cuda probe MiB | Δ vs harness "
+        "| reserved MiB | tracked Δ | fake(CPU) Δ | fake(CUDA emu) Δ | formula(cuda) Δ "
+        "| emu / formula Δ vs harness | kernel cuda/emu/cpu | errors |"
+    )
     print("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
     for r in rows:
         errors = "; ".join(f"{k}: {v}" for k, v in r.items() if k.startswith("error"))

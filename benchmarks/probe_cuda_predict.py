@@ -78,9 +78,11 @@ def main(path: Path = RESULTS) -> None:
     rows = read_rows(path)
     mib = 2**20
     print(f"results: {path.name}")
-    print("| model | dtype | drop | harness MiB | cuda probe MiB | before: formula Δ "
-          "| before: fake(CPU) Δ | after: formula Δ | after: fake(CUDA emu) Δ "
-          "| after vs harness: formula / fake | kernel cuda / emu |")
+    print(
+        "| model | dtype | drop | harness MiB | cuda probe MiB | before: formula Δ "
+        "| before: fake(CPU) Δ | after: formula Δ | after: fake(CUDA emu) Δ "
+        "| after vs harness: formula / fake | kernel cuda / emu |"
+    )
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---|---|")
     for r in rows:
         p = predict(spec_for(r, "H200"), r["n"], r["batch"])

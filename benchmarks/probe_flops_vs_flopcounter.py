@@ -42,19 +42,74 @@ def main() -> None:
     from pytest_archcheck.spec.model import Spec
 
     cases = {
-        "gpt2-small n=1024": ({"family": "transformer", "layers": 12, "d_model": 768,
-                               "heads": 12, "vocab": 50257, "max_positions": 1024}, 1024, 1),
-        "encoder n=512": ({"family": "transformer", "layers": 2, "d_model": 64, "heads": 4,
-                           "vocab": 1000, "causal": False, "max_positions": 512}, 512, 2),
-        "llama-gqa n=512 math": ({"family": "transformer", "layers": 2, "d_model": 64,
-                                  "heads": 4, "kv_heads": 2, "mlp": "swiglu", "norm": "rmsnorm",
-                                  "positional": "rotary", "bias": "none", "vocab": 1000,
-                                  "tied_embeddings": False}, 512, 2),
+        "gpt2-small n=1024": (
+            {
+                "family": "transformer",
+                "layers": 12,
+                "d_model": 768,
+                "heads": 12,
+                "vocab": 50257,
+                "max_positions": 1024,
+            },
+            1024,
+            1,
+        ),
+        "encoder n=512": (
+            {
+                "family": "transformer",
+                "layers": 2,
+                "d_model": 64,
+                "heads": 4,
+                "vocab": 1000,
+                "causal": False,
+                "max_positions": 512,
+            },
+            512,
+            2,
+        ),
+        "llama-gqa n=512 math": (
+            {
+                "family": "transformer",
+                "layers": 2,
+                "d_model": 64,
+                "heads": 4,
+                "kv_heads": 2,
+                "mlp": "swiglu",
+                "norm": "rmsnorm",
+                "positional": "rotary",
+                "bias": "none",
+                "vocab": 1000,
+                "tied_embeddings": False,
+            },
+            512,
+            2,
+        ),
         "lstm n=512": ({"family": "lstm", "layers": 2, "d_model": 64, "vocab": 1000}, 512, 2),
-        "tcn n=512": ({"family": "tcn", "layers": 2, "d_model": 64, "kernel": 3,
-                       "dilations": [1, 2], "vocab": 1000}, 512, 2),
-        "resnet 64x64": ({"family": "cnn", "input": "image", "layers": 2, "channels": [16, 32],
-                          "strides": [1, 2], "in_channels": 3, "classes": 10}, 64, 2),
+        "tcn n=512": (
+            {
+                "family": "tcn",
+                "layers": 2,
+                "d_model": 64,
+                "kernel": 3,
+                "dilations": [1, 2],
+                "vocab": 1000,
+            },
+            512,
+            2,
+        ),
+        "resnet 64x64": (
+            {
+                "family": "cnn",
+                "input": "image",
+                "layers": 2,
+                "channels": [16, 32],
+                "strides": [1, 2],
+                "in_channels": 3,
+                "classes": 10,
+            },
+            64,
+            2,
+        ),
     }
     rows = []
     for name, (model, n, b) in cases.items():
@@ -65,22 +120,29 @@ def main() -> None:
         ours = probe.run(spec, device="fake", n=n, batch=b)
         assert ours.flops is not None
         fc_fwd, fc_total = flopcounter_step(spec, n, b)
-        rows.append({
-            "case": name, "kernel": ours.attention_kernel,
-            "ours_forward": ours.flops["forward"], "flopcounter_forward": fc_fwd,
-            "ours_train_step": ours.flops["train_step"], "flopcounter_train_step": fc_total,
-            "gap_train_step_pct": round(
-                100 * (ours.flops["train_step"] - fc_total) / max(fc_total, 1), 3
-            ),
-        })
+        rows.append(
+            {
+                "case": name,
+                "kernel": ours.attention_kernel,
+                "ours_forward": ours.flops["forward"],
+                "flopcounter_forward": fc_fwd,
+                "ours_train_step": ours.flops["train_step"],
+                "flopcounter_train_step": fc_total,
+                "gap_train_step_pct": round(
+                    100 * (ours.flops["train_step"] - fc_total) / max(fc_total, 1), 3
+                ),
+            }
+        )
     print(json.dumps(rows, indent=2))
     print()
     print("| case | kernel | ours fwd | FlopCounter fwd | ours step | FlopCounter step | gap |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['case']} | {r['kernel']} | {r['ours_forward']:.4e} | "
-              f"{r['flopcounter_forward']:.4e} | {r['ours_train_step']:.4e} | "
-              f"{r['flopcounter_train_step']:.4e} | {r['gap_train_step_pct']:+.3f}% |")
+        print(
+            f"| {r['case']} | {r['kernel']} | {r['ours_forward']:.4e} | "
+            f"{r['flopcounter_forward']:.4e} | {r['ours_train_step']:.4e} | "
+            f"{r['flopcounter_train_step']:.4e} | {r['gap_train_step_pct']:+.3f}% |"
+        )
 
 
 if __name__ == "__main__":

@@ -30,10 +30,20 @@ def main() -> None:
     spec = Spec.model_validate(
         {
             "model": {
-                "name": "llama-2-7b", "family": "transformer", "layers": 32, "d_model": 4096,
-                "heads": 32, "kv_heads": 32, "d_ff": 11008, "mlp": "swiglu", "norm": "rmsnorm",
-                "vocab": 32000, "tied_embeddings": False, "bias": "none",
-                "positional": "rotary", "max_positions": 4096,
+                "name": "llama-2-7b",
+                "family": "transformer",
+                "layers": 32,
+                "d_model": 4096,
+                "heads": 32,
+                "kv_heads": 32,
+                "d_ff": 11008,
+                "mlp": "swiglu",
+                "norm": "rmsnorm",
+                "vocab": 32000,
+                "tied_embeddings": False,
+                "bias": "none",
+                "positional": "rotary",
+                "max_positions": 4096,
             },
             "train": {"batch": 1, "seq_len": 4096, "dtype": "bf16", "optimizer": "adamw"},
         }

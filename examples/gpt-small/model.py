@@ -28,7 +28,9 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self, layers: int, d_model: int, heads: int, vocab: int, max_positions: int) -> None:
+    def __init__(
+        self, layers: int, d_model: int, heads: int, vocab: int, max_positions: int
+    ) -> None:
         super().__init__()
         self.wte = nn.Embedding(vocab, d_model)
         self.wpe = nn.Embedding(max_positions, d_model)
@@ -45,6 +47,11 @@ class GPT(nn.Module):
         return self.head(self.ln_f(x))
 
 
-def build(layers: int = 12, d_model: int = 768, heads: int = 12, vocab: int = 50257,
-          max_positions: int = 1024) -> GPT:
+def build(
+    layers: int = 12,
+    d_model: int = 768,
+    heads: int = 12,
+    vocab: int = 50257,
+    max_positions: int = 1024,
+) -> GPT:
     return GPT(layers, d_model, heads, vocab, max_positions)

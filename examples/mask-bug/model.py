@@ -9,8 +9,9 @@ from torch import nn
 
 
 class Encoder(nn.Module):
-    def __init__(self, vocab: int = 1000, d: int = 64, heads: int = 4, pad_id: int = 0,
-                 fixed: bool = False) -> None:
+    def __init__(
+        self, vocab: int = 1000, d: int = 64, heads: int = 4, pad_id: int = 0, fixed: bool = False
+    ) -> None:
         super().__init__()
         self.pad_id, self.fixed = pad_id, fixed
         self.emb = nn.Embedding(vocab, d)

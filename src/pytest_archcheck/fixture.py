@@ -77,8 +77,9 @@ class ArchcheckFixture:
         tables["budget"].update(_project_budget(self.node.config.rootpath))
         for source in (self.budgets, keys):
             for key, value in source.items():
-                table = next((t for t in ("budget", "model", "train", "infer") if key in TABLE_KEYS[t]),
-                             None)
+                table = next(
+                    (t for t in ("budget", "model", "train", "infer") if key in TABLE_KEYS[t]), None
+                )
                 if table is None:
                     pytest.fail(f"archcheck: unknown budget or model key {key!r}", pytrace=False)
                 tables[table][key] = value
@@ -89,8 +90,14 @@ class ArchcheckFixture:
             pytest.fail(f"archcheck: invalid budget or model key: {exc}", pytrace=False)
 
     # -- measurements ----------------------------------------------------------------------
-    def probe(self, model: Any = None, spec: str | Path | None = None, device: str | None = None,
-              latency: bool = False, **keys: Any) -> Any:
+    def probe(
+        self,
+        model: Any = None,
+        spec: str | Path | None = None,
+        device: str | None = None,
+        latency: bool = False,
+        **keys: Any,
+    ) -> Any:
         """Measure one training step (and latency) of `model`, or of the spec's factory."""
         from . import probe
         from .measure import default_device
@@ -98,11 +105,24 @@ class ArchcheckFixture:
         s = self.spec(spec, **keys)
         dev = device or self.device or default_device()
         probed = copy.deepcopy(model) if model is not None and dev == "fake" else model
-        return probe.run(s, device=dev, n=s.budget_n, batch=s.train.batch, latency=latency,
-                         model=probed, path=str(self.node.path))
+        return probe.run(
+            s,
+            device=dev,
+            n=s.budget_n,
+            batch=s.train.batch,
+            latency=latency,
+            model=probed,
+            path=str(self.node.path),
+        )
 
-    def check(self, model: Any = None, spec: str | Path | None = None, device: str | None = None,
-              behaviour: bool = True, **keys: Any) -> CheckReport:
+    def check(
+        self,
+        model: Any = None,
+        spec: str | Path | None = None,
+        device: str | None = None,
+        behaviour: bool = True,
+        **keys: Any,
+    ) -> CheckReport:
         """Assert every budget (memory, max_n, latency, span) and the behavioural checks.
 
         Fails the test with the findings when any error-severity finding is left.
@@ -126,8 +146,16 @@ class ArchcheckFixture:
         # The fake probe materialises fake parameters in the module it is given: hand it a copy
         # so that the user's model is never touched.
         probed = copy.deepcopy(model) if model is not None and dev == "fake" else model
-        res = probe_mod.run(s, device=dev, n=s.budget_n, batch=s.train.batch,
-                            latency=want_latency, model=probed, path=path, line=lineno)
+        res = probe_mod.run(
+            s,
+            device=dev,
+            n=s.budget_n,
+            batch=s.train.batch,
+            latency=want_latency,
+            model=probed,
+            path=path,
+            line=lineno,
+        )
         measured: dict[str, Any] = {"device": dev}
         findings = list(res.findings)
         if res.peak_bytes is not None:
@@ -135,8 +163,13 @@ class ArchcheckFixture:
         if res.latency and res.latency.get("p95_ms") is not None:
             measured["p95_s"] = res.latency["p95_ms"] / 1e3
             measured["latency_device"] = dev
-        if (model is None and res.peak_bytes is not None and s.budget.memory and s.budget.max_n
-                and res.peak_bytes > s.budget.memory):
+        if (
+            model is None
+            and res.peak_bytes is not None
+            and s.budget.memory
+            and s.budget.max_n
+            and res.peak_bytes > s.budget.memory
+        ):
             measured["n_max"], measured["probes"] = probe_mod.search_n_max(s, s.budget.memory, dev)
         if behaviour:
             from . import behaviour as beh
@@ -146,19 +179,40 @@ class ArchcheckFixture:
                 try:
                     findings.extend(beh.run_all(target if target is not None else _zoo(s), s, path))
                 except Exception as exc:
-                    findings.append(Finding("ARC303", "factory-unresolvable", "error",
-                                            f"behavioural checks could not run the model: {exc}",
-                                            path, lineno, s.name))
+                    findings.append(
+                        Finding(
+                            "ARC303",
+                            "factory-unresolvable",
+                            "error",
+                            f"behavioural checks could not run the model: {exc}",
+                            path,
+                            lineno,
+                            s.name,
+                        )
+                    )
         loaded = LoadedSpec(path=path, name=s.name, spec=s, source=SourceMap())
         for f in run_rules(loaded, Selection(), measured):
-            findings.append(Finding(f.code, f.name, f.severity, f.message, path, lineno, f.model,
-                                    fix=f.fix, data=f.data))
+            findings.append(
+                Finding(
+                    f.code,
+                    f.name,
+                    f.severity,
+                    f.message,
+                    path,
+                    lineno,
+                    f.model,
+                    fix=f.fix,
+                    data=f.data,
+                )
+            )
         for k, v in measured.items():
             self.node.user_properties.append((f"archcheck_{k}", v))
         report = CheckReport(spec=s, measured=measured, findings=findings, probe=res)
         if report.errors:
-            lines = [f"{f.code} {f.message}" + (f" (fix: {f.fix})" if f.fix else "")
-                     for f in report.errors]
+            lines = [
+                f"{f.code} {f.message}" + (f" (fix: {f.fix})" if f.fix else "")
+                for f in report.errors
+            ]
             pytest.fail("archcheck budgets not met:\n" + "\n".join(lines), pytrace=False)
         return report
 

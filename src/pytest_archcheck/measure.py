@@ -136,7 +136,7 @@ def _measure(
 
 
 def spec_locations(loaded: LoadedSpec) -> dict[str, int]:
-    """"table.key" -> line for every key the spec file defines (for behavioural findings)."""
+    """ "table.key" -> line for every key the spec file defines (for behavioural findings)."""
     from .spec.model import TABLE_KEYS
 
     out: dict[str, int] = {}

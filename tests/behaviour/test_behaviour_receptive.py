@@ -95,11 +95,19 @@ def test_token_cnn_reach_is_measured_through_the_embedding() -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.convs(self.emb(x).transpose(1, 2)).transpose(1, 2)
 
-    spec = Spec.model_validate({
-        "model": {"family": "cnn", "layers": 8, "d_model": 8, "kernel": 3, "vocab": 50,
-                  "causal": False},
-        "budget": {"span": 20},
-    })
+    spec = Spec.model_validate(
+        {
+            "model": {
+                "family": "cnn",
+                "layers": 8,
+                "d_model": 8,
+                "kernel": 3,
+                "vocab": 50,
+                "causal": False,
+            },
+            "budget": {"span": 20},
+        }
+    )
     torch.manual_seed(0)
     r = measure_reach(Tagger(), spec)
     assert (r.left, r.right) == (8, 8)

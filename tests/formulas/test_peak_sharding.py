@@ -11,9 +11,19 @@ from pytest_archcheck.formulas.peak import buffer_bytes, train_memory
 from pytest_archcheck.spec.model import Spec
 
 P = 6_738_415_616
-LLAMA = {"family": "transformer", "layers": 32, "d_model": 4096, "heads": 32, "d_ff": 11008,
-         "vocab": 32000, "mlp": "swiglu", "norm": "rmsnorm", "positional": "rotary",
-         "bias": "none", "tied_embeddings": False}
+LLAMA = {
+    "family": "transformer",
+    "layers": 32,
+    "d_model": 4096,
+    "heads": 32,
+    "d_ff": 11008,
+    "vocab": 32000,
+    "mlp": "swiglu",
+    "norm": "rmsnorm",
+    "positional": "rotary",
+    "bias": "none",
+    "tied_embeddings": False,
+}
 
 
 def _mem(**train: object):

@@ -11,11 +11,14 @@ import pytest
 pytest_plugins = ["pytester"]
 pytest.importorskip("torch")
 
-TINY = 'family="transformer", layers=1, d_model=32, heads=2, vocab=100, max_positions=64, seq_len=64'
+TINY = (
+    'family="transformer", layers=1, d_model=32, heads=2, vocab=100, max_positions=64, seq_len=64'
+)
 
 
 def test_marker_budget_met_and_missed(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_user=f"""
+    pytester.makepyfile(
+        test_user=f"""
         import pytest
 
         @pytest.mark.archcheck(memory="1 GiB", max_n=64)
@@ -26,17 +29,24 @@ def test_marker_budget_met_and_missed(pytester: pytest.Pytester) -> None:
         @pytest.mark.archcheck(memory="64 KiB", max_n=64)
         def test_too_big(archcheck):
             archcheck.check({TINY})
-    """)
+    """
+    )
     result = pytester.runpytest_subprocess("--archcheck-device=fake", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*archcheck budgets not met:*", "*ARC101 measured (fake) training peak*exceeds memory budget 64.00 KiB*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*archcheck budgets not met:*",
+            "*ARC101 measured (fake) training peak*exceeds memory budget 64.00 KiB*",
+        ]
+    )
     assert "fixture.py" not in result.stdout.str()
 
 
 def test_marker_overrides_project_default(pytester: pytest.Pytester) -> None:
     # The project default (64 KiB) would fail; the marker's 1 GiB wins.
     pytester.makefile(".toml", pyproject='[tool.archcheck]\nbudget = { memory = "64 KiB" }\n')
-    pytester.makepyfile(test_user=f"""
+    pytester.makepyfile(
+        test_user=f"""
         import pytest
 
         def test_default(archcheck):
@@ -45,7 +55,8 @@ def test_marker_overrides_project_default(pytester: pytest.Pytester) -> None:
         @pytest.mark.archcheck(memory="1 GiB")
         def test_marker(archcheck):
             archcheck.check({TINY}, behaviour=False)
-    """)
+    """
+    )
     result = pytester.runpytest_subprocess("--archcheck-device=fake", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*test_default*"])
@@ -53,7 +64,8 @@ def test_marker_overrides_project_default(pytester: pytest.Pytester) -> None:
 
 def test_user_module_behaviour_is_checked(pytester: pytest.Pytester) -> None:
     # A bidirectional encoder with no positional information at all: ARC201 from behaviour.
-    pytester.makepyfile(test_user="""
+    pytester.makepyfile(
+        test_user="""
         import pytest
         from torch import nn
 
@@ -71,7 +83,8 @@ def test_user_module_behaviour_is_checked(pytester: pytest.Pytester) -> None:
         def test_bag(archcheck):
             archcheck.check(Bag(), family="transformer", layers=1, d_model=32, heads=2, d_ff=64,
                             vocab=100, causal=False, positional="learned", seq_len=16)
-    """)
+    """
+    )
     result = pytester.runpytest_subprocess("--archcheck-device=fake", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*ARC201*"])

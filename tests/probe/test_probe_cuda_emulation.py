@@ -122,8 +122,9 @@ def test_tiny_gpt2_cuda_emulation_by_hand() -> None:
         + 2 * 32 * MiB  # cuBLAS workspaces (sm90 default ":4096:8")
     )
     assert expected == 73_937_408
-    spec = Spec.model_validate({"model": ZOO["gpt2"], "train": {"batch": 2},
-                                "budget": {"device": "H100"}})
+    spec = Spec.model_validate(
+        {"model": ZOO["gpt2"], "train": {"batch": 2}, "budget": {"device": "H100"}}
+    )
     res = probe.run(spec, device="fake", n=128, batch=2)  # default: emulate="cuda" (a GPU)
     assert res.extra["emulate"] == "cuda"
     assert res.attention_kernel == "efficient"
@@ -147,8 +148,7 @@ def test_cuda_emulation_dropout_keeps_byte_masks_and_fused_kernel() -> None:
 
 @pytest.mark.parametrize(
     ("dtype", "dropout", "kernel"),
-    [("fp32", 0.0, "math"), ("fp32", 0.1, "math"), ("bf16", 0.0, "flash"),
-     ("bf16", 0.1, "flash")],
+    [("fp32", 0.0, "math"), ("fp32", 0.1, "math"), ("bf16", 0.0, "flash"), ("bf16", 0.1, "flash")],
 )
 def test_cuda_emulation_gqa_kernel_choice(dtype: str, dropout: float, kernel: str) -> None:
     spec = zoo_spec("llama", dtype=dtype, dropout=dropout)

@@ -6,7 +6,11 @@ from pytest_archcheck import probe
 from pytest_archcheck.spec.model import Spec
 
 GPT2_SMALL = {
-    "family": "transformer", "layers": 12, "d_model": 768, "heads": 12, "vocab": 50257,
+    "family": "transformer",
+    "layers": 12,
+    "d_model": 768,
+    "heads": 12,
+    "vocab": 50257,
     "max_positions": 1024,
 }
 
@@ -30,11 +34,18 @@ def test_gpt2_small_flops_match_hand_count() -> None:
 
 
 def test_causal_attention_costs_half() -> None:
-    base = {"family": "transformer", "layers": 1, "d_model": 64, "heads": 4, "vocab": 10,
-            "max_positions": 512}
+    base = {
+        "family": "transformer",
+        "layers": 1,
+        "d_model": 64,
+        "heads": 4,
+        "vocab": 10,
+        "max_positions": 512,
+    }
     dec = probe.run(Spec.model_validate({"model": base}), device="fake", n=512, batch=1)
-    enc = probe.run(Spec.model_validate({"model": {**base, "causal": False}}), device="fake",
-                    n=512, batch=1)
+    enc = probe.run(
+        Spec.model_validate({"model": {**base, "causal": False}}), device="fake", n=512, batch=1
+    )
     assert dec.flops is not None and enc.flops is not None
     s, h = 512, 64
     assert enc.flops["forward"] - dec.flops["forward"] == 2 * s * s * h  # half of 4·s²·h
@@ -50,8 +61,12 @@ def test_lstm_recurrence_is_counted() -> None:
     from pytest_archcheck import probe
     from pytest_archcheck.spec.model import Spec
 
-    s = Spec.model_validate({"model": {"family": "lstm", "layers": 2, "d_model": 64,
-                                       "hidden": 64, "vocab": 100}, "train": {"batch": 2}})
+    s = Spec.model_validate(
+        {
+            "model": {"family": "lstm", "layers": 2, "d_model": 64, "hidden": 64, "vocab": 100},
+            "train": {"batch": 2},
+        }
+    )
     for device in ("cpu", "fake"):
         r = probe.run(s, device=device, n=32, batch=2)
         assert r.flops == {"forward": 9_207_808, "train_step": 3 * 9_207_808}

@@ -33,8 +33,9 @@ def test_factory_problems_in_process(factory: str, words: str) -> None:
 
 
 def test_subprocess_success_matches_in_process() -> None:
-    spec = Spec.model_validate({"model": {"family": "tcn", "layers": 2, "d_model": 16,
-                                          "vocab": 50}})
+    spec = Spec.model_validate(
+        {"model": {"family": "tcn", "layers": 2, "d_model": 16, "vocab": 50}}
+    )
     inproc = probe.run(spec, device="fake", n=64)
     child = probe.run(spec, device="fake", n=64, subprocess=True, timeout=120)
     assert child.findings == []
@@ -42,22 +43,35 @@ def test_subprocess_success_matches_in_process() -> None:
 
 
 def test_subprocess_factory_kills_interpreter() -> None:
-    res = probe.run(_spec("tests.probe.probe_factories:dies"), device="fake", n=16,
-                    subprocess=True, timeout=120, path="x.toml", line=3)
+    res = probe.run(
+        _spec("tests.probe.probe_factories:dies"),
+        device="fake",
+        n=16,
+        subprocess=True,
+        timeout=120,
+        path="x.toml",
+        line=3,
+    )
     (f,) = res.findings
     assert f.code == "ARC303" and "signal 9" in f.message and f.line == 3
 
 
 def test_subprocess_factory_hangs() -> None:
-    res = probe.run(_spec("tests.probe.probe_factories:hangs"), device="fake", n=16,
-                    subprocess=True, timeout=8)
+    res = probe.run(
+        _spec("tests.probe.probe_factories:hangs"), device="fake", n=16, subprocess=True, timeout=8
+    )
     (f,) = res.findings
     assert f.code == "ARC303" and "did not finish within 8 s" in f.message
 
 
 def test_subprocess_raise_is_reported_from_child() -> None:
-    res = probe.run(_spec("tests.probe.probe_factories:raises"), device="fake", n=16,
-                    subprocess=True, timeout=120)
+    res = probe.run(
+        _spec("tests.probe.probe_factories:raises"),
+        device="fake",
+        n=16,
+        subprocess=True,
+        timeout=120,
+    )
     (f,) = res.findings
     assert f.code == "ARC303" and "boom" in f.message
 

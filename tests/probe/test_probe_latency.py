@@ -25,8 +25,10 @@ def test_bootstrap_ci_brackets_the_estimate() -> None:
 
 def test_latency_on_cpu_at_least_200_samples() -> None:
     spec = Spec.model_validate(
-        {"model": {"family": "tcn", "layers": 1, "d_model": 8, "vocab": 20},
-         "infer": {"batch": 1, "seq_len": 16}}
+        {
+            "model": {"family": "tcn", "layers": 1, "d_model": 8, "vocab": 20},
+            "infer": {"batch": 1, "seq_len": 16},
+        }
     )
     res = probe.run(spec, device="fake", n=16, latency=True)
     assert res.latency is not None

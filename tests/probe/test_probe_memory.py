@@ -39,14 +39,16 @@ def test_gpt2_peak_by_hand() -> None:
     layer = 4 * (
         2 * (sbh + 2 * sb)  # two LayerNorm outputs + mean/rstd
         + 3 * sbh  # the qkv projection, kept by the q/k/v views
-        + sbh + a * s * b  # flash output + log-sum-exp
+        + sbh
+        + a * s * b  # flash output + log-sum-exp
         + 2 * sbh  # two residual sums
         + 2 * sb * f  # GELU input and output
     )
     acts = (
         L * layer
         + 4 * sbh  # h0 = tok + pos embedding
-        + 8 * sb + 8 * s  # token ids, position ids (int64)
+        + 8 * sb
+        + 8 * s  # token ids, position ids (int64)
         + 4 * (sbh + 2 * sb)  # ln_f
         + 4 * sb * V  # logits
         + 4  # loss
@@ -57,7 +59,10 @@ def test_gpt2_peak_by_hand() -> None:
     res = probe.run(spec, device="fake", n=s, batch=b)
     assert res.peak_bytes == expected
     assert res.breakdown == {
-        "params": 4 * params, "grads": 0, "optimizer": optimizer, "activations": acts,
+        "params": 4 * params,
+        "grads": 0,
+        "optimizer": optimizer,
+        "activations": acts,
         "temporaries": 0,
     }
     assert res.attention_kernel == "flash"
@@ -65,8 +70,10 @@ def test_gpt2_peak_by_hand() -> None:
 
 def test_factory_that_deep_copies_layers_cpu_vs_fake() -> None:
     spec = Spec.model_validate(
-        {"model": {"factory": "tests.probe.probe_factories:encoder", "vocab": 100},
-         "train": {"batch": 2}}
+        {
+            "model": {"factory": "tests.probe.probe_factories:encoder", "vocab": 100},
+            "train": {"batch": 2},
+        }
     )
     fake = probe.run(spec, device="fake", n=64)
     cpu = probe.run(spec, device="cpu", n=64)
@@ -88,8 +95,19 @@ def test_mixed_precision_keeps_fp32_master_state() -> None:
 def test_json_shape() -> None:
     res = probe.run(zoo_spec("tcn"), device="fake", n=64, path="m.archcheck.toml")
     d = res.to_json()
-    for key in ("name", "path", "device", "n", "batch", "peak_bytes", "breakdown",
-                "attention_kernel", "flops", "latency", "probes"):
+    for key in (
+        "name",
+        "path",
+        "device",
+        "n",
+        "batch",
+        "peak_bytes",
+        "breakdown",
+        "attention_kernel",
+        "flops",
+        "latency",
+        "probes",
+    ):
         assert key in d
     assert set(d["breakdown"]) == {"params", "grads", "optimizer", "activations", "temporaries"}
     assert set(d["flops"]) == {"forward", "train_step"}
@@ -105,8 +123,7 @@ def test_json_shape() -> None:
         {**ZOO["llama"], "input": "embeddings", "vocab": None},
         {"family": "gru", "layers": 2, "d_model": 32, "vocab": 100},
         {"family": "lstm", "layers": 2, "d_model": 32, "vocab": 100, "bidirectional": True},
-        {"family": "cnn", "layers": 2, "d_model": 32, "kernel": 5, "strides": [1, 2],
-         "vocab": 100},
+        {"family": "cnn", "layers": 2, "d_model": 32, "kernel": 5, "strides": [1, 2], "vocab": 100},
     ],
 )
 def test_more_reference_variants_fake_equals_cpu(model: dict[str, object]) -> None:

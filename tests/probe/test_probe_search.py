@@ -11,8 +11,14 @@ GIB = 1 << 30
 def test_n_max_12_layer_transformer_2gib() -> None:
     spec = Spec.model_validate(
         {
-            "model": {"family": "transformer", "layers": 12, "d_model": 128, "heads": 4,
-                      "vocab": 1000, "positional": "rotary"},
+            "model": {
+                "family": "transformer",
+                "layers": 12,
+                "d_model": 128,
+                "heads": 4,
+                "vocab": 1000,
+                "positional": "rotary",
+            },
             "train": {"batch": 2},
             "budget": {"memory": "2 GiB", "granularity": 64},
         }

@@ -146,8 +146,13 @@ def _tconsts(spec: Spec, device: str, kernel: str | None) -> _TConsts:
         return hit[1]
     m = spec.model
     c = _TConsts(
-        pr=Precision.of(spec, device), h=m.d_model, L=m.layers, a=m.head_count,
-        kv=m.kv_head_count, hd=m.head_dim, f=m.ffn_dim,
+        pr=Precision.of(spec, device),
+        h=m.d_model,
+        L=m.layers,
+        a=m.head_count,
+        kv=m.kv_head_count,
+        hd=m.head_dim,
+        f=m.ffn_dim,
         kernel=effective_kernel(spec, device, kernel),
         emb_positions=m.max_positions or max(spec.train_n, spec.infer_n),
         matmul_weights=_matmul_weights(spec),
@@ -245,7 +250,11 @@ def transformer(spec: Spec, n: int, batch: int, device: str, kernel: str | None)
     late = emb + layer + (scores // L if not t.checkpointing else scores) + 3 * sbh * 4
     late += head_grad if (m.tied_embeddings and tokens) else 0
     return ForwardSaved(
-        acts, scores, logits, backward_extra=extra, late_activations=late,
+        acts,
+        scores,
+        logits,
+        backward_extra=extra,
+        late_activations=late,
         late_missing_grads=4 * (layer_params + emb_params),
     )
 
@@ -284,10 +293,11 @@ def recurrent(spec: Spec, n: int, batch: int, device: str) -> ForwardSaved:
             ws = ws * 71 // 100  # oneDNN's bf16 workspace, fit (rough)
         acts += ws + L * out + L * dirs * 2 * b * H * p  # workspace, outputs, (h_n, c_n)
         if pr.lowp:  # 16-bit copies of the weights, biases and zero initial states
-            acts += 2 * sum(
-                4 * H * ((d if i == 0 else H * dirs) + H + 2) + 2 * b * H
-                for i in range(L)
-            ) * dirs
+            acts += (
+                2
+                * sum(4 * H * ((d if i == 0 else H * dirs) + H + 2) + 2 * b * H for i in range(L))
+                * dirs
+            )
         else:
             acts += 2 * L * dirs * b * H * p * 2  # zero initial states, stacked finals
     else:

@@ -107,7 +107,14 @@ def run(
         from .isolate import run_isolated
 
         return run_isolated(
-            spec, device, n, batch, latency, timeout=timeout, path=path, line=line,
+            spec,
+            device,
+            n,
+            batch,
+            latency,
+            timeout=timeout,
+            path=path,
+            line=line,
             emulate=emulate if device == "fake" else None,
         )
     res = ProbeResult(name=spec.name, path=path, device=device, n=n, batch=batch)
@@ -156,9 +163,7 @@ def _latency(spec: Spec, device_type: str, model: Any) -> dict[str, Any]:
     home = first.device if first is not None else None
     m.to(device_type)
     try:
-        inputs = make_inputs(
-            spec, resolve_n(spec, None, infer=True), spec.infer.batch, device_type
-        )
+        inputs = make_inputs(spec, resolve_n(spec, None, infer=True), spec.infer.batch, device_type)
         dt = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(spec.infer.dtype or "fp32")
         if dt is not None:
             with torch.autocast(device_type, dtype=dt):
@@ -170,8 +175,13 @@ def _latency(spec: Spec, device_type: str, model: Any) -> dict[str, Any]:
 
 
 def search_n_max(
-    spec: Spec, budget_bytes: int, device: str = "fake", granularity: int | None = None,
-    *, batch: int | None = None, emulate: str | None = None,
+    spec: Spec,
+    budget_bytes: int,
+    device: str = "fake",
+    granularity: int | None = None,
+    *,
+    batch: int | None = None,
+    emulate: str | None = None,
 ) -> tuple[int, int]:
     """Largest multiple of `granularity` whose training peak fits `budget_bytes`.
 

@@ -63,9 +63,7 @@ def build_model(spec: Spec) -> Any:
     try:
         model = fn(**spec.model.factory_args)
     except Exception as e:
-        raise FactoryError(
-            f"factory {spec.model.factory!r} raised {type(e).__name__}: {e}"
-        ) from e
+        raise FactoryError(f"factory {spec.model.factory!r} raised {type(e).__name__}: {e}") from e
     if not isinstance(model, nn.Module):
         raise FactoryError(
             f"factory {spec.model.factory!r} returned {type(model).__name__}, not torch.nn.Module"

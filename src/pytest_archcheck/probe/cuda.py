@@ -104,8 +104,11 @@ def measure(spec: Spec, n: int, batch: int, model: Any = None) -> StepMeasuremen
         return StepMeasurement(
             peak_bytes=peak,
             breakdown={
-                "params": p_bytes, "grads": 0, "optimizer": o_bytes,
-                "activations": max(0, peak - p_bytes - o_bytes), "temporaries": 0,
+                "params": p_bytes,
+                "grads": 0,
+                "optimizer": o_bytes,
+                "activations": max(0, peak - p_bytes - o_bytes),
+                "temporaries": 0,
             },
             attention_kernel=kernel_name(tracker.kernels, 0, spec.model.family),
             flops_forward=flops_fwd,
@@ -115,11 +118,14 @@ def measure(spec: Spec, n: int, batch: int, model: Any = None) -> StepMeasuremen
     except torch.cuda.OutOfMemoryError as e:
         # Raised below, after the `except` clause has dropped the traceback (whose frames hold
         # the step's tensors) and `finally` has released the memory.
-        oom = (str(e).splitlines()[0] if str(e) else "CUDA out of memory", {
-            "max_memory_allocated": int(torch.cuda.max_memory_allocated()),
-            "memory_reserved": int(torch.cuda.memory_reserved()),
-            "total_memory": int(torch.cuda.get_device_properties(0).total_memory),
-        })
+        oom = (
+            str(e).splitlines()[0] if str(e) else "CUDA out of memory",
+            {
+                "max_memory_allocated": int(torch.cuda.max_memory_allocated()),
+                "memory_reserved": int(torch.cuda.memory_reserved()),
+                "total_memory": int(torch.cuda.get_device_properties(0).total_memory),
+            },
+        )
     finally:
         tracker.stop()
         if opt is not None:

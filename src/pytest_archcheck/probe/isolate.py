@@ -15,32 +15,59 @@ _MARK = "@@ARCHCHECK-PROBE@@"
 
 
 def run_isolated(
-    spec: Spec, device: str, n: int, batch: int, latency: bool, *, timeout: float,
-    path: str | None, line: int | None, emulate: str | None = None,
+    spec: Spec,
+    device: str,
+    n: int,
+    batch: int,
+    latency: bool,
+    *,
+    timeout: float,
+    path: str | None,
+    line: int | None,
+    emulate: str | None = None,
 ) -> ProbeResult:
     from . import _factory_finding
 
-    payload = json.dumps({
-        "spec": spec.model_dump(mode="json"), "device": device, "n": n, "batch": batch,
-        "latency": latency, "path": path, "line": line, "emulate": emulate,
-    })
+    payload = json.dumps(
+        {
+            "spec": spec.model_dump(mode="json"),
+            "device": device,
+            "n": n,
+            "batch": batch,
+            "latency": latency,
+            "path": path,
+            "line": line,
+            "emulate": emulate,
+        }
+    )
     res = ProbeResult(name=spec.name, path=path, device=device, n=n, batch=batch)
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "pytest_archcheck.probe.isolate"],
-            input=payload, capture_output=True, text=True, timeout=timeout,
-            cwd=os.getcwd(), env=dict(os.environ), check=False,
+            input=payload,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=os.getcwd(),
+            env=dict(os.environ),
+            check=False,
         )
     except subprocess.TimeoutExpired:
-        res.findings.append(_factory_finding(
-            spec, f"probe did not finish within {timeout:g} s (factory or step hangs?)", path, line
-        ))
+        res.findings.append(
+            _factory_finding(
+                spec,
+                f"probe did not finish within {timeout:g} s (factory or step hangs?)",
+                path,
+                line,
+            )
+        )
         return res
     for out_line in reversed(proc.stdout.splitlines()):
         if out_line.startswith(_MARK):
-            return ProbeResult.from_json(json.loads(out_line[len(_MARK):]))
+            return ProbeResult.from_json(json.loads(out_line[len(_MARK) :]))
     why = (
-        f"killed by signal {-proc.returncode}" if proc.returncode < 0
+        f"killed by signal {-proc.returncode}"
+        if proc.returncode < 0
         else f"exited with status {proc.returncode}"
     )
     tail = proc.stderr.strip().splitlines()[-1:] or [""]
@@ -56,8 +83,14 @@ def _child() -> None:
     req: dict[str, Any] = json.loads(sys.stdin.read())
     spec = Spec.model_validate(req["spec"])
     res = run(
-        spec, device=req["device"], n=req["n"], batch=req["batch"], latency=req["latency"],
-        path=req["path"], line=req["line"], emulate=req.get("emulate"),
+        spec,
+        device=req["device"],
+        n=req["n"],
+        batch=req["batch"],
+        latency=req["latency"],
+        path=req["path"],
+        line=req["line"],
+        emulate=req.get("emulate"),
     )
     sys.stdout.write("\n" + _MARK + json.dumps(res.to_json()) + "\n")
     sys.stdout.flush()

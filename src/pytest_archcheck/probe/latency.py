@@ -39,8 +39,13 @@ def summarize(samples_ms: list[float]) -> dict[str, Any]:
 
 
 def measure(
-    model: Any, inputs: tuple[Any, ...], device_type: str, *, min_samples: int = 200,
-    warmup: int = 10, time_cap_s: float = 30.0,
+    model: Any,
+    inputs: tuple[Any, ...],
+    device_type: str,
+    *,
+    min_samples: int = 200,
+    warmup: int = 10,
+    time_cap_s: float = 30.0,
 ) -> dict[str, Any]:
     """Time `model(*inputs)` under no_grad: >= min_samples calls, or as many as fit time_cap_s."""
     import torch

@@ -55,9 +55,17 @@ class ProbeResult:
             Finding(**{k: v for k, v in f.items() if k != "url"}) for f in d.get("findings", [])
         ]
         return cls(
-            name=d["name"], path=d.get("path"), device=d["device"], n=d["n"], batch=d["batch"],
-            peak_bytes=d.get("peak_bytes"), breakdown=d.get("breakdown"),
-            attention_kernel=d.get("attention_kernel"), flops=d.get("flops"),
-            latency=d.get("latency"), probes=d.get("probes", 1), findings=findings,
+            name=d["name"],
+            path=d.get("path"),
+            device=d["device"],
+            n=d["n"],
+            batch=d["batch"],
+            peak_bytes=d.get("peak_bytes"),
+            breakdown=d.get("breakdown"),
+            attention_kernel=d.get("attention_kernel"),
+            flops=d.get("flops"),
+            latency=d.get("latency"),
+            probes=d.get("probes", 1),
+            findings=findings,
             extra=d.get("extra", {}),
         )

@@ -25,7 +25,11 @@ def _formula_n(
 
 
 def search(
-    spec: Spec, budget: int, device: str, g: int, batch: int | None = None,
+    spec: Spec,
+    budget: int,
+    device: str,
+    g: int,
+    batch: int | None = None,
     emulate: str | None = None,
 ) -> tuple[int, int]:
     from . import run

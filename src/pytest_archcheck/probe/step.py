@@ -152,7 +152,12 @@ def kernel_name(seen: list[str], sdpa_calls: int, family: str) -> str | None:
 
 
 def train_step(
-    model: Any, inputs_fn: Any, loss_fn: Any, spec: Spec, device_type: str, *,
+    model: Any,
+    inputs_fn: Any,
+    loss_fn: Any,
+    spec: Spec,
+    device_type: str,
+    *,
     tracker: Any = None,
 ) -> tuple[int, int, int, Any]:
     """Forward, loss and backward (the caller steps the optimizer).
@@ -199,7 +204,7 @@ def _state_tensors(opt: Any) -> list[Any]:
 
 
 def default_emulation(spec: Spec) -> str:
-    """"cuda" when [budget] device names a GPU, else "cpu" (pure CPU semantics)."""
+    """ "cuda" when [budget] device names a GPU, else "cpu" (pure CPU semantics)."""
     dev = (spec.budget.device or "").strip().lower()
     return "cuda" if dev and dev != "cpu" else "cpu"
 
@@ -214,8 +219,14 @@ def cuda_sdpa(spec: Spec, orig: Any, seen: list[str]) -> Any:
     low = (torch.float16, torch.bfloat16)
 
     def sdpa(
-        query: Any, key: Any, value: Any, attn_mask: Any = None, dropout_p: float = 0.0,
-        is_causal: bool = False, scale: float | None = None, enable_gqa: bool = False,
+        query: Any,
+        key: Any,
+        value: Any,
+        attn_mask: Any = None,
+        dropout_p: float = 0.0,
+        is_causal: bool = False,
+        scale: float | None = None,
+        enable_gqa: bool = False,
     ) -> Any:
         kw = {"attn_mask": attn_mask, "is_causal": is_causal, "scale": scale}
         if enable_gqa:
@@ -223,10 +234,16 @@ def cuda_sdpa(spec: Spec, orig: Any, seen: list[str]) -> Any:
         lowp = query.dtype in low or (
             torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") in low
         )
-        backend = "math" if spec.train.attention_kernel == "math" else cuda_sdpa_backend(
-            lowp=lowp, head_dim=int(query.shape[-1]),
-            gqa=bool(enable_gqa) and int(key.shape[-3]) != int(query.shape[-3]),
-            attn_mask=attn_mask is not None, prefer=spec.train.attention_kernel,
+        backend = (
+            "math"
+            if spec.train.attention_kernel == "math"
+            else cuda_sdpa_backend(
+                lowp=lowp,
+                head_dim=int(query.shape[-1]),
+                gqa=bool(enable_gqa) and int(key.shape[-3]) != int(query.shape[-3]),
+                attn_mask=attn_mask is not None,
+                prefer=spec.train.attention_kernel,
+            )
         )
         if backend != "math":
             try:
@@ -289,7 +306,13 @@ def cuda_rms_norm(orig: Any) -> Any:
 
 
 def measure(
-    spec: Spec, device: str, n: int, batch: int, model: Any = None, *, debug: bool = False,
+    spec: Spec,
+    device: str,
+    n: int,
+    batch: int,
+    model: Any = None,
+    *,
+    debug: bool = False,
     emulate: str = "cpu",
 ) -> StepMeasurement:
     """Peak bytes of one steady-state training step: device "fake" or "cpu".
@@ -367,8 +390,12 @@ def measure(
                     F.rms_norm = cuda_rms_norm(orig_rms)
                 try:
                     t0, t1, flops_fwd, loss = train_step(
-                        model, lambda: make_inputs(spec, n, batch, "cpu"), loss_fn,
-                        spec, "cpu", tracker=tracker,
+                        model,
+                        lambda: make_inputs(spec, n, batch, "cpu"),
+                        loss_fn,
+                        spec,
+                        "cpu",
+                        tracker=tracker,
                     )
                 finally:
                     F.scaled_dot_product_attention = orig_sdpa
@@ -413,8 +440,15 @@ def measure(
         for rid in live:
             r = tracker.records[rid]
             cat = (
-                "p" if rid in param_rids else "o" if rid in opt_rids
-                else "g" if rid in grad_rids else "a" if t0 < r.alloc <= t1 else "t"
+                "p"
+                if rid in param_rids
+                else "o"
+                if rid in opt_rids
+                else "g"
+                if rid in grad_rids
+                else "a"
+                if t0 < r.alloc <= t1
+                else "t"
             )
             ops[f"{cat}:{r.op}:{r.nbytes}"] += 1
         extra_debug = dict(ops)

@@ -110,8 +110,12 @@ def attention_flops(
     return 2 * b * hq * lq * lk * (dqk + dv)
 
 
-_RNN_OPS = {aten.mkldnn_rnn_layer, aten.mkldnn_rnn_layer_backward, aten._cudnn_rnn,
-            aten._cudnn_rnn_backward}
+_RNN_OPS = {
+    aten.mkldnn_rnn_layer,
+    aten.mkldnn_rnn_layer_backward,
+    aten._cudnn_rnn,
+    aten._cudnn_rnn_backward,
+}
 _RNN_BACKWARD = {aten.mkldnn_rnn_layer_backward, aten._cudnn_rnn_backward}
 
 

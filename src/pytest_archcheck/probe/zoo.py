@@ -73,8 +73,13 @@ class Attention(nn.Module):
             band = dist.abs() <= self.window
             mask = band & (dist >= 0) if self.causal else band
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.p if self.training else 0.0,
-            is_causal=self.causal and mask is None, enable_gqa=self.kv != self.h,
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            dropout_p=self.p if self.training else 0.0,
+            is_causal=self.causal and mask is None,
+            enable_gqa=self.kv != self.h,
         )
         y = y.transpose(1, 2).reshape(b, s, self.h * self.hd)
         return self.drop(self.proj(y))
@@ -176,8 +181,12 @@ class RecurrentLM(nn.Module):
         self.tokens = m.input == "tokens"
         self.emb = nn.Embedding(m.vocab or 1000, m.d_model) if self.tokens else None
         self.rnn = cell(
-            m.d_model, m.hidden_size, m.layers, batch_first=True,
-            bidirectional=m.bidirectional, dropout=spec.train.dropout if m.layers > 1 else 0.0,
+            m.d_model,
+            m.hidden_size,
+            m.layers,
+            batch_first=True,
+            bidirectional=m.bidirectional,
+            dropout=spec.train.dropout if m.layers > 1 else 0.0,
         )
         out = m.hidden_size * (2 if m.bidirectional else 1)
         self.head = nn.Linear(out, m.vocab) if m.vocab is not None else None
