@@ -237,26 +237,23 @@ def _advise(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _rule_json(r: Any, sections: bool = False) -> dict[str, Any]:
+    d = {
+        "code": r.code,
+        "name": r.name,
+        "severity": r.severity,
+        "kind": r.kind,
+        "summary": r.summary,
+    }
+    return {**d, "sections": r.sections()} if sections else d
+
+
 def _rule(args: argparse.Namespace) -> int:
     from .rules import RULES
 
     if args.code is None:
         if args.format == "json":
-            print(
-                json.dumps(
-                    [
-                        {
-                            "code": r.code,
-                            "name": r.name,
-                            "severity": r.severity,
-                            "kind": r.kind,
-                            "summary": r.summary,
-                        }
-                        for r in RULES.values()
-                    ],
-                    indent=2,
-                )
-            )
+            print(json.dumps([_rule_json(r) for r in RULES.values()], indent=2))
         else:
             for r in sorted(RULES.values(), key=lambda r: r.code):
                 print(f"{r.code}  {r.name:<40} {r.severity:<8} {r.summary}")
@@ -271,19 +268,7 @@ def _rule(args: argparse.Namespace) -> int:
         )
     r = RULES[code]
     if args.format == "json":
-        print(
-            json.dumps(
-                {
-                    "code": r.code,
-                    "name": r.name,
-                    "severity": r.severity,
-                    "kind": r.kind,
-                    "summary": r.summary,
-                    "sections": r.sections(),
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps(_rule_json(r, sections=True), indent=2))
     else:
         print(f"# {r.code} {r.name} ({r.severity}, {r.kind})\n\n{r.doc}")
     return EXIT_OK

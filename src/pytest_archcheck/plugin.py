@@ -384,12 +384,9 @@ class SpecItem(pytest.Item):
         props = self._record(measured)
         regressions = m.regressions(self.loaded.name, props) if m.baseline_path else []
         self.findings = findings
-        errors = [f for f in findings if f.severity == "error"]
-        for f in findings:
-            if f.severity == "warning":
-                warnings.warn(
-                    ArchcheckWarning(f"{f.path}:{f.line}: {f.code} {f.message}"), stacklevel=1
-                )
+        # Every finding fails the item, warnings too, as `archcheck check` exits 1 on them;
+        # silence one with `# archcheck: ignore[CODE]` or `ignore` in [tool.archcheck].
+        errors = list(findings)
         if regressions:
             from .findings import Finding
 

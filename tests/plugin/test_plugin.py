@@ -264,3 +264,71 @@ def test_xdist_worker_gpu_mapping(worker: str | None, count: int, expected: int 
     from pytest_archcheck.measure import worker_gpu
 
     assert worker_gpu(worker, count) == expected
+
+
+def test_decorated_factory_is_collected_by_parsing(pytester: pytest.Pytester) -> None:
+    # The module would fail on import: collection must only parse it.
+    pytester.makefile(".archcheck.toml", base=BAD_BPTT)
+    pytester.makepyfile(
+        models="""
+        import pytest_archcheck
+        raise RuntimeError("imported at collection")
+
+        @pytest_archcheck.model(spec="base.archcheck.toml", span=10)
+        def tiny_rnn():
+            pass
+    """
+    )
+    # (not named on the command line: pytest itself would import a file given explicitly)
+    result = pytester.runpytest("--archcheck", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["models.py::tiny_rnn::span"])
+    assert "imported at collection" not in result.stdout.str()
+    # span overridden to 10 by the decorator: bptt 20 now covers it, the span item passes.
+    run = pytester.runpytest("--archcheck", "-q", "-k", "tiny_rnn")
+    run.assert_outcomes(passed=5, deselected=5)
+
+
+def test_p_archcheck_by_entry_point_name(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    result = project.runpytest_subprocess("-p", "archcheck", "--archcheck")
+    result.assert_outcomes(passed=9, failed=1)
+
+
+def test_probe_ini_keys(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("torch")
+    pytester.makefile(
+        ".archcheck.toml",
+        tiny="""
+        [model]
+        name = "tiny"
+        layers = 1
+        d_model = 32
+        heads = 2
+        vocab = 100
+        max_positions = 64
+
+        [train]
+        seq_len = 64
+
+        [budget]
+        max_n = 64
+        memory = "64 KiB"
+    """,
+    )
+    pytester.makeini(
+        "[pytest]\narchcheck = true\narchcheck_probe = true\narchcheck_device = fake\n"
+        "archcheck_json = r.json\n"
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(
+        ["archcheck: collecting specs (probe on fake)", "*ARC101 measured (fake) training peak*"]
+    )
+    import json
+
+    doc = json.loads((pytester.path / "r.json").read_text())
+    assert (
+        doc["models"]["tiny"]["device"] == "fake"
+        and doc["models"]["tiny"]["peak_bytes"] > 64 * 1024
+    )

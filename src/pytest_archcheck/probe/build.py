@@ -35,11 +35,13 @@ def project_root(start: Path | None = None) -> Path:
 def resolve(target: str, what: str = "factory") -> Callable[..., Any]:
     """Import "module:callable" with the project root on sys.path."""
     root = str(project_root())
-    if root not in sys.path:
-        sys.path.insert(0, root)
+    if root in sys.path:
+        sys.path.remove(root)
+    sys.path.insert(0, root)  # this project's modules win over same-named ones elsewhere
     if os.getcwd() not in sys.path:
         sys.path.insert(1, os.getcwd())
     mod_name, _, attr = target.partition(":")
+    _forget_foreign(mod_name.split(".")[0], Path(root))
     try:
         obj: Any = importlib.import_module(mod_name)
         for part in attr.split("."):
@@ -49,6 +51,22 @@ def resolve(target: str, what: str = "factory") -> Callable[..., Any]:
     if not callable(obj):
         raise FactoryError(f"{what} {target!r} is not callable")
     return obj  # type: ignore[no-any-return]
+
+
+def _forget_foreign(top: str, root: Path) -> None:
+    """Drop an already-imported module `top` (and its submodules) that comes from another
+    project when `root` has its own: two example projects may both have a `model.py`, and
+    the import cache would otherwise hand the second one the first one's factories."""
+    mod = sys.modules.get(top)
+    here = (root / f"{top}.py").is_file() or (root / top / "__init__.py").is_file()
+    origin = getattr(mod, "__file__", None)
+    if mod is None or not here or origin is None:
+        return
+    try:
+        Path(origin).resolve().relative_to(root.resolve())
+    except ValueError:
+        for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+            del sys.modules[name]
 
 
 def build_model(spec: Spec) -> Any:

@@ -542,7 +542,7 @@ document(
 
     ## Example
     ```python
-    mask = (1 - keep) * -1e4   # in fp16 with large scores
+    mask = (1 - keep) * -1e4  # in fp16 with large scores
     ```
 
     ## Use instead
