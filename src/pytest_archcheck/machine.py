@@ -27,7 +27,10 @@ def _git_commit() -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None
+    sha = out.stdout.strip()
+    if out.returncode != 0 or len(sha) != 40 or any(c not in "0123456789abcdef" for c in sha):
+        return None  # not a git checkout (git then echoes "HEAD")
+    return sha
 
 
 def _gpu() -> dict[str, Any] | None:
