@@ -72,3 +72,15 @@ def test_logits_convention() -> None:
 def test_window_saving() -> None:
     assert window_saving(2048, 256) == 2048 / 256 == 8.0
     assert window_saving(100, 256) == 1.0
+
+
+def test_encoders_cache_nothing() -> None:
+    from pytest_archcheck.formulas.kvcache import kv_cache_from_spec
+    from pytest_archcheck.spec.model import Spec
+
+    m = {"family": "transformer", "layers": 2, "d_model": 64, "heads": 4, "vocab": 100}
+    enc = Spec.model_validate({"model": {**m, "causal": False}, "infer": {"seq_len": 8}})
+    dec = Spec.model_validate({"model": m, "infer": {"seq_len": 8}})
+    assert kv_cache_from_spec(enc) is None
+    # decoder: 2 (K, V) x 2 layers x batch 1 x 4 heads x 8 positions x 16 head_dim x 4 B
+    assert kv_cache_from_spec(dec) == 2 * 2 * 1 * 4 * 8 * 16 * 4

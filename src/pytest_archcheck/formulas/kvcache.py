@@ -66,13 +66,14 @@ def kv_cache_positions(spec: Spec) -> int:
 
 
 def kv_cache_from_spec(spec: Spec) -> int | None:
-    """KV-cache bytes at the [infer] shape; None unless a Transformer with kv_cache = true.
+    """KV-cache bytes at the [infer] shape; None unless a causal (decoder) Transformer with
+    kv_cache = true: an encoder recomputes every position on each call and caches nothing.
 
     dtype: [infer] dtype, else [train] dtype. Sliding-window models cache at most `window`
     positions per layer (Mistral's rolling buffer); other kinds cache every position.
     """
     m = spec.model
-    if m.family != "transformer" or not spec.infer.kv_cache:
+    if m.family != "transformer" or not spec.infer.kv_cache or not m.causal:
         return None
     n = kv_cache_positions(spec)
     if m.attention == "sliding" and m.window > 0:
