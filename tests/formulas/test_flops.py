@@ -11,8 +11,6 @@ from pytest_archcheck.formulas.flops import (
     recurrent_flops,
     transformer_decode_step_flops,
     transformer_flops,
-    transformer_forward_flops,
-    transformer_train_step_flops,
 )
 from pytest_archcheck.spec.model import Spec
 
@@ -24,8 +22,8 @@ def test_gpt2_forward_matches_kaplan() -> None:
     # N = n_layer*12*d^2 matmul weights (+ the de-embedding d*vocab)
     n_matmul = L * 12 * D * D + D * V
     per_token = 2 * n_matmul + 2 * L * N * D
-    assert transformer_forward_flops(L, 1, N, D, H, d_ff=FF, vocab=V) == N * per_token
-    assert transformer_train_step_flops(L, 1, N, D, H, d_ff=FF, vocab=V) == 3 * N * per_token
+    assert transformer_flops(L, 1, N, D, H, d_ff=FF, vocab=V).forward == N * per_token
+    assert transformer_flops(L, 1, N, D, H, d_ff=FF, vocab=V).train_step == 3 * N * per_token
 
 
 def test_transformer_terms_by_hand() -> None:

@@ -205,58 +205,6 @@ def transformer_flops(
     return Flops(forward, 3 * forward)
 
 
-def transformer_forward_flops(
-    layers: int,
-    batch: int,
-    n: int,
-    d_model: int,
-    heads: int,
-    *,
-    d_ff: int,
-    vocab: int | None = None,
-    kv_heads: int | None = None,
-    head_dim: int | None = None,
-    mlp: MLPKind = "gelu",
-    attention: AttentionKind = "full",
-    window: int = 0,
-    causal: bool = True,
-    convention: Convention = "archcheck",
-    attention_kernel: Kernel = "flash",
-) -> int:
-    """Forward FLOPs of a Transformer LM (see `transformer_flops`)."""
-    return transformer_flops(
-        layers, batch, n, d_model, heads, d_ff=d_ff, vocab=vocab, kv_heads=kv_heads,
-        head_dim=head_dim, mlp=mlp, attention=attention, window=window, causal=causal,
-        convention=convention, attention_kernel=attention_kernel,
-    ).forward  # fmt: skip
-
-
-def transformer_train_step_flops(
-    layers: int,
-    batch: int,
-    n: int,
-    d_model: int,
-    heads: int,
-    *,
-    d_ff: int,
-    vocab: int | None = None,
-    kv_heads: int | None = None,
-    head_dim: int | None = None,
-    mlp: MLPKind = "gelu",
-    attention: AttentionKind = "full",
-    window: int = 0,
-    causal: bool = True,
-    convention: Convention = "archcheck",
-    attention_kernel: Kernel = "flash",
-) -> int:
-    """Training-step FLOPs (forward + backward) of a Transformer LM (see `transformer_flops`)."""
-    return transformer_flops(
-        layers, batch, n, d_model, heads, d_ff=d_ff, vocab=vocab, kv_heads=kv_heads,
-        head_dim=head_dim, mlp=mlp, attention=attention, window=window, causal=causal,
-        convention=convention, attention_kernel=attention_kernel,
-    ).train_step  # fmt: skip
-
-
 @formula(
     "flops.transformer_decode_step",
     "F = L*(2B*d*(q+2kv) + 2B*q*d + 4B*h*ctx*hd + mlp) + 2B*d*vocab",
