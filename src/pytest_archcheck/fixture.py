@@ -121,12 +121,18 @@ class ArchcheckFixture:
         spec: str | Path | None = None,
         device: str | None = None,
         behaviour: bool = True,
+        inputs: Any = None,
         **keys: Any,
     ) -> CheckReport:
         """Assert every budget (memory, max_n, latency, span) and the behavioural checks.
 
-        Fails the test with the findings when any error-severity finding is left.
+        `inputs`: a callable `(batch, n) -> tensor or tuple of tensors` giving `forward`'s
+        positional arguments, when the synthetic ones (`input = "tokens" | "embeddings" |
+        "image"`) do not fit the model. Fails the test with the findings when any finding is
+        left.
         """
+        if inputs is not None:
+            keys["inputs"] = _register_inputs(inputs)
         from .engine import Selection, run_rules
         from .spec.load import LoadedSpec
         from .spec.locate import SourceMap
@@ -215,6 +221,23 @@ class ArchcheckFixture:
             ]
             pytest.fail("archcheck budgets not met:\n" + "\n".join(lines), pytrace=False)
         return report
+
+
+def _register_inputs(inputs: Any) -> str:
+    """Expose a user's inputs callable as "module:callable", the form specs use."""
+    import sys
+    import types
+
+    if not callable(inputs):
+        pytest.fail("archcheck: inputs must be a callable (batch, n) -> tensors", pytrace=False)
+    name = "pytest_archcheck._user_inputs"
+    mod = sys.modules.get(name)
+    if mod is None:
+        mod = types.ModuleType(name)
+        sys.modules[name] = mod
+    attr = f"inputs_{id(inputs)}"
+    setattr(mod, attr, inputs)
+    return f"{name}:{attr}"
 
 
 def _zoo(spec: Spec) -> Any:

@@ -88,3 +88,34 @@ def test_user_module_behaviour_is_checked(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--archcheck-device=fake", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*ARC201*"])
+
+
+def test_user_inputs_callable(pytester: pytest.Pytester) -> None:
+    # A model whose forward takes two float tensors: the synthetic inputs cannot drive it.
+    pytester.makepyfile(
+        test_user="""
+        import pytest
+        import torch
+        from torch import nn
+
+        class Pair(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a = nn.Linear(8, 8)
+                self.b = nn.Linear(8, 8)
+
+            def forward(self, x, y):
+                return self.a(x) + self.b(y)
+
+        def make(batch, n):
+            return torch.randn(batch, n, 8), torch.randn(batch, n, 8)
+
+        @pytest.mark.archcheck(memory="1 GiB")
+        def test_pair(archcheck):
+            r = archcheck.check(Pair(), inputs=make, family="cnn", layers=1, d_model=8,
+                                seq_len=16, behaviour=False)
+            assert r.measured["peak_bytes"] > 0
+    """
+    )
+    result = pytester.runpytest_subprocess("--archcheck-device=fake", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
