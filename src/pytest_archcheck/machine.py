@@ -42,8 +42,30 @@ def _gpu() -> dict[str, Any] | None:
     return {
         "name": torch.cuda.get_device_name(idx),
         "cuda": torch.version.cuda,
+        "driver": _nvidia_driver(),
         "count": torch.cuda.device_count(),
     }
+
+
+def _nvidia_driver() -> str | None:
+    """The NVIDIA driver version as nvidia-smi reports it (torch does not expose it)."""
+    import shutil
+
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run(
+            [exe, "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    first = out.stdout.strip().splitlines()[:1]
+    return first[0].strip() if out.returncode == 0 and first else None
 
 
 def cpu_name() -> str:
