@@ -125,9 +125,9 @@ def buffer_bytes(spec: Spec) -> int:
     return sum(2 * 4 * s[0] + 8 for s in bns)
 
 
-def optimizer_bytes(spec: Spec, shapes: list[Shape]) -> int:
+def optimizer_bytes(spec: Spec, shapes: list[Shape], n_params: int | None = None) -> int:
     opt = spec.train.optimizer
-    P = sum(_numel(s) for s in shapes)
+    P = n_params if n_params is not None else sum(_numel(s) for s in shapes)
     if opt == "sgd":
         return 0
     if opt == "sgd-momentum":
@@ -188,15 +188,18 @@ def cublas_workspace_bytes(device_name: str | None = None, env: str | None = Non
 CUBLAS_WORKSPACES_PER_STEP = 2
 
 
-def cuda_allocator_overhead(spec: Spec, shapes: list[Shape]) -> tuple[int, int]:
+def cuda_allocator_overhead(
+    spec: Spec, shapes: list[Shape], sizes: Counter[int] | None = None
+) -> tuple[int, int]:
     """Bytes max_memory_allocated counts on top of the tensors' sizes, derivable from the source:
     (always, grads) -- always: the cuBLAS workspaces and the 512-byte rounding of the params and
     optimizer moments, minus the Adam/AdamW step counters, which live on the CPU
     (capturable=False, fused=False defaults); grads: the rounding of the parameter gradients,
     counted where they are alive (late backward, optimizer step)."""
     # Layers repeat the same shapes: round each distinct size once.
-    sizes = Counter(4 * math.prod(s) for s in shapes)
-    pad = sum((cuda_alloc_size(b) - b) * c for b, c in sizes.items())
+    if sizes is None:  # element counts of the tensors, with multiplicity
+        sizes = Counter(math.prod(s) for s in shapes)
+    pad = sum((cuda_alloc_size(4 * k) - 4 * k) * c for k, c in sizes.items())
     opt = spec.train.optimizer
     always = pad
     if opt in ("adam", "adamw"):
@@ -229,15 +232,15 @@ def _static(spec: Spec) -> _Static:
     if hit is not None and hit[0] is spec:
         return hit[1]
     shapes = param_shapes(spec)
-    numels = [_numel(s) for s in shapes]
-    P = sum(numels)
-    largest = max(numels, default=0)
+    sizes = Counter(map(math.prod, shapes))  # layers repeat shapes: work per distinct size
+    P = sum(k * c for k, c in sizes.items())
+    largest = max(sizes, default=0)
     if spec.train.optimizer in ("adam", "adamw"):
         tmp_cuda, tmp_cpu = 4 * P, 2 * 4 * largest
     else:
         tmp_cuda = tmp_cpu = 4 * largest
-    always, grad_pad = cuda_allocator_overhead(spec, shapes)
-    params, grads, optimizer = 4 * P, 4 * P, optimizer_bytes(spec, shapes)
+    always, grad_pad = cuda_allocator_overhead(spec, shapes, sizes)
+    params, grads, optimizer = 4 * P, 4 * P, optimizer_bytes(spec, shapes, P)
     t = spec.train
     if t.tensor_parallel > 1 or t.zero_stage > 0:
         # Per-rank model states (Rajbhandari et al. 2019, ZeRO §5; Shoeybi et al. 2019, TP):
