@@ -35,6 +35,7 @@ class PathInfo:
     receptive_field: int | None  # None = unlimited
     layers_needed: int | None = None
     gradient_horizon: int | None = None  # truncated BPTT
+    directions: str = "both"  # "past" for causal models: reach counts positions before t
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class Estimate:
             receptive_field=p.receptive_field,
             layers_needed=need,
             gradient_horizon=p.gradient_horizon,
+            directions=p.directions,
         )
 
     @cached_property

@@ -6,6 +6,7 @@ measurement; the message says which.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 from ..units import format_bytes, format_seconds
@@ -220,11 +221,21 @@ def span_covered(ctx: RuleContext) -> Iterator[Violation]:
     if span is None:
         return
     p = ctx.estimate.path_info
+    where = "into the past" if p.directions == "past" else "per direction"
     if p.covered is False:
         need = f"; {p.layers_needed} layers would be needed" if p.layers_needed else ""
+        m = ctx.spec.model
+        if p.layers_needed and m.family in ("cnn", "tcn"):
+            # With dilations doubling per layer (1, 2, 4, ...), L layers of kernel k reach
+            # r * (2^L - 1) per direction, r = (k-1) causal or (k-1)/2 centered (Bai et al. 2018).
+            k = max(m.kernel_list())
+            r = (k - 1) if p.directions == "past" else (k - 1) // 2
+            if r > 0:
+                doubling = math.ceil(math.log2(span / r + 1))
+                need = f"; {p.layers_needed} layers at dilation 1, or {doubling} with dilations doubling"
         rf = f" (receptive field R = {p.receptive_field})" if p.receptive_field else ""
         yield Violation(
-            f"reach {p.reach} positions per direction{rf} does not cover span {span}{need}",
+            f"reach {p.reach} positions {where}{rf} does not cover span {span}{need}",
             ("budget", "span"),
             fix="add dilation (TCN), attention, or layers",
             data={"reach": p.reach, "layers_needed": p.layers_needed},
