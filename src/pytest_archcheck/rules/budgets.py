@@ -119,7 +119,12 @@ def max_n_fits(ctx: RuleContext) -> Iterator[Violation]:
     elif n_max < b.max_n:
         yield Violation(
             f"max_n {b.max_n} does not fit the memory budget {format_bytes(b.memory)} at batch "
-            f"{ctx.spec.train.batch}: the longest n that fits is n_max = {n_max}",
+            f"{ctx.spec.train.batch}: the longest n that fits is n_max = {n_max}"
+            + (
+                f" (found by {ctx.measured.get('probes')} probes on {ctx.measured.get('device')})"
+                if "n_max" in ctx.measured
+                else " (formula)"
+            ),
             ("budget", "max_n"),
             fix=f"set max_n = {n_max}, or reduce memory per token (checkpointing, flash attention)",
             data={"n_max": n_max},
