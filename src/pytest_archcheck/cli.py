@@ -182,21 +182,23 @@ def _probe(args: argparse.Namespace) -> int:
         raise ArchcheckError(
             "`archcheck probe` needs torch: pip install 'pytest-archcheck[torch]'"
         ) from exc
+    from .measure import project_root
     from .probe import run
 
     out = []
     rc = EXIT_OK
     for s in _load_one(args.spec):
-        res = run(
-            s.spec,
-            device=args.device,
-            n=args.n,
-            batch=args.batch,
-            latency=args.latency,
-            path=s.path,
-            line=s.line_of(("model", "factory")),
-            subprocess=args.isolate,
-        )
+        with project_root(s):
+            res = run(
+                s.spec,
+                device=args.device,
+                n=args.n,
+                batch=args.batch,
+                latency=args.latency,
+                path=s.path,
+                line=s.line_of(("model", "factory")),
+                subprocess=args.isolate,
+            )
         out.append(res)
         if getattr(res, "findings", None):
             rc = EXIT_FINDINGS

@@ -9,6 +9,8 @@ Imported only under `--probe`.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .findings import Finding
@@ -70,16 +72,24 @@ def measure_spec(
         return {}, [_torch_missing(loaded)]
 
     device = device or default_device()
-    previous_root = os.environ.get("ARCHCHECK_ROOT")
-    if loaded.root is not None:
-        os.environ["ARCHCHECK_ROOT"] = str(loaded.root)  # factories import from their project
-    try:
+    with project_root(loaded):
         return _measure(loaded, spec, device, check, subprocess)
+
+
+@contextmanager
+def project_root(loaded: LoadedSpec) -> Iterator[None]:
+    """Factories import from the spec's own project (its pyproject.toml folder), also in the
+    probe subprocesses, which inherit ARCHCHECK_ROOT."""
+    previous = os.environ.get("ARCHCHECK_ROOT")
+    if loaded.root is not None:
+        os.environ["ARCHCHECK_ROOT"] = str(loaded.root)
+    try:
+        yield
     finally:
-        if previous_root is None:
+        if previous is None:
             os.environ.pop("ARCHCHECK_ROOT", None)
         else:
-            os.environ["ARCHCHECK_ROOT"] = previous_root
+            os.environ["ARCHCHECK_ROOT"] = previous
 
 
 def _measure(

@@ -432,3 +432,29 @@ def test_output_file_in_missing_folder_exits_2(project: Path, capsys) -> None:
     assert "cannot write" in err
     assert "out.json" in err
     assert "Traceback" not in err
+
+
+def test_probe_imports_the_factory_from_the_spec_project(tmp_path, monkeypatch, capsys) -> None:
+    """`archcheck probe` run from elsewhere finds `model:build` in the example's own folder."""
+    pytest.importorskip("torch")
+    spec = Path(__file__).resolve().parents[2] / "examples" / "nanogpt" / "gpt.archcheck.toml"
+    monkeypatch.chdir(tmp_path)
+    assert (
+        run(
+            [
+                "probe",
+                str(spec),
+                "--device",
+                "fake",
+                "--n",
+                "64",
+                "--batch",
+                "1",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
+    [model] = json.loads(capsys.readouterr().out)["models"]
+    assert model["findings"] == [] and model["peak_bytes"] > 0 and model["n"] == 64
