@@ -141,6 +141,27 @@ class Estimate:
         return n_max_for(self.spec, self.batch)
 
     @cached_property
+    def secondary(self) -> dict[str, int] | None:
+        """The article's rules of thumb for Transformers, printed beside the exact figures:
+        its attention-only n_max (scores alone fill the budget) and the n beyond which
+        attention outweighs the FFN (n > 2·d_ff)."""
+        from .formulas.limits import attention_dominates_threshold, sqrt_rule_n_max
+        from .spec.model import DTYPE_BYTES
+
+        m = self.spec.model
+        if m.family != "transformer":
+            return None
+        out = {"attention_dominates_above_n": attention_dominates_threshold(m.ffn_dim)}
+        if self.spec.budget.memory is not None:
+            out["sqrt_rule_n_max"] = sqrt_rule_n_max(
+                self.spec.budget.memory,
+                self.batch,
+                m.head_count,
+                DTYPE_BYTES[self.spec.train.dtype],
+            )
+        return out
+
+    @cached_property
     def latency(self) -> LatencyEstimate | None:
         from .formulas.latency import latency_from_spec
 
@@ -163,6 +184,7 @@ class Estimate:
             "flops": {"forward": self.flops_forward, "train_step": self.flops_train_step},
             "dependency": asdict(self.path_info),
             "n_max": self.n_max,
+            "rules_of_thumb": self.secondary,
             "latency": None
             if self.latency is None
             else {
@@ -247,6 +269,12 @@ def render_text(e: Estimate) -> None:
         rows.append(
             ("path length", "none" if p.path_length is None else f"{p.path_length:,}", "path.*")
         )
+    for key, label in (
+        ("sqrt_rule_n_max", "article's attention-only n_max"),
+        ("attention_dominates_above_n", "attention outweighs FFN above n"),
+    ):
+        if e.secondary and key in e.secondary:
+            rows.append((label, f"{e.secondary[key]:,}", f"limits.{key}"))
     if e.latency is not None:
         rows.append(
             (

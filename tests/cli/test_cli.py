@@ -458,3 +458,14 @@ def test_probe_imports_the_factory_from_the_spec_project(tmp_path, monkeypatch, 
     )
     [model] = json.loads(capsys.readouterr().out)["models"]
     assert model["findings"] == [] and model["peak_bytes"] > 0 and model["n"] == 64
+
+
+def test_estimate_prints_the_articles_rules_of_thumb(capsys) -> None:
+    spec = (
+        Path(__file__).resolve().parents[2] / "examples" / "gpt-small" / "gpt-small.archcheck.toml"
+    )
+    assert run(["estimate", str(spec), "--format", "json"]) == 0
+    [m] = json.loads(capsys.readouterr().out)["models"]
+    # sqrt(24 GiB / (batch 8 x 12 heads x 2 bytes)) = sqrt(134,217,728) = 11,585.2; 2 x 3072.
+    assert m["rules_of_thumb"] == {"attention_dominates_above_n": 6144, "sqrt_rule_n_max": 11585}
+    assert m["params"] == 124_439_808
