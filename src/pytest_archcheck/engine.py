@@ -197,12 +197,16 @@ def run_rules(
         ):
             continue
         for v in r.check(ctx):
+            origin = loaded.origin_of(v.key)
             findings.append(
                 Finding(
                     code=code,
                     name=r.name,
                     severity=r.severity,
-                    message=v.message,
+                    # an inherited key is reported at the `extends` line (where a suppression
+                    # comment can go), naming the file and line the value came from
+                    message=v.message
+                    + (f" (`{'.'.join(map(str, v.key))}` from {origin})" if origin else ""),
                     path=loaded.path,
                     line=loaded.line_of(v.key),
                     model=loaded.name,

@@ -42,6 +42,13 @@ class LoadedSpec:
     findings: list[Finding] = field(default_factory=list)
     settings: Settings | None = None
     root: Path | None = None
+    # keys taken from an `extends` file and not overridden: (table, key) -> (file, line)
+    inherited: dict[Key, tuple[str, int]] = field(default_factory=dict)
+
+    def origin_of(self, key: Key) -> str | None:
+        """ "file:line" of a key inherited through `extends` (None for the spec's own keys)."""
+        hit = self.inherited.get(tuple(key[:2]))
+        return None if hit is None else f"{hit[0]}:{hit[1]}"
 
     def line_of(self, key: Key) -> int:
         """Line of a spec key such as ("budget", "memory"); model keys may omit the table."""
@@ -462,14 +469,22 @@ def _merge_extended(
                 return raw
             assert base_tables is not None
             tables: dict[str, Any] = base_tables
+            adapted_lines: dict[Key, int] = {}
         else:
-            tables = adapt_text(text, shown, select).tables
+            adapted = adapt_text(text, shown, select)
+            tables, adapted_lines = adapted.tables, adapted.lines
     except AdapterError as exc:
         loaded.findings.append(_adapter_finding(exc, shown, loaded.name))
         return raw
+    lines = locate(text).lines if target.suffix.lower() == ".toml" else adapted_lines
     merged: dict[str, Any] = {}
     for table, values in tables.items():
         merged[table] = dict(values) if isinstance(values, dict) else values
+        if isinstance(values, dict):
+            for key in values:
+                own = isinstance(raw.get(table), dict) and key in raw[table]
+                if not own:
+                    loaded.inherited[(table, key)] = (shown, lines.get((table, key), 1))
     if isinstance(merged.get("model"), dict):
         merged["model"].pop("name", None)  # the spec's name (or its file stem) names the model
     for table, values in raw.items():
