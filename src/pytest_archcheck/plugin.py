@@ -447,9 +447,15 @@ class SpecItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ArchcheckFailure):
             verbose = self.config.get_verbosity()
+            from .report.formats import source_line
+
             lines = []
+            cache: dict[str, list[str] | None] = {}
             for f in excinfo.value.findings:
                 lines.append(f"{f.path}:{f.line}: {f.code} {f.message}")
+                src = source_line(f.path, f.line, cache)
+                if verbose >= 1 and src is not None and src.strip():
+                    lines.append(f"    > {src.strip()}")
                 if verbose >= 1 and f.fix:
                     lines.append(f"    help: {f.fix}")
                 if verbose >= 1:

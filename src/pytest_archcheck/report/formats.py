@@ -21,13 +21,37 @@ SCHEMA_VERSION = 1
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
+def source_line(path: str, line: int, cache: dict[str, list[str] | None]) -> str | None:
+    """The text of `line` in `path` (None when the file or line cannot be read)."""
+    if path not in cache:
+        try:
+            with open(path, encoding="utf-8-sig") as fh:
+                cache[path] = fh.read().split("\n")
+        except (OSError, UnicodeDecodeError, ValueError):
+            cache[path] = None
+    text = cache[path]
+    if text is None or not 1 <= line <= len(text):
+        return None
+    return text[line - 1].rstrip("\r")
+
+
 def _full(findings: Sequence[Finding], files: int) -> str:
+    """ruff's full format: the finding, the spec line it points at, and the fix."""
     lines: list[str] = []
+    cache: dict[str, list[str] | None] = {}
     for f in findings:
         model = f" [{f.model}]" if f.model else ""
         lines.append(f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}{model}")
+        src = source_line(f.path, f.line, cache)
+        if src is not None and src.strip():
+            gutter = " " * len(str(f.line))
+            lines.append(f"{gutter} |")
+            lines.append(f"{f.line} | {src}")
+            start = len(src) - len(src.lstrip())
+            lines.append(f"{gutter} | {' ' * start}{'^' * max(1, len(src.strip()))}")
         if f.fix:
             lines.append(f"  help: {f.fix}")
+        lines.append("")
     lines.append(_summary(findings, files))
     return "\n".join(lines)
 
