@@ -83,6 +83,13 @@ def parse_toml(text: str, path: str) -> tuple[dict[str, Any] | None, Finding | N
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None) or _line_from_message(str(exc), text)
         msg = getattr(exc, "msg", None) or str(exc)
+        # An error at the end of the document is placed after the final newline by some
+        # parsers (tomli >= 2.1) and named so by others (tomllib): blame the last line that
+        # exists and say the same thing whichever parser runs.
+        last = max(1, len(split_lines(text)))
+        if line > last and "end of document" not in msg:
+            msg = f"{msg} (at end of document)"
+        line = max(1, min(line, last))
         return None, _finding("ARC306", f"TOML syntax error: {msg}", path, line, None)
 
 
@@ -118,6 +125,7 @@ def _strip_unknown(
     """Split a raw spec into its tables, reporting and dropping unknown keys (ARC301)."""
     tables: dict[str, dict[str, Any]] = {}
     for table, value in raw.items():
+        table = str(table)  # YAML keys may be ints, booleans or null
         if table not in TABLE_KEYS:
             line = loaded.line_of((table,))
             close = difflib.get_close_matches(table, sorted(TABLE_KEYS), n=1, cutoff=0.6)
@@ -139,6 +147,7 @@ def _strip_unknown(
             continue
         kept: dict[str, Any] = {}
         for key, v in value.items():
+            key = str(key)
             if key in TABLE_KEYS[table]:
                 kept[key] = v
             else:
@@ -199,8 +208,26 @@ def _shown_value(tables: Mapping[str, Any], loc: tuple[str, ...]) -> str:
     """` (got 'value')` for the value the user wrote at `table.key`, when it is short."""
     if len(loc) != 2 or not isinstance(tables.get(loc[0]), dict) or loc[1] not in tables[loc[0]]:
         return ""
-    got = repr(tables[loc[0]][loc[1]])
+    value = tables[loc[0]][loc[1]]
+    if not _small(value):  # a YAML alias bomb or a cyclic value: its repr would never finish
+        return ""
+    got = repr(value)
     return f" (got {got})" if len(got) <= 80 else ""
+
+
+def _small(value: Any, limit: int = 100) -> bool:
+    """Whether `value` holds at most `limit` items in all, counting shared ones each time."""
+    stack, seen = [value], 0
+    while stack:
+        v = stack.pop()
+        seen += 1
+        if seen > limit:
+            return False
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+    return True
 
 
 def _key_in_message(msg: str) -> Key:
@@ -310,7 +337,8 @@ def load_settings(
             findings.append(
                 _finding(
                     "ARC302",
-                    f"`tool.archcheck.{'.'.join(loc)}`: {err['msg']}",
+                    f"`tool.archcheck.{'.'.join(loc)}`: "
+                    f"{err['msg'].removeprefix('Value error, ')}",
                     path,
                     source.line_of(("tool", "archcheck", *loc)),
                     None,
@@ -452,6 +480,9 @@ def _merge_extended(
     if not target.is_absolute():
         target = base / target
     try:
+        if target.exists() and not target.is_file() and not target.is_dir():
+            # /dev/zero, a FIFO: reading would never end
+            raise OSError(0, "not a regular file")
         text = target.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
