@@ -25,8 +25,28 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
 
 
+def _positive(value: str) -> int:
+    """An int >= 1 (sequence lengths, batch sizes, spans, heads): 0 and negatives are usage
+    errors, not numbers the formulas should divide by."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def _codes(value: str) -> list[str]:
-    return [c.strip().upper() for c in value.split(",") if c.strip()]
+    from .rules import RULES
+
+    codes = [c.strip().upper() for c in value.split(",") if c.strip()]
+    unknown = [c for c in codes if not any(r.startswith(c) for r in RULES)]
+    if unknown:  # a typo would otherwise select nothing and report "All checks passed!"
+        raise argparse.ArgumentTypeError(
+            f"{unknown[0]!r} is no rule code or prefix of one (see `archcheck rule`)"
+        )
+    return codes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,15 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("estimate", help="formula report for one spec")
     e.add_argument("spec")
-    e.add_argument("--n", type=int, default=None)
-    e.add_argument("--batch", type=int, default=None)
+    e.add_argument("--n", type=_positive, default=None)
+    e.add_argument("--batch", type=_positive, default=None)
     e.add_argument("--format", choices=["text", "json"], default="text")
 
     pr = sub.add_parser("probe", help="measure one spec (needs torch)")
     pr.add_argument("spec")
     pr.add_argument("--device", choices=["fake", "cpu", "cuda"], default="fake")
-    pr.add_argument("--n", type=int, default=None)
-    pr.add_argument("--batch", type=int, default=None)
+    pr.add_argument("--n", type=_positive, default=None)
+    pr.add_argument("--batch", type=_positive, default=None)
     pr.add_argument("--latency", action="store_true", help="also time inference (cpu/cuda)")
     pr.add_argument(
         "--isolate",
@@ -77,13 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--format", choices=["text", "json"], default="text")
 
     a = sub.add_parser("advise", help="the article's selection guide, with numbers")
-    a.add_argument("--span", type=int, required=True)
-    a.add_argument("--n", type=int, required=True)
+    a.add_argument("--span", type=_positive, required=True)
+    a.add_argument("--n", type=_positive, required=True)
     a.add_argument("--memory", required=True, help='e.g. "24 GiB"')
     a.add_argument("--latency", default=None, help='P95 target, e.g. "200 ms"')
     a.add_argument("--device", default=None)
-    a.add_argument("--batch", type=int, default=1)
-    a.add_argument("--heads", type=int, default=8)
+    a.add_argument("--batch", type=_positive, default=1)
+    a.add_argument("--heads", type=_positive, default=8)
     a.add_argument("--format", choices=["text", "json"], default="text")
 
     r = sub.add_parser("rule", help="show a rule's documentation, or list all rules")
@@ -220,18 +240,24 @@ def _advise(args: argparse.Namespace) -> int:
         latency = parse_seconds(args.latency) if args.latency else None
     except UnitError as exc:
         raise ArchcheckError(str(exc)) from exc
+    if memory <= 0:
+        raise ArchcheckError(f"--memory must be more than 0 bytes, got {args.memory!r}")
     from .formulas.advise import advise
     from .formulas.advise import render_text as advise_text
+    from .formulas.devices import UnknownDeviceError
 
-    result = advise(
-        span=args.span,
-        n=args.n,
-        memory_bytes=memory,
-        latency_s=latency,
-        device=args.device,
-        batch=args.batch,
-        heads=args.heads,
-    )
+    try:
+        result = advise(
+            span=args.span,
+            n=args.n,
+            memory_bytes=memory,
+            latency_s=latency,
+            device=args.device,
+            batch=args.batch,
+            heads=args.heads,
+        )
+    except UnknownDeviceError as exc:
+        raise ArchcheckError(f"--device: {exc}") from None
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2))
     else:

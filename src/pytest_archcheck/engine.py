@@ -310,8 +310,29 @@ def _collect(paths: Sequence[str]) -> tuple[_Project, list[Path], Settings | Non
 
 
 def _load_file(project: _Project, path: Path) -> LoadedSpec:
+    """One spec file; one that cannot be read (not UTF-8, a dangling link) is an ARC306
+    finding for that file, and the other files are still checked (as ruff's E902)."""
     file_settings, root = project.settings_for(path)
-    return load_spec_file(_read(path), _display(path), file_settings, root)
+    try:
+        text = _read(path)
+    except ArchcheckError as exc:
+        from .spec.locate import SourceMap
+
+        shown = _display(path)
+        rule = RULES["ARC306"]
+        finding = Finding(
+            "ARC306", rule.name, rule.severity, f"cannot read the file: {exc.message}", shown, 1
+        )
+        return LoadedSpec(
+            path=shown,
+            name=path.name,
+            spec=None,
+            source=SourceMap(),
+            findings=[finding],
+            settings=file_settings,
+            root=root,
+        )
+    return load_spec_file(text, _display(path), file_settings, root)
 
 
 def load_all(paths: Sequence[str]) -> tuple[list[LoadedSpec], list[Finding], Selection | None, int]:

@@ -13,7 +13,6 @@ code, so it is evaluated only under `--probe`.
 
 from __future__ import annotations
 
-import bisect
 import csv
 import io
 import json
@@ -140,19 +139,28 @@ def _batch_costs(seq: list[int], batch: int) -> tuple[int, int]:
 
 def _bucketed_costs(lengths: Lengths, max_n: int, batch: int) -> tuple[int, int]:
     """Costs of sorted batches, from the histogram (no expansion): batch k's longest sequence
-    is the sorted length at index min((k+1)·B, N) − 1."""
-    cum: list[int] = []
-    run = 0
-    for c in lengths.counts:
-        run += c
-        cum.append(run)
+    is the sorted length at index min((k+1)·B, N) − 1.
+
+    Counted per histogram bin, not per batch, so that a histogram of 10**18 sequences costs as
+    little as one of ten: full batch k ends in the bin [lo, hi) of sorted indices when
+    lo < (k+1)·B <= hi; the last, partial batch ends at index N − 1, in the last bin.
+    """
     n = lengths.n
+    full = n // batch
     tokens = pairs = 0
-    for start in range(0, n, batch):
-        end = min(start + batch, n)
-        longest = min(lengths.values[bisect.bisect_right(cum, end - 1)], max_n)
-        tokens += (end - start) * longest
-        pairs += (end - start) * longest * longest
+    lo = 0
+    for v, c in zip(lengths.values, lengths.counts, strict=True):
+        hi = lo + c
+        longest = min(v, max_n)
+        ends = max(0, min(hi // batch, full) - (lo // batch + 1) + 1)  # k+1 in (lo/B, hi/B]
+        tokens += ends * batch * longest
+        pairs += ends * batch * longest * longest
+        lo = hi
+    rest = n - full * batch
+    if rest:
+        longest = min(lengths.values[-1], max_n)
+        tokens += rest * longest
+        pairs += rest * longest * longest
     return tokens, pairs
 
 
@@ -301,6 +309,8 @@ def _read_file(path: str, _mtime_ns: int, _size: int) -> Lengths:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise LengthsError(f"{where}:{exc.lineno}: JSON syntax error: {exc.msg}") from None
+        except RecursionError:
+            raise LengthsError(f"{where}: JSON nested too deeply to read") from None
         return from_data(data, where)
     if suffix in (".csv", ".txt"):
         return _read_csv(text, where)

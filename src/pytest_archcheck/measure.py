@@ -141,7 +141,17 @@ def _measure(
     if check in (None, "pitfalls") and spec.model.factory:
         # Behavioural checks test the user's code; a spec without a factory is probed on our
         # reference implementation, whose masks and initialisation say nothing about theirs.
-        findings.extend(_behaviour(loaded))
+        # They run in this process: build the factory in a child first (unless the probe just
+        # did), so that one that exits, crashes or hangs is a finding, not the end of the run.
+        broken = [f for f in findings if f.code == "ARC303"]
+        if not broken and subprocess and check == "pitfalls":
+            from .probe.isolate import build_isolated
+
+            found = build_isolated(spec, timeout=PROBE_TIMEOUT_S, path=loaded.path, line=line)
+            broken = [found] if found is not None else []
+            findings.extend(broken)
+        if not broken:
+            findings.extend(_behaviour(loaded))
     return measured, findings
 
 

@@ -56,6 +56,8 @@ def parse_bytes(value: object) -> int:
     if not m:
         raise UnitError(f"cannot read size {value!r}; write e.g. '24 GiB' or '300 MB'")
     number, unit = float(m.group(1)), m.group(2).lower() or "b"
+    if not math.isfinite(number):  # "1e400 GiB": too large for a float
+        raise UnitError(f"size {value!r} is too large")
     if unit not in _BYTE_UNITS:
         raise UnitError(
             f"unknown size unit {m.group(2)!r} in {value!r}; "
@@ -78,6 +80,8 @@ def parse_seconds(value: object) -> float:
     if not m:
         raise UnitError(f"cannot read duration {value!r}; write e.g. '200 ms' or '1.5 s'")
     number, unit = float(m.group(1)), m.group(2).lower() or "ms"
+    if not math.isfinite(number):  # "1e400 s": too large for a float
+        raise UnitError(f"duration {value!r} is too large")
     if unit not in _TIME_UNITS:
         raise UnitError(f"unknown time unit {m.group(2)!r} in {value!r}; use ns, us, ms, s")
     return number * _TIME_UNITS[unit]

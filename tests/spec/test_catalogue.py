@@ -694,15 +694,14 @@ def test_budget_default_from_pyproject_reaches_spec(tmp_path: Path) -> None:
 # ---- files that are not specs at all: exit code 2, the file named, no traceback -------------
 
 
-def test_non_utf8_spec_exits_2_naming_the_file(tmp_path: Path, monkeypatch, capsys) -> None:
+def test_non_utf8_spec_is_a_finding_naming_the_file(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pyproject.toml").write_text("")
     bad = tmp_path / "latin.archcheck.toml"
     bad.write_bytes(b'[model]\nname = "caf\xe9"\n')
-    assert main(["check", str(bad), "--select", "ARC3"]) == 2
+    assert main(["check", str(bad), "--select", "ARC3", "--format", "concise"]) == 1
     out, err = capsys.readouterr()
-    assert "latin.archcheck.toml" in err
-    assert "not UTF-8" in err
+    assert out.startswith("latin.archcheck.toml:1:1: ARC306 cannot read the file: not UTF-8")
     assert "Traceback" not in err + out
 
 
@@ -711,9 +710,12 @@ def test_non_utf8_spec_found_by_directory_walk(tmp_path: Path, monkeypatch, caps
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "x.archcheck.toml").write_bytes(b"\xff\xfe[model]\n")
-    assert main(["check", str(tmp_path), "--select", "ARC3"]) == 2
-    err = capsys.readouterr().err
-    assert "x.archcheck.toml" in err
+    # a readable twin beside it is still checked: its unknown key is reported too
+    (tmp_path / "sub" / "y.archcheck.toml").write_text("[model]\nvocab = 10\ncolour = 1\n")
+    assert main(["check", str(tmp_path), "--select", "ARC3", "--format", "concise"]) == 1
+    out, err = capsys.readouterr()
+    assert "sub/x.archcheck.toml:1:1: ARC306 cannot read the file" in out
+    assert "sub/y.archcheck.toml:3:1: ARC301" in out
     assert "Traceback" not in err
 
 

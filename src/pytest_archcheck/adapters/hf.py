@@ -281,7 +281,7 @@ def adapt_hf(cfg: HFConfig, src: dict[Key, int], prefix: Key = ()) -> Adapted:
     """Spec tables from a parsed HF config (`src`: key path -> line; `prefix`: where it sits)."""
     r = _Reader(cfg, src, prefix)
     model_type = cfg.get("model_type")
-    if model_type not in FAMILIES:
+    if not isinstance(model_type, str) or model_type not in FAMILIES:  # [..] is unhashable
         shown = "no `model_type`" if model_type is None else f"model_type {model_type!r}"
         raise AdapterError(
             "ARC302",
@@ -308,6 +308,8 @@ def adapt_json(text: str, path: str) -> Adapted:
         cfg = json.loads(text)
     except json.JSONDecodeError as exc:
         raise AdapterError("ARC306", f"JSON syntax error: {exc.msg}", exc.lineno) from exc
+    except RecursionError:
+        raise AdapterError("ARC306", "JSON nested too deeply to read", 1) from None
     if not isinstance(cfg, dict):
         raise AdapterError("ARC306", "a config.json must hold one JSON object", 1)
     return adapt_hf(cfg, json_key_lines(text))

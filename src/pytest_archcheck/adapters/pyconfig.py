@@ -193,10 +193,13 @@ def _llama(m: _Map, meta: bool) -> None:
     hidden = m.get("hidden_dim")
     if hidden is None and _int(d):
         multiple = _int(m.get("multiple_of", 256)) or 1
-        hidden = int(2 * (4 * d) / 3)
+        hidden = 8 * d // 3  # int(2 * (4 * d) / 3), without a float that overflows for huge d
         mult = m.get("ffn_dim_multiplier")
         if isinstance(mult, (int, float)) and not isinstance(mult, bool):
-            hidden = int(mult * hidden)
+            try:  # inf, nan or a product beyond a float: leave hidden_dim to the spec's default
+                hidden = int(mult * hidden)
+            except (OverflowError, ValueError):
+                m.notes.append(f"ffn_dim_multiplier {mult!r} ignored: not a finite factor")
         hidden = multiple * ((hidden + multiple - 1) // multiple)
     m.put("model", "d_ff", hidden, "hidden_dim" if m.get("hidden_dim") else "multiple_of")
     m.take("model", "max_positions", "max_seq_len", 2048)

@@ -21,21 +21,30 @@ LLAMA_HINTS = frozenset({"dim", "n_layers", "n_heads"})
 
 
 def yaml_key_lines(
-    node: Any, prefix: Key = (), out: dict[Key, int] | None = None
+    node: Any, prefix: Key = (), out: dict[Key, int] | None = None, seen: set[int] | None = None
 ) -> dict[Key, int]:
-    """Key path -> 1-based line, from a composed YAML node tree."""
+    """Key path -> 1-based line, from a composed YAML node tree.
+
+    An alias is the very node its anchor named: each collection node is walked once, so that
+    an alias bomb (9 aliases of 9 aliases of ...) or a node that contains itself stays cheap.
+    """
     import yaml
 
     out = {} if out is None else out
+    seen = set() if seen is None else seen
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        if id(node) in seen:
+            return out
+        seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode):
                 path = (*prefix, key_node.value)
                 out.setdefault(path, key_node.start_mark.line + 1)
-                yaml_key_lines(value_node, path, out)
+                yaml_key_lines(value_node, path, out, seen)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            yaml_key_lines(item, (*prefix, i), out)
+            yaml_key_lines(item, (*prefix, i), out, seen)
     return out
 
 

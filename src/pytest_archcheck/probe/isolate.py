@@ -8,6 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
+from ..findings import Finding
 from ..spec.model import Spec
 from .result import ProbeResult
 
@@ -77,11 +78,59 @@ def run_isolated(
     return res
 
 
+def build_isolated(
+    spec: Spec, *, timeout: float, path: str | None, line: int | None
+) -> Finding | None:
+    """Build the model once in a child interpreter: None when it builds, else an ARC303 saying
+    why not (a factory that calls os._exit, segfaults or hangs would otherwise take the calling
+    process, a whole pytest session, down with it)."""
+    from . import _factory_finding
+
+    payload = json.dumps({"spec": spec.model_dump(mode="json"), "mode": "build"})
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest_archcheck.probe.isolate"],
+            input=payload,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=os.getcwd(),
+            env=dict(os.environ),
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        msg = f"factory {spec.model.factory!r} did not return within {timeout:g} s"
+        return _factory_finding(spec, msg, path, line)
+    for out_line in reversed(proc.stdout.splitlines()):
+        if out_line.startswith(_MARK):
+            error = json.loads(out_line[len(_MARK) :]).get("error")
+            return None if error is None else _factory_finding(spec, error, path, line)
+    why = (
+        f"killed by signal {-proc.returncode}"
+        if proc.returncode < 0
+        else f"exited with status {proc.returncode}"
+    )
+    tail = proc.stderr.strip().splitlines()[-1:] or [""]
+    msg = f"factory {spec.model.factory!r}: interpreter {why} {tail[0]}".strip()
+    return _factory_finding(spec, msg, path, line)
+
+
 def _child() -> None:
     from . import run
 
     req: dict[str, Any] = json.loads(sys.stdin.read())
     spec = Spec.model_validate(req["spec"])
+    if req.get("mode") == "build":
+        from .build import FactoryError, build_model
+
+        try:
+            build_model(spec)
+            error = None
+        except FactoryError as exc:
+            error = str(exc)
+        sys.stdout.write("\n" + _MARK + json.dumps({"error": error}) + "\n")
+        sys.stdout.flush()
+        return
     res = run(
         spec,
         device=req["device"],

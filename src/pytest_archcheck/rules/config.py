@@ -84,10 +84,12 @@ document(
     "error",
     "config",
     """
-    A spec file or pyproject.toml that is not valid TOML.
+    A spec file or pyproject.toml that is not valid TOML, or cannot be read at all.
 
     ## What it does
-    Reports the TOML syntax error with the line the parser names, instead of a traceback.
+    Reports the TOML syntax error with the line the parser names, instead of a traceback; a
+    file that cannot be read (not UTF-8 text, a dangling link) is reported at line 1, and the
+    other files are still checked.
 
     ## Why is this bad?
     Nothing in a file that cannot be parsed is checked, so every budget in it is silently off.

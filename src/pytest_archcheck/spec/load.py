@@ -124,8 +124,8 @@ def _strip_unknown(
 ) -> dict[str, dict[str, Any]]:
     """Split a raw spec into its tables, reporting and dropping unknown keys (ARC301)."""
     tables: dict[str, dict[str, Any]] = {}
-    for table, value in raw.items():
-        table = str(table)  # YAML keys may be ints, booleans or null
+    for raw_table, value in raw.items():
+        table = str(raw_table)  # YAML keys may be ints, booleans or null
         if table not in TABLE_KEYS:
             line = loaded.line_of((table,))
             close = difflib.get_close_matches(table, sorted(TABLE_KEYS), n=1, cutoff=0.6)
@@ -146,8 +146,8 @@ def _strip_unknown(
             )
             continue
         kept: dict[str, Any] = {}
-        for key, v in value.items():
-            key = str(key)
+        for raw_key, v in value.items():
+            key = str(raw_key)
             if key in TABLE_KEYS[table]:
                 kept[key] = v
             else:
@@ -314,6 +314,21 @@ def load_settings(
         )
     if isinstance(clean.get("budget"), dict):
         clean["budget"] = _check_budget_defaults(clean["budget"], path, source, findings)
+    for key in ("select", "ignore"):
+        codes = clean.get(key)
+        if isinstance(codes, list):
+            bad = [c for c in codes if isinstance(c, str) and not _is_code_prefix(c)]
+            if bad:  # `select = ["ARC1O1"]` would select nothing and pass every check
+                findings.append(
+                    _finding(
+                        "ARC302",
+                        f"`tool.archcheck.{key}`: {bad[0]!r} is no rule code or prefix of one",
+                        path,
+                        source.line_of(("tool", "archcheck", key)),
+                        None,
+                    )
+                )
+                clean[key] = [c for c in codes if c not in bad]
     specs = clean.get("specs")
     if isinstance(specs, list):
         bad = [s for s in specs if isinstance(s, str) and (not s.strip() or Path(s).is_absolute())]
@@ -337,14 +352,19 @@ def load_settings(
             findings.append(
                 _finding(
                     "ARC302",
-                    f"`tool.archcheck.{'.'.join(loc)}`: "
-                    f"{err['msg'].removeprefix('Value error, ')}",
+                    f"`tool.archcheck.{'.'.join(loc)}`: {err['msg'].removeprefix('Value error, ')}",
                     path,
                     source.line_of(("tool", "archcheck", *loc)),
                     None,
                 )
             )
         return None, findings
+
+
+def _is_code_prefix(code: str) -> bool:
+    from ..rules.registry import RULES
+
+    return bool(code) and any(r.startswith(code) for r in RULES)
 
 
 def _check_budget_defaults(

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from ..units import parse_bytes, parse_seconds
 
@@ -40,7 +48,22 @@ Seconds = Annotated[
     ),
 ]
 PosInt = Annotated[int, Field(ge=1)]
+MAX_LAYERS = 100_000  # formulas walk every layer: 10**9 layers would hang, not report
 NonNegInt = Annotated[int, Field(ge=0)]
+
+
+def _known_device(name: str) -> str:
+    """A device the formulas know (name or alias); else a did-you-mean (ARC302), not a crash."""
+    from ..formulas.devices import UnknownDeviceError, lookup_device
+
+    try:
+        lookup_device(name)
+    except UnknownDeviceError as exc:
+        raise ValueError(str(exc)) from None
+    return name
+
+
+DeviceName = Annotated[str, AfterValidator(_known_device)]
 
 Family = Literal["transformer", "lstm", "gru", "rnn", "cnn", "tcn"]
 RECURRENT: frozenset[str] = frozenset({"lstm", "gru", "rnn"})
@@ -67,7 +90,7 @@ class ModelTable(_Table):
     input: Literal["tokens", "embeddings", "image"] = "tokens"
     pad_id: int | None = None
     mask_arg: str | None = None
-    layers: PosInt = 1
+    layers: Annotated[int, Field(ge=1, le=MAX_LAYERS)] = 1
     d_model: PosInt = 768
     heads: PosInt | None = None
     kv_heads: PosInt | None = None
@@ -168,7 +191,7 @@ class InferTable(_Table):
 class BudgetTable(_Table):
     """[budget]: what must hold. Every key is optional; an absent key is not checked."""
 
-    device: str | None = None
+    device: DeviceName | None = None
     max_n: PosInt | None = None
     memory: Bytes | None = None
     infer_memory: Bytes | None = None
@@ -239,7 +262,7 @@ class Settings(_Table):
     select: list[str] = Field(default_factory=list)
     ignore: list[str] = Field(default_factory=list)
     per_file_ignores: dict[str, list[str]] = Field(default_factory=dict, alias="per-file-ignores")
-    device: str | None = None
+    device: DeviceName | None = None
     budget: dict[str, Any] = Field(default_factory=dict)
     model: list[dict[str, Any]] = Field(default_factory=list)
     probe: bool = False
