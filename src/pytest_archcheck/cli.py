@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--probe", action="store_true", help="also build models and measure (needs torch)"
     )
     c.add_argument("--device", choices=["fake", "cpu", "cuda"], default=None)
+    c.add_argument(
+        "--probe-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds one probe may take before it becomes ARC303 (default 600)",
+    )
     c.add_argument("--format", choices=["full", "concise", "json", "sarif", "github"], default=None)
     c.add_argument("--select", type=_codes, default=[], help="comma-separated codes or prefixes")
     c.add_argument("--ignore", type=_codes, default=[], help="comma-separated codes or prefixes")
@@ -124,6 +131,8 @@ def _check(args: argparse.Namespace) -> int:
     fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "full")
     if args.jobs is not None and args.jobs < 1:
         raise ArchcheckError("--jobs must be at least 1")
+    if args.probe_timeout is not None and not args.probe_timeout > 0:
+        raise ArchcheckError("--probe-timeout must be a positive number of seconds")
     result = check_paths(
         args.paths,
         select=args.select,
@@ -131,6 +140,7 @@ def _check(args: argparse.Namespace) -> int:
         measure=args.probe,
         device=args.device,
         jobs=args.jobs,
+        timeout=args.probe_timeout,
     )
     text = render(result.findings, fmt, result.files)
     if args.output_file:

@@ -376,6 +376,7 @@ def _check_one(
     measure: bool,
     device: str | None,
     suppress: bool = True,
+    timeout: float | None = None,
 ) -> list[Finding]:
     """Every finding of one spec, suppressions applied unless `suppress` is False."""
     selection = _selection_for(loaded, select, ignore)
@@ -384,7 +385,7 @@ def _check_one(
     if measure and loaded.spec is not None:
         from .measure import measure_spec
 
-        measured, extra = measure_spec(loaded, device=device)
+        measured, extra = measure_spec(loaded, device=device, timeout=timeout)
         extra = [f for f in extra if selection.enabled(f.code, loaded.path, loaded.root)]
     findings = dedupe([*run_rules(loaded, selection, measured, ("static",)), *extra])
     if not suppress:
@@ -423,6 +424,7 @@ def check_paths(
     measure: bool = False,
     device: str | None = None,
     jobs: int | None = 1,
+    timeout: float | None = None,
 ) -> CheckResult:
     """Lint every spec under `paths` (static unless `measure`).
 
@@ -449,7 +451,7 @@ def check_paths(
         for path in spec_files:
             loaded = _load_file(project, path)
             specs.append(loaded)
-            findings.extend(_check_one(loaded, select, ignore, measure, device))
+            findings.extend(_check_one(loaded, select, ignore, measure, device, timeout=timeout))
     # Inline models of one pyproject.toml share its suppression comments: apply them together.
     by_file: dict[str, list[LoadedSpec]] = {}
     for loaded in project.inline:
@@ -459,7 +461,7 @@ def check_paths(
         raw = [
             f
             for loaded in group
-            for f in _check_one(loaded, select, ignore, measure, device, False)
+            for f in _check_one(loaded, select, ignore, measure, device, False, timeout)
         ]
         findings.extend(
             apply_suppressions(

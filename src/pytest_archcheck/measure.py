@@ -60,7 +60,11 @@ def _torch_missing(loaded: LoadedSpec) -> Finding:
 
 
 def measure_spec(
-    loaded: LoadedSpec, device: str | None = None, check: str | None = None, subprocess: bool = True
+    loaded: LoadedSpec,
+    device: str | None = None,
+    check: str | None = None,
+    subprocess: bool = True,
+    timeout: float | None = None,
 ) -> tuple[dict[str, Any], list[Finding]]:
     """Measurements (peak_bytes, n_max, p95_s, ...) and probe/behaviour findings for one spec."""
     spec = loaded.spec
@@ -73,7 +77,7 @@ def measure_spec(
 
     device = device or default_device()
     with project_root(loaded):
-        return _measure(loaded, spec, device, check, subprocess)
+        return _measure(loaded, spec, device, check, subprocess, timeout or PROBE_TIMEOUT_S)
 
 
 @contextmanager
@@ -93,7 +97,12 @@ def project_root(loaded: LoadedSpec) -> Iterator[None]:
 
 
 def _measure(
-    loaded: LoadedSpec, spec: Any, device: str, check: str | None, subprocess: bool
+    loaded: LoadedSpec,
+    spec: Any,
+    device: str,
+    check: str | None,
+    subprocess: bool,
+    timeout: float = PROBE_TIMEOUT_S,
 ) -> tuple[dict[str, Any], list[Finding]]:
     from . import probe
 
@@ -109,7 +118,7 @@ def _measure(
             batch=spec.train.batch,
             latency=want_latency and check in (None, "latency"),
             subprocess=subprocess,
-            timeout=PROBE_TIMEOUT_S,
+            timeout=timeout,
             path=loaded.path,
             line=line,
         )
@@ -147,7 +156,7 @@ def _measure(
         if not broken and subprocess and check == "pitfalls":
             from .probe.isolate import build_isolated
 
-            found = build_isolated(spec, timeout=PROBE_TIMEOUT_S, path=loaded.path, line=line)
+            found = build_isolated(spec, timeout=timeout, path=loaded.path, line=line)
             broken = [found] if found is not None else []
             findings.extend(broken)
         if not broken:

@@ -12,6 +12,7 @@ the reports' `user_properties`).
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +99,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("archcheck_json", default="", help="same as --archcheck-json")
     parser.addini("archcheck_baseline", default="", help="same as --archcheck-baseline")
     parser.addini(
+        "archcheck_timeout",
+        default="600",
+        help="seconds one probe (or factory build) may take before it becomes ARC303",
+    )
+    parser.addini(
         "archcheck_tolerance",
         default="0.05",
         help="allowed relative regression against the baseline (default 0.05)",
@@ -113,6 +119,18 @@ def _opt(config: pytest.Config, name: str) -> Any:
     return ini if ini != "" else None
 
 
+def _positive_ini(config: pytest.Config, name: str, allow_zero: bool = False) -> float:
+    """A numeric ini key, or a usage error naming it (not a traceback at start-up)."""
+    raw = config.getini(name)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"{name} must be a number, got {raw!r}") from None
+    if not (value >= 0 if allow_zero else value > 0) or math.isnan(value):
+        raise pytest.UsageError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {raw!r}")
+    return value
+
+
 class ArchcheckManager:
     """Plugin state for one session: options, baseline, measurements and results per model."""
 
@@ -123,7 +141,8 @@ class ArchcheckManager:
         self.device: str | None = _opt(config, "device")
         self.json_path: str | None = _opt(config, "json")
         self.baseline_path: str | None = _opt(config, "baseline")
-        self.tolerance = float(config.getini("archcheck_tolerance"))
+        self.tolerance = _positive_ini(config, "archcheck_tolerance", allow_zero=True)
+        self.timeout = _positive_ini(config, "archcheck_timeout")
         self.results: dict[str, dict[str, Any]] = {}
         self._baseline: dict[str, dict[str, Any]] | None = None
         self._specs: dict[Path, list[LoadedSpec]] = {}
@@ -371,7 +390,9 @@ class SpecItem(pytest.Item):
         ):
             from .measure import measure_spec
 
-            measured, extra = measure_spec(self.loaded, device=m.device, check=self.check)
+            measured, extra = measure_spec(
+                self.loaded, device=m.device, check=self.check, timeout=m.timeout
+            )
         where = (self.loaded.path, self.loaded.root)
         # a factory that cannot be built (ARC303) is why this item has no measurement: it
         # fails the item, whatever codes the item checks, unless the project ignores ARC303

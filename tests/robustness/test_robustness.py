@@ -9,6 +9,8 @@ build models run in a subprocess (torch is imported once per interpreter).
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -345,3 +347,39 @@ def test_pyproject_select_of_no_rule_is_arc302(
         ("ARC301", 3, "unknown key `model.layrs`; did you mean `layers`?"),
         ("ARC302", 2, "`tool.archcheck.select`: 'XYZ' is no rule code or prefix of one"),
     ]
+
+
+def test_probe_timeout_turns_a_hanging_factory_into_arc303(tmp_path: Path) -> None:
+    """`--probe-timeout 20`: a factory that sleeps forever costs 20 s, not 600, per probe."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("needs torch")
+    (tmp_path / "pyproject.toml").write_text("[tool.archcheck]\n")
+    (tmp_path / "slow.py").write_text("import time\n\ndef build():\n    time.sleep(3600)\n")
+    (tmp_path / "s.archcheck.toml").write_text(
+        '[model]\nfactory = "slow:build"\nlayers = 1\nd_model = 8\nheads = 1\nvocab = 10\n'
+        '[budget]\nmemory = "1 GiB"\n'
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest_archcheck", "check", ".", "--probe", "--device", "fake",
+         "--probe-timeout", "20", "--format", "concise"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=200, check=False,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr
+    assert "s.archcheck.toml:2:1: ARC303" in out.stdout
+    assert "within 20 s" in out.stdout
+
+
+def test_bad_timeout_ini_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\narchcheck_timeout = soon\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 4  # pytest's usage error
+    assert "archcheck_timeout must be a number, got 'soon'" in out.stderr
