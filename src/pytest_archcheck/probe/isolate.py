@@ -15,6 +15,26 @@ from .result import ProbeResult
 _MARK = "@@ARCHCHECK-PROBE@@"
 
 
+def _run_child(payload: str, timeout: float) -> tuple[dict[str, Any] | None, str | None]:
+    """Run this module in a child interpreter: (the JSON it reported, None), or (None, why
+    it reported nothing). Raises subprocess.TimeoutExpired when it outlives `timeout`."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_archcheck.probe.isolate"],
+        input=payload, capture_output=True, text=True, timeout=timeout,
+        cwd=os.getcwd(), env=dict(os.environ), check=False,
+    )  # fmt: skip
+    for out_line in reversed(proc.stdout.splitlines()):
+        if out_line.startswith(_MARK):
+            return json.loads(out_line[len(_MARK) :]), None
+    why = (
+        f"killed by signal {-proc.returncode}"
+        if proc.returncode < 0
+        else f"exited with status {proc.returncode}"
+    )
+    tail = proc.stderr.strip().splitlines()[-1:] or [""]
+    return None, f"{why} {tail[0]}".strip()
+
+
 def run_isolated(
     spec: Spec,
     device: str,
@@ -43,16 +63,7 @@ def run_isolated(
     )
     res = ProbeResult(name=spec.name, path=path, device=device, n=n, batch=batch)
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest_archcheck.probe.isolate"],
-            input=payload,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=os.getcwd(),
-            env=dict(os.environ),
-            check=False,
-        )
+        reported, why = _run_child(payload, timeout)
     except subprocess.TimeoutExpired:
         res.findings.append(
             _factory_finding(
@@ -63,18 +74,9 @@ def run_isolated(
             )
         )
         return res
-    for out_line in reversed(proc.stdout.splitlines()):
-        if out_line.startswith(_MARK):
-            return ProbeResult.from_json(json.loads(out_line[len(_MARK) :]))
-    why = (
-        f"killed by signal {-proc.returncode}"
-        if proc.returncode < 0
-        else f"exited with status {proc.returncode}"
-    )
-    tail = proc.stderr.strip().splitlines()[-1:] or [""]
-    res.findings.append(
-        _factory_finding(spec, f"probe interpreter {why} {tail[0]}".strip(), path, line)
-    )
+    if reported is not None:
+        return ProbeResult.from_json(reported)
+    res.findings.append(_factory_finding(spec, f"probe interpreter {why}", path, line))
     return res
 
 
@@ -88,31 +90,14 @@ def build_isolated(
 
     payload = json.dumps({"spec": spec.model_dump(mode="json"), "mode": "build"})
     try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest_archcheck.probe.isolate"],
-            input=payload,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=os.getcwd(),
-            env=dict(os.environ),
-            check=False,
-        )
+        reported, why = _run_child(payload, timeout)
     except subprocess.TimeoutExpired:
         msg = f"factory {spec.model.factory!r} did not return within {timeout:g} s"
         return _factory_finding(spec, msg, path, line)
-    for out_line in reversed(proc.stdout.splitlines()):
-        if out_line.startswith(_MARK):
-            error = json.loads(out_line[len(_MARK) :]).get("error")
-            return None if error is None else _factory_finding(spec, error, path, line)
-    why = (
-        f"killed by signal {-proc.returncode}"
-        if proc.returncode < 0
-        else f"exited with status {proc.returncode}"
-    )
-    tail = proc.stderr.strip().splitlines()[-1:] or [""]
-    msg = f"factory {spec.model.factory!r}: interpreter {why} {tail[0]}".strip()
-    return _factory_finding(spec, msg, path, line)
+    if reported is not None:
+        error = reported.get("error")
+        return None if error is None else _factory_finding(spec, error, path, line)
+    return _factory_finding(spec, f"factory {spec.model.factory!r}: interpreter {why}", path, line)
 
 
 def _child() -> None:
