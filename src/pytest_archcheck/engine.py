@@ -9,33 +9,21 @@ from __future__ import annotations
 import fnmatch
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .deps import Dep, recording
+from .files import SKIP_DIRS, discover, nearest_pyproject, spec_globs
+from .files import display as _display
+from .files import read_text as _read
 from .findings import ArchcheckError, Finding
 from .rules import RULES
 from .rules.context import RuleContext
-from .spec.load import SPEC_SUFFIX, LoadedSpec, load_pyproject, load_spec_file
+from .spec.load import LoadedSpec, load_pyproject, load_spec_file
 from .spec.model import Settings
 
-SKIP_DIRS = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".venv",
-        "venv",
-        "node_modules",
-        "__pycache__",
-        ".tox",
-        ".nox",
-        ".mypy_cache",
-        ".ruff_cache",
-        ".pytest_cache",
-        "build",
-        "dist",
-    }
-)
+__all__ = ["SKIP_DIRS", "CheckResult", "Selection", "check_paths", "discover", "load_all"]
 
 
 @dataclass
@@ -88,22 +76,13 @@ def find_project_root(start: Path) -> Path:
     return Path.cwd().resolve()
 
 
-def discover(paths: Iterable[str]) -> Iterator[Path]:
-    """Spec files and pyproject.toml files under `paths` (files are taken as given)."""
-    for p in paths:
-        path = Path(p)
-        if path.is_file():
-            yield path
-        elif path.is_dir():
-            for dirpath, dirnames, filenames in os.walk(path):
-                dirnames[:] = sorted(
-                    d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")
-                )
-                for name in sorted(filenames):
-                    if name.endswith(SPEC_SUFFIX) or name == "pyproject.toml":
-                        yield Path(dirpath) / name
-        else:
-            raise ArchcheckError(f"no such file or directory: {p}")
+@dataclass
+class FileRecord:
+    """One file's final findings and what they depend on besides its bytes (for the cache)."""
+
+    findings: list[Finding]
+    deps: list[Dep]
+    specs: list[str] = field(default_factory=list)  # pyproject: its `specs` globs
 
 
 @dataclass
@@ -111,6 +90,8 @@ class CheckResult:
     findings: list[Finding]
     specs: list[LoadedSpec]
     files: int
+    # absolute path -> record, for every spec file and every pyproject.toml that was read
+    records: dict[str, FileRecord] = field(default_factory=dict)
 
 
 class _Project:
@@ -120,62 +101,37 @@ class _Project:
         self._cache: dict[Path, tuple[Settings | None, Path]] = {}
         self.findings: list[Finding] = []
         self.inline: list[LoadedSpec] = []
-        self._loaded_pyprojects: set[Path] = set()
         self.extra_specs: list[Path] = []
+        # every pyproject.toml read: its own findings (not the inline models') and dependencies
+        self.pyprojects: dict[Path, FileRecord] = {}
 
     def settings_for(self, spec_path: Path) -> tuple[Settings | None, Path]:
         folder = Path(os.path.abspath(spec_path)).parent
         if folder in self._cache:
             return self._cache[folder]
-        for d in (folder, *folder.parents):
-            pp = d / "pyproject.toml"
-            if pp.is_file():
-                settings = self.load_pyproject(pp)
-                self._cache[folder] = (settings, d)
-                return settings, d
-        self._cache[folder] = (None, Path.cwd().resolve())
+        pp = nearest_pyproject(folder)
+        if pp is not None:
+            self._cache[folder] = (self.load_pyproject(pp), pp.parent)
+        else:
+            self._cache[folder] = (None, Path.cwd().resolve())
         return self._cache[folder]
 
     def load_pyproject(self, pp: Path) -> Settings | None:
         pp = pp.resolve()
         key = pp.parent
-        if pp in self._loaded_pyprojects:
+        if pp in self.pyprojects:
             return self._cache.get(key, (None, key))[0]
-        self._loaded_pyprojects.add(pp)
-        text = _read(pp)
-        settings, specs, findings = load_pyproject(text, _display(pp))
+        with recording() as deps:
+            text = _read(pp)
+            settings, specs, findings = load_pyproject(text, _display(pp))
+        self.pyprojects[pp] = FileRecord(
+            findings=findings, deps=deps, specs=list(settings.specs) if settings else []
+        )
         self._cache[key] = (settings, key)
         self.findings.extend(findings)
         self.inline.extend(specs)
-        for extra in settings.specs if settings else []:
-            try:
-                matches = sorted(key.glob(extra))
-            except (ValueError, NotImplementedError):  # empty or absolute glob: ARC302 already
-                continue
-            for match in matches:
-                if match.is_file() and match.name != "pyproject.toml":
-                    self.extra_specs.append(match)
+        self.extra_specs.extend(spec_globs(key, settings.specs if settings else []))
         return settings
-
-
-def _display(path: Path) -> str:
-    """The path as users see it: relative to the current directory when inside it."""
-    absolute = os.path.abspath(path)
-    cwd = os.getcwd()
-    if absolute.startswith(cwd + os.sep):
-        return Path(absolute[len(cwd) + 1 :]).as_posix()
-    return Path(absolute).as_posix()
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is not TOML
-    except UnicodeDecodeError as exc:
-        raise ArchcheckError(
-            f"not UTF-8 text ({exc.reason} at byte {exc.start})", _display(path)
-        ) from exc
-    except OSError as exc:
-        raise ArchcheckError(f"cannot read: {exc.strerror}", _display(path)) from exc
 
 
 def run_rules(
@@ -393,18 +349,34 @@ def _check_one(
     return apply_suppressions(findings, [loaded], selection, measured=measure)
 
 
+def _check_file(
+    project: _Project,
+    path: Path,
+    select: Sequence[str],
+    ignore: Sequence[str],
+    measure: bool = False,
+    device: str | None = None,
+    timeout: float | None = None,
+) -> tuple[LoadedSpec, FileRecord]:
+    """Load and check one spec file, recording the files its result depends on."""
+    with recording() as deps:
+        loaded = _load_file(project, path)
+        findings = _check_one(loaded, select, ignore, measure, device, timeout=timeout)
+    return loaded, FileRecord(findings=findings, deps=deps)
+
+
 # Worker state for parallel checks: set before the pool forks, inherited by the workers.
 _WORKER: dict[str, object] = {}
 
 
-def _check_chunk(chunk: list[Path]) -> list[Finding]:
+def _check_chunk(chunk: list[Path]) -> list[tuple[str, FileRecord]]:
     project = _WORKER["project"]
     assert isinstance(project, _Project)
     select, ignore = _WORKER["select"], _WORKER["ignore"]
-    out: list[Finding] = []
-    for path in chunk:
-        out.extend(_check_one(_load_file(project, path), select, ignore, False, None))  # type: ignore[arg-type]
-    return out
+    return [
+        (os.path.abspath(path), _check_file(project, path, select, ignore)[1])  # type: ignore[arg-type]
+        for path in chunk
+    ]
 
 
 def default_jobs(files: int) -> int:
@@ -415,6 +387,13 @@ def default_jobs(files: int) -> int:
 
 
 PARALLEL_MIN_FILES = 200
+
+
+def _preload_for_workers() -> None:
+    """Import what the rules import lazily, once, before forking (else every worker would)."""
+    from . import estimate, lengths  # noqa: F401
+    from .adapters import hf, pyconfig  # noqa: F401
+    from .formulas import advise, flops, kvcache, latency, limits, path, peak  # noqa: F401
 
 
 def check_paths(
@@ -430,43 +409,55 @@ def check_paths(
 
     `jobs` > 1 (or None: one per core for large trees) checks files in forked worker processes,
     as ruff does; results are identical, but `CheckResult.specs` then holds only the pyproject
-    inline specs (the workers' specs stay in the workers).
+    inline specs (the workers' specs stay in the workers). `CheckResult.records` holds each
+    file's findings and dependencies (cache.py stores them).
     """
     project, spec_files, _, files = _collect(paths)
+    for path in spec_files:  # every governing pyproject.toml is read here, once, in this process
+        project.settings_for(path)
     n_jobs = default_jobs(len(spec_files)) if jobs is None else jobs
-    findings = [
-        f for f in project.findings if Selection.merged(None, select, ignore).enabled(f.code)
-    ]
+    cli = Selection.merged(None, select, ignore)
+    records: dict[str, FileRecord] = {}
+    for pp, rec in project.pyprojects.items():
+        rec.findings = [f for f in rec.findings if cli.enabled(f.code)]
+        records[str(pp)] = rec
     specs: list[LoadedSpec] = []
     if n_jobs > 1 and not measure and len(spec_files) > 1:
         import multiprocessing
 
+        _preload_for_workers()
         _WORKER.update(project=project, select=tuple(select), ignore=tuple(ignore))
         chunks = [spec_files[i::n_jobs] for i in range(n_jobs)]
-        with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
-            for part in pool.map(_check_chunk, chunks):
-                findings.extend(part)
-        _WORKER.clear()
+        try:
+            with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
+                for part in pool.map(_check_chunk, chunks):
+                    records.update(part)
+        finally:
+            _WORKER.clear()
     else:
         for path in spec_files:
-            loaded = _load_file(project, path)
+            loaded, rec = _check_file(project, path, select, ignore, measure, device, timeout)
             specs.append(loaded)
-            findings.extend(_check_one(loaded, select, ignore, measure, device, timeout=timeout))
+            records[os.path.abspath(path)] = rec
     # Inline models of one pyproject.toml share its suppression comments: apply them together.
     by_file: dict[str, list[LoadedSpec]] = {}
     for loaded in project.inline:
         by_file.setdefault(loaded.path, []).append(loaded)
     for group in by_file.values():
         specs.extend(group)
-        raw = [
-            f
-            for loaded in group
-            for f in _check_one(loaded, select, ignore, measure, device, False, timeout)
-        ]
-        findings.extend(
+        assert group[0].root is not None
+        rec = records[str(group[0].root / "pyproject.toml")]
+        with recording() as deps:
+            raw = [
+                f
+                for loaded in group
+                for f in _check_one(loaded, select, ignore, measure, device, False, timeout)
+            ]
+        rec.deps.extend(deps)
+        rec.findings.extend(
             apply_suppressions(
                 raw, group[:1], _selection_for(group[0], select, ignore), measured=measure
             )
         )
-    findings.sort(key=Finding.sort_key)
-    return CheckResult(findings=findings, specs=specs, files=files)
+    findings = sorted((f for r in records.values() for f in r.findings), key=Finding.sort_key)
+    return CheckResult(findings=findings, specs=specs, files=files, records=records)

@@ -26,6 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .deps import note_file
+
 CALLABLE_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 SIMULATION_SEED = 0
 MAX_SIMULATED = 1_000_000  # sequences shuffled for the random-batch simulation (sampled beyond)
@@ -336,6 +338,8 @@ def read_lengths(
     `root` on sys.path; otherwise LengthsError(not_evaluated=True).
     """
     candidates = [base / ref] + ([root / ref] if root is not None else [])
+    for c in candidates:
+        note_file(c)
     found = next((c for c in candidates if c.is_file()), None)
     if found is None and is_callable_ref(ref):
         if not evaluate_callables:

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from .findings import Finding
     from .spec.load import LoadedSpec
 
-SPEC_SUFFIX = ".archcheck.toml"
+from .files import SPEC_SUFFIX
+
 MARKER = "archcheck"
 PROP_PREFIX = "archcheck_"
 # Which codes each item of a spec reports; one item per concern keeps failures readable.

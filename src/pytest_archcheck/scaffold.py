@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the CLI imports this module to build its parser: keep that import light
     from .discover import FoundConfig, FoundModule
 
-SPEC_SUFFIX = ".archcheck.toml"
+from .files import SPEC_SUFFIX
+
 TRAIN_SCRIPT_KEYS = {"batch_size": "batch", "block_size": "seq_len", "dtype": "dtype"}
 DTYPES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 

@@ -469,3 +469,36 @@ def test_estimate_prints_the_articles_rules_of_thumb(capsys) -> None:
     # sqrt(24 GiB / (batch 8 x 12 heads x 2 bytes)) = sqrt(134,217,728) = 11,585.2; 2 x 3072.
     assert m["rules_of_thumb"] == {"attention_dominates_above_n": 6144, "sqrt_rule_n_max": 11585}
     assert m["params"] == 124_439_808
+
+
+def test_governing_pyproject_is_reported_with_its_specs_serial_and_parallel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Checking spec files (not their folder) still reads the pyproject.toml that governs them:
+    its own findings (an unknown settings key, line 2) and its inline model's (heads 5 does
+    not divide d_model 64, line 9) are reported, and two workers report what one does."""
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.archcheck]\n"  # 1
+        "colour = 1\n"  # 2  ARC301
+        "\n"  # 3
+        "[[tool.archcheck.model]]\n"  # 4
+        'name = "inline"\n'  # 5
+        "d_model = 64\n"  # 6
+        "layers = 2\n"  # 7
+        "vocab = 100\n"  # 8
+        "heads = 5\n",  # 9  ARC304
+        encoding="utf-8",
+    )
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.archcheck.toml").write_text(OK, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    outs = []
+    for jobs in ("1", "2"):
+        argv = ["check", "a.archcheck.toml", "b.archcheck.toml", "--select", "ARC3"]
+        assert run([*argv, "--format", "json", "--no-cache", "-j", jobs]) == 1
+        outs.append(json.loads(capsys.readouterr().out)["findings"])
+    assert outs[0] == outs[1]
+    assert [(f["code"], f["path"], f["line"]) for f in outs[0]] == [
+        ("ARC301", "pyproject.toml", 2),
+        ("ARC304", "pyproject.toml", 9),
+    ]

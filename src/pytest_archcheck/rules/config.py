@@ -7,6 +7,7 @@ import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..deps import note_file, note_module
 from .context import RuleContext, Violation
 from .registry import document, rule
 
@@ -152,10 +153,12 @@ def _module_source(module: str, root: Path) -> Path | None:
         as_file = base.joinpath(*parts).with_suffix(".py")
         as_pkg = base.joinpath(*parts, "__init__.py")
         for cand in (as_file, as_pkg):
+            note_file(cand)
             if cand.is_file():
                 return cand
     # Installed packages: find_spec on the top-level name only (a dotted name would import
     # its parent package, which executes code).
+    note_module(parts[0])
     try:
         top = importlib.util.find_spec(parts[0])
     except (ImportError, ValueError):
@@ -170,6 +173,7 @@ def _module_source(module: str, root: Path) -> Path | None:
             base.joinpath(*parts[1:]).with_suffix(".py"),
             base.joinpath(*parts[1:], "__init__.py"),
         ):
+            note_file(cand)
             if cand.is_file():
                 return cand
     return None

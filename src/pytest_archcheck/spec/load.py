@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..deps import note_file
+from ..files import SPEC_SUFFIX
 from ..findings import Finding
 from .locate import Key, LazySourceMap, SourceMap, locate, split_lines
 from .model import SETTINGS_KEYS, TABLE_KEYS, BudgetTable, Settings, Spec
@@ -26,8 +28,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-SPEC_SUFFIX = ".archcheck.toml"
 
 
 @dataclass
@@ -499,6 +499,7 @@ def _merge_extended(
     target = Path(file_part)
     if not target.is_absolute():
         target = base / target
+    note_file(target)
     try:
         if target.exists() and not target.is_file() and not target.is_dir():
             # /dev/zero, a FIFO: reading would never end
