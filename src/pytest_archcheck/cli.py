@@ -38,10 +38,10 @@ def _positive(value: str) -> int:
 
 
 def _codes(value: str) -> list[str]:
-    from .rules import RULES
+    from .codes import RULE_CODES
 
     codes = [c.strip().upper() for c in value.split(",") if c.strip()]
-    unknown = [c for c in codes if not any(r.startswith(c) for r in RULES)]
+    unknown = [c for c in codes if not any(r.startswith(c) for r in RULE_CODES)]
     if unknown:  # a typo would otherwise select nothing and report "All checks passed!"
         raise argparse.ArgumentTypeError(
             f"{unknown[0]!r} is no rule code or prefix of one (see `archcheck rule`)"
@@ -82,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="worker processes (default: one per core for 200+ files; 1 = serial)",
+    )
+    c.add_argument(
+        "-n",
+        "--no-cache",
+        action="store_true",
+        help="check every file afresh and leave the cache alone",
+    )
+    c.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="where the cache lives (default .archcheck_cache, or $ARCHCHECK_CACHE_DIR)",
     )
 
     e = sub.add_parser("estimate", help="formula report for one spec")
@@ -125,7 +137,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .engine import check_paths
     from .report import render
 
     fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "full")
@@ -133,15 +144,22 @@ def _check(args: argparse.Namespace) -> int:
         raise ArchcheckError("--jobs must be at least 1")
     if args.probe_timeout is not None and not args.probe_timeout > 0:
         raise ArchcheckError("--probe-timeout must be a positive number of seconds")
-    result = check_paths(
-        args.paths,
-        select=args.select,
-        ignore=args.ignore,
-        measure=args.probe,
-        device=args.device,
-        jobs=args.jobs,
-        timeout=args.probe_timeout,
-    )
+    if args.probe or args.no_cache or os.environ.get("ARCHCHECK_NO_CACHE"):
+        from .engine import check_paths
+
+        result: Any = check_paths(
+            args.paths,
+            select=args.select,
+            ignore=args.ignore,
+            measure=args.probe,
+            device=args.device,
+            jobs=args.jobs,
+            timeout=args.probe_timeout,
+        )
+    else:  # static: files unchanged since the last run are not checked again (cache.py)
+        from .cache import check_cached
+
+        result = check_cached(args.paths, args.select, args.ignore, args.jobs, args.cache_dir)
     text = render(result.findings, fmt, result.files)
     if args.output_file:
         try:

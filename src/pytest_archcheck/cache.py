@@ -1,0 +1,286 @@
+"""Reuse the findings of files that did not change since the last run, as ruff's cache does.
+
+Why by hand: the result of a static check is a pure function of a few files and settings, and
+no library knows which ones. A file's cached findings are reused only while all of these hold:
+
+- its bytes hash the same (BLAKE2b), and so do the bytes of the pyproject.toml that governs it;
+- every other file its check looked at (`extends` target, lengths file, factory module, and the
+  absence of files it looked for) has the same size and mtime, and an installed factory package
+  is still where it was (deps.py records these while the engine runs);
+- the run's configuration is the same: archcheck version and source, Python, current directory
+  (paths are shown relative to it), CUBLAS_WORKSPACE_CONFIG (the CUDA peak formula reads it),
+  and --select/--ignore. Each configuration has its own cache file.
+
+A hit costs a read and a hash; the engine (and pydantic, and the formulas) is imported only when
+some file misses. The cache lives in `.archcheck_cache/` in the current directory
+(ARCHCHECK_CACHE_DIR or --cache-dir elsewhere; --no-cache turns it off), holds a `.gitignore`
+of `*` as pytest's and ruff's do, and may be deleted at any time. A cache that cannot be read is
+ignored; one that cannot be written costs a warning, never a result. Only static runs use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .deps import unchanged
+from .files import discover, nearest_pyproject, spec_globs
+from .findings import Finding
+
+CACHE_FORMAT = 1
+DEFAULT_DIR = ".archcheck_cache"
+_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
+
+Entry = dict[str, Any]
+
+
+def default_dir() -> Path:
+    return Path(os.environ.get("ARCHCHECK_CACHE_DIR") or DEFAULT_DIR)
+
+
+def digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _source_stamp() -> list[object]:
+    """archcheck's own modules (size, mtime): an edited checkout must not reuse old verdicts."""
+    root = Path(__file__).parent
+    out: list[object] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(dirpath, name))
+                out.append([os.path.relpath(os.path.join(dirpath, name), root), st.st_size,
+                            st.st_mtime_ns])  # fmt: skip
+    return out
+
+
+def configuration(select: Sequence[str], ignore: Sequence[str]) -> str:
+    """Everything besides the files that a run's findings depend on, hashed."""
+    parts = {
+        "format": CACHE_FORMAT,
+        "version": __version__,
+        "source": _source_stamp(),
+        "python": sys.version,
+        "cwd": os.getcwd(),
+        "cublas": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+        "select": list(select),
+        "ignore": list(ignore),
+    }
+    return digest(json.dumps(parts, sort_keys=True).encode())
+
+
+def _finding(d: dict[str, Any]) -> Finding:
+    return Finding(**{k: d[k] for k in _FINDING_FIELDS})
+
+
+class Cache:
+    """One configuration's entries: absolute path -> {sha, gov, gov_sha, deps, findings, specs}."""
+
+    def __init__(self, folder: Path, key: str) -> None:
+        self.folder = folder
+        self.file = folder / f"{key}.json"
+        self.entries: dict[str, Entry] = self._read()
+        self.updated: dict[str, Entry] = {}
+
+    def _read(self) -> dict[str, Entry]:
+        try:
+            data = json.loads(self.file.read_bytes())
+        except (OSError, ValueError, RecursionError):
+            return {}
+        if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
+            return {}
+        files = data.get("files")
+        return files if isinstance(files, dict) else {}
+
+    def lookup(self, path: str, sha: str, gov: str | None, gov_sha: str | None) -> Entry | None:
+        """The entry of `path` if still valid for these bytes and this governing pyproject."""
+        e = self.entries.get(path)
+        try:
+            if (
+                e is None
+                or e["sha"] != sha
+                or e["gov"] != gov
+                or e["gov_sha"] != gov_sha
+                or not unchanged(e["deps"])
+            ):
+                return None
+            findings = [_finding(d) for d in e["findings"]]
+        except (KeyError, TypeError, ValueError, AttributeError):  # a damaged entry: a miss
+            return None
+        return {**e, "findings": findings}
+
+    def store(self, path: str, sha: str, gov: str | None, gov_sha: str | None, record: Any) -> None:
+        self.updated[path] = {
+            "sha": sha,
+            "gov": gov,
+            "gov_sha": gov_sha,
+            "deps": record.deps,
+            "findings": [{k: getattr(f, k) for k in _FINDING_FIELDS} for f in record.findings],
+            "specs": list(record.specs),
+        }
+
+    def save(self) -> None:
+        """Merge this run's entries into the file (another run may have written meanwhile),
+        drop entries of files that are gone, and replace the file atomically."""
+        if not self.updated:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            ignore = self.folder / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# Created by archcheck automatically.\n*\n", encoding="utf-8")
+            merged = {p: e for p, e in self._read().items() if os.path.exists(p)}
+            merged.update(self.updated)
+            tmp = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"format": CACHE_FORMAT, "files": merged}), "utf-8")
+            os.replace(tmp, self.file)
+        except OSError as exc:
+            sys.stderr.write(f"archcheck: warning: cache not written ({self.folder}: {exc})\n")
+
+
+@dataclass
+class _Walk:
+    """The files a run checks, as the engine's _collect finds them, with their hashes."""
+
+    specs: list[Path]
+    pyprojects: list[Path]  # discovered or governing, absolute and resolved
+    files: int
+    sha: dict[str, str]
+    gov: dict[str, str | None]  # spec (absolute) -> its pyproject (absolute, resolved)
+    project_findings: list[Finding]
+
+
+def _hash_file(path: Path, into: dict[str, str]) -> None:
+    key = os.path.abspath(path)
+    if key not in into:
+        with contextlib.suppress(OSError):  # not cached: the engine turns it into ARC306
+            into[key] = digest(path.read_bytes())
+
+
+def _walk(paths: Sequence[str], cache: Cache | None) -> _Walk | None:
+    """Find the files to check without the engine. None when a pyproject.toml has no valid
+    entry: its settings decide what is checked and how, so everything is checked afresh."""
+    w = _Walk(specs=[], pyprojects=[], files=0, sha={}, gov={}, project_findings=[])
+    queue, seen, i = list(discover(paths)), set(), 0
+    folders: dict[Path, Path | None] = {}
+    projects: set[Path] = set()
+
+    def project(pp: Path) -> bool:
+        pp = pp.resolve()
+        if pp in projects:
+            return True
+        projects.add(pp)
+        w.pyprojects.append(pp)
+        _hash_file(pp, w.sha)
+        if cache is None:
+            return True
+        e = cache.lookup(str(pp), w.sha.get(str(pp), ""), str(pp), w.sha.get(str(pp)))
+        if e is None:
+            return False
+        w.project_findings.extend(e["findings"])
+        queue.extend(spec_globs(pp.parent, e["specs"]))
+        return True
+
+    while i < len(queue):
+        path = queue[i]
+        i += 1
+        rp = Path(os.path.abspath(path))
+        if rp in seen:
+            continue
+        seen.add(rp)
+        w.files += 1
+        if path.name == "pyproject.toml":
+            if not project(path):
+                return None
+            continue
+        w.specs.append(path)
+        if rp.parent not in folders:
+            folders[rp.parent] = nearest_pyproject(rp.parent)
+        gov = folders[rp.parent]
+        if gov is not None and not project(gov):
+            return None
+        w.gov[str(rp)] = str(gov.resolve()) if gov is not None else None
+        _hash_file(path, w.sha)
+    return w
+
+
+@dataclass
+class CachedResult:
+    findings: list[Finding]
+    files: int
+    hits: int
+    misses: int
+
+
+def check_cached(
+    paths: Sequence[str],
+    select: Sequence[str] = (),
+    ignore: Sequence[str] = (),
+    jobs: int | None = None,
+    folder: Path | None = None,
+) -> CachedResult:
+    """`check_paths` for a static run, reusing the findings of unchanged files."""
+    cache = Cache(folder or default_dir(), configuration(select, ignore))
+    w = _walk(paths, cache)
+    if w is None:  # a pyproject.toml changed: check everything afresh
+        return _check_all(paths, select, ignore, jobs, cache)
+    findings = list(w.project_findings)
+    misses: list[Path] = []
+    for path in w.specs:
+        key = os.path.abspath(path)
+        gov = w.gov[key]
+        sha = w.sha.get(key)
+        e = None
+        if sha is not None:
+            e = cache.lookup(key, sha, gov, w.sha.get(gov) if gov else None)
+        if e is None:
+            misses.append(path)
+        else:
+            findings.extend(e["findings"])
+    if misses:
+        from .engine import check_paths
+
+        result = check_paths([str(p) for p in misses], select, ignore, jobs=jobs)
+        for path in misses:
+            key = os.path.abspath(path)
+            rec = result.records[key]
+            findings.extend(rec.findings)
+            gov = w.gov[key]
+            if key in w.sha:
+                cache.store(key, w.sha[key], gov, w.sha.get(gov) if gov else None, rec)
+        cache.save()
+    findings.sort(key=Finding.sort_key)
+    return CachedResult(findings, w.files, len(w.specs) - len(misses), len(misses))
+
+
+def _check_all(
+    paths: Sequence[str], select: Sequence[str], ignore: Sequence[str], jobs: int | None,
+    cache: Cache,
+) -> CachedResult:  # fmt: skip
+    """A full engine run whose every record is stored."""
+    from .engine import check_paths
+
+    w = _walk(paths, None)  # hashes taken before the engine reads: a concurrent edit misses
+    assert w is not None
+    result = check_paths(paths, select, ignore, jobs=jobs)
+    for key, rec in result.records.items():
+        _hash_file(Path(key), w.sha)  # files found through `specs` globs
+        if key not in w.sha:
+            continue
+        gov: str | None = key  # a pyproject.toml governs itself
+        if Path(key).name != "pyproject.toml":
+            folder_pp = nearest_pyproject(Path(key).parent)
+            gov = str(folder_pp.resolve()) if folder_pp is not None else None
+        cache.store(key, w.sha[key], gov, w.sha.get(gov) if gov else None, rec)
+    cache.save()
+    return CachedResult(result.findings, result.files, 0, len(result.records))
