@@ -32,13 +32,16 @@ def headroom_table(results: dict[str, dict[str, Any]], width: int = 110) -> list
     ):
         t.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for name, r in sorted(results.items()):
-        peak = r.get("peak_bytes", r.get("total_bytes"))
+        # a probe that could not build the model shows as failed, not as the formula's figure
+        peak = None if r.get("memory_probe_error") else r.get("peak_bytes", r.get("total_bytes"))
         budget = r.get("memory_budget")
         head = f"{(1 - peak / budget):.0%}" if peak is not None and budget else "—"
         lat = r.get("p95_ms")
         lat_s = (
             f"{lat:.1f} ms"
             if isinstance(lat, (int, float))
+            else "probe failed"
+            if r.get("latency_probe_error")
             else (
                 format_seconds(r["latency_estimate_s"]) + " est."
                 if r.get("latency_estimate_s")
@@ -48,7 +51,11 @@ def headroom_table(results: dict[str, dict[str, Any]], width: int = 110) -> list
         reach = "unlimited" if "reach" in r and r["reach"] is None else _cell(r.get("reach"))
         t.add_row(
             name,
-            format_bytes(peak) if peak is not None else "—",
+            "probe failed"
+            if r.get("memory_probe_error")
+            else format_bytes(peak)
+            if peak is not None
+            else "—",
             format_bytes(budget) if budget else "—",
             head,
             _cell(r.get("n_max")),

@@ -292,6 +292,14 @@ def exits(**kw):
 
 def dies(**kw):
     os._exit(1)
+
+
+class Boom(BaseException):
+    pass
+
+
+def base(**kw):
+    raise Boom("no")
 """
 SPEC = '[model]\nvocab = 10\nd_model = 8\nheads = 1\nlayers = 1\nfactory = "factories:{}"\n'
 
@@ -300,7 +308,9 @@ def test_factories_that_exit_are_arc303_in_check_and_pytest(pytester: pytest.Pyt
     pytest.importorskip("torch")
     pytester.makepyprojecttoml("[tool.archcheck]\n")
     pytester.makepyfile(factories=FACTORIES)
-    pytester.makefile(".archcheck.toml", a=SPEC.format("exits"), b=SPEC.format("dies"))
+    pytester.makefile(
+        ".archcheck.toml", a=SPEC.format("exits"), b=SPEC.format("dies"), c=SPEC.format("base")
+    )
     check = pytester.run(
         "archcheck", "check", ".", "--probe", "--device", "fake", "--format", "concise"
     )
@@ -309,6 +319,7 @@ def test_factories_that_exit_are_arc303_in_check_and_pytest(pytester: pytest.Pyt
         [
             "a.archcheck.toml:6:1: ARC303 factory 'factories:exits' raised SystemExit: 3",
             "b.archcheck.toml:6:1: ARC303 probe interpreter exited with status 1",
+            "c.archcheck.toml:6:1: ARC303 factory 'factories:base' raised Boom: no",
         ]
     )
     # os._exit in a factory used to end the session silently in the `pitfalls` item, which
@@ -316,13 +327,17 @@ def test_factories_that_exit_are_arc303_in_check_and_pytest(pytester: pytest.Pyt
     result = pytester.runpytest_subprocess(
         "--archcheck", "--archcheck-probe", "--archcheck-device", "fake", "-p", "no:cacheprovider"
     )
-    result.assert_outcomes(passed=4, failed=6)
+    result.assert_outcomes(passed=6, failed=9)
     result.stdout.fnmatch_lines(
         [
             "a.archcheck.toml:6: ARC303 factory 'factories:exits' raised SystemExit: 3",
             "b.archcheck.toml:6: ARC303 factory 'factories:dies': interpreter exited with status 1",
+            "c.archcheck.toml:6: ARC303 factory 'factories:base' raised Boom: no",
         ]
     )
+    # no model was built: the headroom table shows no formula figure in the probe's place
+    result.stdout.re_match_lines([r"^ a +probe failed +— +— .* probe failed "])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
 # ---- selections that select nothing ------------------------------------------------------------

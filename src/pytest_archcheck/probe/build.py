@@ -46,7 +46,9 @@ def resolve(target: str, what: str = "factory") -> Callable[..., Any]:
         obj: Any = importlib.import_module(mod_name)
         for part in attr.split("."):
             obj = getattr(obj, part)
-    except (Exception, SystemExit) as e:  # SystemExit: a module that parses argv on import
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # SystemExit (a module that parses argv on import), any other
         raise FactoryError(f"cannot resolve {what} {target!r}: {type(e).__name__}: {e}") from e
     if not callable(obj):
         raise FactoryError(f"{what} {target!r} is not callable")
@@ -80,7 +82,9 @@ def build_model(spec: Spec) -> Any:
     fn = resolve(spec.model.factory)
     try:
         model = fn(**spec.model.factory_args)
-    except (Exception, SystemExit) as e:  # sys.exit() in a factory is its failure, not ours
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # sys.exit() or a BaseException subclass: its failure, not ours
         raise FactoryError(f"factory {spec.model.factory!r} raised {type(e).__name__}: {e}") from e
     if not isinstance(model, nn.Module):
         raise FactoryError(
