@@ -32,7 +32,7 @@ from typing import Any
 
 from . import __version__
 from .deps import unchanged
-from .files import discover, nearest_pyproject, spec_globs
+from .files import nearest_pyproject, spec_globs, walk
 from .findings import Finding
 
 CACHE_FORMAT = 1
@@ -168,46 +168,41 @@ def _hash_file(path: Path, into: dict[str, str]) -> None:
 
 
 def _walk(paths: Sequence[str], cache: Cache | None) -> _Walk | None:
-    """Find the files to check without the engine. None when a pyproject.toml has no valid
-    entry: its settings decide what is checked and how, so everything is checked afresh."""
+    """Find the files to check without the engine (files.walk, as the engine's _collect).
+    None when a pyproject.toml has no valid entry: its settings decide what is checked and
+    how, so everything is checked afresh."""
     w = _Walk(specs=[], pyprojects=[], files=0, sha={}, gov={}, project_findings=[])
-    queue, seen, i = list(discover(paths)), set(), 0
-    folders: dict[Path, Path | None] = {}
-    projects: set[Path] = set()
+    entries: dict[Path, Entry | None] = {}
 
-    def project(pp: Path) -> bool:
+    def project(pp: Path) -> Entry | None:
         pp = pp.resolve()
-        if pp in projects:
-            return True
-        projects.add(pp)
-        w.pyprojects.append(pp)
-        _hash_file(pp, w.sha)
-        if cache is None:
-            return True
-        e = cache.lookup(str(pp), w.sha.get(str(pp), ""), str(pp), w.sha.get(str(pp)))
-        if e is None:
-            return False
-        w.project_findings.extend(e["findings"])
-        queue.extend(spec_globs(pp.parent, e["specs"]))
-        return True
+        if pp not in entries:
+            w.pyprojects.append(pp)
+            _hash_file(pp, w.sha)
+            sha = w.sha.get(str(pp))
+            e = None if cache is None or sha is None else cache.lookup(str(pp), sha, str(pp), sha)
+            entries[pp] = e
+            if e is not None:
+                w.project_findings.extend(e["findings"])
+        return entries[pp]
 
-    while i < len(queue):
-        path = queue[i]
-        i += 1
+    def expand(pp: Path) -> list[Path] | None:
+        e = project(pp)
+        if cache is None:
+            return []  # _check_all: the engine expands the globs itself
+        return None if e is None else spec_globs(pp.resolve().parent, e["specs"])
+
+    walked = walk(paths, expand)
+    if walked is None:
+        return None
+    w.specs, w.files = walked
+    folders: dict[Path, Path | None] = {}
+    for path in w.specs:
         rp = Path(os.path.abspath(path))
-        if rp in seen:
-            continue
-        seen.add(rp)
-        w.files += 1
-        if path.name == "pyproject.toml":
-            if not project(path):
-                return None
-            continue
-        w.specs.append(path)
         if rp.parent not in folders:
             folders[rp.parent] = nearest_pyproject(rp.parent)
         gov = folders[rp.parent]
-        if gov is not None and not project(gov):
+        if gov is not None and project(gov) is None and cache is not None:
             return None
         w.gov[str(rp)] = str(gov.resolve()) if gov is not None else None
         _hash_file(path, w.sha)

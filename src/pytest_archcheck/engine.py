@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .deps import Dep, recording
-from .files import SKIP_DIRS, discover, nearest_pyproject, spec_globs
+from .files import SKIP_DIRS, discover, nearest_pyproject, spec_globs, walk
 from .files import display as _display
 from .files import read_text as _read
 from .findings import ArchcheckError, Finding
@@ -101,7 +101,6 @@ class _Project:
         self._cache: dict[Path, tuple[Settings | None, Path]] = {}
         self.findings: list[Finding] = []
         self.inline: list[LoadedSpec] = []
-        self.extra_specs: list[Path] = []
         # every pyproject.toml read: its own findings (not the inline models') and dependencies
         self.pyprojects: dict[Path, FileRecord] = {}
 
@@ -130,7 +129,6 @@ class _Project:
         self._cache[key] = (settings, key)
         self.findings.extend(findings)
         self.inline.extend(specs)
-        self.extra_specs.extend(spec_globs(key, settings.specs if settings else []))
         return settings
 
 
@@ -240,29 +238,17 @@ def _collect(paths: Sequence[str]) -> tuple[_Project, list[Path], Settings | Non
     """Phase 1: every file to check; pyproject.toml files are loaded here (settings, inline
     models, their `specs` globs)."""
     project = _Project()
-    spec_files: list[Path] = []
-    seen: set[Path] = set()
-    files = 0
-    settings: Settings | None = None
-    queue = list(discover(paths))
-    i = 0
-    while i < len(queue) or project.extra_specs:
-        if i >= len(queue):
-            queue.extend(project.extra_specs)
-            project.extra_specs = []
-            continue
-        path = queue[i]
-        i += 1
-        rp = Path(os.path.abspath(path))
-        if rp in seen:
-            continue
-        seen.add(rp)
-        files += 1
-        if path.name == "pyproject.toml":
-            settings = project.load_pyproject(path) or settings
-            continue
-        spec_files.append(path)
-    return project, spec_files, settings, files
+    found: list[Settings | None] = []
+
+    def expand(pp: Path) -> list[Path]:
+        found.append(project.load_pyproject(pp))
+        resolved = pp.resolve()
+        return spec_globs(resolved.parent, project.pyprojects[resolved].specs)
+
+    walked = walk(paths, expand)
+    assert walked is not None  # expand never gives up
+    settings = next((s for s in reversed(found) if s is not None), None)
+    return project, walked[0], settings, walked[1]
 
 
 def _load_file(project: _Project, path: Path) -> LoadedSpec:

@@ -7,7 +7,7 @@ pyproject.toml and the paths users see without importing pydantic or the formula
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from .findings import ArchcheckError
@@ -50,6 +50,34 @@ def discover(paths: Iterable[str]) -> Iterator[Path]:
                         yield Path(dirpath) / name
         else:
             raise ArchcheckError(f"no such file or directory: {p}")
+
+
+def walk(
+    paths: Iterable[str], expand: Callable[[Path], list[Path] | None]
+) -> tuple[list[Path], int] | None:
+    """The spec files to check under `paths`, and how many distinct files were found.
+
+    Each pyproject.toml found goes to `expand`, which returns the files its `specs` globs add
+    (or None to give up: the walk returns None). Only pyproject files under `paths` expand;
+    the one governing a spec given by name does not (as `ruff check file.py` lints that file).
+    """
+    queue, seen, specs, files, i = list(discover(paths)), set(), [], 0, 0
+    while i < len(queue):
+        path = queue[i]
+        i += 1
+        rp = os.path.abspath(path)
+        if rp in seen:
+            continue
+        seen.add(rp)
+        files += 1
+        if path.name == "pyproject.toml":
+            extra = expand(path)
+            if extra is None:
+                return None
+            queue.extend(extra)
+        else:
+            specs.append(path)
+    return specs, files
 
 
 def nearest_pyproject(folder: Path) -> Path | None:

@@ -301,3 +301,22 @@ sys.stdout.write(json.dumps({"opened": sorted(opened), "records": {
     # the examples do exercise each kind of dependency
     deps = {Path(p).name for d in data["records"].values() for p in d}
     assert {"config.json", "model.py", "lengths.csv", "lengths.json"} <= deps
+
+
+def test_specs_globs_are_expanded_afresh_and_only_for_pyprojects_under_the_paths(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\n\n[tool.archcheck]\nspecs = ["configs/*.toml"]\n', "utf-8"
+    )
+    (project / "configs").mkdir()
+    (project / "configs" / "x.toml").write_text(SPEC.format(heads=5), encoding="utf-8")
+    x = ("ARC304", "configs/x.toml", 4)
+    y = ("ARC304", "configs/y.toml", 4)
+    for _ in range(2):  # cold, then warm
+        assert codes(capsys, ["."]) == [x]
+        assert codes(capsys, ["a.archcheck.toml"]) == []  # as `ruff check file.py`
+        assert codes(capsys, ["a.archcheck.toml", "--no-cache"]) == []
+    (project / "configs" / "y.toml").write_text(SPEC.format(heads=5), encoding="utf-8")
+    assert codes(capsys, ["."]) == [x, y]
+    assert codes(capsys, [".", "--no-cache"]) == [x, y]
