@@ -1,19 +1,29 @@
 """`archcheck check` on N generated spec files versus only parsing them with tomllib.
 
-Both run as one fresh Python process each (interpreter start-up included, as a user or a
-pre-commit hook pays it), best of R repetitions, side by side in one run. Also reports the
-in-process time of the engine alone. Usage: python benchmarks/check_vs_tomllib.py [N] [R]
+Each runs as one fresh Python process (interpreter start-up included, as a user or a pre-commit
+hook pays it), best of R repetitions, side by side in one run:
+
+- cold: `--no-cache` (every file checked; forked workers, and serial `--jobs 1`);
+- cold filling the cache (the first run in a fresh clone);
+- warm: nothing changed since the last run (cache.py reuses every result);
+- warm, one file edited (the pre-commit case): that file is checked, the rest reused.
+
+Also reports the in-process time of the engine alone (imports excluded).
+Usage: python benchmarks/check_vs_tomllib.py [N] [R] [project|random]
 """
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 FAMILIES = ["transformer", "lstm", "cnn", "tcn", "gru"]
@@ -119,9 +129,11 @@ def random_spec_text(i: int, rng: random.Random) -> str:
     return "\n".join(lines) + "\n"
 
 
-def best(cmd: list[str], reps: int) -> float:
+def best(cmd: list[str], reps: int, before: Callable[[int], None] | None = None) -> float:
     times = []
-    for _ in range(reps):
+    for i in range(reps):
+        if before is not None:
+            before(i)
         t0 = time.perf_counter()
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         times.append(time.perf_counter() - t0)
@@ -132,9 +144,17 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     reps = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     mix = sys.argv[3] if len(sys.argv) > 3 else "project"
+    # An installed wheel has its bytecode compiled by pip; an editable checkout under
+    # PYTHONDONTWRITEBYTECODE (as on our CI machines) would otherwise compile every module on
+    # every run, which the stdlib's tomllib never pays.
+    import pytest_archcheck
+
+    compileall.compile_dir(Path(pytest_archcheck.__file__).parent, quiet=1)
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = Path(tmp) / "specs"
+        root.mkdir()
+        cache = Path(tmp) / "cache"
         for i in range(n):
             (root / f"m{i:04d}.archcheck.toml").write_text(spec_text(i, rng, mix), encoding="utf-8")
         parse = (
@@ -142,26 +162,22 @@ def main() -> None:
             "for p in sorted(pathlib.Path(sys.argv[1]).glob('*.archcheck.toml')):\n"
             "    tomllib.loads(p.read_text(encoding='utf-8'))\n"
         )
-        t_parse = best([sys.executable, "-c", parse, tmp], reps)
-        cmd = [
-            sys.executable,
-            "-m",
-            "pytest_archcheck",
-            "check",
-            tmp,
-            "--format",
-            "json",
-            "--output-file",
-            str(root / "out.json"),
-        ]
-        t_check = best(cmd, reps)
-        t_check_serial = best([*cmd, "--jobs", "1"], reps)
+        t_parse = best([sys.executable, "-c", parse, str(root)], reps)
+        cmd = [sys.executable, "-m", "pytest_archcheck", "check", str(root), "--format", "json",
+               "--output-file", str(Path(tmp) / "out.json"), "--cache-dir", str(cache)]  # fmt: skip
+        t_cold = best([*cmd, "--no-cache"], reps)
+        t_cold_serial = best([*cmd, "--no-cache", "--jobs", "1"], reps)
+        t_fill = best(cmd, reps, lambda _: shutil.rmtree(cache, ignore_errors=True))
+        t_warm = best(cmd, reps)
+        first = root / "m0000.archcheck.toml"
+        text = first.read_text(encoding="utf-8")
+        t_edit = best(cmd, reps, lambda i: first.write_text(text + f"# edit {i}\n", "utf-8"))
         # in-process, engine only (imports excluded)
         from pytest_archcheck.engine import check_paths
 
-        check_paths([tmp])
+        check_paths([str(root)])
         t0 = time.perf_counter()
-        res = check_paths([tmp], jobs=1)
+        res = check_paths([str(root)], jobs=1)
         t_engine = time.perf_counter() - t0
         import tomllib
 
@@ -169,21 +185,27 @@ def main() -> None:
         for p in sorted(root.glob("*.archcheck.toml")):
             tomllib.loads(p.read_text(encoding="utf-8"))
         t_parse_in = time.perf_counter() - t0
+
+        def row(t: float) -> dict[str, float]:
+            return {"s": round(t, 3), "ratio": round(t / t_parse, 2)}
+
         print(
             json.dumps(
                 {
                     "files": n,
                     "mix": mix,
                     "cores": os.cpu_count(),
+                    "python": sys.version.split()[0],
                     "findings": len(res.findings),
                     "repetitions": reps,
                     "tomllib_process_s": round(t_parse, 3),
-                    "archcheck_process_s": round(t_check, 3),
-                    "ratio_process": round(t_check / t_parse, 2),
-                    "archcheck_process_serial_s": round(t_check_serial, 3),
-                    "ratio_process_serial": round(t_check_serial / t_parse, 2),
+                    "cold_no_cache": row(t_cold),
+                    "cold_no_cache_serial": row(t_cold_serial),
+                    "cold_filling_cache": row(t_fill),
+                    "warm_cache": row(t_warm),
+                    "warm_cache_one_file_edited": row(t_edit),
                     "tomllib_inprocess_s": round(t_parse_in, 3),
-                    "engine_inprocess_s": round(t_engine, 3),
+                    "engine_inprocess_serial_s": round(t_engine, 3),
                     "ratio_inprocess": round(t_engine / t_parse_in, 2),
                 },
                 indent=2,

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from .findings import Finding
     from .spec.load import LoadedSpec
 
-from .files import SPEC_SUFFIX
+# files.SPEC_SUFFIX, spelled out: importing files.py (and findings.py) at every pytest start
+# would cost the unused plugin ~2 ms (benchmarks/collect_overhead.py)
+SPEC_SUFFIX = ".archcheck.toml"
 
 MARKER = "archcheck"
 PROP_PREFIX = "archcheck_"

@@ -320,3 +320,10 @@ def test_specs_globs_are_expanded_afresh_and_only_for_pyprojects_under_the_paths
     (project / "configs" / "y.toml").write_text(SPEC.format(heads=5), encoding="utf-8")
     assert codes(capsys, ["."]) == [x, y]
     assert codes(capsys, [".", "--no-cache"]) == [x, y]
+
+
+def test_plugin_spells_the_spec_suffix_as_files_does() -> None:
+    """plugin.py keeps its own copy (importing files.py would slow every pytest start)."""
+    from pytest_archcheck import files, plugin
+
+    assert plugin.SPEC_SUFFIX == files.SPEC_SUFFIX == ".archcheck.toml"
