@@ -38,6 +38,15 @@ from .findings import Finding
 CACHE_FORMAT = 1
 DEFAULT_DIR = ".archcheck_cache"
 _FINDING_FIELDS = tuple(f.name for f in fields(Finding))
+KEEP = 8  # configurations (cache files) kept in one folder
+# what pytest and ruff put in their cache folders: git ignores it, backup tools skip it
+# (https://bford.info/cachedir/)
+MARKERS = {
+    ".gitignore": "# Created by archcheck automatically.\n*\n",
+    "CACHEDIR.TAG": "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by archcheck.\n"
+    "# For information about cache directory tags, see https://bford.info/cachedir/\n",
+}
 
 Entry = dict[str, Any]
 
@@ -134,18 +143,30 @@ class Cache:
         drop entries of files that are gone, and replace the file atomically."""
         if not self.updated:
             return
+        tmp = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            ignore = self.folder / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("# Created by archcheck automatically.\n*\n", encoding="utf-8")
+            for name, text in MARKERS.items():
+                if not (self.folder / name).exists():
+                    (self.folder / name).write_text(text, encoding="utf-8")
             merged = {p: e for p, e in self._read().items() if os.path.exists(p)}
             merged.update(self.updated)
-            tmp = self.file.with_name(f"{self.file.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps({"format": CACHE_FORMAT, "files": merged}), "utf-8")
             os.replace(tmp, self.file)
+            self._prune()
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
             sys.stderr.write(f"archcheck: warning: cache not written ({self.folder}: {exc})\n")
+
+    def _prune(self) -> None:
+        """Keep the KEEP most recently written configurations: each archcheck upgrade or
+        --select combination starts a new file, and old ones would pile up."""
+        files = sorted(self.folder.glob("*.json"), key=lambda f: f.stat().st_mtime_ns)
+        for old in files[:-KEEP]:
+            if old != self.file:
+                with contextlib.suppress(OSError):
+                    old.unlink()
 
 
 @dataclass
@@ -213,8 +234,8 @@ def _walk(paths: Sequence[str], cache: Cache | None) -> _Walk | None:
 class CachedResult:
     findings: list[Finding]
     files: int
-    hits: int
-    misses: int
+    hits: int  # spec and pyproject.toml files whose findings came from the cache
+    misses: int  # ... that were checked afresh
 
 
 def check_cached(
@@ -255,7 +276,8 @@ def check_cached(
                 cache.store(key, w.sha[key], gov, w.sha.get(gov) if gov else None, rec)
         cache.save()
     findings.sort(key=Finding.sort_key)
-    return CachedResult(findings, w.files, len(w.specs) - len(misses), len(misses))
+    hits = len(w.pyprojects) + len(w.specs) - len(misses)
+    return CachedResult(findings, w.files, hits, len(misses))
 
 
 def _check_all(

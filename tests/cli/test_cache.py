@@ -84,7 +84,8 @@ def test_warm_run_prints_exactly_what_a_fresh_run_prints(
         assert outs[0] == outs[1] == outs[2], fmt
     warm = check_cached(["examples"])
     specs = len(list((tmp_path / "examples").rglob("*.archcheck.toml")))
-    assert (warm.hits, warm.misses) == (specs, 0)
+    pyprojects = len(list((tmp_path / "examples").rglob("pyproject.toml")))
+    assert (warm.hits, warm.misses) == (specs + pyprojects, 0)
     assert warm.findings
 
 
@@ -262,7 +263,23 @@ def test_cache_folder_ignores_itself_and_no_cache_writes_nothing(
     assert not folder.exists()
     assert run(["check", ".", "--cache-dir", str(folder)]) == 0
     assert (folder / ".gitignore").read_text(encoding="utf-8").splitlines()[-1] == "*"
+    tag = (folder / "CACHEDIR.TAG").read_text(encoding="utf-8")
+    assert tag.startswith("Signature: 8a477f597d28d172789f06886806bc55")
     capsys.readouterr()
+
+
+def test_old_configurations_are_pruned(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each --select combination has its own file; the 8 most recent are kept."""
+    folder = project / "c"
+    selects = ["ARC1", "ARC2", "ARC3", "ARC10", "ARC20", "ARC30", "ARC101", "ARC201", "ARC301"]
+    for code in selects:
+        assert run(["check", ".", "--cache-dir", str(folder), "--select", code]) == 0
+    assert len(list(folder.glob("*.json"))) == 8
+    capsys.readouterr()
+    newest = check_cached(["."], select=["ARC301"], folder=folder)  # spec and pyproject
+    assert (newest.hits, newest.misses) == (2, 0)
+    oldest = check_cached(["."], select=["ARC1"], folder=folder)  # pruned: checked afresh
+    assert (oldest.hits, oldest.misses) == (0, 2)
 
 
 def test_every_file_a_static_check_opens_is_a_recorded_input(tmp_path: Path) -> None:
