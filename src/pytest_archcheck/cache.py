@@ -7,7 +7,8 @@ no library knows which ones. A file's cached findings are reused only while all 
 - every other file its check looked at (`extends` target, lengths file, factory module, and the
   absence of files it looked for) has the same size and mtime, and an installed factory package
   is still where it was (deps.py records these while the engine runs);
-- the run's configuration is the same: archcheck version and source, Python, current directory
+- the run's configuration is the same: archcheck version and source, Python, the installed
+  pydantic, pydantic-core, PyYAML and numpy (their messages appear in findings), current directory
   (paths are shown relative to it), CUBLAS_WORKSPACE_CONFIG (the CUDA peak formula reads it),
   and --select/--ignore. Each configuration has its own cache file.
 
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .deps import unchanged
+from .deps import module_state, unchanged
 from .files import nearest_pyproject, spec_globs, walk
 from .findings import Finding
 
@@ -73,12 +74,31 @@ def _source_stamp() -> list[object]:
     return out
 
 
+# Libraries whose upgrade can change a finding's text (pydantic's validation messages, the YAML
+# and .npy readers): where each is installed, and the inode and mtime of its __init__ (pip
+# writes new files on upgrade), found without importing it.
+LIBRARIES = ("pydantic", "pydantic_core", "yaml", "numpy")
+
+
+def _library_stamp() -> list[object]:
+    out: list[object] = []
+    for name in LIBRARIES:
+        state = module_state(name)
+        try:
+            st = os.stat(state[0]) if state else None
+        except OSError:
+            st = None
+        out.append([name, state, [st.st_ino, st.st_mtime_ns, st.st_size] if st else None])
+    return out
+
+
 def configuration(select: Sequence[str], ignore: Sequence[str]) -> str:
     """Everything besides the files that a run's findings depend on, hashed."""
     parts = {
         "format": CACHE_FORMAT,
         "version": __version__,
         "source": _source_stamp(),
+        "libraries": _library_stamp(),
         "python": sys.version,
         "cwd": os.getcwd(),
         "cublas": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),

@@ -144,7 +144,8 @@ def _check(args: argparse.Namespace) -> int:
         raise ArchcheckError("--jobs must be at least 1")
     if args.probe_timeout is not None and not args.probe_timeout > 0:
         raise ArchcheckError("--probe-timeout must be a positive number of seconds")
-    if args.probe or args.no_cache or os.environ.get("ARCHCHECK_NO_CACHE"):
+    no_cache = os.environ.get("ARCHCHECK_NO_CACHE", "").lower() not in ("", "0", "false", "no")
+    if args.probe or args.no_cache or no_cache:
         from .engine import check_paths
 
         result: Any = check_paths(

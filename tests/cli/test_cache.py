@@ -344,3 +344,38 @@ def test_plugin_spells_the_spec_suffix_as_files_does() -> None:
     from pytest_archcheck import files, plugin
 
     assert plugin.SPEC_SUFFIX == files.SPEC_SUFFIX == ".archcheck.toml"
+
+
+def test_library_upgrade_starts_a_new_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pydantic's messages appear in ARC302 findings: an upgraded library (new files written by
+    pip) must not reuse findings worded by the old one."""
+    from pytest_archcheck import cache
+
+    lib = tmp_path / "site" / "fakelib"
+    lib.mkdir(parents=True)
+    (lib / "__init__.py").write_text("VERSION = 1\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setattr(cache, "LIBRARIES", ("fakelib",))
+    before = cache.configuration([], [])
+    assert cache.configuration([], []) == before
+    st = (lib / "__init__.py").stat()
+    os.utime(lib / "__init__.py", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert cache.configuration([], []) != before
+
+
+@pytest.mark.parametrize(("value", "cached"), [("1", False), ("0", True), ("", True)])
+def test_archcheck_no_cache_variable(
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    value: str,
+    cached: bool,
+) -> None:
+    folder = project / "c"
+    monkeypatch.setenv("ARCHCHECK_CACHE_DIR", str(folder))
+    monkeypatch.setenv("ARCHCHECK_NO_CACHE", value)
+    assert run(["check", "."]) == 0
+    assert folder.exists() is cached
+    capsys.readouterr()
