@@ -71,7 +71,33 @@ def spec_page() -> str:
             default = json.dumps(prop.get("default")) if "default" in prop else "—"
             lines.append(f"| `{key}` | {typ} | `{default}` |")
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join([*lines, *_settings_section()])
+
+
+def _settings_section() -> list[str]:
+    """[tool.archcheck] (project settings) and [tool.archcheck.devices.NAME], from the models."""
+    from .spec.model import DeviceTable, Settings
+
+    lines: list[str] = []
+    for title, model in (
+        ("[tool.archcheck] in pyproject.toml", Settings),
+        ("[tool.archcheck.devices.NAME] in pyproject.toml", DeviceTable),
+    ):
+        schema = model.model_json_schema(by_alias=True)
+        lines += [
+            f"## {title}",
+            "",
+            " ".join((model.__doc__ or "").split()),
+            "",
+            "| key | type | default |",
+            "| --- | --- | --- |",
+        ]
+        for key, prop in schema.get("properties", {}).items():
+            typ = "table" if "$ref" in prop or "additionalProperties" in prop else _type(prop)
+            default = json.dumps(prop.get("default")) if "default" in prop else "—"
+            lines.append(f"| `{key}` | {typ} | `{default}` |")
+        lines.append("")
+    return lines
 
 
 def _type(prop: dict[str, Any]) -> str:

@@ -37,22 +37,26 @@ class CheckReport:
         return [f for f in self.findings if f.severity == "error"]
 
 
-def _project_budget(rootpath: Path) -> dict[str, Any]:
-    """`[tool.archcheck] budget` defaults of the project the tests run in."""
+def _project(rootpath: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`[tool.archcheck]` budget defaults and devices of the project the tests run in."""
     pp = rootpath / "pyproject.toml"
     if not pp.is_file():
-        return {}
-    from .spec.load import parse_toml
+        return {}, {}
+    from .spec.load import load_settings, parse_toml
+    from .spec.locate import locate
 
-    raw, err = parse_toml(pp.read_text(encoding="utf-8"), str(pp))
+    text = pp.read_text(encoding="utf-8")
+    raw, err = parse_toml(text, str(pp))
     if raw is None or err is not None:
-        return {}
+        return {}, {}
+    settings, _ = load_settings(raw, str(pp), locate(text))
+    devices = settings.project_devices if settings else {}
     section = raw.get("tool", {}).get("archcheck", {})
     budget = section.get("budget", {}) if isinstance(section, dict) else {}
     out = dict(budget) if isinstance(budget, dict) else {}
     if isinstance(section, dict) and isinstance(section.get("device"), str):
         out.setdefault("device", section["device"])
-    return out
+    return out, devices
 
 
 class ArchcheckFixture:
@@ -74,7 +78,10 @@ class ArchcheckFixture:
             if not loaded:
                 pytest.fail(f"archcheck: no valid spec in {spec}", pytrace=False)
             tables = loaded[0].spec.model_dump()  # type: ignore[union-attr]
-        tables["budget"].update(_project_budget(self.node.config.rootpath))
+        budget, devices = _project(self.node.config.rootpath)
+        if spec is not None:  # the spec file's own project's devices win
+            devices = {**devices, **loaded[0].spec.project_devices}  # type: ignore[union-attr]
+        tables["budget"].update(budget)
         for source in (self.budgets, keys):
             for key, value in source.items():
                 table = next(
@@ -85,7 +92,7 @@ class ArchcheckFixture:
                 tables[table][key] = value
         tables["model"].setdefault("name", self.node.name)
         try:
-            return Spec.model_validate(tables)
+            return Spec.model_validate(tables, context={"devices": devices})
         except Exception as exc:
             pytest.fail(f"archcheck: invalid budget or model key: {exc}", pytrace=False)
 

@@ -87,6 +87,58 @@ def parse_seconds(value: object) -> float:
     return number * _TIME_UNITS[unit]
 
 
+_NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)"
+_BANDWIDTH = re.compile(rf"^\s*{_NUMBER}\s*([A-Za-z]*)\s*/\s*s\s*$")
+_FLOP_RATE = re.compile(rf"^\s*{_NUMBER}\s*([kKMGTPE]?)FLOP(?:S|/S)\s*$", re.IGNORECASE)
+_SI_PREFIX: dict[str, float] = {
+    "": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15, "e": 1e18
+}  # fmt: skip
+
+
+def _positive_rate(value: object, what: str, example: str) -> float | None:
+    """A bare positive number (already in base units), or None when `value` is a string."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise UnitError(f"expected a {what} such as {example!r}, got {type(value).__name__}")
+    if isinstance(value, str):
+        return None
+    if not math.isfinite(value) or value <= 0:
+        raise UnitError(f"{what} must be a finite positive number, got {value}")
+    return float(value)
+
+
+def parse_bandwidth(value: object) -> float:
+    """Bytes per second from a number or a string such as "3.35 TB/s" or "900 GiB/s"
+    (SI and IEC as for sizes: vendors quote memory bandwidth in SI, 1 TB/s = 1e12 B/s)."""
+    bare = _positive_rate(value, "bandwidth", "3.35 TB/s")
+    if bare is not None:
+        return bare
+    assert isinstance(value, str)
+    m = _BANDWIDTH.match(value)
+    if not m or m.group(2).lower() not in _BYTE_UNITS:
+        raise UnitError(f"cannot read bandwidth {value!r}; write e.g. '3.35 TB/s' or '900 GB/s'")
+    rate = float(m.group(1)) * _BYTE_UNITS[m.group(2).lower()]
+    if not math.isfinite(rate) or rate <= 0:
+        raise UnitError(f"bandwidth {value!r} must be finite and positive")
+    return rate
+
+
+def parse_flops(value: object) -> float:
+    """FLOP per second from a number or a string such as "989 TFLOP/s" or "1.3 PFLOPS"."""
+    bare = _positive_rate(value, "FLOP rate", "989 TFLOP/s")
+    if bare is not None:
+        return bare
+    assert isinstance(value, str)
+    m = _FLOP_RATE.match(value)
+    if not m:
+        raise UnitError(
+            f"cannot read FLOP rate {value!r}; write e.g. '989 TFLOP/s' or '1.3 PFLOPS'"
+        )
+    rate = float(m.group(1)) * _SI_PREFIX[m.group(2).lower()]
+    if not math.isfinite(rate) or rate <= 0:
+        raise UnitError(f"FLOP rate {value!r} must be finite and positive")
+    return rate
+
+
 def format_bytes(n: float | None) -> str:
     """Human-readable IEC size: 1536 -> '1.50 KiB'."""
     if n is None:

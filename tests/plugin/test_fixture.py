@@ -119,3 +119,25 @@ def test_user_inputs_callable(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess("--archcheck-device=fake", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_fixture_knows_the_project_devices(pytester: pytest.Pytester) -> None:
+    """`[tool.archcheck] device` may name a device the project defines; the fixture's spec
+    carries it, and its latency estimate uses it."""
+    pytester.makefile(
+        ".toml",
+        pyproject=(
+            '[tool.archcheck]\ndevice = "Lab"\n\n[tool.archcheck.devices.Lab]\n'
+            'memory = "8 GiB"\nbandwidth = "100 GB/s"\nfp32 = "1 TFLOP/s"\n'
+        ),
+    )
+    pytester.makepyfile(
+        test_user=f"""
+        def test_spec(archcheck):
+            spec = archcheck.spec({TINY})
+            assert spec.budget.device == "Lab"
+            assert spec.project_devices["Lab"].bandwidth == 100e9
+    """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .registry import formula
@@ -160,12 +161,52 @@ for _d in DEVICES.values():
         _INDEX[_norm(_alias)] = _d.name
 
 
+# Devices a project defines under `[tool.archcheck.devices.NAME]` live with that project, not in
+# a process-wide table: a spec resolves names against the built-in table and its own
+# pyproject.toml's devices only (spec/load.py hands them over), so two projects may use one
+# name for different cards, and a spec's verdict never depends on which other projects a run
+# read (the cache relies on that).
+ProjectDevices = Mapping[str, Device]
+
+
+class DeviceConflictError(ValueError):
+    """A project device whose name or alias is a built-in device's or another project device's."""
+
+
+def check_project_device(device: Device, earlier: ProjectDevices) -> None:
+    """Raise DeviceConflictError when `device` would shadow a built-in device or a device the
+    same pyproject.toml defined before it."""
+    taken = {_norm(a): d.name for d in earlier.values() for a in (d.name, *d.aliases)}
+    for label in (device.name, *device.aliases):
+        key = _norm(label)
+        if key in _INDEX:
+            raise DeviceConflictError(
+                f"{label!r} is a built-in device ({_INDEX[key]}); choose another name"
+            )
+        if key in taken:
+            raise DeviceConflictError(f"{label!r} already names device {taken[key]!r}")
+
+
+def _project_match(name: str, project: ProjectDevices | None) -> Device | None:
+    key = _norm(name)
+    for d in (project or {}).values():
+        if key in {_norm(a) for a in (d.name, *d.aliases)}:
+            return d
+    return None
+
+
 class UnknownDeviceError(KeyError):
     """A device name not in the table; `suggestion` holds the closest known name, if any."""
 
-    def __init__(self, name: str, suggestion: str | None) -> None:
+    def __init__(
+        self, name: str, suggestion: str | None, project: ProjectDevices | None = None
+    ) -> None:
         hint = f"; did you mean {suggestion!r}?" if suggestion else ""
-        super().__init__(f"unknown device {name!r}{hint} Known: {', '.join(DEVICES)}")
+        known = [*DEVICES, *(project or {})]
+        super().__init__(
+            f"unknown device {name!r}{hint} Known: {', '.join(known)} (or define it under "
+            "[tool.archcheck.devices] in pyproject.toml)"
+        )
         self.name = name
         self.suggestion = suggestion
 
@@ -173,19 +214,25 @@ class UnknownDeviceError(KeyError):
         return str(self.args[0])
 
 
-def suggest_device(name: str) -> str | None:
+def suggest_device(name: str, project: ProjectDevices | None = None) -> str | None:
     """The closest known device name to `name`, or None."""
-    hits = difflib.get_close_matches(_norm(name), list(_INDEX), n=1, cutoff=0.6)
-    return _INDEX[hits[0]] if hits else None
+    index = {_norm(a): d.name for d in (project or {}).values() for a in (d.name, *d.aliases)}
+    index.update(_INDEX)
+    hits = difflib.get_close_matches(_norm(name), list(index), n=1, cutoff=0.6)
+    return index[hits[0]] if hits else None
 
 
 @formula("devices.lookup", "name or alias, ignoring case, '-', '_', ' ' -> Device", "datasheets")
-def lookup_device(name: str) -> Device:
-    """The device called `name` or one of its aliases; UnknownDeviceError with a did-you-mean."""
+def lookup_device(name: str, project: ProjectDevices | None = None) -> Device:
+    """The device called `name` or one of its aliases, built in or among `project` (the
+    devices of the spec's own pyproject.toml); UnknownDeviceError with a did-you-mean."""
     key = _norm(name)
     if key in _INDEX:
         return DEVICES[_INDEX[key]]
-    raise UnknownDeviceError(name, suggest_device(name))
+    found = _project_match(name, project)
+    if found is not None:
+        return found
+    raise UnknownDeviceError(name, suggest_device(name, project), project)
 
 
 def doc_appendix() -> str:

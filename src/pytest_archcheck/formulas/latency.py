@@ -273,7 +273,7 @@ def latency_from_spec(
     name = device if device is not None else spec.budget.device
     if name is None:
         return None
-    dev = lookup_device(name) if isinstance(name, str) else name
+    dev = lookup_device(name, spec.project_devices) if isinstance(name, str) else name
     m, inf = spec.model, spec.infer
     dtype = inf.dtype or spec.train.dtype
     n = spec.infer_n

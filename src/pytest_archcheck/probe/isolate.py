@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -52,6 +53,7 @@ def run_isolated(
     payload = json.dumps(
         {
             "spec": spec.model_dump(mode="json"),
+            "devices": _devices_json(spec),
             "device": device,
             "n": n,
             "batch": batch,
@@ -88,7 +90,9 @@ def build_isolated(
     process, a whole pytest session, down with it)."""
     from . import _factory_finding
 
-    payload = json.dumps({"spec": spec.model_dump(mode="json"), "mode": "build"})
+    payload = json.dumps(
+        {"spec": spec.model_dump(mode="json"), "devices": _devices_json(spec), "mode": "build"}
+    )
     try:
         reported, why = _run_child(payload, timeout)
     except subprocess.TimeoutExpired:
@@ -100,11 +104,26 @@ def build_isolated(
     return _factory_finding(spec, f"factory {spec.model.factory!r}: interpreter {why}", path, line)
 
 
+def _devices_json(spec: Spec) -> dict[str, Any]:
+    """The spec's project devices ([tool.archcheck.devices]) for the child, which validates the
+    spec again and must know the device its budget names."""
+    return {name: dataclasses.asdict(d) for name, d in spec.project_devices.items()}
+
+
+def _devices_from_json(req: dict[str, Any]) -> dict[str, Any]:
+    from ..formulas.devices import Device
+
+    return {
+        name: Device(**{**d, "aliases": tuple(d["aliases"])})
+        for name, d in (req.get("devices") or {}).items()
+    }
+
+
 def _child() -> None:
     from . import run
 
     req: dict[str, Any] = json.loads(sys.stdin.read())
-    spec = Spec.model_validate(req["spec"])
+    spec = Spec.model_validate(req["spec"], context={"devices": _devices_from_json(req)})
     if req.get("mode") == "build":
         from .build import FactoryError, build_model
 

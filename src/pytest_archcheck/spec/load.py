@@ -22,7 +22,7 @@ from ..deps import note_file
 from ..files import SPEC_SUFFIX
 from ..findings import Finding
 from .locate import Key, LazySourceMap, SourceMap, locate, split_lines
-from .model import SETTINGS_KEYS, TABLE_KEYS, BudgetTable, Settings, Spec
+from .model import SETTINGS_KEYS, TABLE_KEYS, BudgetTable, DeviceTable, Settings, Spec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -168,8 +168,9 @@ def _validate(
     tables: dict[str, dict[str, Any]], loaded: LoadedSpec, model: str | None
 ) -> Spec | None:
     """Validate with pydantic; each error becomes ARC302 (ARC304 for cross-key dimension checks)."""
+    devices = loaded.settings.project_devices if loaded.settings else {}
     try:
-        return Spec.model_validate(tables)
+        spec = Spec.model_validate(tables, context={"devices": devices})
     except ValidationError as exc:
         by_key: dict[tuple[str, ...], tuple[list[str], str]] = {}
         for err in exc.errors(include_url=False):
@@ -202,6 +203,7 @@ def _validate(
                 )
             )
         return None
+    return spec
 
 
 def _shown_value(tables: Mapping[str, Any], loc: tuple[str, ...]) -> str:
@@ -312,8 +314,11 @@ def load_settings(
                 None,
             )
         )
+    devices: dict[str, Any] = {}
+    if "devices" in clean:  # first: `device = "NAME"` may name one of them
+        clean["devices"], devices = _project_devices(clean["devices"], path, source, findings)
     if isinstance(clean.get("budget"), dict):
-        clean["budget"] = _check_budget_defaults(clean["budget"], path, source, findings)
+        clean["budget"] = _check_budget_defaults(clean["budget"], path, source, findings, devices)
     for key in ("select", "ignore"):
         codes = clean.get(key)
         if isinstance(codes, list):
@@ -345,7 +350,7 @@ def load_settings(
             )
             clean["specs"] = [s for s in specs if s not in bad]
     try:
-        return Settings.model_validate(clean), findings
+        settings = Settings.model_validate(clean, context={"devices": devices})
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             loc = tuple(str(p) for p in err["loc"])[:1]
@@ -359,6 +364,57 @@ def load_settings(
                 )
             )
         return None, findings
+    return settings, findings
+
+
+def _project_devices(
+    devices: object, path: str, source: SourceMap, findings: list[Finding]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Validate each `[tool.archcheck.devices.NAME]`: (the tables kept, name -> Device).
+    A bad value or a taken name is ARC302 at its line, and that device is dropped."""
+    from ..formulas.devices import Device, DeviceConflictError, check_project_device
+
+    where = ("tool", "archcheck", "devices")
+    if not isinstance(devices, dict):
+        findings.append(
+            _finding("ARC302", "`tool.archcheck.devices` must be a table of device tables",
+                     path, source.line_of(where), None)
+        )  # fmt: skip
+        return {}, {}
+    kept: dict[str, Any] = {}
+    built: dict[str, Device] = {}
+    for name, table in devices.items():
+        line = source.line_of((*where, name))
+        try:
+            t = DeviceTable.model_validate(table)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                loc = ".".join(str(p) for p in err["loc"][:1])
+                key_line = source.line_of((*where, name, *err["loc"][:1]))
+                msg = err["msg"].removeprefix("Value error, ")
+                findings.append(
+                    _finding("ARC302", f"`tool.archcheck.devices.{name}{'.' + loc if loc else ''}`"
+                             f": {msg}", path, key_line, None)
+                )  # fmt: skip
+            continue
+        rates = {"fp32": t.fp32, "tf32": t.tf32, "bf16": t.bf16, "fp16": t.fp16}
+        device = Device(
+            name=name,
+            memory_bytes=t.memory,
+            bandwidth=t.bandwidth,
+            peak_flops={k: v for k, v in rates.items() if v is not None},
+            source=t.source or f"{path} [tool.archcheck.devices.{name}]",
+            aliases=tuple(t.aliases),
+        )
+        try:
+            check_project_device(device, built)
+        except DeviceConflictError as exc:
+            findings.append(
+                _finding("ARC302", f"`tool.archcheck.devices.{name}`: {exc}", path, line, None)
+            )
+            continue
+        kept[name], built[name] = table, device
+    return kept, built
 
 
 def _is_code_prefix(code: str) -> bool:
@@ -368,7 +424,11 @@ def _is_code_prefix(code: str) -> bool:
 
 
 def _check_budget_defaults(
-    budget: Mapping[str, Any], path: str, source: SourceMap, findings: list[Finding]
+    budget: Mapping[str, Any],
+    path: str,
+    source: SourceMap,
+    findings: list[Finding],
+    devices: Mapping[str, Any],
 ) -> dict[str, Any]:
     """[tool.archcheck.budget] defaults: report unknown keys and bad values at their pyproject
     line (not at every spec that would inherit them), and keep only the valid ones."""
@@ -387,7 +447,7 @@ def _check_budget_defaults(
             )
             continue
         try:
-            BudgetTable.model_validate({key: value})
+            BudgetTable.model_validate({key: value}, context={"devices": devices})
         except ValidationError as exc:
             msg = "; or ".join(
                 dict.fromkeys(

@@ -15,11 +15,13 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
+    ValidationInfo,
     WithJsonSchema,
     model_validator,
 )
 
-from ..units import parse_bytes, parse_seconds
+from ..units import parse_bandwidth, parse_bytes, parse_flops, parse_seconds
 
 Bytes = Annotated[
     int,
@@ -52,12 +54,13 @@ MAX_LAYERS = 100_000  # formulas walk every layer: 10**9 layers would hang, not 
 NonNegInt = Annotated[int, Field(ge=0)]
 
 
-def _known_device(name: str) -> str:
-    """A device the formulas know (name or alias); else a did-you-mean (ARC302), not a crash."""
+def _known_device(name: str, info: ValidationInfo) -> str:
+    """A device the formulas know (name or alias, built in or defined by the spec's own
+    pyproject.toml: validation context "devices"); else a did-you-mean (ARC302), not a crash."""
     from ..formulas.devices import UnknownDeviceError, lookup_device
 
     try:
-        lookup_device(name)
+        lookup_device(name, (info.context or {}).get("devices"))
     except UnknownDeviceError as exc:
         raise ValueError(str(exc)) from None
     return name
@@ -224,6 +227,19 @@ class Spec(_Table):
     infer: InferTable = Field(default_factory=InferTable)
     budget: BudgetTable = Field(default_factory=BudgetTable)
     data: DataTable = Field(default_factory=DataTable)
+    # devices of the spec's own pyproject.toml ([tool.archcheck.devices]), from the validation
+    # context "devices": the formulas resolve `budget.device` against them (formulas/devices.py)
+    _devices: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _take_project_devices(self, info: ValidationInfo) -> Spec:
+        self._devices = dict((info.context or {}).get("devices") or {})
+        return self
+
+    @property
+    def project_devices(self) -> dict[str, Any]:
+        """name -> formulas.devices.Device defined by this spec's project."""
+        return self._devices
 
     @model_validator(mode="after")
     def _lists_match_layers(self) -> Spec:
@@ -253,6 +269,43 @@ class Spec(_Table):
         return self.infer.seq_len or self.budget.max_n or self.train_n
 
 
+Bandwidth = Annotated[
+    float,
+    BeforeValidator(parse_bandwidth),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}],
+            "description": 'bytes per second, or a rate such as "3.35 TB/s"',
+        }
+    ),
+]
+FlopRate = Annotated[
+    float,
+    BeforeValidator(parse_flops),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string"}],
+            "description": 'FLOP per second, or a rate such as "989 TFLOP/s"',
+        }
+    ),
+]
+
+
+class DeviceTable(_Table):
+    """`[tool.archcheck.devices.NAME]`: an accelerator the built-in table lacks, from its
+    datasheet (dense tensor-core rates, no 2:4 sparsity). `[budget] device = "NAME"` then uses
+    it for the latency roofline. A dtype without its own rate runs at the fp32 rate."""
+
+    memory: Bytes
+    bandwidth: Bandwidth
+    fp32: FlopRate
+    tf32: FlopRate | None = None
+    bf16: FlopRate | None = None
+    fp16: FlopRate | None = None
+    aliases: list[str] = Field(default_factory=list)
+    source: str = ""
+
+
 class Settings(_Table):
     """[tool.archcheck] in pyproject.toml: project-wide settings."""
 
@@ -263,9 +316,21 @@ class Settings(_Table):
     ignore: list[str] = Field(default_factory=list)
     per_file_ignores: dict[str, list[str]] = Field(default_factory=dict, alias="per-file-ignores")
     device: DeviceName | None = None
+    devices: dict[str, DeviceTable] = Field(default_factory=dict)
     budget: dict[str, Any] = Field(default_factory=dict)
     model: list[dict[str, Any]] = Field(default_factory=list)
     probe: bool = False
+    _devices: dict[str, Any] = PrivateAttr(default_factory=dict)  # as Spec._devices
+
+    @model_validator(mode="after")
+    def _take_project_devices(self, info: ValidationInfo) -> Settings:
+        self._devices = dict((info.context or {}).get("devices") or {})
+        return self
+
+    @property
+    def project_devices(self) -> dict[str, Any]:
+        """name -> formulas.devices.Device built from `devices` (spec/load.py)."""
+        return self._devices
 
 
 TABLE_KEYS: dict[str, frozenset[str]] = {
@@ -276,5 +341,15 @@ TABLE_KEYS: dict[str, frozenset[str]] = {
     "data": frozenset(DataTable.model_fields),
 }
 SETTINGS_KEYS: frozenset[str] = frozenset(
-    {"specs", "select", "ignore", "per-file-ignores", "device", "budget", "model", "probe"}
+    {
+        "specs",
+        "select",
+        "ignore",
+        "per-file-ignores",
+        "device",
+        "devices",
+        "budget",
+        "model",
+        "probe",
+    }
 )
