@@ -229,17 +229,20 @@ class Spec(_Table):
     data: DataTable = Field(default_factory=DataTable)
     # devices of the spec's own pyproject.toml ([tool.archcheck.devices]), from the validation
     # context "devices": the formulas resolve `budget.device` against them (formulas/devices.py)
-    _devices: dict[str, Any] = PrivateAttr(default_factory=dict)
+    # (a default_factory here would cost every validation ~16 µs: pydantic copies it per instance)
+    _devices: dict[str, Any] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _take_project_devices(self, info: ValidationInfo) -> Spec:
-        self._devices = dict((info.context or {}).get("devices") or {})
+        devices = (info.context or {}).get("devices")
+        if devices:
+            self._devices = dict(devices)
         return self
 
     @property
     def project_devices(self) -> dict[str, Any]:
         """name -> formulas.devices.Device defined by this spec's project."""
-        return self._devices
+        return self._devices or {}
 
     @model_validator(mode="after")
     def _lists_match_layers(self) -> Spec:
@@ -320,17 +323,19 @@ class Settings(_Table):
     budget: dict[str, Any] = Field(default_factory=dict)
     model: list[dict[str, Any]] = Field(default_factory=list)
     probe: bool = False
-    _devices: dict[str, Any] = PrivateAttr(default_factory=dict)  # as Spec._devices
+    _devices: dict[str, Any] | None = PrivateAttr(default=None)  # as Spec._devices
 
     @model_validator(mode="after")
     def _take_project_devices(self, info: ValidationInfo) -> Settings:
-        self._devices = dict((info.context or {}).get("devices") or {})
+        devices = (info.context or {}).get("devices")
+        if devices:
+            self._devices = dict(devices)
         return self
 
     @property
     def project_devices(self) -> dict[str, Any]:
         """name -> formulas.devices.Device built from `devices` (spec/load.py)."""
-        return self._devices
+        return self._devices or {}
 
 
 TABLE_KEYS: dict[str, frozenset[str]] = {
