@@ -219,21 +219,16 @@ class DataTable(_Table):
     lengths: str | LengthStats | None = None
 
 
-class Spec(_Table):
-    """One model with its training, inference, budget and data tables."""
+class _WithProjectDevices(_Table):
+    """Carries the devices of the project's own pyproject.toml ([tool.archcheck.devices]),
+    taken from the validation context "devices": the formulas resolve `budget.device` against
+    them (formulas/devices.py)."""
 
-    model: ModelTable = Field(default_factory=ModelTable)
-    train: TrainTable = Field(default_factory=TrainTable)
-    infer: InferTable = Field(default_factory=InferTable)
-    budget: BudgetTable = Field(default_factory=BudgetTable)
-    data: DataTable = Field(default_factory=DataTable)
-    # devices of the spec's own pyproject.toml ([tool.archcheck.devices]), from the validation
-    # context "devices": the formulas resolve `budget.device` against them (formulas/devices.py)
-    # (a default_factory here would cost every validation ~16 µs: pydantic copies it per instance)
+    # None, not a default_factory: that would cost every validation ~16 µs (a copy per instance)
     _devices: dict[str, Any] | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _take_project_devices(self, info: ValidationInfo) -> Spec:
+    def _take_project_devices(self, info: ValidationInfo) -> Any:
         devices = (info.context or {}).get("devices")
         if devices:
             self._devices = dict(devices)
@@ -241,8 +236,18 @@ class Spec(_Table):
 
     @property
     def project_devices(self) -> dict[str, Any]:
-        """name -> formulas.devices.Device defined by this spec's project."""
+        """name -> formulas.devices.Device defined by the project."""
         return self._devices or {}
+
+
+class Spec(_WithProjectDevices):
+    """One model with its training, inference, budget and data tables."""
+
+    model: ModelTable = Field(default_factory=ModelTable)
+    train: TrainTable = Field(default_factory=TrainTable)
+    infer: InferTable = Field(default_factory=InferTable)
+    budget: BudgetTable = Field(default_factory=BudgetTable)
+    data: DataTable = Field(default_factory=DataTable)
 
     @model_validator(mode="after")
     def _lists_match_layers(self) -> Spec:
@@ -309,7 +314,7 @@ class DeviceTable(_Table):
     source: str = ""
 
 
-class Settings(_Table):
+class Settings(_WithProjectDevices):
     """[tool.archcheck] in pyproject.toml: project-wide settings."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -323,19 +328,6 @@ class Settings(_Table):
     budget: dict[str, Any] = Field(default_factory=dict)
     model: list[dict[str, Any]] = Field(default_factory=list)
     probe: bool = False
-    _devices: dict[str, Any] | None = PrivateAttr(default=None)  # as Spec._devices
-
-    @model_validator(mode="after")
-    def _take_project_devices(self, info: ValidationInfo) -> Settings:
-        devices = (info.context or {}).get("devices")
-        if devices:
-            self._devices = dict(devices)
-        return self
-
-    @property
-    def project_devices(self) -> dict[str, Any]:
-        """name -> formulas.devices.Device built from `devices` (spec/load.py)."""
-        return self._devices or {}
 
 
 TABLE_KEYS: dict[str, frozenset[str]] = {
