@@ -170,6 +170,18 @@ def test_edited_extends_target_is_noticed(
     assert [c for c, _, _ in codes(capsys, ["."])] == ["ARC302"]  # cannot read 'base.toml'
 
 
+def test_edit_at_the_end_of_an_extends_chain_is_noticed(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "base.toml").write_text('[model]\nextends = "deep.toml"\n', encoding="utf-8")
+    (project / "deep.toml").write_text("[model]\nheads = 4\n", encoding="utf-8")
+    spec = SPEC.format(heads=4).replace("heads = 4\n", 'extends = "base.toml"\n')
+    (project / "a.archcheck.toml").write_text(spec, encoding="utf-8")
+    assert codes(capsys, ["."]) == []
+    (project / "deep.toml").write_text("[model]\nheads = 5\n", encoding="utf-8")
+    assert codes(capsys, ["."]) == [("ARC304", "a.archcheck.toml", 4)]
+
+
 def test_lengths_file_created_later_is_noticed(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

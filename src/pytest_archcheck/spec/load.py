@@ -10,6 +10,7 @@ becomes ARC306. Nothing here imports torch or user code.
 from __future__ import annotations
 
 import difflib
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..deps import note_file
-from ..files import SPEC_SUFFIX
+from ..files import SPEC_SUFFIX, display
 from ..findings import Finding
 from .locate import Key, LazySourceMap, SourceMap, locate, split_lines
 from .model import SETTINGS_KEYS, TABLE_KEYS, BudgetTable, DeviceTable, Settings, Spec
@@ -549,16 +550,39 @@ def _extend(raw: dict[str, Any], ref: str, loaded: LoadedSpec, text: str) -> dic
     return merged
 
 
+EXTENDS_DEPTH = 8  # a chain of `extends` longer than this is a mistake, not a design
+
+
 def _merge_extended(
-    raw: dict[str, Any], ref: str, base: Path, loaded: LoadedSpec, where: int
+    raw: dict[str, Any],
+    ref: str,
+    base: Path,
+    loaded: LoadedSpec,
+    where: int,
+    chain: tuple[Path, ...] = (),
 ) -> dict[str, Any]:
-    """The tables `ref` adapts to (relative to `base`), updated key by key with `raw`'s."""
+    """The tables `ref` adapts to (relative to `base`), updated key by key with `raw`'s.
+
+    A TOML file may itself extend another (a base spec, then a config.json): the chain is
+    followed up to EXTENDS_DEPTH files, each relative to the file that names it; a cycle is
+    ARC302. Findings stay at the spec's `extends` line (`where`) and name the file that
+    holds the broken reference."""
     from ..adapters import AdapterError, adapt_text, split_ref
 
     file_part, select = split_ref(ref)
     target = Path(file_part)
     if not target.is_absolute():
         target = base / target
+    via = f" (in {display(chain[-1])})" if chain else ""
+    resolved = Path(os.path.abspath(target))
+    if resolved in chain or len(chain) >= EXTENDS_DEPTH:
+        why = "extends itself" if resolved in chain else f"is more than {EXTENDS_DEPTH} files deep"
+        loaded.findings.append(
+            _finding("ARC302", f"`model.extends`: {ref!r}{via} {why}: "
+                     + " -> ".join(c.name for c in (*chain, resolved)), loaded.path, where,
+                     loaded.name)
+        )  # fmt: skip
+        return raw
     note_file(target)
     try:
         if target.exists() and not target.is_file() and not target.is_dir():
@@ -568,11 +592,11 @@ def _merge_extended(
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         loaded.findings.append(
-            _finding("ARC302", f"`model.extends`: cannot read {ref!r}: {reason}", loaded.path,
-                     where, loaded.name)
+            _finding("ARC302", f"`model.extends`: cannot read {ref!r}{via}: {reason}",
+                     loaded.path, where, loaded.name)
         )  # fmt: skip
         return raw
-    shown = target.as_posix()
+    shown = display(os.path.normpath(target))  # bases/../hf/config.json -> hf/config.json
     try:
         if target.suffix.lower() == ".toml":
             base_tables, err = parse_toml(text, shown)
@@ -582,6 +606,11 @@ def _merge_extended(
             assert base_tables is not None
             tables: dict[str, Any] = base_tables
             adapted_lines: dict[Key, int] = {}
+            deeper = tables.get("model", {}) if isinstance(tables.get("model"), dict) else {}
+            if isinstance(deeper.get("extends"), str):  # a base that extends in turn
+                tables = _merge_extended(
+                    tables, deeper["extends"], target.parent, loaded, where, (*chain, resolved)
+                )
         else:
             adapted = adapt_text(text, shown, select)
             tables, adapted_lines = adapted.tables, adapted.lines
@@ -595,7 +624,10 @@ def _merge_extended(
         if isinstance(values, dict):
             for key in values:
                 own = isinstance(raw.get(table), dict) and key in raw[table]
-                if not own:
+                if own:  # written here: not inherited, whatever a deeper file said
+                    loaded.inherited.pop((table, key), None)
+                elif (table, key) not in loaded.inherited or (table, key) in lines:
+                    # the nearest file that writes the key is where it comes from
                     loaded.inherited[(table, key)] = (shown, lines.get((table, key), 1))
     if isinstance(merged.get("model"), dict):
         merged["model"].pop("name", None)  # the spec's name (or its file stem) names the model
