@@ -273,15 +273,16 @@ def _advise(args: argparse.Namespace) -> int:
         raise ArchcheckError(f"--memory must be more than 0 bytes, got {args.memory!r}")
     from .formulas.advise import advise
     from .formulas.advise import render_text as advise_text
-    from .formulas.devices import UnknownDeviceError
+    from .formulas.devices import UnknownDeviceError, lookup_device
 
     try:
+        device = None if args.device is None else lookup_device(args.device, _cwd_devices())
         result = advise(
             span=args.span,
             n=args.n,
             memory_bytes=memory,
             latency_s=latency,
-            device=args.device,
+            device=device,
             batch=args.batch,
             heads=args.heads,
         )
@@ -292,6 +293,25 @@ def _advise(args: argparse.Namespace) -> int:
     else:
         advise_text(result)
     return EXIT_OK
+
+
+def _cwd_devices() -> dict[str, Any]:
+    """The devices `[tool.archcheck.devices]` of the project the command runs in (the nearest
+    pyproject.toml at or above the current directory); its problems are `check`'s to report."""
+    from .files import nearest_pyproject
+    from .spec.load import load_settings, parse_toml
+    from .spec.locate import locate
+
+    pp = nearest_pyproject(Path.cwd())
+    if pp is None:
+        return {}
+    try:
+        text = pp.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    raw, _ = parse_toml(text, str(pp))
+    settings = load_settings(raw, str(pp), locate(text))[0] if raw is not None else None
+    return settings.project_devices if settings else {}
 
 
 def _rule_json(r: Any, sections: bool = False) -> dict[str, Any]:

@@ -240,3 +240,21 @@ def test_probe_of_a_spec_on_a_project_device(here: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "All checks passed!" in proc.stdout
+
+
+def test_advise_knows_the_devices_of_the_project_it_runs_in(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (here / "pyproject.toml").write_text(H100_CLONE, encoding="utf-8")
+    argv = ["advise", "--span", "512", "--n", "4096", "--memory", "24 GiB", "--latency", "50 ms"]
+    outs = []
+    for device in ("lab-gpu", "H100-80GB"):
+        assert run([*argv, "--device", device, "--format", "json"]) == 0
+        outs.append(json.loads(capsys.readouterr().out))
+    lab, h100 = outs
+    assert (lab.pop("device"), h100.pop("device")) == ("Lab", "H100-80GB")
+    assert lab["rnn_latency_s"] > 0  # the device's rates decide the latency figures
+    assert lab == h100
+    (here / "pyproject.toml").unlink()  # elsewhere the name means nothing
+    assert run([*argv, "--device", "lab-gpu"]) == 2
+    assert "unknown device 'lab-gpu'" in capsys.readouterr().err
