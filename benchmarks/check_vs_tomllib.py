@@ -38,17 +38,22 @@ def spec_text(i: int, rng: random.Random, mix: str = "random") -> str:
     return random_spec_text(i, rng)
 
 
-def project_spec_text(i: int, rng: random.Random) -> str:
-    fam = ["transformer", "transformer", "lstm", "tcn"][i % 4]
-    layers, d = rng.choice([(6, 512), (12, 768), (4, 256)])
-    lines = [
+def model_head(i: int, fam: str, layers: int, d: int, vocab: int) -> list[str]:
+    """The [model] lines every generated spec starts with."""
+    return [
         "[model]",
         f'name = "m{i}"',
         f'family = "{fam}"',
         f"layers = {layers}",
         f"d_model = {d}",
-        "vocab = 32000",
+        f"vocab = {vocab}",
     ]
+
+
+def project_spec_text(i: int, rng: random.Random) -> str:
+    fam = ["transformer", "transformer", "lstm", "tcn"][i % 4]
+    layers, d = rng.choice([(6, 512), (12, 768), (4, 256)])
+    lines = model_head(i, fam, layers, d, 32000)
     if fam == "transformer":
         lines += [f"heads = {d // 64}", f"d_ff = {4 * d}", "max_positions = 2048"]
     elif fam == "tcn":
@@ -84,14 +89,7 @@ def random_spec_text(i: int, rng: random.Random) -> str:
     fam = rng.choice(FAMILIES)
     layers = rng.choice([2, 4, 6, 8, 12, 24])
     d = rng.choice([128, 256, 512, 768, 1024])
-    lines = [
-        "[model]",
-        f'name = "m{i}"',
-        f'family = "{fam}"',
-        f"layers = {layers}",
-        f"d_model = {d}",
-        f"vocab = {rng.choice([1000, 32000, 50257])}",
-    ]
+    lines = model_head(i, fam, layers, d, rng.choice([1000, 32000, 50257]))
     if fam == "transformer":
         lines += [
             f"heads = {d // 64}",

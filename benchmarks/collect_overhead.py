@@ -38,6 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pytest_archcheck.machine import cpu_name
+
 FILES, PLAIN, PARAMS = 50, 8, 2  # 50 x (8 + 2) = 500 tests
 HEAVY = ("torch", "pydantic", "rich")
 ARMS = {"plugin unused": [], "-p no:archcheck": ["-p", "no:archcheck"]}
@@ -178,10 +180,6 @@ def main() -> None:
     a, b = stats(wall["plugin unused"]), stats(wall["-p no:archcheck"])
     ca, cb = stats(cpu["plugin unused"]), stats(cpu["-p no:archcheck"])
     ov, cov = overhead(a, b), overhead(ca, cb)
-    with open("/proc/cpuinfo") as f:
-        cpu_model = next(
-            (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?"
-        )
     result: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
         "tests": expected,
@@ -206,7 +204,7 @@ def main() -> None:
             "pytest": __import__("pytest").__version__,
         },
         "machine": {
-            "cpu": cpu_model,
+            "cpu": cpu_name(),
             "cores_usable": len(os.sched_getaffinity(0)),
             "loadavg_at_end": os.getloadavg(),
         },

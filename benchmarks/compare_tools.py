@@ -1,7 +1,8 @@
 """Training-step peak: our probe vs torchinfo's estimate vs accelerate's `estimate-memory`.
 
-Models: the reference zoo (probe/zoo.py) at the sizes of probe_flops_vs_flopcounter.py, plus
-GPT-2 small at n = 1024, batch 8, fp32 and bf16 (autocast). For each:
+Models: the reference zoo (probe/zoo.py) at the sizes of _common.SMALL_ZOO (as in
+probe_flops_vs_flopcounter.py), plus GPT-2 small at n = 1024, batch 8, fp32 and bf16
+(autocast). For each:
 
 - probe: probe.run(spec, device="fake") -- the peak of live bytes over one steady-state AdamW
   training step; device="cpu" too for the small models (it must agree with "fake").
@@ -44,88 +45,30 @@ import platform
 import time
 from typing import Any
 
-TINY = {"layers": 2, "d_model": 64, "vocab": 1000}
+from _common import GPT2_SMALL, SMALL_ZOO
+
+SMALL_CASES = {
+    "gpt2-style decoder": "gpt2",
+    "llama-style decoder (GQA, SwiGLU, RMSNorm)": "llama",
+    "bidirectional encoder": "encoder",
+    "LSTM LM": "lstm",
+    "TCN": "tcn",
+    "small ResNet (64x64 image)": "resnet",
+}
 CASES: list[dict[str, Any]] = [
     {
-        "name": "gpt2-style decoder",
-        "n": 512,
+        "name": label,
+        "n": 64 if key == "resnet" else 512,
         "batch": 2,
         "cpu": True,
-        "model": {"family": "transformer", **TINY, "heads": 4, "max_positions": 512},
-    },
-    {
-        "name": "llama-style decoder (GQA, SwiGLU, RMSNorm)",
-        "n": 512,
-        "batch": 2,
-        "cpu": True,
-        "model": {
-            "family": "transformer",
-            **TINY,
-            "heads": 4,
-            "kv_heads": 2,
-            "mlp": "swiglu",
-            "norm": "rmsnorm",
-            "positional": "rotary",
-            "bias": "none",
-            "tied_embeddings": False,
-        },
-    },
-    {
-        "name": "bidirectional encoder",
-        "n": 512,
-        "batch": 2,
-        "cpu": True,
-        "model": {
-            "family": "transformer",
-            **TINY,
-            "heads": 4,
-            "causal": False,
-            "max_positions": 512,
-        },
-    },
-    {"name": "LSTM LM", "n": 512, "batch": 2, "cpu": True, "model": {"family": "lstm", **TINY}},
-    {
-        "name": "TCN",
-        "n": 512,
-        "batch": 2,
-        "cpu": True,
-        "model": {"family": "tcn", **TINY, "kernel": 3, "dilations": [1, 2]},
-    },
-    {
-        "name": "small ResNet (64x64 image)",
-        "n": 64,
-        "batch": 2,
-        "cpu": True,
-        "model": {
-            "family": "cnn",
-            "input": "image",
-            "layers": 2,
-            "channels": [16, 32],
-            "strides": [1, 2],
-            "in_channels": 3,
-            "classes": 10,
-        },
-    },
+        "model": SMALL_ZOO[key],
+    }
+    for label, key in SMALL_CASES.items()
 ]
-GPT2_SMALL = {
-    "family": "transformer",
-    "layers": 12,
-    "d_model": 768,
-    "heads": 12,
-    "vocab": 50257,
-    "max_positions": 1024,
-}
-for _dt in ("fp32", "bf16"):
-    CASES.append(
-        {
-            "name": "GPT-2 small",
-            "n": 1024,
-            "batch": 8,
-            "cpu": False,
-            "model": GPT2_SMALL,
-            "dtype": _dt,
-        }
-    )
+CASES += [
+    {"name": "GPT-2 small", "n": 1024, "batch": 8, "cpu": False, "model": GPT2_SMALL, "dtype": dt}
+    for dt in ("fp32", "bf16")
+]
 
 
 def torchinfo_estimate(spec: Any, n: int, batch: int, fake: bool) -> dict[str, int]:
@@ -197,14 +140,10 @@ def accelerate_estimate(spec: Any) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or "?"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    from pytest_archcheck.machine import cpu_name
+
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores_visible": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)),
         "python": platform.python_version(),

@@ -27,6 +27,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from _common import GPT2_SMALL
+from _common import pct as _pct
+
 ZOO: dict[str, dict[str, Any]] = {
     "gpt2": {
         "family": "transformer",
@@ -79,14 +82,6 @@ ZOO: dict[str, dict[str, Any]] = {
         "classes": 100,
     },
 }
-GPT2_SMALL = {
-    "family": "transformer",
-    "layers": 12,
-    "d_model": 768,
-    "heads": 12,
-    "vocab": 50257,
-    "max_positions": 1024,
-}
 
 
 def harness(spec: Any, n: int, batch: int) -> int:
@@ -120,12 +115,6 @@ def harness(spec: Any, n: int, batch: int) -> int:
     step()
     torch.cuda.synchronize()
     return int(torch.cuda.max_memory_allocated())
-
-
-def _pct(a: Any, b: Any) -> float | None:
-    if not isinstance(a, int) or not isinstance(b, int) or not b:
-        return None
-    return 100 * (a - b) / b
 
 
 def _why(res: Any) -> str | None:

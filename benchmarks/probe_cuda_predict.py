@@ -27,6 +27,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import GPT2_SMALL
+from _common import pct as _gap
+
 RESULTS = Path(__file__).resolve().parent / "results" / "cuda_check_h200_2026-11-27.txt"
 
 
@@ -39,7 +42,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def spec_for(row: dict[str, Any], device: str | None = None) -> Any:
-    from probe_cuda_check import GPT2_SMALL, ZOO
+    from probe_cuda_check import ZOO
 
     from pytest_archcheck.spec.model import Spec
 
@@ -69,9 +72,8 @@ def predict(spec: Any, n: int, batch: int) -> dict[str, Any]:
 
 
 def pct(a: Any, b: Any) -> str:
-    if not isinstance(a, int) or not isinstance(b, int) or not b:
-        return "–"
-    return f"{100 * (a - b) / b:+.2f}%"
+    g = _gap(a, b)
+    return "–" if g is None else f"{g:+.2f}%"
 
 
 def main(path: Path = RESULTS) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from _common import GPT2_SMALL, SMALL_ZOO
+
 
 def flopcounter_step(spec: Any, n: int, batch: int) -> tuple[int, int]:
     import torch
@@ -42,74 +44,12 @@ def main() -> None:
     from pytest_archcheck.spec.model import Spec
 
     cases = {
-        "gpt2-small n=1024": (
-            {
-                "family": "transformer",
-                "layers": 12,
-                "d_model": 768,
-                "heads": 12,
-                "vocab": 50257,
-                "max_positions": 1024,
-            },
-            1024,
-            1,
-        ),
-        "encoder n=512": (
-            {
-                "family": "transformer",
-                "layers": 2,
-                "d_model": 64,
-                "heads": 4,
-                "vocab": 1000,
-                "causal": False,
-                "max_positions": 512,
-            },
-            512,
-            2,
-        ),
-        "llama-gqa n=512 math": (
-            {
-                "family": "transformer",
-                "layers": 2,
-                "d_model": 64,
-                "heads": 4,
-                "kv_heads": 2,
-                "mlp": "swiglu",
-                "norm": "rmsnorm",
-                "positional": "rotary",
-                "bias": "none",
-                "vocab": 1000,
-                "tied_embeddings": False,
-            },
-            512,
-            2,
-        ),
-        "lstm n=512": ({"family": "lstm", "layers": 2, "d_model": 64, "vocab": 1000}, 512, 2),
-        "tcn n=512": (
-            {
-                "family": "tcn",
-                "layers": 2,
-                "d_model": 64,
-                "kernel": 3,
-                "dilations": [1, 2],
-                "vocab": 1000,
-            },
-            512,
-            2,
-        ),
-        "resnet 64x64": (
-            {
-                "family": "cnn",
-                "input": "image",
-                "layers": 2,
-                "channels": [16, 32],
-                "strides": [1, 2],
-                "in_channels": 3,
-                "classes": 10,
-            },
-            64,
-            2,
-        ),
+        "gpt2-small n=1024": (GPT2_SMALL, 1024, 1),
+        "encoder n=512": (SMALL_ZOO["encoder"], 512, 2),
+        "llama-gqa n=512 math": (SMALL_ZOO["llama"], 512, 2),
+        "lstm n=512": (SMALL_ZOO["lstm"], 512, 2),
+        "tcn n=512": (SMALL_ZOO["tcn"], 512, 2),
+        "resnet 64x64": (SMALL_ZOO["resnet"], 64, 2),
     }
     rows = []
     for name, (model, n, b) in cases.items():

@@ -22,17 +22,16 @@ ignored; one that cannot be written costs a warning, never a result. Only static
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .deps import module_state, unchanged
+from .deps import digest, module_state, unchanged
 from .files import nearest_pyproject, spec_globs, walk
 from .findings import Finding
 
@@ -54,10 +53,6 @@ Entry = dict[str, Any]
 
 def default_dir() -> Path:
     return Path(os.environ.get("ARCHCHECK_CACHE_DIR") or DEFAULT_DIR)
-
-
-def digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def _source_stamp() -> list[object]:
@@ -193,36 +188,54 @@ class Cache:
 class _Walk:
     """The files a run checks, as the engine's _collect finds them, with their hashes."""
 
-    specs: list[Path]
-    pyprojects: list[Path]  # discovered or governing, absolute and resolved
-    files: int
-    sha: dict[str, str]
-    gov: dict[str, str | None]  # spec (absolute) -> its pyproject (absolute, resolved)
-    project_findings: list[Finding]
+    specs: list[Path] = field(default_factory=list)
+    pyprojects: list[Path] = field(default_factory=list)  # discovered or governing, resolved
+    files: int = 0
+    sha: dict[str, str] = field(default_factory=dict)  # absolute path -> BLAKE2b of the bytes
+    project_findings: list[Finding] = field(default_factory=list)
+    _folders: dict[Path, str | None] = field(default_factory=dict)
 
+    def hash(self, path: Path) -> None:
+        key = os.path.abspath(path)
+        if key not in self.sha:
+            with contextlib.suppress(OSError):  # not cached: the engine turns it into ARC306
+                self.sha[key] = digest(path.read_bytes())
 
-def _hash_file(path: Path, into: dict[str, str]) -> None:
-    key = os.path.abspath(path)
-    if key not in into:
-        with contextlib.suppress(OSError):  # not cached: the engine turns it into ARC306
-            into[key] = digest(path.read_bytes())
+    def governing(self, key: str) -> str | None:
+        """The pyproject.toml (absolute, resolved) that governs the file `key`."""
+        if Path(key).name == "pyproject.toml":
+            return key  # a pyproject.toml governs itself
+        folder = Path(key).parent
+        if folder not in self._folders:
+            pp = nearest_pyproject(folder)
+            self._folders[folder] = str(pp.resolve()) if pp is not None else None
+        return self._folders[folder]
+
+    def state(self, key: str) -> tuple[str, str | None, str | None] | None:
+        """What an entry of `key` is valid for: (its sha, its pyproject, that one's sha);
+        None when the file could not be read."""
+        if key not in self.sha:
+            return None
+        gov = self.governing(key)
+        return self.sha[key], gov, self.sha.get(gov) if gov else None
 
 
 def _walk(paths: Sequence[str], cache: Cache | None) -> _Walk | None:
     """Find the files to check without the engine (files.walk, as the engine's _collect).
     None when a pyproject.toml has no valid entry: its settings decide what is checked and
     how, so everything is checked afresh."""
-    w = _Walk(specs=[], pyprojects=[], files=0, sha={}, gov={}, project_findings=[])
+    w = _Walk()
     entries: dict[Path, Entry | None] = {}
 
     def project(pp: Path) -> Entry | None:
         pp = pp.resolve()
         if pp not in entries:
             w.pyprojects.append(pp)
-            _hash_file(pp, w.sha)
-            sha = w.sha.get(str(pp))
-            e = None if cache is None or sha is None else cache.lookup(str(pp), sha, str(pp), sha)
-            entries[pp] = e
+            w.hash(pp)
+            state = w.state(str(pp))
+            entries[pp] = e = (
+                None if cache is None or state is None else cache.lookup(str(pp), *state)
+            )
             if e is not None:
                 w.project_findings.extend(e["findings"])
         return entries[pp]
@@ -237,16 +250,11 @@ def _walk(paths: Sequence[str], cache: Cache | None) -> _Walk | None:
     if walked is None:
         return None
     w.specs, w.files = walked
-    folders: dict[Path, Path | None] = {}
     for path in w.specs:
-        rp = Path(os.path.abspath(path))
-        if rp.parent not in folders:
-            folders[rp.parent] = nearest_pyproject(rp.parent)
-        gov = folders[rp.parent]
-        if gov is not None and project(gov) is None and cache is not None:
+        gov = w.governing(os.path.abspath(path))
+        if gov is not None and project(Path(gov)) is None and cache is not None:
             return None
-        w.gov[str(rp)] = str(gov.resolve()) if gov is not None else None
-        _hash_file(path, w.sha)
+        w.hash(path)
     return w
 
 
@@ -274,11 +282,8 @@ def check_cached(
     misses: list[Path] = []
     for path in w.specs:
         key = os.path.abspath(path)
-        gov = w.gov[key]
-        sha = w.sha.get(key)
-        e = None
-        if sha is not None:
-            e = cache.lookup(key, sha, gov, w.sha.get(gov) if gov else None)
+        state = w.state(key)
+        e = None if state is None else cache.lookup(key, *state)
         if e is None:
             misses.append(path)
         else:
@@ -289,11 +294,10 @@ def check_cached(
         result = check_paths([str(p) for p in misses], select, ignore, jobs=jobs)
         for path in misses:
             key = os.path.abspath(path)
-            rec = result.records[key]
-            findings.extend(rec.findings)
-            gov = w.gov[key]
-            if key in w.sha:
-                cache.store(key, w.sha[key], gov, w.sha.get(gov) if gov else None, rec)
+            findings.extend(result.records[key].findings)
+            state = w.state(key)
+            if state is not None:
+                cache.store(key, *state, result.records[key])
         cache.save()
     findings.sort(key=Finding.sort_key)
     hits = len(w.pyprojects) + len(w.specs) - len(misses)
@@ -311,13 +315,9 @@ def _check_all(
     assert w is not None
     result = check_paths(paths, select, ignore, jobs=jobs)
     for key, rec in result.records.items():
-        _hash_file(Path(key), w.sha)  # files found through `specs` globs
-        if key not in w.sha:
-            continue
-        gov: str | None = key  # a pyproject.toml governs itself
-        if Path(key).name != "pyproject.toml":
-            folder_pp = nearest_pyproject(Path(key).parent)
-            gov = str(folder_pp.resolve()) if folder_pp is not None else None
-        cache.store(key, w.sha[key], gov, w.sha.get(gov) if gov else None, rec)
+        w.hash(Path(key))  # files found through `specs` globs
+        state = w.state(key)
+        if state is not None:
+            cache.store(key, *state, rec)
     cache.save()
     return CachedResult(result.findings, result.files, 0, len(result.records))

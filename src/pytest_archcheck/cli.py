@@ -297,20 +297,12 @@ def _advise(args: argparse.Namespace) -> int:
 
 def _cwd_devices() -> dict[str, Any]:
     """The devices `[tool.archcheck.devices]` of the project the command runs in (the nearest
-    pyproject.toml at or above the current directory); its problems are `check`'s to report."""
+    pyproject.toml at or above the current directory)."""
     from .files import nearest_pyproject
-    from .spec.load import load_settings, parse_toml
-    from .spec.locate import locate
+    from .spec.load import read_project_settings
 
     pp = nearest_pyproject(Path.cwd())
-    if pp is None:
-        return {}
-    try:
-        text = pp.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        return {}
-    raw, _ = parse_toml(text, str(pp))
-    settings = load_settings(raw, str(pp), locate(text))[0] if raw is not None else None
+    settings = read_project_settings(pp)[1] if pp is not None else None
     return settings.project_devices if settings else {}
 
 

@@ -28,6 +28,11 @@ _stack: list[list[Dep]] = []
 HASH_LIMIT = 4 << 20
 
 
+def digest(data: bytes) -> str:
+    """BLAKE2b-128 of `data`, hex: how the cache compares file contents."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
 def file_state(path: str) -> list[int | str] | None:
     """A file's size and content hash (size and mtime_ns when large, or not a regular file);
     None when absent or unreadable."""
@@ -35,7 +40,7 @@ def file_state(path: str) -> list[int | str] | None:
         st = os.stat(path)
         if stat.S_ISREG(st.st_mode) and st.st_size <= HASH_LIMIT:
             with open(path, "rb") as fh:
-                return [st.st_size, hashlib.blake2b(fh.read(), digest_size=16).hexdigest()]
+                return [st.st_size, digest(fh.read())]
     except (OSError, ValueError):
         return None
     return [st.st_size, st.st_mtime_ns]

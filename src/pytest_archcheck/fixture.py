@@ -39,17 +39,11 @@ class CheckReport:
 
 def _project(rootpath: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """`[tool.archcheck]` budget defaults and devices of the project the tests run in."""
-    pp = rootpath / "pyproject.toml"
-    if not pp.is_file():
-        return {}, {}
-    from .spec.load import load_settings, parse_toml
-    from .spec.locate import locate
+    from .spec.load import read_project_settings
 
-    text = pp.read_text(encoding="utf-8")
-    raw, err = parse_toml(text, str(pp))
-    if raw is None or err is not None:
+    raw, settings = read_project_settings(rootpath / "pyproject.toml")
+    if raw is None:
         return {}, {}
-    settings, _ = load_settings(raw, str(pp), locate(text))
     devices = settings.project_devices if settings else {}
     section = raw.get("tool", {}).get("archcheck", {})
     budget = section.get("budget", {}) if isinstance(section, dict) else {}

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..findings import Finding
 from ..spec.model import Spec
-from ._codes import NAMES, Locations
+from ._codes import NAMES, Locations, TrainStep
 
 if TYPE_CHECKING:
-    from torch import Tensor, nn
+    from torch import nn
 
 __all__ = [
     "NAMES",
@@ -43,8 +43,6 @@ __all__ = [
     "check_reach",
     "run_all",
 ]
-
-TrainStep = Callable[["nn.Module", "Tensor"], Any]
 
 
 def check_positional(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..findings import Finding, Severity
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
 
 # Names as in the rule registry (rules/*.py); kebab-case, one per DESIGN.md §6 code.
 NAMES: dict[str, str] = {
@@ -25,6 +28,10 @@ NAMES: dict[str, str] = {
 # Locations may map a dotted spec key ("model.pad_id") to a line, a (line, column) pair, or
 # any object with `line` (and optionally `column`) attributes.
 Locations = Mapping[str, Any]
+
+# `train_step(model, x) -> outputs`: runs the model over a batch-first sequence the way training
+# does (chunks, detach, ...); reach.measure_horizon reads the gradient horizon through it.
+TrainStep = Callable[["nn.Module", "Tensor"], Any]
 
 
 def _where(locations: Locations | None, keys: tuple[str, ...]) -> tuple[int, int]:

@@ -14,7 +14,7 @@ import inspect
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -185,7 +185,6 @@ class Inputs:
         if kind == "channels":
             return torch.randn(batch, c, n, generator=self.gen, dtype=dtype)
         if kind == "image":
-            c = self.spec.model.in_channels or feature_size(self.spec, self.model)
             return torch.randn(batch, c, n, n, generator=self.gen, dtype=dtype)
         return torch.randn(batch, n, c, generator=self.gen, dtype=dtype)
 
@@ -194,6 +193,14 @@ class Inputs:
         if x.dtype == torch.long:
             return self.tokens(tuple(x.shape))
         return torch.randn(x.shape, generator=self.gen, dtype=x.dtype)
+
+    def random_sum(self, y: Tensor) -> Tensor:
+        """(y * r).sum() for seeded r ~ N(0, 1): one scalar with the gradient support of all y.
+
+        A plain y.sum() can cancel (softmax and normalised outputs sum to constants).
+        """
+        r = torch.randn(y.shape, generator=self.gen, dtype=y.dtype)
+        return (y * r).sum()
 
 
 def first_tensor(out: Any) -> Tensor:
@@ -235,21 +242,58 @@ def seq_view(y: Tensor, batch: int, n: int) -> Tensor | None:
 
 
 def rel_diff(a: Tensor, b: Tensor) -> float:
-    """max |a - b| relative to max |a| (NaN-aware: any NaN counts as a total difference)."""
+    """max |a - b| relative to max |a|, NaN-aware.
+
+    NaNs in different places count as a total difference (inf); NaNs in the same places are
+    equal, so a model that produces NaN still compares equal with itself.
+    """
     if a.shape != b.shape:
         return float("inf")
     a64, b64 = a.detach().double(), b.detach().double()
-    if torch.isnan(a64).any() or torch.isnan(b64).any():
-        return (
-            float("inf")
-            if not torch.equal(torch.isnan(a64), torch.isnan(b64))
-            else (rel_diff(torch.nan_to_num(a64), torch.nan_to_num(b64)))
-        )
-    scale = max(float(a64.abs().max()) if a64.numel() else 0.0, 1e-300)
-    return float((a64 - b64).abs().max()) / scale if a64.numel() else 0.0
+    if not a64.numel():
+        return 0.0
+    nan_a, nan_b = torch.isnan(a64), torch.isnan(b64)
+    if nan_a.any() or nan_b.any():
+        if not torch.equal(nan_a, nan_b):
+            return float("inf")
+        a64, b64 = torch.nan_to_num(a64), torch.nan_to_num(b64)
+    scale = max(float(a64.abs().max()), 1e-300)
+    return float((a64 - b64).abs().max()) / scale
 
 
-class Leaves:
+_H = TypeVar("_H", bound="LeafHooks")
+
+
+class LeafHooks:
+    """Make the input differentiable: float x directly, token ids through nn.Embedding hooks.
+
+    Each nn.Embedding gets a forward hook, the subclass's `_hook`, which may turn the output
+    into a grad-requiring leaf. Shared by Leaves (one call on the whole sequence) and reach's
+    _SliceLeaves (a train step that embeds the tokens chunk by chunk).
+    """
+
+    def __init__(self, model: nn.Module, x: Tensor) -> None:
+        self.model, self.x = model, x
+        self.handles: list[Any] = []
+
+    def __enter__(self: _H) -> _H:
+        if self.x.is_floating_point():
+            self.x.requires_grad_(True)
+        else:
+            for m in self.model.modules():
+                if isinstance(m, nn.Embedding):
+                    self.handles.append(m.register_forward_hook(self._hook))
+        return self
+
+    def _hook(self, module: nn.Module, args: tuple[Any, ...], out: Tensor) -> Tensor | None:
+        raise NotImplementedError
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+class Leaves(LeafHooks):
     """Differentiable stand-ins for the input: x itself, or the embedding outputs of tokens.
 
     Token ids cannot carry gradients, so a forward hook on every nn.Embedding that consumes the
@@ -259,19 +303,8 @@ class Leaves:
     """
 
     def __init__(self, model: nn.Module, x: Tensor) -> None:
-        self.model, self.x = model, x
-        self.leaves: list[Tensor] = []
-        self.handles: list[Any] = []
-
-    def __enter__(self) -> Leaves:
-        if self.x.is_floating_point():
-            self.x.requires_grad_(True)
-            self.leaves.append(self.x)
-            return self
-        for m in self.model.modules():
-            if isinstance(m, nn.Embedding):
-                self.handles.append(m.register_forward_hook(self._hook))
-        return self
+        super().__init__(model, x)
+        self.leaves: list[Tensor] = [x] if x.is_floating_point() else []
 
     def _hook(self, module: nn.Module, args: tuple[Any, ...], out: Tensor) -> Tensor | None:
         a = args[0] if args else None
@@ -284,13 +317,9 @@ class Leaves:
             return leaf
         return None
 
-    def __exit__(self, *exc: object) -> None:
-        for h in self.handles:
-            h.remove()
-
     def grad_support(self, scalar: Tensor, seq_axis: int, n: int) -> Tensor | None:
         """|d scalar / d input| summed per position: shape (B, n); None without leaves."""
-        leaves = [leaf for leaf in self.leaves if leaf.shape[seq_axis] == n] if self.leaves else []
+        leaves = [leaf for leaf in self.leaves if leaf.shape[seq_axis] == n]
         if not leaves:
             return None
         grads = torch.autograd.grad(scalar, leaves, retain_graph=True, allow_unused=True)

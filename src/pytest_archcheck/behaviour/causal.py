@@ -53,7 +53,6 @@ def check_causality(
     """ARC205 by perturbation, gradient, and (when exposed) the incremental decoding path."""
     if not is_causal(spec):
         return []
-    findings: list[Finding] = []
     with probe_mode(model):
         inp = Inputs(spec, model, seed)
         ax = inp.seq_axis
@@ -67,50 +66,47 @@ def check_causality(
             y2 = seq_view(first_tensor(call(model, x2, spec)), batch, n)
         if y1 is None or y2 is None:
             return []
-        changed = (y1[:, : t + 1] != y2[:, : t + 1]).flatten(2).any(-1).any(0)
+        past1, past2 = y1[:, : t + 1], y2[:, : t + 1]
+        changed = (past1 != past2).flatten(2).any(-1).any(0)
         leaked_at = [int(i) for i in torch.nonzero(changed).flatten()]
         reach: list[int] = []
         xg = x.clone()
         with Leaves(model, xg) as leaves:
             y = seq_view(first_tensor(call(model, xg, spec)), batch, n)
             if y is not None:
-                r = torch.randn(y[:, t].shape, generator=inp.gen, dtype=y.dtype)
-                support = leaves.grad_support((y[:, t] * r).sum(), ax, n)
+                support = leaves.grad_support(inp.random_sum(y[:, t]), ax, n)
                 if support is not None:
                     future = support[:, t + 1 :].sum(0)
                     reach = [t + 1 + int(i) for i in torch.nonzero(future).flatten()]
-        if leaked_at or reach:
-            delta = float((y1[:, : t + 1] - y2[:, : t + 1]).abs().max())
-            parts = []
-            if leaked_at:
-                parts.append(
-                    f"outputs at positions {_span(leaked_at)} change (max |Δ| = {delta:.2e}) "
-                    f"when only inputs after position {t} change"
-                )
-            if reach:
-                parts.append(
-                    f"the gradient of the output at {t} is nonzero at later positions "
-                    f"{_span(reach)}"
-                )
-            findings.append(
-                finding(
-                    "ARC205",
-                    "; ".join(parts) + ": the model sees the future",
-                    path=path,
-                    model=spec.name,
-                    locations=locations,
-                    keys=("model.causal",),
-                    fix=(
-                        "mask attention causally (SDPA is_causal=True, or an (L, S) mask "
-                        "blocking keys j > i), pad convolutions on the left only, and use "
-                        "unidirectional recurrences; or set model.causal = false"
-                    ),
-                    data={"t": t, "perturbation_leaks": leaked_at, "gradient_leaks": reach},
-                )
-            )
-        if not findings:
-            findings.extend(_incremental(model, spec, path, locations, x=x, full=y1))
-    return findings
+        if not (leaked_at or reach):  # structurally causal: now test the decoding path
+            return _incremental(model, spec, path, locations, x=x, full=y1)
+        delta = float((past1 - past2).abs().max())
+    parts = []
+    if leaked_at:
+        parts.append(
+            f"outputs at positions {_span(leaked_at)} change (max |Δ| = {delta:.2e}) "
+            f"when only inputs after position {t} change"
+        )
+    if reach:
+        parts.append(
+            f"the gradient of the output at {t} is nonzero at later positions {_span(reach)}"
+        )
+    return [
+        finding(
+            "ARC205",
+            "; ".join(parts) + ": the model sees the future",
+            path=path,
+            model=spec.name,
+            locations=locations,
+            keys=("model.causal",),
+            fix=(
+                "mask attention causally (SDPA is_causal=True, or an (L, S) mask "
+                "blocking keys j > i), pad convolutions on the left only, and use "
+                "unidirectional recurrences; or set model.causal = false"
+            ),
+            data={"t": t, "perturbation_leaks": leaked_at, "gradient_leaks": reach},
+        )
+    ]
 
 
 def _span(positions: list[int]) -> str:
@@ -153,8 +149,8 @@ def _incremental(
         elif callable(getattr(model, "step", None)):
             kind = "step"
             state: Any = None
+            step: Any = model.step
             for t in range(n):
-                step: Any = model.step
                 y_t, state = step(x[:, t : t + 1], state)
                 steps.append(first_tensor(y_t).reshape(batch, -1))
         else:

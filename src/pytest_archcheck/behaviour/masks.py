@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -329,9 +330,10 @@ def analyse(call_: AttnCall, spec: Spec, pad: Tensor | None) -> list[tuple[str, 
     if am_blocked is not None and L == S and L > 1:
         allowed_pat = ~am_blocked.expand(*am_blocked.shape[:-2], L, S).reshape(-1, L, S)[0]
         ones = torch.ones(L, S, dtype=torch.bool)
-        if torch.equal(allowed_pat, ones.triu(1)) or torch.equal(allowed_pat, ones.triu(0)):
+        strict = torch.equal(allowed_pat, ones.triu(1))
+        if strict or torch.equal(allowed_pat, ones.triu(0)):
             flipped = True
-            diag = "excluding" if torch.equal(allowed_pat, ones.triu(1)) else "including"
+            diag = "excluding" if strict else "including"
             is_bool = (am is not None and am.dtype == torch.bool) or (
                 "attn_mask" in call_.user_bool
             )
@@ -466,9 +468,10 @@ def check_masks(
         "ARC204": ("model.mask_arg", "model.pad_id", "model.causal"),
         "ARC209": ("train.dtype", "model.mask_arg"),
     }
+    totals = Counter(c.api for c in calls)
     out = []
     for (code, api, kind), (first, fix, count) in seen.items():
-        total = sum(1 for c in calls if c.api == api)
+        total = totals[api]
         msg = first + (f" ({count} of {total} {_api_words(api)} calls)" if count > 1 else "")
         out.append(
             finding(

@@ -12,6 +12,7 @@ positional encoding moves outputs by far more than 1e-6).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -109,7 +110,7 @@ def check_positional_table(
         return []
     overruns: list[tuple[str, int, int]] = []
 
-    def pre_hook(name: str):  # type: ignore[no-untyped-def]
+    def pre_hook(name: str) -> Callable[[nn.Embedding, tuple[torch.Tensor, ...]], None]:
         def hook(module: nn.Embedding, args: tuple[torch.Tensor, ...]) -> None:
             idx = args[0] if args else None
             if isinstance(idx, torch.Tensor) and idx.numel():

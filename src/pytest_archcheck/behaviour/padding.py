@@ -59,9 +59,11 @@ def check_padding(
         x, keep, lengths = padded_batch(inp, batch, n)
         mask = keep if mask_arg else None
         base = first_tensor(call(model, x, spec, mask))
+        b_seq = seq_view(base, batch, n)
         trials: list[tuple[str, Tensor, Tensor | None]] = []
-        more = torch.full((batch, extra), pad if pad is not None else 0, dtype=x.dtype)
-        if x.dtype != torch.long or pad is None:
+        if x.dtype == torch.long and pad is not None:
+            more = torch.full((batch, extra), pad, dtype=x.dtype)
+        else:
             more = inp.fresh_like(x[:, :extra])
         trials.append(
             (
@@ -78,7 +80,7 @@ def check_padding(
         worst: tuple[float, str, bool] | None = None
         for what, xt, mt in trials:
             out = first_tensor(call(model, xt, spec, mt))
-            b_seq, o_seq = seq_view(base, batch, n), seq_view(out, batch, xt.shape[1])
+            o_seq = seq_view(out, batch, xt.shape[1])
             if b_seq is not None and o_seq is not None:
                 diff = max(rel_diff(b_seq[b, :m], o_seq[b, :m]) for b, m in enumerate(lengths))
                 pooled = False

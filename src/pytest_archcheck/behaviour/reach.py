@@ -32,9 +32,10 @@ from torch.overrides import TorchFunctionMode
 
 from ..findings import Finding
 from ..spec.model import CONVOLUTIONAL, RECURRENT, Spec
-from ._codes import Locations, finding
+from ._codes import Locations, TrainStep, finding
 from ._harness import (
     Inputs,
+    LeafHooks,
     Leaves,
     call,
     feature_size,
@@ -44,7 +45,6 @@ from ._harness import (
     seq_view,
 )
 
-TrainStep = Callable[[nn.Module, Tensor], Any]
 TRANSFORMER_MAX_N = 64
 
 
@@ -289,8 +289,7 @@ def measure_reach(model: nn.Module, spec: Spec, *, n: int | None = None, seed: i
             y = first_tensor(call(model, x, spec))
             ys = seq_view(y, 1, n)
             target = ys[:, t] if ys is not None else y
-            r = torch.randn(target.shape, generator=inp.gen, dtype=target.dtype)
-            support = leaves.grad_support((target * r).sum(), inp.seq_axis, n)
+            support = leaves.grad_support(inp.random_sum(target), inp.seq_axis, n)
     if support is None:
         return Reach(t, n - 1 - t, n, t, False, False)
     idx = torch.nonzero(support[0]).flatten()
@@ -313,9 +312,8 @@ def measure_horizon(
             y = seq_view(first_tensor(train_step(model, x)), T, T)
             if y is None:
                 return T
-            diag = y[torch.arange(T), torch.arange(T)]
-            r = torch.randn(diag.shape, generator=inp.gen, dtype=diag.dtype)
-            support = leaves.support((diag * r).sum(), T)
+            diag = y[torch.arange(T), torch.arange(T)]  # row b's output at t = b
+            support = leaves.support(inp.random_sum(diag), T)
     horizon = 0
     for b in range(T):
         idx = torch.nonzero(support[b, : b + 1]).flatten()
@@ -324,22 +322,12 @@ def measure_horizon(
     return horizon
 
 
-class _SliceLeaves:
+class _SliceLeaves(LeafHooks):
     """Like Leaves, but for token slices x[:, i:j] passed to embeddings chunk by chunk."""
 
     def __init__(self, model: nn.Module, x: Tensor) -> None:
-        self.model, self.x = model, x
-        self.leaves: list[tuple[int, Tensor]] = []
-        self.handles: list[Any] = []
-
-    def __enter__(self) -> _SliceLeaves:
-        if self.x.is_floating_point():
-            self.x.requires_grad_(True)
-        else:
-            for m in self.model.modules():
-                if isinstance(m, nn.Embedding):
-                    self.handles.append(m.register_forward_hook(self._hook))
-        return self
+        super().__init__(model, x)
+        self.leaves: list[tuple[int, Tensor]] = []  # (offset along the sequence, leaf)
 
     def _hook(self, module: nn.Module, args: tuple[Any, ...], out: Tensor) -> Tensor | None:
         a = args[0] if args else None
@@ -354,10 +342,6 @@ class _SliceLeaves:
             self.leaves.append((offset, leaf))
             return leaf
         return None
-
-    def __exit__(self, *exc: object) -> None:
-        for h in self.handles:
-            h.remove()
 
     def support(self, scalar: Tensor, T: int) -> Tensor:
         if self.x.is_floating_point():
@@ -397,14 +381,13 @@ def check_reach(
         "n": reach.n,
         "bounded": reach.bounded_left and reach.bounded_right,
     }
-    if reach.fields:
-        f = reach.fields[-1]
+    f = reach.fields[-1] if reach.fields else None  # the last feature map's field
+    if f is not None:
         data |= {"stride": f.stride, "padding": f.padding, "clipped": f.clipped}
     # declared architecture
-    if (m.family in CONVOLUTIONAL or m.input == "image") and reach.fields:
+    if (m.family in CONVOLUTIONAL or m.input == "image") and f is not None:
         declared = {"kernel", "layers", "dilations", "strides"} & m.model_fields_set
         r_decl, p_decl = declared_field(spec)
-        f = reach.fields[-1]
         data |= {"declared_receptive_field": r_decl, "declared_padding": p_decl}
         if declared and not f.clipped and f.size[0] != r_decl:
             out.append(

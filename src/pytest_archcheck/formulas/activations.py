@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..spec.model import RECURRENT, Spec
+from .params import GATES
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,8 @@ class _TConsts:
     f: int
     kernel: str
     emb_positions: int
-    matmul_weights: int
+    layer_weights: int  # elements of one layer's matmul weights
+    matmul_weights: int  # ... of all layers and the LM head
 
 
 _TCACHE: dict[tuple[int, str, str | None], tuple[Spec, _TConsts]] = {}
@@ -145,17 +147,20 @@ def _tconsts(spec: Spec, device: str, kernel: str | None) -> _TConsts:
     if hit is not None and hit[0] is spec:
         return hit[1]
     m = spec.model
+    h, a, kv, hd, f = m.d_model, m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim
+    layer_weights = h * (a + 2 * kv) * hd + a * hd * h + h * f * (3 if m.mlp == "swiglu" else 2)
     c = _TConsts(
         pr=Precision.of(spec, device),
-        h=m.d_model,
+        h=h,
         L=m.layers,
-        a=m.head_count,
-        kv=m.kv_head_count,
-        hd=m.head_dim,
-        f=m.ffn_dim,
+        a=a,
+        kv=kv,
+        hd=hd,
+        f=f,
         kernel=effective_kernel(spec, device, kernel),
         emb_positions=m.max_positions or max(spec.train_n, spec.infer_n),
-        matmul_weights=_matmul_weights(spec),
+        layer_weights=layer_weights,
+        matmul_weights=m.layers * layer_weights + (m.vocab or 0) * h,
     )
     if len(_TCACHE) >= 512:
         _TCACHE.clear()
@@ -174,11 +179,11 @@ def transformer(spec: Spec, n: int, batch: int, device: str, kernel: str | None)
     drop = t.dropout > 0
     k = c.kernel
 
-    def norm() -> int:
-        if m.norm == "rmsnorm":  # CUDA's fused kernel keeps no x·rsqrt (see module docs)
-            return sb * 4 + (sbh * 4 if device == "cpu" else 0) + sbh * p
-        out = sbh * p if pr.lowp else sbh * pn
-        return 2 * sb * 4 + out
+    # One norm's saved bytes.
+    if m.norm == "rmsnorm":  # CUDA's fused kernel keeps no x·rsqrt (see module docs)
+        norm = sb * 4 + (sbh * 4 if device == "cpu" else 0) + sbh * p
+    else:
+        norm = 2 * sb * 4 + (sbh * p if pr.lowp else sbh * pn)
 
     attn = 0
     scores = 0
@@ -203,7 +208,7 @@ def transformer(spec: Spec, n: int, batch: int, device: str, kernel: str | None)
         mlp = sb * f * p
     resid = 2 * sbh * pn
     masks = 2 * sbh * mk if drop else 0
-    layer = 2 * norm() + attn + mlp + resid + masks
+    layer = 2 * norm + attn + mlp + resid + masks
 
     tokens = m.input == "tokens"
     emb = sbh * pn  # h0 (embedding output, positional add, or dropout output)
@@ -221,7 +226,7 @@ def transformer(spec: Spec, n: int, batch: int, device: str, kernel: str | None)
     else:
         body = L * layer
         scores *= L
-    acts = emb + body + norm()
+    acts = emb + body + norm
     logits = 4  # the loss
     if m.vocab is not None:
         logits += sb * m.vocab * p
@@ -234,16 +239,14 @@ def transformer(spec: Spec, n: int, batch: int, device: str, kernel: str | None)
     if k == "math":
         # Backward of the last layer's attention: the gradients of the (dropped) probabilities
         # and of the scores are s²-sized; the layer's MLP half and the final norm are freed.
-        post = 2 * norm() + 2 * sbh * pn + mlp + full * p + masks
+        post = 2 * norm + 2 * sbh * pn + mlp + full * p + masks
         temps = (1 if drop else 2) * b * a * s * s * p + full * 4 + sbh * 4
         temps += sbh * 4 if drop else 0
-        up = 2 * f if m.mlp == "swiglu" else f
+        up = 2 * f if m.mlp == "swiglu" else f  # the fused gate + up projection
         grads_last = 4 * (h * up + f * h + a * hd * h)
         extra = temps + grads_last + head_grad - post
     if t.checkpointing:
         extra += layer  # the recomputed last block (its scores are in `scores`)
-    up = 2 * f if m.mlp == "swiglu" else f
-    layer_params = h * (a + 2 * kv) * hd + a * hd * h + h * up + f * h
     emb_params = ((m.vocab or 1000) * h if tokens else 0) + (
         c.emb_positions * h if m.positional == "learned" else 0
     )
@@ -255,15 +258,8 @@ def transformer(spec: Spec, n: int, batch: int, device: str, kernel: str | None)
         logits,
         backward_extra=extra,
         late_activations=late,
-        late_missing_grads=4 * (layer_params + emb_params),
+        late_missing_grads=4 * (c.layer_weights + emb_params),
     )
-
-
-def _matmul_weights(spec: Spec) -> int:
-    m = spec.model
-    h, a, kv, hd, f = m.d_model, m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim
-    per = h * (a + 2 * kv) * hd + a * hd * h + h * f * (3 if m.mlp == "swiglu" else 2)
-    return m.layers * per + (m.vocab or 0) * h
 
 
 def rnn_workspace(seq: int, batch: int, inp: int, hidden: int) -> int:
@@ -301,7 +297,7 @@ def recurrent(spec: Spec, n: int, batch: int, device: str) -> ForwardSaved:
         else:
             acts += 2 * L * dirs * b * H * p * 2  # zero initial states, stacked finals
     else:
-        gates = 3 if m.family == "gru" else 1
+        gates = GATES[m.family]
         # per step per layer: gate pre-activations and nonlinear outputs (native loop)
         acts += L * dirs * s * b * H * p * (2 * gates + 2) + L * dirs * b * H * p * 2
     if drop:
@@ -328,7 +324,8 @@ def conv1d(spec: Spec, n: int, batch: int, device: str) -> ForwardSaved:
     p = pr.act
     b = batch
     chans = m.channel_list()
-    c_in = m.d_model if m.input == "tokens" else (m.in_channels or m.d_model)
+    c_first = m.d_model if m.input == "tokens" else (m.in_channels or m.d_model)
+    c_in = c_first
     acts = b * n * 8 if m.input == "tokens" else 0
     s = n
     drop = t.dropout > 0
@@ -358,7 +355,7 @@ def conv1d(spec: Spec, n: int, batch: int, device: str) -> ForwardSaved:
         acts += b * s * c_in * p  # batch-major copy for the head
         logits += _head_logits(b * s * m.vocab, pr)
     if pr.lowp:  # autocast copies of the conv and head weights
-        c_prev = m.d_model if m.input == "tokens" else (m.in_channels or m.d_model)
+        c_prev = c_first
         for k, c in zip(m.kernel_list(), chans, strict=True):
             acts += 2 * c * c_prev * k
             c_prev = c

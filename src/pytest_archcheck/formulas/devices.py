@@ -155,10 +155,12 @@ def _norm(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", name.strip().lower()).replace("nvidia", "")
 
 
-_INDEX: dict[str, str] = {}
-for _d in DEVICES.values():
-    for _alias in (_d.name, *_d.aliases):
-        _INDEX[_norm(_alias)] = _d.name
+def _index(devices: Mapping[str, Device]) -> dict[str, str]:
+    """Normalised name or alias -> device name."""
+    return {_norm(a): d.name for d in devices.values() for a in (d.name, *d.aliases)}
+
+
+_INDEX = _index(DEVICES)
 
 
 # Devices a project defines under `[tool.archcheck.devices.NAME]` live with that project, not in
@@ -176,7 +178,7 @@ class DeviceConflictError(ValueError):
 def check_project_device(device: Device, earlier: ProjectDevices) -> None:
     """Raise DeviceConflictError when `device` would shadow a built-in device or a device the
     same pyproject.toml defined before it."""
-    taken = {_norm(a): d.name for d in earlier.values() for a in (d.name, *d.aliases)}
+    taken = _index(earlier)
     for label in (device.name, *device.aliases):
         key = _norm(label)
         if key in _INDEX:
@@ -185,14 +187,6 @@ def check_project_device(device: Device, earlier: ProjectDevices) -> None:
             )
         if key in taken:
             raise DeviceConflictError(f"{label!r} already names device {taken[key]!r}")
-
-
-def _project_match(name: str, project: ProjectDevices | None) -> Device | None:
-    key = _norm(name)
-    for d in (project or {}).values():
-        if key in {_norm(a) for a in (d.name, *d.aliases)}:
-            return d
-    return None
 
 
 class UnknownDeviceError(KeyError):
@@ -216,8 +210,7 @@ class UnknownDeviceError(KeyError):
 
 def suggest_device(name: str, project: ProjectDevices | None = None) -> str | None:
     """The closest known device name to `name`, or None."""
-    index = {_norm(a): d.name for d in (project or {}).values() for a in (d.name, *d.aliases)}
-    index.update(_INDEX)
+    index = {**_index(project or {}), **_INDEX}
     hits = difflib.get_close_matches(_norm(name), list(index), n=1, cutoff=0.6)
     return index[hits[0]] if hits else None
 
@@ -229,9 +222,9 @@ def lookup_device(name: str, project: ProjectDevices | None = None) -> Device:
     key = _norm(name)
     if key in _INDEX:
         return DEVICES[_INDEX[key]]
-    found = _project_match(name, project)
-    if found is not None:
-        return found
+    own = _index(project or {})
+    if key in own:
+        return (project or {})[own[key]]
     raise UnknownDeviceError(name, suggest_device(name, project), project)
 
 

@@ -32,7 +32,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from .params import GATES, MLPKind, RecurrentKind
+from .params import (
+    GATES,
+    MLPKind,
+    RecurrentKind,
+    _conv_input,
+    _head_out,
+    _rnn_input,
+    kv_heads_and_head_dim,
+)
 from .registry import formula
 
 if TYPE_CHECKING:
@@ -121,6 +129,16 @@ def _core(
     return attention_core_flops(batch, heads, n, n_k, head_dim, causal_half=causal and n_k == n)
 
 
+def _dense(
+    tokens: int, d_model: int, heads: int, kv_heads: int, head_dim: int, d_ff: int, mlp: MLPKind
+) -> int:
+    """FLOPs of one block's q/k/v/o projections and MLP over `tokens` tokens (no attention core)."""
+    q_dim, kv_dim = heads * head_dim, kv_heads * head_dim
+    proj = matmul_flops(tokens, d_model, q_dim + 2 * kv_dim) + matmul_flops(tokens, q_dim, d_model)
+    ffn = matmul_flops(tokens, d_model, d_ff) * (3 if mlp == "swiglu" else 2)
+    return proj + ffn
+
+
 @formula(
     "flops.transformer_layer",
     "F = 2T*d*(q+2kv) + 2T*q*d + core + 2T*d*d_ff*(2|3)",
@@ -142,23 +160,13 @@ def transformer_layer_forward_flops(
     convention: Convention = "archcheck",
 ) -> int:
     """Forward FLOPs of one block at batch x n (projections + attention core + MLP)."""
-    hd = head_dim if head_dim is not None else d_model // heads
-    kv = kv_heads if kv_heads is not None else heads
-    t = batch * n
-    q_dim, kv_dim = heads * hd, kv * hd
-    proj = matmul_flops(t, d_model, q_dim + 2 * kv_dim) + matmul_flops(t, q_dim, d_model)
-    ffn = matmul_flops(t, d_model, d_ff) * (3 if mlp == "swiglu" else 2)
+    kv, hd = kv_heads_and_head_dim(d_model, heads, kv_heads, head_dim)
+    dense = _dense(batch * n, d_model, heads, kv, hd, d_ff, mlp)
     core = _core(
-        batch,
-        n,
-        heads,
-        hd,
-        attention=attention,
-        window=window,
-        causal=causal,
+        batch, n, heads, hd, attention=attention, window=window, causal=causal,
         convention=convention,
-    )
-    return proj + ffn + core
+    )  # fmt: skip
+    return dense + core
 
 
 @formula(
@@ -188,20 +196,18 @@ def transformer_flops(
 
     `attention_kernel` matters only for the "flop_counter" convention (math: core x3 in training).
     """
-    kv = kv_heads if kv_heads is not None else heads
-    hd = head_dim if head_dim is not None else d_model // heads
-    layer = transformer_layer_forward_flops(
-        batch, n, d_model, heads, d_ff, kv_heads=kv, head_dim=hd, mlp=mlp, attention=attention,
-        window=window, causal=causal, convention=convention,
+    kv, hd = kv_heads_and_head_dim(d_model, heads, kv_heads, head_dim)
+    # One layer = transformer_layer_forward_flops, kept in its two parts for the SDPA backward.
+    dense = _dense(batch * n, d_model, heads, kv, hd, d_ff, mlp)
+    core = _core(
+        batch, n, heads, hd, attention=attention, window=window, causal=causal,
+        convention=convention,
     )  # fmt: skip
     head = matmul_flops(batch * n, d_model, vocab) if vocab else 0
-    forward = layers * layer + head
+    forward = layers * (dense + core) + head
     if convention == "flop_counter" and attention != "linear" and attention_kernel != "math":
-        core = layers * _core(
-            batch, n, heads, hd, attention=attention, window=window, causal=causal,
-            convention=convention,
-        )  # fmt: skip
-        return Flops(forward, 3 * (forward - core) + (7 * core) // 2)
+        cores = layers * core
+        return Flops(forward, 3 * (forward - cores) + (7 * cores) // 2)
     return Flops(forward, 3 * forward)
 
 
@@ -224,14 +230,11 @@ def transformer_decode_step_flops(
     mlp: MLPKind = "gelu",
 ) -> int:
     """FLOPs of generating one token per sequence with a KV cache holding `context` positions."""
-    kv = kv_heads if kv_heads is not None else heads
-    hd = head_dim if head_dim is not None else d_model // heads
-    q_dim, kv_dim = heads * hd, kv * hd
-    proj = matmul_flops(batch, d_model, q_dim + 2 * kv_dim) + matmul_flops(batch, q_dim, d_model)
-    ffn = matmul_flops(batch, d_model, d_ff) * (3 if mlp == "swiglu" else 2)
+    kv, hd = kv_heads_and_head_dim(d_model, heads, kv_heads, head_dim)
+    dense = _dense(batch, d_model, heads, kv, hd, d_ff, mlp)
     core = attention_core_flops(batch, heads, 1, context, hd)
     head = matmul_flops(batch, d_model, vocab) if vocab else 0
-    return layers * (proj + ffn + core) + head
+    return layers * (dense + core) + head
 
 
 @formula(
@@ -339,8 +342,6 @@ def flops_from_spec(
     spec: Spec, n: int | None = None, batch: int | None = None, convention: Convention = "archcheck"
 ) -> Flops:
     """FLOPs at the [train] shape (n defaults to `spec.train_n`, batch to [train] batch)."""
-    from .params import _conv_input, _head_out, _rnn_input
-
     m = spec.model
     n = n if n is not None else spec.train_n
     b = batch if batch is not None else spec.train.batch

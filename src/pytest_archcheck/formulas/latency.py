@@ -25,12 +25,22 @@ from typing import TYPE_CHECKING, Literal
 from .devices import Device, lookup_device
 from .flops import (
     AttentionKind,
+    Padding,
     conv_output_length,
     matmul_flops,
     transformer_decode_step_flops,
     transformer_layer_forward_flops,
 )
-from .params import GATES, MLPKind, RecurrentKind
+from .params import (
+    GATES,
+    MLPKind,
+    RecurrentKind,
+    _conv_input,
+    _head_out,
+    _rnn_input,
+    kv_heads_and_head_dim,
+    transformer_layer_params,
+)
 from .registry import formula
 from .states import DTYPE_BYTES
 
@@ -157,8 +167,7 @@ def transformer_latency(
 ) -> LatencyEstimate:
     """Latency of one inference call: a forward over n positions, then `new_tokens` tokens."""
     b = DTYPE_BYTES[dtype]
-    kv = kv_heads if kv_heads is not None else heads
-    hd = head_dim if head_dim is not None else d_model // heads
+    kv, hd = kv_heads_and_head_dim(d_model, heads, kv_heads, head_dim)
     acc = _Acc(device, dtype, overhead_s)
 
     def forward(length: int) -> None:
@@ -242,7 +251,7 @@ def conv_latency(
     kernels: list[int],
     strides: list[int] | None = None,
     dilations: list[int] | None = None,
-    padding: Literal["same", "causal", "valid"] | int = "same",
+    padding: Padding = "same",
     dims: int = 1,
     overhead_s: float = KERNEL_OVERHEAD_S,
 ) -> LatencyEstimate:
@@ -268,8 +277,6 @@ def latency_from_spec(
 
     None when no device is known. dtype: [infer] dtype, else [train] dtype.
     """
-    from .params import _conv_input, _head_out, _rnn_input, transformer_param_breakdown
-
     name = device if device is not None else spec.budget.device
     if name is None:
         return None
@@ -278,13 +285,13 @@ def latency_from_spec(
     dtype = inf.dtype or spec.train.dtype
     n = spec.infer_n
     if m.family == "transformer":
-        parts = transformer_param_breakdown(
-            m.layers, m.d_model, m.head_count, m.ffn_dim, m.vocab, kv_heads=m.kv_head_count,
-            head_dim=m.head_dim, mlp=m.mlp, norm=m.norm, bias=m.bias, positional="none",
+        layer_params = transformer_layer_params(
+            m.d_model, m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim, mlp=m.mlp,
+            norm=m.norm, bias=m.bias,
         )  # fmt: skip
         return transformer_latency(
             dev, dtype, m.layers, inf.batch, n, d_model=m.d_model, heads=m.head_count,
-            d_ff=m.ffn_dim, layer_params=parts.per_layer, vocab=m.vocab,
+            d_ff=m.ffn_dim, layer_params=layer_params, vocab=m.vocab,
             kv_heads=m.kv_head_count, head_dim=m.head_dim, mlp=m.mlp, attention=m.attention,
             window=m.window, causal=m.causal, new_tokens=inf.new_tokens, kv_cache=inf.kv_cache,
             overhead_s=overhead_s,

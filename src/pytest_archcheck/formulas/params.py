@@ -43,6 +43,16 @@ Shape = tuple[int, ...]
 GATES: dict[str, int] = {"rnn": 1, "gru": 3, "lstm": 4}
 
 
+def kv_heads_and_head_dim(
+    d_model: int, heads: int, kv_heads: int | None, head_dim: int | None
+) -> tuple[int, int]:
+    """(kv_heads, head_dim) with the defaults every Transformer formula uses: kv_heads = heads
+    (no grouped-query attention) and head_dim = d_model // heads."""
+    kv = kv_heads if kv_heads is not None else heads
+    hd = head_dim if head_dim is not None else d_model // heads
+    return kv, hd
+
+
 # --- building blocks ---------------------------------------------------------------------------
 
 
@@ -207,8 +217,7 @@ def transformer_param_breakdown(
     classifier d_model -> head_out with a bias. `lm_head=False` drops the LM head of a vocab
     model (BertModel), `head_out` then still adds a classifier.
     """
-    kv = kv_heads if kv_heads is not None else heads
-    hd = head_dim if head_dim is not None else d_model // heads
+    kv, hd = kv_heads_and_head_dim(d_model, heads, kv_heads, head_dim)
     emb = embedding_params(vocab, d_model) if vocab else 0
     if vocab and lm_head:
         head = 0 if tied else linear_params(d_model, vocab, bias=False)
@@ -282,8 +291,7 @@ def transformer_shapes(
     lm_head: bool = True,
 ) -> list[Shape]:
     """Every parameter tensor's shape (torch layout: Linear weight is (out, in))."""
-    kv = kv_heads if kv_heads is not None else heads
-    hd = head_dim if head_dim is not None else d_model // heads
+    kv, hd = kv_heads_and_head_dim(d_model, heads, kv_heads, head_dim)
     q_dim, kv_dim = heads * hd, kv * hd
     norm_bias = norm == "layernorm" and bias != "none"
 
@@ -532,7 +540,11 @@ def _count(spec: Spec, shapes: bool) -> int | list[Shape]:
 
 
 def shapes_from_spec(spec: Spec) -> list[Shape]:
-    """Parameter shapes of the model the spec describes (see `params_from_spec`)."""
+    """Parameter shapes of the model the spec describes (see `params_from_spec`).
+
+    Hugging Face layout (separate q, k, v and SwiGLU gate/up matrices), which the parameter count
+    and Adafactor's factored state follow; peak.param_shapes is the probe's reference layout.
+    """
     out = _count(spec, shapes=True)
     assert isinstance(out, list)
     return out

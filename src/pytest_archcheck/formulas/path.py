@@ -25,8 +25,9 @@ https://distill.pub/2019/computing-receptive-fields/ .
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from math import ceil, prod
 from typing import TYPE_CHECKING, Literal
 
@@ -79,12 +80,20 @@ def conv_layer_reach(kernel: int, dilation: int = 1, centered: bool = True) -> i
     return span // 2 if centered else span
 
 
-def _strides(strides: Sequence[int] | None, n: int) -> list[int]:
-    return list(strides) if strides is not None else [1] * n
-
-
-def _dils(dilations: Sequence[int] | None, n: int) -> list[int]:
-    return list(dilations) if dilations is not None else [1] * n
+def _layer_reaches(
+    kernels: Sequence[int],
+    dilations: Sequence[int] | None,
+    strides: Sequence[int] | None,
+    centered: bool,
+) -> Iterator[int]:
+    """Each layer's reach in input positions, r_l * Π_{i<l} s_i (dilations, strides default 1)."""
+    ones = [1] * len(kernels)
+    dil = dilations if dilations is not None else ones
+    st = strides if strides is not None else ones
+    jump = 1
+    for k, d, s in zip(kernels, dil, st, strict=True):
+        yield conv_layer_reach(k, d, centered) * jump
+        jump *= s
 
 
 @formula(
@@ -99,12 +108,7 @@ def conv_reach(
     centered: bool = True,
 ) -> int:
     """Reach per direction of a conv stack, in input positions."""
-    dil, st = _dils(dilations, len(kernels)), _strides(strides, len(kernels))
-    total, jump = 0, 1
-    for k, d, s in zip(kernels, dil, st, strict=True):
-        total += conv_layer_reach(k, d, centered) * jump
-        jump *= s
-    return total
+    return sum(_layer_reaches(kernels, dilations, strides, centered))
 
 
 @formula(
@@ -118,13 +122,8 @@ def receptive_field(
     strides: Sequence[int] | None = None,
 ) -> int:
     """Receptive-field width R of a conv stack; effective kernel k_eff = dil*(k-1) + 1."""
-    dil, st = _dils(dilations, len(kernels)), _strides(strides, len(kernels))
-    total, jump = 1, 1
-    for k, d, s in zip(kernels, dil, st, strict=True):
-        k_eff = d * (k - 1) + 1
-        total += (k_eff - 1) * jump
-        jump *= s
-    return total
+    # k_eff - 1 = dil*(k-1) is the causal reach of one layer: R = 1 + causal reach of the stack.
+    return 1 + conv_reach(kernels, dilations, strides, centered=False)
 
 
 @formula("path.effective_stride", "S = Π_l s_l", "Araujo et al. 2019 (Distill)")
@@ -166,11 +165,8 @@ def conv_path_length(
     centered: bool = True,
 ) -> int | None:
     """Fewest conv layers whose cumulative reach covers `span`; None if the stack never does."""
-    dil, st = _dils(dilations, len(kernels)), _strides(strides, len(kernels))
-    total, jump = 0, 1
-    for layer, (k, d, s) in enumerate(zip(kernels, dil, st, strict=True), start=1):
-        total += conv_layer_reach(k, d, centered) * jump
-        jump *= s
+    reaches = accumulate(_layer_reaches(kernels, dilations, strides, centered))
+    for layer, total in enumerate(reaches, start=1):
         if total >= span:
             return layer
     return None

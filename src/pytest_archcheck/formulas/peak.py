@@ -35,12 +35,19 @@ from dataclasses import asdict, dataclass
 
 from ..spec.model import RECURRENT, Spec
 from .activations import forward_saved
+from .params import GATES
 
 Shape = tuple[int, ...]
 
 
 def param_shapes(spec: Spec) -> list[Shape]:
-    """Parameter tensors of the reference implementation of the spec's family (probe/zoo.py)."""
+    """Parameter tensors of the reference implementation of the spec's family (probe/zoo.py).
+
+    Deliberately not params.shapes_from_spec (the Hugging Face layout, for parameter counts):
+    the reference model fuses q, k, v into one Linear and SwiGLU's gate and up projections into
+    one, and the sizes of the tensors as they are allocated decide the CUDA allocator's rounding
+    and the optimizer step's largest-tensor temporaries.
+    """
     m = spec.model
     out: list[Shape] = []
     if m.input == "image":
@@ -54,7 +61,7 @@ def param_shapes(spec: Spec) -> list[Shape]:
             c_in = c
         return [*out, (m.classes or 10, c_in), (m.classes or 10,)]
     if m.family in RECURRENT:
-        gates = {"lstm": 4, "gru": 3, "rnn": 1}[m.family]
+        gates = GATES[m.family]
         H, dirs = m.hidden_size, 2 if m.bidirectional else 1
         if m.input == "tokens":
             out.append((m.vocab or 1000, m.d_model))
@@ -82,6 +89,7 @@ def param_shapes(spec: Spec) -> list[Shape]:
     if m.positional == "learned":
         out.append((m.max_positions or max(spec.train_n, spec.infer_n), h))
     all_b, qkv_b = m.bias == "all", m.bias in ("all", "qkv")
+    up = 2 * f if m.mlp == "swiglu" else f  # fused gate + up projection
     for _ in range(m.layers):
         out += norm
         out.append(((a + 2 * kv) * hd, h))
@@ -91,7 +99,6 @@ def param_shapes(spec: Spec) -> list[Shape]:
         if all_b:
             out.append((h,))
         out += norm
-        up = 2 * f if m.mlp == "swiglu" else f
         out.append((up, h))
         if all_b:
             out.append((up,))
@@ -104,19 +111,15 @@ def param_shapes(spec: Spec) -> list[Shape]:
     return out
 
 
-def _numel(shape: Shape) -> int:
-    return math.prod(shape)
-
-
-def param_count(spec: Spec) -> int:
-    return sum(_numel(s) for s in param_shapes(spec))
-
-
 def buffer_bytes(spec: Spec) -> int:
     """BatchNorm running statistics (+ the int64 batch counter) of the image reference."""
+    return _buffer_bytes(spec, param_shapes(spec))
+
+
+def _buffer_bytes(spec: Spec, shapes: list[Shape]) -> int:
+    """buffer_bytes, given the spec's param_shapes: a BatchNorm is two equal 1-D tensors."""
     if spec.model.input != "image":
         return 0
-    shapes = param_shapes(spec)
     bns = [
         s
         for i, s in enumerate(shapes)
@@ -127,7 +130,7 @@ def buffer_bytes(spec: Spec) -> int:
 
 def optimizer_bytes(spec: Spec, shapes: list[Shape], n_params: int | None = None) -> int:
     opt = spec.train.optimizer
-    P = n_params if n_params is not None else sum(_numel(s) for s in shapes)
+    P = n_params if n_params is not None else sum(map(math.prod, shapes))
     if opt == "sgd":
         return 0
     if opt == "sgd-momentum":
@@ -135,7 +138,7 @@ def optimizer_bytes(spec: Spec, shapes: list[Shape], n_params: int | None = None
     if opt == "adafactor":
         total = 0
         for s in shapes:
-            total += 4 * (s[-2] + s[-1]) if len(s) >= 2 else 4 * _numel(s)
+            total += 4 * (s[-2] + s[-1]) if len(s) >= 2 else 4 * math.prod(s)
         return total + 4 * len(shapes)
     return 8 * P + 4 * len(shapes)
 
@@ -214,7 +217,6 @@ def cuda_allocator_overhead(
 class _Static:
     """The (n, batch)-independent part of train_memory."""
 
-    shapes: list[Shape]
     params: int
     grads: int
     optimizer: int
@@ -262,8 +264,7 @@ def _static(spec: Spec) -> _Static:
         if t.zero_stage >= 3:
             params = -(-params // dp) + 4 * largest
     st = _Static(
-        shapes=shapes,
-        params=params + buffer_bytes(spec),
+        params=params + _buffer_bytes(spec, shapes),
         grads=grads,
         optimizer=optimizer,
         step_tmp_cuda=tmp_cuda,

@@ -280,6 +280,20 @@ def load_spec_text(
     return loaded
 
 
+def read_project_settings(pp: Path) -> tuple[dict[str, Any] | None, Settings | None]:
+    """A pyproject.toml parsed, and its validated [tool.archcheck] (None where unreadable or
+    absent), for commands that only need the project's settings; its findings are left to
+    `archcheck check`."""
+    try:
+        text = pp.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return None, None
+    raw, _ = parse_toml(text, str(pp))
+    if raw is None:
+        return None, None
+    return raw, load_settings(raw, str(pp), locate(text))[0]
+
+
 def load_settings(
     raw: Mapping[str, Any], path: str, source: SourceMap
 ) -> tuple[Settings | None, list[Finding]]:
