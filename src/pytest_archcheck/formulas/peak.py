@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from ..spec.model import RECURRENT, Spec
 from .activations import forward_saved
 from .params import GATES
+from .states import adafactor_state_elements
 
 Shape = tuple[int, ...]
 
@@ -135,11 +136,8 @@ def optimizer_bytes(spec: Spec, shapes: list[Shape], n_params: int | None = None
         return 0
     if opt == "sgd-momentum":
         return 4 * P
-    if opt == "adafactor":
-        total = 0
-        for s in shapes:
-            total += 4 * (s[-2] + s[-1]) if len(s) >= 2 else 4 * math.prod(s)
-        return total + 4 * len(shapes)
+    if opt == "adafactor":  # factored second moments, fp32, and one step counter per tensor
+        return 4 * adafactor_state_elements(shapes) + 4 * len(shapes)
     return 8 * P + 4 * len(shapes)
 
 
