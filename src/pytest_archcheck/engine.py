@@ -33,6 +33,11 @@ class Selection:
     select: Sequence[str] = ()
     ignore: Sequence[str] = ()
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    # path -> the per-file-ignores codes matching it: every rule asks for every file, and
+    # matching resolves the path on disk
+    _file_codes: dict[tuple[str, Path | None], list[str]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def enabled(self, code: str, path: str | None = None, root: Path | None = None) -> bool:
         if self.select and not any(code.startswith(s) for s in self.select):
@@ -40,12 +45,22 @@ class Selection:
         if any(code.startswith(s) for s in self.ignore):
             return False
         if path is not None and self.per_file_ignores:
-            rel = _relpath(path, root)
-            for pattern, codes in self.per_file_ignores.items():
-                matches = fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(Path(rel).name, pattern)
-                if matches and any(code.startswith(c) for c in codes):
-                    return False
+            return not any(code.startswith(c) for c in self._ignored_in(path, root))
         return True
+
+    def _ignored_in(self, path: str, root: Path | None) -> list[str]:
+        hit = self._file_codes.get((path, root))
+        if hit is None:
+            rel = _relpath(path, root)
+            name = Path(rel).name
+            hit = [
+                c
+                for pattern, codes in self.per_file_ignores.items()
+                if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(name, pattern)
+                for c in codes
+            ]
+            self._file_codes[(path, root)] = hit
+        return hit
 
     @classmethod
     def merged(
