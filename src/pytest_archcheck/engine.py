@@ -152,12 +152,16 @@ def run_rules(
     selection: Selection,
     measured: dict[str, object] | None = None,
     kinds: Sequence[str] = ("static",),
+    ctx: RuleContext | None = None,
 ) -> list[Finding]:
-    """Run every enabled rule of `kinds` on one loaded spec; config findings come first."""
+    """Run every enabled rule of `kinds` on one loaded spec; config findings come first.
+
+    `ctx`: a context the caller keeps, to reuse the formula estimate the rules computed."""
     findings = [f for f in loaded.findings if selection.enabled(f.code, loaded.path, loaded.root)]
     if loaded.spec is None:
         return findings
-    ctx = RuleContext(loaded=loaded, spec=loaded.spec, measured=dict(measured or {}))
+    if ctx is None:
+        ctx = RuleContext(loaded=loaded, spec=loaded.spec, measured=dict(measured or {}))
     for code, r in RULES.items():
         if (
             r.check is None

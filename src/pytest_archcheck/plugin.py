@@ -22,6 +22,7 @@ import pytest
 
 if TYPE_CHECKING:
     from .findings import Finding
+    from .rules.context import RuleContext
     from .spec.load import LoadedSpec
 
 # files.SPEC_SUFFIX, spelled out: importing files.py (and findings.py) at every pytest start
@@ -401,8 +402,17 @@ class SpecItem(pytest.Item):
         # fails the item, whatever codes the item checks, unless the project ignores ARC303
         broken = [f for f in extra if f.code == "ARC303" and base.enabled(f.code, *where)]
         findings = [f for f in extra if f.code != "ARC303" and selection.enabled(f.code, *where)]
+        from .rules.context import RuleContext
+
+        spec = self.loaded.spec
+        # one context for the rules and _record: the estimate (n_max search included) once
+        ctx = None if spec is None else RuleContext(self.loaded, spec, dict(measured))
         findings += run_rules(
-            self.loaded, selection, measured, kinds=("static",) if self.check != "config" else ()
+            self.loaded,
+            selection,
+            measured,
+            kinds=("static",) if self.check != "config" else (),
+            ctx=ctx,
         )
         if self.check != "config":
             findings = [f for f in findings if not f.code.startswith("ARC3")]
@@ -410,7 +420,7 @@ class SpecItem(pytest.Item):
         findings = apply_suppressions(findings, [self.loaded], Selection(select=["ARC1", "ARC2"]))
         if broken and self.check in ("memory", "latency"):  # no formula figure in its place
             measured[f"{self.check}_probe_error"] = broken[0].message
-        props = self._record(measured)
+        props = self._record(measured, ctx)
         regressions = m.regressions(self.loaded.name, props) if m.baseline_path else []
         self.findings = findings
         # Every finding fails the item, warnings too, as `archcheck check` exits 1 on them;
@@ -434,15 +444,13 @@ class SpecItem(pytest.Item):
         if errors:
             raise ArchcheckFailure(errors)
 
-    def _record(self, measured: dict[str, Any]) -> dict[str, Any]:
+    def _record(self, measured: dict[str, Any], ctx: RuleContext | None) -> dict[str, Any]:
         """Measurements into user_properties (JUnit XML, xdist) and the manager."""
-        from .rules.context import RuleContext
-
         props: dict[str, Any] = {}
         spec = self.loaded.spec
-        if spec is not None and self.check in ("memory", "span", "latency"):
+        if spec is not None and ctx is not None and self.check in ("memory", "span", "latency"):
             try:
-                est = RuleContext(self.loaded, spec).estimate
+                est = ctx.estimate
             except Exception as exc:  # a formula that cannot evaluate this spec
                 props["estimate_error"] = f"{type(exc).__name__}: {exc}"
             else:
