@@ -291,7 +291,7 @@ def check_cached(
     if misses:
         from .engine import check_paths
 
-        result = check_paths([str(p) for p in misses], select, ignore, jobs=jobs)
+        result = check_paths([str(p) for p in misses], select, ignore, jobs=jobs, pyprojects=False)
         for path in misses:
             key = os.path.abspath(path)
             findings.extend(result.records[key].findings)

@@ -409,8 +409,13 @@ def check_paths(
     device: str | None = None,
     jobs: int | None = 1,
     timeout: float | None = None,
+    pyprojects: bool = True,
 ) -> CheckResult:
     """Lint every spec under `paths` (static unless `measure`).
+
+    `pyprojects=False` checks the spec files only: the pyproject.toml files that govern them are
+    read for their settings, but their own findings and inline models are not checked (the
+    cache has them).
 
     `jobs` > 1 (or None: one per core for large trees) checks files in forked worker processes,
     as ruff does; results are identical, but `CheckResult.specs` then holds only the pyproject
@@ -446,7 +451,7 @@ def check_paths(
             records[os.path.abspath(path)] = rec
     # Inline models of one pyproject.toml share its suppression comments: apply them together.
     by_file: dict[str, list[LoadedSpec]] = {}
-    for loaded in project.inline:
+    for loaded in project.inline if pyprojects else ():
         by_file.setdefault(loaded.path, []).append(loaded)
     for group in by_file.values():
         specs.extend(group)
@@ -464,5 +469,7 @@ def check_paths(
                 raw, group[:1], _selection_for(group[0], select, ignore), measured=measure
             )
         )
+    if not pyprojects:
+        records = {k: r for k, r in records.items() if Path(k) not in project.pyprojects}
     findings = sorted((f for r in records.values() for f in r.findings), key=Finding.sort_key)
     return CheckResult(findings=findings, specs=specs, files=files, records=records)
