@@ -193,7 +193,7 @@ class _Walk:
     files: int = 0
     sha: dict[str, str] = field(default_factory=dict)  # absolute path -> BLAKE2b of the bytes
     project_findings: list[Finding] = field(default_factory=list)
-    _folders: dict[Path, str | None] = field(default_factory=dict)
+    _folders: dict[str, str | None] = field(default_factory=dict)
 
     def hash(self, path: Path) -> None:
         key = os.path.abspath(path)
@@ -203,11 +203,11 @@ class _Walk:
 
     def governing(self, key: str) -> str | None:
         """The pyproject.toml (absolute, resolved) that governs the file `key`."""
-        if Path(key).name == "pyproject.toml":
+        folder, name = os.path.split(key)  # strings: this runs once per file on warm runs
+        if name == "pyproject.toml":
             return key  # a pyproject.toml governs itself
-        folder = Path(key).parent
         if folder not in self._folders:
-            pp = nearest_pyproject(folder)
+            pp = nearest_pyproject(Path(folder))
             self._folders[folder] = str(pp.resolve()) if pp is not None else None
         return self._folders[folder]
 
