@@ -87,7 +87,6 @@ ZOO: dict[str, dict[str, Any]] = {
 def harness(spec: Any, n: int, batch: int) -> int:
     """Plain training loop, independent of the probe's step code."""
     import torch
-
     from pytest_archcheck.probe.zoo import build
 
     torch.cuda.empty_cache()

@@ -1,28 +1,28 @@
-"""`archcheck estimate`: every formula applied to one spec, in the JSON shape of DESIGN.md §5.
+"""`archcheck estimate`: every formula applied to one spec, as terms (DESIGN.md §5 JSON).
 
-This file only wires spec fields into `formulas/`; each number's equation lives there (see
-docs/formulas.md). Pure Python: no torch.
+Each printed row is a `Term`: its value, the registered formula that produced it (a name in
+docs/formulas.md) and that formula's inputs. The rows under the training peak are the peak's
+composition at the phase where it falls and add up to it exactly; the text table and the JSON
+`terms` list are rendered from the same terms. This file only wires the family unit
+(families/*.py) and the target (runtime/) into `formulas/`. Pure Python: no torch.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .formulas.peak import Term, TrainMemory
 from .spec.model import Spec
 from .units import format_bytes, format_count, format_seconds
 
+if TYPE_CHECKING:
+    from .families import Family
+    from .runtime import Target
 
-@dataclass(frozen=True)
-class MemoryBreakdown:
-    params: int
-    grads: int
-    optimizer: int
-    activations: int
-    attention_scores: int | None
-    logits: int | None
-    total: int
+# Older name of the training-peak breakdown (rules and plugins read its attributes).
+MemoryBreakdown = TrainMemory
 
 
 @dataclass(frozen=True)
@@ -50,18 +50,28 @@ class Estimate:
     """Every formula for one spec at (batch, n), each computed on first use.
 
     Rules read only what they need (the linter runs on thousands of files per second), while
-    `to_json` and `render_text` compute everything.
+    `to_json`, `terms` and `render_text` compute everything.
     """
 
     def __init__(
-        self, spec: Spec, n: int | None = None, batch: int | None = None, path: str | None = None
+        self,
+        spec: Spec,
+        n: int | None = None,
+        batch: int | None = None,
+        path: str | None = None,
+        target: str | None = None,
     ) -> None:
+        from .families import family_of
+        from .runtime import target_for
+
         self.spec = spec
         self.name = spec.name
         self.path = path
         self.family = spec.model.family
-        self.n = n or spec.train_n
+        self.unit: Family = family_of(spec)
+        self.n = n or self.unit.train_n(spec)
         self.batch = batch or spec.train.batch
+        self.target: Target = target_for(spec, target)
 
     @cached_property
     def params(self) -> int:
@@ -70,14 +80,12 @@ class Estimate:
         return params_from_spec(self.spec)
 
     @cached_property
-    def memory(self) -> MemoryBreakdown:
-        return train_memory(self.spec, self.n, self.batch)
+    def memory(self) -> TrainMemory:
+        return train_memory(self.spec, self.n, self.batch, self.target)
 
     @cached_property
     def kv_cache(self) -> int | None:
-        from .formulas.kvcache import kv_cache_from_spec
-
-        return kv_cache_from_spec(self.spec)
+        return self.unit.kv_cache(self.spec)
 
     @cached_property
     def infer_weights(self) -> int:
@@ -88,13 +96,13 @@ class Estimate:
     @cached_property
     def infer_memory(self) -> int:
         """Weights plus KV cache at the [infer] shape."""
-        return self.infer_weights + (self.kv_cache or 0)
+        from .formulas.kvcache import inference_bytes
+
+        return inference_bytes(self.infer_weights, self.kv_cache)
 
     @cached_property
     def flops(self) -> tuple[int, int]:
-        from .formulas.flops import flops_from_spec
-
-        f = flops_from_spec(self.spec, n=self.n, batch=self.batch)
+        f = self.unit.flops(self.spec, self.n, self.batch)
         return f.forward, f.train_step
 
     @property
@@ -107,23 +115,11 @@ class Estimate:
 
     @cached_property
     def path_info(self) -> PathInfo:
-        from .formulas import path as pathf
-
         spec = self.spec
-        p = pathf.path_from_spec(spec, n=self.n)
+        p = self.unit.path(spec, spec.budget.span, self.n)
         need = None
-        if (
-            p.covered is False
-            and spec.budget.span is not None
-            and spec.model.family in ("cnn", "tcn")
-        ):
-            m = spec.model
-            need = pathf.layers_needed(
-                spec.budget.span,
-                m.kernel_list()[0],
-                1,
-                centered=m.family == "cnn" and m.padding != "causal",
-            )
+        if p.covered is False and spec.budget.span is not None:
+            need = self.unit.layers_needed(spec, spec.budget.span)
         return PathInfo(
             span=p.span,
             reach=p.reach,
@@ -138,28 +134,12 @@ class Estimate:
 
     @cached_property
     def n_max(self) -> int | None:
-        return n_max_for(self.spec, self.batch)
+        return n_max_for(self.spec, self.batch, self.target)
 
     @cached_property
     def secondary(self) -> dict[str, int] | None:
-        """The article's rules of thumb for Transformers, printed beside the exact figures:
-        its attention-only n_max (scores alone fill the budget) and the n beyond which
-        attention outweighs the FFN (n > 2·d_ff)."""
-        from .formulas.limits import attention_dominates_threshold, sqrt_rule_n_max
-        from .spec.model import DTYPE_BYTES
-
-        m = self.spec.model
-        if m.family != "transformer":
-            return None
-        out = {"attention_dominates_above_n": attention_dominates_threshold(m.ffn_dim)}
-        if self.spec.budget.memory is not None:
-            out["sqrt_rule_n_max"] = sqrt_rule_n_max(
-                self.spec.budget.memory,
-                self.batch,
-                m.head_count,
-                DTYPE_BYTES[self.spec.train.dtype],
-            )
-        return out
+        """The article's rules of thumb for this family, printed beside the exact figures."""
+        return self.unit.rules_of_thumb(self.spec, self.batch)
 
     @cached_property
     def latency(self) -> LatencyEstimate | None:
@@ -170,15 +150,112 @@ class Estimate:
             None if lat is None else LatencyEstimate(lat.seconds, lat.sequential_steps, lat.device)
         )
 
+    def terms(self) -> list[Term]:
+        """Every printed figure, in order, with the formula behind it (peak rows sum to total)."""
+        spec, fam, f = self.spec, self.unit, self.unit.formula_names
+        shape = {"family": fam.name, "n": self.n, "batch": self.batch}
+        m = self.memory
+        out = [
+            Term(
+                "parameters", "parameters", self.params, "params.from_shapes", {"family": fam.name}
+            ),
+            Term(
+                "memory.total",
+                f"training peak ({m.phase} phase, target {m.target})",
+                m.total,
+                "memory.training_peak",
+                m.inputs,
+            ),
+        ]
+        # the peak's composition: every part alive at that phase (zeros omitted; they sum)
+        out += [t for t in m.terms() if t.value or t.key in ("memory.params", "memory.activations")]
+        if self.n_max is not None:
+            out.append(
+                Term(
+                    "n_max",
+                    "n_max (fits memory)",
+                    self.n_max,
+                    "limits.n_max",
+                    {"memory": spec.budget.memory, "granularity": spec.budget.granularity},
+                )
+            )
+        if self.kv_cache is not None:
+            out.append(Term("kv_cache", "KV cache [infer]", self.kv_cache, "kvcache.kv_cache"))
+        out.append(
+            Term(
+                "infer_memory",
+                "inference memory",
+                self.infer_memory,
+                "memory.inference",
+                {"weights": self.infer_weights, "kv_cache": self.kv_cache},
+            )
+        )
+        out += [
+            Term("flops.forward", "forward FLOPs", self.flops_forward, f["flops"], shape),
+            Term("flops.train_step", "train-step FLOPs", self.flops_train_step, f["flops"], shape),
+        ]
+        p = self.path_info
+        dep = {"family": fam.name, "span": p.span}
+        out += [
+            Term("dependency.reach", "reach per direction", p.reach, f["reach"], dep),  # type: ignore[arg-type]
+            Term(
+                "dependency.receptive_field",
+                "receptive field",
+                p.receptive_field,  # type: ignore[arg-type]
+                f["receptive_field"],
+                dep,
+            ),
+            Term(
+                "dependency.sequential_steps",
+                "sequential steps",
+                p.sequential_steps,
+                f["sequential_steps"],
+                dep,
+            ),
+        ]
+        if p.span is not None:
+            out.append(
+                Term(
+                    "dependency.path_length",
+                    f"path length for span {p.span:,}",
+                    p.path_length,  # type: ignore[arg-type]
+                    f["path_length"],
+                    dep,
+                )
+            )
+        names = {
+            "sqrt_rule_n_max": ("article's attention-only n_max", "limits.sqrt_rule"),
+            "attention_dominates_above_n": (
+                "attention outweighs FFN above n",
+                "limits.attention_dominates",
+            ),
+        }
+        for key, value in (self.secondary or {}).items():
+            label, name = names[key]
+            out.append(Term(f"rules_of_thumb.{key}", label, value, name))
+        if self.latency is not None:
+            out.append(
+                Term(
+                    "latency",
+                    f"latency on {self.latency.device} (estimate)",
+                    self.latency.seconds * 1e3,  # type: ignore[arg-type]
+                    f["latency"],
+                    {"device": self.latency.device},
+                )
+            )
+        return out
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "path": self.path,
             "family": self.family,
+            "unit": self.unit.name,
+            "target": self.target.to_json(),
             "n": self.n,
             "batch": self.batch,
             "params": self.params,
-            "memory": asdict(self.memory),
+            "memory": self.memory.to_json(),
             "kv_cache": self.kv_cache,
             "infer_memory": self.infer_memory,
             "flops": {"forward": self.flops_forward, "train_step": self.flops_train_step},
@@ -193,96 +270,66 @@ class Estimate:
                 "device": self.latency.device,
                 "label": self.latency.label,
             },
+            "terms": [t.to_json() for t in self.terms()],
         }
 
 
-def train_memory(spec: Spec, n: int, batch: int) -> MemoryBreakdown:
+def train_memory(spec: Spec, n: int, batch: int, target: Target | None = None) -> TrainMemory:
     """Training-step peak per device at (batch, n): see formulas/peak.py."""
     from .formulas.peak import train_memory as peak
 
-    m = peak(spec, n, batch)
-    return MemoryBreakdown(
-        params=m.params,
-        grads=m.grads,
-        optimizer=m.optimizer,
-        activations=m.activations,
-        attention_scores=m.attention_scores,
-        logits=m.logits,
-        total=m.total,
-    )
+    return peak(spec, n, batch, target=target)
 
 
-def n_max_for(spec: Spec, batch: int) -> int | None:
+def n_max_for(spec: Spec, batch: int, target: Target | None = None) -> int | None:
     """Largest n (multiple of budget.granularity) whose training peak fits budget.memory."""
     from .formulas.limits import n_max
 
     budget = spec.budget.memory
     if budget is None:
         return None
-    return n_max(lambda n: train_memory(spec, n, batch).total, budget, spec.budget.granularity)
+    return n_max(
+        lambda n: train_memory(spec, n, batch, target).total, budget, spec.budget.granularity
+    )
 
 
 def estimate(
-    spec: Spec, n: int | None = None, batch: int | None = None, path: str | None = None
+    spec: Spec,
+    n: int | None = None,
+    batch: int | None = None,
+    path: str | None = None,
+    target: str | None = None,
 ) -> Estimate:
-    """All formulas for one spec at sequence length n (default: [train] seq_len)."""
-    return Estimate(spec, n=n, batch=batch, path=path)
+    """All formulas for one spec at sequence length n (default: the family's training n)."""
+    return Estimate(spec, n=n, batch=batch, path=path, target=target)
+
+
+def _format(t: Term) -> str:
+    if t.value is None:
+        return "unlimited" if t.key.startswith("dependency.") else "n/a"
+    if t.key == "parameters" or t.key.startswith("flops."):
+        return format_count(t.value) + (f" ({t.value:,})" if t.key == "parameters" else "")
+    if t.key == "latency":
+        return format_seconds(t.value / 1e3)
+    if t.key.startswith(("dependency.", "n_max", "rules_of_thumb.")):
+        return f"{t.value:,}"
+    return format_bytes(t.value)
 
 
 def render_text(e: Estimate) -> None:
-    """Rich table of one estimate."""
+    """Rich table of one estimate, one row per term."""
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"{e.name} ({e.family}) at batch {e.batch} × n {e.n}", show_header=True)
+    t = Table(
+        title=f"{e.name} ({e.family}) at batch {e.batch} × n {e.n}, target {e.target.label}",
+        show_header=True,
+    )
     t.add_column("quantity")
     t.add_column("value", justify="right")
     t.add_column("formula", style="dim")
-    m = e.memory
-    rows: list[tuple[str, str, str]] = [
-        ("parameters", format_count(e.params) + f" ({e.params:,})", "params.*"),
-        ("weights (fp32)", format_bytes(m.params), "peak.train_memory"),
-        ("gradients live at the peak", format_bytes(m.grads), "peak.train_memory"),
-        ("optimizer state", format_bytes(m.optimizer), "peak.optimizer_bytes"),
-        ("activations", format_bytes(m.activations), "activations.*"),
-        ("attention scores", format_bytes(m.attention_scores), "activations.*"),
-        ("logits + loss", format_bytes(m.logits), "activations.*"),
-        ("training peak", format_bytes(m.total), "peak.train_memory"),
-        ("n_max (fits memory)", "n/a" if e.n_max is None else f"{e.n_max:,}", "limits.n_max"),
-        ("KV cache [infer]", format_bytes(e.kv_cache), "kvcache.kv_cache"),
-        ("inference memory", format_bytes(e.infer_memory), "weights + KV cache"),
-        ("forward FLOPs", format_count(e.flops_forward), "flops.*"),
-        ("train-step FLOPs", format_count(e.flops_train_step), "3 × forward"),
-    ]
-    p = e.path_info
-    rows += [
-        ("reach per direction", "unlimited" if p.reach is None else f"{p.reach:,}", "path.*"),
-        (
-            "receptive field",
-            "unlimited" if p.receptive_field is None else f"{p.receptive_field:,}",
-            "path.*",
-        ),
-        ("sequential steps", f"{p.sequential_steps:,}", "path.*"),
-    ]
-    if p.span is not None:
-        rows.append((f"span {p.span} covered", "yes" if p.covered else "NO", "path.*"))
-        rows.append(
-            ("path length", "none" if p.path_length is None else f"{p.path_length:,}", "path.*")
-        )
-    for key, label in (
-        ("sqrt_rule_n_max", "article's attention-only n_max"),
-        ("attention_dominates_above_n", "attention outweighs FFN above n"),
-    ):
-        if e.secondary and key in e.secondary:
-            rows.append((label, f"{e.secondary[key]:,}", f"limits.{key}"))
-    if e.latency is not None:
-        rows.append(
-            (
-                f"latency on {e.latency.device} (estimate)",
-                format_seconds(e.latency.seconds),
-                "latency.roofline",
-            )
-        )
-    for r in rows:
-        t.add_row(*r)
+    for term in e.terms():
+        part = term.key.startswith("memory.") and term.key != "memory.total"
+        label = f"  {term.label}" if part else term.label
+        t.add_row(label, _format(term), term.formula)
     Console().print(t)

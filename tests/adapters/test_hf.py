@@ -180,12 +180,6 @@ def test_rope_parameters_and_default_kv_heads(tmp_path: Path) -> None:
             {"layers": 8, "heads": 6, "d_ff": 1536, "max_positions": 448},
         ),
         (
-            {"model_type": "vit", "hidden_size": 768, "num_hidden_layers": 12,
-             "num_attention_heads": 12, "intermediate_size": 3072, "image_size": 224,
-             "patch_size": 16, "id2label": {str(i): str(i) for i in range(10)}},
-            {"input": "image", "max_positions": 14 * 14 + 1, "classes": 10, "causal": False},
-        ),
-        (
             {"model_type": "longformer", "hidden_size": 768, "num_hidden_layers": 12,
              "num_attention_heads": 12, "intermediate_size": 3072, "attention_window": [512] * 12,
              "max_position_embeddings": 4098, "pad_token_id": 1, "vocab_size": 50265},
@@ -200,6 +194,18 @@ def test_other_families(tmp_path: Path, cfg: dict[str, object], expect: dict[str
     got = {k: getattr(loaded.spec.model, k) for k in expect}
     assert got == expect
     estimate(loaded.spec).to_json()  # every formula runs on the adapted spec
+
+
+def test_vit_is_refused_not_estimated_as_a_resnet(tmp_path: Path) -> None:
+    """A ViT adapts to a Transformer over images, which no family unit models yet: ARC302
+    names the key, instead of the image CNN's numbers for it (what 0.1 printed)."""
+    cfg = {"model_type": "vit", "hidden_size": 768, "num_hidden_layers": 12,
+           "num_attention_heads": 12, "intermediate_size": 3072, "image_size": 224,
+           "patch_size": 16, "id2label": {str(i): str(i) for i in range(10)}}  # fmt: skip
+    loaded = load(_write(tmp_path, cfg))
+    assert loaded.spec is None
+    [f] = loaded.findings
+    assert f.code == "ARC302" and "model.input" in f.message and "not modelled" in f.message
 
 
 def test_unknown_model_type_is_arc302_at_its_line(tmp_path: Path) -> None:

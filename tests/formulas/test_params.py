@@ -8,19 +8,16 @@ from pytest_archcheck.formulas.params import (
     attention_params,
     conv_params,
     conv_stack_params,
-    conv_stack_shapes,
     largest_layer_params_from_spec,
     mlp_params,
     params_from_spec,
     position_params,
     recurrent_layer_params,
     recurrent_params,
-    recurrent_shapes,
     shapes_from_spec,
     shapes_total,
     transformer_param_breakdown,
     transformer_params,
-    transformer_shapes,
 )
 from pytest_archcheck.spec.model import Spec
 
@@ -149,23 +146,31 @@ def test_conv() -> None:
              position_offset=2),
     ],
 )  # fmt: skip
-def test_transformer_closed_form_equals_shapes(kwargs: dict[str, object]) -> None:
+def test_transformer_closed_form_equals_family_shapes(kwargs: dict[str, object]) -> None:
+    """The registered closed form (params.transformer) and the family unit's tensor list (the
+    reference module's layout: fused qkv and gate+up) count the same parameters."""
     args = (3, 64, 4, 256, 1000)
     closed = transformer_params(*args, max_positions=128, **kwargs)  # type: ignore[arg-type]
-    shapes = transformer_shapes(*args, max_positions=128, **kwargs)  # type: ignore[arg-type]
-    assert closed == shapes_total(shapes)
+    model = dict(kwargs)
+    model["tied_embeddings"] = model.pop("tied")
+    offset = int(model.get("position_offset", 0))  # type: ignore[call-overload]
+    spec = Spec(
+        model={"layers": 3, "d_model": 64, "heads": 4, "d_ff": 256, "vocab": 1000,
+               "max_positions": 128 + offset, **model}
+    )  # fmt: skip
+    assert closed == params_from_spec(spec)
 
 
-def test_recurrent_and_conv_closed_form_equals_shapes() -> None:
+def test_recurrent_and_conv_closed_form_equals_family_shapes() -> None:
     for kind in ("rnn", "gru", "lstm"):
         for bi in (False, True):
-            kw = dict(bidirectional=bi, vocab=50)
-            a = recurrent_params(kind, 3, 16, 16, **kw)  # type: ignore[arg-type]
-            b = recurrent_shapes(kind, 3, 16, 16, **kw)  # type: ignore[arg-type]
-            assert a == shapes_total(b)
-    assert conv_stack_params(16, [16, 16], [3, 5], vocab=50) == shapes_total(
-        conv_stack_shapes(16, [16, 16], [3, 5], vocab=50)
-    )
+            a = recurrent_params(kind, 3, 16, 16, bidirectional=bi, vocab=50)  # type: ignore[arg-type]
+            spec = Spec(model={"family": kind, "layers": 3, "d_model": 16, "hidden": 16,
+                               "bidirectional": bi, "vocab": 50})  # fmt: skip
+            assert a == params_from_spec(spec)
+    spec = Spec(model={"family": "cnn", "layers": 2, "d_model": 16, "channels": 16,
+                       "kernel": [3, 5], "vocab": 50})  # fmt: skip
+    assert conv_stack_params(16, [16, 16], [3, 5], vocab=50) == params_from_spec(spec)
 
 
 def test_spec_adapters_for_each_family() -> None:

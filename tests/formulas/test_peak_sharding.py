@@ -7,7 +7,14 @@ the data-parallel ranks world_size / tensor_parallel (Rajbhandari et al. 2019, Â
 
 from __future__ import annotations
 
-from pytest_archcheck.formulas.peak import buffer_bytes, train_memory
+from pytest_archcheck.formulas.peak import (
+    ModelStateBytes,
+    buffer_bytes,
+    model_states,
+    param_shapes,
+    train_memory,
+)
+from pytest_archcheck.runtime import target_for
 from pytest_archcheck.spec.model import Spec
 
 P = 6_738_415_616
@@ -31,10 +38,16 @@ def _mem(**train: object):
     return spec, train_memory(spec, 4096, 1)
 
 
+def _states(**train: object) -> ModelStateBytes:
+    """Per-rank model states (memory.model_states), whatever phase the peak falls in."""
+    spec = Spec.model_validate({"model": LLAMA, "train": {"batch": 1, "dtype": "bf16", **train}})
+    return model_states(spec, param_shapes(spec), target_for(spec))
+
+
 def test_unsharded_states_are_4p_each() -> None:
     spec, m = _mem()
     assert m.params == 4 * P + buffer_bytes(spec)
-    assert m.grads == 4 * P
+    assert _states().grads == 4 * P
 
 
 def test_zero_stages_partition_over_data_parallel_ranks() -> None:
@@ -43,8 +56,8 @@ def test_zero_stages_partition_over_data_parallel_ranks() -> None:
     _, m2 = _mem(world_size=8, zero_stage=2)
     spec3, m3 = _mem(world_size=8, zero_stage=3)
     assert m1.optimizer == -(-m0.optimizer // 8)
-    assert m1.grads == 4 * P  # stage 1 keeps full gradients
-    assert m2.grads == 4 * P // 8 == 3_369_207_808
+    assert _states(world_size=8, zero_stage=1).grads == 4 * P  # stage 1 keeps full gradients
+    assert _states(world_size=8, zero_stage=2).grads == 4 * P // 8 == 3_369_207_808
     # stage 3: an eighth of the weights plus one gathered tensor, the largest being the
     # 32000 x 4096 embedding (or head): 4 * 131,072,000 bytes.
     assert m3.params == 3_369_207_808 + 4 * 32000 * 4096 + buffer_bytes(spec3)
@@ -53,4 +66,5 @@ def test_zero_stages_partition_over_data_parallel_ranks() -> None:
 
 def test_tensor_parallel_splits_states_and_zero_uses_the_rest() -> None:
     _, m = _mem(world_size=8, tensor_parallel=2, zero_stage=2)
-    assert m.grads == 4 * P // 2 // 4  # tp 2, then 4 data-parallel ranks
+    assert _states(world_size=8, tensor_parallel=2, zero_stage=2).grads == 4 * P // 2 // 4
+    assert m.total < _mem(world_size=8, zero_stage=2)[1].total

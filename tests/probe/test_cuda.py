@@ -14,13 +14,13 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 from probe_zoo import zoo_spec  # noqa: E402
 
 from pytest_archcheck import probe  # noqa: E402
-from pytest_archcheck.probe.zoo import build  # noqa: E402
+from pytest_archcheck.families import family_of  # noqa: E402
 
 
 def _harness(spec, n: int, batch: int) -> int:
     """A plain training loop, independent of the probe's step code: warm-up step, reset,
     one measured step, max_memory_allocated."""
-    model = build(spec).cuda().train()
+    model = family_of(spec).reference_module(spec).cuda().train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def step() -> None:
@@ -68,7 +68,7 @@ def test_oom_is_a_finding_and_memory_is_released() -> None:
 
 def test_user_model_state_is_restored() -> None:
     spec = zoo_spec("gpt2")
-    model = build(spec).eval()
+    model = family_of(spec).reference_module(spec).eval()
     first = next(model.parameters())
     first.requires_grad_(False)
     flags = [p.requires_grad for p in model.parameters()]

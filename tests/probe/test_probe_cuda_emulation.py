@@ -13,14 +13,12 @@ from torch.utils import flop_counter as fc
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from pytest_archcheck import probe
-from pytest_archcheck.formulas.activations import cuda_sdpa_backend, effective_kernel
-from pytest_archcheck.formulas.peak import (
-    cublas_workspace_bytes,
-    cuda_alloc_size,
-    train_memory,
-)
+from pytest_archcheck.formulas.peak import train_memory
 from pytest_archcheck.probe.step import eager_semantics
 from pytest_archcheck.probe.tracker import StorageTracker
+from pytest_archcheck.runtime import Target, attention_kernel
+from pytest_archcheck.runtime.cuda import cublas_workspace_bytes, cuda_alloc_size
+from pytest_archcheck.runtime.cuda import sdpa_backend as cuda_sdpa_backend
 from pytest_archcheck.spec.model import Spec
 
 MiB = 2**20
@@ -154,7 +152,7 @@ def test_cuda_emulation_gqa_kernel_choice(dtype: str, dropout: float, kernel: st
     spec = zoo_spec("llama", dtype=dtype, dropout=dropout)
     res = probe.run(spec, device="fake", n=128, emulate="cuda")
     assert res.findings == [] and res.attention_kernel == kernel
-    assert effective_kernel(spec, "cuda") == kernel
+    assert attention_kernel(spec, Target("cuda")) == kernel
     est = train_memory(spec, 128, 2, device="cuda")
     assert res.peak_bytes is not None
     assert abs(est.total - res.peak_bytes) <= 0.02 * res.peak_bytes

@@ -28,7 +28,7 @@ def test_gpt2_small_flops_match_hand_count() -> None:
     backward = b * (2 * linear_fwd + L * 5 * s * s * h)
     assert forward + backward == 826_626_539_520
     spec = Spec.model_validate({"model": GPT2_SMALL, "train": {"batch": 1}})
-    res = probe.run(spec, device="fake", n=1024, batch=1)
+    res = probe.run(spec, device="fake", emulate="cpu", n=1024, batch=1)
     assert res.attention_kernel == "flash"
     assert res.flops == {"forward": forward, "train_step": forward + backward}
 
@@ -42,9 +42,15 @@ def test_causal_attention_costs_half() -> None:
         "vocab": 10,
         "max_positions": 512,
     }
-    dec = probe.run(Spec.model_validate({"model": base}), device="fake", n=512, batch=1)
+    dec = probe.run(
+        Spec.model_validate({"model": base}), device="fake", emulate="cpu", n=512, batch=1
+    )
     enc = probe.run(
-        Spec.model_validate({"model": {**base, "causal": False}}), device="fake", n=512, batch=1
+        Spec.model_validate({"model": {**base, "causal": False}}),
+        device="fake",
+        emulate="cpu",
+        n=512,
+        batch=1,
     )
     assert dec.flops is not None and enc.flops is not None
     s, h = 512, 64
@@ -68,5 +74,5 @@ def test_lstm_recurrence_is_counted() -> None:
         }
     )
     for device in ("cpu", "fake"):
-        r = probe.run(s, device=device, n=32, batch=2)
+        r = probe.run(s, device=device, n=32, batch=2, emulate="cpu" if device == "fake" else None)
         assert r.flops == {"forward": 9_207_808, "train_step": 3 * 9_207_808}

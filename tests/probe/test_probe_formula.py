@@ -14,7 +14,7 @@ from pytest_archcheck.formulas.peak import train_memory
 @pytest.mark.parametrize("name", list(ZOO))
 def test_formula_within_5_percent_of_fake(name: str, n: int, dropout: float) -> None:
     spec = zoo_spec(name, dropout=dropout)
-    res = probe.run(spec, device="fake", n=n, batch=2)
+    res = probe.run(spec, device="fake", emulate="cpu", n=n, batch=2)
     assert res.peak_bytes is not None
     est = train_memory(spec, n, 2, device="cpu")
     assert abs(est.total - res.peak_bytes) <= 0.05 * res.peak_bytes, (est, res.peak_bytes)
@@ -26,7 +26,7 @@ def test_formula_within_5_percent_of_fake(name: str, n: int, dropout: float) -> 
 @pytest.mark.parametrize("name", ["gpt2", "llama"])
 def test_formula_math_kernel(name: str) -> None:
     spec = zoo_spec(name, attention_kernel="math")
-    res = probe.run(spec, device="fake", n=1024, batch=2)
+    res = probe.run(spec, device="fake", emulate="cpu", n=1024, batch=2)
     assert res.attention_kernel == "math" and res.peak_bytes is not None
     est = train_memory(spec, 1024, 2, device="cpu")
     assert est.attention_scores > 0
@@ -55,7 +55,7 @@ def test_korthikanti_layer_count() -> None:
 @pytest.mark.parametrize("name", ["gpt2", "llama"])
 def test_formula_with_checkpointing(name: str, n: int, dropout: float) -> None:
     spec = zoo_spec(name, dropout=dropout, checkpointing=True)
-    res = probe.run(spec, device="fake", n=n, batch=2)
+    res = probe.run(spec, device="fake", emulate="cpu", n=n, batch=2)
     assert res.peak_bytes is not None
     est = train_memory(spec, n, 2, device="cpu")
     assert abs(est.total - res.peak_bytes) <= 0.05 * res.peak_bytes
@@ -64,7 +64,7 @@ def test_formula_with_checkpointing(name: str, n: int, dropout: float) -> None:
 @pytest.mark.parametrize("name", ["gpt2", "llama", "tcn", "lstm"])
 def test_formula_bf16_autocast(name: str) -> None:
     spec = zoo_spec(name, dtype="bf16")
-    res = probe.run(spec, device="fake", n=512, batch=2)
+    res = probe.run(spec, device="fake", emulate="cpu", n=512, batch=2)
     assert res.peak_bytes is not None
     est = train_memory(spec, 512, 2, device="cpu")
     assert abs(est.total - res.peak_bytes) <= 0.05 * res.peak_bytes

@@ -88,7 +88,7 @@ def test_factory_that_cannot_run_on_meta_falls_back() -> None:
     spec = Spec.model_validate(
         {"model": {"factory": "tests.probe.probe_factories:meta_hostile", "vocab": 50}}
     )
-    fake = probe.run(spec, device="fake", n=16)
+    fake = probe.run(spec, device="fake", emulate="cpu", n=16)
     cpu = probe.run(spec, device="cpu", n=16)
     assert fake.findings == [] and fake.peak_bytes == cpu.peak_bytes
 

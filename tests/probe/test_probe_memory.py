@@ -14,7 +14,7 @@ from pytest_archcheck.spec.model import Spec
 def test_fake_equals_cpu_to_the_byte(name: str, dropout: float) -> None:
     spec = zoo_spec(name, dropout=dropout)
     n = 32 if name == "resnet" else 128
-    fake = probe.run(spec, device="fake", n=n, batch=2)
+    fake = probe.run(spec, device="fake", emulate="cpu", n=n, batch=2)
     cpu = probe.run(spec, device="cpu", n=n, batch=2)
     assert fake.peak_bytes is not None and fake.peak_bytes > 0
     assert fake.peak_bytes == cpu.peak_bytes
@@ -56,7 +56,7 @@ def test_gpt2_peak_by_hand() -> None:
     expected = 4 * params + optimizer + acts
     assert expected == 6815860
     spec = Spec.model_validate({"model": ZOO["gpt2"], "train": {"batch": 2}})
-    res = probe.run(spec, device="fake", n=s, batch=b)
+    res = probe.run(spec, device="fake", emulate="cpu", n=s, batch=b)
     assert res.peak_bytes == expected
     assert res.breakdown == {
         "params": 4 * params,
@@ -75,7 +75,7 @@ def test_factory_that_deep_copies_layers_cpu_vs_fake() -> None:
             "train": {"batch": 2},
         }
     )
-    fake = probe.run(spec, device="fake", n=64)
+    fake = probe.run(spec, device="fake", emulate="cpu", n=64)
     cpu = probe.run(spec, device="cpu", n=64)
     assert fake.findings == [] and cpu.findings == []
     assert fake.peak_bytes == cpu.peak_bytes
@@ -83,8 +83,8 @@ def test_factory_that_deep_copies_layers_cpu_vs_fake() -> None:
 
 def test_mixed_precision_keeps_fp32_master_state() -> None:
     spec = zoo_spec("gpt2", dtype="bf16")
-    fp32 = probe.run(zoo_spec("gpt2"), device="fake", n=128)
-    bf16 = probe.run(spec, device="fake", n=128)
+    fp32 = probe.run(zoo_spec("gpt2"), device="fake", emulate="cpu", n=128)
+    bf16 = probe.run(spec, device="fake", emulate="cpu", n=128)
     assert bf16.breakdown is not None and fp32.breakdown is not None
     assert bf16.breakdown["params"] == fp32.breakdown["params"] == 4 * 295168
     assert bf16.breakdown["optimizer"] == fp32.breakdown["optimizer"]
@@ -93,7 +93,7 @@ def test_mixed_precision_keeps_fp32_master_state() -> None:
 
 
 def test_json_shape() -> None:
-    res = probe.run(zoo_spec("tcn"), device="fake", n=64, path="m.archcheck.toml")
+    res = probe.run(zoo_spec("tcn"), device="fake", emulate="cpu", n=64, path="m.archcheck.toml")
     d = res.to_json()
     for key in (
         "name",
@@ -128,16 +128,19 @@ def test_json_shape() -> None:
 )
 def test_more_reference_variants_fake_equals_cpu(model: dict[str, object]) -> None:
     spec = Spec.model_validate({"model": model, "train": {"batch": 2, "checkpointing": False}})
-    fake = probe.run(spec, device="fake", n=32)
+    fake = probe.run(spec, device="fake", emulate="cpu", n=32)
     cpu = probe.run(spec, device="cpu", n=32)
     assert fake.findings == [] and fake.peak_bytes == cpu.peak_bytes
 
 
 @pytest.mark.parametrize("name", ["gpt2", "llama"])
 def test_checkpointing_fake_equals_cpu_and_saves_memory(name: str) -> None:
-    ck = probe.run(zoo_spec(name, checkpointing=True), device="fake", n=512)
-    full = probe.run(zoo_spec(name), device="fake", n=512)
+    ck = probe.run(zoo_spec(name, checkpointing=True), device="fake", emulate="cpu", n=512)
+    full = probe.run(zoo_spec(name), device="fake", emulate="cpu", n=512)
     assert ck.peak_bytes is not None and full.peak_bytes is not None
     assert ck.peak_bytes < full.peak_bytes
     cpu = probe.run(zoo_spec(name, checkpointing=True), device="cpu", n=128)
-    assert cpu.peak_bytes == probe.run(zoo_spec(name, checkpointing=True), "fake", 128).peak_bytes
+    assert (
+        cpu.peak_bytes
+        == probe.run(zoo_spec(name, checkpointing=True), "fake", 128, emulate="cpu").peak_bytes
+    )

@@ -217,7 +217,13 @@ CASES = [
     Case(
         "value-family-enum",
         doc("[model]", 'family = "mamba"', "vocab = 100"),
-        (("ARC302", 2, "`model.family`: Input should be 'transformer'"),),
+        (
+            (
+                "ARC302",
+                2,
+                "`model.family`: unknown family 'mamba' (known: cnn, gru, lstm, rnn, tcn, transformer)",
+            ),
+        ),
     ),
     Case(
         "value-dropout-range",

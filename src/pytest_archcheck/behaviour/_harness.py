@@ -19,8 +19,9 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
+from ..families import family_of
 from ..findings import ArchcheckError
-from ..spec.model import CONVOLUTIONAL, RECURRENT, Spec
+from ..spec.model import Spec
 
 DTYPES: dict[str, torch.dtype] = {
     "fp16": torch.float16,
@@ -108,17 +109,9 @@ def probe_mode(
 
 
 def is_causal(spec: Spec) -> bool:
-    """Causal unless declared otherwise; families without a `causal` key decide by structure."""
-    m = spec.model
-    if m.input == "image":
-        return False
-    if "causal" in m.model_fields_set:
-        return m.causal
-    if m.family in RECURRENT:
-        return not m.bidirectional
-    if m.family in CONVOLUTIONAL:
-        return m.padding == "causal"
-    return m.causal
+    """Causal unless declared otherwise; families without a `causal` key decide by structure
+    (families/*.py `is_causal`)."""
+    return family_of(spec).is_causal(spec)
 
 
 def vocab_size(spec: Spec, model: nn.Module) -> int:
@@ -158,10 +151,7 @@ class Inputs:
 
     @property
     def kind(self) -> str:
-        m = self.spec.model
-        if m.input == "embeddings" and m.family in CONVOLUTIONAL:
-            return "channels"
-        return m.input
+        return family_of(self.spec).input_kind(self.spec)
 
     @property
     def seq_axis(self) -> int:

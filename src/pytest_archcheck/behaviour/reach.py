@@ -30,8 +30,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
+from ..families import family_of
 from ..findings import Finding
-from ..spec.model import CONVOLUTIONAL, RECURRENT, Spec
+from ..spec.model import Spec
 from ._codes import Locations, TrainStep, finding
 from ._harness import (
     Inputs,
@@ -264,7 +265,8 @@ def measure_reach(model: nn.Module, spec: Spec, *, n: int | None = None, seed: i
     # A token model starts with an embedding, so its convolutions cannot be fed floats
     # directly: measure it like any sequence model, by gradients at the embedding output.
     tokens = m.input == "tokens" and any(isinstance(x, nn.Embedding) for x in model.modules())
-    if (m.family in CONVOLUTIONAL and not tokens) or m.input == "image":
+    fam = family_of(spec)
+    if fam.convolutional and (not tokens or not fam.sequence):
         r_decl, _ = declared_field(spec)
         if m.input == "image":
             size = n or m.image_size or 224
@@ -280,7 +282,7 @@ def measure_reach(model: nn.Module, spec: Spec, *, n: int | None = None, seed: i
             return Reach(left, right, size, -1, not f.clipped, not f.clipped, fields)
     if n is None:
         need = span + 1 if causal else 2 * span + 1
-        cap = TRANSFORMER_MAX_N if m.family == "transformer" else 4096
+        cap = TRANSFORMER_MAX_N if fam.attention else 4096
         n = max(16, min(need, cap))
     t = n - 1 if causal else n // 2
     with probe_mode(model):
@@ -385,7 +387,8 @@ def check_reach(
     if f is not None:
         data |= {"stride": f.stride, "padding": f.padding, "clipped": f.clipped}
     # declared architecture
-    if (m.family in CONVOLUTIONAL or m.input == "image") and f is not None:
+    fam = family_of(spec)
+    if fam.convolutional and f is not None:
         declared = {"kernel", "layers", "dilations", "strides"} & m.model_fields_set
         r_decl, p_decl = declared_field(spec)
         data |= {"declared_receptive_field": r_decl, "declared_padding": p_decl}
@@ -406,7 +409,7 @@ def check_reach(
                     data=data,
                 )
             )
-    elif m.family == "transformer" and "layers" in m.model_fields_set:
+    elif fam.attention and "layers" in m.model_fields_set:
         count = _attention_calls(model, spec)
         if 0 < count < m.layers:
             out.append(
@@ -422,7 +425,7 @@ def check_reach(
                     data={"declared_layers": m.layers, "attention_calls": count},
                 )
             )
-    elif m.family in RECURRENT and "layers" in m.model_fields_set:
+    elif fam.recurrent and "layers" in m.model_fields_set:
         count = sum(int(r.num_layers) for r in model.modules() if isinstance(r, nn.RNNBase))
         if count and count != m.layers:
             out.append(
@@ -458,7 +461,7 @@ def check_reach(
                 data=data | {"span": span},
             )
         )
-    if m.family in RECURRENT:
+    if fam.recurrent:
         horizon: int | None = None
         source = ""
         if train_step is not None:

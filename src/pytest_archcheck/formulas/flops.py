@@ -36,9 +36,6 @@ from .params import (
     GATES,
     MLPKind,
     RecurrentKind,
-    _conv_input,
-    _head_out,
-    _rnn_input,
     kv_heads_and_head_dim,
 )
 from .registry import formula
@@ -252,15 +249,17 @@ def recurrent_flops(
     hidden: int,
     bidirectional: bool = False,
     head_out: int | None = None,
+    pooled_head: bool = False,
 ) -> Flops:
-    """Forward/training FLOPs of a stacked RNN/GRU/LSTM plus an output head at every step."""
+    """Forward/training FLOPs of a stacked RNN/GRU/LSTM plus an output head at every step (or
+    once per sample after pooling over time, `pooled_head`)."""
     g, dirs = GATES[kind], (2 if bidirectional else 1)
     per_step = 0
     for layer in range(layers):
         layer_in = input_size if layer == 0 else hidden * dirs
         per_step += dirs * g * matmul_flops(1, layer_in + hidden, hidden)
     head = matmul_flops(1, hidden * dirs, head_out) if head_out else 0
-    forward = batch * n * (per_step + head)
+    forward = batch * n * per_step + batch * (1 if pooled_head else n) * head
     return Flops(forward, 3 * forward)
 
 
@@ -341,26 +340,11 @@ def article_ffn_macs(n: int, d: int, d_ff: int) -> int:
 def flops_from_spec(
     spec: Spec, n: int | None = None, batch: int | None = None, convention: Convention = "archcheck"
 ) -> Flops:
-    """FLOPs at the [train] shape (n defaults to `spec.train_n`, batch to [train] batch)."""
-    m = spec.model
-    n = n if n is not None else spec.train_n
+    """FLOPs at the [train] shape (n defaults to the family's training n, batch to [train]
+    batch): the family unit wires spec fields into the formulas above."""
+    from ..families import family_of
+
+    fam = family_of(spec)
+    n = n if n is not None else fam.train_n(spec)
     b = batch if batch is not None else spec.train.batch
-    if m.family == "transformer":
-        return transformer_flops(
-            m.layers, b, n, m.d_model, m.head_count, d_ff=m.ffn_dim, vocab=m.vocab,
-            kv_heads=m.kv_head_count, head_dim=m.head_dim, mlp=m.mlp, attention=m.attention,
-            window=m.window, causal=m.causal, convention=convention,
-            attention_kernel=spec.train.attention_kernel,
-        )  # fmt: skip
-    if m.family in ("lstm", "gru", "rnn"):
-        return recurrent_flops(
-            m.family, m.layers, b, n, input_size=_rnn_input(m), hidden=m.hidden_size,
-            bidirectional=m.bidirectional, head_out=_head_out(m),
-        )  # fmt: skip
-    image = m.input == "image"
-    return conv_stack_flops(
-        b, (m.image_size or 224) if image else n, _conv_input(m), m.channel_list(),
-        m.kernel_list(), strides=m.stride_list(), dilations=m.dilation_list(),
-        padding="causal" if m.family == "tcn" else m.padding, head_out=_head_out(m),
-        dims=2 if image else 1, pooled_head=image or m.vocab is None,
-    )  # fmt: skip
+    return fam.flops(spec, n, b, convention)

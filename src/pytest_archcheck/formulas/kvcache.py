@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .registry import formula
-from .states import DTYPE_BYTES
 
 if TYPE_CHECKING:
     from ..spec.model import Spec
@@ -65,20 +64,19 @@ def kv_cache_positions(spec: Spec) -> int:
     return spec.infer_n + spec.infer.new_tokens
 
 
-def kv_cache_from_spec(spec: Spec) -> int | None:
-    """KV-cache bytes at the [infer] shape; None unless a causal (decoder) Transformer with
-    kv_cache = true: an encoder recomputes every position on each call and caches nothing.
+@formula(
+    "memory.inference",
+    "bytes = weights at [infer] dtype / tensor_parallel + KV cache",
+    "states.inference_weights + kvcache.kv_cache",
+)
+def inference_bytes(weights: int, kv_cache: int | None) -> int:
+    """Inference memory at the [infer] shape: the weights plus the KV cache (when one is kept)."""
+    return weights + (kv_cache or 0)
 
-    dtype: [infer] dtype, else [train] dtype. Sliding-window models cache at most `window`
-    positions per layer (Mistral's rolling buffer); other kinds cache every position.
-    """
-    m = spec.model
-    if m.family != "transformer" or not spec.infer.kv_cache or not m.causal:
-        return None
-    n = kv_cache_positions(spec)
-    if m.attention == "sliding" and m.window > 0:
-        n = min(n, m.window)
-    dtype = spec.infer.dtype or spec.train.dtype
-    return kv_cache_bytes(
-        m.layers, spec.infer.batch, m.kv_head_count, n, m.head_dim, dtype_bytes=DTYPE_BYTES[dtype]
-    )
+
+def kv_cache_from_spec(spec: Spec) -> int | None:
+    """KV-cache bytes at the [infer] shape from the spec's family unit (None: the family caches
+    nothing, e.g. an encoder, which recomputes every position on each call)."""
+    from ..families import family_of
+
+    return family_of(spec).kv_cache(spec)

@@ -35,11 +35,7 @@ from .params import (
     GATES,
     MLPKind,
     RecurrentKind,
-    _conv_input,
-    _head_out,
-    _rnn_input,
     kv_heads_and_head_dim,
-    transformer_layer_params,
 )
 from .registry import formula
 from .states import DTYPE_BYTES
@@ -216,6 +212,7 @@ def recurrent_latency(
     bidirectional: bool = False,
     head_out: int | None = None,
     overhead_s: float = KERNEL_OVERHEAD_S,
+    pooled_head: bool = False,
 ) -> LatencyEstimate:
     """Latency of one RNN/GRU/LSTM forward: n sequential steps per layer, then the head.
 
@@ -231,7 +228,8 @@ def recurrent_latency(
         w = dirs * g * hidden * (layer_in + hidden) * b
         acc.add(f, w + 2 * batch * hidden * dirs * b, n)
     if head_out:
-        acc.add(matmul_flops(batch * n, hidden * dirs, head_out), head_out * hidden * dirs * b)
+        rows = batch if pooled_head else batch * n
+        acc.add(matmul_flops(rows, hidden * dirs, head_out), head_out * hidden * dirs * b)
     return acc.result()
 
 
@@ -281,32 +279,6 @@ def latency_from_spec(
     if name is None:
         return None
     dev = lookup_device(name, spec.project_devices) if isinstance(name, str) else name
-    m, inf = spec.model, spec.infer
-    dtype = inf.dtype or spec.train.dtype
-    n = spec.infer_n
-    if m.family == "transformer":
-        layer_params = transformer_layer_params(
-            m.d_model, m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim, mlp=m.mlp,
-            norm=m.norm, bias=m.bias,
-        )  # fmt: skip
-        return transformer_latency(
-            dev, dtype, m.layers, inf.batch, n, d_model=m.d_model, heads=m.head_count,
-            d_ff=m.ffn_dim, layer_params=layer_params, vocab=m.vocab,
-            kv_heads=m.kv_head_count, head_dim=m.head_dim, mlp=m.mlp, attention=m.attention,
-            window=m.window, causal=m.causal, new_tokens=inf.new_tokens, kv_cache=inf.kv_cache,
-            overhead_s=overhead_s,
-        )  # fmt: skip
-    if m.family in ("lstm", "gru", "rnn"):
-        return recurrent_latency(
-            dev, dtype, m.family, m.layers, inf.batch, n=n, input_size=_rnn_input(m),
-            hidden=m.hidden_size, bidirectional=m.bidirectional, head_out=_head_out(m),
-            overhead_s=overhead_s,
-        )  # fmt: skip
-    padding = "causal" if m.family == "tcn" else m.padding
-    image = m.input == "image"
-    return conv_latency(
-        dev, dtype, inf.batch, (m.image_size or 224) if image else n, in_channels=_conv_input(m),
-        channels=m.channel_list(), kernels=m.kernel_list(), strides=m.stride_list(),
-        dilations=m.dilation_list(), padding=padding, dims=2 if image else 1,
-        overhead_s=overhead_s,
-    )  # fmt: skip
+    from ..families import family_of
+
+    return family_of(spec).latency(spec, dev, overhead_s)

@@ -18,8 +18,9 @@ Conventions (each matches the reference implementation named):
   BertModel has no LM head (`head = "none"`). BERT-base = 109,482,240.
 - Shared (tied) tensors count once, as `sum(p.numel() for p in model.parameters())` does.
 
-Each family also yields its parameter *shapes*; tests check the closed form against the shapes,
-and Adafactor's factored state needs them.
+These closed forms document the counts and are checked against real implementations (torch's
+own modules, Hugging Face configurations). What `estimate` prints is `params.from_shapes` over
+the family unit's tensor list (families/*.py `param_shapes`), the one source of parameter counts.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Literal
 from .registry import formula
 
 if TYPE_CHECKING:
-    from ..spec.model import ModelTable, Spec
+    from ..spec.model import Spec
 
 BiasMode = Literal["all", "none", "qkv"]
 MLPKind = Literal["gelu", "relu", "swiglu"]
@@ -269,63 +270,6 @@ def transformer_params(
     ).total  # fmt: skip
 
 
-def transformer_shapes(
-    layers: int,
-    d_model: int,
-    heads: int,
-    d_ff: int,
-    vocab: int | None,
-    *,
-    kv_heads: int | None = None,
-    head_dim: int | None = None,
-    mlp: MLPKind = "gelu",
-    norm: NormKind = "layernorm",
-    bias: BiasMode = "all",
-    tied: bool = True,
-    positional: Positional = "learned",
-    max_positions: int | None = None,
-    position_offset: int = 0,
-    head_out: int | None = None,
-    type_vocab: int = 0,
-    pooler: bool = False,
-    lm_head: bool = True,
-) -> list[Shape]:
-    """Every parameter tensor's shape (torch layout: Linear weight is (out, in))."""
-    kv, hd = kv_heads_and_head_dim(d_model, heads, kv_heads, head_dim)
-    q_dim, kv_dim = heads * hd, kv * hd
-    norm_bias = norm == "layernorm" and bias != "none"
-
-    def lin(d_in: int, d_out: int, b: bool) -> list[Shape]:
-        return [(d_out, d_in), (d_out,)] if b else [(d_out, d_in)]
-
-    def nrm() -> list[Shape]:
-        return [(d_model,), (d_model,)] if norm_bias else [(d_model,)]
-
-    shapes: list[Shape] = []
-    if vocab:
-        shapes.append((vocab, d_model))
-    if positional == "learned":
-        shapes.append(((max_positions or 0) + position_offset, d_model))
-    if type_vocab:
-        shapes.append((type_vocab, d_model))
-    qkv_b, all_b = bias in ("all", "qkv"), bias == "all"
-    for _ in range(layers):
-        shapes += nrm() + lin(d_model, q_dim, qkv_b) + lin(d_model, kv_dim, qkv_b)
-        shapes += lin(d_model, kv_dim, qkv_b) + lin(q_dim, d_model, all_b) + nrm()
-        shapes += lin(d_model, d_ff, all_b) + lin(d_ff, d_model, all_b)
-        if mlp == "swiglu":
-            shapes += lin(d_model, d_ff, all_b)
-    shapes += nrm()
-    if vocab and lm_head:
-        if not tied:
-            shapes.append((vocab, d_model))
-    elif head_out:
-        shapes += lin(d_model, head_out, True)
-    if pooler:
-        shapes += lin(d_model, d_model, True)
-    return shapes
-
-
 # --- recurrent ---------------------------------------------------------------------------------
 
 
@@ -385,34 +329,6 @@ def recurrent_params(
     return total
 
 
-def recurrent_shapes(
-    kind: RecurrentKind,
-    layers: int,
-    input_size: int,
-    hidden: int,
-    *,
-    bidirectional: bool = False,
-    bias: bool = True,
-    vocab: int | None = None,
-    head_out: int | None = None,
-    tied: bool = True,
-) -> list[Shape]:
-    """Every parameter tensor's shape, in torch.nn.LSTM's layout."""
-    g, dirs = GATES[kind], (2 if bidirectional else 1)
-    shapes: list[Shape] = [(vocab, input_size)] if vocab else []
-    for layer in range(layers):
-        layer_in = input_size if layer == 0 else hidden * dirs
-        for _ in range(dirs):
-            shapes += [(g * hidden, layer_in), (g * hidden, hidden)]
-            shapes += [(g * hidden,), (g * hidden,)] if bias else []
-    out = head_out if head_out is not None else vocab
-    if out:
-        if not (tied and vocab is not None and out == vocab and hidden * dirs == input_size):
-            shapes.append((out, hidden * dirs))
-        shapes.append((out,))
-    return shapes
-
-
 # --- convolutional -----------------------------------------------------------------------------
 
 
@@ -458,109 +374,27 @@ def conv_stack_params(
     return total
 
 
-def conv_stack_shapes(
-    in_channels: int,
-    channels: list[int],
-    kernels: list[int],
-    *,
-    bias: bool = True,
-    vocab: int | None = None,
-    head_out: int | None = None,
-    tied: bool = True,
-    dims: int = 1,
-) -> list[Shape]:
-    """Every parameter tensor's shape of a conv stack."""
-    shapes: list[Shape] = [(vocab, in_channels)] if vocab else []
-    c_prev = in_channels
-    for c, k in zip(channels, kernels, strict=True):
-        shapes.append((c, c_prev, *([k] * dims)))
-        shapes += [(c,)] if bias else []
-        c_prev = c
-    out = head_out if head_out is not None else vocab
-    if out:
-        if not (tied and vocab is not None and out == vocab and c_prev == in_channels):
-            shapes.append((out, c_prev))
-        shapes.append((out,))
-    return shapes
-
-
-def shapes_total(shapes: list[Shape]) -> int:
-    """Σ prod(shape): the parameter count of a list of shapes."""
-    return sum(prod(s) for s in shapes)
-
-
 # --- spec adapters -----------------------------------------------------------------------------
 
 
-def _head_out(m: ModelTable) -> int | None:
-    return m.vocab if m.vocab else m.classes
-
-
-def _uses_vocab(m: ModelTable) -> int | None:
-    return m.vocab if m.input == "tokens" else None
-
-
-def _rnn_input(m: ModelTable) -> int:
-    return m.in_channels if (m.input != "tokens" and m.in_channels) else m.d_model
-
-
-def _conv_input(m: ModelTable) -> int:
-    if m.input == "image":
-        return m.in_channels or 3
-    return m.in_channels if (m.input != "tokens" and m.in_channels) else m.d_model
-
-
-def _count(spec: Spec, shapes: bool) -> int | list[Shape]:
-    m = spec.model
-    vocab = _uses_vocab(m)
-    if m.family == "transformer":
-        tf = transformer_shapes if shapes else transformer_params
-        # max_positions counts the table's rows, reserved ones included (RoBERTa: 514 = 512 + 2,
-        # as ARC202 and HF's max_position_embeddings read it); the formula takes usable rows.
-        usable = m.max_positions - m.position_offset if m.max_positions else spec.budget_n
-        return tf(
-            m.layers, m.d_model, m.head_count, m.ffn_dim, vocab,
-            kv_heads=m.kv_head_count, head_dim=m.head_dim, mlp=m.mlp, norm=m.norm, bias=m.bias,
-            tied=m.tied_embeddings, positional=m.positional,
-            max_positions=usable, position_offset=m.position_offset,
-            head_out=m.classes if (not vocab or m.head == "classes") else None,
-            type_vocab=m.type_vocab, pooler=m.pooler, lm_head=m.head in (None, "lm"),
-        )  # fmt: skip
-    if m.family in ("lstm", "gru", "rnn"):
-        rf = recurrent_shapes if shapes else recurrent_params
-        return rf(
-            m.family, m.layers, _rnn_input(m), m.hidden_size, bidirectional=m.bidirectional,
-            bias=m.bias != "none", vocab=vocab, head_out=_head_out(m), tied=m.tied_embeddings,
-        )  # fmt: skip
-    cf = conv_stack_shapes if shapes else conv_stack_params
-    return cf(
-        _conv_input(m), m.channel_list(), m.kernel_list(), bias=m.bias != "none", vocab=vocab,
-        head_out=_head_out(m), tied=m.tied_embeddings, dims=2 if m.input == "image" else 1,
-    )  # fmt: skip
-
-
 def shapes_from_spec(spec: Spec) -> list[Shape]:
-    """Parameter shapes of the model the spec describes (see `params_from_spec`).
+    """Parameter shapes of the spec's model: its family unit's reference layout
+    (families/*.py `param_shapes`), the one source of parameter counts and of weight, gradient
+    and optimizer bytes."""
+    from ..families import family_of
 
-    Hugging Face layout (separate q, k, v and SwiGLU gate/up matrices), which the parameter count
-    and Adafactor's factored state follow; peak.param_shapes is the probe's reference layout.
-    """
-    out = _count(spec, shapes=True)
-    assert isinstance(out, list)
-    return out
+    return family_of(spec).param_shapes(spec)
+
+
+@formula("params.from_shapes", "P = Σ_tensors prod(shape)", "sum(p.numel() for p in parameters())")
+def shapes_total(shapes: list[Shape]) -> int:
+    """Σ prod(shape): the parameter count of a list of shapes (shared tensors listed once)."""
+    return sum(prod(s) for s in shapes)
 
 
 def params_from_spec(spec: Spec) -> int:
-    """Exact parameter count of the spec's model (closed forms above).
-
-    Transformer: learned positions without `max_positions` use the budget's n. Recurrent and conv
-    models take d_model features (the embedding width) unless `input` is not tokens and
-    `in_channels` is set; images use `in_channels` (default 3) and square Conv2d kernels. The head
-    predicts `vocab` (else `classes`; none if neither is set).
-    """
-    out = _count(spec, shapes=False)
-    assert isinstance(out, int)
-    return out
+    """Exact parameter count of the spec's model: Σ prod(shape) over its family's tensors."""
+    return shapes_total(shapes_from_spec(spec))
 
 
 def largest_layer_params_from_spec(spec: Spec) -> int:

@@ -199,6 +199,11 @@ def layers_for_receptive_field(span: int, kernel: int, dilation: int = 1) -> int
     return ceil((span - 1) / (dilation * (kernel - 1)))
 
 
+@formula(
+    "path.conv",
+    "reach = path.conv_reach; path length = path.conv_path_length; steps = L; R = path.receptive_field",
+    "DESIGN.md §4; Araujo et al. 2019 (Distill)",
+)
 def conv_path(
     span: int | None,
     kernels: Sequence[int],
@@ -288,16 +293,11 @@ def attention_path(
 
 
 def path_from_spec(spec: Spec, span: int | None = None, n: int | None = None) -> PathReport:
-    """Path report for the spec (span defaults to [budget] span, n to `spec.train_n`).
+    """Path report for the spec (span defaults to [budget] span, n to the family's training n),
+    from its family unit (families/*.py `path`)."""
+    from ..families import family_of
 
-    CNNs count as causal when family = "tcn" or padding = "causal", centered otherwise.
-    """
-    m = spec.model
+    fam = family_of(spec)
     span = span if span is not None else spec.budget.span
-    n = n if n is not None else spec.train_n
-    if m.family == "transformer":
-        return attention_path(span, m.layers, m.attention, m.window, m.causal)
-    if m.family in ("lstm", "gru", "rnn"):
-        return recurrent_path(span, n, m.bidirectional, spec.train.bptt)
-    centered = not (m.family == "tcn" or m.padding == "causal")
-    return conv_path(span, m.kernel_list(), m.dilation_list(), m.stride_list(), centered)
+    n = n if n is not None else fam.train_n(spec)
+    return fam.path(spec, span, n)

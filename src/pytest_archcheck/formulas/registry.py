@@ -67,8 +67,24 @@ def all_formulas() -> list[Formula]:
 
 
 def _load_all() -> None:
-    # Importing the package imports every formula module, which fills FORMULAS.
-    import pytest_archcheck.formulas  # noqa: F401
+    # Importing the packages imports every formula module, which fills FORMULAS: the shared
+    # formulas, the kernel semantics (runtime/) and every family unit (families/).
+    import pytest_archcheck.formulas
+    import pytest_archcheck.formulas.peak
+    import pytest_archcheck.runtime.cpu
+    import pytest_archcheck.runtime.cuda  # noqa: F401
+    from pytest_archcheck.families import units
+
+    units()
+
+
+def module_path(func: Callable[..., Any]) -> str:
+    """Where a formula is defined, relative to the package: "families/transformer.py"."""
+    mod = sys.modules[func.__module__]
+    parts = func.__module__.split(".")[1:]
+    if getattr(mod, "__path__", None) is not None:  # a package's __init__
+        parts.append("__init__")
+    return "/".join(parts) + ".py"
 
 
 def render_markdown() -> str:
@@ -76,7 +92,7 @@ def render_markdown() -> str:
     lines = [
         "# Formulas",
         "",
-        "Generated from `src/pytest_archcheck/formulas` by",
+        "Generated from `src/pytest_archcheck` (formulas/, runtime/, families/) by",
         "`python -m pytest_archcheck.formulas.registry > docs/formulas.md`; do not edit by hand.",
         "Every number `archcheck estimate` prints comes from one of these functions.",
         "Conventions: bytes are exact integers; FLOPs count 2 per multiply-accumulate;",
@@ -85,10 +101,10 @@ def render_markdown() -> str:
     ]
     by_module: dict[str, list[Formula]] = {}
     for f in all_formulas():
-        by_module.setdefault(f.func.__module__.rsplit(".", 1)[-1], []).append(f)
+        by_module.setdefault(module_path(f.func), []).append(f)
     for module in sorted(by_module):
         mod = sys.modules[by_module[module][0].func.__module__]
-        lines += [f"## `{module}.py`", "", inspect.cleandoc(mod.__doc__ or ""), ""]
+        lines += [f"## `{module}`", "", inspect.cleandoc(mod.__doc__ or ""), ""]
         lines += ["| name | equation | function | source |", "| --- | --- | --- | --- |"]
         for f in by_module[module]:
             eq = f.equation.replace("|", "\\|")

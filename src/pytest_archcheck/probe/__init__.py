@@ -17,7 +17,8 @@ peaks in (from step 2 on). [train] dtype bf16/fp16 = fp32 master model under tor
   math; activation-wide dropout masks) and equals "cpu" to the byte on the reference zoo;
   "cuda" makes CUDA's choices (SDPA backend, fused 1-byte dropout masks, foreach optimizer,
   512-byte allocator rounding, cuBLAS workspaces; probe/step.py) so that it tracks
-  max_memory_allocated on a GPU. Default: "cuda" when [budget] device names a GPU.
+  max_memory_allocated on a GPU. Default: the spec's target (runtime.target_for: cpu when
+  [budget] device = "cpu", else cuda), the same `estimate` uses; the result names it.
 - "cpu": the same step for real, same tracker.
 - "cuda": the same step on the GPU, torch.cuda.max_memory_allocated (memory_reserved and the
   tracker's exact count in `extra`).
@@ -117,7 +118,14 @@ def run(
             line=line,
             emulate=emulate if device == "fake" else None,
         )
-    res = ProbeResult(name=spec.name, path=path, device=device, n=n, batch=batch)
+    res = ProbeResult(
+        name=spec.name,
+        path=path,
+        device=device,
+        n=n,
+        batch=batch,
+        target=_target_label(spec, device, emulate),
+    )
     from .build import FactoryError
 
     try:
@@ -149,6 +157,19 @@ def run(
     if latency:
         res.latency = _latency(spec, "cuda" if device == "cuda" else "cpu", model)
     return res
+
+
+def _target_label(spec: Spec, device: str, emulate: str | None) -> str:
+    """The kernel semantics a probe runs: the emulated target (fake), the CPU, or the GPU."""
+    from ..runtime import target_for
+
+    if device == "fake":
+        return target_for(spec, emulate).label
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    return f"cuda ({torch.cuda.get_device_name()})"
 
 
 def _latency(spec: Spec, device_type: str, model: Any) -> dict[str, Any]:

@@ -76,9 +76,9 @@ def build_model(spec: Spec) -> Any:
     from torch import nn
 
     if spec.model.factory is None:
-        from .zoo import build
+        from ..families import family_of
 
-        return build(spec)
+        return family_of(spec).reference_module(spec)
     fn = resolve(spec.model.factory)
     try:
         model = fn(**spec.model.factory_args)
@@ -94,27 +94,24 @@ def build_model(spec: Spec) -> Any:
 
 
 def resolve_n(spec: Spec, n: int | None, infer: bool = False) -> int:
+    """n of a probe: the given one, else the family's training (or inference) n."""
+    from ..families import family_of
+
     if n is not None:
         return n
-    if spec.model.input == "image" and spec.model.image_size:
-        return spec.model.image_size
-    return spec.infer_n if infer else spec.train_n
+    fam = family_of(spec)
+    return fam.infer_n(spec) if infer else fam.train_n(spec)
 
 
 def make_inputs(spec: Spec, n: int, batch: int, device: Any) -> tuple[Any, ...]:
     """One synthetic batch (tuple of positional args for forward) or the user's `inputs`."""
-    import torch
-
     m = spec.model
     if m.inputs is not None:
         got = resolve(m.inputs, "inputs")(batch=batch, n=n)
         return tuple(got) if isinstance(got, (tuple, list)) else (got,)
-    if m.input == "tokens":
-        return (torch.randint(0, m.vocab or 1000, (batch, n), device=device),)
-    if m.input == "image":
-        return (torch.randn(batch, m.in_channels or 3, n, n, device=device),)
-    d = m.in_channels if m.family in ("cnn", "tcn") and m.in_channels else m.d_model
-    return (torch.randn(batch, n, d, device=device),)
+    from ..families import family_of
+
+    return family_of(spec).make_inputs(spec, n, batch, device)
 
 
 def make_loss(spec: Spec) -> Callable[[Any, tuple[Any, ...]], Any]:

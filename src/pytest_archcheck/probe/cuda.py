@@ -110,7 +110,7 @@ def measure(spec: Spec, n: int, batch: int, model: Any = None) -> StepMeasuremen
                 "activations": max(0, peak - p_bytes - o_bytes),
                 "temporaries": 0,
             },
-            attention_kernel=kernel_name(tracker.kernels, 0, spec.model.family),
+            attention_kernel=kernel_name(tracker.kernels, 0, spec),
             flops_forward=flops_fwd,
             flops_train_step=tracker.flops,
             extra=extra,

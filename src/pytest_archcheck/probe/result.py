@@ -25,6 +25,7 @@ class ProbeResult:
     flops: dict[str, int] | None = None
     latency: dict[str, Any] | None = None
     probes: int = 1
+    target: str | None = None  # runtime.Target.label: whose kernel semantics the step ran
     findings: list[Finding] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -37,6 +38,7 @@ class ProbeResult:
             "name": self.name,
             "path": self.path,
             "device": self.device,
+            "target": self.target,
             "n": self.n,
             "batch": self.batch,
             "peak_bytes": self.peak_bytes,
@@ -66,6 +68,7 @@ class ProbeResult:
             flops=d.get("flops"),
             latency=d.get("latency"),
             probes=d.get("probes", 1),
+            target=d.get("target"),
             findings=findings,
             extra=d.get("extra", {}),
         )

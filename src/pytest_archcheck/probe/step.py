@@ -17,7 +17,7 @@ CUDA emulation (`emulate="cuda"`, fake probe only): the same fake CPU tensors, b
 that differ between CPU and CUDA kernels are made the CUDA way, so that the fake peak tracks
 torch.cuda.max_memory_allocated:
 
-- SDPA runs the backend CUDA would pick (formulas.activations.cuda_sdpa_backend: flash for
+- SDPA runs the backend CUDA would pick (runtime.cuda.sdpa_backend: flash for
   fp16/bf16, efficient for fp32 without GQA, else math). A fused CUDA backend stores output +
   log-sum-exp and no dropout mask (flash and efficient regenerate it from a Philox seed), so a
   fused call runs as the fused CPU kernel with dropout_p = 0 -- memory-equivalent, same FLOPs.
@@ -30,9 +30,10 @@ torch.cuda.max_memory_allocated:
   on the host (capturable=False) and are not counted.
 - every storage is counted as the caching allocator rounds it (512-byte blocks), and the two
   cuBLAS workspaces (forward/optimizer thread, autograd's device thread) are added
-  (formulas.peak.cuda_alloc_size, cublas_workspace_bytes; sources cited there).
+  (runtime.cuda.cuda_alloc_size, cublas_workspace_bytes; sources cited there).
 
-`emulate="cpu"` keeps pure CPU semantics (fake == real CPU to the byte).
+`emulate="cpu"` keeps pure CPU semantics (fake == real CPU to the byte). Which one runs by
+default is the spec's target (runtime.target_for), the same the formulas use.
 """
 
 from __future__ import annotations
@@ -145,10 +146,14 @@ def eager_semantics() -> Any:
         F.linear = orig
 
 
-def kernel_name(seen: list[str], sdpa_calls: int, family: str) -> str | None:
+def kernel_name(seen: list[str], sdpa_calls: int, spec: Spec) -> str | None:
+    """The attention kernel a step ran: the first fused one seen, else math when attention ran
+    outside SDPA's fused kernels (or the family attends by construction), else None."""
+    from ..families import family_of
+
     if seen:
         return seen[0]
-    return "math" if sdpa_calls or family == "transformer" else None
+    return "math" if sdpa_calls or family_of(spec).attention else None
 
 
 def train_step(
@@ -204,9 +209,11 @@ def _state_tensors(opt: Any) -> list[Any]:
 
 
 def default_emulation(spec: Spec) -> str:
-    """ "cuda" when [budget] device names a GPU, else "cpu" (pure CPU semantics)."""
-    dev = (spec.budget.device or "").strip().lower()
-    return "cuda" if dev and dev != "cpu" else "cpu"
+    """The fake probe's semantics: the spec's target kind (runtime.target_for), so that the
+    formula estimate and the fake measurement model the same kernels."""
+    from ..runtime import target_for
+
+    return target_for(spec).kind
 
 
 def cuda_sdpa(spec: Spec, orig: Any, seen: list[str]) -> Any:
@@ -214,7 +221,7 @@ def cuda_sdpa(spec: Spec, orig: Any, seen: list[str]) -> Any:
     import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from ..formulas.activations import cuda_sdpa_backend
+    from ..runtime.cuda import sdpa_backend as cuda_sdpa_backend
 
     low = (torch.float16, torch.bfloat16)
 
@@ -322,7 +329,7 @@ def measure(
     import torch.nn.functional as F
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    from ..formulas.peak import CUBLAS_WORKSPACES_PER_STEP, cublas_workspace_bytes, cuda_alloc_size
+    from ..runtime.cuda import CUBLAS_WORKSPACES_PER_STEP, cublas_workspace_bytes, cuda_alloc_size
     from .tracker import StorageTracker
 
     if emulate not in ("cpu", "cuda"):
@@ -459,9 +466,7 @@ def measure(
     return StepMeasurement(
         peak_bytes=peak,
         breakdown=bd,
-        attention_kernel=kernel_name(
-            emulated if cuda else tracker.kernels, sdpa_calls, spec.model.family
-        ),
+        attention_kernel=kernel_name(emulated if cuda else tracker.kernels, sdpa_calls, spec),
         flops_forward=flops_fwd,
         flops_train_step=flops_train,
         extra=extra,

@@ -18,6 +18,7 @@ from pydantic import (
     PrivateAttr,
     ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -68,9 +69,34 @@ def _known_device(name: str, info: ValidationInfo) -> str:
 
 DeviceName = Annotated[str, AfterValidator(_known_device)]
 
-Family = Literal["transformer", "lstm", "gru", "rnn", "cnn", "tcn"]
+
+def _known_family(name: str) -> str:
+    """A `[model] family` some unit in families/ serves (else ARC302 with the known names)."""
+    from ..families import family_names
+
+    known = family_names()
+    if name not in known:
+        import difflib
+
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown family {name!r} (known: {', '.join(known)}){hint}")
+    return name
+
+
+def _family_schema(schema: dict[str, Any]) -> None:
+    from ..families import family_names
+
+    schema["enum"] = family_names()
+
+
+Family = Annotated[
+    str,
+    AfterValidator(_known_family),
+    Field(json_schema_extra=_family_schema),
+]
+# Transitional: the rules still name these until they ask the family units (families/).
 RECURRENT: frozenset[str] = frozenset({"lstm", "gru", "rnn"})
-CONVOLUTIONAL: frozenset[str] = frozenset({"cnn", "tcn"})
 DType = Literal["fp32", "fp16", "bf16"]
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2}
 
@@ -90,7 +116,7 @@ class ModelTable(_Table):
     factory_args: dict[str, Any] = Field(default_factory=dict)
     inputs: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = None
     loss: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = None
-    input: Literal["tokens", "embeddings", "image"] = "tokens"
+    input: Literal["tokens", "embeddings", "image"] = Field("tokens", validate_default=True)
     pad_id: int | None = None
     mask_arg: str | None = None
     layers: Annotated[int, Field(ge=1, le=MAX_LAYERS)] = 1
@@ -128,6 +154,22 @@ class ModelTable(_Table):
     norm_placement: Literal["pre", "post"] = "pre"
     head: Literal["lm", "none", "classes"] | None = None
     extends: str | None = None
+
+    @field_validator("input")
+    @classmethod
+    def _modelled(cls, value: Any, info: ValidationInfo) -> Any:
+        """Some family unit must model this family with this input (a Transformer over images
+        is not modelled: refusing it beats estimating a ResNet's numbers for it)."""
+        family = info.data.get("family")
+        if family is None:
+            return value
+        from ..families import UnsupportedFamilyError, family_of
+
+        try:
+            family_of(ModelTable.model_construct(family=family, input=value))
+        except UnsupportedFamilyError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @property
     def head_count(self) -> int:

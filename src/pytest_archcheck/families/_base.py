@@ -1,0 +1,174 @@
+"""The interface every model family implements (no torch here).
+
+A family unit answers, for one validated spec, every question the formulas, the probes, the
+behavioural checks and the rules ask about a kind of network. Nothing outside the family
+registry branches on `model.family`: it asks the unit instead (`families.family_of(spec)`).
+
+Memory: `param_shapes` is the only source of parameter counts and of weight, gradient and
+optimizer bytes; it lists the tensors of the unit's reference `nn.Module` (what the probe builds
+when the spec names no factory), so the formula and the fake-tensor probe count the same tensors.
+`forward_saved` returns the bytes a training forward keeps for backward on a `runtime.Target`;
+`formulas/peak.py` composes the step's peak from the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from ..formulas.devices import Device
+    from ..formulas.flops import Flops
+    from ..formulas.latency import LatencyEstimate
+    from ..formulas.path import PathReport
+    from ..runtime import Target
+    from ..spec.model import ModelTable, Spec
+
+Shape = tuple[int, ...]
+# A spec problem a family finds in its own dimensions (ARC304): message, spec key, fix.
+Problem = tuple[str, tuple[str, ...], str | None]
+
+
+def head_out(m: ModelTable) -> tuple[str, int | None]:
+    """The output head a spec asks for: ("lm", vocab) per position, ("classes", classes) once
+    per sample after pooling, or ("none", None). `head` decides when set; otherwise declaring
+    `classes` means a classifier, else a vocabulary means an LM head."""
+    kind = m.head or ("classes" if m.classes else "lm" if m.vocab else "none")
+    width = m.vocab if kind == "lm" else m.classes if kind == "classes" else None
+    return (kind, width) if width else ("none", None)
+
+
+@dataclass(frozen=True)
+class ForwardSaved:
+    """What is alive at the end of the training forward pass (bytes), and the transients of
+    the two backward moments that can hold the step's peak (formulas/peak.py)."""
+
+    activations: int  # everything saved for backward except attention scores and logits
+    attention_scores: int  # the s² tensors (math kernel only)
+    logits: int  # model output (+ its fp32 copy under autocast) and the scalar loss
+    backward_extra: int = 0  # transient bytes on top of the saved ones early in backward
+    # Late backward (first layer being differentiated): activations still alive, and the bytes
+    # of parameter gradients *not yet* produced (first layer + embeddings).
+    late_activations: int = 0
+    late_missing_grads: int = 0
+    formula: str = ""  # the registered formula that produced these bytes
+
+    @property
+    def total(self) -> int:
+        return self.activations + self.attention_scores + self.logits
+
+
+class Family:
+    """Base class of a model family unit; subclass it in `families/<name>.py` and decorate the
+    subclass with `@register`.
+
+    Class attributes say which specs the unit serves and which rules apply to it; methods
+    without a default must be implemented."""
+
+    name: ClassVar[str]  # the unit's name, e.g. "recurrent"
+    serves: ClassVar[tuple[str, ...]]  # `[model] family` values, e.g. ("lstm", "gru", "rnn")
+    inputs: ClassVar[tuple[str, ...]] = ("tokens", "embeddings")  # `[model] input` values
+    summary: ClassVar[str] = ""
+    # Capabilities the rules consult instead of naming families:
+    recurrent: ClassVar[bool] = False  # steps through time: BPTT (ARC207), steps = n (ARC105)
+    attention: ClassVar[bool] = False  # self-attention: positions, masks, kernels (ARC201-211)
+    convolutional: ClassVar[bool] = False  # reach is a receptive field of conv layers (ARC104)
+    sequence: ClassVar[bool] = True  # positions along a sequence (False: images)
+    # The registered formula (formulas/registry.py) behind each figure `estimate` prints:
+    # keys flops, reach, receptive_field, path_length, sequential_steps, latency.
+    formula_names: ClassVar[dict[str, str]] = {}
+
+    # --- which specs -------------------------------------------------------------------------
+
+    @classmethod
+    def handles(cls, m: ModelTable) -> bool:
+        """Whether this unit models `[model]` m."""
+        return m.family in cls.serves and m.input in cls.inputs
+
+    # --- parameters and memory (no torch) ----------------------------------------------------
+
+    def param_shapes(self, spec: Spec) -> list[Shape]:
+        """Every parameter tensor of the reference module, in torch layout, shared tensors once."""
+        raise NotImplementedError
+
+    def buffer_bytes(self, spec: Spec) -> int:
+        """Bytes of persistent buffers (BatchNorm statistics, ...) the model keeps."""
+        return 0
+
+    def forward_saved(self, spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
+        """Bytes a training forward at (batch, n) keeps for backward on `target`."""
+        raise NotImplementedError
+
+    def train_n(self, spec: Spec) -> int:
+        """n of `estimate` and `probe` when none is given ([train] seq_len, then max_n, ...)."""
+        return spec.train_n
+
+    def budget_n(self, spec: Spec) -> int:
+        """n of the budget rules (max_n, falling back to seq_len: the worst case decides)."""
+        return spec.budget_n
+
+    def infer_n(self, spec: Spec) -> int:
+        """n of one inference call ([infer] seq_len, else max_n, else the training n)."""
+        return spec.infer_n
+
+    # --- compute, dependency, latency, inference ---------------------------------------------
+
+    def flops(self, spec: Spec, n: int, batch: int, convention: str = "archcheck") -> Flops:
+        raise NotImplementedError
+
+    def path(self, spec: Spec, span: int | None, n: int) -> PathReport:
+        raise NotImplementedError
+
+    def layers_needed(self, spec: Spec, span: int) -> int | None:
+        """Layers of the same kind that would cover `span` (None: not a layer-count question)."""
+        return None
+
+    def latency(self, spec: Spec, device: Device, overhead_s: float) -> LatencyEstimate:
+        raise NotImplementedError
+
+    def kv_cache(self, spec: Spec) -> int | None:
+        """KV-cache bytes at the [infer] shape (None: this family caches nothing)."""
+        return None
+
+    def has_forget_gate(self, spec: Spec) -> bool:
+        """An LSTM-style forget gate whose bias decides how long memories last (ARC210)."""
+        return False
+
+    def is_causal(self, spec: Spec) -> bool:
+        """Whether an output may depend only on earlier positions (no `causal` key set)."""
+        return spec.model.causal
+
+    def rules_of_thumb(self, spec: Spec, batch: int) -> dict[str, int] | None:
+        """The article's secondary figures for this family, printed beside the exact ones."""
+        return None
+
+    def dimension_problems(self, spec: Spec) -> Iterator[Problem]:
+        """Inconsistent dimensions in the spec (ARC304)."""
+        return iter(())
+
+    # --- torch side (imported lazily; the static path never calls these) ---------------------
+
+    def reference_module(self, spec: Spec) -> Any:
+        """The `nn.Module` the probe builds when the spec names no factory."""
+        raise NotImplementedError
+
+    def input_kind(self, spec: Spec) -> str:
+        """How probe inputs look: "tokens" (B, n) ids, "embeddings" (B, n, C) floats,
+        "channels" (B, C, n) floats, "image" (B, C, n, n) floats."""
+        return spec.model.input
+
+    def input_width(self, spec: Spec) -> int:
+        """C of float inputs (the reference module's first layer takes this many features)."""
+        return spec.model.d_model
+
+    def make_inputs(self, spec: Spec, n: int, batch: int, device: Any) -> tuple[Any, ...]:
+        """One synthetic batch for the probe (positional args of forward): token ids (B, n),
+        images (B, C, n, n), else batch-first features (B, n, C) as the reference modules take."""
+        import torch
+
+        if spec.model.input == "tokens":
+            return (torch.randint(0, spec.model.vocab or 1000, (batch, n), device=device),)
+        if spec.model.input == "image":
+            return (torch.randn(batch, self.input_width(spec), n, n, device=device),)
+        return (torch.randn(batch, n, self.input_width(spec), device=device),)

@@ -1,0 +1,407 @@
+"""Transformer family: decoders (GPT-2, Llama, Qwen2, Mistral) and encoders (BERT, RoBERTa).
+
+Reference module (families/reference/transformer.py): token embedding (+ learned positions,
++ a token-type table), pre-norm blocks of fused-qkv attention through
+F.scaled_dot_product_attention and a (fused gate+up for SwiGLU) MLP, a final norm, then an LM
+head (tied to the embedding when `tied_embeddings` and tokens), or a pooler (Linear + tanh on the
+first position) and/or a `classes` head. Post-norm encoders (`norm_placement = "post"`) have the
+same tensors; their blocks are built pre-norm, which saves the same bytes for backward.
+
+Activations generalise Korthikanti et al. 2022, "Reducing Activation Recomputation in Large
+Transformer Models" (per layer s·b·h·(34 + 5·a·s/h) bytes: fp16 activations, 1-byte dropout
+masks, scores stored) to p-byte activations and m-byte dropout masks, and replace the paper's
+Megatron layout by the tensors the reference module and torch's kernels actually save. Notation:
+b batch, s sequence, h d_model, a heads, kv kv-heads, hd head_dim, f d_ff, V vocab, L layers;
+sbh = s·b·h. Per layer (fp32: p = 4; mixed precision under autocast: matmul/attention outputs 2,
+norm statistics and residual stream 4):
+
+- norm (x2): LayerNorm saves its input (the residual, counted there) and mean + rstd (2·sb·4);
+  its output is saved by the next matmul: sbh·p. RMSNorm decomposed (CPU) saves rsqrt (sb·4),
+  x·rsqrt (sbh·4) and the output (sbh·p); fused (CUDA) only the fp32 1/rms (sb·4) + the output.
+- attention, fused kernel (flash / efficient): the q, k, v views keep the whole qkv projection
+  alive, (a + 2·kv)/a · sbh·p; rotary adds the rotated q and k; the kernel saves its output
+  sbh·p and the fp32 log-sum-exp b·a·s·4. No s² term.
+- attention, math kernel: contiguous copies of q, k, v (repeated to a heads) and of the output,
+  4·sbh·p; softmax probabilities b·a·s²·p; dropout adds its mask b·a·s²·m and the dropped
+  probabilities b·a·s²·p. The qkv projection itself is freed.
+- dropout after the attention projection and after the MLP: masks only, 2·sbh·m.
+- residual adds: 2·sbh·p_residual.
+- MLP: GELU saves its input and output (2·sbf·p); ReLU its output (sbf·p); SwiGLU the fused
+  up-projection, silu(gate) and the product (4·sbf·p).
+
+With checkpointing only each layer's input (sbh·p_residual) is kept, plus one layer recomputed
+during backward. Which kernel runs, the mask width and the RMSNorm kernel come from the target
+(runtime/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..formulas.registry import formula
+from . import Family, ForwardSaved, Problem, Shape, register
+from ._base import head_out
+
+if TYPE_CHECKING:
+    from ..formulas.devices import Device
+    from ..formulas.flops import Flops
+    from ..formulas.latency import LatencyEstimate
+    from ..formulas.path import PathReport
+    from ..runtime import Target
+    from ..spec.model import Spec
+
+DEFAULT_VOCAB = 1000  # rows of the embedding of a token model without `vocab` (ARC304 says so)
+
+
+def position_rows(spec: Spec) -> int:
+    """Rows of a learned position table: `max_positions` (reserved rows included, RoBERTa's
+    514), else enough for every n the spec runs at."""
+    return spec.model.max_positions or max(spec.train_n, spec.infer_n, spec.budget_n)
+
+
+def lm_head(spec: Spec) -> bool:
+    """An LM head (d -> vocab, no bias) at every position (`_base.head_out`)."""
+    return head_out(spec.model)[0] == "lm"
+
+
+def classes_head(spec: Spec) -> int | None:
+    """Width of a classifier head (d -> classes, with bias) on the first position."""
+    kind, width = head_out(spec.model)
+    return width if kind == "classes" else None
+
+
+@register
+class Transformer(Family):
+    name = "transformer"
+    serves = ("transformer",)
+    summary = "self-attention stacks: GPT-2/Llama/Qwen2/Mistral decoders, BERT-style encoders"
+    attention = True
+    formula_names: ClassVar[dict[str, str]] = {
+        "flops": "flops.transformer",
+        "reach": "path.attention",
+        "receptive_field": "path.attention",
+        "path_length": "path.attention",
+        "sequential_steps": "path.attention",
+        "latency": "latency.transformer",
+    }
+
+    # --- parameters --------------------------------------------------------------------------
+
+    def param_shapes(self, spec: Spec) -> list[Shape]:
+        m = spec.model
+        h, a, kv, hd, f = m.d_model, m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim
+        norm: list[Shape] = [(h,), (h,)] if m.norm == "layernorm" and m.bias != "none" else [(h,)]
+        tokens = m.input == "tokens"
+        out: list[Shape] = []
+        if tokens:
+            out.append((m.vocab or DEFAULT_VOCAB, h))
+        if m.positional == "learned":
+            out.append((position_rows(spec), h))
+        if m.type_vocab:
+            out.append((m.type_vocab, h))
+        all_b, qkv_b = m.bias == "all", m.bias in ("all", "qkv")
+        up = 2 * f if m.mlp == "swiglu" else f  # fused gate + up projection
+        for _ in range(m.layers):
+            out += norm
+            out.append(((a + 2 * kv) * hd, h))
+            if qkv_b:
+                out.append(((a + 2 * kv) * hd,))
+            out.append((h, a * hd))
+            if all_b:
+                out.append((h,))
+            out += norm
+            out.append((up, h))
+            if all_b:
+                out.append((up,))
+            out.append((h, f))
+            if all_b:
+                out.append((h,))
+        out += norm
+        if m.pooler:
+            out += [(h, h), (h,)]
+        if lm_head(spec):
+            if not (m.tied_embeddings and tokens):
+                out.append((m.vocab or DEFAULT_VOCAB, h))
+        elif (c := classes_head(spec)) is not None:
+            out += [(c, h), (c,)]
+        return out
+
+    # --- memory ------------------------------------------------------------------------------
+
+    def forward_saved(self, spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
+        return transformer_activations(spec, n, batch, target)
+
+    # --- compute, dependency, latency --------------------------------------------------------
+
+    def flops(self, spec: Spec, n: int, batch: int, convention: str = "archcheck") -> Flops:
+        from ..formulas.flops import transformer_flops
+
+        m = spec.model
+        return transformer_flops(
+            m.layers, batch, n, m.d_model, m.head_count, d_ff=m.ffn_dim,
+            vocab=m.vocab if lm_head(spec) else None, kv_heads=m.kv_head_count,
+            head_dim=m.head_dim, mlp=m.mlp, attention=m.attention, window=m.window,
+            causal=m.causal, convention=convention,  # type: ignore[arg-type]
+            attention_kernel=spec.train.attention_kernel,
+        )  # fmt: skip
+
+    def path(self, spec: Spec, span: int | None, n: int) -> PathReport:
+        from ..formulas.path import attention_path
+
+        m = spec.model
+        return attention_path(span, m.layers, m.attention, m.window, m.causal)
+
+    def latency(self, spec: Spec, device: Device, overhead_s: float) -> LatencyEstimate:
+        from ..formulas.latency import transformer_latency
+        from ..formulas.params import transformer_layer_params
+
+        m, inf = spec.model, spec.infer
+        layer_params = transformer_layer_params(
+            m.d_model, m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim, mlp=m.mlp,
+            norm=m.norm, bias=m.bias,
+        )  # fmt: skip
+        return transformer_latency(
+            device, inf.dtype or spec.train.dtype, m.layers, inf.batch, spec.infer_n,
+            d_model=m.d_model, heads=m.head_count, d_ff=m.ffn_dim, layer_params=layer_params,
+            vocab=m.vocab if lm_head(spec) else None, kv_heads=m.kv_head_count,
+            head_dim=m.head_dim, mlp=m.mlp, attention=m.attention, window=m.window,
+            causal=m.causal, new_tokens=inf.new_tokens, kv_cache=inf.kv_cache,
+            overhead_s=overhead_s,
+        )  # fmt: skip
+
+    def kv_cache(self, spec: Spec) -> int | None:
+        """Decoder KV cache (causal and kv_cache = true; an encoder recomputes every position).
+
+        Sliding-window models cache at most `window` positions per layer (Mistral's rolling
+        buffer). dtype: [infer] dtype, else [train] dtype."""
+        from ..formulas.kvcache import kv_cache_bytes, kv_cache_positions
+        from ..spec.model import DTYPE_BYTES
+
+        m = spec.model
+        if not spec.infer.kv_cache or not m.causal:
+            return None
+        n = kv_cache_positions(spec)
+        if m.attention == "sliding" and m.window > 0:
+            n = min(n, m.window)
+        dtype = spec.infer.dtype or spec.train.dtype
+        return kv_cache_bytes(
+            m.layers,
+            spec.infer.batch,
+            m.kv_head_count,
+            n,
+            m.head_dim,
+            dtype_bytes=DTYPE_BYTES[dtype],
+        )
+
+    def rules_of_thumb(self, spec: Spec, batch: int) -> dict[str, int] | None:
+        """The article's attention-only n_max (scores alone fill the budget) and the n beyond
+        which attention outweighs the FFN (n > 2·d_ff)."""
+        from ..formulas.limits import attention_dominates_threshold, sqrt_rule_n_max
+        from ..spec.model import DTYPE_BYTES
+
+        m = spec.model
+        out = {"attention_dominates_above_n": attention_dominates_threshold(m.ffn_dim)}
+        if spec.budget.memory is not None:
+            out["sqrt_rule_n_max"] = sqrt_rule_n_max(
+                spec.budget.memory, batch, m.head_count, DTYPE_BYTES[spec.train.dtype]
+            )
+        return out
+
+    def dimension_problems(self, spec: Spec) -> Iterator[Problem]:
+        m, t = spec.model, spec.train
+        if m.d_model % m.head_count:
+            yield (
+                f"d_model {m.d_model} is not divisible by heads {m.head_count}",
+                ("model", "heads"),
+                "choose heads that divide d_model",
+            )
+        if m.kv_head_count > m.head_count:
+            yield (
+                f"kv_heads {m.kv_head_count} exceeds heads {m.head_count}",
+                ("model", "kv_heads"),
+                None,
+            )
+        elif m.head_count % m.kv_head_count:
+            yield (
+                f"heads {m.head_count} is not a multiple of kv_heads {m.kv_head_count}",
+                ("model", "kv_heads"),
+                "grouped-query attention shares each KV head by a whole number of query heads",
+            )
+        if m.positional == "rotary" and (m.d_model // m.head_count) % 2:
+            yield (
+                f"rotary embeddings need an even head dimension, got {m.d_model // m.head_count}",
+                ("model", "positional"),
+                None,
+            )
+        if m.attention in ("sliding", "local") and m.window <= 0:
+            yield (f'attention = "{m.attention}" needs window > 0', ("model", "window"), None)
+        if t.tensor_parallel > 1 and m.head_count % t.tensor_parallel:
+            yield (
+                f"tensor_parallel {t.tensor_parallel} does not divide heads {m.head_count}",
+                ("train", "tensor_parallel"),
+                None,
+            )
+        if m.input == "tokens" and m.vocab is None:
+            yield (
+                "token input needs a vocab size",
+                ("model", "vocab"),
+                'set model.vocab, or input = "embeddings"',
+            )
+
+    # --- torch side --------------------------------------------------------------------------
+
+    def reference_module(self, spec: Spec) -> Any:
+        from .reference.transformer import Transformer as Module
+
+        return Module(spec)
+
+
+# --- activations ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Consts:
+    """The (n, batch)-independent inputs of `transformer_activations` (cached per spec)."""
+
+    kernel: str
+    layer_weights: int  # elements of one layer's matmul weights
+    matmul_weights: int  # ... of all layers and the LM head
+
+
+_CACHE: dict[tuple[int, Any], tuple[Spec, _Consts]] = {}
+
+
+def _consts(spec: Spec, target: Target) -> _Consts:
+    from ..runtime import attention_kernel
+
+    key = (id(spec), target)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    m = spec.model
+    h, a, kv, hd, f = m.d_model, m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim
+    layer_weights = h * (a + 2 * kv) * hd + a * hd * h + h * f * (3 if m.mlp == "swiglu" else 2)
+    head = (m.vocab or DEFAULT_VOCAB) * h if lm_head(spec) else 0
+    c = _Consts(
+        kernel=attention_kernel(spec, target),
+        layer_weights=layer_weights,
+        matmul_weights=m.layers * layer_weights + head,
+    )
+    if len(_CACHE) >= 512:
+        _CACHE.clear()
+    _CACHE[key] = (spec, c)  # the spec is kept alive, so its id is not reused
+    return c
+
+
+@formula(
+    "activations.transformer",
+    "per layer 2*norm + attn + mlp + 2*sbh*p_res (+ 2*sbh*m dropout); math: + b*a*s²*p",
+    "Korthikanti et al. 2022, arXiv:2205.05198, generalised (families/transformer.py)",
+)
+def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
+    """Bytes a Transformer's training forward keeps for backward (see the module docs)."""
+    from ..runtime import Precision, fused_rms_norm
+
+    m, t = spec.model, spec.train
+    c = _consts(spec, target)
+    pr = Precision.of(spec, target)
+    b, s, h, L = batch, n, m.d_model, m.layers
+    a, kv, hd, f = m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim
+    sb, sbh = s * b, s * b * h
+    p, pn, mk = pr.act, pr.norm, pr.mask
+    drop = t.dropout > 0
+    k = c.kernel
+
+    # One norm's saved bytes.
+    if m.norm == "rmsnorm":
+        norm = sb * 4 + (0 if fused_rms_norm(target) else sbh * 4) + sbh * p
+    else:
+        norm = 2 * sb * 4 + (sbh * p if pr.lowp else sbh * pn)
+
+    attn = 0
+    scores = 0
+    full = b * s * a * hd  # q (or k, v) at a heads
+    if k == "math":
+        attn += 4 * full * p
+        scores = b * a * s * s * p
+        if drop:
+            scores += b * a * s * s * (mk + p)
+    else:
+        attn += b * s * (a + 2 * kv) * hd * p  # the qkv projection, kept by the q/k/v views
+        if m.positional == "rotary":
+            attn += b * s * (a + kv) * hd * p  # rotated q and k
+        attn += full * p + b * a * s * 4  # output + log-sum-exp
+    if m.attention in ("sliding", "local") and m.window:
+        attn += s * s  # boolean band mask
+    if m.mlp == "swiglu":
+        mlp = 4 * sb * f * p
+    elif m.mlp == "gelu":
+        mlp = 2 * sb * f * p
+    else:
+        mlp = sb * f * p
+    resid = 2 * sbh * pn
+    masks = 2 * sbh * mk if drop else 0
+    layer = 2 * norm + attn + mlp + resid + masks
+
+    tokens = m.input == "tokens"
+    emb = sbh * pn  # h0 (embedding output, positional add, or dropout output)
+    if tokens:
+        emb += sb * 8  # token ids, saved by the embedding backward
+    if m.type_vocab:
+        emb += sb * 8  # token-type ids
+    if m.positional == "learned":
+        emb += s * 8  # position ids
+    if m.positional == "rotary":
+        emb += 2 * s * hd * 4  # cos / sin tables
+    if drop:
+        emb += sbh * mk
+
+    if t.checkpointing:
+        body = L * sbh * pn  # each block's input; one block is recomputed during backward
+    else:
+        body = L * layer
+        scores *= L
+    acts = emb + body + norm
+    logits = 4  # the loss
+    vocab = (m.vocab or DEFAULT_VOCAB) if lm_head(spec) else None
+    if vocab is not None:
+        logits += sb * vocab * p
+        if pr.lowp:
+            logits += sb * vocab * 4  # loss = output.float().sum()
+    else:
+        if m.pooler:
+            acts += b * h * p  # tanh output, saved by its backward (and by the classifier)
+        c_out = classes_head(spec)
+        if c_out is not None:
+            logits += b * c_out * p + (b * c_out * 4 if pr.lowp else 0)
+    if pr.lowp:
+        acts += 2 * c.matmul_weights  # autocast's cached 16-bit weight copies
+    head_grad = (vocab or 0) * h * 4
+    extra = head_grad + 2 * sbh * 4
+    if k == "math":
+        # Backward of the last layer's attention: the gradients of the (dropped) probabilities
+        # and of the scores are s²-sized; the layer's MLP half and the final norm are freed.
+        post = 2 * norm + 2 * sbh * pn + mlp + full * p + masks
+        temps = (1 if drop else 2) * b * a * s * s * p + full * 4 + sbh * 4
+        temps += sbh * 4 if drop else 0
+        up = 2 * f if m.mlp == "swiglu" else f  # the fused gate + up projection
+        grads_last = 4 * (h * up + f * h + a * hd * h)
+        extra = temps + grads_last + head_grad - post
+    if t.checkpointing:
+        extra += layer  # the recomputed last block (its scores are in `scores`)
+    emb_params = ((m.vocab or DEFAULT_VOCAB) * h if tokens else 0) + (
+        position_rows(spec) * h if m.positional == "learned" else 0
+    )
+    late = emb + layer + (scores // L if not t.checkpointing else scores) + 3 * sbh * 4
+    late += head_grad if (m.tied_embeddings and tokens) else 0
+    return ForwardSaved(
+        acts,
+        scores,
+        logits,
+        backward_extra=extra,
+        late_activations=late,
+        late_missing_grads=4 * (c.layer_weights + emb_params),
+        formula="activations.transformer",
+    )
