@@ -100,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("spec")
     e.add_argument("--n", type=_positive, default=None)
     e.add_argument("--batch", type=_positive, default=None)
+    e.add_argument(
+        "--target",
+        choices=["cpu", "cuda"],
+        default=None,
+        help='kernel semantics to model (default: cpu if [budget] device = "cpu", else cuda)',
+    )
     e.add_argument("--format", choices=["text", "json"], default="text")
 
     pr = sub.add_parser("probe", help="measure one spec (needs torch)")
@@ -108,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--n", type=_positive, default=None)
     pr.add_argument("--batch", type=_positive, default=None)
     pr.add_argument("--latency", action="store_true", help="also time inference (cpu/cuda)")
+    pr.add_argument(
+        "--target",
+        choices=["cpu", "cuda"],
+        default=None,
+        help="kernel semantics the fake probe emulates (default: the spec's, as estimate)",
+    )
     pr.add_argument(
         "--isolate",
         action="store_true",
@@ -214,7 +226,8 @@ def _estimate(args: argparse.Namespace) -> int:
     from .estimate import estimate, render_text
 
     results = [
-        estimate(s.spec, n=args.n, batch=args.batch, path=s.path) for s in _load_one(args.spec)
+        estimate(s.spec, n=args.n, batch=args.batch, path=s.path, target=args.target)
+        for s in _load_one(args.spec)
     ]
     if args.format == "json":
         print(json.dumps({"schema_version": 1, "models": [r.to_json() for r in results]}, indent=2))
@@ -225,12 +238,14 @@ def _estimate(args: argparse.Namespace) -> int:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    try:
-        import torch  # noqa: F401
-    except ImportError as exc:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        raise ArchcheckError("`archcheck probe` needs torch: pip install 'pytest-archcheck[torch]'")
+    if args.target is not None and args.device != "fake":
         raise ArchcheckError(
-            "`archcheck probe` needs torch: pip install 'pytest-archcheck[torch]'"
-        ) from exc
+            "--target chooses the fake probe's semantics: use it with --device fake"
+        )
     from .measure import project_root
     from .probe import run
 
@@ -247,6 +262,7 @@ def _probe(args: argparse.Namespace) -> int:
                 path=s.path,
                 line=s.line_of(("model", "factory")),
                 subprocess=args.isolate,
+                emulate=args.target,
             )
         out.append(res)
         if getattr(res, "findings", None):

@@ -222,7 +222,8 @@ def render_probe_text(res: Any) -> None:
 
     from .units import format_bytes, format_count
 
-    t = Table(title=f"{res.name}: probe on {res.device} at batch {res.batch} × n {res.n}")
+    target = f", target {res.target}" if res.target else ""
+    t = Table(title=f"{res.name}: probe on {res.device} at batch {res.batch} × n {res.n}{target}")
     t.add_column("quantity")
     t.add_column("value", justify="right")
     if res.peak_bytes is None:

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from ..spec.model import ModelTable, Spec
 
 Shape = tuple[int, ...]
+# Rows of the embedding of a token model without `vocab` (the spec is ARC304; the probe still
+# needs a table to run).
+DEFAULT_VOCAB = 1000
 # A spec problem a family finds in its own dimensions (ARC304): message, spec key, fix.
 Problem = tuple[str, tuple[str, ...], str | None]
 
@@ -124,8 +127,9 @@ class Family:
         """Layers of the same kind that would cover `span` (None: not a layer-count question)."""
         return None
 
-    def latency(self, spec: Spec, device: Device, overhead_s: float) -> LatencyEstimate:
-        raise NotImplementedError
+    def latency(self, spec: Spec, device: Device, overhead_s: float) -> LatencyEstimate | None:
+        """Roofline latency of one [infer] call on `device` (None: this family has no model)."""
+        return None
 
     def kv_cache(self, spec: Spec) -> int | None:
         """KV-cache bytes at the [infer] shape (None: this family caches nothing)."""
@@ -165,10 +169,6 @@ class Family:
     def make_inputs(self, spec: Spec, n: int, batch: int, device: Any) -> tuple[Any, ...]:
         """One synthetic batch for the probe (positional args of forward): token ids (B, n),
         images (B, C, n, n), else batch-first features (B, n, C) as the reference modules take."""
-        import torch
+        from .reference import synthetic_inputs
 
-        if spec.model.input == "tokens":
-            return (torch.randint(0, spec.model.vocab or 1000, (batch, n), device=device),)
-        if spec.model.input == "image":
-            return (torch.randn(batch, self.input_width(spec), n, n, device=device),)
-        return (torch.randn(batch, n, self.input_width(spec), device=device),)
+        return synthetic_inputs(spec, n, batch, device, self.input_width(spec))

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..formulas.registry import formula
 from . import Family, ForwardSaved, Problem, Shape, register
-from ._base import head_out
+from ._base import DEFAULT_VOCAB, head_out
 
 if TYPE_CHECKING:
     from ..formulas.devices import Device
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from ..formulas.path import PathReport
     from ..runtime import Target
     from ..spec.model import ModelTable, Spec
-
-DEFAULT_VOCAB = 1000
 
 
 def causal(m: ModelTable) -> bool:

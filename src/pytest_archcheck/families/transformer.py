@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..formulas.registry import formula
 from . import Family, ForwardSaved, Problem, Shape, register
-from ._base import head_out
+from ._base import DEFAULT_VOCAB, head_out
 
 if TYPE_CHECKING:
     from ..formulas.devices import Device
@@ -51,8 +51,6 @@ if TYPE_CHECKING:
     from ..formulas.path import PathReport
     from ..runtime import Target
     from ..spec.model import Spec
-
-DEFAULT_VOCAB = 1000  # rows of the embedding of a token model without `vocab` (ARC304 says so)
 
 
 def position_rows(spec: Spec) -> int:

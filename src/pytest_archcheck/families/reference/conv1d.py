@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...spec.model import Spec
-from .._base import head_out
-from ..conv1d import DEFAULT_VOCAB, causal, input_width, tied
+from .._base import DEFAULT_VOCAB, head_out
+from ..conv1d import causal, input_width, tied
 
 
 class ConvStack(nn.Module):

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from ...spec.model import Spec
-from .._base import head_out
-from ..recurrent import DEFAULT_VOCAB, input_width, tied
+from .._base import DEFAULT_VOCAB, head_out
+from ..recurrent import input_width, tied
 
 
 class RecurrentLM(nn.Module):

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...spec.model import Spec
-from ..transformer import DEFAULT_VOCAB, classes_head, lm_head, position_rows
+from .._base import DEFAULT_VOCAB
+from ..transformer import classes_head, lm_head, position_rows
 
 
 class RMSNorm(nn.Module):
