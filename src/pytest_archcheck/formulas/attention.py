@@ -4,7 +4,7 @@ The score matrix S = QK^T has B*h*n_q*n_k entries per layer. Only the "math" SDP
 materialises it (and autograd keeps the softmax output for backward); FlashAttention (Dao et
 al. 2022, arXiv:2205.14135) and the memory-efficient kernel (Rabe & Staats 2021,
 arXiv:2112.05682) work in tiles and store O(n) statistics instead. How many copies of S the
-math kernel keeps alive belongs to the activation model (activations.py); here is one copy.
+math kernel keeps alive belongs to the family units (families/transformer.py); here is one copy.
 """
 
 from __future__ import annotations
