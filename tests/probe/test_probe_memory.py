@@ -144,3 +144,15 @@ def test_checkpointing_fake_equals_cpu_and_saves_memory(name: str) -> None:
         cpu.peak_bytes
         == probe.run(zoo_spec(name, checkpointing=True), "fake", 128, emulate="cpu").peak_bytes
     )
+
+
+@pytest.mark.parametrize("name", ["gpt2", "lstm", "tcn"])
+def test_adafactor_fake_equals_cpu(name: str) -> None:
+    """torch.optim.Adafactor calls .item() on its step counter and on each parameter's RMS; on
+    fake tensors that raised DataDependentOutputException (ARC303). The values decide no
+    allocation: the fake step now equals the real CPU step to the byte."""
+    spec = zoo_spec(name, optimizer="adafactor")
+    fake = probe.run(spec, device="fake", emulate="cpu", n=64, batch=2)
+    cpu = probe.run(spec, device="cpu", n=64, batch=2)
+    assert fake.findings == [] and fake.peak_bytes is not None
+    assert fake.peak_bytes == cpu.peak_bytes and fake.breakdown == cpu.breakdown

@@ -215,6 +215,12 @@ class _Rec:
     op: str = ""
 
 
+def _is_fake(t: Any) -> bool:
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    return isinstance(t, FakeTensor)
+
+
 class StorageTracker(TorchDispatchMode):  # type: ignore[no-untyped-call]
     """Counts live bytes of every storage produced by aten ops (plus registered tensors)."""
 
@@ -327,6 +333,12 @@ class StorageTracker(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
     ) -> Any:
         kwargs = kwargs or {}
+        if func is aten._local_scalar_dense.default and _is_fake(args[0]):
+            # A fake tensor has no value. What .item() feeds (Adafactor's step count and
+            # parameter RMS) scales the update but allocates nothing, so any value of the
+            # right type measures the same step.
+            t = args[0]
+            return True if t.dtype == torch.bool else 1.0 if t.is_floating_point() else 1
         out = func(*args, **kwargs)
         if func is aten.mkldnn_rnn_layer.default:
             out = _fake_rnn_workspace(args, kwargs, out)
