@@ -87,10 +87,11 @@ ZOO: dict[str, dict[str, Any]] = {
 def harness(spec: Any, n: int, batch: int) -> int:
     """Plain training loop, independent of the probe's step code."""
     import torch
-    from pytest_archcheck.probe.zoo import build
+
+    from pytest_archcheck.families import family_of
 
     torch.cuda.empty_cache()
-    model = build(spec).cuda().train()
+    model = family_of(spec).reference_module(spec).cuda().train()
     opt = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}[spec.train.optimizer](
         model.parameters(), lr=1e-4
     )
@@ -218,9 +219,9 @@ def _checks(checks: dict[str, Any], probe: Any, Spec: Any) -> None:
     checks["after_oom_peak"] = probe.run(small, device="cuda", n=256).peak_bytes
 
     # User model state restored.
-    from pytest_archcheck.probe.zoo import build
+    from pytest_archcheck.families import family_of
 
-    user: Any = build(small).eval()
+    user: Any = family_of(small).reference_module(small).eval()
     user.blocks[0].attn.qkv.weight.requires_grad_(False)
     torch.manual_seed(123)
     torch.cuda.manual_seed_all(456)
