@@ -55,6 +55,12 @@ class ForwardSaved:
     # of parameter gradients *not yet* produced (first layer + embeddings).
     late_activations: int = 0
     late_missing_grads: int = 0
+    # A moment inside the forward pass whose live bytes exceed those at its end (a transient
+    # the saved set does not show); 0 when the end of forward is the larger.
+    forward_peak: int = 0
+    # Checkpointing: the attention scores exist only while a block is (re)computed, never at
+    # the end of forward; `attention_scores` then counts one block's, for the backward phases.
+    scores_transient: bool = False
     formula: str = ""  # the registered formula that produced these bytes
 
     @property

@@ -161,9 +161,21 @@ def conv1d_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     chans = m.channel_list()
     c_first = input_width(m)
     c_in = c_first
-    acts = b * n * 8 if m.input == "tokens" else 0
+    tokens = m.input == "tokens"
+    kind, width = head_out(m)
+    bias = m.bias != "none"
+    saved = b * n * 8 if tokens else b * n * c_first * 4  # token ids / the input itself
+    if pr.lowp:  # autocast copies of the conv and head weights and biases
+        c_prev = c_first
+        for k, c in zip(m.kernel_list(), chans, strict=True):
+            saved += 2 * (c * c_prev * k + (c if bias else 0))
+            c_prev = c
+        if width:
+            saved += 2 * width * (c_prev + 1)
+    hold = b * n * c_first * 4 if tokens else 0  # `h` when not saved: embedding output
     s = n
     drop = t.dropout > 0
+    peak = 0
     for i, (k, dil, st, c) in enumerate(
         zip(m.kernel_list(), m.dilation_list(), m.stride_list(), chans, strict=True)
     ):
@@ -174,31 +186,53 @@ def conv1d_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
             pad = 2 * m.padding
         else:
             pad = total
-        if pad:
-            acts += b * c_in * (s + pad) * p  # the padded copy the conv saves
-        elif i == 0:
-            acts += b * c_in * s * 4  # the conv saves the (embedding) input itself
+        p_in = 4 if i == 0 else p
+        padded = b * c_in * (s + pad) * p_in  # F.pad copies, even for zero padding
         s = (s + pad - total - 1) // st + 1
-        acts += b * c * s * p  # ReLU output
+        y = b * c * s * p
+        if pr.lowp and i == 0:
+            kept = padded // 2  # the 16-bit cast the conv saves
+            peak = max(peak, saved + hold + padded + kept + y)  # inside the conv
+        else:
+            kept = padded
+            peak = max(peak, saved + hold + kept + y)
+        saved += kept
+        peak = max(peak, saved + hold + 2 * y)  # ReLU output allocated, conv output alive
+        saved += y  # ReLU output
         if drop:
-            acts += b * c * s * pr.mask
+            noise = b * c * s * pr.mask
+            peak = max(peak, saved + hold + noise + y)  # noise and the dropout output
+            saved += noise
+            hold = y  # the dropout output is the next `h`
+        else:
+            hold = 0  # `h` is the saved ReLU output
         c_in = c
-    kind, width = head_out(m)
-    if drop and not (kind == "classes" and width):
-        acts += b * c_in * s * p  # the last dropout output (kept by the head's reshape)
+    end = saved + hold  # the model output is `hold` (dropout) or the last ReLU output
     logits = 4
     if kind == "lm" and width:
-        acts += b * s * c_in * p  # batch-major copy for the head
+        # The head's matmul folds the (b, s, c) transposed view into (b·s, c): a copy, saved
+        # by mm -- except at b = 1, where that reshape is a view (no copy).
+        end += b * s * c_in * p if b > 1 else 0
         logits += head_logits(b * s * width, pr.act, pr.lowp)
+        if pr.lowp and hold:
+            # Autocast's linear saves only its batch-major copy: the last dropout output dies
+            # when forward returns, before the loss's fp32 copy of the logits exists.
+            peak = max(peak, end + b * s * width * p)
+            end -= hold
     elif width:
-        acts += b * c_in * p  # the pooled features the classifier saves
+        # The classifier pools over positions: the mean saves nothing, so the last dropout
+        # output dies with forward; the pooled features are saved by the Linear.
+        peak = max(peak, end + b * c_in * p)
+        end += b * c_in * p - hold
         logits += head_logits(b * width, pr.act, pr.lowp)
-    if pr.lowp:  # autocast copies of the conv and head weights
-        c_prev = c_first
-        for k, c in zip(m.kernel_list(), chans, strict=True):
-            acts += 2 * c * c_prev * k
-            c_prev = c
-        acts += 2 * (width or 0) * c_prev
+    elif pr.lowp:
+        logits += b * s * c_in * 4  # loss: output.float()
+    peak = max(peak, end + logits)
     return ForwardSaved(
-        acts, 0, logits, backward_extra=(width or 0) * c_in * 4, formula="activations.conv1d"
+        end,
+        0,
+        logits,
+        backward_extra=(width or 0) * c_in * 4,
+        forward_peak=peak if peak > end + logits else 0,
+        formula="activations.conv1d",
     )

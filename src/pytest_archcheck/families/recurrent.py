@@ -150,13 +150,16 @@ def recurrent_activations(spec: Spec, n: int, batch: int, target: Target) -> For
     dirs = 2 if m.bidirectional else 1
     drop = t.dropout > 0 and L > 1
     tokens = m.input == "tokens"
-    acts = b * s * 8 if tokens else 0  # token ids
+    acts = b * s * 8 if tokens else b * s * d * 4  # token ids / the input, alive all along
+    transient = 0
     if pr.lowp:
         acts += s * b * d * p  # the 16-bit copy autocast feeds the RNN
     else:
         acts += b * s * d * 4 if tokens else 0  # embedding output
         acts += s * b * d * p  # time-major copy of the input
     out = s * b * H * dirs * p
+    kind, width = head_out(m)
+    pooled = kind == "classes" and bool(width)
     if m.family == "lstm":
         per_dir = rnn_workspace(s, b, d, H)  # first layer; others see H·dirs inputs
         ws = dirs * per_dir + (L - 1) * dirs * rnn_workspace(s, b, H * dirs, H)
@@ -172,15 +175,39 @@ def recurrent_activations(spec: Spec, n: int, batch: int, target: Target) -> For
         else:
             acts += 2 * L * dirs * b * H * p * 2  # zero initial states, stacked finals
     else:
-        gates = GATES[m.family]
-        # per step per layer: gate pre-activations and nonlinear outputs (native loop)
-        acts += L * dirs * s * b * H * p * (2 * gates + 2) + L * dirs * b * H * p * 2
+        # GRU / RNN run ATen's native loop (aten/src/ATen/native/RNN.cpp: the input projection
+        # of the whole sequence first, then one cell per step). What autograd keeps, per layer
+        # and direction (counted with saved_tensors_hooks, torch 2.13 CPU):
+        # - per step: RNN the tanh output (b·H·p); GRU six b·H tensors in the activation dtype
+        #   (gates, new gate, h - n, the addmm of h) and one fp32 b·H (6p + 4 bytes per b·H);
+        # - the zero initial state (b·H·p);
+        # - the input its projection saves: in the first layer each direction folds the
+        #   batch-first input into its own time-major copy (one is counted above); later layers
+        #   save the previous layer's output (or the dropout output between them) itself;
+        # - the layer output (stack of the steps, or cat of both directions): saved by the next
+        #   layer unless dropout sits in between, and the last one is the model's output unless
+        #   a classifier pools it away; h_n (stacked finals) lives until forward returns.
+        u = p if m.family == "rnn" else 6 * p + 4
+        acts += (dirs - 1) * s * b * d * p
+        for layer in range(L):
+            acts += dirs * (s * b * H * u + b * H * p)
+            if (layer == L - 1 and not pooled) or (layer < L - 1 and not drop):
+                acts += s * b * H * dirs * p
+        acts += L * dirs * b * H * p  # h_n
+        # The last direction's input projection (s·b·gates·H) is alive while its steps are
+        # stacked -- with the token embedding the RNN was called on: a forward transient.
+        transient = s * b * GATES[m.family] * H * p
+        if pr.lowp and tokens:
+            transient += b * s * d * 4
+        if pooled:
+            transient += s * b * H * dirs * p  # the last output, until the mean is taken
     if drop:
         acts += (L - 1) * s * b * H * dirs * (pr.mask + p)
+    rnn_end = acts + transient
     logits = 4
-    kind, width = head_out(m)
     if kind == "lm" and width:
-        acts += s * b * H * dirs * p  # batch-major copy for the head
+        if b > 1:  # batch-major copy for the head (at b = 1 the fold is a view)
+            acts += s * b * H * dirs * p
         logits += head_logits(b * s * width, pr.act, pr.lowp)
     elif width:
         acts += b * H * dirs * p  # the pooled features the classifier saves
@@ -192,6 +219,7 @@ def recurrent_activations(spec: Spec, n: int, batch: int, target: Target) -> For
         0,
         logits,
         backward_extra=(width or 0) * H * dirs * 4,
+        forward_peak=rnn_end if rnn_end > acts + logits else 0,
         formula="activations.recurrent",
     )
 

@@ -321,18 +321,27 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     attn = 0
     scores = 0
     full = b * s * a * hd  # q (or k, v) at a heads
+    # The math kernel computes in fp32 even under autocast: _scaled_dot_product_attention_math
+    # (aten/src/ATen/native/transformers/attention.cpp) converts fp16/bf16 q, k, v `.to(kFloat)`
+    # ("Keep query, key, value in high precision for accuracy") unless
+    # allowFP16BF16ReductionMathSDP, so the copies, probabilities, dropout noise (CPU) and
+    # dropped probabilities it saves are 4-byte, not p-byte.
+    pm = 4 if k == "math" else p
+    mkm = mk if target.cuda else pm
     if k == "math":
-        attn += 4 * full * p
-        scores = b * a * s * s * p
+        attn += 4 * full * pm
+        scores = b * a * s * s * pm
         if drop:
-            scores += b * a * s * s * (mk + p)
+            scores += b * a * s * s * (mkm + pm)
     else:
         attn += b * s * (a + 2 * kv) * hd * p  # the qkv projection, kept by the q/k/v views
         if m.positional == "rotary":
             attn += b * s * (a + kv) * hd * p  # rotated q and k
         attn += full * p + b * a * s * 4  # output + log-sum-exp
     if m.attention in ("sliding", "local") and m.window:
-        attn += s * s  # boolean band mask
+        # SDPA turns the boolean band into an additive float mask of the query's dtype
+        # (convert_boolean_attn_mask: where(mask, 0, -inf)) and saves that: s²·p per layer.
+        attn += s * s * p
     if m.mlp == "swiglu":
         mlp = 4 * sb * f * p
     elif m.mlp == "gelu":
@@ -382,7 +391,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         # Backward of the last layer's attention: the gradients of the (dropped) probabilities
         # and of the scores are s²-sized; the layer's MLP half and the final norm are freed.
         post = 2 * norm + 2 * sbh * pn + mlp + full * p + masks
-        temps = (1 if drop else 2) * b * a * s * s * p + full * 4 + sbh * 4
+        temps = (1 if drop else 2) * b * a * s * s * pm + full * 4 + sbh * 4
         temps += sbh * 4 if drop else 0
         up = 2 * f if m.mlp == "swiglu" else f  # the fused gate + up projection
         grads_last = 4 * (h * up + f * h + a * hd * h)
@@ -394,6 +403,25 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     )
     late = emb + layer + (scores // L if not t.checkpointing else scores) + 3 * sbh * 4
     late += head_grad if (m.tied_embeddings and tokens) else 0
+    fwd_peak = 0
+    if m.attention in ("sliding", "local") and m.window:
+        # The reference Attention builds its band mask from an int64 distance matrix:
+        # dist = i[:, None] - i[None, :] (8·s²) and dist.abs() (8·s²) are alive while
+        # `<= window` allocates the bool band (s²): 17·s² bytes of transients in every layer's
+        # forward -- and again in backward when checkpointing recomputes the block. At that
+        # moment the block holds its first norm, the qkv projection and the rotated q, k.
+        build = 17 * s * s
+        part = norm + b * s * (a + 2 * kv) * hd * p
+        if m.positional == "rotary":
+            part += b * s * (a + kv) * hd * p
+        prior = emb + (L - 1) * (sbh * pn if t.checkpointing else layer)
+        if not t.checkpointing:
+            prior += (L - 1) * (scores // L)
+        if pr.lowp:
+            prior += 2 * (c.matmul_weights - (vocab or 0) * h)  # weight copies made so far
+        fwd_peak = prior + part + build
+        if t.checkpointing:  # the recomputation of the last block, first thing in backward
+            extra = max(extra, head_grad + 2 * sbh * 4 + part + build)
     return ForwardSaved(
         acts,
         scores,
@@ -401,5 +429,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         backward_extra=extra,
         late_activations=late,
         late_missing_grads=4 * (c.layer_weights + emb_params),
+        forward_peak=fwd_peak,
+        scores_transient=t.checkpointing,
         formula="activations.transformer",
     )

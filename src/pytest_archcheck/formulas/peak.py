@@ -112,7 +112,7 @@ def model_states(spec: Spec, shapes: list[Shape], target: Target) -> ModelStateB
     P = sum(k * c for k, c in sizes.items())
     largest = max(sizes, default=0)
     t = spec.train
-    tmp = step_temporaries(target, t.optimizer, P, largest)
+    tmp = step_temporaries(target, t.optimizer, shapes)
     params, grads, optimizer = 4 * P, 4 * P, optimizer_bytes(t.optimizer, shapes, P)
     if t.tensor_parallel > 1 or t.zero_stage > 0:
         tp = t.tensor_parallel
@@ -198,6 +198,7 @@ class TrainMemory:
     attention_scores: int
     logits: int
     backward_transients: int  # early backward: gradients in flight minus what was freed
+    forward_transients: int  # inside forward: bytes beyond the end-of-forward set (mask builds)
     step_temporaries: int  # optimizer step
     allocator: int  # CUDA: cuBLAS workspaces + allocator rounding
     total: int
@@ -214,6 +215,7 @@ class TrainMemory:
         "attention_scores",
         "logits",
         "backward_transients",
+        "forward_transients",
         "step_temporaries",
         "allocator",
     )
@@ -234,6 +236,7 @@ class TrainMemory:
             ("attention_scores", "attention scores", act),
             ("logits", "logits + loss", act),
             ("backward_transients", "backward transients", act),
+            ("forward_transients", "forward transients beyond the end of forward", act),
             ("step_temporaries", "optimizer-step temporaries", "runtime.step_temporaries"),
             (
                 "allocator",
@@ -285,12 +288,14 @@ def train_memory(
     st = _static(spec, target)
     s = st.states
     fw = fam.forward_saved(spec, n, batch, target)
+    end_of_forward = {
+        "activations": fw.activations,
+        "attention_scores": 0 if fw.scores_transient else fw.attention_scores,
+        "logits": fw.logits,
+    }
+    beyond = fw.forward_peak - sum(end_of_forward.values())
     parts: dict[str, dict[str, int]] = {
-        "forward": {
-            "activations": fw.activations,
-            "attention_scores": fw.attention_scores,
-            "logits": fw.logits,
-        },
+        "forward": end_of_forward | ({"forward_transients": beyond} if beyond > 0 else {}),
         "backward": {
             "activations": fw.activations,
             "attention_scores": fw.attention_scores,

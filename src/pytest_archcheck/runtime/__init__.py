@@ -114,16 +114,36 @@ def attention_kernel(spec: Spec, target: Target, kernel: str | None = None) -> s
 
 @formula(
     "runtime.step_temporaries",
-    "cuda foreach Adam/AdamW: 4*P; cpu loop Adam/AdamW: 2*4*largest; others: 4*largest",
-    "torch/optim/adam.py _multi_tensor_adam (foreach) vs _single_tensor_adam",
+    "Adam/AdamW cuda foreach 4P, cpu loop 2*4*largest; SGD 0 (in place); Adafactor "
+    "cuda 4P, cpu max_i 4*(var_i + rows_i + cols_i + prev)",
+    "torch/optim/adam.py, sgd.py, _adafactor.py: foreach vs single-tensor implementations",
 )
-def step_temporaries(target: Target, optimizer: str, n_params: int, largest: int) -> int:
-    """Bytes the optimizer step allocates on top of params, grads and state.
+def step_temporaries(target: Target, optimizer: str, shapes: list[tuple[int, ...]]) -> int:
+    """Bytes the optimizer step allocates on top of params, grads and state (fp32).
 
-    CUDA defaults to the foreach implementation, whose Adam/AdamW step materialises a copy of
-    the second moments (torch._foreach_sqrt over all of them, fp32); the CPU default is the
-    per-tensor loop, which holds two temporaries of the tensor being updated (the largest one
-    decides). SGD variants hold one temporary of the largest tensor either way."""
+    - Adam/AdamW: CUDA's default foreach step materialises a copy of every second moment
+      (torch._foreach_sqrt); the CPU loop holds two temporaries of the tensor being updated.
+    - SGD, SGD-momentum: in place in both implementations (buf.mul_().add_(grad),
+      param.add_(buf)): nothing.
+    - Adafactor: foreach builds each group's var_estimates (all multi-dim tensors, then all
+      1-D ones) while the other group's list is still referenced: a copy of every parameter.
+      The loop builds tensor i's var_estimate (its full size) while its row mean
+      (prod(shape[:-1])), column mean and the previous tensor's update are alive; a 1-D tensor
+      holds grad*grad and a clone of its variance.
+    """
+    from math import prod
+
+    P = sum(prod(sh) for sh in shapes)
+    if optimizer in ("sgd", "sgd-momentum"):
+        return 0
     if optimizer in ("adam", "adamw"):
-        return 4 * n_params if target.cuda else 2 * 4 * largest
-    return 4 * largest
+        return 4 * P if target.cuda else 2 * 4 * max((prod(sh) for sh in shapes), default=0)
+    if target.cuda:
+        return 4 * P
+    worst = prev = 0
+    for sh in shapes:
+        k = prod(sh)
+        cur = k + prod(sh[:-1]) + prod(sh[:-2]) * sh[-1] if len(sh) > 1 else 2 * k
+        worst = max(worst, 4 * (cur + prev))
+        prev = k
+    return worst
