@@ -312,6 +312,7 @@ def _rule_json(r: Any, sections: bool = False) -> dict[str, Any]:
         "name": r.name,
         "severity": r.severity,
         "kind": r.kind,
+        "concern": r.concern,
         "summary": r.summary,
     }
     return {**d, "sections": r.sections()} if sections else d
@@ -339,7 +340,7 @@ def _rule(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(_rule_json(r, sections=True), indent=2))
     else:
-        print(f"# {r.code} {r.name} ({r.severity}, {r.kind})\n\n{r.doc}")
+        print(f"# {r.code} {r.name} ({r.severity}, {r.kind}, pytest item {r.concern})\n\n{r.doc}")
     return EXIT_OK
 
 
