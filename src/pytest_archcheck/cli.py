@@ -196,9 +196,10 @@ def _emit(text: str, fmt: str) -> None:
 
 def _load_one(path: str) -> Any:
     from .engine import load_all
+    from .rules import load_findings
 
     specs, findings, _, _ = load_all([path])
-    problems = findings + [f for s in specs for f in s.findings]
+    problems = findings + [f for s in specs for f in load_findings(s.problems)]
     if problems:
         from .report import render
 

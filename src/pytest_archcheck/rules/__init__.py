@@ -7,6 +7,7 @@ import importlib
 import pkgutil
 
 from ..codes import RULE_FILE
+from .load import load_findings
 from .registry import CONCERNS, RULES, Concern, Rule, codes_of, document, rule
 
 
@@ -19,4 +20,4 @@ def _discover() -> None:
 
 _discover()
 
-__all__ = ["CONCERNS", "RULES", "Concern", "Rule", "codes_of", "document", "rule"]
+__all__ = ["CONCERNS", "RULES", "Concern", "Rule", "codes_of", "document", "load_findings", "rule"]

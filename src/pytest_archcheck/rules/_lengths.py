@@ -21,7 +21,7 @@ def _read_lengths(ctx: RuleContext, ref: str) -> Lengths | LengthsError:
             ref,
             Path(ctx.loaded.path).parent,
             ctx.loaded.root,
-            evaluate_callables="device" in ctx.measured,
+            evaluate_callables=ctx.measured is not None,
         )
     except LengthsError as exc:
         return exc

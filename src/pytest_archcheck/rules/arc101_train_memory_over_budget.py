@@ -49,10 +49,11 @@ def train_memory(ctx: RuleContext) -> Iterator[Violation]:
     budget = ctx.spec.budget.memory
     if budget is None:
         return
-    measured = ctx.measured.get("peak_bytes")
+    measured = ctx.measured.peak_bytes if ctx.measured is not None else None
     est = ctx.estimate
     peak = measured if measured is not None else est.memory.total
-    source = f"measured ({ctx.measured.get('device')})" if measured is not None else "estimated"
+    device = ctx.measured.device if ctx.measured is not None else None
+    source = f"measured ({device})" if measured is not None else "estimated"
     if peak > budget:
         m = est.memory
         detail = (

@@ -45,8 +45,9 @@ def max_n_fits(ctx: RuleContext) -> Iterator[Violation]:
     b = ctx.spec.budget
     if b.memory is None or b.max_n is None:
         return
-    if "n_max" in ctx.measured:
-        n_max = ctx.measured["n_max"]
+    searched = ctx.measured if ctx.measured is not None and ctx.measured.searched_n_max else None
+    if searched is not None:
+        n_max = searched.n_max
     elif ctx.estimate.memory.total <= b.memory:
         return  # the peak at max_n fits, so n_max >= max_n: no search needed
     else:
@@ -64,8 +65,8 @@ def max_n_fits(ctx: RuleContext) -> Iterator[Violation]:
             f"max_n {b.max_n} does not fit the memory budget {format_bytes(b.memory)} at batch "
             f"{ctx.spec.train.batch}: the longest n that fits is n_max = {n_max}"
             + (
-                f" (found by {ctx.measured.get('probes')} probes on {ctx.measured.get('device')})"
-                if "n_max" in ctx.measured
+                f" (found by {searched.probes} probes on {searched.device})"
+                if searched is not None
                 else " (formula)"
             ),
             ("budget", "max_n"),

@@ -48,11 +48,11 @@ def p95_latency(ctx: RuleContext) -> Iterator[Violation]:
     budget = ctx.spec.budget.p95_latency
     if budget is None:
         return
-    p95 = ctx.measured.get("p95_s")
+    p95 = ctx.measured.p95_s if ctx.measured is not None else None
     if p95 is not None:
         if p95 > budget:
             yield Violation(
-                f"measured P95 latency {format_seconds(p95)} on {ctx.measured.get('latency_device')} "
+                f"measured P95 latency {format_seconds(p95)} on {ctx.measured.latency_device if ctx.measured else None} "
                 f"exceeds the budget {format_seconds(budget)}",
                 ("budget", "p95_latency"),
                 fix="reduce infer.batch or infer.seq_len, or use a faster device",

@@ -47,7 +47,7 @@ def infer_memory(ctx: RuleContext) -> Iterator[Violation]:
     if budget is None:
         return
     est = ctx.estimate
-    total = ctx.measured.get("infer_peak_bytes", est.infer_memory)
+    total = est.infer_memory
     if total is not None and total > budget:
         yield Violation(
             f"inference memory {format_bytes(total)} (weights {format_bytes(est.infer_weights)}, "
