@@ -77,6 +77,10 @@ class ArchcheckFixture:
             if not loaded:
                 pytest.fail(f"archcheck: no valid spec in {spec}", pytrace=False)
             tables = loaded[0].spec.model_dump()  # type: ignore[union-attr]
+            # durations are stored in seconds, but a bare number in a spec means milliseconds:
+            # say the unit, or re-validating turns a 200 ms budget into 0.2 ms
+            if tables["budget"].get("p95_latency") is not None:
+                tables["budget"]["p95_latency"] = f"{tables['budget']['p95_latency']!r} s"
         budget, devices = _project(self.node.config.rootpath)
         if spec is not None:  # the spec file's own project's devices win
             devices = {**devices, **loaded[0].spec.project_devices}  # type: ignore[union-attr]
