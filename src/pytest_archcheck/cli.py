@@ -208,9 +208,10 @@ def _emit(text: str, fmt: str) -> None:
 
 def _load_one(path: str) -> Any:
     from .engine import load_all
+    from .rules import load_findings
 
     specs, findings, _, _ = load_all([path])
-    problems = findings + [f for s in specs for f in s.findings]
+    problems = findings + [f for s in specs for f in load_findings(s.problems)]
     if problems:
         from .report import render
 
@@ -328,6 +329,7 @@ def _rule_json(r: Any, sections: bool = False) -> dict[str, Any]:
         "name": r.name,
         "severity": r.severity,
         "kind": r.kind,
+        "concern": r.concern,
         "summary": r.summary,
     }
     return {**d, "sections": r.sections()} if sections else d
@@ -355,7 +357,7 @@ def _rule(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(_rule_json(r, sections=True), indent=2))
     else:
-        print(f"# {r.code} {r.name} ({r.severity}, {r.kind})\n\n{r.doc}")
+        print(f"# {r.code} {r.name} ({r.severity}, {r.kind}, pytest item {r.concern})\n\n{r.doc}")
     return EXIT_OK
 
 

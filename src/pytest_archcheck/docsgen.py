@@ -25,7 +25,8 @@ def rule_page(r: Rule) -> str:
     return (
         f"# {r.code} `{r.name}`\n\n"
         f"Severity: **{r.severity}** · decided by: **{r.kind}** "
-        f"({'static, no torch' if r.kind in ('static', 'config') else 'under --probe'})\n\n"
+        f"({'static, no torch' if r.kind in ('static', 'config') else 'under --probe'})"
+        f" · pytest item: **{r.concern}**\n\n"
         f"{r.doc.strip()}\n"
     )
 

@@ -6,7 +6,6 @@ imports no torch and runs no user code.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import sys
 from collections.abc import Sequence
@@ -18,68 +17,24 @@ from .files import SKIP_DIRS, discover, nearest_pyproject, spec_globs, walk
 from .files import display as _display
 from .files import read_text as _read
 from .findings import ArchcheckError, Finding
-from .rules import RULES
-from .rules.context import RuleContext
+from .pipeline import apply_suppressions, check_spec, dedupe, run_rules
+from .rules import load_findings
+from .selection import Selection
 from .spec.load import LoadedSpec, load_pyproject, load_spec_file
 from .spec.model import Settings
+from .spec.problems import LoadProblem
 
-__all__ = ["SKIP_DIRS", "CheckResult", "Selection", "check_paths", "discover", "load_all"]
-
-
-@dataclass
-class Selection:
-    """Which codes run: `select`/`ignore` prefixes as in ruff (ARC1 selects ARC101–ARC199)."""
-
-    select: Sequence[str] = ()
-    ignore: Sequence[str] = ()
-    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
-    # path -> the per-file-ignores codes matching it: every rule asks for every file, and
-    # matching resolves the path on disk
-    _file_codes: dict[tuple[str, Path | None], list[str]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
-
-    def enabled(self, code: str, path: str | None = None, root: Path | None = None) -> bool:
-        if self.select and not any(code.startswith(s) for s in self.select):
-            return False
-        if any(code.startswith(s) for s in self.ignore):
-            return False
-        if path is not None and self.per_file_ignores:
-            return not any(code.startswith(c) for c in self._ignored_in(path, root))
-        return True
-
-    def _ignored_in(self, path: str, root: Path | None) -> list[str]:
-        hit = self._file_codes.get((path, root))
-        if hit is None:
-            rel = _relpath(path, root)
-            name = Path(rel).name
-            hit = [
-                c
-                for pattern, codes in self.per_file_ignores.items()
-                if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(name, pattern)
-                for c in codes
-            ]
-            self._file_codes[(path, root)] = hit
-        return hit
-
-    @classmethod
-    def merged(
-        cls, settings: Settings | None, select: Sequence[str] = (), ignore: Sequence[str] = ()
-    ) -> Selection:
-        """Command-line select/ignore win over pyproject's, which win over defaults."""
-        s = settings or Settings()
-        return cls(
-            select=list(select) or s.select,
-            ignore=[*s.ignore, *ignore],
-            per_file_ignores=s.per_file_ignores,
-        )
-
-
-def _relpath(path: str, root: Path | None) -> str:
-    try:
-        return Path(path).resolve().relative_to((root or Path.cwd()).resolve()).as_posix()
-    except ValueError:
-        return Path(path).as_posix()
+__all__ = [
+    "SKIP_DIRS",
+    "CheckResult",
+    "Selection",
+    "apply_suppressions",
+    "check_paths",
+    "dedupe",
+    "discover",
+    "load_all",
+    "run_rules",
+]
 
 
 def find_project_root(start: Path) -> Path:
@@ -114,7 +69,8 @@ class _Project:
 
     def __init__(self) -> None:
         self._cache: dict[Path, tuple[Settings | None, Path]] = {}
-        self.findings: list[Finding] = []
+        # problems of the pyproject.toml files themselves ([tool.archcheck] settings)
+        self.problems: list[LoadProblem] = []
         self.inline: list[LoadedSpec] = []
         # every pyproject.toml read: its own findings (not the inline models') and dependencies
         self.pyprojects: dict[Path, FileRecord] = {}
@@ -137,120 +93,16 @@ class _Project:
             return self._cache.get(key, (None, key))[0]
         with recording() as deps:
             text = _read(pp)
-            settings, specs, findings = load_pyproject(text, _display(pp))
+            settings, specs, problems = load_pyproject(text, _display(pp))
         self.pyprojects[pp] = FileRecord(
-            findings=findings, deps=deps, specs=list(settings.specs) if settings else []
+            findings=load_findings(problems),
+            deps=deps,
+            specs=list(settings.specs) if settings else [],
         )
         self._cache[key] = (settings, key)
-        self.findings.extend(findings)
+        self.problems.extend(problems)
         self.inline.extend(specs)
         return settings
-
-
-def run_rules(
-    loaded: LoadedSpec,
-    selection: Selection,
-    measured: dict[str, object] | None = None,
-    kinds: Sequence[str] = ("static",),
-    ctx: RuleContext | None = None,
-) -> list[Finding]:
-    """Run every enabled rule of `kinds` on one loaded spec; config findings come first.
-
-    `ctx`: a context the caller keeps, to reuse the formula estimate the rules computed."""
-    findings = [f for f in loaded.findings if selection.enabled(f.code, loaded.path, loaded.root)]
-    if loaded.spec is None:
-        return findings
-    if ctx is None:
-        ctx = RuleContext(loaded=loaded, spec=loaded.spec, measured=dict(measured or {}))
-    for code, r in RULES.items():
-        if (
-            r.check is None
-            or r.kind not in kinds
-            or not selection.enabled(code, loaded.path, loaded.root)
-        ):
-            continue
-        for v in r.check(ctx):
-            origin = loaded.origin_of(v.key)
-            findings.append(
-                Finding(
-                    code=code,
-                    name=r.name,
-                    severity=r.severity,
-                    # an inherited key is reported at the `extends` line (where a suppression
-                    # comment can go), naming the file and line the value came from
-                    message=v.message
-                    + (f" (`{'.'.join(map(str, v.key))}` from {origin})" if origin else ""),
-                    path=loaded.path,
-                    line=loaded.line_of(v.key),
-                    model=loaded.name,
-                    fix=v.fix,
-                    data=v.data,
-                )
-            )
-    return findings
-
-
-def _probe_only(code: str) -> bool:
-    return code in RULES and RULES[code].kind in ("probe", "behaviour")
-
-
-def apply_suppressions(
-    findings: list[Finding],
-    specs: Sequence[LoadedSpec],
-    selection: Selection,
-    measured: bool = False,
-) -> list[Finding]:
-    """Drop findings silenced by `# archcheck: ignore[...]`; report unused suppressions (ARC305).
-
-    A suppression of a code only the probe decides (ARC103, ARC205, ...) is not "unused" in a
-    static run: the rule did not run, so the comment may still be needed.
-    """
-    sources = {s.path: s.source for s in specs}
-    used: set[tuple[str, int, str]] = set()
-    kept: list[Finding] = []
-    for f in findings:
-        src = sources.get(f.path)
-        if src is not None:
-            if f.code in src.file_suppressions:
-                used.add((f.path, 0, f.code))
-                continue
-            if f.code in src.line_suppressions.get(f.line, set()):
-                used.add((f.path, f.line, f.code))
-                continue
-        kept.append(f)
-    if selection.enabled("ARC305"):
-        rule = RULES["ARC305"]
-        for path, src in sources.items():
-            for line, codes in sorted(src.line_suppressions.items()):
-                for code in sorted(codes - {c for p, ln, c in used if p == path and ln == line}):
-                    if not measured and _probe_only(code):
-                        continue
-                    kept.append(
-                        Finding(
-                            "ARC305",
-                            rule.name,
-                            rule.severity,
-                            f"unused suppression of {code}",
-                            path,
-                            line,
-                        )
-                    )
-            for code in sorted(
-                src.file_suppressions - {c for p, ln, c in used if p == path and ln == 0}
-            ):
-                if not measured and _probe_only(code):
-                    continue
-                kept.append(
-                    Finding(
-                        "ARC305",
-                        rule.name,
-                        rule.severity,
-                        f"unused file-level suppression of {code}",
-                        path,
-                        1,
-                    )
-                )
-    return kept
 
 
 def _collect(paths: Sequence[str]) -> tuple[_Project, list[Path], Settings | None, int]:
@@ -280,31 +132,37 @@ def _load_file(project: _Project, path: Path) -> LoadedSpec:
         from .spec.locate import SourceMap
 
         shown = _display(path)
-        rule = RULES["ARC306"]
-        finding = Finding(
-            "ARC306", rule.name, rule.severity, f"cannot read the file: {exc.message}", shown, 1
-        )
+        problem = LoadProblem("unparsable", f"cannot read the file: {exc.message}", shown, 1)
         return LoadedSpec(
             path=shown,
             name=path.name,
             spec=None,
             source=SourceMap(),
-            findings=[finding],
+            problems=[problem],
             settings=file_settings,
             root=root,
         )
     return load_spec_file(text, _display(path), file_settings, root)
 
 
-def load_all(paths: Sequence[str]) -> tuple[list[LoadedSpec], list[Finding], Selection | None, int]:
-    """Load every spec under `paths`; returns specs, file-level findings and project selection."""
+def load_all_problems(
+    paths: Sequence[str],
+) -> tuple[list[LoadedSpec], list[LoadProblem], Selection | None, int]:
+    """Load every spec under `paths`; returns specs, the pyproject files' own load problems
+    and the project selection."""
     project, spec_files, settings, files = _collect(paths)
     specs = [_load_file(project, p) for p in spec_files]
     for s in specs:
         settings = settings or s.settings
     specs.extend(project.inline)
     selection = Selection.merged(settings) if settings else None
-    return specs, project.findings, selection, files
+    return specs, project.problems, selection, files
+
+
+def load_all(paths: Sequence[str]) -> tuple[list[LoadedSpec], list[Finding], Selection | None, int]:
+    """Load every spec under `paths`; returns specs, file-level findings and project selection."""
+    specs, problems, selection, files = load_all_problems(paths)
+    return specs, load_findings(problems), selection, files
 
 
 def _selection_for(loaded: LoadedSpec, select: Sequence[str], ignore: Sequence[str]) -> Selection:
@@ -315,19 +173,6 @@ def _selection_for(loaded: LoadedSpec, select: Sequence[str], ignore: Sequence[s
         ignore=[*base.ignore, *ignore],
         per_file_ignores=base.per_file_ignores,
     )
-
-
-def dedupe(findings: list[Finding]) -> list[Finding]:
-    """One finding per (code, file, line, model): the static rule and the behavioural check
-    may both report the same pitfall (e.g. ARC207); keep the first (static) wording."""
-    seen: set[tuple[str, str, int, str | None]] = set()
-    out = []
-    for f in findings:
-        key = (f.code, f.path, f.line, f.model)
-        if key not in seen:
-            seen.add(key)
-            out.append(f)
-    return out
 
 
 def _check_one(
@@ -341,17 +186,9 @@ def _check_one(
 ) -> list[Finding]:
     """Every finding of one spec, suppressions applied unless `suppress` is False."""
     selection = _selection_for(loaded, select, ignore)
-    extra: list[Finding] = []
-    measured: dict[str, object] = {}
-    if measure and loaded.spec is not None:
-        from .measure import measure_spec
-
-        measured, extra = measure_spec(loaded, device=device, timeout=timeout)
-        extra = [f for f in extra if selection.enabled(f.code, loaded.path, loaded.root)]
-    findings = dedupe([*run_rules(loaded, selection, measured, ("static",)), *extra])
-    if not suppress:
-        return findings
-    return apply_suppressions(findings, [loaded], selection, measured=measure)
+    return check_spec(
+        loaded, selection, probe=measure, device=device, timeout=timeout, suppress=suppress
+    ).findings
 
 
 def _check_file(

@@ -15,12 +15,16 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .findings import Finding
 from .spec.model import TABLE_KEYS, Spec
+
+if TYPE_CHECKING:
+    from .pipeline import Measurements
+    from .spec.load import LoadedSpec
 
 
 @dataclass
@@ -28,9 +32,10 @@ class CheckReport:
     """What `archcheck.check` measured and found."""
 
     spec: Spec
-    measured: dict[str, Any]
+    measured: dict[str, Any]  # Measurements.to_dict(): what was measured, by name
     findings: list[Finding] = field(default_factory=list)
     probe: Any = None
+    measurements: Measurements | None = None  # the same, typed
 
     @property
     def errors(self) -> list[Finding]:
@@ -72,6 +77,10 @@ class ArchcheckFixture:
             if not loaded:
                 pytest.fail(f"archcheck: no valid spec in {spec}", pytrace=False)
             tables = loaded[0].spec.model_dump()  # type: ignore[union-attr]
+            # durations are stored in seconds, but a bare number in a spec means milliseconds:
+            # say the unit, or re-validating turns a 200 ms budget into 0.2 ms
+            if tables["budget"].get("p95_latency") is not None:
+                tables["budget"]["p95_latency"] = f"{tables['budget']['p95_latency']!r} s"
         budget, devices = _project(self.node.config.rootpath)
         if spec is not None:  # the spec file's own project's devices win
             devices = {**devices, **loaded[0].spec.project_devices}  # type: ignore[union-attr]
@@ -123,20 +132,25 @@ class ArchcheckFixture:
         device: str | None = None,
         behaviour: bool = True,
         inputs: Any = None,
+        fail: bool = True,
         **keys: Any,
     ) -> CheckReport:
         """Assert every budget (memory, max_n, latency, span) and the behavioural checks.
 
+        The same pipeline as `archcheck check --probe` and the pytest items
+        (pipeline.check_spec), on `model` when given, else on the spec's factory. With a spec
+        file, findings point at its lines and its suppression comments and project selection
+        apply, as in `archcheck check`; otherwise at this test function.
+
         `inputs`: a callable `(batch, n) -> tensor or tuple of tensors` giving `forward`'s
         positional arguments, when the synthetic ones (`input = "tokens" | "embeddings" |
-        "image"`) do not fit the model. Fails the test with the findings when any finding is
-        left.
+        "image"`) do not fit the model. Fails the test with the findings when any error is
+        left, unless `fail` is False (then the report says what was found).
         """
         if inputs is not None:
             keys["inputs"] = _register_inputs(inputs)
-        from .engine import Selection, run_rules
-        from .spec.load import LoadedSpec
-        from .spec.locate import SourceMap
+        from .pipeline import check_spec
+        from .selection import Selection
 
         s = self.spec(spec, **keys)
         dev = device or self.device
@@ -144,84 +158,56 @@ class ArchcheckFixture:
             from .measure import default_device
 
             dev = default_device()
-        line = getattr(self.node, "function", None)
-        lineno = line.__code__.co_firstlineno if line is not None else 1
-        path = str(self.node.path)
-        from . import probe as probe_mod
-
-        want_latency = s.budget.p95_latency is not None and dev in ("cpu", "cuda")
-        # The fake probe materialises fake parameters in the module it is given: hand it a copy
-        # so that the user's model is never touched.
-        probed = copy.deepcopy(model) if model is not None and dev == "fake" else model
-        res = probe_mod.run(
-            s,
+        loaded = self._located(s, spec)
+        selection = Selection.merged(loaded.settings) if spec is not None else Selection()
+        outcome = check_spec(
+            loaded,
+            selection,
+            probe=True,
             device=dev,
-            n=s.budget_n,
-            batch=s.train.batch,
-            latency=want_latency,
-            model=probed,
-            path=path,
-            line=lineno,
+            model=model,
+            behaviour=behaviour,
+            subprocess=False,
+            suppress=spec is not None,
         )
-        measured: dict[str, Any] = {"device": dev}
-        findings = list(res.findings)
-        if res.peak_bytes is not None:
-            measured["peak_bytes"] = res.peak_bytes
-        if res.latency and res.latency.get("p95_ms") is not None:
-            measured["p95_s"] = res.latency["p95_ms"] / 1e3
-            measured["latency_device"] = dev
-        if (
-            model is None
-            and res.peak_bytes is not None
-            and s.budget.memory
-            and s.budget.max_n
-            and res.peak_bytes > s.budget.memory
-        ):
-            measured["n_max"], measured["probes"] = probe_mod.search_n_max(s, s.budget.memory, dev)
-        if behaviour:
-            from . import behaviour as beh
-
-            target = model if model is not None else s.model.factory
-            if target is not None or s.model.factory is None:
-                try:
-                    findings.extend(beh.run_all(target if target is not None else _zoo(s), s, path))
-                except Exception as exc:
-                    findings.append(
-                        Finding(
-                            "ARC303",
-                            "factory-unresolvable",
-                            "error",
-                            f"behavioural checks could not run the model: {exc}",
-                            path,
-                            lineno,
-                            s.name,
-                        )
-                    )
-        loaded = LoadedSpec(path=path, name=s.name, spec=s, source=SourceMap())
-        for f in run_rules(loaded, Selection(), measured):
-            findings.append(
-                Finding(
-                    f.code,
-                    f.name,
-                    f.severity,
-                    f.message,
-                    path,
-                    lineno,
-                    f.model,
-                    fix=f.fix,
-                    data=f.data,
-                )
-            )
+        measured = outcome.measured.to_dict() if outcome.measured is not None else {}
         for k, v in measured.items():
             self.node.user_properties.append((f"archcheck_{k}", v))
-        report = CheckReport(spec=s, measured=measured, findings=findings, probe=res)
-        if report.errors:
+        report = CheckReport(
+            spec=s,
+            measured=measured,
+            findings=outcome.findings,
+            probe=outcome.measured.probe_result if outcome.measured is not None else None,
+            measurements=outcome.measured,
+        )
+        if report.errors and fail:
             lines = [
                 f"{f.code} {f.message}" + (f" (fix: {f.fix})" if f.fix else "")
                 for f in report.errors
             ]
             pytest.fail("archcheck budgets not met:\n" + "\n".join(lines), pytrace=False)
         return report
+
+    def _located(self, s: Spec, spec: str | Path | None) -> LoadedSpec:
+        """Where findings point: the spec file's keys when the test names one (as `archcheck
+        check` does), else the first line of the test function for every key."""
+        from dataclasses import replace
+
+        from .spec.load import LoadedSpec
+        from .spec.locate import SourceMap
+
+        if spec is not None:
+            from .engine import load_all
+
+            found = [x for x in load_all([str(spec)])[0] if x.spec is not None]
+            if found:
+                return replace(found[0], spec=s, name=s.name, problems=[])
+        function = getattr(self.node, "function", None)
+        lineno = function.__code__.co_firstlineno if function is not None else 1
+        tables: dict[tuple[str | int, ...], int] = {(t,): lineno for t in TABLE_KEYS}
+        return LoadedSpec(
+            path=str(self.node.path), name=s.name, spec=s, source=SourceMap(lines=tables)
+        )
 
 
 def _register_inputs(inputs: Any) -> str:
@@ -239,10 +225,3 @@ def _register_inputs(inputs: Any) -> str:
     attr = f"inputs_{id(inputs)}"
     setattr(mod, attr, inputs)
     return f"{name}:{attr}"
-
-
-def _zoo(spec: Spec) -> Any:
-    """The built-in reference model of the spec's family (no factory given)."""
-    from .probe.build import build_model
-
-    return build_model(spec)

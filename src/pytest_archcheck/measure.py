@@ -8,13 +8,17 @@ Imported only under `--probe`.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .findings import Finding
 from .spec.load import LoadedSpec
+
+if TYPE_CHECKING:
+    from .pipeline import Measurements
 
 PROBE_TIMEOUT_S = 600.0
 
@@ -47,16 +51,12 @@ def default_device() -> str:
     return "cuda"
 
 
-def _torch_missing(loaded: LoadedSpec) -> Finding:
-    return Finding(
-        "ARC303",
-        "factory-unresolvable",
-        "error",
-        "--probe needs torch: pip install 'pytest-archcheck[torch]'",
-        loaded.path,
-        loaded.line_of(("model", "factory")),
-        loaded.name,
-    )
+def _factory_finding(loaded: LoadedSpec, message: str, line: int | None = None) -> Finding:
+    """ARC303 at the spec's factory line: the model could not be built or run."""
+    from .rules import RULES
+
+    line = loaded.line_of(("model", "factory")) if line is None else line
+    return RULES["ARC303"].finding(message, loaded.path, line, loaded.name)
 
 
 def measure_spec(
@@ -65,19 +65,30 @@ def measure_spec(
     check: str | None = None,
     subprocess: bool = True,
     timeout: float | None = None,
-) -> tuple[dict[str, Any], list[Finding]]:
-    """Measurements (peak_bytes, n_max, p95_s, ...) and probe/behaviour findings for one spec."""
+    model: Any = None,
+    behaviour: bool = True,
+) -> tuple[Measurements | None, list[Finding]]:
+    """Measurements (peak, n_max, P95, ...) and probe/behaviour findings for one spec.
+
+    check: the concern to measure ("memory", "latency", "pitfalls"; None: all). model: an
+    `nn.Module` to measure instead of the spec's factory (the fixture): probed in this
+    process, with no n_max search (that rebuilds the model at other lengths, which only a
+    factory can). None (no measurements) when torch is missing."""
     spec = loaded.spec
     if spec is None:
-        return {}, []
+        return None, []
     try:
         import torch  # noqa: F401
     except ImportError:
-        return {}, [_torch_missing(loaded)]
+        return None, [
+            _factory_finding(loaded, "--probe needs torch: pip install 'pytest-archcheck[torch]'")
+        ]
 
     device = device or default_device()
     with project_root(loaded):
-        return _measure(loaded, spec, device, check, subprocess, timeout or PROBE_TIMEOUT_S)
+        return _measure(
+            loaded, spec, device, check, subprocess, timeout or PROBE_TIMEOUT_S, model, behaviour
+        )
 
 
 @contextmanager
@@ -103,65 +114,80 @@ def _measure(
     check: str | None,
     subprocess: bool,
     timeout: float = PROBE_TIMEOUT_S,
-) -> tuple[dict[str, Any], list[Finding]]:
+    model: Any = None,
+    behaviour: bool = True,
+) -> tuple[Measurements, list[Finding]]:
     from . import probe
 
-    measured: dict[str, Any] = {"device": device}
+    found: dict[str, Any] = {}
     findings: list[Finding] = []
     line = loaded.line_of(("model", "factory"))
     want_latency = spec.budget.p95_latency is not None and device in ("cpu", "cuda")
+    result = None
     if check in (None, "memory", "latency"):
-        res = probe.run(
+        # The fake probe materialises fake parameters in the module it is given: hand it a
+        # copy so that the user's model is never touched.
+        probed = copy.deepcopy(model) if model is not None and device == "fake" else model
+        res = result = probe.run(
             spec,
             device=device,
             n=spec.budget_n,
             batch=spec.train.batch,
             latency=want_latency and check in (None, "latency"),
-            subprocess=subprocess,
+            subprocess=subprocess and model is None,
             timeout=timeout,
             path=loaded.path,
             line=line,
+            model=probed,
         )
         findings.extend(res.findings)
         sharded = spec.train.zero_stage > 0 or spec.train.tensor_parallel > 1
         if res.peak_bytes is not None and sharded:
             # One process cannot reproduce ZeRO or tensor-parallel sharding: the probe's
             # unsharded peak is reported, and the budget rules keep the per-rank formula.
-            measured["unsharded_peak_bytes"] = res.peak_bytes
+            found["unsharded_peak_bytes"] = res.peak_bytes
         elif res.peak_bytes is not None:
-            measured["peak_bytes"] = res.peak_bytes
-            measured["attention_kernel"] = res.attention_kernel
+            found["peak_bytes"] = res.peak_bytes
+            found["attention_kernel"] = res.attention_kernel
             if res.flops:
-                measured["flops_train_step"] = res.flops.get("train_step")
+                found["flops_train_step"] = res.flops.get("train_step")
         if res.latency:
-            measured["p95_ms"] = res.latency.get("p95_ms")
-            measured["p95_s"] = res.latency["p95_ms"] / 1e3 if res.latency.get("p95_ms") else None
-            measured["latency_device"] = device
+            found["p95_ms"] = res.latency.get("p95_ms")
+            found["p95_s"] = res.latency["p95_ms"] / 1e3 if res.latency.get("p95_ms") else None
+            found["latency_device"] = device
         if (
             check in (None, "memory")
+            and model is None
             and res.peak_bytes is not None
             and spec.budget.memory
             and spec.budget.max_n
             and res.peak_bytes > spec.budget.memory
         ):
             n_max, probes = probe.search_n_max(spec, spec.budget.memory, device=device)
-            measured["n_max"] = n_max or None
-            measured["probes"] = probes
-    if check in (None, "pitfalls") and spec.model.factory:
+            found["n_max"] = n_max or None
+            found["probes"] = probes
+        broken = next((f for f in findings if f.code == "ARC303"), None)
+        if broken is not None:  # why this concern has no measurement (no formula figure instead)
+            for concern in ("memory", "latency"):
+                if check in (None, concern):
+                    found[f"{concern}_error"] = broken.message
+    if behaviour and check in (None, "pitfalls") and (model is not None or spec.model.factory):
         # Behavioural checks test the user's code; a spec without a factory is probed on our
         # reference implementation, whose masks and initialisation say nothing about theirs.
         # They run in this process: build the factory in a child first (unless the probe just
         # did), so that one that exits, crashes or hangs is a finding, not the end of the run.
-        broken = [f for f in findings if f.code == "ARC303"]
-        if not broken and subprocess and check == "pitfalls":
+        broken_list = [f for f in findings if f.code == "ARC303"]
+        if not broken_list and subprocess and model is None and check == "pitfalls":
             from .probe.isolate import build_isolated
 
-            found = build_isolated(spec, timeout=timeout, path=loaded.path, line=line)
-            broken = [found] if found is not None else []
-            findings.extend(broken)
-        if not broken:
-            findings.extend(_behaviour(loaded))
-    return measured, findings
+            isolated = build_isolated(spec, timeout=timeout, path=loaded.path, line=line)
+            broken_list = [isolated] if isolated is not None else []
+            findings.extend(broken_list)
+        if not broken_list:
+            findings.extend(_behaviour(loaded, model))
+    from .pipeline import Measurements
+
+    return Measurements(device=device, probe_result=result, **found), findings
 
 
 def spec_locations(loaded: LoadedSpec) -> dict[str, int]:
@@ -183,34 +209,25 @@ def spec_locations(loaded: LoadedSpec) -> dict[str, int]:
     return out
 
 
-def _behaviour(loaded: LoadedSpec) -> list[Finding]:
-    """Behavioural checks on the model itself (positional, causal, padding, masks, reach)."""
+def _behaviour(loaded: LoadedSpec, model: Any = None) -> list[Finding]:
+    """Behavioural checks on the model itself (positional, causal, padding, masks, reach):
+    `model` when given, else the spec's factory."""
     if loaded.spec is None:
         return []
     from . import behaviour
     from .probe.build import FactoryError, build_model
 
-    line = loaded.line_of(("model", "factory"))
-    try:
-        model = build_model(loaded.spec)  # the factory, or the family's reference model
-    except FactoryError as exc:
-        return [
-            Finding(
-                "ARC303", "factory-unresolvable", "error", str(exc), loaded.path, line, loaded.name
-            )
-        ]
+    if model is None:
+        try:
+            model = build_model(loaded.spec)  # the factory, or the family's reference model
+        except FactoryError as exc:
+            return [_factory_finding(loaded, str(exc))]
     try:
         return list(behaviour.run_all(model, loaded.spec, loaded.path, spec_locations(loaded)))
     except Exception as exc:  # the user's model failed in a way the checks did not anticipate
         return [
-            Finding(
-                "ARC303",
-                "factory-unresolvable",
-                "error",
-                f"behavioural checks could not run the model: {type(exc).__name__}: {exc}",
-                loaded.path,
-                line,
-                loaded.name,
+            _factory_finding(
+                loaded, f"behavioural checks could not run the model: {type(exc).__name__}: {exc}"
             )
         ]
 

@@ -22,6 +22,7 @@ import pytest
 
 if TYPE_CHECKING:
     from .findings import Finding
+    from .pipeline import Measurements
     from .rules.context import RuleContext
     from .spec.load import LoadedSpec
 
@@ -31,26 +32,11 @@ SPEC_SUFFIX = ".archcheck.toml"
 
 MARKER = "archcheck"
 PROP_PREFIX = "archcheck_"
-# Which codes each item of a spec reports; one item per concern keeps failures readable.
-CHECKS: dict[str, tuple[str, ...]] = {
-    "config": ("ARC3",),
-    "memory": ("ARC101", "ARC102", "ARC106"),
-    "latency": ("ARC103", "ARC105"),
-    "span": ("ARC104", "ARC207"),
-    "pitfalls": (
-        "ARC201",
-        "ARC202",
-        "ARC203",
-        "ARC204",
-        "ARC205",
-        "ARC206",
-        "ARC208",
-        "ARC209",
-        "ARC210",
-        "ARC211",
-        "ARC212",
-    ),
-}
+# The items of a spec, one per concern (one item per concern keeps failures readable). Which
+# codes each reports is each rule's own `concern` (rules.codes_of): a new rule file shows in
+# its item with no change here. Spelled out, as rules.CONCERNS, because importing the rules
+# at every pytest start would cost the unused plugin their imports (pydantic, formulas).
+CONCERNS: tuple[str, ...] = ("config", "memory", "latency", "span", "pitfalls")
 
 
 class ArchcheckWarning(UserWarning):
@@ -156,13 +142,13 @@ class ArchcheckManager:
         """Load (once) the specs a file defines; pyproject.toml yields its inline models."""
         path = Path(path)
         if path not in self._specs:
-            from .engine import load_all
+            from .engine import load_all_problems
 
-            specs, findings, _, _ = load_all([str(path)])
+            specs, problems, _, _ = load_all_problems([str(path)])
             if path.name == "pyproject.toml":
                 specs = [s for s in specs if s.path.endswith("pyproject.toml")]
-                if findings and specs:
-                    specs[0].findings.extend(findings)
+                if problems and specs:
+                    specs[0].problems.extend(problems)
             self._specs[path] = specs
         return self._specs[path]
 
@@ -310,7 +296,7 @@ class SpecFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         m = _manager(self.config)
         for loaded in m.specs_in(self.path):
-            for check in CHECKS:
+            for check in CONCERNS:
                 yield SpecItem.from_parent(
                     self, name=f"{loaded.name}::{check}", loaded=loaded, check=check
                 )
@@ -334,7 +320,7 @@ class FactoryFile(pytest.File):
                 continue
             for base in m.specs_in(spec_path):
                 loaded = fac.apply(base)
-                for check in CHECKS:
+                for check in CONCERNS:
                     yield SpecItem.from_parent(
                         self, name=f"{fac.name}::{check}", loaded=loaded, check=check
                     )
@@ -368,10 +354,14 @@ class SpecItem(pytest.Item):
         self.add_marker(pytest.mark.archcheck)
 
     def _codes(self) -> tuple[str, ...]:
-        return CHECKS[self.check]
+        """The codes this item reports: the rules whose concern is this item's."""
+        from .rules import codes_of
+
+        return codes_of(self.check)  # type: ignore[arg-type]
 
     def runtest(self) -> None:
-        from .engine import Selection, apply_suppressions, run_rules
+        from .pipeline import check_spec
+        from .selection import Selection
 
         m = _manager(self.config)
         base = Selection.merged(self.loaded.settings)
@@ -382,69 +372,37 @@ class SpecItem(pytest.Item):
         ]
         if not codes:
             pytest.skip(f"no {self.check} rule selected by [tool.archcheck] select")
-        selection = Selection(
-            select=codes, ignore=base.ignore, per_file_ignores=base.per_file_ignores
-        )
-        measured: dict[str, Any] = {}
-        extra: list[Finding] = []
-        if (
-            m.probe
-            and self.loaded.spec is not None
-            and self.check in ("memory", "latency", "pitfalls")
-        ):
-            from .measure import measure_spec
-
-            measured, extra = measure_spec(
-                self.loaded, device=m.device, check=self.check, timeout=m.timeout
-            )
-        where = (self.loaded.path, self.loaded.root)
-        # a factory that cannot be built (ARC303) is why this item has no measurement: it
-        # fails the item, whatever codes the item checks, unless the project ignores ARC303
-        broken = [f for f in extra if f.code == "ARC303" and base.enabled(f.code, *where)]
-        findings = [f for f in extra if f.code != "ARC303" and selection.enabled(f.code, *where)]
-        from .rules.context import RuleContext
-
-        spec = self.loaded.spec
-        # one context for the rules and _record: the estimate (n_max search included) once
-        ctx = None if spec is None else RuleContext(self.loaded, spec, dict(measured))
-        findings += run_rules(
+        # The same pipeline as `archcheck check`, for this item's concern: its codes, and a
+        # factory that cannot be built (ARC303), which is why a measured item has no figure.
+        outcome = check_spec(
             self.loaded,
-            selection,
-            measured,
-            kinds=("static",) if self.check != "config" else (),
-            ctx=ctx,
+            base,
+            concern=self.check,  # type: ignore[arg-type]
+            probe=m.probe,
+            device=m.device,
+            timeout=m.timeout,
         )
-        if self.check != "config":
-            findings = [f for f in findings if not f.code.startswith("ARC3")]
-        findings = broken + findings
-        findings = apply_suppressions(findings, [self.loaded], Selection(select=["ARC1", "ARC2"]))
-        if broken and self.check in ("memory", "latency"):  # no formula figure in its place
-            measured[f"{self.check}_probe_error"] = broken[0].message
-        props = self._record(measured, ctx)
+        findings = outcome.findings
+        # one context for the rules and _record: the estimate (n_max search included) once
+        props = self._record(outcome.measured, outcome.ctx)
         regressions = m.regressions(self.loaded.name, props) if m.baseline_path else []
         self.findings = findings
         # Every finding fails the item, warnings too, as `archcheck check` exits 1 on them;
         # silence one with `# archcheck: ignore[CODE]` or `ignore` in [tool.archcheck].
         errors = list(findings)
         if regressions:
-            from .findings import Finding
+            from .rules import RULES
 
             errors += [
-                Finding(
-                    "ARC101" if "bytes" in r else "ARC103",
-                    "baseline-regression",
-                    "error",
-                    r,
-                    self.loaded.path,
-                    1,
-                    self.loaded.name,
+                RULES["ARC101" if "bytes" in r else "ARC103"].finding(
+                    r, self.loaded.path, 1, self.loaded.name
                 )
                 for r in regressions
             ]
         if errors:
             raise ArchcheckFailure(errors)
 
-    def _record(self, measured: dict[str, Any], ctx: RuleContext | None) -> dict[str, Any]:
+    def _record(self, measured: Measurements | None, ctx: RuleContext | None) -> dict[str, Any]:
         """Measurements into user_properties (JUnit XML, xdist) and the manager."""
         props: dict[str, Any] = {}
         spec = self.loaded.spec
@@ -473,9 +431,14 @@ class SpecItem(pytest.Item):
                             "latency_estimate_s": est.latency.seconds if est.latency else None,
                         }
                     )
-        props.update(
-            {k: v for k, v in measured.items() if isinstance(v, (int, float, str)) or v is None}
-        )
+        if measured is not None:
+            props.update(
+                {
+                    k: v
+                    for k, v in measured.to_dict().items()
+                    if isinstance(v, (int, float, str)) or v is None
+                }
+            )
         for k, v in props.items():
             self.user_properties.append((PROP_PREFIX + k, v))
         self.user_properties.append((PROP_PREFIX + "model", self.loaded.name))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pytest_archcheck.engine import check_paths
 from pytest_archcheck.formulas.params import params_from_spec
+from pytest_archcheck.rules.load import findings_of
 
 from .support import DATA, load
 
@@ -25,7 +26,7 @@ def test_spec_values_override_the_config(tmp_path: Path) -> None:
         "dropout = 0.0\n",
     )
     loaded = load(path)
-    assert loaded.findings == []
+    assert findings_of(loaded) == []
     assert loaded.spec is not None
     m = loaded.spec.model
     assert (m.layers, m.d_model, m.vocab, m.name) == (6, 768, 50257, "m")
@@ -47,7 +48,7 @@ def test_inherited_key_findings_point_at_extends(tmp_path: Path) -> None:
 def test_missing_target_is_arc302(tmp_path: Path) -> None:
     path = tmp_path / "m.archcheck.toml"
     path.write_text('[model]\nlayers = 2\nextends = "nope.json"\n', encoding="utf-8")
-    [f] = load(path).findings
+    [f] = findings_of(load(path))
     assert (f.code, f.line) == ("ARC302", 3)
     assert "nope.json" in f.message
 
@@ -56,7 +57,7 @@ def test_problem_inside_target_is_reported_there(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text('{\n  "model_type": "bloom"\n}\n', encoding="utf-8")
     path = tmp_path / "m.archcheck.toml"
     path.write_text('[model]\nextends = "config.json"\n', encoding="utf-8")
-    [f] = load(path).findings
+    [f] = findings_of(load(path))
     assert (f.code, f.line, Path(f.path).name) == ("ARC302", 2, "config.json")
 
 
@@ -79,7 +80,7 @@ def test_pyproject_inline_entry_extends(tmp_path: Path) -> None:
     )
     (tmp_path / "pyproject.toml").write_text(text, encoding="utf-8")
     _, [loaded], findings = load_pyproject(text, str(tmp_path / "pyproject.toml"))
-    assert findings == [] and loaded.findings == []
+    assert findings == [] and findings_of(loaded) == []
     assert loaded.spec is not None
     m = loaded.spec.model
     assert (m.name, m.layers, m.d_model, m.mlp, loaded.spec.train.batch) == (
@@ -110,7 +111,7 @@ def _chain(tmp_path: Path, base_extra: str = "", spec_extra: str = "") -> Path:
 def test_a_chain_of_extends_is_followed(tmp_path: Path) -> None:
     path = _chain(tmp_path, base_extra="layers = 3\n", spec_extra="vocab = 200\n")
     loaded = load(path)
-    assert loaded.findings == []
+    assert findings_of(loaded) == []
     assert loaded.spec is not None
     m = loaded.spec.model
     # d_model and heads from config.json, layers from the base, vocab from the spec
@@ -136,7 +137,7 @@ def test_extends_cycles_and_overlong_chains_are_arc302(tmp_path: Path) -> None:
     (tmp_path / "b.toml").write_text('[model]\nextends = "a.toml"\n', encoding="utf-8")
     path = tmp_path / "m.archcheck.toml"
     path.write_text('[model]\nlayers = 2\nextends = "a.toml"\n', encoding="utf-8")
-    cycle = [f for f in load(path).findings if f.code == "ARC302"]
+    cycle = [f for f in findings_of(load(path)) if f.code == "ARC302"]
     assert [(f.line, f.message.split(": ", 1)[-1].split(": ")[-1]) for f in cycle] == [
         (3, "a.toml -> b.toml -> a.toml")
     ]
@@ -145,5 +146,5 @@ def test_extends_cycles_and_overlong_chains_are_arc302(tmp_path: Path) -> None:
         nxt = f'extends = "l{i + 1}.toml"\n' if i < 9 else "d_model = 64\n"
         (tmp_path / f"l{i}.toml").write_text(f"[model]\n{nxt}", encoding="utf-8")
     path.write_text('[model]\nextends = "l0.toml"\n', encoding="utf-8")
-    deep = [f for f in load(path).findings if f.code == "ARC302"]
+    deep = [f for f in findings_of(load(path)) if f.code == "ARC302"]
     assert len(deep) == 1 and "is more than 8 files deep" in deep[0].message

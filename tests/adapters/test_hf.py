@@ -13,6 +13,7 @@ import pytest
 from pytest_archcheck.estimate import estimate
 from pytest_archcheck.formulas.kvcache import kv_cache_from_spec
 from pytest_archcheck.formulas.params import params_from_spec
+from pytest_archcheck.rules.load import findings_of
 from pytest_archcheck.spec.model import Spec
 
 from .support import DATA, load
@@ -20,7 +21,7 @@ from .support import DATA, load
 
 def _spec(name: str) -> Spec:
     loaded = load(DATA / name / "config.json")
-    assert loaded.findings == []
+    assert findings_of(loaded) == []
     assert loaded.spec is not None
     return loaded.spec
 
@@ -189,7 +190,7 @@ def test_rope_parameters_and_default_kv_heads(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_other_families(tmp_path: Path, cfg: dict[str, object], expect: dict[str, object]) -> None:
     loaded = load(_write(tmp_path, cfg))
-    assert loaded.findings == []
+    assert findings_of(loaded) == []
     assert loaded.spec is not None
     got = {k: getattr(loaded.spec.model, k) for k in expect}
     assert got == expect
@@ -212,7 +213,7 @@ def test_unknown_model_type_is_arc302_at_its_line(tmp_path: Path) -> None:
     path = _write(tmp_path, {"hidden_size": 8, "model_type": "mamba"})
     loaded = load(path)
     assert loaded.spec is None
-    [f] = loaded.findings
+    [f] = findings_of(loaded)
     assert (f.code, f.line) == ("ARC302", 3)
     assert "'mamba'" in f.message and "gpt2" in f.message and "qwen2" in f.message
 
@@ -220,7 +221,7 @@ def test_unknown_model_type_is_arc302_at_its_line(tmp_path: Path) -> None:
 def test_malformed_json_is_arc306_with_line(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_text('{\n  "model_type": "gpt2",\n  "n_embd": 768,,\n}\n', encoding="utf-8")
-    [f] = load(path).findings
+    [f] = findings_of(load(path))
     assert (f.code, f.line) == ("ARC306", 3)
 
 
@@ -230,6 +231,6 @@ def test_wrong_value_points_at_the_json_line(tmp_path: Path) -> None:
         '{\n  "model_type": "gpt2",\n  "n_layer": 12,\n  "n_head": "twelve"\n}\n',
         encoding="utf-8",
     )
-    [f] = load(path).findings
+    [f] = findings_of(load(path))
     assert (f.code, f.line) == ("ARC302", 4)
     assert "model.heads" in f.message

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pytest_archcheck.formulas.params import params_from_spec
+from pytest_archcheck.rules.load import findings_of
 
 from .support import DATA, load
 
@@ -31,7 +32,7 @@ class ModelArgs:
 
 def test_nanogpt_config_from_model_py() -> None:
     loaded = load(DATA / "nanogpt" / "model.py")
-    assert loaded.findings == []
+    assert findings_of(loaded) == []
     assert loaded.spec is not None
     m = loaded.spec.model
     assert (m.layers, m.heads, m.d_model, m.vocab, m.max_positions) == (12, 12, 768, 50304, 1024)
@@ -48,7 +49,7 @@ def test_module_that_raises_on_import_is_read(tmp_path: Path) -> None:
     path = tmp_path / "llama2c_model.py"
     path.write_text(RAISES_ON_IMPORT, encoding="utf-8")
     loaded = load(path)
-    assert loaded.findings == []
+    assert findings_of(loaded) == []
     assert loaded.spec is not None
     m = loaded.spec.model
     # llama2.c: hidden = 4*288 = 1152 -> int(2*1152/3) = 768 -> rounded up to a multiple of 32
@@ -100,9 +101,9 @@ def test_litgpt_config(tmp_path: Path) -> None:
 def test_no_config_class_and_syntax_error(tmp_path: Path) -> None:
     plain = tmp_path / "util.py"
     plain.write_text("x = 1\n", encoding="utf-8")
-    [f] = load(plain).findings
+    [f] = findings_of(load(plain))
     assert f.code == "ARC302" and "n_layer" in f.message
     broken = tmp_path / "broken.py"
     broken.write_text("class A:\n    n_layer: int = 12\n  oops\n", encoding="utf-8")
-    [f] = load(broken).findings
+    [f] = findings_of(load(broken))
     assert (f.code, f.line) == ("ARC306", 3)

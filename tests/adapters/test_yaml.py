@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pytest_archcheck.formulas.params import params_from_spec
+from pytest_archcheck.rules.load import findings_of
 
 from .support import load
 
@@ -23,7 +24,7 @@ def test_spec_shaped_yaml_with_lines(tmp_path: Path) -> None:
             "train:\n  batch: 4\n  seq_len: 128\nbudget:\n  max_n: 128\n  memory: 1 GiB\n",
         )
     )
-    assert loaded.findings == []
+    assert findings_of(loaded) == []
     assert loaded.spec is not None
     assert (loaded.name, loaded.spec.budget.memory) == ("tiny", 1024**3)
     assert loaded.line_of(("budget", "memory")) == 12
@@ -31,7 +32,7 @@ def test_spec_shaped_yaml_with_lines(tmp_path: Path) -> None:
 
 def test_unknown_key_in_yaml_is_arc301_at_its_line(tmp_path: Path) -> None:
     loaded = load(_write(tmp_path, "model:\n  layers: 2\n  d_modle: 64\n"))
-    [f] = loaded.findings
+    [f] = findings_of(loaded)
     assert (f.code, f.line) == ("ARC301", 3)
     assert "d_model" in f.message
 
@@ -44,7 +45,7 @@ def test_hf_like_model_block(tmp_path: Path) -> None:
             "  vocab_size: 50257\n  n_positions: 1024\ntrain:\n  batch: 8\n",
         )
     )
-    assert loaded.findings == []
+    assert findings_of(loaded) == []
     assert loaded.spec is not None
     assert params_from_spec(loaded.spec) == 124_439_808
     assert loaded.spec.train.batch == 8
@@ -58,12 +59,12 @@ def test_nanogpt_style_block_without_model_type(tmp_path: Path) -> None:
 
 
 def test_malformed_yaml_is_arc306_with_line(tmp_path: Path) -> None:
-    [f] = load(_write(tmp_path, "model:\n  layers: 2\n  d_model: [64\nbudget: {}\n")).findings
+    [f] = findings_of(load(_write(tmp_path, "model:\n  layers: 2\n  d_model: [64\nbudget: {}\n")))
     assert f.code == "ARC306"
     assert f.line == 4
 
 
 def test_yaml_tags_are_not_constructed(tmp_path: Path) -> None:
     text = "model: !!python/object/apply:os.system ['echo pwned']\n"
-    [f] = load(_write(tmp_path, text)).findings
+    [f] = findings_of(load(_write(tmp_path, text)))
     assert f.code == "ARC306"

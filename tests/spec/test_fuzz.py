@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from pytest_archcheck.engine import check_paths
 from pytest_archcheck.findings import ArchcheckError, Finding
 from pytest_archcheck.rules import RULES
+from pytest_archcheck.rules.load import findings_of, load_findings
 from pytest_archcheck.spec.load import load_pyproject, load_spec_text, tomllib
 from pytest_archcheck.spec.locate import locate
 from pytest_archcheck.spec.model import SETTINGS_KEYS, TABLE_KEYS
@@ -267,9 +268,9 @@ def _check_findings(findings: list[Finding], text: str) -> None:
 
 def _load(text: str, name: str = "fuzz.archcheck.toml") -> None:
     loaded = load_spec_text(text, name)
-    _check_findings(loaded.findings, text)
+    _check_findings(findings_of(loaded), text)
     if loaded.spec is None:
-        assert any(f.code in ("ARC302", "ARC304", "ARC306") for f in loaded.findings)
+        assert any(f.code in ("ARC302", "ARC304", "ARC306") for f in findings_of(loaded))
 
 
 @FUZZ
@@ -376,10 +377,10 @@ def test_random_text_loads(text: str) -> None:
 @given(pyproject_docs)
 def test_random_pyprojects_load(doc: dict[str, Any]) -> None:
     text = dumps(doc)
-    _settings, specs, findings = load_pyproject(text, "pyproject.toml")
-    _check_findings(findings, text)
+    _settings, specs, problems = load_pyproject(text, "pyproject.toml")
+    _check_findings(load_findings(problems), text)
     for loaded in specs:
-        _check_findings(loaded.findings, text)
+        _check_findings(findings_of(loaded), text)
 
 
 def _check_dir(files: dict[str, str], select: list[str]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..spec.locate import Key
 
@@ -39,6 +39,11 @@ class AdapterError(Exception):
         self.code = code
         self.message = message
         self.line = line
+
+    @property
+    def kind(self) -> Literal["unparsable", "invalid-value"]:
+        """The spec loader's problem kind for this error (spec/ names no rule codes)."""
+        return "unparsable" if self.code == "ARC306" else "invalid-value"
 
 
 def is_adaptable(path: str | Path) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..findings import Finding, Severity
@@ -10,20 +11,28 @@ from ..findings import Finding, Severity
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-# Names as in the rule registry (rules/*.py); kebab-case, one per DESIGN.md §6 code.
-NAMES: dict[str, str] = {
-    "ARC104": "span-not-covered",
-    "ARC201": "missing-positional-information",
-    "ARC202": "positional-table-too-short",
-    "ARC203": "attention-mask-shape",
-    "ARC204": "mask-polarity-flipped",
-    "ARC205": "causal-leak",
-    "ARC206": "padding-leak",
-    "ARC207": "bptt-shorter-than-span",
-    "ARC209": "weak-additive-mask",
-    "ARC210": "forget-bias-not-positive",
-    "ARC304": "inconsistent-dimensions",
-}
+
+class _Names(Mapping[str, str]):
+    """code -> rule name, read from the rule registry (rules/arcNNN_*.py) on first use: the
+    names are written once, in the rule's own file. Lazy, so that importing behaviour/ stays
+    as light as before."""
+
+    def _rules(self) -> dict[str, Any]:
+        from ..rules import RULES
+
+        return RULES
+
+    def __getitem__(self, code: str) -> str:
+        return str(self._rules()[code].name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rules())
+
+    def __len__(self) -> int:
+        return len(self._rules())
+
+
+NAMES: Mapping[str, str] = _Names()
 
 # Locations may map a dotted spec key ("model.pad_id") to a line, a (line, column) pair, or
 # any object with `line` (and optionally `column`) attributes.
@@ -60,20 +69,18 @@ def finding(
     locations: Locations | None,
     keys: tuple[str, ...] = (),
     fix: str | None = None,
-    severity: Severity = "error",
+    severity: Severity | None = None,
     data: dict[str, Any] | None = None,
 ) -> Finding:
-    """Build a Finding pointing at the first spec key in `keys` that `locations` knows."""
+    """Build the rule's Finding pointing at the first spec key in `keys` that `locations`
+    knows; name and severity come from the rule (`severity` overrides it, for callers that
+    still pass one)."""
     line, column = _where(locations, (*keys, "model.factory", "model"))
-    return Finding(
-        code=code,
-        name=NAMES[code],
-        severity=severity,
-        message=message,
-        path=path,
-        line=line,
-        model=model,
-        column=column,
-        fix=fix,
-        data=dict(data or {}),
+    from ..rules import RULES
+
+    found = RULES[code].finding(
+        message, path, line, model, column=column, fix=fix, data=dict(data or {})
     )
+    if severity is not None and severity != found.severity:
+        found = replace(found, severity=severity)
+    return found

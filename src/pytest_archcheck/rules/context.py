@@ -10,6 +10,7 @@ from ..spec.locate import Key
 
 if TYPE_CHECKING:
     from ..estimate import Estimate
+    from ..pipeline import Measurements
     from ..spec.load import LoadedSpec
     from ..spec.model import Spec
 
@@ -28,7 +29,8 @@ class Violation:
 class RuleContext:
     loaded: LoadedSpec
     spec: Spec
-    measured: dict[str, Any] = field(default_factory=dict)
+    # None unless the probe measured this spec for the rule's concern (typed: pipeline.py)
+    measured: Measurements | None = None
 
     @cached_property
     def estimate(self) -> Estimate:

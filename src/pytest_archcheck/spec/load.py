@@ -1,10 +1,11 @@
-"""Read spec files into validated `Spec`s, turning every problem into a located finding.
+"""Read spec files into validated `Spec`s, turning every problem into a located `LoadProblem`.
 
 A spec comes from a `*.archcheck.toml` file (tables [model] [train] [infer] [budget] [data]) or
 from `[[tool.archcheck.model]]` entries in pyproject.toml (model keys at the top of the entry,
-the other tables nested). Unknown keys become ARC301 with a suggestion and are dropped, so that
-the rest of the spec is still checked; wrong values become ARC302; a file TOML cannot parse
-becomes ARC306. Nothing here imports torch or user code.
+the other tables nested). Unknown keys are "unknown-key" problems with a suggestion and are
+dropped, so that the rest of the spec is still checked; wrong values are "invalid-value"; a
+file TOML cannot parse is "unparsable". The rules layer names them (ARC301, ARC302, ARC306:
+`rules.load`); nothing here imports rules/, torch or user code.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from pydantic import ValidationError
 
 from ..deps import note_file
 from ..files import SPEC_SUFFIX, display
-from ..findings import Finding
 from .locate import Key, LazySourceMap, SourceMap, locate, split_lines
 from .model import SETTINGS_KEYS, TABLE_KEYS, BudgetTable, DeviceTable, Settings, Spec
+from .problems import LoadProblem, ProblemKind
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -40,7 +41,7 @@ class LoadedSpec:
     spec: Spec | None
     source: SourceMap | LazySourceMap
     prefix: Key = ()
-    findings: list[Finding] = field(default_factory=list)
+    problems: list[LoadProblem] = field(default_factory=list)
     settings: Settings | None = None
     root: Path | None = None
     # keys taken from an `extends` file and not overridden: (table, key) -> (file, line)
@@ -59,26 +60,14 @@ class LoadedSpec:
         return self.source.line_of(tuple(key))
 
 
-def _finding(
-    code: str, message: str, path: str, line: int, model: str | None, fix: str | None = None
-) -> Finding:
-    from ..rules.registry import RULES  # local import: registry imports this module's users
-
-    rule = RULES[code]
-    return Finding(
-        code=code,
-        name=rule.name,
-        severity=rule.severity,
-        message=message,
-        path=path,
-        line=line,
-        model=model,
-        fix=fix,
-    )
+def _problem(
+    kind: ProblemKind, message: str, path: str, line: int, model: str | None, key: Key = ()
+) -> LoadProblem:
+    return LoadProblem(kind=kind, message=message, path=path, line=line, model=model, key=key)
 
 
-def parse_toml(text: str, path: str) -> tuple[dict[str, Any] | None, Finding | None]:
-    """Parse TOML; a syntax error becomes an ARC306 finding at the line tomllib names."""
+def parse_toml(text: str, path: str) -> tuple[dict[str, Any] | None, LoadProblem | None]:
+    """Parse TOML; a syntax error is an "unparsable" problem (ARC306) at the line tomllib names."""
     try:
         return tomllib.loads(text), None
     except tomllib.TOMLDecodeError as exc:
@@ -91,7 +80,7 @@ def parse_toml(text: str, path: str) -> tuple[dict[str, Any] | None, Finding | N
         if line > last and "end of document" not in msg:
             msg = f"{msg} (at end of document)"
         line = max(1, min(line, last))
-        return None, _finding("ARC306", f"TOML syntax error: {msg}", path, line, None)
+        return None, _problem("unparsable", f"TOML syntax error: {msg}", path, line, None)
 
 
 def _line_from_message(msg: str, text: str = "") -> int:
@@ -131,14 +120,21 @@ def _strip_unknown(
             line = loaded.line_of((table,))
             close = difflib.get_close_matches(table, sorted(TABLE_KEYS), n=1, cutoff=0.6)
             hint = f"; did you mean [{close[0]}]?" if close else ""
-            loaded.findings.append(
-                _finding("ARC301", f"unknown table [{table}]{hint}", loaded.path, line, model)
+            loaded.problems.append(
+                _problem(
+                    "unknown-key",
+                    f"unknown table [{table}]{hint}",
+                    loaded.path,
+                    line,
+                    model,
+                    (table,),
+                )
             )
             continue
         if not isinstance(value, dict):
-            loaded.findings.append(
-                _finding(
-                    "ARC302",
+            loaded.problems.append(
+                _problem(
+                    "invalid-value",
                     f"[{table}] must be a table, got {type(value).__name__}",
                     loaded.path,
                     loaded.line_of((table,)),
@@ -152,13 +148,14 @@ def _strip_unknown(
             if key in TABLE_KEYS[table]:
                 kept[key] = v
             else:
-                loaded.findings.append(
-                    _finding(
-                        "ARC301",
+                loaded.problems.append(
+                    _problem(
+                        "unknown-key",
                         f"unknown key `{table}.{key}`{_suggest(key, table)}",
                         loaded.path,
                         loaded.line_of((table, key)),
                         model,
+                        (table, key),
                     )
                 )
         tables[table] = kept
@@ -184,8 +181,10 @@ def _validate(
                 msg = msg[len("Value error, ") :]
             if not loc:  # a model-level validator: inconsistent dimensions
                 key = _key_in_message(msg)
-                loaded.findings.append(
-                    _finding("ARC304", msg, loaded.path, loaded.line_of(key), model)
+                loaded.problems.append(
+                    _problem(
+                        "inconsistent-dimensions", msg, loaded.path, loaded.line_of(key), model
+                    )
                 )
                 continue
             # a union (`int | list[int]`, `str | LengthStats`) fails once per member: one
@@ -194,9 +193,9 @@ def _validate(
             if msg not in msgs:
                 msgs.append(msg)
         for loc, (msgs, got_s) in by_key.items():
-            loaded.findings.append(
-                _finding(
-                    "ARC302",
+            loaded.problems.append(
+                _problem(
+                    "invalid-value",
                     f"`{'.'.join(loc)}`: {'; or '.join(msgs)}{got_s}",
                     loaded.path,
                     loaded.line_of(loc),
@@ -263,7 +262,7 @@ def load_spec_text(
     )
     raw, err = parse_toml(text, path)
     if err is not None:
-        loaded.findings.append(err)
+        loaded.problems.append(err)
         return loaded
     assert raw is not None
     model_table = raw.get("model")
@@ -272,7 +271,7 @@ def load_spec_text(
     if isinstance(model_table, dict) and isinstance(model_table.get("extends"), str):
         raw = _extend(raw, model_table["extends"], loaded, text)
     tables = _strip_unknown(raw, loaded, loaded.name)
-    if any(f.code == "ARC302" for f in loaded.findings):  # a table that is not a table
+    if any(p.kind == "invalid-value" for p in loaded.problems):  # a table that is not a table
         return loaded
     tables.setdefault("model", {}).setdefault("name", loaded.name)
     _merge_defaults(tables, settings)
@@ -282,7 +281,7 @@ def load_spec_text(
 
 def read_project_settings(pp: Path) -> tuple[dict[str, Any] | None, Settings | None]:
     """A pyproject.toml parsed, and its validated [tool.archcheck] (None where unreadable or
-    absent), for commands that only need the project's settings; its findings are left to
+    absent), for commands that only need the project's settings; its problems are left to
     `archcheck check`."""
     try:
         text = pp.read_text(encoding="utf-8-sig")
@@ -296,17 +295,17 @@ def read_project_settings(pp: Path) -> tuple[dict[str, Any] | None, Settings | N
 
 def load_settings(
     raw: Mapping[str, Any], path: str, source: SourceMap
-) -> tuple[Settings | None, list[Finding]]:
+) -> tuple[Settings | None, list[LoadProblem]]:
     """Validate [tool.archcheck]; unknown keys are ARC301, bad values ARC302."""
-    findings: list[Finding] = []
+    problems: list[LoadProblem] = []
     tool = raw.get("tool")
     section = tool.get("archcheck") if isinstance(tool, dict) else None
     if section is None:
-        return None, findings
+        return None, problems
     if not isinstance(section, dict):
         return None, [
-            _finding(
-                "ARC302",
+            _problem(
+                "invalid-value",
                 "[tool.archcheck] must be a table",
                 path,
                 source.line_of(("tool", "archcheck")),
@@ -320,9 +319,9 @@ def load_settings(
             continue
         close = difflib.get_close_matches(key, sorted(SETTINGS_KEYS), n=1, cutoff=0.6)
         hint = f"; did you mean `{close[0]}`?" if close else ""
-        findings.append(
-            _finding(
-                "ARC301",
+        problems.append(
+            _problem(
+                "unknown-key",
                 f"unknown key `tool.archcheck.{key}`{hint}",
                 path,
                 source.line_of(("tool", "archcheck", key)),
@@ -331,17 +330,17 @@ def load_settings(
         )
     devices: dict[str, Any] = {}
     if "devices" in clean:  # first: `device = "NAME"` may name one of them
-        clean["devices"], devices = _project_devices(clean["devices"], path, source, findings)
+        clean["devices"], devices = _project_devices(clean["devices"], path, source, problems)
     if isinstance(clean.get("budget"), dict):
-        clean["budget"] = _check_budget_defaults(clean["budget"], path, source, findings, devices)
+        clean["budget"] = _check_budget_defaults(clean["budget"], path, source, problems, devices)
     for key in ("select", "ignore"):
         codes = clean.get(key)
         if isinstance(codes, list):
             bad = [c for c in codes if isinstance(c, str) and not _is_code_prefix(c)]
             if bad:  # `select = ["ARC1O1"]` would select nothing and pass every check
-                findings.append(
-                    _finding(
-                        "ARC302",
+                problems.append(
+                    _problem(
+                        "invalid-value",
                         f"`tool.archcheck.{key}`: {bad[0]!r} is no rule code or prefix of one",
                         path,
                         source.line_of(("tool", "archcheck", key)),
@@ -353,9 +352,9 @@ def load_settings(
     if isinstance(specs, list):
         bad = [s for s in specs if isinstance(s, str) and (not s.strip() or Path(s).is_absolute())]
         if bad:  # Path.glob rejects both; say so here, at the line, instead of crashing later
-            findings.append(
-                _finding(
-                    "ARC302",
+            problems.append(
+                _problem(
+                    "invalid-value",
                     f"`tool.archcheck.specs`: globs must be non-empty and relative to the "
                     f"project root (got {bad[0]!r})",
                     path,
@@ -369,21 +368,21 @@ def load_settings(
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             loc = tuple(str(p) for p in err["loc"])[:1]
-            findings.append(
-                _finding(
-                    "ARC302",
+            problems.append(
+                _problem(
+                    "invalid-value",
                     f"`tool.archcheck.{'.'.join(loc)}`: {err['msg'].removeprefix('Value error, ')}",
                     path,
                     source.line_of(("tool", "archcheck", *loc)),
                     None,
                 )
             )
-        return None, findings
-    return settings, findings
+        return None, problems
+    return settings, problems
 
 
 def _project_devices(
-    devices: object, path: str, source: SourceMap, findings: list[Finding]
+    devices: object, path: str, source: SourceMap, problems: list[LoadProblem]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Validate each `[tool.archcheck.devices.NAME]`: (the tables kept, name -> Device).
     A bad value or a taken name is ARC302 at its line, and that device is dropped."""
@@ -391,8 +390,8 @@ def _project_devices(
 
     where = ("tool", "archcheck", "devices")
     if not isinstance(devices, dict):
-        findings.append(
-            _finding("ARC302", "`tool.archcheck.devices` must be a table of device tables",
+        problems.append(
+            _problem("invalid-value", "`tool.archcheck.devices` must be a table of device tables",
                      path, source.line_of(where), None)
         )  # fmt: skip
         return {}, {}
@@ -407,8 +406,8 @@ def _project_devices(
                 loc = ".".join(str(p) for p in err["loc"][:1])
                 key_line = source.line_of((*where, name, *err["loc"][:1]))
                 msg = err["msg"].removeprefix("Value error, ")
-                findings.append(
-                    _finding("ARC302", f"`tool.archcheck.devices.{name}{'.' + loc if loc else ''}`"
+                problems.append(
+                    _problem("invalid-value", f"`tool.archcheck.devices.{name}{'.' + loc if loc else ''}`"
                              f": {msg}", path, key_line, None)
                 )  # fmt: skip
             continue
@@ -424,8 +423,10 @@ def _project_devices(
         try:
             check_project_device(device, built)
         except DeviceConflictError as exc:
-            findings.append(
-                _finding("ARC302", f"`tool.archcheck.devices.{name}`: {exc}", path, line, None)
+            problems.append(
+                _problem(
+                    "invalid-value", f"`tool.archcheck.devices.{name}`: {exc}", path, line, None
+                )
             )
             continue
         kept[name], built[name] = table, device
@@ -433,16 +434,16 @@ def _project_devices(
 
 
 def _is_code_prefix(code: str) -> bool:
-    from ..rules.registry import RULES
+    from ..codes import RULE_CODES  # the light list: spec/ imports nothing from rules/
 
-    return bool(code) and any(r.startswith(code) for r in RULES)
+    return bool(code) and any(r.startswith(code) for r in RULE_CODES)
 
 
 def _check_budget_defaults(
     budget: Mapping[str, Any],
     path: str,
     source: SourceMap,
-    findings: list[Finding],
+    problems: list[LoadProblem],
     devices: Mapping[str, Any],
 ) -> dict[str, Any]:
     """[tool.archcheck.budget] defaults: report unknown keys and bad values at their pyproject
@@ -451,9 +452,9 @@ def _check_budget_defaults(
     for key, value in budget.items():
         where = source.line_of(("tool", "archcheck", "budget", key))
         if key not in TABLE_KEYS["budget"]:
-            findings.append(
-                _finding(
-                    "ARC301",
+            problems.append(
+                _problem(
+                    "unknown-key",
                     f"unknown key `tool.archcheck.budget.{key}`{_suggest(key, 'budget')}",
                     path,
                     where,
@@ -469,9 +470,9 @@ def _check_budget_defaults(
                     e["msg"].removeprefix("Value error, ") for e in exc.errors(include_url=False)
                 )
             )
-            findings.append(
-                _finding(
-                    "ARC302",
+            problems.append(
+                _problem(
+                    "invalid-value",
                     f"`tool.archcheck.budget.{key}`: {msg} (got {value!r})",
                     path,
                     where,
@@ -483,20 +484,22 @@ def _check_budget_defaults(
     return good
 
 
-def load_pyproject(text: str, path: str) -> tuple[Settings | None, list[LoadedSpec], list[Finding]]:
+def load_pyproject(
+    text: str, path: str
+) -> tuple[Settings | None, list[LoadedSpec], list[LoadProblem]]:
     """Settings and inline `[[tool.archcheck.model]]` specs of one pyproject.toml."""
     source = locate(text)
     raw, err = parse_toml(text, path)
     if err is not None:
         return None, [], [err]
     assert raw is not None
-    settings, findings = load_settings(raw, path, source)
+    settings, problems = load_settings(raw, path, source)
     specs: list[LoadedSpec] = []
     tool = raw.get("tool")
     entries = tool.get("archcheck", {}) if isinstance(tool, dict) else {}
     entries = entries.get("model", []) if isinstance(entries, dict) else []
     if not isinstance(entries, list):
-        return settings, specs, findings
+        return settings, specs, problems
     root = Path(path).resolve().parent
     for i, entry in enumerate(entries):
         prefix: Key = ("tool", "archcheck", "model", i)
@@ -511,9 +514,9 @@ def load_pyproject(text: str, path: str) -> tuple[Settings | None, list[LoadedSp
             root=root,
         )
         if not isinstance(entry, dict):
-            loaded.findings.append(
-                _finding(
-                    "ARC302",
+            loaded.problems.append(
+                _problem(
+                    "invalid-value",
                     "each [[tool.archcheck.model]] must be a table",
                     path,
                     source.line_of(prefix),
@@ -529,21 +532,21 @@ def load_pyproject(text: str, path: str) -> tuple[Settings | None, list[LoadedSp
             where = loaded.line_of(("model", "extends"))
             raw_entry = _merge_extended(raw_entry, model_keys["extends"], root, loaded, where)
         tables = _strip_unknown(raw_entry, loaded, loaded.name)
-        if any(f.code == "ARC302" for f in loaded.findings):  # a table that is not a table
+        if any(p.kind == "invalid-value" for p in loaded.problems):  # a table that is not a table
             specs.append(loaded)
             continue
         tables.setdefault("model", {}).setdefault("name", loaded.name)
         _merge_defaults(tables, settings)
         loaded.spec = _validate(tables, loaded, loaded.name)
         specs.append(loaded)
-    return settings, specs, findings
+    return settings, specs, problems
 
 
 # --- adapted sources: config.json, YAML, Python config classes ----------------------------------
 
 
-def _adapter_finding(exc: Any, path: str, model: str | None) -> Finding:
-    return _finding(exc.code, exc.message, path, exc.line, model)
+def _adapter_problem(exc: Any, path: str, model: str | None) -> LoadProblem:
+    return _problem(exc.kind, exc.message, path, exc.line, model)
 
 
 def _extend(raw: dict[str, Any], ref: str, loaded: LoadedSpec, text: str) -> dict[str, Any]:
@@ -579,7 +582,7 @@ def _merge_extended(
 
     A TOML file may itself extend another (a base spec, then a config.json): the chain is
     followed up to EXTENDS_DEPTH files, each relative to the file that names it; a cycle is
-    ARC302. Findings stay at the spec's `extends` line (`where`) and name the file that
+    ARC302. Problems stay at the spec's `extends` line (`where`) and name the file that
     holds the broken reference."""
     from ..adapters import AdapterError, adapt_text, split_ref
 
@@ -591,8 +594,8 @@ def _merge_extended(
     resolved = Path(os.path.abspath(target))
     if resolved in chain or len(chain) >= EXTENDS_DEPTH:
         why = "extends itself" if resolved in chain else f"is more than {EXTENDS_DEPTH} files deep"
-        loaded.findings.append(
-            _finding("ARC302", f"`model.extends`: {ref!r}{via} {why}: "
+        loaded.problems.append(
+            _problem("invalid-value", f"`model.extends`: {ref!r}{via} {why}: "
                      + " -> ".join(c.name for c in (*chain, resolved)), loaded.path, where,
                      loaded.name)
         )  # fmt: skip
@@ -605,8 +608,8 @@ def _merge_extended(
         text = target.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        loaded.findings.append(
-            _finding("ARC302", f"`model.extends`: cannot read {ref!r}{via}: {reason}",
+        loaded.problems.append(
+            _problem("invalid-value", f"`model.extends`: cannot read {ref!r}{via}: {reason}",
                      loaded.path, where, loaded.name)
         )  # fmt: skip
         return raw
@@ -615,7 +618,7 @@ def _merge_extended(
         if target.suffix.lower() == ".toml":
             base_tables, err = parse_toml(text, shown)
             if err is not None:
-                loaded.findings.append(err)
+                loaded.problems.append(err)
                 return raw
             assert base_tables is not None
             tables: dict[str, Any] = base_tables
@@ -629,7 +632,7 @@ def _merge_extended(
             adapted = adapt_text(text, shown, select)
             tables, adapted_lines = adapted.tables, adapted.lines
     except AdapterError as exc:
-        loaded.findings.append(_adapter_finding(exc, shown, loaded.name))
+        loaded.problems.append(_adapter_problem(exc, shown, loaded.name))
         return raw
     lines = locate(text).lines if target.suffix.lower() == ".toml" else adapted_lines
     merged: dict[str, Any] = {}
@@ -667,13 +670,13 @@ def load_adapted_text(
     try:
         adapted = adapt_text(text, file_part, select)
     except AdapterError as exc:
-        loaded.findings.append(_adapter_finding(exc, file_part, None))
+        loaded.problems.append(_adapter_problem(exc, file_part, None))
         return loaded
     loaded.name = default_name(file_part, adapted)
     assert isinstance(loaded.source, SourceMap)
     loaded.source.lines.update(adapted.lines)
     tables = _strip_unknown(adapted.tables, loaded, loaded.name)
-    if any(f.code == "ARC302" for f in loaded.findings):
+    if any(p.kind == "invalid-value" for p in loaded.problems):
         return loaded
     model = tables.setdefault("model", {})
     model.setdefault("name", loaded.name)

@@ -1,0 +1,72 @@
+"""ARC101 `train-memory-over-budget`: Training-step peak memory per device exceeds `budget.memory`.
+
+One file per rule, as in ruff: the decorated function is the rule's static check (it also reads
+the measurements under `--probe` where the rule has them), and its docstring is the rule's docs
+page (`archcheck rule ARC101`, docs/rules/ARC101.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..units import format_bytes
+from .context import RuleContext, Violation
+from .registry import rule
+
+
+@rule("ARC101", "train-memory-over-budget", concern="memory")
+def train_memory(ctx: RuleContext) -> Iterator[Violation]:
+    """Training-step peak memory per device exceeds `budget.memory`.
+
+    ## What it does
+    Computes the peak bytes of one training step (forward, backward, optimizer step) at
+    `train.batch` × `budget.max_n` on one device: parameters, gradients, optimizer state
+    (partitioned by ZeRO and tensor parallelism), activations kept for backward, attention
+    scores when the kernel materialises them, and logits with the fp32 loss. Under `--probe`
+    the measured peak replaces the formula.
+
+    ## Why is this bad?
+    The job runs out of memory on the cluster after it has queued and loaded data, typically
+    at the first long batch, which costs hours rather than the seconds this check takes.
+
+    ## Example
+    ```toml
+    [train]
+    batch = 16
+    [budget]
+    max_n = 4096
+    memory = "24 GiB"
+    ```
+
+    ## Use instead
+    Lower the batch (with gradient accumulation), enable `checkpointing = true`, use
+    `attention_kernel = "flash"`, or shard optimizer state with `zero_stage`.
+
+    ## References
+    - Korthikanti et al. 2022, Reducing Activation Recomputation: https://arxiv.org/abs/2205.05198
+    - Rajbhandari et al. 2019, ZeRO: https://arxiv.org/abs/1910.02054
+    """
+    budget = ctx.spec.budget.memory
+    if budget is None:
+        return
+    measured = ctx.measured.peak_bytes if ctx.measured is not None else None
+    est = ctx.estimate
+    peak = measured if measured is not None else est.memory.total
+    device = ctx.measured.device if ctx.measured is not None else None
+    source = f"measured ({device})" if measured is not None else "estimated"
+    if peak > budget:
+        m = est.memory
+        detail = (
+            f"params {format_bytes(m.params)}, grads {format_bytes(m.grads)}, optimizer "
+            f"{format_bytes(m.optimizer)}, activations {format_bytes(m.activations)}, "
+            f"attention scores {format_bytes(m.attention_scores)}, logits {format_bytes(m.logits)}"
+        )
+        label = "formula" if measured is None else f"formula estimate {format_bytes(m.total)}"
+        yield Violation(
+            f"{source} training peak {format_bytes(peak)} exceeds memory budget "
+            f"{format_bytes(budget)} at batch {ctx.spec.train.batch} × n {est.n} "
+            f"({label}: {detail})",
+            ("budget", "memory"),
+            fix="lower train.batch, set train.checkpointing = true, or shard with train.zero_stage",
+            data={"peak_bytes": peak, "budget_bytes": budget},
+        )
