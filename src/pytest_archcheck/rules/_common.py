@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from ..families import family_of
 from .context import RuleContext
 
 
 def _sequential_bound(ctx: RuleContext) -> bool:
     """Latency dominated by steps that cannot run in parallel: RNN time steps or decoding."""
-    from ..spec.model import RECURRENT
-
-    return ctx.spec.model.family in RECURRENT or ctx.spec.infer.new_tokens > 0
+    return family_of(ctx.spec).recurrent or ctx.spec.infer.new_tokens > 0

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..families import family_of
 from .context import RuleContext, Violation
 
 if TYPE_CHECKING:
@@ -32,7 +33,8 @@ def _padding_from_data(ctx: RuleContext, data: Lengths, allowed: float) -> Itera
     from ..units import format_count
 
     m, n = ctx.spec.model, ctx.spec.budget_n
-    per_pair = 4 * m.layers * m.head_count * m.head_dim if m.family == "transformer" else None
+    attends = family_of(ctx.spec).attention
+    per_pair = 4 * m.layers * m.head_count * m.head_dim if attends else None
     r = padding_report(data, n, ctx.spec.train.batch, flops_per_pair=per_pair)
     if r.pad_to_max_n <= allowed:
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from ..families import family_of
 from .context import RuleContext, Violation
 from .registry import rule
 
@@ -53,7 +54,7 @@ def span_covered(ctx: RuleContext) -> Iterator[Violation]:
     if p.covered is False:
         need = f"; {p.layers_needed} layers would be needed" if p.layers_needed else ""
         m = ctx.spec.model
-        if p.layers_needed and m.family in ("cnn", "tcn"):
+        if p.layers_needed and family_of(ctx.spec).convolutional:
             # With dilations doubling per layer (1, 2, 4, ...), L layers of kernel k reach
             # r * (2^L - 1) per direction, r = (k-1) causal or (k-1)/2 centered (Bai et al. 2018).
             k = max(m.kernel_list())

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..families import family_of
 from .context import RuleContext, Violation
 from .registry import rule
-
-SEQUENCE_FAMILIES = frozenset({"transformer"})
 
 
 @rule("ARC201", "missing-positional-information", concern="pitfalls")
@@ -50,10 +49,9 @@ def missing_positional(ctx: RuleContext) -> Iterator[Violation]:
     """
     m = ctx.spec.model
     if (
-        m.family in SEQUENCE_FAMILIES
+        family_of(ctx.spec).attention  # attention alone is permutation-equivariant
         and not m.causal
         and m.positional == "none"
-        and m.input != "image"
     ):
         yield Violation(
             'bidirectional Transformer with positional = "none" is permutation-equivariant: '

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..families import family_of
 from .context import RuleContext, Violation
 from .registry import rule
 
@@ -43,7 +44,8 @@ def positional_table(ctx: RuleContext) -> Iterator[Violation]:
     - Press et al. 2021, ALiBi (train short, test long): https://arxiv.org/abs/2108.12409
     """
     m = ctx.spec.model
-    if m.family != "transformer" or m.positional != "learned" or m.max_positions is None:
+    fam = family_of(ctx.spec)
+    if not fam.attention or m.positional != "learned" or m.max_positions is None:
         return
     usable = m.max_positions - m.position_offset
     need = max(ctx.spec.budget_n, ctx.spec.infer.seq_len or 0)

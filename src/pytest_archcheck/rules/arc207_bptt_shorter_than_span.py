@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..spec.model import RECURRENT
+from ..families import family_of
 from .context import RuleContext, Violation
 from .registry import rule
 
@@ -44,8 +44,9 @@ def bptt_span(ctx: RuleContext) -> Iterator[Violation]:
     ## References
     - Williams & Peng 1990, truncated BPTT; Zaremba et al. 2014: https://arxiv.org/abs/1409.2329
     """
-    m, t, span = ctx.spec.model, ctx.spec.train, ctx.spec.budget.span
-    if m.family in RECURRENT and t.bptt is not None and span is not None and t.bptt < span:
+    t, span = ctx.spec.train, ctx.spec.budget.span
+    recurrent = family_of(ctx.spec).recurrent
+    if recurrent and t.bptt is not None and span is not None and t.bptt < span:
         yield Violation(
             f"bptt {t.bptt} truncates gradients before span {span}: dependencies longer than "
             f"{t.bptt} steps cannot be learned",

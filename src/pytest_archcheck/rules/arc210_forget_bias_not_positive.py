@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..families import family_of
 from .context import RuleContext, Violation
 from .registry import rule
 
@@ -45,7 +46,7 @@ def forget_bias(ctx: RuleContext) -> Iterator[Violation]:
     """
     m, span = ctx.spec.model, ctx.spec.budget.span
     if (
-        m.family == "lstm"
+        family_of(ctx.spec).has_forget_gate(ctx.spec)
         and m.forget_bias is not None
         and span is not None
         and span > 100

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..families import family_of
 from .context import RuleContext, Violation
 from .registry import rule
 
@@ -45,7 +46,7 @@ def attention_kernel(ctx: RuleContext) -> Iterator[Violation]:
     - Dao et al. 2022, FlashAttention: https://arxiv.org/abs/2205.14135
     """
     m = ctx.spec.model
-    if m.family != "transformer" or m.attention != "full":
+    if not family_of(ctx.spec).attention or m.attention != "full":
         return
     n = ctx.spec.budget_n
     if n > DENSE_ATTENTION_LIMIT:

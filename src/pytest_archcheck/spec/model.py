@@ -95,8 +95,6 @@ Family = Annotated[
     AfterValidator(_known_family),
     Field(json_schema_extra=_family_schema),
 ]
-# Transitional: the rules still name these until they ask the family units (families/).
-RECURRENT: frozenset[str] = frozenset({"lstm", "gru", "rnn"})
 DType = Literal["fp32", "fp16", "bf16"]
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "fp16": 2, "bf16": 2}
 
