@@ -205,7 +205,7 @@ def test_vit_is_refused_not_estimated_as_a_resnet(tmp_path: Path) -> None:
            "patch_size": 16, "id2label": {str(i): str(i) for i in range(10)}}  # fmt: skip
     loaded = load(_write(tmp_path, cfg))
     assert loaded.spec is None
-    [f] = loaded.findings
+    [f] = findings_of(loaded)
     assert f.code == "ARC302" and "model.input" in f.message and "not modelled" in f.message
 
 
