@@ -123,6 +123,7 @@ def _measure(
         elif res.peak_bytes is not None:
             found["peak_bytes"] = res.peak_bytes
             found["attention_kernel"] = res.attention_kernel
+            found["target"] = res.target
             if res.flops:
                 found["flops_train_step"] = res.flops.get("train_step")
         if res.latency:

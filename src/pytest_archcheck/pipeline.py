@@ -46,6 +46,7 @@ class Measurements:
     peak_bytes: int | None = None
     unsharded_peak_bytes: int | None = None
     attention_kernel: str | None = None
+    target: str | None = None  # kernel semantics the measured step ran (runtime.Target.label)
     flops_train_step: int | None = None
     # the n_max search ran iff `probes` is set; n_max None then means not even the smallest n fits
     n_max: int | None = None

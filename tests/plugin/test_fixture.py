@@ -36,7 +36,7 @@ def test_marker_budget_met_and_missed(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         [
             "*archcheck budgets not met:*",
-            "*ARC101 measured (fake) training peak*exceeds memory budget 64.00 KiB*",
+            "*ARC101 measured (fake, target *) training peak*exceeds memory budget 64.00 KiB*",
         ]
     )
     assert "fixture.py" not in result.stdout.str()

@@ -178,6 +178,10 @@ def test_allocator_constants_from_the_source() -> None:
     assert [cuda_alloc_size(x) for x in (0, 1, 512, 513, 4096)] == [0, 512, 512, 1024, 4096]
     assert cublas_workspace_bytes("H100", env="") == 4096 * 8 * 1024 == 32 * MiB
     assert cublas_workspace_bytes("A100 80GB", env="") == 4096 * 1024 * 2 + 16 * 1024 * 8
+    # the built-in table spells Ada/Ampere GeForce cards with a hyphen (sm89/sm86: pre-Hopper);
+    # 0.1 read "RTX-4090" as Hopper-class and added 64 MiB instead of 2 x 8.125 MiB
+    for name in ("RTX-4090", "RTX-3090", "rtx4090"):
+        assert cublas_workspace_bytes(name, env="") == 4096 * 1024 * 2 + 16 * 1024 * 8
     assert cublas_workspace_bytes(None, env=":4096:8") == 32 * MiB
     assert cublas_workspace_bytes("H100", env=":16:8") == 16 * 1024 * 8
 

@@ -47,29 +47,23 @@ DEVICES = ("fake", "cpu", "cuda")
 
 
 def _factory_finding(spec: Spec, message: str, path: str | None, line: int | None) -> Finding:
-    return Finding(
-        code="ARC303",
-        name="factory-unresolvable",
-        severity="error",
-        message=message,
-        path=path or "<spec>",
-        line=line or 1,
-        model=spec.name,
-    )
+    """ARC303: the model could not be built or run (code, name, severity from the rule)."""
+    from ..rules import RULES
+
+    return RULES["ARC303"].finding(message, path or "<spec>", line or 1, spec.name)
 
 
 def _oom_finding(
     spec: Spec, message: str, numbers: dict[str, int], path: str | None, line: int | None
 ) -> Finding:
+    from ..rules import RULES
+
     gib = {k: f"{v / 2**30:.2f} GiB" for k, v in numbers.items()}
-    return Finding(
-        code="ARC101",
-        name="train-memory-over-budget",
-        severity="error",
-        message=f"training step ran out of device memory ({message}); {gib}",
-        path=path or "<spec>",
-        line=line or 1,
-        model=spec.name,
+    return RULES["ARC101"].finding(
+        f"training step ran out of device memory ({message}); {gib}",
+        path or "<spec>",
+        line or 1,
+        spec.name,
         data=dict(numbers),
     )
 

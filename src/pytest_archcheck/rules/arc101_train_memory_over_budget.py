@@ -53,15 +53,16 @@ def train_memory(ctx: RuleContext) -> Iterator[Violation]:
     est = ctx.estimate
     peak = measured if measured is not None else est.memory.total
     device = ctx.measured.device if ctx.measured is not None else None
-    source = f"measured ({device})" if measured is not None else "estimated"
+    target = ctx.measured.target if ctx.measured is not None else None
+    on = f"{device}, target {target}" if target else f"{device}"
+    source = f"measured ({on})" if measured is not None else "estimated"
     if peak > budget:
         m = est.memory
-        detail = (
-            f"params {format_bytes(m.params)}, grads {format_bytes(m.grads)}, optimizer "
-            f"{format_bytes(m.optimizer)}, activations {format_bytes(m.activations)}, "
-            f"attention scores {format_bytes(m.attention_scores)}, logits {format_bytes(m.logits)}"
-        )
+        # what is alive where the peak falls (the parts add up to the formula's total)
+        parts = ", ".join(f"{t.label} {format_bytes(t.value)}" for t in m.terms() if t.value)
+        where = f"{m.phase} phase, target {m.target}"
         label = "formula" if measured is None else f"formula estimate {format_bytes(m.total)}"
+        detail = f"{where}: {parts}"
         yield Violation(
             f"{source} training peak {format_bytes(peak)} exceeds memory budget "
             f"{format_bytes(budget)} at batch {ctx.spec.train.batch} × n {est.n} "

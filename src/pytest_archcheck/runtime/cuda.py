@@ -61,9 +61,11 @@ def cuda_alloc_size(nbytes: int) -> int:
 
 
 _SM9_PLUS = re.compile(
-    r"h100|h200|h800|h20\b|gh200|b100|b200|b300|gb200|gb300|blackwell|rtx ?50\d\d"
+    r"h100|h200|h800|h20\b|gh200|b100|b200|b300|gb200|gb300|blackwell|rtx[- ]?50\d\d"
 )
-_PRE_SM9 = re.compile(r"a100|a800|a10\b|a10g|a30|a40|a6000|l4\b|l40|v100|t4\b|rtx ?[234]0\d\d|p100")
+_PRE_SM9 = re.compile(
+    r"a100|a800|a10\b|a10g|a30|a40|a6000|l4\b|l40|v100|t4\b|rtx[- ]?[234]0\d\d|p100"
+)
 
 
 @formula(
