@@ -326,7 +326,10 @@ def test_probe_ini_keys(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(
-        ["archcheck: collecting specs (probe on fake)", "*ARC101 measured (fake, target *) training peak*"]
+        [
+            "archcheck: collecting specs (probe on fake)",
+            "*ARC101 measured (fake, target *) training peak*",
+        ]
     )
     import json
 
