@@ -1,0 +1,134 @@
+"""The formula total and the fake-tensor probe agree within 2 % on the same target, for the
+examples and for generated specs of every family (layers, widths, heads/kv-heads, kernels and
+dilations, n, batch, dtype fp32/bf16, optimizer, dropout, checkpointing, with and without a
+budget device). The probe runs the reference module through torch's own kernels and counts
+every storage it allocates; the formula never sees it.
+
+Holds within 2 %: Transformers and GRU/RNN over generated specs, and every example built from
+the reference modules except the two below (GPT-2, Llama-2-7B, BERT-style and long encoders,
+the math kernel, nanoGPT, the TCN, the GRU tagger, the char RNN).
+
+Known gaps, each pinned by a strict xfail so that it fails loudly once fixed:
+- image CNNs whose peak falls in backward or at the step: the average-pool and ReLU gradients
+  of the last block are alive beside the saved set; the formula adds only the block's input
+  gradient (a backward walk like conv1d's forward walk is missing): up to -15 % on small ones;
+- LSTM: oneDNN sizes its workspace internally; the formula's fit misses small and bf16 cases
+  (`lstm-lm` -5.7 %, tiny widths -44 %);
+- generated 1-D conv stacks of a few kB (one 8-channel layer) whose peak is in backward
+  (-19.5 %): the conv and threshold backward temporaries are not walked;
+- `cnn-text` (-3.5 %): the backward of its pooled classifier is not walked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from family_specs import specs
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from pytest_archcheck import probe
+from pytest_archcheck.engine import load_all
+from pytest_archcheck.estimate import estimate
+from pytest_archcheck.formulas.flops import conv_output_length
+from pytest_archcheck.spec.model import Spec
+
+pytest.importorskip("torch")
+ROOT = Path(__file__).resolve().parents[2]
+TOLERANCE = 0.02
+# recurrent probes walk every time step: n stays small so the test fits CI
+N_RANGE = {"transformer": (64, 1024), "recurrent": (64, 192), "conv1d": (64, 1024)}
+
+
+def _agree(spec: Spec, n: int | None = None) -> tuple[float, str]:
+    e = estimate(spec, n=n)
+    res = probe.run(spec, device="fake", n=e.n, batch=e.batch)
+    assert res.peak_bytes is not None, res.findings
+    assert res.target == e.target.label  # same kernels on both sides, and both say which
+    detail = f"{e.memory.to_json()} probe {res.peak_bytes} {res.breakdown}"
+    return e.memory.total / res.peak_bytes - 1, detail
+
+
+def _keeps_positions(spec: Spec, n: int) -> bool:
+    """A conv stack whose output still has a position at n (else there is nothing to train)."""
+    m = spec.model
+    pad: Any = "causal" if m.family == "tcn" else m.padding
+    for k, s, d in zip(m.kernel_list(), m.stride_list(), m.dilation_list(), strict=True):
+        n = conv_output_length(n, k, s, d, pad)
+    return n >= 1
+
+
+GAP = pytest.mark.xfail(strict=True, reason="known gap: see the module docstring")
+
+
+@pytest.mark.parametrize("unit", ["transformer", "recurrent", pytest.param("conv1d", marks=GAP)])
+@settings(
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(data=st.data())
+def test_generated_specs_agree(unit: str, data: st.DataObject) -> None:
+    spec, n = data.draw(specs(unit, N_RANGE[unit]))
+    if unit == "conv1d":
+        assume(_keeps_positions(spec, n))
+    m = spec.model
+    # the oneDNN LSTM workspace is a fit (module docs): pinned below, not drawn
+    assume(m.family != "lstm")
+    err, detail = _agree(spec, n)
+    assert abs(err) <= TOLERANCE, (f"{err:+.2%}", spec.model_dump(exclude_defaults=True), detail)
+
+
+@pytest.mark.parametrize("unit", [pytest.param("conv2d", marks=GAP)])
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_image_cnns_agree(unit: str, data: st.DataObject) -> None:
+    spec, n = data.draw(specs(unit))
+    err, detail = _agree(spec, n)
+    assert abs(err) <= TOLERANCE, (f"{err:+.2%}", spec.model_dump(exclude_defaults=True), detail)
+
+
+KNOWN_GAPS = {
+    "lstm-bf16-cpu": (
+        {"model": {"family": "lstm", "layers": 2, "d_model": 24, "vocab": 295,
+                   "tied_embeddings": False, "bias": "none", "hidden": 24,
+                   "bidirectional": True},
+         "train": {"batch": 2, "dtype": "bf16", "optimizer": "adam"},
+         "budget": {"device": "cpu"}},
+        65,
+    ),
+}  # fmt: skip
+
+
+@GAP
+@pytest.mark.parametrize("name", sorted(KNOWN_GAPS))
+def test_known_gaps(name: str) -> None:
+    raw, n = KNOWN_GAPS[name]
+    err, detail = _agree(Spec.model_validate(raw), n)
+    assert abs(err) <= TOLERANCE, (f"{err:+.2%}", detail)
+
+
+REFERENCE_EXAMPLES = [
+    p
+    for p in sorted(ROOT.glob("examples/*/*.archcheck.toml"))
+    if "factory" not in p.read_text(encoding="utf-8")
+]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=GAP) if p.parent.name in ("lstm-lm", "cnn-text") else p
+        for p in REFERENCE_EXAMPLES
+    ],
+    ids=lambda p: p.parent.name,
+)
+def test_examples_agree(path: Path) -> None:
+    specs_, _, _, _ = load_all([str(path)])
+    [loaded] = [s for s in specs_ if s.spec is not None]
+    assert loaded.spec is not None
+    err, detail = _agree(loaded.spec)
+    assert abs(err) <= TOLERANCE, (f"{err:+.2%}", detail)
