@@ -144,8 +144,9 @@ def _longformer(r: _Reader) -> None:
         r.put("model", "window", window // 2, "attention_window")
 
 
-def _llama(r: _Reader, family: str) -> None:
-    """Llama, Mistral, Qwen2: RMSNorm, SwiGLU, rotary positions, grouped-query attention."""
+def _llama(r: _Reader, model_type: str) -> None:
+    """Llama, Mistral, Qwen2 (`model_type` is Hugging Face's, not our family): RMSNorm, SwiGLU,
+    rotary positions, grouped-query attention."""
     m = "model"
     r.take(m, "d_model", "hidden_size", default=4096)
     r.take(m, "layers", "num_hidden_layers", default=32)
@@ -155,15 +156,18 @@ def _llama(r: _Reader, family: str) -> None:
         m,
         "d_ff",
         "intermediate_size",
-        default={"qwen2": 22016, "mistral": 14336}.get(family, 11008),
+        default={"qwen2": 22016, "mistral": 14336}.get(model_type, 11008),
     )
-    r.take(m, "vocab", "vocab_size", default={"qwen2": 151936}.get(family, 32000))
+    r.take(m, "vocab", "vocab_size", default={"qwen2": 151936}.get(model_type, 32000))
     r.take(
-        m, "max_positions", "max_position_embeddings", default=4096 if family == "llama" else 32768
+        m,
+        "max_positions",
+        "max_position_embeddings",
+        default=4096 if model_type == "llama" else 32768,
     )
     r.put(m, "mlp", "swiglu", "hidden_act")
     r.put(m, "norm", "rmsnorm", "rms_norm_eps")
-    if family == "qwen2":
+    if model_type == "qwen2":
         r.put(m, "bias", "qkv")
     else:
         bias = "qkv" if r.get("attention_bias", default=False) else "none"
@@ -181,7 +185,7 @@ def _llama(r: _Reader, family: str) -> None:
     if isinstance(rope, dict) and rope.get("rope_type", rope.get("type")) not in (None, "default"):
         r.notes.append(f"rope scaling {rope.get('rope_type', rope.get('type'))!r} not modelled")
     window = _int(r.get("sliding_window"))
-    use = r.get("use_sliding_window", default=family == "mistral")
+    use = r.get("use_sliding_window", default=model_type == "mistral")
     if window and use:
         r.put(m, "attention", "sliding", "use_sliding_window", "sliding_window")
         r.put(m, "window", window, "sliding_window")
