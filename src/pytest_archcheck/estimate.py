@@ -21,9 +21,6 @@ if TYPE_CHECKING:
     from .families import Family
     from .runtime import Target
 
-# Older name of the training-peak breakdown (rules and plugins read its attributes).
-MemoryBreakdown = TrainMemory
-
 
 @dataclass(frozen=True)
 class PathInfo:
@@ -152,7 +149,9 @@ class Estimate:
 
     def terms(self) -> list[Term]:
         """Every printed figure, in order, with the formula behind it (peak rows sum to total)."""
-        spec, fam, f = self.spec, self.unit, self.unit.formula_names
+        spec, fam = self.spec, self.unit
+        f = {k: fam.formula_for(k) for k in ("flops", "latency", "reach", "receptive_field",
+                                              "path_length", "sequential_steps")}  # fmt: skip
         shape = {"family": fam.name, "n": self.n, "batch": self.batch}
         m = self.memory
         out = [

@@ -7,11 +7,11 @@ the data-parallel ranks world_size / tensor_parallel (Rajbhandari et al. 2019, Â
 
 from __future__ import annotations
 
+from pytest_archcheck.formulas.params import shapes_from_spec
 from pytest_archcheck.formulas.peak import (
     ModelStateBytes,
     buffer_bytes,
     model_states,
-    param_shapes,
     train_memory,
 )
 from pytest_archcheck.runtime import target_for
@@ -41,7 +41,7 @@ def _mem(**train: object):
 def _states(**train: object) -> ModelStateBytes:
     """Per-rank model states (memory.model_states), whatever phase the peak falls in."""
     spec = Spec.model_validate({"model": LLAMA, "train": {"batch": 1, "dtype": "bf16", **train}})
-    return model_states(spec, param_shapes(spec), target_for(spec))
+    return model_states(spec, shapes_from_spec(spec), target_for(spec))
 
 
 def test_unsharded_states_are_4p_each() -> None:

@@ -32,6 +32,7 @@ __all__ = [
 
 _UNITS: dict[str, Family] = {}
 _LOADED: list[bool] = []  # non-empty once every module of the package was imported
+_NAMES: list[str] = []  # family_names(), kept until a unit registers (every spec validates it)
 F = TypeVar("F", bound=type[Family])
 
 
@@ -44,6 +45,7 @@ def register(cls: F) -> F:
     if cls.name in _UNITS and type(_UNITS[cls.name]) is not cls:
         raise ValueError(f"family unit {cls.name!r} registered twice")
     _UNITS[cls.name] = cls()
+    _NAMES.clear()
     return cls
 
 
@@ -64,7 +66,9 @@ def units() -> list[Family]:
 
 def family_names() -> list[str]:
     """Every `[model] family` value some unit serves (what the spec accepts)."""
-    return sorted({f for u in units() for f in u.serves})
+    if not _NAMES:
+        _NAMES.extend(sorted({f for u in units() for f in u.serves}))
+    return list(_NAMES)
 
 
 def family_of(spec: Spec | ModelTable) -> Family:

@@ -84,9 +84,21 @@ class Family:
     attention: ClassVar[bool] = False  # self-attention: positions, masks, kernels (ARC201-211)
     convolutional: ClassVar[bool] = False  # reach is a receptive field of conv layers (ARC104)
     sequence: ClassVar[bool] = True  # positions along a sequence (False: images)
-    # The registered formula (formulas/registry.py) behind each figure `estimate` prints:
-    # keys flops, reach, receptive_field, path_length, sequential_steps, latency.
+    # The registered formulas (formulas/registry.py) behind the figures `estimate` prints:
+    # FLOPs, latency, and the dependency figures (reach, receptive_field, path_length,
+    # sequential_steps), which come from `path_formula` unless `formula_names` names another.
+    flops_formula: ClassVar[str] = ""
+    latency_formula: ClassVar[str] = ""
+    path_formula: ClassVar[str] = ""
     formula_names: ClassVar[dict[str, str]] = {}
+
+    def formula_for(self, figure: str) -> str:
+        """The registered formula behind `figure` ("flops", "latency", "reach", ...)."""
+        if figure in self.formula_names:
+            return self.formula_names[figure]
+        if figure == "flops":
+            return self.flops_formula
+        return self.latency_formula if figure == "latency" else self.path_formula
 
     # --- which specs -------------------------------------------------------------------------
 

@@ -59,13 +59,13 @@ class Conv1d(Family):
     name = "conv1d"
     serves = ("cnn", "tcn")
     convolutional = True
+    flops_formula = "flops.conv_stack"
+    latency_formula = "latency.conv_stack"
+    path_formula = "path.conv"
     formula_names: ClassVar[dict[str, str]] = {
-        "flops": "flops.conv_stack",
         "reach": "path.conv_reach",
         "receptive_field": "path.receptive_field",
         "path_length": "path.conv_path_length",
-        "sequential_steps": "path.conv",
-        "latency": "latency.conv_stack",
     }
     summary = "1-D convolution stacks over sequences: text CNNs and (dilated, causal) TCNs"
 

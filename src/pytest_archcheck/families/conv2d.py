@@ -55,13 +55,13 @@ class Conv2d(Family):
     serves = ("cnn",)
     inputs = ("image",)
     convolutional = True
+    flops_formula = "flops.resnet"
+    latency_formula = "latency.conv_stack"
+    path_formula = "path.conv"
     formula_names: ClassVar[dict[str, str]] = {
-        "flops": "flops.resnet",
         "reach": "path.conv_reach",
         "receptive_field": "path.receptive_field",
         "path_length": "path.conv_path_length",
-        "sequential_steps": "path.conv",
-        "latency": "latency.conv_stack",
     }
     summary = "ResNet-style image CNNs (BasicBlocks, BatchNorm, pooled classifier)"
     sequence = False

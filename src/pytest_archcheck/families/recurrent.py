@@ -18,7 +18,7 @@ target's allocator rounds it. The head saves its batch-major input (LM) or the p
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from ..formulas.params import GATES
 from ..formulas.registry import formula
@@ -59,14 +59,9 @@ class Recurrent(Family):
     serves = ("lstm", "gru", "rnn")
     summary = "nn.LSTM / nn.GRU / nn.RNN stacks with an LM or classifier head"
     recurrent = True
-    formula_names: ClassVar[dict[str, str]] = {
-        "flops": "flops.recurrent",
-        "reach": "path.recurrent",
-        "receptive_field": "path.recurrent",
-        "path_length": "path.recurrent",
-        "sequential_steps": "path.recurrent",
-        "latency": "latency.recurrent",
-    }
+    flops_formula = "flops.recurrent"
+    latency_formula = "latency.recurrent"
+    path_formula = "path.recurrent"
 
     def has_forget_gate(self, spec: Spec) -> bool:
         return spec.model.family == "lstm"

@@ -38,8 +38,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
+from ..formulas.memo import per_spec
 from ..formulas.registry import formula
 from . import Family, ForwardSaved, Problem, Shape, register
 from ._base import DEFAULT_VOCAB, head_out
@@ -76,14 +77,9 @@ class Transformer(Family):
     serves = ("transformer",)
     summary = "self-attention stacks: GPT-2/Llama/Qwen2/Mistral decoders, BERT-style encoders"
     attention = True
-    formula_names: ClassVar[dict[str, str]] = {
-        "flops": "flops.transformer",
-        "reach": "path.attention",
-        "receptive_field": "path.attention",
-        "path_length": "path.attention",
-        "sequential_steps": "path.attention",
-        "latency": "latency.transformer",
-    }
+    flops_formula = "flops.transformer"
+    latency_formula = "latency.transformer"
+    path_formula = "path.attention"
 
     # --- parameters --------------------------------------------------------------------------
 
@@ -268,29 +264,19 @@ class _Consts:
     matmul_weights: int  # ... of all layers and the LM head
 
 
-_CACHE: dict[tuple[int, Any], tuple[Spec, _Consts]] = {}
-
-
+@per_spec(maxsize=512)
 def _consts(spec: Spec, target: Target) -> _Consts:
     from ..runtime import attention_kernel
 
-    key = (id(spec), target)
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0] is spec:
-        return hit[1]
     m = spec.model
     h, a, kv, hd, f = m.d_model, m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim
     layer_weights = h * (a + 2 * kv) * hd + a * hd * h + h * f * (3 if m.mlp == "swiglu" else 2)
     head = (m.vocab or DEFAULT_VOCAB) * h if lm_head(spec) else 0
-    c = _Consts(
+    return _Consts(
         kernel=attention_kernel(spec, target),
         layer_weights=layer_weights,
         matmul_weights=m.layers * layer_weights + head,
     )
-    if len(_CACHE) >= 512:
-        _CACHE.clear()
-    _CACHE[key] = (spec, c)  # the spec is kept alive, so its id is not reused
-    return c
 
 
 @formula(

@@ -39,6 +39,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .memo import per_spec
+from .params import shapes_from_spec
 from .registry import formula
 from .states import adafactor_state_elements
 
@@ -48,13 +50,6 @@ if TYPE_CHECKING:
 
 Shape = tuple[int, ...]
 PHASES = ("forward", "backward", "late-backward", "optimizer")
-
-
-def param_shapes(spec: Spec) -> list[Shape]:
-    """Parameter tensors of the spec's family (its reference module's layout)."""
-    from ..families import family_of
-
-    return family_of(spec).param_shapes(spec)
 
 
 def buffer_bytes(spec: Spec) -> int:
@@ -141,17 +136,11 @@ class _Static:
     shapes: int  # number of parameter tensors
 
 
-_STATIC: dict[tuple[int, Any], tuple[Spec, _Static]] = {}
-
-
+@per_spec(maxsize=256)
 def _static(spec: Spec, target: Target) -> _Static:
-    key = (id(spec), target)
-    hit = _STATIC.get(key)
-    if hit is not None and hit[0] is spec:
-        return hit[1]
     from ..runtime.cuda import allocator_overhead
 
-    shapes = param_shapes(spec)
+    shapes = shapes_from_spec(spec)
     states = model_states(spec, shapes, target)
     always = grad_pad = 0
     if target.cuda:
@@ -159,11 +148,7 @@ def _static(spec: Spec, target: Target) -> _Static:
         always, grad_pad = allocator_overhead(
             spec.train.optimizer, target.device, sizes, len(shapes)
         )
-    st = _Static(states, always, grad_pad, len(shapes))
-    if len(_STATIC) >= 256:
-        _STATIC.clear()
-    _STATIC[key] = (spec, st)  # the spec is kept alive, so its id is not reused
-    return st
+    return _Static(states, always, grad_pad, len(shapes))
 
 
 @dataclass(frozen=True)
@@ -220,11 +205,6 @@ class TrainMemory:
         "allocator",
     )
 
-    @property
-    def moment(self) -> str:
-        """Older name of `phase`."""
-        return self.phase
-
     def terms(self) -> list[Term]:
         """The peak's composition as printed rows; their values sum to `total`."""
         act = self.activations_formula or "activations"
@@ -275,6 +255,7 @@ def train_memory(
     """
     from ..families import family_of
     from ..runtime import target_for
+    from ..runtime.cuda import cuda_alloc_size
 
     fam = family_of(spec)
     n = n or fam.train_n(spec)
@@ -313,7 +294,7 @@ def train_memory(
     if target.cuda:
         alloc = st.cuda_overhead
         if phase in ("forward", "backward"):
-            alloc += _cuda_alloc(4) - 4  # the scalar loss
+            alloc += cuda_alloc_size(4) - 4  # the scalar loss
         else:
             alloc += st.cuda_grad_pad
     at = dict.fromkeys(TrainMemory.PARTS, 0) | parts[phase]
@@ -326,9 +307,3 @@ def train_memory(
         activations_formula=fw.formula,
         inputs={"family": fam.name, "n": n, "batch": batch, "target": target.label},
     )
-
-
-def _cuda_alloc(nbytes: int) -> int:
-    from ..runtime.cuda import cuda_alloc_size
-
-    return cuda_alloc_size(nbytes)
