@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .scaffold import add_parsers
 
     add_parsers(sub)
+    from .span import add_parser as add_span_parser
+
+    add_span_parser(sub)
     return p
 
 
@@ -380,6 +383,12 @@ def _init(args: argparse.Namespace) -> int:
     return init_command(args)
 
 
+def _span(args: argparse.Namespace) -> int:
+    from .span import command
+
+    return command(args)
+
+
 COMMANDS = {
     "check": _check,
     "estimate": _estimate,
@@ -389,6 +398,7 @@ COMMANDS = {
     "schema": _schema,
     "discover": _discover,
     "init": _init,
+    "span": _span,
 }
 
 
