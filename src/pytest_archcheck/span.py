@@ -21,9 +21,10 @@ measures that, per channel and per window, with numpy only (no torch, no user co
   one period: the model must see the same phase of the previous cycle.
 
 Crossings are interpolated linearly between the two integer lags around them, so a decay time
-of 99.5 lags is reported as ≈ 99.5, not rounded to 100. A lag that is never reached within the
-window is reported as None with the reason ("the ACF stays above 1/e up to lag L"): the
-span is then at least L, and we say so instead of inventing a number.
+of 99.5 lags is reported as ≈ 99.5, not rounded to 100. A lag that is not reached within the
+largest lag (by default a fiftieth of the window, so that the window holds at least 50 of the
+lengths it reports) is reported as None with the reason ("the ACF stays above 1/e up to lag
+L"): the span is then at least L, and we say so instead of inventing a number.
 
 Files are data only: `.npy` with `allow_pickle=False`, `.csv` by the standard library (numeric
 columns; a header row is skipped), Parquet/Arrow/Feather through pyarrow when it is installed.
@@ -41,6 +42,10 @@ from typing import Any
 NOISE_Z = 1.96  # two-sided 95 % quantile of the normal distribution
 INV_E = 1.0 / math.e
 MIN_SAMPLES = 16  # shorter windows give an ACF too noisy to read a lag from
+# Default largest lag: a window/LAGS_PER_WINDOW. A length read off the sample ACF is only
+# meaningful when the window holds many of them: a random walk's sample ACF also falls below
+# 1/e, at a lag set by the window (about a third of it), not by the process.
+LAGS_PER_WINDOW = 50
 P90_SMALL = 256  # article: "若 90% 的依赖都小于 256，则优先考虑 CNN/LSTM"
 P90_LARGE = 512  # article: "若 P90 已经超过 512，Transformer 的优势通常更稳"
 
@@ -199,7 +204,7 @@ def measure_window(x: Any, channel: int = 0, window: int = 0, max_lag: int | Non
     n = len(x)
     if n < MIN_SAMPLES:
         raise SpanError(f"a window of {n} samples is too short (at least {MIN_SAMPLES})")
-    limit = n // 2 if max_lag is None else min(max_lag, n - 1)
+    limit = max(MIN_SAMPLES, n // LAGS_PER_WINDOW) if max_lag is None else min(max_lag, n - 1)
     acf = autocorrelation(x, limit)
     band = NOISE_Z / math.sqrt(n)
     return Lags(
@@ -339,7 +344,7 @@ def add_parser(sub: Any) -> None:
     )
     s.add_argument("data", type=Path, help="series file: .npy, .csv, .tsv, .parquet, .feather")
     s.add_argument("--window", type=int, default=None, help="samples per window (default: all)")
-    s.add_argument("--max-lag", type=int, default=None, help="largest lag (default: window/2)")
+    s.add_argument("--max-lag", type=int, default=None, help="largest lag (default: window/50)")
     s.add_argument("--channels-first", action="store_true", help="2-D data is channels × time")
     s.add_argument("--format", choices=["text", "json"], default="text")
 
@@ -398,3 +403,50 @@ def render_text(report: SpanReport) -> str:
             f"[budget]\nspan = {report.suggested}  # P90 over channels and windows (archcheck span)"
         )
     return "\n".join(lines)
+
+
+# ---- `[budget] span = "p90"` with `[data] span_source` ------------------------------------
+
+SPAN_PERCENTILES = {"p50": 50.0, "p90": 90.0}
+
+
+def declared_span(
+    which: str, source: str, base: Path, root: Path | None = None, window: int | None = None
+) -> int:
+    """The span a spec declares as a percentile of its data: `which` is "p50" or "p90",
+    `source` a series file (measured here, numpy) or the JSON `archcheck span --format json`
+    wrote (read as is, no numpy needed). Relative to the spec's folder, else the project root.
+    Raises SpanError with what to do when there is no number to take."""
+    import json
+
+    from .deps import note_file
+
+    if which not in SPAN_PERCENTILES:
+        raise SpanError(f"expected a positive integer or one of {sorted(SPAN_PERCENTILES)}")
+    candidates = [base / source] + ([root / source] if root is not None else [])
+    for c in candidates:
+        note_file(c)  # the static cache re-checks the spec when the data changes
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        raise SpanError(f"data.span_source {source!r} not found next to the spec")
+    if found.suffix.lower() == ".json":
+        try:
+            doc = json.loads(found.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise SpanError(f"{source}: not a JSON file of `archcheck span` ({exc})") from None
+        value = doc.get(which) if isinstance(doc, dict) else None
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise SpanError(
+                f"{source}: no positive {which!r} (write it with `archcheck span "
+                "DATA --format json`)"
+            )
+        return max(1, math.ceil(value))
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        raise SpanError("measuring data.span_source needs numpy (pip install numpy)") from None
+    report = measure(read_series(found), source, window)
+    value = report.percentile(SPAN_PERCENTILES[which])
+    if value is None:
+        raise SpanError(f"{source}: {report.verdict()}")
+    return max(1, math.ceil(value))

@@ -166,6 +166,8 @@ def _validate(
     tables: dict[str, dict[str, Any]], loaded: LoadedSpec, model: str | None
 ) -> Spec | None:
     """Validate with pydantic; each error becomes ARC302 (ARC304 for cross-key dimension checks)."""
+    if not _resolve_span(tables, loaded):
+        return None
     devices = loaded.settings.project_devices if loaded.settings else {}
     try:
         spec = Spec.model_validate(tables, context={"devices": devices})
@@ -277,6 +279,44 @@ def load_spec_text(
     _merge_defaults(tables, settings)
     loaded.spec = _validate(tables, loaded, loaded.name)
     return loaded
+
+
+def _resolve_span(tables: dict[str, dict[str, Any]], loaded: LoadedSpec) -> bool:
+    """`[budget] span = "p50" | "p90"`: replace the percentile's name with its value measured
+    from `[data] span_source` (span.py), so every rule sees a number. False (and an ARC302 at
+    the key) when there is no number to take: never a guessed span."""
+    budget, data = tables.get("budget", {}), tables.get("data", {})
+    which = budget.get("span") if isinstance(budget, dict) else None
+    if not isinstance(which, str):
+        return True
+    from ..span import SpanError, declared_span
+
+    source = data.get("span_source") if isinstance(data, dict) else None
+    window = data.get("span_window") if isinstance(data, dict) else None
+    try:
+        if not isinstance(source, str):
+            raise SpanError(
+                f"span = {which!r} is measured from data: add `[data] span_source = "
+                '"series.npy"` (a series file or `archcheck span --format json` output)'
+            )
+        base = Path(loaded.path).parent
+        budget["span"] = declared_span(
+            which, source, base, loaded.root, window if isinstance(window, int) else None
+        )
+    except SpanError as exc:
+        key = ("budget", "span")
+        loaded.problems.append(
+            _problem(
+                "invalid-value",
+                f"`budget.span`: {exc}",
+                loaded.path,
+                loaded.line_of(key),
+                loaded.name,
+                key=key,
+            )
+        )
+        return False
+    return True
 
 
 def read_project_settings(pp: Path) -> tuple[dict[str, Any] | None, Settings | None]:

@@ -239,7 +239,20 @@ class BudgetTable(_Table):
     memory: Bytes | None = None
     infer_memory: Bytes | None = None
     p95_latency: Seconds | None = None
-    span: PosInt | None = None
+    # "p50"/"p90" are replaced at load time by that percentile of [data] span_source (span.py),
+    # so the model itself only ever holds a number; the schema says both are accepted
+    span: Annotated[
+        PosInt | None,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "integer", "minimum": 1},
+                    {"enum": ["p50", "p90"]},
+                    {"type": "null"},
+                ]
+            }
+        ),
+    ] = None
     max_padding: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     granularity: PosInt = 64
 
@@ -257,6 +270,10 @@ class DataTable(_Table):
     """[data]: what real sequences look like (ARC208, ARC212)."""
 
     lengths: str | LengthStats | None = None
+    # a series file (or `archcheck span --format json` output) that `budget.span = "p90"` is
+    # measured from at load time (span.py); relative to the spec's folder
+    span_source: str | None = None
+    span_window: PosInt | None = None
 
 
 class _WithProjectDevices(_Table):
