@@ -1,4 +1,4 @@
-"""Adding a rule is adding one file: a new `rules/arc213_*.py` shows in `archcheck rule`, in
+"""Adding a rule is adding one file: a new `rules/arc299_*.py` shows in `archcheck rule`, in
 the generated docs, in `archcheck check` and in the pytest item of its concern, with no other
 edit (before, a code missing from the plugin's own table never showed in pytest).
 
@@ -20,7 +20,7 @@ import pytest_archcheck
 
 pytest_plugins = ["pytester"]
 
-NEW_RULE = '''"""ARC213 `too-many-layers-example`: a rule added by a test, in one file."""
+NEW_RULE = '''"""ARC299 `too-many-layers-example`: a rule added by a test, in one file."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from .context import RuleContext, Violation
 from .registry import rule
 
 
-@rule("ARC213", "too-many-layers-example", severity="warning", concern="pitfalls")
+@rule("ARC299", "too-many-layers-example", severity="warning", concern="pitfalls")
 def too_many_layers(ctx: RuleContext) -> Iterator[Violation]:
     """More than one layer (an example rule registered by a test).
 
@@ -75,7 +75,7 @@ seq_len = 64
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the package with rules/arc213_too_many_layers_example.py added."""
+    """A copy of the package with rules/arc299_too_many_layers_example.py added."""
     src = tmp_path_factory.mktemp("src")
     pkg = src / "pytest_archcheck"
     shutil.copytree(
@@ -83,7 +83,7 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pkg,
         ignore=shutil.ignore_patterns("__pycache__"),
     )
-    (pkg / "rules" / "arc213_too_many_layers_example.py").write_text(NEW_RULE, encoding="utf-8")
+    (pkg / "rules" / "arc299_too_many_layers_example.py").write_text(NEW_RULE, encoding="utf-8")
     return src
 
 
@@ -108,25 +108,25 @@ def test_the_copy_is_what_runs(package: Path, tmp_path: Path) -> None:
 
 def test_new_rule_file_is_listed_documented_and_checked(package: Path, tmp_path: Path) -> None:
     listing = _run(package, tmp_path, "-m", "pytest_archcheck", "rule")
-    assert "ARC213  too-many-layers-example" in listing.stdout, listing.stderr
-    page = _run(package, tmp_path, "-m", "pytest_archcheck", "rule", "ARC213")
+    assert "ARC299  too-many-layers-example" in listing.stdout, listing.stderr
+    page = _run(package, tmp_path, "-m", "pytest_archcheck", "rule", "ARC299")
     assert "pytest item pitfalls" in page.stdout and "## Why is this bad?" in page.stdout
     codes = _run(
         package, tmp_path, "-c", "from pytest_archcheck.codes import RULE_CODES as c; print(c)"
     )
-    assert "'ARC213'" in codes.stdout, codes.stderr
+    assert "'ARC299'" in codes.stdout, codes.stderr
 
     docs = _run(package, tmp_path, "-m", "pytest_archcheck.docsgen", str(tmp_path / "docs"))
     assert docs.returncode == 0, docs.stderr
-    assert "`too-many-layers-example`" in (tmp_path / "docs" / "rules" / "ARC213.md").read_text()
-    assert "[ARC213](ARC213.md)" in (tmp_path / "docs" / "rules" / "index.md").read_text()
+    assert "`too-many-layers-example`" in (tmp_path / "docs" / "rules" / "ARC299.md").read_text()
+    assert "[ARC299](ARC299.md)" in (tmp_path / "docs" / "rules" / "index.md").read_text()
 
     (tmp_path / "two.archcheck.toml").write_text(SPEC, encoding="utf-8")
     check = _run(
-        package, tmp_path, "-m", "pytest_archcheck", "check", ".", "--select", "ARC213",
+        package, tmp_path, "-m", "pytest_archcheck", "check", ".", "--select", "ARC299",
         "--no-cache", "--format", "concise",
     )  # fmt: skip
-    assert "two.archcheck.toml:4:1: ARC213 2 layers" in check.stdout, check.stderr
+    assert "two.archcheck.toml:4:1: ARC299 2 layers" in check.stdout, check.stderr
 
 
 def test_new_rule_fails_the_pytest_item_of_its_concern(package: Path, tmp_path: Path) -> None:
@@ -136,6 +136,6 @@ def test_new_rule_fails_the_pytest_item_of_its_concern(package: Path, tmp_path: 
         "two.archcheck.toml",
     )  # fmt: skip
     assert "ARCHCHECK two.archcheck.toml::two::pitfalls" in out.stdout, out.stdout + out.stderr
-    assert "two.archcheck.toml:4: ARC213 2 layers" in out.stdout
+    assert "two.archcheck.toml:4: ARC299 2 layers" in out.stdout
     for concern in ("config", "memory", "latency", "span"):
         assert f"PASSED two.archcheck.toml::two::{concern}" in out.stdout

@@ -274,6 +274,10 @@ class DataTable(_Table):
     # measured from at load time (span.py); relative to the spec's folder
     span_source: str | None = None
     span_window: PosInt | None = None
+    # the training set's size, for the small-data rules (ARC213, ARC214): unique samples, and
+    # unique tokens the loss is computed on (language modelling), before any repetition
+    samples: PosInt | None = None
+    tokens: PosInt | None = None
 
 
 class _WithProjectDevices(_Table):
