@@ -19,6 +19,7 @@ from .units import format_bytes, format_count, format_seconds
 
 if TYPE_CHECKING:
     from .families import Family
+    from .formulas.sensitivity import Sensitivity
     from .runtime import Target
 
 
@@ -147,6 +148,13 @@ class Estimate:
             None if lat is None else LatencyEstimate(lat.seconds, lat.sequential_steps, lat.device)
         )
 
+    @cached_property
+    def sensitivity(self) -> list[Sensitivity]:
+        """The peak (and latency) with each knob halved, largest saving first."""
+        from .formulas.sensitivity import sensitivities
+
+        return sensitivities(self.spec, self.n, self.batch, self.target)
+
     def terms(self) -> list[Term]:
         """Every printed figure, in order, with the formula behind it (peak rows sum to total)."""
         spec, fam = self.spec, self.unit
@@ -270,6 +278,7 @@ class Estimate:
                 "label": self.latency.label,
             },
             "terms": [t.to_json() for t in self.terms()],
+            "sensitivity": [s.to_json() for s in self.sensitivity],
         }
 
 
@@ -332,3 +341,33 @@ def render_text(e: Estimate) -> None:
         label = f"  {term.label}" if part else term.label
         t.add_row(label, _format(term), term.formula)
     Console().print(t)
+    if e.sensitivity:
+        Console().print(_sensitivity_table(e))
+
+
+def _sensitivity_table(e: Estimate) -> Any:
+    """What halving each knob buys: the peak, the saving, the elasticity (and the latency)."""
+    from rich.table import Table
+
+    latency = any(s.latency_s is not None for s in e.sensitivity)
+    t = Table(title="halve one knob (sensitivity.elasticity: peak ∝ knob^e)")
+    for name in ("knob", "halved", "peak", "saved", "e"):
+        t.add_column(name, justify="left" if name == "knob" else "right")
+    if latency:
+        t.add_column("latency", justify="right")
+    for s in e.sensitivity:
+        row = [
+            s.key,
+            f"{s.value:,} -> {s.halved:,}",
+            format_bytes(s.peak_halved),
+            format_bytes(s.saved),
+            f"{s.elasticity:.2f}",
+        ]
+        if latency:
+            row.append(
+                "n/a"
+                if s.latency_halved_s is None or s.latency_s is None
+                else f"{format_seconds(s.latency_s)} -> {format_seconds(s.latency_halved_s)}"
+            )
+        t.add_row(*row)
+    return t
