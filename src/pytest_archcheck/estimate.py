@@ -155,6 +155,29 @@ class Estimate:
 
         return sensitivities(self.spec, self.n, self.batch, self.target)
 
+    @cached_property
+    def run(self) -> dict[str, Any] | None:
+        """The model's training log (runlog/) against the estimate at the run's batch and n;
+        None without a log, {"error": ...} when it cannot be read."""
+        from .runlog import RunLogError, find_run_log, read_run_log
+        from .runtime import target_for
+
+        if self.path is None:
+            return None
+        found = find_run_log(self.path, self.spec.name, self.spec.data.run_log)
+        if found is None:
+            return None
+        try:
+            log = read_run_log(found)
+        except RunLogError as exc:
+            return {"error": str(exc)}
+        est = train_memory(self.spec, log.peak_n, log.peak_batch, target_for(self.spec, log.device))
+        return {
+            **log.to_json(),
+            "estimate_bytes": est.total,
+            "delta": est.total / log.peak_bytes - 1,
+        }
+
     def terms(self) -> list[Term]:
         """Every printed figure, in order, with the formula behind it (peak rows sum to total)."""
         spec, fam = self.spec, self.unit
@@ -279,6 +302,7 @@ class Estimate:
             },
             "terms": [t.to_json() for t in self.terms()],
             "sensitivity": [s.to_json() for s in self.sensitivity],
+            "run": self.run,
         }
 
 
@@ -341,6 +365,19 @@ def render_text(e: Estimate) -> None:
         label = f"  {term.label}" if part else term.label
         t.add_row(label, _format(term), term.formula)
     Console().print(t)
+    run = e.run
+    if run is not None and "error" in run:
+        Console().print(f"run log: {run['error']}", markup=False, highlight=False)
+    elif run is not None:
+        Console().print(
+            f"run log {run['path']}: estimate {format_bytes(run['estimate_bytes'])} at batch "
+            f"{run['peak_batch']} × n {run['peak_n']} ({run['device']}), run peaked "
+            f"{format_bytes(run['peak_bytes'])}, {run['delta']:+.1%}"
+            + (f"; P90 n {run['p90_n']:,}" if run.get("p90_n") else "")
+            + (f"; {run['tokens_per_s']:,.0f} tokens/s" if run.get("tokens_per_s") else ""),
+            markup=False,
+            highlight=False,
+        )
     if e.sensitivity:
         Console().print(_sensitivity_table(e))
 

@@ -22,7 +22,8 @@ def mean_length(ctx: RuleContext) -> Iterator[Violation]:
     ## What it does
     From [data] lengths (inline statistics, or a lengths file as for ARC208), reports when P90
     exceeds `max_n`: the budget was set for a typical sequence, and at least one in ten
-    sequences is longer.
+    sequences is longer. Without `[data] lengths`, the lengths a real run saw are used when the
+    model has a training log (`<model name>.run.json`, written by `pytest_archcheck.runlog`).
 
     ## Why is this bad?
     If P90 is twice the mean, attention memory at P90 is four times the budgeted figure; the
@@ -43,11 +44,17 @@ def mean_length(ctx: RuleContext) -> Iterator[Violation]:
     - The article's pitfall list: "只用平均 n 估算成本会踩坑：P90 若是 2 倍，注意力显存就是 4 倍".
     """
     lengths, max_n = ctx.spec.data.lengths, ctx.spec.budget.max_n
-    if lengths is None or max_n is None:
+    if max_n is None:
         return
     mean: float | None
     p90: int | None
-    if isinstance(lengths, str):
+    source = ""
+    if lengths is None:  # the lengths a real run saw (runlog/), when it left a training log
+        run = ctx.run_log
+        if run is None or isinstance(run, Exception) or not run.lengths:
+            return
+        p90, mean, source = run.length_percentile(90), None, f" in the run ({run.path})"
+    elif isinstance(lengths, str):
         data = _read_lengths(ctx, lengths)
         if isinstance(data, Exception):  # ARC208 reports it
             return
@@ -58,7 +65,7 @@ def mean_length(ctx: RuleContext) -> Iterator[Violation]:
         ratio = (p90 / max_n) ** 2
         shown = f" (mean {mean:g})" if mean is not None else ""
         yield Violation(
-            f"P90 length {p90}{shown} exceeds max_n {max_n}: attention memory at P90 is "
+            f"P90 length {p90}{shown}{source} exceeds max_n {max_n}: attention memory at P90 is "
             f"{ratio:.1f}× the budgeted figure",
             ("budget", "max_n"),
             fix=f"set max_n >= {p90} and budget memory there",

@@ -11,6 +11,7 @@ from ..spec.locate import Key
 if TYPE_CHECKING:
     from ..estimate import Estimate
     from ..pipeline import Measurements
+    from ..runlog import RunLog
     from ..spec.load import LoadedSpec
     from ..spec.model import Spec
 
@@ -38,3 +39,17 @@ class RuleContext:
         from ..estimate import estimate
 
         return estimate(self.spec, n=self.spec.budget_n, path=self.loaded.path)
+
+    @cached_property
+    def run_log(self) -> RunLog | Exception | None:
+        """The model's training log (runlog/), None when there is none, the error when it
+        cannot be read."""
+        from ..runlog import RunLogError, find_run_log, read_run_log
+
+        path = find_run_log(self.loaded.path, self.spec.name, self.spec.data.run_log)
+        if path is None:
+            return None
+        try:
+            return read_run_log(path)
+        except RunLogError as exc:
+            return exc

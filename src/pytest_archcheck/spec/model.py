@@ -278,6 +278,8 @@ class DataTable(_Table):
     # unique tokens the loss is computed on (language modelling), before any repetition
     samples: PosInt | None = None
     tokens: PosInt | None = None
+    # the run log a training run wrote (runlog/): default `<model name>.run.json` next to the spec
+    run_log: str | None = None
 
 
 class _WithProjectDevices(_Table):
