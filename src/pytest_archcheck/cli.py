@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .span import add_parser as add_span_parser
 
     add_span_parser(sub)
+    from .plot import add_parser as add_plot_parser
+
+    add_plot_parser(sub)
     return p
 
 
@@ -383,6 +386,12 @@ def _init(args: argparse.Namespace) -> int:
     return init_command(args)
 
 
+def _plot(args: argparse.Namespace) -> int:
+    from .plot import command
+
+    return command(args)
+
+
 def _span(args: argparse.Namespace) -> int:
     from .span import command
 
@@ -399,6 +408,7 @@ COMMANDS = {
     "discover": _discover,
     "init": _init,
     "span": _span,
+    "plot": _plot,
 }
 
 
