@@ -128,9 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--format", choices=["text", "json"], default="text")
 
     a = sub.add_parser("advise", help="the article's selection guide, with numbers")
-    a.add_argument("--span", type=_positive, required=True)
-    a.add_argument("--n", type=_positive, required=True)
-    a.add_argument("--memory", required=True, help='e.g. "24 GiB"')
+    a.add_argument(
+        "spec", nargs="?", default=None, help="a spec: span, n, memory and device default to its"
+    )
+    a.add_argument("--span", type=_positive, default=None)
+    a.add_argument("--n", type=_positive, default=None)
+    a.add_argument("--memory", default=None, help='e.g. "24 GiB"')
+    a.add_argument(
+        "--baseline",
+        action="store_true",
+        help="write light TCN and LSTM baseline specs for SPEC's task and compare their cost",
+    )
+    a.add_argument("--output-dir", type=Path, default=None, help="where --baseline writes")
+    a.add_argument("--force", action="store_true", help="--baseline may overwrite its files")
     a.add_argument("--latency", default=None, help='P95 target, e.g. "200 ms"')
     a.add_argument("--device", default=None)
     a.add_argument("--batch", type=_positive, default=1)
@@ -287,6 +297,20 @@ def _probe(args: argparse.Namespace) -> int:
 def _advise(args: argparse.Namespace) -> int:
     from .units import UnitError, parse_bytes, parse_seconds
 
+    if args.baseline and args.spec is None:
+        raise ArchcheckError("--baseline needs a SPEC: the task the baselines are for")
+    if args.spec is not None:
+        spec = _load_one(args.spec)[0].spec
+        if args.baseline:
+            return _baseline(args, spec)
+        args.span = args.span or spec.budget.span
+        args.n = args.n or spec.budget_n
+        if args.memory is None and spec.budget.memory is not None:
+            args.memory = f"{int(spec.budget.memory)} B"
+        args.device = args.device or spec.budget.device
+    missing = [f"--{k}" for k in ("span", "n", "memory") if getattr(args, k) is None]
+    if missing:
+        raise ArchcheckError(f"{', '.join(missing)} needed (or a SPEC that declares them)")
     try:  # usage errors first, before the formula library is even imported
         memory = parse_bytes(args.memory)
         latency = parse_seconds(args.latency) if args.latency else None
@@ -315,6 +339,44 @@ def _advise(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_json(), indent=2))
     else:
         advise_text(result)
+    return EXIT_OK
+
+
+def _baseline(args: argparse.Namespace, spec: Any) -> int:
+    """`advise SPEC --baseline`: write the baselines, print the comparison (baseline.py)."""
+    from .baseline import compare, write
+
+    candidates = compare(spec, args.spec)
+    folder = args.output_dir or Path(args.spec).parent
+    try:
+        written = write(candidates, folder, args.force)
+    except FileExistsError as exc:
+        raise ArchcheckError(str(exc)) from None
+    except OSError as exc:
+        raise ArchcheckError(f"cannot write: {exc.strerror}", str(folder)) from None
+    if args.format == "json":
+        doc = {
+            "schema_version": 1,
+            "span": spec.budget.span,
+            "candidates": [c.to_json() for c in candidates],
+            "written": [str(p) for p in written],
+        }
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK
+    from .units import format_bytes, format_count
+
+    print(f"{spec.name}: span {spec.budget.span or 'not declared'}, batch {spec.train.batch}")
+    print(f"{'model':<40} {'params':>9} {'peak':>11} {'latency':>10} {'reach':>9}  covers")
+    for c in candidates:
+        lat = "n/a" if c.latency_ms is None else f"{c.latency_ms:.2f} ms"
+        reach = "all" if c.reach is None else f"{c.reach:,}"
+        covers = {True: "yes", False: "NO", None: "-"}[c.covers]
+        print(
+            f"{c.name:<40} {format_count(c.params):>9} {format_bytes(c.peak):>11} "
+            f"{lat:>10} {reach:>9}  {covers}"
+        )
+    for p in written:
+        print(f"wrote {p}")
     return EXIT_OK
 
 
