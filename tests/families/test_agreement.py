@@ -11,8 +11,9 @@ the math kernel, nanoGPT, the TCN, the GRU tagger, the char RNN).
 Known gaps, each pinned by a strict xfail so that it fails loudly once fixed:
 - LSTM: oneDNN sizes its workspace internally; the formula's fit misses small and bf16 cases
   (`lstm-lm` -5.7 %, tiny widths -44 %);
-- generated 1-D conv stacks of a few kB (one 8-channel layer) whose peak is in backward
-  (-19.5 %): the conv and threshold backward temporaries are not walked;
+- generated 1-D conv stacks: the pooled classifier's backward is walked for fp32 on CPU only
+  (the tiny case went -19.5 % -> +0 %), but other draws of a few kB still miss (-8 %), and
+  TCNs under bf16 on CPU miss forward bytes (-6..-16 %);
 - `cnn-text` (-3.5 %): the backward of its pooled classifier is not walked.
 """
 
