@@ -176,6 +176,7 @@ def conv1d_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     s = n
     drop = t.dropout > 0
     peak = 0
+    layers: list[tuple[int, int, int]] = []  # (saved conv input, its unpadded size, ReLU out)
     for i, (k, dil, st, c) in enumerate(
         zip(m.kernel_list(), m.dilation_list(), m.stride_list(), chans, strict=True)
     ):
@@ -187,6 +188,7 @@ def conv1d_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
         else:
             pad = total
         p_in = 4 if i == 0 else p
+        s_in = s
         padded = b * c_in * (s + pad) * p_in  # F.pad copies, even for zero padding
         s = (s + pad - total - 1) // st + 1
         y = b * c * s * p
@@ -197,6 +199,7 @@ def conv1d_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
             kept = padded
             peak = max(peak, saved + hold + kept + y)
         saved += kept
+        layers.append((kept, b * c_in * s_in * p_in if pad or i == 0 else 0, y))
         peak = max(peak, saved + hold + 2 * y)  # ReLU output allocated, conv output alive
         saved += y  # ReLU output
         if drop:
@@ -228,11 +231,66 @@ def conv1d_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     elif pr.lowp:
         logits += b * s * c_in * 4  # loss: output.float()
     peak = max(peak, end + logits)
+    extra = (width or 0) * c_in * 4
+    if kind == "classes" and width and not pr.lowp and not target.cuda:
+        dropped = 0 if tokens else b * n * c_first * 4
+        extra = _pooled_backward(
+            layers, b * c_in * p, width * (c_in + 1) * 4, tokens, drop, dropped
+        )
     return ForwardSaved(
         end,
         0,
         logits,
-        backward_extra=(width or 0) * c_in * 4,
+        backward_extra=extra,
         forward_peak=peak if peak > end + logits else 0,
         formula="activations.conv1d",
     )
+
+
+def _pooled_backward(
+    layers: list[tuple[int, int, int]],
+    pooled: int,
+    head_grads: int,
+    tokens: bool,
+    drop: bool,
+    dropped: int,
+) -> int:
+    """Early backward of a pooled classifier stack (fp32, CPU), walked in autograd's order:
+    the head's gradients (its input gradient, fp32 weight and bias gradients), mean's backward
+    (div: grad.expand / s, a full last map), then per layer, last first: dropout's mul backward
+    (a map; its noise dies), threshold_backward (a map; the saved ReLU output dies),
+    convolution_backward (the padded input's gradient; the saved padded input dies) and
+    constant_pad_nd's backward (a new unpadded tensor) -- the first layer's input needs no
+    gradient unless it is an embedding. Returns the largest live bytes beyond the end of
+    forward's saved set."""
+    # the float input itself is saved by nothing (F.pad copies it): it dies with forward
+    live = pooled + head_grads - dropped  # dpooled beside the head's parameter gradients
+    best = live
+    live -= pooled  # the pooled features (saved by addmm) die once mm's backward ran
+    live += layers[-1][2]  # div
+    best = max(best, live)
+    live -= pooled  # dpooled
+    g = layers[-1][2]
+    for i in range(len(layers) - 1, -1, -1):
+        kept, unpadded, y = layers[i]
+        if drop:
+            live += y  # mul backward
+            best = max(best, live)
+            live -= g + y  # the incoming gradient and the noise
+            g = y
+        live += y  # threshold_backward
+        best = max(best, live)
+        live -= g + y  # incoming gradient, saved ReLU output
+        if i == 0 and not tokens:
+            live -= y + kept  # only the weight gradient: T and the saved input die
+            break
+        live += kept  # the padded input's gradient
+        best = max(best, live)
+        live -= y + kept  # T, the saved padded input
+        g = kept
+        if unpadded and unpadded != kept:
+            live += unpadded  # constant_pad_nd backward
+            best = max(best, live)
+            live -= g
+            g = unpadded
+    return best
