@@ -4,17 +4,14 @@ dilations, n, batch, dtype fp32/bf16, optimizer, dropout, checkpointing, with an
 budget device). The probe runs the reference module through torch's own kernels and counts
 every storage it allocates; the formula never sees it.
 
-Holds within 2 %: Transformers and GRU/RNN over generated specs, and every example built from
-the reference modules except the two below (GPT-2, Llama-2-7B, BERT-style and long encoders,
-the math kernel, nanoGPT, the TCN, the GRU tagger, the char RNN).
+Holds within 2 %: Transformers, GRU/RNN, 1-D conv stacks (text CNNs, TCNs) and ResNets over
+generated specs, and every example built from the reference modules except `lstm-lm` (GPT-2,
+Llama-2-7B, BERT-style and long encoders, the math kernel, nanoGPT, the TCN, the GRU tagger,
+the char RNN, cnn-text).
 
 Known gaps, each pinned by a strict xfail so that it fails loudly once fixed:
 - LSTM: oneDNN sizes its workspace internally; the formula's fit misses small and bf16 cases
-  (`lstm-lm` -5.7 %, tiny widths -44 %);
-- generated 1-D conv stacks: the pooled classifier's backward is walked for fp32 on CPU only
-  (the tiny case went -19.5 % -> +0 %), but other draws of a few kB still miss (-8 %), and
-  TCNs under bf16 on CPU miss forward bytes (-6..-16 %);
-- `cnn-text` (-3.5 %): the backward of its pooled classifier is not walked.
+  (`lstm-lm` -5.7 %, tiny widths -44 %).
 """
 
 from __future__ import annotations
@@ -61,7 +58,7 @@ def _keeps_positions(spec: Spec, n: int) -> bool:
 GAP = pytest.mark.xfail(strict=True, reason="known gap: see the module docstring")
 
 
-@pytest.mark.parametrize("unit", ["transformer", "recurrent", pytest.param("conv1d", marks=GAP)])
+@pytest.mark.parametrize("unit", ["transformer", "recurrent", "conv1d"])
 @settings(
     max_examples=8,
     deadline=None,
@@ -118,10 +115,7 @@ REFERENCE_EXAMPLES = [
 
 @pytest.mark.parametrize(
     "path",
-    [
-        pytest.param(p, marks=GAP) if p.parent.name in ("lstm-lm", "cnn-text") else p
-        for p in REFERENCE_EXAMPLES
-    ],
+    [pytest.param(p, marks=GAP) if p.parent.name == "lstm-lm" else p for p in REFERENCE_EXAMPLES],
     ids=lambda p: p.parent.name,
 )
 def test_examples_agree(path: Path) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..formulas.registry import formula
 from . import Family, ForwardSaved, Problem, Shape, register
+from ._base import LiveBytes
 
 if TYPE_CHECKING:
     from ..formulas.devices import Device
@@ -182,32 +183,6 @@ def resnet_flops(spec: Spec, n: int, batch: int) -> Flops:
     return Flops(fwd, 3 * fwd)
 
 
-class _Live:
-    """Live bytes through the step, tensor by tensor: `alloc` adds one tensor under a key
-    (rounded as the target's allocator rounds it), `free` releases it; `peak` is the largest live
-    total since the last `mark`."""
-
-    def __init__(self, cuda: bool) -> None:
-        from ..runtime.cuda import cuda_alloc_size
-
-        self.rnd = cuda_alloc_size if cuda else (lambda nb: nb)
-        self.live = self.peak = 0
-        self.held: dict[str, int] = {}
-
-    def alloc(self, key: str, nbytes: int) -> None:
-        nb = self.rnd(nbytes)
-        self.live += nb
-        self.peak = max(self.peak, self.live)
-        self.held[key] = self.held.get(key, 0) + nb
-
-    def free(self, *keys: str) -> None:
-        for key in keys:
-            self.live -= self.held.pop(key, 0)
-
-    def mark(self) -> None:
-        self.peak = self.live
-
-
 @formula(
     "activations.resnet",
     "walk: image + stem 2*b*c0*n²*p + Σ_blocks (4 (+1 shortcut))*b*c*side²*p + BN stats + pooled;"
@@ -246,7 +221,7 @@ def resnet_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     c0 = chans[0]
     cin = m.in_channels or 3
     classes = m.classes or DEFAULT_CLASSES
-    w = _Live(target.cuda)
+    w = LiveBytes(target.cuda)
 
     def conv_bn(tag: str, c_out: int, c_in: int, k: int, side: int) -> int:
         """conv (+ its autocast weight cast) and BN; returns the map's bytes, BN output held."""
@@ -299,7 +274,7 @@ def resnet_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     w.free("logits", "fc.bcast")
     if lowp:
         w.free("image")  # the fp32 image is not saved: it dies with forward's locals
-    w.alloc("loss", 4)
+    w.alloc("loss", 4, rounded=False)  # its allocator rounding is formulas/peak.py's
     w.mark()
     w.alloc("dloss", 4)  # ones_like
     if lowp:
