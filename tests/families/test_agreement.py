@@ -86,7 +86,10 @@ def test_image_cnns_agree(unit: str, data: st.DataObject) -> None:
     assert abs(err) <= TOLERANCE, (f"{err:+.2%}", spec.model_dump(exclude_defaults=True), detail)
 
 
-KNOWN_GAPS = {
+# Cases that once missed, kept as regression checks (measured before the fix).
+PINNED = {
+    # was -12.3 %, then -3.6 %: the oneDNN workspace was a fit (x 0.71 under bf16) and the
+    # zero bias tensors aten passes without biases, cast and kept by autocast, were missing
     "lstm-bf16-cpu": (
         {"model": {"family": "lstm", "layers": 2, "d_model": 24, "vocab": 295,
                    "tied_embeddings": False, "bias": "none", "hidden": 24,
@@ -98,10 +101,9 @@ KNOWN_GAPS = {
 }  # fmt: skip
 
 
-@GAP
-@pytest.mark.parametrize("name", sorted(KNOWN_GAPS))
-def test_known_gaps(name: str) -> None:
-    raw, n = KNOWN_GAPS[name]
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_pinned_cases(name: str) -> None:
+    raw, n = PINNED[name]
     err, detail = _agree(Spec.model_validate(raw), n)
     assert abs(err) <= TOLERANCE, (f"{err:+.2%}", detail)
 
