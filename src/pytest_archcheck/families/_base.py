@@ -42,6 +42,42 @@ def head_out(m: ModelTable) -> tuple[str, int | None]:
     return (kind, width) if width else ("none", None)
 
 
+class LiveBytes:
+    """Live bytes through a training step, tensor by tensor, for the families that walk their
+    step in the order torch allocates and frees (conv2d, conv1d): `alloc` adds one tensor under
+    a key (rounded as the target's allocator rounds it: the fake probe's CUDA emulation counts
+    every storage so), `free` releases every tensor under the keys; `peak` is the largest live
+    total since the last `mark`."""
+
+    def __init__(self, cuda: bool) -> None:
+        from ..runtime.cuda import cuda_alloc_size
+
+        self.rnd = cuda_alloc_size if cuda else (lambda nb: nb)
+        self.live = self.peak = 0
+        self.held: dict[str, int] = {}
+
+    def alloc(self, key: str, nbytes: int, *, rounded: bool = True) -> None:
+        """rounded=False: count the bytes as they are (the scalar loss, whose allocator
+        rounding formulas/peak.py adds once as part of the allocator row)."""
+        nb = self.rnd(nbytes) if rounded else nbytes
+        self.live += nb
+        self.peak = max(self.peak, self.live)
+        self.held[key] = self.held.get(key, 0) + nb
+
+    def free(self, *keys: str) -> None:
+        for key in keys:
+            self.live -= self.held.pop(key, 0)
+
+    def release(self, nbytes: int) -> None:
+        """Free a tensor that was alive before the walk began (the walk then counts bytes
+        relative to that moment, e.g. the end of forward)."""
+        if nbytes:
+            self.live -= self.rnd(nbytes)
+
+    def mark(self) -> None:
+        self.peak = self.live
+
+
 @dataclass(frozen=True)
 class ForwardSaved:
     """What is alive at the end of the training forward pass (bytes), and the transients of

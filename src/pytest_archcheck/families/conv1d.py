@@ -15,11 +15,12 @@ batch-major input (LM) or pooled features (classes); under autocast the 16-bit w
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..formulas.registry import formula
 from . import Family, ForwardSaved, Problem, Shape, register
-from ._base import DEFAULT_VOCAB, head_out
+from ._base import DEFAULT_VOCAB, LiveBytes, head_out
 
 if TYPE_CHECKING:
     from ..formulas.devices import Device
@@ -146,7 +147,8 @@ class Conv1d(Family):
 
 @formula(
     "activations.conv1d",
-    "ids + Σ_l (b*c_in*(s+pad)*p + b*c*s_out*p (+ mask)) + head input + autocast weights",
+    "ids + Σ_l (b*c_in*(s+pad)*p + b*c*s_out*p (+ mask)) + head input + autocast weights"
+    " (each made as its layer runs); backward walked (activations.conv1d_backward)",
     "torch.nn.Conv1d / F.relu saved tensors (families/conv1d.py)",
 )
 def conv1d_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
@@ -165,17 +167,11 @@ def conv1d_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     kind, width = head_out(m)
     bias = m.bias != "none"
     saved = b * n * 8 if tokens else b * n * c_first * 4  # token ids / the input itself
-    if pr.lowp:  # autocast copies of the conv and head weights and biases
-        c_prev = c_first
-        for k, c in zip(m.kernel_list(), chans, strict=True):
-            saved += 2 * (c * c_prev * k + (c if bias else 0))
-            c_prev = c
-        if width:
-            saved += 2 * width * (c_prev + 1)
     hold = b * n * c_first * 4 if tokens else 0  # `h` when not saved: embedding output
     s = n
     drop = t.dropout > 0
     peak = 0
+    layers: list[_Layer] = []
     for i, (k, dil, st, c) in enumerate(
         zip(m.kernel_list(), m.dilation_list(), m.stride_list(), chans, strict=True)
     ):
@@ -187,9 +183,12 @@ def conv1d_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
         else:
             pad = total
         p_in = 4 if i == 0 else p
+        s_in = s
         padded = b * c_in * (s + pad) * p_in  # F.pad copies, even for zero padding
         s = (s + pad - total - 1) // st + 1
         y = b * c * s * p
+        if pr.lowp:  # autocast's copies of this conv's weight and bias, made as it runs
+            saved += 2 * (c * c_in * k + (c if bias else 0))
         if pr.lowp and i == 0:
             kept = padded // 2  # the 16-bit cast the conv saves
             peak = max(peak, saved + hold + padded + kept + y)  # inside the conv
@@ -197,6 +196,16 @@ def conv1d_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
             kept = padded
             peak = max(peak, saved + hold + kept + y)
         saved += kept
+        layers.append(
+            _Layer(
+                kept=kept,
+                unpadded=b * c_in * s_in * 4 if i == 0 else b * c_in * s_in * p,
+                y=y,
+                noise=b * c * s * pr.mask if drop else 0,
+                weight=c * c_in * k,
+                bias=c if bias else 0,
+            )
+        )
         peak = max(peak, saved + hold + 2 * y)  # ReLU output allocated, conv output alive
         saved += y  # ReLU output
         if drop:
@@ -209,30 +218,195 @@ def conv1d_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
         c_in = c
     end = saved + hold  # the model output is `hold` (dropout) or the last ReLU output
     logits = 4
+    head_casts = 2 * width * (c_in + 1) if pr.lowp and width else 0  # autocast weight + bias
     if kind == "lm" and width:
+        end += head_casts
         # The head's matmul folds the (b, s, c) transposed view into (b·s, c): a copy, saved
         # by mm -- except at b = 1, where that reshape is a view (no copy).
         end += b * s * c_in * p if b > 1 else 0
         logits += head_logits(b * s * width, pr.act, pr.lowp)
-        if pr.lowp and hold:
+        if pr.lowp and hold and b > 1:
             # Autocast's linear saves only its batch-major copy: the last dropout output dies
-            # when forward returns, before the loss's fp32 copy of the logits exists.
+            # when forward returns, before the loss's fp32 copy of the logits exists (at b = 1
+            # the reshape is a view of that output, which the linear then saves itself).
             peak = max(peak, end + b * s * width * p)
             end -= hold
     elif width:
         # The classifier pools over positions: the mean saves nothing, so the last dropout
         # output dies with forward; the pooled features are saved by the Linear.
         peak = max(peak, end + b * c_in * p)
-        end += b * c_in * p - hold
+        end += b * c_in * p - hold + head_casts
         logits += head_logits(b * width, pr.act, pr.lowp)
     elif pr.lowp:
         logits += b * s * c_in * 4  # loss: output.float()
     peak = max(peak, end + logits)
+    extra = conv1d_backward(
+        layers,
+        _Head(kind, b, c_in, s, width or 0, p, pr.lowp, hold),
+        tokens=tokens,
+        embedding=(m.vocab or DEFAULT_VOCAB) * m.d_model * 4 if tokens else 0,
+        dropped=0 if tokens else b * n * c_first * 4,
+        cuda=target.cuda,
+    )
     return ForwardSaved(
         end,
         0,
         logits,
-        backward_extra=(width or 0) * c_in * 4,
+        backward_extra=extra,
         forward_peak=peak if peak > end + logits else 0,
         formula="activations.conv1d",
     )
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """One conv layer's tensors, bytes (elements for weight and bias)."""
+
+    kept: int  # the conv's saved input: the padded copy (layer 0 under autocast: its 16-bit cast)
+    unpadded: int  # the gradient constant_pad_nd's backward returns (fp32 at layer 0)
+    y: int  # the ReLU output (saved), and each gradient map of the layer's output
+    noise: int  # the dropout noise (CPU) or mask (CUDA) kept for backward; 0 without dropout
+    weight: int
+    bias: int
+
+
+@dataclass(frozen=True)
+class _Head:
+    """The output head: shapes and dtypes its backward allocates."""
+
+    kind: str  # "lm" (a Linear at every position), "classes" (on the mean), "none"
+    b: int
+    c: int  # channels of the last layer
+    s: int  # positions of the last layer
+    width: int  # vocab or classes; 0 without a head
+    p: int  # activation bytes
+    lowp: bool  # autocast: 16-bit gradients, then fp32 copies into the parameters' .grad
+    hold: int  # the last dropout output (the model's last map), 0 without dropout
+
+
+@formula(
+    "activations.conv1d_backward",
+    "walk from the end of forward: loss gradient, head backward (16-bit then fp32 copies"
+    " under autocast), per layer (last first) dropout, ReLU, conv, pad backward, embedding",
+    "autograd's order on the reference ConvStack, measured with the probe's tracker (torch 2.13)",
+)
+def conv1d_backward(
+    layers: list[_Layer],
+    head: _Head,
+    *,
+    tokens: bool,
+    embedding: int,
+    dropped: int,
+    cuda: bool,
+) -> int:
+    """Early backward of the reference conv stack, walked tensor by tensor in autograd's order
+    (the fake probe's timeline; each tensor rounded as the CUDA allocator rounds it on a CUDA
+    target). Returns the largest live bytes beyond the end of forward's saved set, parameter
+    gradients included (formulas/peak.py's backward phase adds no gradients of its own).
+
+    When forward returns, the float input (F.pad copied it), under autocast the 16-bit bias
+    copies (no conv or addmm saves them) and, where nothing saved it, the last dropout output
+    die; the loss stays. Then ones_like and the head's backward:
+
+    - classifier (on the mean): under autocast the logits' gradient cast back to 16 bits;
+      addmm's backward (the pooled features' gradient, the weight gradient by mm, the bias
+      gradient by sum -- 16-bit under autocast, then copied to fp32 by the casts'
+      ToCopyBackward); the pooled features and the 16-bit weight copy die; mean's backward
+      (div: grad.expand / s, a full last map);
+    - LM head: the same at every position: the bias gradient (sum), the weight gradient (mm),
+      the batch-major input gradient (mm, b·s x c); the saved batch-major copy (at b = 1 the
+      last map itself, when it is a dropout output) dies; the transpose back is a view;
+    - no head: sum's backward is a view of ones_like; under autocast the fp32 copy's backward
+      casts it to a 16-bit map.
+
+    Per layer, last first: dropout's mul backward (a map; its noise dies), threshold_backward
+    (a map; the saved ReLU output dies), convolution_backward (the input's gradient when it
+    needs one -- the first layer's float input does not --, weight and bias gradients; the
+    saved input and, under autocast, the 16-bit weight copy die; the copies to fp32 run in
+    decreasing sequence order: layer 0's input cast first, then weight, then bias),
+    constant_pad_nd's backward (the unpadded gradient) and, for tokens,
+    embedding_dense_backward (the embedding's fp32 gradient)."""
+    h = head
+    gp = 2 if h.lowp else 4  # bytes of a gradient as autograd first computes it
+    w = LiveBytes(cuda)
+    w.release(dropped)
+    if h.lowp:  # the 16-bit bias copies
+        for layer in layers:
+            w.release(2 * layer.bias)
+        if h.width:
+            w.release(2 * h.width)
+    if h.hold and (h.kind == "none" or (h.kind == "lm" and h.b > 1 and not h.lowp)):
+        w.release(h.hold)  # nothing saved the last dropout output
+    w.alloc("loss", 4, rounded=False)  # in `logits` at the end of forward; alive to the end
+    w.mark()
+    w.alloc("dloss", 4)  # ones_like
+    g = ""  # the key of the gradient flowing back ("": a view of ones_like)
+    rows = h.b if h.kind == "classes" else h.b * h.s
+    if h.kind in ("classes", "lm"):
+        if h.lowp:
+            w.alloc("dlogits16", rows * h.width * 2)
+        if h.kind == "classes":
+            w.alloc("gin", rows * h.c * h.p)
+            w.alloc("head.wg", h.width * h.c * gp)
+            w.alloc("head.bg", h.width * gp)
+        else:
+            w.alloc("head.bg", h.width * gp)
+            w.alloc("head.wg", h.width * h.c * gp)
+            w.alloc("gin", rows * h.c * h.p)
+        w.free("dlogits16")
+        if h.kind == "classes":
+            w.release(rows * h.c * h.p)  # the pooled features, saved by addmm
+        if h.lowp:
+            w.release(h.width * h.c * 2)  # the 16-bit weight copy addmm saved
+        if h.kind == "lm":
+            # the saved batch-major copy; at b = 1 a view of the last map, which dies here
+            # when it is a dropout output (a ReLU output stays saved by threshold_backward)
+            w.release(rows * h.c * h.p if h.b > 1 else h.hold)
+        if h.lowp:
+            for key, elems in (("head.wg", h.width * h.c), ("head.bg", h.width)):
+                w.alloc(f"{key}32", elems * 4)  # the fp32 copy exists before the 16-bit dies
+                w.free(key)
+        g = "gin"
+        if h.kind == "classes":
+            w.alloc("div", h.b * h.c * h.s * h.p)  # mean's backward
+            w.free("gin")
+            g = "div"
+    elif h.lowp:
+        w.alloc("g16", h.b * h.c * h.s * 2)  # ToCopyBackward of output.float()
+        g = "g16"
+    for i in range(len(layers) - 1, -1, -1):
+        layer = layers[i]
+        if layer.noise:
+            w.alloc("drop", layer.y)  # mul backward
+            w.free(g)
+            w.release(layer.noise)
+            g = "drop"
+        w.alloc("t", layer.y)  # threshold_backward
+        w.free(g)
+        w.release(layer.y)  # the saved ReLU output
+        needs_input = i > 0 or tokens
+        if needs_input:
+            w.alloc("gx", layer.kept)
+        w.alloc(f"{i}.wg", layer.weight * gp)
+        if layer.bias:
+            w.alloc(f"{i}.bg", layer.bias * gp)
+        w.free("t")
+        w.release(layer.kept)  # the conv's saved input
+        if h.lowp:
+            w.release(layer.weight * 2)  # the 16-bit weight copy the conv saved
+            if i == 0 and needs_input:  # the input cast's ToCopyBackward: fp32 again
+                w.alloc("gx32", 2 * layer.kept)
+                w.free("gx")
+            for key, elems in ((f"{i}.wg", layer.weight), (f"{i}.bg", layer.bias)):
+                if elems:
+                    w.alloc(f"{key}32", elems * 4)
+                    w.free(key)
+        if not needs_input:
+            break
+        w.alloc("gu", layer.unpadded)  # constant_pad_nd's backward
+        w.free("gx", "gx32")
+        g = "gu"
+    if tokens:
+        w.alloc("emb.grad", embedding)
+        w.free(g)
+    return w.peak

@@ -8,8 +8,9 @@ average pooling and a Linear classifier (`classes`, default 10). n is the image 
 
 Saved bytes (p: activation bytes): the fp32 image; the stem's conv output (kept by BN) and ReLU
 output, BN statistics; per block four feature maps (conv1 out, ReLU, conv2 out, final ReLU) and
-the shortcut's conv output; the pooled features; logits. Early backward adds the last block's
-input (or output) gradient.
+the shortcut's conv output; the pooled features; logits. Forward and backward are walked tensor
+by tensor (`resnet_activations`): the early-backward peak holds the pool and ReLU gradients, BN
+and conv gradients of the block being differentiated beside what is still saved.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..formulas.registry import formula
 from . import Family, ForwardSaved, Problem, Shape, register
+from ._base import LiveBytes
 
 if TYPE_CHECKING:
     from ..formulas.devices import Device
@@ -183,36 +185,182 @@ def resnet_flops(spec: Spec, n: int, batch: int) -> Flops:
 
 @formula(
     "activations.resnet",
-    "image + stem 2*b*c0*n²*p + Σ_blocks (4 (+1 shortcut))*b*c*side²*p + BN stats + pooled",
-    "torch.nn.Conv2d / BatchNorm2d / F.relu saved tensors (families/conv2d.py)",
+    "walk: image + stem 2*b*c0*n²*p + Σ_blocks (4 (+1 shortcut))*b*c*side²*p + BN stats + pooled;"
+    " backward walked block by block (pool, ReLU, BN, conv gradients)",
+    "torch.nn.Conv2d / BatchNorm2d / F.relu saved tensors, autograd's order (families/conv2d.py)",
 )
 def resnet_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
-    """Bytes the reference ResNet's training forward keeps for backward (see the module docs)."""
+    """Bytes the reference ResNet's training step holds, walked tensor by tensor in the order
+    torch allocates and frees them (the fake probe's timeline; the CUDA emulation runs the same
+    kernels, every tensor rounded to the allocator's 512-byte blocks).
+
+    Forward, per conv + BN (+ ReLU): the conv output is saved by BatchNorm (native_batch_norm
+    saves its input and two per-channel statistics in the activation dtype), the BN output lives
+    until the ReLU after it exists, the ReLU output is saved (threshold_backward reads it, the
+    next conv saves it as its input). A block's second BN output `y` is a Python local of
+    BasicBlock.forward: it lives until the final ReLU returns, beside the add's output (and the
+    shortcut BN's output until the add). Autocast casts every conv weight (and the image, which
+    needs no gradient) to 16 bits and the convs save the casts; the fp32 image dies with forward.
+
+    Backward, last block first (autograd runs the ready node with the highest sequence number:
+    the shortcut, created after the main path, goes first): mean's backward materialises the pool
+    gradient (div, the full last feature map); threshold_backward gives the block's output
+    gradient, alive until both branches consumed it (identity: until the input gradients are
+    summed); BN backward and conv backward each produce a full map (plus fp32 parameter gradients;
+    under autocast the weight gradient is computed in 16 bits, then copied to fp32); the two input
+    gradients are summed by an add. The early-backward peak is the maximum of that walk beyond the
+    end-of-forward saved set (`backward_extra`, parameter gradients included)."""
     from ..runtime import Precision
 
     m = spec.model
-    p = Precision.of(spec, target).act
+    pr = Precision.of(spec, target)
+    p, lowp = pr.act, pr.lowp
+    stat = p if not target.cuda else 4  # save_mean / save_invstd per channel
     b = batch
     chans = m.channel_list()
     c0 = chans[0]
-    acts = b * (m.in_channels or 3) * n * n * 4  # the image
-    acts += 2 * b * c0 * n * n * p + 2 * c0 * 4  # stem conv out (kept by BN), ReLU out, stats
+    cin = m.in_channels or 3
+    classes = m.classes or DEFAULT_CLASSES
+    w = LiveBytes(target.cuda)
+
+    def conv_bn(tag: str, c_out: int, c_in: int, k: int, side: int) -> int:
+        """conv (+ its autocast weight cast) and BN; returns the map's bytes, BN output held."""
+        if lowp:
+            w.alloc(f"{tag}.wcast", c_out * c_in * k * k * 2)  # saved by the conv
+        o = b * c_out * side * side * p
+        w.alloc(f"{tag}.conv", o)  # saved by BN
+        w.alloc(f"{tag}.bn", o)
+        w.alloc(f"{tag}.mean", c_out * stat)
+        w.alloc(f"{tag}.invstd", c_out * stat)
+        return o
+
+    # ---- forward -------------------------------------------------------------------------
+    w.alloc("image", b * cin * n * n * 4)
+    if lowp:
+        w.alloc("image16", b * cin * n * n * 2)  # the cast the stem conv saves
+    conv_bn("stem", c0, cin, KERNEL, n)
+    w.alloc("r-1", b * c0 * n * n * p)  # ReLU output, saved
+    w.free("stem.bn")
     c_in, side = c0, n
-    last_in = last_out = 0
-    last_short = False
-    for c, st in zip(chans, m.stride_list(), strict=True):
-        out_side = (side + 2 - KERNEL) // st + 1
-        o = b * c * out_side * out_side * p
-        acts += 4 * o + 2 * 2 * c * 4  # c1 out, ReLU, c2 out, final ReLU; two BNs' stats
+    shapes: list[tuple[int, int, int, int, bool]] = []
+    for i, (c, st) in enumerate(zip(chans, m.stride_list(), strict=True)):
+        out = (side + 2 - KERNEL) // st + 1
         short = st != 1 or c_in != c
+        shapes.append((c_in, side, c, out, short))
+        conv_bn(f"{i}.1", c, c_in, KERNEL, out)
+        w.alloc(f"{i}.y1", b * c * out * out * p)  # ReLU, saved
+        w.free(f"{i}.1.bn")
+        conv_bn(f"{i}.2", c, c, KERNEL, out)  # its BN output is `y`, alive until return
+        o = b * c * out * out * p
         if short:
-            acts += o + 2 * c * 4
-        last_in, last_out = b * c_in * side * side * p, o
-        last_short = short
-        c_in, side = c, out_side
-    acts += b * c_in * p  # pooled features
-    logits = b * (m.classes or DEFAULT_CLASSES) * p + 4
-    # Backward of the last block: its output gradient and one BN gradient are alive while the
-    # shortcut (or identity path) produces the input gradient.
-    extra = last_in if last_short else last_out
-    return ForwardSaved(acts, 0, logits, backward_extra=extra, formula="activations.resnet")
+            conv_bn(f"{i}.s", c, c_in, 1, out)
+        w.alloc(f"{i}.add", o)
+        w.free(f"{i}.s.bn")
+        w.alloc(f"r{i}", o)  # the final ReLU, saved
+        w.free(f"{i}.add", f"{i}.2.bn")
+        c_in, side = c, out
+    w.alloc("pooled", b * c_in * p)  # mean's output, saved by the classifier's mm
+    if lowp:
+        w.alloc("fc.wcast", classes * c_in * 2)  # saved by addmm
+        w.alloc("fc.bcast", classes * 2)  # not saved: freed once forward returns
+    forward_peak = w.peak
+    acts = w.live
+    logits = head_logits_bytes(b * classes, p, lowp)  # addmm output (+ fp32 copy) and the loss
+    for nb in (b * classes * p, b * classes * 4 if lowp else 0, 4):
+        w.alloc("logits", nb)
+    forward_peak = max(forward_peak, w.live)
+
+    # ---- backward ------------------------------------------------------------------------
+    w.free("logits", "fc.bcast")
+    if lowp:
+        w.free("image")  # the fp32 image is not saved: it dies with forward's locals
+    w.alloc("loss", 4, rounded=False)  # its allocator rounding is formulas/peak.py's
+    w.mark()
+    w.alloc("dloss", 4)  # ones_like
+    if lowp:
+        w.alloc("dlogits16", b * classes * 2)  # the fp32 copy's gradient cast back
+    w.alloc("dpooled", b * c_in * p)
+    w.free("dlogits16")
+    w.alloc("fc.grad", classes * c_in * 4 + classes * 4)  # fp32 parameter gradients
+    w.free("pooled", "fc.wcast")
+    # mean's backward: grad.expand(...) / (h*w), a full map
+    w.alloc("g", b * c_in * side * side * p)
+    w.free("dpooled")
+
+    def bn_conv_backward(
+        tag: str, grad: str, out: str, c_out: int, c_in_: int, k: int, defer: bool = False
+    ) -> None:
+        """BN backward (frees the conv output it saved), then conv backward into `out`; the
+        fp32 copy of a 16-bit weight gradient is made by the cast's own node (ToCopyBackward),
+        which runs after the engine has summed `out` into its input buffer when `defer`."""
+        sz = w.held[f"{tag}.conv"]
+        w.alloc(f"{tag}.dbn", sz)
+        w.alloc(f"{tag}.pgrad", 2 * c_out * 4)  # BN weight and bias gradients, fp32
+        w.free(f"{tag}.conv", f"{tag}.mean", f"{tag}.invstd")
+        if grad:
+            w.free(grad)
+        if out:
+            w.alloc(out, out_bytes[0])
+        wg = c_out * c_in_ * k * k
+        if lowp:
+            w.alloc(f"{tag}.wg16", wg * 2)  # the 16-bit weight gradient, copied to fp32
+        w.free(f"{tag}.dbn")
+        w.free(f"{tag}.wcast")
+        if not defer:
+            w.alloc(f"{tag}.pgrad", wg * 4)
+            w.free(f"{tag}.wg16")
+
+    out_bytes = [0]
+    for i in range(len(shapes) - 1, -1, -1):
+        c_in, side, c, out, short = shapes[i]
+        o = b * c * out * out * p
+        xin = b * c_in * side * side * p
+        w.alloc("t", o)  # threshold_backward of the final ReLU
+        w.free("g", f"r{i}")
+        out_bytes[0] = xin
+        if short:
+            bn_conv_backward(f"{i}.s", "", "gx.s", c, c_in, 1)
+            # the main BN backward is the output gradient's last reader
+            sz = w.held[f"{i}.2.conv"]
+            w.alloc(f"{i}.2.dbn", sz)
+            w.alloc(f"{i}.2.pgrad", 2 * c * 4)
+            w.free("t")
+            w.free(f"{i}.2.conv", f"{i}.2.mean", f"{i}.2.invstd")
+            out_bytes[0] = o
+            w.alloc("gy1", o)
+            if lowp:
+                w.alloc(f"{i}.2.wg16", c * c * KERNEL * KERNEL * 2)
+            w.free(f"{i}.2.dbn", f"{i}.2.wcast")
+            w.alloc(f"{i}.2.pgrad", c * c * KERNEL * KERNEL * 4)
+            w.free(f"{i}.2.wg16")
+        else:
+            out_bytes[0] = o
+            bn_conv_backward(f"{i}.2", "", "gy1", c, c, KERNEL)
+        w.alloc("ty1", o)  # threshold_backward of the first ReLU
+        w.free("gy1", f"{i}.y1")
+        out_bytes[0] = xin
+        bn_conv_backward(f"{i}.1", "ty1", "gx", c, c_in, KERNEL, defer=lowp)
+        w.alloc("g", xin)  # the two input gradients summed
+        w.free("gx.s" if short else "t", "gx")
+        if lowp:  # then ToCopyBackward makes conv1's fp32 weight gradient
+            w.alloc(f"{i}.1.pgrad", c * c_in * KERNEL * KERNEL * 4)
+            w.free(f"{i}.1.wg16")
+    # stem: ReLU and BN backward; the conv computes only its weight gradient (the image needs none)
+    w.alloc("t", b * c0 * n * n * p)
+    w.free("g", "r-1")
+    out_bytes[0] = 0
+    bn_conv_backward("stem", "t", "", c0, cin, KERNEL)
+    extra = w.peak - acts
+    return ForwardSaved(
+        acts,
+        0,
+        logits,
+        backward_extra=extra,
+        forward_peak=forward_peak if forward_peak > acts + logits else 0,
+        formula="activations.resnet",
+    )
+
+
+def head_logits_bytes(elems: int, act: int, lowp: bool) -> int:
+    """The classifier's addmm output, autocast's fp32 copy of it for the loss, the loss."""
+    return elems * (act + 4) + 4 if lowp else elems * act + 4

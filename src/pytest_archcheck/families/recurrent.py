@@ -150,6 +150,7 @@ def recurrent_activations(spec: Spec, n: int, batch: int, target: Target) -> For
     dirs = 2 if m.bidirectional else 1
     drop = t.dropout > 0 and L > 1
     tokens = m.input == "tokens"
+    bias = m.bias != "none"
     acts = b * s * 8 if tokens else b * s * d * 4  # token ids / the input, alive all along
     if pr.lowp:
         acts += s * b * d * p  # the 16-bit copy autocast feeds the RNN
@@ -159,15 +160,21 @@ def recurrent_activations(spec: Spec, n: int, batch: int, target: Target) -> For
     out = s * b * H * dirs * p
     kind, width = head_out(m)
     # LSTM: one fused oneDNN kernel per layer and direction (mkldnn_rnn_layer)
-    per_dir = rnn_workspace(s, b, d, H)  # first layer; others see H·dirs inputs
-    ws = dirs * per_dir + (L - 1) * dirs * rnn_workspace(s, b, H * dirs, H)
-    if pr.lowp:
-        ws = ws * 71 // 100  # oneDNN's bf16 workspace, fit (rough)
+    # the first layer sees d inputs, the others H·dirs; 16-bit cells under autocast
+    per_dir = rnn_workspace(s, b, d, H, p)
+    ws = dirs * per_dir + (L - 1) * dirs * rnn_workspace(s, b, H * dirs, H, p)
     acts += ws + L * out + L * dirs * 2 * b * H * p  # workspace, outputs, (h_n, c_n)
     if pr.lowp:  # 16-bit copies of the weights, biases and zero initial states
+        # without biases, aten's mkldnn_rnn passes zero tensors shaped like the two weights
+        # in their place (measured), and autocast casts and keeps those too
         acts += (
             2
-            * sum(4 * H * ((d if i == 0 else H * dirs) + H + 2) + 2 * b * H for i in range(L))
+            * sum(
+                4 * H * ((d if i == 0 else H * dirs) + H) * (1 if bias else 2)
+                + (8 * H if bias else 0)
+                + 2 * b * H
+                for i in range(L)
+            )
             * dirs
         )
     else:

@@ -114,7 +114,7 @@ def attention_kernel(spec: Spec, target: Target, kernel: str | None = None) -> s
 
 @formula(
     "runtime.step_temporaries",
-    "Adam/AdamW cuda foreach 4P, cpu loop 2*4*largest; SGD 0 (in place); Adafactor "
+    "Adam/AdamW cuda foreach 4P, cpu loop max_i 4*(2*k_i + k_(i-1)); SGD 0 (in place); Adafactor "
     "cuda 4P, cpu max_i 4*(var_i + rows_i + cols_i + prev)",
     "torch/optim/adam.py, sgd.py, _adafactor.py: foreach vs single-tensor implementations",
 )
@@ -122,7 +122,10 @@ def step_temporaries(target: Target, optimizer: str, shapes: list[tuple[int, ...
     """Bytes the optimizer step allocates on top of params, grads and state (fp32).
 
     - Adam/AdamW: CUDA's default foreach step materialises a copy of every second moment
-      (torch._foreach_sqrt); the CPU loop holds two temporaries of the tensor being updated.
+      (torch._foreach_sqrt); the CPU loop (torch/optim/adam.py, _single_tensor_adam) builds
+      tensor i's `denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)` -- the sqrt
+      and the div, both its full size -- while the previous tensor's `denom` is still the
+      loop's local (it is rebound only once the new one exists).
     - SGD, SGD-momentum: in place in both implementations (buf.mul_().add_(grad),
       param.add_(buf)): nothing.
     - Adafactor: foreach builds each group's var_estimates (all multi-dim tensors, then all
@@ -136,11 +139,17 @@ def step_temporaries(target: Target, optimizer: str, shapes: list[tuple[int, ...
     P = sum(prod(sh) for sh in shapes)
     if optimizer in ("sgd", "sgd-momentum"):
         return 0
+    worst = prev = 0
     if optimizer in ("adam", "adamw"):
-        return 4 * P if target.cuda else 2 * 4 * max((prod(sh) for sh in shapes), default=0)
+        if target.cuda:
+            return 4 * P
+        for sh in shapes:
+            k = prod(sh)
+            worst = max(worst, 4 * (2 * k + prev))
+            prev = k
+        return worst
     if target.cuda:
         return 4 * P
-    worst = prev = 0
     for sh in shapes:
         k = prod(sh)
         cur = k + prod(sh[:-1]) + prod(sh[:-2]) * sh[-1] if len(sh) > 1 else 2 * k
