@@ -104,7 +104,8 @@ def layout_problem(spec: Spec) -> str | None:
     p = t.parallel
     lay = layout_of(spec)
     if p is not None:
-        given = t.model_fields_set
+        # the older keys at their defaults (1, 1, 0) are read as unset: a spec dumped and
+        # validated again (the probe's child process) has every key "set"
         product = (
             f"dp_replicate {p.dp_replicate} x dp_shard {p.dp_shard} x tp {p.tp}"
             f" x pp {p.pp} x cp {p.cp} = {lay.world_size}"
@@ -114,17 +115,17 @@ def layout_problem(spec: Spec) -> str | None:
                 f"train.parallel.world_size = {p.world_size} but the mesh has {product} ranks;"
                 " drop world_size (it is derived) or change a degree"
             )
-        if "world_size" in given and t.world_size != lay.world_size:
+        if t.world_size not in (1, lay.world_size):
             return (
                 f"train.world_size = {t.world_size} but [train.parallel] has {product} ranks;"
                 " drop train.world_size (it is derived from the mesh) or change a degree"
             )
-        if "tensor_parallel" in given and t.tensor_parallel != p.tp:
+        if t.tensor_parallel not in (1, p.tp):
             return (
                 f"train.tensor_parallel = {t.tensor_parallel} but train.parallel.tp = {p.tp};"
                 " keep one (train.parallel.tp)"
             )
-        if p.zero_stage is not None and "zero_stage" in given and t.zero_stage != p.zero_stage:
+        if p.zero_stage is not None and t.zero_stage not in (0, p.zero_stage):
             return (
                 f"train.zero_stage = {t.zero_stage} but train.parallel.zero_stage ="
                 f" {p.zero_stage}; keep one"
