@@ -17,6 +17,7 @@ from . import (  # noqa: F401  (importing registers every formula)
     limits,
     params,
     path,
+    sharding,
     states,
 )
 from .advise import Advice

@@ -122,6 +122,7 @@ def _tracker_class() -> Any:
             super().__init__(count_flops=True, alloc_size=alloc_size)
             self.origin: dict[int, str] = {}
             self._entry_fake: Any = None
+            self.peak_start = 0
             self._orig_resize: Any = None
 
         def __enter__(self) -> Any:
@@ -323,7 +324,18 @@ def materialise(model: Any) -> None:
     """Meta tensors -> fake CPU tensors (call under FakeTensorMode); integer buffers zeroed."""
     import torch
 
+    # nn.Module._apply converts a parameter once per owning module: a weight tied between two
+    # modules (embedding and head) would come back as two tensors. Re-tie them afterwards.
+    owners: dict[int, list[tuple[Any, str]]] = {}
+    for mod in model.modules():
+        for name, p in mod._parameters.items():
+            if p is not None:
+                owners.setdefault(id(p), []).append((mod, name))
     model.to_empty(device="cpu")
+    for group in owners.values():
+        first_mod, first_name = group[0]
+        for mod, name in group[1:]:
+            mod._parameters[name] = first_mod._parameters[first_name]
     for mod in model.modules():
         for name, b in list(mod._buffers.items()):
             if b is not None and not b.is_floating_point():
@@ -375,6 +387,26 @@ def measure(
     return result
 
 
+def _phase_peaks(tracker: Any, fwd_end: int, bwd_end: int) -> dict[str, int]:
+    """The largest live total in each phase of the measured step (forward up to the loss,
+    backward, optimizer step): where the step would peak if another phase were smaller."""
+    deltas: dict[int, int] = {}
+    for r in tracker.records:
+        deltas[r.alloc] = deltas.get(r.alloc, 0) + r.nbytes
+        if r.free is not None:
+            deltas[r.free] = deltas.get(r.free, 0) - r.nbytes
+    start = tracker.peak_start
+    out = {"forward": 0, "backward": 0, "optimizer": 0}
+    live = 0
+    for tick in sorted(deltas):
+        live += deltas[tick]
+        if tick < start:
+            continue
+        name = "forward" if tick <= fwd_end else "backward" if tick <= bwd_end else "optimizer"
+        out[name] = max(out[name], live)
+    return out
+
+
 def _run_step(
     spec: Spec,
     model: Any,
@@ -422,9 +454,12 @@ def _run_step(
                 for t in [*params, *model.buffers()]:
                     tracker.track(t)
                 param_rids = {tracker.rid(t) for t in [*params, *model.buffers()]}
-                opt = make_optimizer(
-                    spec, [p for p in params if p.requires_grad], foreach=True if cuda else None
-                )
+                # foreach (CUDA's default) cannot mix DTensor and plain parameters: tensor
+                # parallelism without FSDP leaves the replicated ones plain, and torch raises
+                # in a real run too -- such a step uses the for-loop implementation
+                mixed = len({type(p) for p in params}) > 1
+                foreach = None if mixed else True if cuda else None
+                opt = make_optimizer(spec, [p for p in params if p.requires_grad], foreach=foreach)
                 # steady state: one whole step first, so that FSDP2's lazy initialisation
                 # (first all-gather allocates the unsharded parameters with `empty`, later
                 # ones re-grow them with `resize_`) and the optimizer state are behind us
@@ -440,6 +475,7 @@ def _run_step(
                         if isinstance(step, torch.Tensor):
                             tracker.forget(step)
                 tracker.reset_peak()
+                tracker.peak_start = tracker.clock
                 tracker.flops = 0
                 F.scaled_dot_product_attention = counting_sdpa
                 tracker.byte_noise = cuda
@@ -496,11 +532,17 @@ def _run_step(
         if peak_clock <= marks["backward_end"]
         else "optimizer"
     )
-    extra: dict[str, Any] = {"phase": phase, "parts": dict(bd)}
+    extra: dict[str, Any] = {
+        "phase": phase,
+        "parts": dict(bd),
+        "phase_peaks": _phase_peaks(tracker, t1, marks["backward_end"]),
+    }
     if debug:
         extra["live_by_op"] = ops
     if tracker.flop_errors:
         extra["flop_errors"] = tracker.flop_errors
+    if mixed and cuda:
+        extra["optimizer_impl"] = "for-loop (foreach cannot mix DTensor and Tensor parameters)"
     # the probe JSON's five parts (DESIGN §5); the sharded detail is in extra["parts"]
     five = {
         "params": bd["params"] + bd["unsharded_params"],

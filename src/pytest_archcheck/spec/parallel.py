@@ -50,6 +50,17 @@ class Layout:
         return self.dp_shard > 1
 
     @property
+    def fsdp_like(self) -> bool:
+        """FSDP2 shards the step (dp_shard > 1), or ZeRO-3, which the probe and the formula
+        take as FSDP over the data-parallel ranks (the same three states sharded)."""
+        return self.fsdp or (self.zero_stage == 3 and self.dp_replicate > 1)
+
+    @property
+    def shard_ranks(self) -> int:
+        """Ranks one FSDP group shards over (dp_shard; all data-parallel ranks for ZeRO-3)."""
+        return self.dp_shard if self.fsdp else self.dp_replicate if self.zero_stage == 3 else 1
+
+    @property
     def sharded(self) -> bool:
         """Whether any per-rank figure differs from the single-device one."""
         return self.world_size > 1 and (self.fsdp or self.tp > 1 or self.zero_stage > 0)
