@@ -288,3 +288,38 @@ def tp_upper_bound(spec: Spec, n: int, batch: int, target: Target) -> TrainMemor
         " upper bound at tp 1 (measure it with --probe)"
     )
     return replace(m, layout=note, inputs=m.inputs | {"layout": note})
+
+
+def smallest_fitting_change(
+    spec: Spec, n: int, batch: int, budget: int, target: Target | None = None
+) -> str | None:
+    """The smallest layout change after which the formula's per-rank peak fits `budget`:
+    doubling dp_shard (up to 64x, FSDP2's shard degree), else activation checkpointing;
+    None when neither fits. Used by ARC101's fix and `advise`-style hints ("dp_shard 8 -> 16")."""
+    from ..runtime import target_for
+    from ..spec.model import ParallelTable
+    from ..spec.parallel import layout_of
+    from .peak import train_memory
+
+    target = target or target_for(spec)
+    lay = layout_of(spec)
+    base = spec.train.parallel
+    if base is None:
+        if lay.zero_stage or lay.tp > 1:
+            return None  # older keys: DeepSpeed-style layouts are changed there
+        base = ParallelTable()
+    if not lay.zero_stage:
+        for k in (2, 4, 8, 16, 32, 64):
+            new = base.model_copy(update={"dp_shard": base.dp_shard * k})
+            tried = spec.model_copy(
+                update={"train": spec.train.model_copy(update={"parallel": new})}
+            )
+            if train_memory(tried, n, batch, target=target).total <= budget:
+                return f"dp_shard {base.dp_shard} -> {new.dp_shard}"
+    if not spec.train.checkpointing:
+        tried = spec.model_copy(
+            update={"train": spec.train.model_copy(update={"checkpointing": True})}
+        )
+        if train_memory(tried, n, batch, target=target).total <= budget:
+            return "train.checkpointing = true"
+    return None
