@@ -105,4 +105,19 @@ def test_tensor_parallel_is_an_upper_bound_and_says_so(parallel: dict[str, Any])
     probe = measure(spec, 1024, 1, emulate="cuda")
     est = train_memory(spec, 1024, 1, target=target_for(spec, "cuda"))
     assert est.total >= probe.peak_bytes
-    assert "tensor parallelism not modelled by the formula: upper bound at tp 1" in est.layout
+    assert "not modelled by the formula: tensor parallelism (tp 1)" in est.layout
+    assert "an upper bound" in est.layout
+
+
+def test_fsdp_mixed_precision_is_an_upper_bound_and_says_so() -> None:
+    pytest.importorskip("torch")
+    from pytest_archcheck.probe.sharded import measure
+
+    parallel = {"dp_shard": 8, "param_dtype": "bf16", "reduce_dtype": "fp32"}
+    spec = Spec.model_validate(
+        {"model": LLAMA, "train": {"batch": 1, "seq_len": 1024, "parallel": parallel}}
+    )
+    probe = measure(spec, 1024, 1, emulate="cuda")
+    est = train_memory(spec, 1024, 1, target=target_for(spec, "cuda"))
+    assert est.total >= probe.peak_bytes
+    assert "FSDP mixed precision" in est.layout

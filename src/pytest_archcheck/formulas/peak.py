@@ -310,10 +310,11 @@ def train_memory(
     from ..spec.parallel import layout_of
 
     lay = layout_of(spec)
-    if lay.declared and lay.tp > 1:
-        from .sharding import tp_upper_bound
+    if lay.declared:
+        from .sharding import not_modelled, upper_bound
 
-        return tp_upper_bound(spec, n, batch, target)
+        if not_modelled(spec):
+            return upper_bound(spec, n, batch, target)
     if lay.fsdp_like:
         from .sharding import fsdp_train_memory
 

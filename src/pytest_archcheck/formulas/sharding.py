@@ -260,32 +260,51 @@ def fsdp_train_memory(spec: Spec, n: int, batch: int, target: Target) -> TrainMe
     )
 
 
+def not_modelled(spec: Spec) -> list[str]:
+    """What of the spec's [train.parallel] the formula does not model (empty: all of it)."""
+    from ..spec.parallel import layout_of
+
+    lay = layout_of(spec)
+    if not lay.declared:
+        return []
+    out = []
+    if lay.tp > 1:
+        out.append("tensor parallelism (tp 1)")
+    if lay.param_dtype not in (None, "fp32") or lay.reduce_dtype not in (None, "fp32"):
+        out.append("FSDP mixed precision (fp32 parameters, gradients and activations)")
+    return out
+
+
 @formula(
-    "memory.tp_upper_bound",
-    "peak per rank <= the same layout's peak at tp = 1",
-    "Shoeybi et al. 2019 (Megatron-LM): tensor parallelism only splits weights and activations",
+    "memory.parallel_upper_bound",
+    "peak per rank <= the same layout's peak at tp = 1, fp32 FSDP parameters and compute",
+    "Shoeybi et al. 2019 (Megatron-LM); torch FSDP2 MixedPrecisionPolicy",
 )
-def tp_upper_bound(spec: Spec, n: int, batch: int, target: Target) -> TrainMemory:
-    """[train.parallel] tp > 1: the formula does not split the family's activations over TP
-    ranks, so it reports the layout's peak at tp = 1 -- an upper bound (Megatron-style tensor
-    parallelism only removes weight and activation bytes from a rank; its all-reduce outputs
-    are activation-sized tensors the tp = 1 step has too) -- and says so in `layout`. The
-    sharded probe (`check --probe`, `probe --device fake`) measures the split itself."""
+def upper_bound(spec: Spec, n: int, batch: int, target: Target) -> TrainMemory:
+    """[train.parallel] keys the formula does not model -- tp > 1 (the family's activations are
+    not split over TP ranks) and 16-bit FSDP param/reduce dtypes (no autocast copies, 16-bit
+    all-gathers) -- are replaced by what bounds them from above: tp = 1 (Megatron-style tensor
+    parallelism only removes weight and activation bytes from a rank) and fp32 parameters and
+    compute (16-bit all-gathers and activations are half the size). The result says so in
+    `layout`; the sharded probe (`check --probe`, `probe --device fake`) measures the layout
+    itself."""
     from dataclasses import replace
 
+    from ..spec.parallel import layout_of
     from .peak import train_memory
 
     p = spec.train.parallel
     assert p is not None
-    one = spec.model_copy(
-        update={"train": spec.train.model_copy(update={"parallel": p.model_copy(update={"tp": 1})})}
-    )
-    m = train_memory(one, n, batch, target=target)
-    from ..spec.parallel import layout_of
-
+    why = not_modelled(spec)
+    par = p.model_copy(update={"tp": 1, "param_dtype": None, "reduce_dtype": None})
+    update: dict[str, Any] = {"parallel": par}
+    if "FSDP mixed precision (fp32 parameters, gradients and activations)" in why:
+        update["dtype"] = "fp32"
+    bound = spec.model_copy(update={"train": spec.train.model_copy(update=update)})
+    m = train_memory(bound, n, batch, target=target)
     note = (
-        f"{layout_of(spec).describe()}; tensor parallelism not modelled by the formula:"
-        " upper bound at tp 1 (measure it with --probe)"
+        f"{layout_of(spec).describe()}; not modelled by the formula: {', '.join(why)}"
+        " -- an upper bound (measure it with --probe)"
     )
     return replace(m, layout=note, inputs=m.inputs | {"layout": note})
 
