@@ -56,9 +56,12 @@ def spec_page() -> str:
         "",
     ]
     defs = schema.get("$defs", {})
-    for table in ("model", "train", "infer", "budget", "data"):
-        ref = schema["properties"][table].get("$ref", "")
-        d = defs.get(ref.rsplit("/", 1)[-1], {})
+    for table in ("model", "train", "train.parallel", "infer", "budget", "data"):
+        if table == "train.parallel":  # a table nested in [train]
+            d = defs.get("ParallelTable", {})
+        else:
+            ref = schema["properties"][table].get("$ref", "")
+            d = defs.get(ref.rsplit("/", 1)[-1], {})
         lines += [
             f"## [{table}]",
             "",
@@ -102,6 +105,8 @@ def _settings_section() -> list[str]:
 
 
 def _type(prop: dict[str, Any]) -> str:
+    if "$ref" in prop:
+        return "table"
     if "enum" in prop:
         return " \\| ".join(f'"{v}"' for v in prop["enum"])
     if "anyOf" in prop:

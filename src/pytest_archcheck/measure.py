@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .findings import Finding
 from .probe.gpus import default_device, worker_gpu
 from .spec.load import LoadedSpec
+from .spec.parallel import layout_of
 
 if TYPE_CHECKING:
     from .pipeline import Measurements
@@ -115,7 +116,8 @@ def _measure(
             model=probed,
         )
         findings.extend(res.findings)
-        sharded = spec.train.zero_stage > 0 or spec.train.tensor_parallel > 1
+        # the sharded fake probe measures rank 0 (extra["layout"]); others the whole model
+        sharded = layout_of(spec).sharded and "layout" not in res.extra
         if res.peak_bytes is not None and sharded:
             # One process cannot reproduce ZeRO or tensor-parallel sharding: the probe's
             # unsharded peak is reported, and the budget rules keep the per-rank formula.

@@ -58,9 +58,12 @@ def test_zero_stages_partition_over_data_parallel_ranks() -> None:
     assert m1.optimizer == -(-m0.optimizer // 8)
     assert _states(world_size=8, zero_stage=1).grads == 4 * P  # stage 1 keeps full gradients
     assert _states(world_size=8, zero_stage=2).grads == 4 * P // 8 == 3_369_207_808
-    # stage 3: an eighth of the weights plus one gathered tensor, the largest being the
-    # 32000 x 4096 embedding (or head): 4 * 131,072,000 bytes.
-    assert m3.params == 3_369_207_808 + 4 * 32000 * 4096 + buffer_bytes(spec3)
+    # stage 3 is taken as FSDP over the 8 data-parallel ranks (what the sharded probe runs):
+    # an eighth of the weights (every dim 0 of Llama-2-7B divides by 8), and the root group --
+    # the 32000 x 4096 embedding and head and the final RMSNorm -- all-gathered through the
+    # step: 4 * (2 * 131,072,000 + 4096) bytes (formulas/sharding.py).
+    assert m3.params == 3_369_207_808 + buffer_bytes(spec3)
+    assert m3.unsharded_params >= 4 * (2 * 32000 * 4096 + 4096) == 1_048_592_384
     assert m3.total < m2.total < m0.total
 
 

@@ -18,6 +18,7 @@ from . import (  # noqa: F401  (importing registers every formula)
     params,
     path,
     sensitivity,
+    sharding,
     states,
 )
 from .advise import Advice

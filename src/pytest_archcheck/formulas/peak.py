@@ -109,18 +109,21 @@ def model_states(spec: Spec, shapes: list[Shape], target: Target) -> ModelStateB
     t = spec.train
     tmp = step_temporaries(target, t.optimizer, shapes)
     params, grads, optimizer = 4 * P, 4 * P, optimizer_bytes(t.optimizer, shapes, P)
-    if t.tensor_parallel > 1 or t.zero_stage > 0:
-        tp = t.tensor_parallel
-        dp = max(1, t.world_size // tp)
+    from ..spec.parallel import layout_of
+
+    lay = layout_of(spec)
+    if lay.tp > 1 or lay.zero_stage > 0:
+        tp = lay.tp
+        dp = lay.dp
         params, grads, optimizer = -(-params // tp), -(-grads // tp), -(-optimizer // tp)
         tmp = -(-tmp // tp)
-        if t.zero_stage >= 1:
+        if lay.zero_stage >= 1:
             optimizer = -(-optimizer // dp)
             if target.cuda:  # foreach steps run on the partition; the CPU loop's largest tensor not
                 tmp = -(-tmp // dp)
-        if t.zero_stage >= 2:
+        if lay.zero_stage >= 2:
             grads = -(-grads // dp)
-        if t.zero_stage >= 3:
+        if lay.zero_stage >= 3:
             params = -(-params // dp) + 4 * largest
     params += family_of(spec).buffer_bytes(spec)
     return ModelStateBytes(params, grads, optimizer, tmp, largest)
@@ -191,6 +194,11 @@ class TrainMemory:
     target: str  # runtime.Target.label
     activations_formula: str = ""
     inputs: dict[str, Any] = field(default_factory=dict)
+    # FSDP (formulas/sharding.py): all-gathered parameters and all-gather buffers alive at the
+    # peak; 0 without FSDP. `layout` names the parallel layout ("" on one device).
+    unsharded_params: int = 0
+    comm_buffers: int = 0
+    layout: str = ""
 
     PARTS = (
         "params",
@@ -203,6 +211,8 @@ class TrainMemory:
         "forward_transients",
         "step_temporaries",
         "allocator",
+        "unsharded_params",
+        "comm_buffers",
     )
 
     def terms(self) -> list[Term]:
@@ -223,6 +233,8 @@ class TrainMemory:
                 "cuBLAS workspaces + allocator rounding",
                 "runtime.cuda_allocator_overhead",
             ),
+            ("unsharded_params", "FSDP all-gathered parameters", "sharding.fsdp_unsharded"),
+            ("comm_buffers", "FSDP all-gather buffers", "sharding.fsdp_all_gather_buffer"),
         ]
         return [
             Term(f"memory.{k}", label, getattr(self, k), f, self.inputs) for k, label, f in rows
@@ -231,7 +243,36 @@ class TrainMemory:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: getattr(self, k) for k in self.PARTS}
         out |= {"total": self.total, "phase": self.phase, "target": self.target}
+        if self.layout:
+            out["layout"] = self.layout
         return out
+
+
+def phase_parts(fw: Any, grads: int, step_temporaries: int) -> dict[str, dict[str, int]]:
+    """What is alive beyond weights and optimizer state in each phase of the step, from the
+    family's saved bytes `fw` (ForwardSaved) and the gradients / step temporaries per rank.
+    train_memory takes the largest; formulas/sharding.py adds the layout's per-rank terms."""
+    end_of_forward = {
+        "activations": fw.activations,
+        "attention_scores": 0 if fw.scores_transient else fw.attention_scores,
+        "logits": fw.logits,
+    }
+    beyond = fw.forward_peak - sum(end_of_forward.values())
+    parts: dict[str, dict[str, int]] = {
+        "forward": end_of_forward | ({"forward_transients": beyond} if beyond > 0 else {}),
+        "backward": {
+            "activations": fw.activations,
+            "attention_scores": fw.attention_scores,
+            "backward_transients": fw.backward_extra,
+        },
+        "optimizer": {"grads": grads, "step_temporaries": step_temporaries},
+    }
+    if fw.late_activations:
+        parts["late-backward"] = {
+            "activations": fw.late_activations,
+            "grads": grads - fw.late_missing_grads,
+        }
+    return parts
 
 
 @formula(
@@ -266,29 +307,22 @@ def train_memory(
         spec = spec.model_copy(
             update={"train": spec.train.model_copy(update={"attention_kernel": attention_kernel})}
         )
+    from ..spec.parallel import layout_of
+
+    lay = layout_of(spec)
+    if lay.declared:
+        from .sharding import not_modelled, upper_bound
+
+        if not_modelled(spec):
+            return upper_bound(spec, n, batch, target)
+    if lay.fsdp_like:
+        from .sharding import fsdp_train_memory
+
+        return fsdp_train_memory(spec, n, batch, target)
     st = _static(spec, target)
     s = st.states
     fw = fam.forward_saved(spec, n, batch, target)
-    end_of_forward = {
-        "activations": fw.activations,
-        "attention_scores": 0 if fw.scores_transient else fw.attention_scores,
-        "logits": fw.logits,
-    }
-    beyond = fw.forward_peak - sum(end_of_forward.values())
-    parts: dict[str, dict[str, int]] = {
-        "forward": end_of_forward | ({"forward_transients": beyond} if beyond > 0 else {}),
-        "backward": {
-            "activations": fw.activations,
-            "attention_scores": fw.attention_scores,
-            "backward_transients": fw.backward_extra,
-        },
-        "optimizer": {"grads": s.grads, "step_temporaries": s.step_temporaries},
-    }
-    if fw.late_activations:
-        parts["late-backward"] = {
-            "activations": fw.late_activations,
-            "grads": s.grads - fw.late_missing_grads,
-        }
+    parts = phase_parts(fw, s.grads, s.step_temporaries)
     phase = max(PHASES, key=lambda p: sum(parts[p].values()) if p in parts else -1)
     alloc = 0
     if target.cuda:
@@ -297,7 +331,7 @@ def train_memory(
             alloc += cuda_alloc_size(4) - 4  # the scalar loss
         else:
             alloc += st.cuda_grad_pad
-    at = dict.fromkeys(TrainMemory.PARTS, 0) | parts[phase]
+    at: dict[str, Any] = dict.fromkeys(TrainMemory.PARTS, 0) | parts[phase]
     at |= {"params": s.params, "optimizer": s.optimizer, "allocator": alloc}
     return TrainMemory(
         **at,

@@ -39,6 +39,7 @@ from typing import Any
 
 from ..findings import Finding
 from ..spec.model import Spec
+from ..spec.parallel import layout_of
 from .result import ProbeResult
 
 __all__ = ["ProbeResult", "run", "search_n_max"]
@@ -131,6 +132,16 @@ def run(
                 m = cuda_measure(spec, n, batch, model)
             except CudaOOM as e:
                 res.findings.append(_oom_finding(spec, str(e), e.numbers, path, line))
+                return res
+        elif device == "fake" and layout_of(spec).sharded:
+            # rank 0 of the [train.parallel] layout, on the fake process group (sharded.py)
+            from .sharded import NotMeasured
+            from .sharded import measure as sharded_measure
+
+            try:
+                m = sharded_measure(spec, n, batch, model, emulate=emulate or "cpu")
+            except NotMeasured as e:
+                res.findings.append(_factory_finding(spec, f"sharded probe: {e}", path, line))
                 return res
         else:
             from .step import measure

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ..formulas.sharding import smallest_fitting_change
+from ..spec.parallel import layout_of
 from ..units import format_bytes
 from .context import RuleContext, Violation
 from .registry import rule
@@ -63,11 +65,19 @@ def train_memory(ctx: RuleContext) -> Iterator[Violation]:
         where = f"{m.phase} phase, target {m.target}"
         label = "formula" if measured is None else f"formula estimate {format_bytes(m.total)}"
         detail = f"{where}: {parts}"
+        lay = layout_of(ctx.spec)
+        per_rank = f" per rank ({m.layout or lay.describe()})" if lay.world_size > 1 else ""
+        fix = "lower train.batch, set train.checkpointing = true, or shard with train.zero_stage"
+        change = None
+        if lay.world_size > 1 or ctx.spec.train.parallel is not None:
+            change = smallest_fitting_change(ctx.spec, est.n, ctx.spec.train.batch, budget)
+        if change is not None:
+            fix = f"smallest change that fits (formula): {change}"
         yield Violation(
-            f"{source} training peak {format_bytes(peak)} exceeds memory budget "
+            f"{source} training peak{per_rank} {format_bytes(peak)} exceeds memory budget "
             f"{format_bytes(budget)} at batch {ctx.spec.train.batch} × n {est.n} "
             f"({label}: {detail})",
             ("budget", "memory"),
-            fix="lower train.batch, set train.checkpointing = true, or shard with train.zero_stage",
+            fix=fix,
             data={"peak_bytes": peak, "budget_bytes": budget},
         )

@@ -62,7 +62,8 @@ def max_n_fits(ctx: RuleContext) -> Iterator[Violation]:
         )
     elif n_max < b.max_n:
         yield Violation(
-            f"max_n {b.max_n} does not fit the memory budget {format_bytes(b.memory)} at batch "
+            f"max_n {b.max_n} does not fit the memory budget {format_bytes(b.memory)}"
+            f"{_per_rank(ctx)} at batch "
             f"{ctx.spec.train.batch}: the longest n that fits is n_max = {n_max}"
             + (
                 f" (found by {searched.probes} probes on {searched.device})"
@@ -73,3 +74,11 @@ def max_n_fits(ctx: RuleContext) -> Iterator[Violation]:
             fix=f"set max_n = {n_max}, or reduce memory per token (checkpointing, flash attention)",
             data={"n_max": n_max},
         )
+
+
+def _per_rank(ctx: RuleContext) -> str:
+    """ " per rank (FSDP 8 x TP 2 (world 16))" under a parallel layout, else nothing."""
+    from ..spec.parallel import layout_of
+
+    lay = layout_of(ctx.spec)
+    return f" per rank ({lay.describe()})" if lay.world_size > 1 else ""

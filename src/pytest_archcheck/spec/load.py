@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from ..deps import note_file
 from ..files import SPEC_SUFFIX, display
 from .locate import Key, LazySourceMap, SourceMap, locate, split_lines
-from .model import SETTINGS_KEYS, TABLE_KEYS, BudgetTable, DeviceTable, Settings, Spec
+from .model import NESTED_KEYS, SETTINGS_KEYS, TABLE_KEYS, BudgetTable, DeviceTable, Settings, Spec
 from .problems import LoadProblem, ProblemKind
 
 if sys.version_info >= (3, 11):
@@ -146,7 +146,7 @@ def _strip_unknown(
         for raw_key, v in value.items():
             key = str(raw_key)
             if key in TABLE_KEYS[table]:
-                kept[key] = v
+                kept[key] = _strip_nested(table, key, v, loaded, model)
             else:
                 loaded.problems.append(
                     _problem(
@@ -160,6 +160,32 @@ def _strip_unknown(
                 )
         tables[table] = kept
     return tables
+
+
+def _strip_nested(table: str, key: str, value: Any, loaded: LoadedSpec, model: str | None) -> Any:
+    """Unknown keys of a nested table ([train.parallel]) are ARC301 at their own line too."""
+    known = NESTED_KEYS.get((table, key))
+    if known is None or not isinstance(value, dict):
+        return value
+    kept: dict[str, Any] = {}
+    for raw_sub, v in value.items():
+        sub = str(raw_sub)
+        if sub in known:
+            kept[sub] = v
+            continue
+        close = difflib.get_close_matches(sub, sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean `{close[0]}`?" if close else ""
+        loaded.problems.append(
+            _problem(
+                "unknown-key",
+                f"unknown key `{table}.{key}.{sub}`{hint}",
+                loaded.path,
+                loaded.line_of((table, key, sub)),
+                model,
+                (table, key, sub),
+            )
+        )
+    return kept
 
 
 def _validate(
@@ -177,7 +203,7 @@ def _validate(
             loc = tuple(str(p) for p in err["loc"] if not isinstance(p, int))
             # pydantic appends the union member tried ("int", "str", ...) and "function-after"
             # markers to the location; keep table.key only.
-            loc = loc[:2]
+            loc = loc[:3] if loc[:2] == ("train", "parallel") else loc[:2]
             msg = err["msg"]
             if msg.startswith("Value error, "):
                 msg = msg[len("Value error, ") :]
@@ -210,9 +236,14 @@ def _validate(
 
 def _shown_value(tables: Mapping[str, Any], loc: tuple[str, ...]) -> str:
     """` (got 'value')` for the value the user wrote at `table.key`, when it is short."""
-    if len(loc) != 2 or not isinstance(tables.get(loc[0]), dict) or loc[1] not in tables[loc[0]]:
+    node: Any = tables
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            return ""
+        node = node[part]
+    if len(loc) < 2:
         return ""
-    value = tables[loc[0]][loc[1]]
+    value = node
     if not _small(value):  # a YAML alias bomb or a cyclic value: its repr would never finish
         return ""
     got = repr(value)
@@ -237,7 +268,9 @@ def _small(value: Any, limit: int = 100) -> bool:
 def _key_in_message(msg: str) -> Key:
     import re
 
-    m = re.search(r"\b(model|train|infer|budget|data)\.([a-z_]+)", msg)
+    m = re.search(r"\b(model|train|infer|budget|data)\.([a-z_]+)(?:\.([a-z_]+))?", msg)
+    if m and m.group(3):  # a nested table's key: train.parallel.tp
+        return (m.group(1), m.group(2), m.group(3))
     return (m.group(1), m.group(2)) if m else ("model",)
 
 

@@ -205,6 +205,45 @@ class ModelTable(_Table):
         return list(c) if isinstance(c, list) else [c] * self.layers
 
 
+class ParallelTable(_Table):
+    """[train.parallel]: how one training step is split over ranks; budgets become per rank.
+
+    The mesh is dp_replicate x dp_shard x cp x tp x pp (torchtitan's order); world_size is its
+    product unless given, and a given one must equal it (spec/parallel.py checks, ARC304).
+    dp_shard is FSDP2 (`fully_shard`, ZeRO-3-like); zero_stage is DeepSpeed-style sharding of
+    the dp_replicate data-parallel ranks and cannot be combined with dp_shard > 1.
+    """
+
+    dp_shard: PosInt = 1
+    dp_replicate: PosInt = 1
+    tp: PosInt = 1
+    pp: PosInt = 1
+    cp: PosInt = 1
+    world_size: PosInt | None = None
+    zero_stage: Annotated[int, Field(ge=0, le=3)] | None = None
+    reshard_after_forward: bool = True
+    param_dtype: DType | None = None
+    reduce_dtype: DType | None = None
+    offload: Literal["none", "optimizer", "params"] = "none"
+
+    @field_validator("pp", "cp")
+    @classmethod
+    def _declared_not_modelled(cls, value: int, info: ValidationInfo) -> int:
+        """Pipeline and context parallelism are declared but not modelled: a pipeline stage's
+        peak depends on its schedule (1F1B keeps up to pp micro-batches of activations on the
+        first stage), context parallelism on its ring attention; neither the formula nor the
+        fake probe reproduces them, and a guess would be a silent wrong number."""
+        if value > 1:
+            what = "pipeline" if info.field_name == "pp" else "context"
+            raise ValueError(
+                f"{what} parallelism ({info.field_name} = {value}) is declared but not modelled "
+                "(neither the per-rank formula nor the sharded probe reproduces it); set "
+                f"{info.field_name} = 1 and budget one {'stage' if what == 'pipeline' else 'rank'}"
+                " with the layers and sequence it holds"
+            )
+        return value
+
+
 class TrainTable(_Table):
     """[train]: the training step whose peak memory the budget bounds."""
 
@@ -219,6 +258,7 @@ class TrainTable(_Table):
     zero_stage: Annotated[int, Field(ge=0, le=3)] = 0
     world_size: PosInt = 1
     tensor_parallel: PosInt = 1
+    parallel: ParallelTable | None = None
 
 
 class InferTable(_Table):
@@ -321,6 +361,16 @@ class Spec(_WithProjectDevices):
                 raise ValueError(f"model.{key} lists {len(v)} values but model.layers = {m.layers}")
         return self
 
+    @model_validator(mode="after")
+    def _parallel_layout(self) -> Spec:
+        """[train.parallel] consistent with itself, the older keys and the model (ARC304)."""
+        from .parallel import layout_problem
+
+        problem = layout_problem(self)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
     @property
     def name(self) -> str:
         return self.model.name or "model"
@@ -399,6 +449,10 @@ TABLE_KEYS: dict[str, frozenset[str]] = {
     "infer": frozenset(InferTable.model_fields),
     "budget": frozenset(BudgetTable.model_fields),
     "data": frozenset(DataTable.model_fields),
+}
+# tables inside tables: (table, key) -> the nested table's keys (unknown ones are ARC301)
+NESTED_KEYS: dict[tuple[str, str], frozenset[str]] = {
+    ("train", "parallel"): frozenset(ParallelTable.model_fields),
 }
 SETTINGS_KEYS: frozenset[str] = frozenset(
     {
