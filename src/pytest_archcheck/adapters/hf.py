@@ -230,7 +230,7 @@ def _llama(r: _Reader, model_type: str) -> None:
     if model_type == "gemma2":  # sandwich norms: before and after attention and MLP
         r.put(m, "layer_norms", 4)
     if model_type != "qwen2":
-        _windows(r, arch, all_sliding=model_type == "mistral")
+        _windows(r, arch, all_sliding=model_type in ("mistral", "phi3"))
     elif r.get("use_sliding_window", default=False):
         # Qwen2 windows the layers from max_window_layers on (Qwen2Config.layer_types)
         _windows(r, arch, all_sliding=r.get("max_window_layers", default=28) == 0)
@@ -482,6 +482,36 @@ MODELLED_CLASS: dict[str, str] = {
     for t in SUPPORTED_MODEL_TYPES
 }
 
+ARCHITECTURES: dict[str, tuple[str, str]] = {
+    # model_type -> (name, what the spec says of it): docs/supported-architectures.md
+    "gpt2": ("GPT-2", "learned positions, LayerNorm, GELU, biases, tied head"),
+    "bert": ("BERT", "post-norm encoder, token types, pooler (BertModel)"),
+    "roberta": ("RoBERTa", "BERT + two reserved position rows (position_offset)"),
+    "xlm-roberta": ("XLM-RoBERTa", "as RoBERTa"),
+    "llama": ("Llama 2/3, TinyLlama", "RMSNorm, SwiGLU, rotary, GQA, attention_bias/mlp_bias"),
+    "mistral": ("Mistral, Mistral-Nemo", "Llama + sliding window; explicit head_dim"),
+    "qwen2": ("Qwen2, Qwen2.5", "Llama + q/k/v bias; windows from max_window_layers"),
+    "gemma": ("Gemma", "GeGLU, head_dim 256, multi-query (2B), tied head"),
+    "gemma2": ("Gemma-2", "Gemma + four norms per block, alternating sliding window"),
+    "phi3": ("Phi-3", "fused qkv_proj and gate_up_proj (same shapes as separate)"),
+    "olmo": ("OLMo", "non-parametric LayerNorm (norm_affine = false)"),
+    "stablelm": ("StableLM", "LayerNorm, optional q/k/v bias and parallel residual"),
+    "starcoder2": ("StarCoder2", "GQA, LayerNorm, biases everywhere, GELU MLP"),
+    "gpt_neox": ("GPT-NeoX, Pythia", "parallel attention + MLP with two norms, fused qkv"),
+    "gptj": ("GPT-J", "parallel block under one LayerNorm, LM head bias"),
+    "falcon": ("Falcon", "multi-query or grouped KV (new_decoder_architecture), parallel"),
+    "phi": ("Phi-1.5, Phi-2", "parallel block under one LayerNorm, biases, LM head bias"),
+    "opt": ("OPT", "positions offset by 2, project_in/out (350m), post-norm (350m)"),
+    "bloom": ("BLOOM", "ALiBi, LayerNorm after the word embedding"),
+    "mpt": ("MPT", "ALiBi, no biases, LayerNorm without bias"),
+}
+REFUSED_KEYS: dict[str, tuple[str, ...]] = {
+    # keys refused (ARC302 at their line) when they change shapes, per model_type; "*": all
+    "*": ("add_cross_attention",),
+    "stablelm": ("qk_layernorm",),
+    "phi": ("qk_layernorm",),
+}
+
 REFUSED: dict[str, str] = {
     # model_type -> why its parameters are not counted (docs/supported-architectures.md)
     "t5": "encoder-decoder with cross-attention and relative position bias tables",
@@ -551,3 +581,85 @@ def adapt_json(text: str, path: str) -> Adapted:
     if not isinstance(cfg, dict):
         raise AdapterError("ARC306", "a config.json must hold one JSON object", 1)
     return adapt_hf(cfg, json_key_lines(text))
+
+
+def supported_architectures_page() -> str:
+    """docs/supported-architectures.md, from the tables above (a test keeps it current)."""
+    lines = [
+        "# Supported architectures",
+        "",
+        "Generated from `adapters/hf.py` (`python -m pytest_archcheck.docsgen docs`). What",
+        '`archcheck estimate config.json` (or `extends = "config.json"`) does with a Hugging',
+        'Face config, by `model_type`. "Params exact" means equal to the transformers 4.57.6',
+        "class (`MODELLED_CLASS`: the causal LM of a decoder, the base model of an encoder)",
+        "built from the same config, checked for every config class in `CONFIG_MAPPING` and",
+        "key by key (`tests/adapters/test_hf_conformance.py`, `docs/benchmarks.md`).",
+        "",
+        '"Probe" and "behaviour": `archcheck probe` and the behavioural checks build the',
+        "family's reference Transformer from the adapted spec. It holds exactly the real",
+        "class's parameters (tested), with the same block structure, but it is not the",
+        "transformers class: to measure that class itself, point `model.factory` at it.",
+        "",
+        "| architecture | model_type | params exact | probe | behaviour | refused (ARC302) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    common = ", ".join(f"`{k}`" for k in REFUSED_KEYS["*"])
+    for model_type, (name, _) in ARCHITECTURES.items():
+        keys = ", ".join(f"`{k}`" for k in REFUSED_KEYS.get(model_type, ()))
+        refused = f"{keys}, {common}" if keys else common
+        lines.append(
+            f"| {name} | `{model_type}` | yes | reference Transformer | reference Transformer "
+            f"| {refused} |"
+        )
+    for model_type, why in REFUSED.items():
+        lines.append(
+            f"| {model_type} | `{model_type}` | no | with `model.factory` | with "
+            f"`model.factory` | the config, at `model_type`: {why} |"
+        )
+    lines += [
+        "",
+        "Any other `model_type` is ARC302 at its line, listing the supported ones. A gated",
+        "activation other than SiLU or GELU (`hidden_act`) in a Llama-style config is ARC302",
+        "at that key.",
+        "",
+        "## What the spec says of each",
+        "",
+        "| model_type | modelled as |",
+        "| --- | --- |",
+        *(f"| `{t}` | {what} |" for t, (_, what) in ARCHITECTURES.items()),
+        "",
+        "## Architecture flags",
+        "",
+        "Spec keys of `[model]` the adapter sets (a hand-written spec may use them too). Each is",
+        "a feature of the block, not a model name:",
+        "",
+        "| key | meaning |",
+        "| --- | --- |",
+        "| `head_size` | per-head width when it is not `d_model / heads` (Gemma 256, "
+        "Mistral-Nemo 128) |",
+        "| `biases` | which parts carry a bias: any of `qkv`, `out`, `mlp`, `norm`, `head` "
+        "(overrides `bias`) |",
+        '| `mlp = "geglu"` | gated MLP with a GELU gate (Gemma): the shapes of SwiGLU |',
+        "| `parallel` | attention and MLP read the same block input, one residual add "
+        "(GPT-J, GPT-NeoX, Falcon, Phi-2) |",
+        "| `layer_norms` | norms per block: 2 (default), 1 (shared by a parallel block), 4 "
+        "(Gemma-2: before and after attention and MLP) |",
+        "| `norm_affine` | `false`: LayerNorm without weight or bias (OLMo) |",
+        "| `final_norm` | `false`: no norm after the last block (OPT-350m) |",
+        "| `embed_norm` | a norm right after the token embedding (BLOOM) |",
+        "| `embed_dim` | token-embedding width; when it differs from `d_model`, "
+        "`project_in`/`project_out` (OPT-350m) |",
+        "",
+        "## Limits",
+        "",
+        "- Per-layer sliding windows (Gemma-2's alternating layers, Qwen2's",
+        "  `max_window_layers`) are estimated as full attention: memory, FLOPs and the KV cache",
+        "  are upper bounds; parameters are exact (no parameter depends on the window).",
+        "- MPT: transformers' `MptModel` ignores `expansion_ratio`, `no_bias`, `learned_pos_emb`",
+        "  and `attn_config`; so does the count (it is the class's).",
+        "- Training-peak, FLOP and latency formulas follow the reference Transformer (the",
+        "  agreement test bounds them against its fake probe); they have not yet been checked",
+        "  against `probe --device fake` of the transformers classes themselves.",
+        "",
+    ]
+    return "\n".join(lines)
