@@ -122,6 +122,9 @@ def generate(out: Path) -> dict[Path, str]:
     pages = {out / "rules" / f"{r.code}.md": rule_page(r) for r in RULES.values()}
     pages[out / "rules" / "index.md"] = rules_index()
     pages[out / "spec.md"] = spec_page()
+    from .adapters.hf import supported_architectures_page
+
+    pages[out / "supported-architectures.md"] = supported_architectures_page()
     return pages
 
 

@@ -54,7 +54,7 @@ def test_missing_target_is_arc302(tmp_path: Path) -> None:
 
 
 def test_problem_inside_target_is_reported_there(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text('{\n  "model_type": "bloom"\n}\n', encoding="utf-8")
+    (tmp_path / "config.json").write_text('{\n  "model_type": "mamba"\n}\n', encoding="utf-8")
     path = tmp_path / "m.archcheck.toml"
     path.write_text('[model]\nextends = "config.json"\n', encoding="utf-8")
     [f] = findings_of(load(path))

@@ -2,20 +2,24 @@
 
 Each family names its keys differently (n_embd, hidden_size, d_model), omits keys whose
 transformers default applies (GPT-2 `n_inner: null` = 4·d, Llama `num_key_value_heads` absent =
-heads) and carries quirks the spec must hear about (RoBERTa's two reserved position rows,
-Mistral's sliding window, Qwen2's `use_sliding_window`, rope settings moved into
-`rope_parameters`). Defaults below are the transformers `*Config` defaults.
+heads) and carries quirks the spec must hear about (RoBERTa's two reserved position rows, OPT's
+offset of 2, Gemma's explicit head_dim, Falcon's multi-query attention, GPT-J's parallel block
+and LM-head bias). Defaults below are the transformers 4.57 `*Config` defaults; the shapes are
+those of the class `MODELLED_CLASS` names (the causal LM of a decoder, the base model of an
+encoder), which `tests/adapters/test_hf_conformance.py` builds on the meta device and compares
+exactly, key by key.
 
-Not expressible in the spec, and so not counted (reported in `Adapted.notes`): T5's relative
-bias tables and cross-attention, Whisper's convolutional front end, sinusoidal encoder positions
-and cross-attention, ViT's patch projection and CLS token, per-layer windows.
+Never a silent wrong number: a model_type whose shapes the Transformer family cannot express
+(encoder-decoders, mixtures of experts, ViT: `REFUSED`) and a key that changes shapes in a way
+it cannot express (StableLM's `qk_layernorm`, `add_cross_attention`) are ARC302 at that key's
+line, naming the architecture and what to do instead (measure the real class).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from ..spec.locate import Key
 from . import Adapted, AdapterError, Tables
@@ -102,14 +106,14 @@ def _gpt2(r: _Reader) -> None:
     r.take("train", "dropout", "resid_pdrop", default=0.1)
 
 
-def _bert(r: _Reader, roberta: bool = False) -> None:
+def _bert(r: _Reader, roberta: bool = False, vocab: int | None = None) -> None:
     """BERT and RoBERTa as their base models (BertModel: pooler, no LM head), post-norm."""
     m = "model"
     r.take(m, "d_model", "hidden_size", default=768)
     r.take(m, "layers", "num_hidden_layers", default=12)
     r.take(m, "heads", "num_attention_heads", default=12)
     r.take(m, "d_ff", "intermediate_size", default=3072)
-    r.take(m, "vocab", "vocab_size", default=50265 if roberta else 30522)
+    r.take(m, "vocab", "vocab_size", default=vocab or (50265 if roberta else 30522))
     r.take(m, "max_positions", "max_position_embeddings", default=512)
     r.take(m, "type_vocab", "type_vocab_size", default=2)
     pad = r.take(m, "pad_id", "pad_token_id", default=1 if roberta else 0)
@@ -130,161 +134,420 @@ def _bert(r: _Reader, roberta: bool = False) -> None:
     r.take("train", "dropout", "hidden_dropout_prob", default=0.1)
 
 
-def _longformer(r: _Reader) -> None:
-    _bert(r, roberta=True)
-    window = r.get("attention_window", default=512)
-    if isinstance(window, list):
-        widths = {w for w in window if _int(w)}
-        if len(widths) > 1:
-            r.notes.append("per-layer attention_window: the widest one is used")
-        window = max(widths) if widths else None
-    if _int(window):
-        # attention_window is the whole window; the spec's window is the reach per side
-        r.put("model", "attention", "sliding", "attention_window")
-        r.put("model", "window", window // 2, "attention_window")
+_LEGACY_BIAS = {"all": {"qkv", "out", "mlp", "norm"}, "qkv": {"qkv", "norm"}, "none": set()}
 
 
-def _llama(r: _Reader, model_type: str) -> None:
-    """Llama, Mistral, Qwen2 (`model_type` is Hugging Face's, not our family): RMSNorm, SwiGLU,
-    rotary positions, grouped-query attention."""
+def _biases(r: _Reader, parts: list[str], *names: str) -> None:
+    """Which parts carry a bias: the plain `bias` value when one says it exactly (a norm's
+    bias only matters for a LayerNorm), else the `biases` list."""
+    have = set(parts)
+    ln = r.tables["model"].get("norm", "layernorm") == "layernorm"
+    for name, legacy in _LEGACY_BIAS.items():
+        if have == legacy or (not ln and have - {"norm"} == legacy - {"norm"}):
+            r.put("model", "bias", name, *names)
+            return
+    r.put("model", "biases", sorted(have), *names)
+
+
+def _refuse(r: _Reader, key: str, arch: str, why: str) -> NoReturn:
+    """ARC302 at `key`'s line: this config's shapes depend on `key` in a way the Transformer
+    family does not model, so any parameter count would be wrong."""
+    raise AdapterError(
+        "ARC302",
+        f"{arch}: `{key}` = {json.dumps(r.get(key))} {why}; the parameter count would be wrong, "
+        "so it is not estimated. Measure the real class instead (model.factory pointing at "
+        "the transformers class, then `archcheck probe --device fake`)",
+        r.line(key) or r.line("model_type") or 1,
+    )
+
+
+def _gate(r: _Reader, key: str, arch: str) -> str:
+    """The gated MLP of a hidden activation: SiLU -> swiglu, any GELU -> geglu."""
+    act = str(r.get(key, default="silu")).lower()
+    if act in ("silu", "swish"):
+        return "swiglu"
+    if act.startswith("gelu"):
+        return "geglu"
+    _refuse(r, key, arch, "is a gated activation the spec has no name for")
+
+
+def _windows(r: _Reader, arch: str, all_sliding: bool) -> None:
+    """`attention`/`window` from sliding_window and the per-layer `layer_types`: windowed when
+    every layer is; full attention when some are (Gemma-2 alternates, Qwen2 windows the layers
+    from max_window_layers on): memory, FLOPs and KV cache are then upper bounds, parameters
+    are exact (no attention parameter depends on the window)."""
     m = "model"
-    r.take(m, "d_model", "hidden_size", default=4096)
-    r.take(m, "layers", "num_hidden_layers", default=32)
-    heads = r.take(m, "heads", "num_attention_heads", default=32)
-    r.take(m, "kv_heads", "num_key_value_heads", default=heads)
-    r.take(
-        m,
-        "d_ff",
-        "intermediate_size",
-        default={"qwen2": 22016, "mistral": 14336}.get(model_type, 11008),
-    )
-    r.take(m, "vocab", "vocab_size", default={"qwen2": 151936}.get(model_type, 32000))
-    r.take(
-        m,
-        "max_positions",
-        "max_position_embeddings",
-        default=4096 if model_type == "llama" else 32768,
-    )
-    r.put(m, "mlp", "swiglu", "hidden_act")
-    r.put(m, "norm", "rmsnorm", "rms_norm_eps")
-    if model_type == "qwen2":
-        r.put(m, "bias", "qkv")
-    else:
-        bias = "qkv" if r.get("attention_bias", default=False) else "none"
-        if bias == "qkv":
-            r.notes.append("attention_bias: the o projection's bias is not counted")
-        r.put(m, "bias", bias, "attention_bias")
-    r.put(m, "positional", "rotary", "rope_parameters", "rope_theta", "rope_scaling")
-    r.put(m, "causal", True)
-    r.take(m, "tied_embeddings", "tie_word_embeddings", default=False)
-    head_dim = _int(r.get("head_dim"))
-    d, h = _int(r.get("hidden_size")), _int(heads)
-    if head_dim and d and h and head_dim * h != d:
-        r.notes.append(f"head_dim {head_dim} != hidden_size/heads: the spec assumes {d // h}")
-    rope = r.get("rope_parameters", "rope_scaling")
-    if isinstance(rope, dict) and rope.get("rope_type", rope.get("type")) not in (None, "default"):
-        r.notes.append(f"rope scaling {rope.get('rope_type', rope.get('type'))!r} not modelled")
     window = _int(r.get("sliding_window"))
-    use = r.get("use_sliding_window", default=model_type == "mistral")
-    if window and use:
-        r.put(m, "attention", "sliding", "use_sliding_window", "sliding_window")
+    types = r.get("layer_types")
+    if isinstance(types, list) and types:
+        all_sliding = all(t == "sliding_attention" for t in types)
+    if window and all_sliding:
+        r.put(m, "attention", "sliding", "sliding_window")
         r.put(m, "window", window, "sliding_window")
     else:
-        r.put(m, "attention", "full", "use_sliding_window", "sliding_window")
+        r.put(m, "attention", "full", "layer_types", "sliding_window")
+
+
+def _llama_like(r: _Reader, arch: str, d: HFConfig) -> None:
+    """The Llama layout most decoders share: token embedding, pre-norm blocks of q/k/v/o
+    attention (grouped-query, explicit head_dim) and a gated MLP, a final norm, an LM head.
+    `d` holds the transformers defaults of this model_type's config class."""
+    m = "model"
+    h = r.take(m, "d_model", "hidden_size", default=d["hidden_size"])
+    r.take(m, "layers", "num_hidden_layers", default=d["layers"])
+    heads = r.take(m, "heads", "num_attention_heads", default=d["heads"])
+    r.take(m, "kv_heads", "num_key_value_heads", default=d.get("kv_heads", heads))
+    r.take(m, "d_ff", "intermediate_size", default=d["d_ff"])
+    r.take(m, "vocab", "vocab_size", default=d["vocab"])
+    r.take(m, "max_positions", "max_position_embeddings", default=d.get("max_positions"))
+    head_dim = _int(r.get("head_dim", default=d.get("head_dim")))
+    if head_dim and _int(h) and _int(heads) and head_dim * heads != h:
+        r.put(m, "head_size", head_dim, "head_dim")
+    r.put(m, "positional", "rotary", "rope_parameters", "rope_theta", "rope_scaling")
+    r.put(m, "causal", True)
+    r.take(m, "tied_embeddings", "tie_word_embeddings", default=d.get("tied", False))
     r.take("train", "dropout", "attention_dropout", default=0.0)
 
 
-def _t5(r: _Reader) -> None:
+def _llama(r: _Reader, model_type: str) -> None:
+    """Llama, Mistral, Qwen2, Gemma, Phi-3, OLMo (`model_type` is Hugging Face's, not our
+    family): RMSNorm, gated MLP, rotary positions, grouped-query attention."""
+    d = LLAMA_DEFAULTS[model_type]
+    arch = d["arch"]
+    _llama_like(r, arch, d)
     m = "model"
-    r.take(m, "d_model", "d_model", default=512)
-    enc = r.get("num_layers", default=6)
-    dec = r.get("num_decoder_layers", default=enc)
-    if _int(enc) and _int(dec):
-        r.put(m, "layers", enc + dec, "num_layers")
-    r.take(m, "heads", "num_heads", default=8)
-    r.take(m, "d_ff", "d_ff", default=2048)
-    r.take(m, "vocab", "vocab_size", default=32128)
-    proj = str(r.get("feed_forward_proj", default="relu"))
-    r.put(m, "mlp", "swiglu" if proj.startswith("gated") else "relu", "feed_forward_proj")
-    r.put(m, "norm", "rmsnorm")
-    r.put(m, "bias", "none")
-    r.put(m, "positional", "relative", "relative_attention_num_buckets")
-    r.put(m, "causal", False)
-    r.take(m, "pad_id", "pad_token_id", default=0)
-    r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
-    r.take("train", "dropout", "dropout_rate", default=0.1)
-    r.notes.append("T5: encoder and decoder layers as one stack; cross-attention not counted")
+    r.put(m, "mlp", _gate(r, d.get("act_key", "hidden_act"), arch), d.get("act_key", "hidden_act"))
+    r.put(m, "norm", "rmsnorm", "rms_norm_eps")
+    parts: list[str] = ["qkv"] if model_type == "qwen2" else []
+    if r.get("attention_bias", default=False):
+        parts += ["qkv", "out"] if "qkv" not in parts else ["out"]
+    if r.get("mlp_bias", default=False):
+        parts.append("mlp")
+    _biases(r, parts, "attention_bias", "mlp_bias")
+    if model_type == "olmo":  # OlmoLayerNorm: F.layer_norm without weight or bias
+        r.put(m, "norm", "layernorm")
+        r.put(m, "norm_affine", False)
+    if model_type == "gemma2":  # sandwich norms: before and after attention and MLP
+        r.put(m, "layer_norms", 4)
+    if model_type != "qwen2":
+        _windows(r, arch, all_sliding=model_type in ("mistral", "phi3"))
+    elif r.get("use_sliding_window", default=False):
+        # Qwen2 windows the layers from max_window_layers on (Qwen2Config.layer_types)
+        _windows(r, arch, all_sliding=r.get("max_window_layers", default=28) == 0)
+    else:
+        r.put(m, "attention", "full", "use_sliding_window")
 
 
-def _whisper(r: _Reader) -> None:
-    m = "model"
-    r.take(m, "d_model", "d_model", default=1280)
-    enc, dec = r.get("encoder_layers", default=32), r.get("decoder_layers", default=32)
-    if _int(enc) and _int(dec):
-        r.put(m, "layers", enc + dec, "encoder_layers", "decoder_layers")
-    r.take(m, "heads", "decoder_attention_heads", "encoder_attention_heads", default=20)
-    r.take(m, "d_ff", "decoder_ffn_dim", "encoder_ffn_dim", default=5120)
-    r.take(m, "vocab", "vocab_size", default=51865)
-    r.take(m, "max_positions", "max_target_positions", default=448)
-    r.put(m, "mlp", _mlp(r.get("activation_function", default="gelu")), "activation_function")
-    r.put(m, "norm", "layernorm")
-    r.put(m, "bias", "all")
-    r.put(m, "positional", "learned")
-    r.put(m, "causal", True)
-    r.take(m, "pad_id", "pad_token_id", default=50256)
-    r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
-    r.take("train", "dropout", "dropout", default=0.0)
-    r.notes.append(
-        "Whisper: encoder + decoder as one stack; conv front end, encoder positions and "
-        "cross-attention not counted"
+LLAMA_DEFAULTS: dict[str, HFConfig] = {
+    # transformers 4.57 *Config defaults (layers, widths, vocab, tying) of each model_type
+    "llama": {"arch": "Llama", "hidden_size": 4096, "layers": 32, "heads": 32, "d_ff": 11008,
+              "vocab": 32000, "max_positions": 2048},
+    "mistral": {"arch": "Mistral", "hidden_size": 4096, "layers": 32, "heads": 32, "kv_heads": 8,
+                "d_ff": 14336, "vocab": 32000, "max_positions": 131072},
+    "qwen2": {"arch": "Qwen2", "hidden_size": 4096, "layers": 32, "heads": 32, "d_ff": 22016,
+              "vocab": 151936, "max_positions": 32768},
+    "gemma": {"arch": "Gemma", "hidden_size": 3072, "layers": 28, "heads": 16, "d_ff": 24576,
+              "vocab": 256000, "max_positions": 8192, "head_dim": 256, "tied": True,
+              "act_key": "hidden_act"},
+    "gemma2": {"arch": "Gemma-2", "hidden_size": 2304, "layers": 26, "heads": 8, "kv_heads": 4,
+               "d_ff": 9216, "vocab": 256000, "max_positions": 8192, "head_dim": 256,
+               "tied": True, "act_key": "hidden_activation"},
+    "phi3": {"arch": "Phi-3", "hidden_size": 3072, "layers": 32, "heads": 32, "d_ff": 8192,
+             "vocab": 32064, "max_positions": 4096},
+    "olmo": {"arch": "OLMo", "hidden_size": 4096, "layers": 32, "heads": 32, "d_ff": 11008,
+             "vocab": 50304, "max_positions": 2048},
+}  # fmt: skip
+
+
+def _stablelm(r: _Reader) -> None:
+    """StableLM: Llama's blocks with LayerNorms (with bias), optional q/k/v bias, optional
+    parallel residual (one norm), partial rotary (no parameters)."""
+    arch, m = "StableLM", "model"
+    d = {"hidden_size": 2560, "layers": 32, "heads": 32, "d_ff": 6912, "vocab": 50304,
+         "max_positions": 4096}  # fmt: skip
+    _llama_like(r, arch, d)
+    if r.get("qk_layernorm", default=False):
+        _refuse(r, "qk_layernorm", arch, "adds per-head q/k LayerNorms")
+    r.put(m, "mlp", _gate(r, "hidden_act", arch), "hidden_act")
+    r.put(m, "norm", "layernorm", "layer_norm_eps")
+    qkv = bool(r.get("use_qkv_bias", default=False))
+    _biases(r, ["qkv", "norm"] if qkv else ["norm"], "use_qkv_bias")
+    if r.get("use_parallel_residual", default=False):
+        r.put(m, "parallel", True, "use_parallel_residual")
+        r.put(m, "layer_norms", 1, "use_parallel_residual")
+    r.put(m, "attention", "full")
+
+
+def _starcoder2(r: _Reader) -> None:
+    """StarCoder2: GQA with LayerNorms, biases everywhere (use_bias), a non-gated GELU MLP."""
+    arch, m = "StarCoder2", "model"
+    d = {"hidden_size": 3072, "layers": 30, "heads": 24, "kv_heads": 2, "d_ff": 12288,
+         "vocab": 49152, "max_positions": 4096, "tied": True}  # fmt: skip
+    _llama_like(r, arch, d)
+    r.put(m, "mlp", _mlp(r.get("hidden_act", default="gelu_pytorch_tanh")), "hidden_act")
+    r.put(m, "norm", "layernorm", "norm_epsilon")
+    bias = bool(r.get("use_bias", default=True))
+    _biases(r, ["qkv", "out", "mlp", "norm"] if bias else ["norm"], "use_bias")
+    _windows(r, arch, all_sliding=True)
+
+
+def _gpt_neox(r: _Reader) -> None:
+    """GPT-NeoX / Pythia: fused q/k/v with bias, parallel attention + MLP with their own
+    norms (use_parallel_residual), partial rotary, untied embed_out."""
+    arch, m = "GPT-NeoX", "model"
+    d = {"hidden_size": 6144, "layers": 44, "heads": 64, "d_ff": 24576, "vocab": 50432,
+         "max_positions": 2048}  # fmt: skip
+    _llama_like(r, arch, d)
+    r.tables[m].pop("head_size", None)
+    r.put(m, "mlp", _mlp(r.get("hidden_act", default="gelu")), "hidden_act")
+    r.put(m, "norm", "layernorm", "layer_norm_eps")
+    attn = ["qkv", "out"] if r.get("attention_bias", default=True) else []
+    _biases(r, [*attn, "mlp", "norm"], "attention_bias")
+    r.put(
+        m, "parallel", bool(r.get("use_parallel_residual", default=True)), "use_parallel_residual"
     )
+    r.put(m, "attention", "full")
 
 
-def _vit(r: _Reader) -> None:
+def _gptj(r: _Reader) -> None:
+    """GPT-J: one LayerNorm feeds attention (no biases) and MLP (biases) in parallel; partial
+    rotary; an LM head with a bias."""
     m = "model"
+    h = r.take(m, "d_model", "n_embd", default=4096)
+    r.take(m, "layers", "n_layer", default=28)
+    r.take(m, "heads", "n_head", default=16)
+    inner = r.get("n_inner")
+    r.put(m, "d_ff", inner if inner is not None else (4 * h if _int(h) else None), "n_inner")
+    r.take(m, "vocab", "vocab_size", default=50400)
+    r.take(m, "max_positions", "n_positions", default=2048)
+    r.put(m, "mlp", _mlp(r.get("activation_function", default="gelu_new")), "activation_function")
+    r.put(m, "norm", "layernorm", "layer_norm_epsilon")
+    _biases(r, ["mlp", "norm", "head"])
+    r.put(m, "parallel", True)
+    r.put(m, "layer_norms", 1)
+    r.put(m, "positional", "rotary", "rotary_dim")
+    r.put(m, "causal", True)
+    r.take(m, "tied_embeddings", "tie_word_embeddings", default=False)
+    r.take("train", "dropout", "resid_pdrop", default=0.0)
+
+
+def _falcon(r: _Reader) -> None:
+    """Falcon: multi-query (7B) or grouped KV (new_decoder_architecture, 40B/180B), parallel
+    attention + MLP under one or two LayerNorms, no linear biases unless `bias`."""
+    arch, m = "Falcon", "model"
+    h = r.take(m, "d_model", "hidden_size", default=4544)
+    r.take(m, "layers", "num_hidden_layers", default=32)
+    heads = r.take(m, "heads", "num_attention_heads", default=71)
+    new = bool(r.get("new_decoder_architecture", default=False))
+    parallel = bool(r.get("parallel_attn", default=True))
+    if new:
+        r.take(m, "kv_heads", "num_kv_heads", default=heads)
+        norms = r.get("num_ln_in_parallel_attn", default=2)
+        r.put(m, "layer_norms", norms if norms in (1, 2) else 2, "num_ln_in_parallel_attn")
+        parallel = True
+    elif r.get("multi_query", default=True):
+        r.put(m, "kv_heads", 1, "multi_query")
+        r.put(m, "layer_norms", 1 if parallel else 2, "parallel_attn")
+    else:
+        r.put(m, "layer_norms", 1 if parallel else 2, "parallel_attn")
+    r.put(m, "parallel", parallel, "parallel_attn", "new_decoder_architecture")
+    ffn = r.get("ffn_hidden_size")
+    r.put(m, "d_ff", ffn if ffn is not None else (4 * h if _int(h) else None), "ffn_hidden_size")
+    r.take(m, "vocab", "vocab_size", default=65024)
+    r.take(m, "max_positions", "max_position_embeddings", default=2048)
+    r.put(m, "mlp", _mlp(r.get("activation", default="gelu")), "activation")
+    r.put(m, "norm", "layernorm", "layer_norm_epsilon")
+    bias = bool(r.get("bias", default=False))
+    _biases(r, ["qkv", "out", "mlp", "norm"] if bias else ["norm"], "bias")
+    alibi = bool(r.get("alibi", default=False))
+    r.put(m, "positional", "alibi" if alibi else "rotary", "alibi")
+    r.put(m, "causal", True)
+    r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
+    r.take("train", "dropout", "hidden_dropout", default=0.0)
+    _ = arch
+
+
+def _phi(r: _Reader) -> None:
+    """Phi-1/1.5/2: one LayerNorm feeds attention and MLP in parallel, biases everywhere
+    (the LM head too), partial rotary."""
+    arch, m = "Phi-2", "model"
+    d = {"hidden_size": 2048, "layers": 24, "heads": 32, "d_ff": 8192, "vocab": 51200,
+         "max_positions": 2048}  # fmt: skip
+    _llama_like(r, arch, d)
+    if r.get("qk_layernorm", default=False):
+        _refuse(r, "qk_layernorm", arch, "adds q/k LayerNorms")
+    r.put(m, "mlp", _mlp(r.get("hidden_act", default="gelu_new")), "hidden_act")
+    r.put(m, "norm", "layernorm", "layer_norm_eps")
+    _biases(r, ["qkv", "out", "mlp", "norm", "head"])
+    r.put(m, "parallel", True)
+    r.put(m, "layer_norms", 1)
+    r.put(m, "attention", "full")
+    r.take("train", "dropout", "resid_pdrop", default=0.0)
+
+
+def _opt(r: _Reader) -> None:
+    """OPT: learned positions with two reserved rows, biases, ReLU; word_embed_proj_dim !=
+    hidden_size adds project_in/out (350m); do_layer_norm_before = false is post-norm without
+    a final norm."""
+    arch, m = "OPT", "model"
     r.take(m, "d_model", "hidden_size", default=768)
     r.take(m, "layers", "num_hidden_layers", default=12)
     r.take(m, "heads", "num_attention_heads", default=12)
-    r.take(m, "d_ff", "intermediate_size", default=3072)
-    r.put(m, "input", "image")
-    image = r.take(m, "image_size", "image_size", default=224)
-    patch = r.get("patch_size", default=16)
-    r.take(m, "in_channels", "num_channels", default=3)
-    if _int(image) and _int(patch):
-        r.put(m, "max_positions", (image // patch) ** 2 + 1, "patch_size")  # patches + [CLS]
-    labels = r.get("id2label")
-    if isinstance(labels, dict) and labels:
-        r.put(m, "classes", len(labels), "id2label")
-        r.put(m, "head", "classes", "id2label")
-    r.put(m, "mlp", _mlp(r.get("hidden_act", default="gelu")), "hidden_act")
-    r.put(m, "norm", "layernorm")
-    r.put(m, "bias", "all" if r.get("qkv_bias", default=True) else "none", "qkv_bias")
+    r.take(m, "d_ff", "ffn_dim", default=3072)
+    r.take(m, "vocab", "vocab_size", default=50272)
+    rows = r.get("max_position_embeddings", default=2048)
+    if _int(rows):
+        r.put(m, "max_positions", rows + 2, "max_position_embeddings")  # OPT's offset of 2
+        r.put(m, "position_offset", 2, "max_position_embeddings")
+    r.take(m, "embed_dim", "word_embed_proj_dim")
     r.put(m, "positional", "learned")
-    r.put(m, "causal", False)
-    r.take("train", "dropout", "hidden_dropout_prob", default=0.0)
-    r.notes.append("ViT: patch projection and [CLS] token not counted")
+    r.put(m, "mlp", _mlp(r.get("activation_function", default="relu")), "activation_function")
+    r.put(m, "norm", "layernorm")
+    bias = bool(r.get("enable_bias", default=True))
+    _biases(r, ["qkv", "out", "mlp", "norm"] if bias else ["norm"], "enable_bias")
+    if not r.get("layer_norm_elementwise_affine", default=True):
+        r.put(m, "norm_affine", False, "layer_norm_elementwise_affine")
+    before = bool(r.get("do_layer_norm_before", default=True))
+    if not before:
+        r.put(m, "norm_placement", "post", "do_layer_norm_before")
+    remove = bool(r.get("_remove_final_layer_norm", default=False))
+    r.put(m, "final_norm", before and not remove, "do_layer_norm_before")
+    r.put(m, "causal", True)
+    r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
+    r.take("train", "dropout", "dropout", default=0.1)
+    _ = arch
+
+
+def _bloom(r: _Reader) -> None:
+    """BLOOM: ALiBi (no position table), a LayerNorm after the word embedding, fused q/k/v,
+    biases everywhere, a 4·d GELU MLP, tied head."""
+    m = "model"
+    h = r.take(m, "d_model", "hidden_size", "n_embed", default=64)
+    r.take(m, "layers", "n_layer", default=2)
+    r.take(m, "heads", "n_head", "num_attention_heads", default=8)
+    r.put(m, "d_ff", 4 * h if _int(h) else None, "hidden_size")
+    r.take(m, "vocab", "vocab_size", default=250880)
+    r.put(m, "mlp", "gelu")
+    r.put(m, "norm", "layernorm", "layer_norm_epsilon")
+    _biases(r, ["qkv", "out", "mlp", "norm"])
+    r.put(m, "embed_norm", True)
+    r.put(m, "positional", "alibi")
+    r.put(m, "causal", True)
+    r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
+    r.take("train", "dropout", "hidden_dropout", default=0.0)
+
+
+def _mpt(r: _Reader) -> None:
+    """MPT as transformers builds it (MptModel): ALiBi, fused Wqkv, a 4·d GELU MLP, no biases,
+    LayerNorms without bias, tied head. transformers ignores `expansion_ratio`, `no_bias`,
+    `learned_pos_emb` and `attn_config` when it builds the layers, so they are not read."""
+    m = "model"
+    h = r.take(m, "d_model", "d_model", default=2048)
+    r.take(m, "layers", "n_layers", default=24)
+    r.take(m, "heads", "n_heads", default=16)
+    r.put(m, "d_ff", 4 * h if _int(h) else None, "d_model")
+    r.take(m, "vocab", "vocab_size", default=50368)
+    r.take(m, "max_positions", "max_seq_len", default=2048)
+    r.put(m, "positional", "alibi")
+    r.put(m, "mlp", "gelu")
+    r.put(m, "norm", "layernorm", "norm_type")
+    _biases(r, [])
+    r.put(m, "causal", True)
+    r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
+    r.take("train", "dropout", "resid_pdrop", default=0.0)
 
 
 FAMILIES: dict[str, Callable[[_Reader], None]] = {
     "gpt2": _gpt2,
     "bert": _bert,
     "roberta": lambda r: _bert(r, roberta=True),
-    "xlm-roberta": lambda r: _bert(r, roberta=True),
-    "longformer": _longformer,
-    "llama": lambda r: _llama(r, "llama"),
-    "mistral": lambda r: _llama(r, "mistral"),
-    "qwen2": lambda r: _llama(r, "qwen2"),
-    "t5": _t5,
-    "whisper": _whisper,
-    "vit": _vit,
+    "xlm-roberta": lambda r: _bert(r, roberta=True, vocab=30522),
+    **{t: (lambda r, t=t: _llama(r, t)) for t in LLAMA_DEFAULTS},  # type: ignore[misc]
+    "stablelm": _stablelm,
+    "starcoder2": _starcoder2,
+    "gpt_neox": _gpt_neox,
+    "gptj": _gptj,
+    "falcon": _falcon,
+    "phi": _phi,
+    "opt": _opt,
+    "bloom": _bloom,
+    "mpt": _mpt,
 }
 SUPPORTED_MODEL_TYPES: tuple[str, ...] = tuple(FAMILIES)
+ENCODERS: frozenset[str] = frozenset({"bert", "roberta", "xlm-roberta"})
+MODELLED_CLASS: dict[str, str] = {
+    # the transformers auto class whose parameters the spec counts, per model_type: the base
+    # model (pooler, no head) of an encoder, the causal LM of a decoder
+    t: "AutoModel" if t in ENCODERS else "AutoModelForCausalLM"
+    for t in SUPPORTED_MODEL_TYPES
+}
+
+ARCHITECTURES: dict[str, tuple[str, str]] = {
+    # model_type -> (name, what the spec says of it): docs/supported-architectures.md
+    "gpt2": ("GPT-2", "learned positions, LayerNorm, GELU, biases, tied head"),
+    "bert": ("BERT", "post-norm encoder, token types, pooler (BertModel)"),
+    "roberta": ("RoBERTa", "BERT + two reserved position rows (position_offset)"),
+    "xlm-roberta": ("XLM-RoBERTa", "as RoBERTa"),
+    "llama": ("Llama 2/3, TinyLlama", "RMSNorm, SwiGLU, rotary, GQA, attention_bias/mlp_bias"),
+    "mistral": ("Mistral, Mistral-Nemo", "Llama + sliding window; explicit head_dim"),
+    "qwen2": ("Qwen2, Qwen2.5", "Llama + q/k/v bias; windows from max_window_layers"),
+    "gemma": ("Gemma", "GeGLU, head_dim 256, multi-query (2B), tied head"),
+    "gemma2": ("Gemma-2", "Gemma + four norms per block, alternating sliding window"),
+    "phi3": ("Phi-3", "fused qkv_proj and gate_up_proj (same shapes as separate)"),
+    "olmo": ("OLMo", "non-parametric LayerNorm (norm_affine = false)"),
+    "stablelm": ("StableLM", "LayerNorm, optional q/k/v bias and parallel residual"),
+    "starcoder2": ("StarCoder2", "GQA, LayerNorm, biases everywhere, GELU MLP"),
+    "gpt_neox": ("GPT-NeoX, Pythia", "parallel attention + MLP with two norms, fused qkv"),
+    "gptj": ("GPT-J", "parallel block under one LayerNorm, LM head bias"),
+    "falcon": ("Falcon", "multi-query or grouped KV (new_decoder_architecture), parallel"),
+    "phi": ("Phi-1.5, Phi-2", "parallel block under one LayerNorm, biases, LM head bias"),
+    "opt": ("OPT", "positions offset by 2, project_in/out (350m), post-norm (350m)"),
+    "bloom": ("BLOOM", "ALiBi, LayerNorm after the word embedding"),
+    "mpt": ("MPT", "ALiBi, no biases, LayerNorm without bias"),
+}
+REFUSED_KEYS: dict[str, tuple[str, ...]] = {
+    # keys refused (ARC302 at their line) when they change shapes, per model_type; "*": all
+    "*": ("add_cross_attention",),
+    "stablelm": ("qk_layernorm",),
+    "phi": ("qk_layernorm",),
+}
+
+REFUSED: dict[str, str] = {
+    # model_type -> why its parameters are not counted (docs/supported-architectures.md)
+    "t5": "encoder-decoder with cross-attention and relative position bias tables",
+    "mt5": "encoder-decoder with cross-attention and relative position bias tables",
+    "bart": "encoder-decoder with cross-attention",
+    "whisper": "encoder-decoder with a convolutional front end and cross-attention",
+    "vit": "patch embedding, class token and pooler",
+    "longformer": "global-attention q/k/v projections in every layer",
+    "mixtral": "mixture-of-experts MLP (num_local_experts)",
+    "qwen2_moe": "mixture-of-experts MLP with a shared expert (num_experts)",
+    "deepseek_v2": "mixture-of-experts MLP and low-rank (MLA) attention",
+    "deepseek_v3": "mixture-of-experts MLP and low-rank (MLA) attention",
+}
+
+
+def _generic(r: _Reader, model_type: str) -> None:
+    """Keys every transformers config has (PretrainedConfig) that change shapes."""
+    if r.get("add_cross_attention", default=False):
+        _refuse(r, "add_cross_attention", model_type, "adds a cross-attention block per layer")
+    if r.get("torchscript", default=False) and r.tables["model"].get("tied_embeddings"):
+        # transformers clones the tied weight for TorchScript: two tensors, not one
+        r.put("model", "tied_embeddings", False, "torchscript")
 
 
 def adapt_hf(cfg: HFConfig, src: dict[Key, int], prefix: Key = ()) -> Adapted:
     """Spec tables from a parsed HF config (`src`: key path -> line; `prefix`: where it sits)."""
     r = _Reader(cfg, src, prefix)
     model_type = cfg.get("model_type")
+    if isinstance(model_type, str) and model_type in REFUSED:
+        raise AdapterError(
+            "ARC302",
+            f"model_type {model_type!r} is not modelled ({REFUSED[model_type]}): a parameter "
+            "count would be wrong, so none is given. Measure the real class instead "
+            "(model.factory pointing at the transformers class, then `archcheck probe`)",
+            r.line("model_type") or 1,
+        )
     if not isinstance(model_type, str) or model_type not in FAMILIES:  # [..] is unhashable
         shown = "no `model_type`" if model_type is None else f"model_type {model_type!r}"
         raise AdapterError(
@@ -295,6 +558,7 @@ def adapt_hf(cfg: HFConfig, src: dict[Key, int], prefix: Key = ()) -> Adapted:
         )
     r.put("model", "family", "transformer")
     FAMILIES[model_type](r)
+    _generic(r, model_type)
     _dtype(r)
     name = cfg.get("_name_or_path")
     return Adapted(
@@ -317,3 +581,85 @@ def adapt_json(text: str, path: str) -> Adapted:
     if not isinstance(cfg, dict):
         raise AdapterError("ARC306", "a config.json must hold one JSON object", 1)
     return adapt_hf(cfg, json_key_lines(text))
+
+
+def supported_architectures_page() -> str:
+    """docs/supported-architectures.md, from the tables above (a test keeps it current)."""
+    lines = [
+        "# Supported architectures",
+        "",
+        "Generated from `adapters/hf.py` (`python -m pytest_archcheck.docsgen docs`). What",
+        '`archcheck estimate config.json` (or `extends = "config.json"`) does with a Hugging',
+        'Face config, by `model_type`. "Params exact" means equal to the transformers 4.57.6',
+        "class (`MODELLED_CLASS`: the causal LM of a decoder, the base model of an encoder)",
+        "built from the same config, checked for every config class in `CONFIG_MAPPING` and",
+        "key by key (`tests/adapters/test_hf_conformance.py`, `docs/benchmarks.md`).",
+        "",
+        '"Probe" and "behaviour": `archcheck probe` and the behavioural checks build the',
+        "family's reference Transformer from the adapted spec. It holds exactly the real",
+        "class's parameters (tested), with the same block structure, but it is not the",
+        "transformers class: to measure that class itself, point `model.factory` at it.",
+        "",
+        "| architecture | model_type | params exact | probe | behaviour | refused (ARC302) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    common = ", ".join(f"`{k}`" for k in REFUSED_KEYS["*"])
+    for model_type, (name, _) in ARCHITECTURES.items():
+        keys = ", ".join(f"`{k}`" for k in REFUSED_KEYS.get(model_type, ()))
+        refused = f"{keys}, {common}" if keys else common
+        lines.append(
+            f"| {name} | `{model_type}` | yes | reference Transformer | reference Transformer "
+            f"| {refused} |"
+        )
+    for model_type, why in REFUSED.items():
+        lines.append(
+            f"| {model_type} | `{model_type}` | no | with `model.factory` | with "
+            f"`model.factory` | the config, at `model_type`: {why} |"
+        )
+    lines += [
+        "",
+        "Any other `model_type` is ARC302 at its line, listing the supported ones. A gated",
+        "activation other than SiLU or GELU (`hidden_act`) in a Llama-style config is ARC302",
+        "at that key.",
+        "",
+        "## What the spec says of each",
+        "",
+        "| model_type | modelled as |",
+        "| --- | --- |",
+        *(f"| `{t}` | {what} |" for t, (_, what) in ARCHITECTURES.items()),
+        "",
+        "## Architecture flags",
+        "",
+        "Spec keys of `[model]` the adapter sets (a hand-written spec may use them too). Each is",
+        "a feature of the block, not a model name:",
+        "",
+        "| key | meaning |",
+        "| --- | --- |",
+        "| `head_size` | per-head width when it is not `d_model / heads` (Gemma 256, "
+        "Mistral-Nemo 128) |",
+        "| `biases` | which parts carry a bias: any of `qkv`, `out`, `mlp`, `norm`, `head` "
+        "(overrides `bias`) |",
+        '| `mlp = "geglu"` | gated MLP with a GELU gate (Gemma): the shapes of SwiGLU |',
+        "| `parallel` | attention and MLP read the same block input, one residual add "
+        "(GPT-J, GPT-NeoX, Falcon, Phi-2) |",
+        "| `layer_norms` | norms per block: 2 (default), 1 (shared by a parallel block), 4 "
+        "(Gemma-2: before and after attention and MLP) |",
+        "| `norm_affine` | `false`: LayerNorm without weight or bias (OLMo) |",
+        "| `final_norm` | `false`: no norm after the last block (OPT-350m) |",
+        "| `embed_norm` | a norm right after the token embedding (BLOOM) |",
+        "| `embed_dim` | token-embedding width; when it differs from `d_model`, "
+        "`project_in`/`project_out` (OPT-350m) |",
+        "",
+        "## Limits",
+        "",
+        "- Per-layer sliding windows (Gemma-2's alternating layers, Qwen2's",
+        "  `max_window_layers`) are estimated as full attention: memory, FLOPs and the KV cache",
+        "  are upper bounds; parameters are exact (no parameter depends on the window).",
+        "- MPT: transformers' `MptModel` ignores `expansion_ratio`, `no_bias`, `learned_pos_emb`",
+        "  and `attn_config`; so does the count (it is the class's).",
+        "- Training-peak, FLOP and latency formulas follow the reference Transformer (the",
+        "  agreement test bounds them against its fake probe); they have not yet been checked",
+        "  against `probe --device fake` of the transformers classes themselves.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -49,15 +49,84 @@ if TYPE_CHECKING:
     from ..formulas.devices import Device
     from ..formulas.flops import Flops
     from ..formulas.latency import LatencyEstimate
+    from ..formulas.params import MLPKind
     from ..formulas.path import PathReport
     from ..runtime import Target
-    from ..spec.model import Spec
+    from ..spec.model import ModelTable, Spec
 
 
 def position_rows(spec: Spec) -> int:
     """Rows of a learned position table: `max_positions` (reserved rows included, RoBERTa's
     514), else enough for every n the spec runs at."""
     return spec.model.max_positions or max(spec.train_n, spec.infer_n, spec.budget_n)
+
+
+BIAS_PARTS: dict[str, frozenset[str]] = {
+    "all": frozenset({"qkv", "out", "mlp", "norm"}),
+    "qkv": frozenset({"qkv", "norm"}),
+    "none": frozenset(),
+}
+
+
+def bias_parts(m: ModelTable) -> frozenset[str]:
+    """Which parts carry a bias: `biases` when given, else what `bias` has always meant
+    ("all": projections and norms; "qkv": the q/k/v projections and LayerNorms; "none")."""
+    return frozenset(m.biases) if m.biases is not None else BIAS_PARTS[m.bias]
+
+
+def gated(m: ModelTable) -> bool:
+    """SwiGLU and GeGLU: a gate and an up projection of d_ff each, then the down projection."""
+    return m.mlp in ("swiglu", "geglu")
+
+
+def matmul_mlp(m: ModelTable) -> MLPKind:
+    """The MLP as the FLOP and latency formulas count it: GeGLU's matmuls are SwiGLU's."""
+    if gated(m):
+        return "swiglu"
+    return "relu" if m.mlp == "relu" else "gelu"
+
+
+def norms_per_layer(m: ModelTable) -> int:
+    """Norms in one block: `layer_norms`, else 2 (before attention and before the MLP)."""
+    return m.layer_norms if m.layer_norms is not None else 2
+
+
+def token_width(m: ModelTable) -> int:
+    """Width of the token embedding (and of a tied LM head): `embed_dim`, else d_model."""
+    return m.embed_dim if m.embed_dim is not None else m.d_model
+
+
+def norm_shapes(m: ModelTable, width: int) -> list[Shape]:
+    """One norm's tensors: none without an affine transform (OLMo's LayerNorm), a weight, and
+    a LayerNorm's bias when norms carry one."""
+    if not m.norm_affine:
+        return []
+    if m.norm == "layernorm" and "norm" in bias_parts(m):
+        return [(width,), (width,)]
+    return [(width,)]
+
+
+def layer_shapes(m: ModelTable, parts: frozenset[str], norm: list[Shape]) -> list[Shape]:
+    """One block's tensors: its norms, q/k/v (as one shape), the output projection and the
+    MLP (gate and up as one shape when gated)."""
+    h, a, kv, hd, f = m.d_model, m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim
+    up = 2 * f if gated(m) else f
+    out: list[Shape] = []
+    for _ in range(norms_per_layer(m)):
+        out += norm
+    out.append(((a + 2 * kv) * hd, h))
+    if "qkv" in parts:
+        out.append(((a + 2 * kv) * hd,))
+    out.append((h, a * hd))
+    if "out" in parts:
+        out.append((h,))
+    out.append((up, h))
+    if "mlp" in parts:
+        out.append((up,))
+    out.append((h, f))
+    if "mlp" in parts:
+        out.append((h,))
+    return out
 
 
 def lm_head(spec: Spec) -> bool:
@@ -84,40 +153,39 @@ class Transformer(Family):
     # --- parameters --------------------------------------------------------------------------
 
     def param_shapes(self, spec: Spec) -> list[Shape]:
+        """Every parameter tensor, in the order of the reference module (and of Hugging Face's
+        classes: embeddings, blocks, final norm, head). Fused and separate projections hold
+        the same elements (Phi-3's qkv_proj = q_proj + k_proj + v_proj), so one shape stands
+        for each."""
         m = spec.model
-        h, a, kv, hd, f = m.d_model, m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim
-        norm: list[Shape] = [(h,), (h,)] if m.norm == "layernorm" and m.bias != "none" else [(h,)]
+        h, e = m.d_model, token_width(m)
+        parts = bias_parts(m)
+        norm = norm_shapes(m, h)
         tokens = m.input == "tokens"
         out: list[Shape] = []
         if tokens:
-            out.append((m.vocab or DEFAULT_VOCAB, h))
+            out.append((m.vocab or DEFAULT_VOCAB, e))
+            if e != h:
+                out.append((h, e))  # project_in
         if m.positional == "learned":
             out.append((position_rows(spec), h))
         if m.type_vocab:
             out.append((m.type_vocab, h))
-        all_b, qkv_b = m.bias == "all", m.bias in ("all", "qkv")
-        up = 2 * f if m.mlp == "swiglu" else f  # fused gate + up projection
+        if m.embed_norm:
+            out += norm
         for _ in range(m.layers):
+            out += layer_shapes(m, parts, norm)
+        if m.final_norm:
             out += norm
-            out.append(((a + 2 * kv) * hd, h))
-            if qkv_b:
-                out.append(((a + 2 * kv) * hd,))
-            out.append((h, a * hd))
-            if all_b:
-                out.append((h,))
-            out += norm
-            out.append((up, h))
-            if all_b:
-                out.append((up,))
-            out.append((h, f))
-            if all_b:
-                out.append((h,))
-        out += norm
+        if tokens and e != h:
+            out.append((e, h))  # project_out
         if m.pooler:
             out += [(h, h), (h,)]
         if lm_head(spec):
             if not (m.tied_embeddings and tokens):
-                out.append((m.vocab or DEFAULT_VOCAB, h))
+                out.append((m.vocab or DEFAULT_VOCAB, e))
+            if "head" in parts:
+                out.append((m.vocab or DEFAULT_VOCAB,))
         elif (c := classes_head(spec)) is not None:
             out += [(c, h), (c,)]
         return out
@@ -136,7 +204,7 @@ class Transformer(Family):
         return transformer_flops(
             m.layers, batch, n, m.d_model, m.head_count, d_ff=m.ffn_dim,
             vocab=m.vocab if lm_head(spec) else None, kv_heads=m.kv_head_count,
-            head_dim=m.head_dim, mlp=m.mlp, attention=m.attention, window=m.window,
+            head_dim=m.head_dim, mlp=matmul_mlp(m), attention=m.attention, window=m.window,
             causal=m.causal, convention=convention,  # type: ignore[arg-type]
             attention_kernel=spec.train.attention_kernel,
         )  # fmt: skip
@@ -148,20 +216,20 @@ class Transformer(Family):
         return attention_path(span, m.layers, m.attention, m.window, m.causal)
 
     def latency(self, spec: Spec, device: Device, overhead_s: float) -> LatencyEstimate:
+        from math import prod
+
         from ..formulas.latency import transformer_latency
-        from ..formulas.params import transformer_layer_params
 
         m, inf = spec.model, spec.infer
-        layer_params = transformer_layer_params(
-            m.d_model, m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim, mlp=m.mlp,
-            norm=m.norm, bias=m.bias,
-        )  # fmt: skip
+        layer_params = sum(
+            prod(s) for s in layer_shapes(m, bias_parts(m), norm_shapes(m, m.d_model))
+        )
         return transformer_latency(
             device, inf.dtype or spec.train.dtype, m.layers, inf.batch, spec.infer_n,
             d_model=m.d_model, heads=m.head_count, d_ff=m.ffn_dim, layer_params=layer_params,
             vocab=m.vocab if lm_head(spec) else None, kv_heads=m.kv_head_count,
-            head_dim=m.head_dim, mlp=m.mlp, attention=m.attention, window=m.window,
-            causal=m.causal, new_tokens=inf.new_tokens, kv_cache=inf.kv_cache,
+            head_dim=m.head_dim, mlp=matmul_mlp(m), attention=m.attention,
+            window=m.window, causal=m.causal, new_tokens=inf.new_tokens, kv_cache=inf.kv_cache,
             overhead_s=overhead_s,
         )  # fmt: skip
 
@@ -205,7 +273,7 @@ class Transformer(Family):
 
     def dimension_problems(self, spec: Spec) -> Iterator[Problem]:
         m, t = spec.model, spec.train
-        if m.d_model % m.head_count:
+        if m.head_size is None and m.d_model % m.head_count:
             yield (
                 f"d_model {m.d_model} is not divisible by heads {m.head_count}",
                 ("model", "heads"),
@@ -223,9 +291,9 @@ class Transformer(Family):
                 ("model", "kv_heads"),
                 "grouped-query attention shares each KV head by a whole number of query heads",
             )
-        if m.positional == "rotary" and (m.d_model // m.head_count) % 2:
+        if m.positional == "rotary" and m.head_dim % 2:
             yield (
-                f"rotary embeddings need an even head dimension, got {m.d_model // m.head_count}",
+                f"rotary embeddings need an even head dimension, got {m.head_dim}",
                 ("model", "positional"),
                 None,
             )
@@ -270,7 +338,7 @@ def _consts(spec: Spec, target: Target) -> _Consts:
 
     m = spec.model
     h, a, kv, hd, f = m.d_model, m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim
-    layer_weights = h * (a + 2 * kv) * hd + a * hd * h + h * f * (3 if m.mlp == "swiglu" else 2)
+    layer_weights = h * (a + 2 * kv) * hd + a * hd * h + h * f * (3 if gated(m) else 2)
     head = (m.vocab or DEFAULT_VOCAB) * h if lm_head(spec) else 0
     return _Consts(
         kernel=attention_kernel(spec, target),
@@ -328,7 +396,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         # SDPA turns the boolean band into an additive float mask of the query's dtype
         # (convert_boolean_attn_mask: where(mask, 0, -inf)) and saves that: s²·p per layer.
         attn += s * s * p
-    if m.mlp == "swiglu":
+    if gated(m):  # the fused gate + up output, act(gate) and the product
         mlp = 4 * sb * f * p
     elif m.mlp == "gelu":
         mlp = 2 * sb * f * p
@@ -336,7 +404,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         mlp = sb * f * p
     resid = 2 * sbh * pn
     masks = 2 * sbh * mk if drop else 0
-    layer = 2 * norm + attn + mlp + resid + masks
+    layer = norms_per_layer(m) * norm + attn + mlp + resid + masks
 
     tokens = m.input == "tokens"
     emb = sbh * pn  # h0 (embedding output, positional add, or dropout output)
@@ -376,10 +444,10 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     if k == "math":
         # Backward of the last layer's attention: the gradients of the (dropped) probabilities
         # and of the scores are s²-sized; the layer's MLP half and the final norm are freed.
-        post = 2 * norm + 2 * sbh * pn + mlp + full * p + masks
+        post = norms_per_layer(m) * norm + 2 * sbh * pn + mlp + full * p + masks
         temps = (1 if drop else 2) * b * a * s * s * pm + full * 4 + sbh * 4
         temps += sbh * 4 if drop else 0
-        up = 2 * f if m.mlp == "swiglu" else f  # the fused gate + up projection
+        up = 2 * f if gated(m) else f  # the fused gate + up projection
         grads_last = 4 * (h * up + f * h + a * hd * h)
         extra = temps + grads_last + head_grad - post
     if t.checkpointing:

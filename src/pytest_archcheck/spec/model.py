@@ -122,7 +122,7 @@ class ModelTable(_Table):
     heads: PosInt | None = None
     kv_heads: PosInt | None = None
     d_ff: PosInt | None = None
-    mlp: Literal["gelu", "relu", "swiglu"] = "gelu"
+    mlp: Literal["gelu", "relu", "swiglu", "geglu"] = "gelu"
     norm: Literal["layernorm", "rmsnorm"] = "layernorm"
     vocab: PosInt | None = None
     tied_embeddings: bool = True
@@ -151,6 +151,16 @@ class ModelTable(_Table):
     pooler: bool = False
     norm_placement: Literal["pre", "post"] = "pre"
     head: Literal["lm", "none", "classes"] | None = None
+    # Hugging Face architectures (docs/spec.md "Architecture flags"): shapes the keys above
+    # cannot say. Each is a feature of the block, not a model name.
+    head_size: PosInt | None = None  # per-head width when not d_model / heads (Gemma, Nemo)
+    biases: list[Literal["qkv", "out", "mlp", "norm", "head"]] | None = None  # overrides bias
+    parallel: bool = False  # attention and MLP read the same block input (GPT-J, NeoX, Falcon)
+    layer_norms: Annotated[int, Field(ge=0, le=8)] | None = None  # norms per block (default 2)
+    norm_affine: bool = True  # false: LayerNorm without weight or bias (OLMo)
+    final_norm: bool = True  # a norm after the last block (OPT-350m has none)
+    embed_norm: bool = False  # a norm right after the token embedding (BLOOM)
+    embed_dim: PosInt | None = None  # token-embedding width; != d_model adds project_in/out (OPT)
     extends: str | None = None
 
     @field_validator("input")
@@ -179,7 +189,7 @@ class ModelTable(_Table):
 
     @property
     def head_dim(self) -> int:
-        return self.d_model // self.head_count
+        return self.head_size if self.head_size is not None else self.d_model // self.head_count
 
     @property
     def ffn_dim(self) -> int:

@@ -18,21 +18,32 @@ from torch import nn
 
 from ...spec.model import Spec
 from .._base import DEFAULT_VOCAB
-from ..transformer import classes_head, lm_head, position_rows
+from ..transformer import (
+    bias_parts,
+    classes_head,
+    gated,
+    lm_head,
+    norms_per_layer,
+    position_rows,
+    token_width,
+)
 
 
 class RMSNorm(nn.Module):
-    def __init__(self, d: int, eps: float = 1e-6) -> None:
+    def __init__(self, d: int, eps: float = 1e-6, affine: bool = True) -> None:
         super().__init__()
         self.eps = eps
-        self.weight = nn.Parameter(torch.ones(d))
+        self.weight = nn.Parameter(torch.ones(d)) if affine else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
 
 
-def _norm(kind: str, d: int, bias: bool) -> nn.Module:
-    return RMSNorm(d) if kind == "rmsnorm" else nn.LayerNorm(d, bias=bias)
+def _norm(spec: Spec, d: int) -> nn.Module:
+    m = spec.model
+    if m.norm == "rmsnorm":
+        return RMSNorm(d, affine=m.norm_affine)
+    return nn.LayerNorm(d, elementwise_affine=m.norm_affine, bias="norm" in bias_parts(m))
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -45,9 +56,9 @@ class Attention(nn.Module):
         super().__init__()
         m = spec.model
         self.h, self.kv, self.hd = m.head_count, m.kv_head_count, m.head_dim
-        qkv_bias = m.bias in ("all", "qkv")
-        self.qkv = nn.Linear(m.d_model, (self.h + 2 * self.kv) * self.hd, bias=qkv_bias)
-        self.proj = nn.Linear(self.h * self.hd, m.d_model, bias=m.bias == "all")
+        parts = bias_parts(m)
+        self.qkv = nn.Linear(m.d_model, (self.h + 2 * self.kv) * self.hd, bias="qkv" in parts)
+        self.proj = nn.Linear(self.h * self.hd, m.d_model, bias="out" in parts)
         self.causal = m.causal
         self.window = m.window if m.attention in ("sliding", "local") and m.window else 0
         self.p = spec.train.dropout
@@ -84,17 +95,19 @@ class MLP(nn.Module):
     def __init__(self, spec: Spec) -> None:
         super().__init__()
         m = spec.model
-        bias = m.bias == "all"
-        self.swiglu = m.mlp == "swiglu"
-        self.act = nn.GELU() if m.mlp == "gelu" else nn.ReLU()
-        self.up = nn.Linear(m.d_model, (2 if self.swiglu else 1) * m.ffn_dim, bias=bias)
+        bias = "mlp" in bias_parts(m)
+        self.gated = gated(m)
+        self.act: nn.Module = nn.SiLU() if m.mlp == "swiglu" else nn.GELU(approximate="tanh")
+        if m.mlp in ("gelu", "relu"):
+            self.act = nn.GELU() if m.mlp == "gelu" else nn.ReLU()
+        self.up = nn.Linear(m.d_model, (2 if self.gated else 1) * m.ffn_dim, bias=bias)
         self.down = nn.Linear(m.ffn_dim, m.d_model, bias=bias)
         self.drop = nn.Dropout(spec.train.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.swiglu:
+        if self.gated:
             gate, up = self.up(x).chunk(2, dim=-1)
-            h = F.silu(gate) * up
+            h = self.act(gate) * up
         else:
             h = self.act(self.up(x))
         return self.drop(self.down(h))  # type: ignore[no-any-return]
@@ -104,14 +117,31 @@ class Block(nn.Module):
     def __init__(self, spec: Spec) -> None:
         super().__init__()
         m = spec.model
-        self.ln1 = _norm(m.norm, m.d_model, m.bias != "none")
+        # norms: 2 before attention and MLP (shared by both when 1 and parallel), 4 adds one
+        # after each (Gemma-2's sandwich), 0 none
+        k, self.parallel = norms_per_layer(m), m.parallel
+        if k not in (0, 1, 2, 4) or (k == 1 and not m.parallel) or (k == 4 and m.parallel):
+            raise NotImplementedError(
+                f"the reference Transformer does not build layer_norms = {k}"
+                f"{' with parallel = true' if m.parallel else ''}: set model.factory"
+            )
+        self.norms = nn.ModuleList(_norm(spec, m.d_model) for _ in range(k))
         self.attn = Attention(spec)
-        self.ln2 = _norm(m.norm, m.d_model, m.bias != "none")
         self.mlp = MLP(spec)
 
+    def _n(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        return self.norms[i](x) if i < len(self.norms) else x
+
     def forward(self, x: torch.Tensor, rope: Any) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), rope)
-        return x + self.mlp(self.ln2(x))  # type: ignore[no-any-return]
+        if self.parallel:
+            y = self._n(0, x)
+            z = self._n(1, x) if len(self.norms) > 1 else y
+            return x + self.attn(y, rope) + self.mlp(z)  # type: ignore[no-any-return]
+        post = len(self.norms) == 4
+        a = self.attn(self._n(0, x), rope)
+        x = x + (self._n(2, a) if post else a)
+        y = self.mlp(self._n(1, x))
+        return x + (self._n(3, y) if post else y)
 
 
 class Transformer(nn.Module):
@@ -122,18 +152,22 @@ class Transformer(nn.Module):
         d = m.d_model
         self.tokens = m.input == "tokens"
         self.vocab = m.vocab
-        self.wte = nn.Embedding(m.vocab or DEFAULT_VOCAB, d) if self.tokens else None
+        e = token_width(m)
+        self.wte = nn.Embedding(m.vocab or DEFAULT_VOCAB, e) if self.tokens else None
+        self.project_in = nn.Linear(e, d, bias=False) if self.tokens and e != d else None
         self.positional = m.positional
         self.wpe = nn.Embedding(position_rows(spec), d) if m.positional == "learned" else None
         self.tte = nn.Embedding(m.type_vocab, d) if m.type_vocab else None
+        self.embed_norm = _norm(spec, d) if m.embed_norm else None
         self.drop = nn.Dropout(spec.train.dropout)
         self.blocks = nn.ModuleList(Block(spec) for _ in range(m.layers))
-        self.ln_f = _norm(m.norm, d, m.bias != "none")
+        self.ln_f = _norm(spec, d) if m.final_norm else None
+        self.project_out = nn.Linear(d, e, bias=False) if self.project_in is not None else None
         self.pooler = nn.Linear(d, d) if m.pooler else None
         self.head: nn.Linear | None = None
         self.classifier: nn.Linear | None = None
         if lm_head(spec):
-            self.head = nn.Linear(d, m.vocab or DEFAULT_VOCAB, bias=False)
+            self.head = nn.Linear(e, m.vocab or DEFAULT_VOCAB, bias="head" in bias_parts(m))
             if m.tied_embeddings and self.wte is not None:
                 self.head.weight = self.wte.weight
         elif (c := classes_head(spec)) is not None:
@@ -151,6 +185,8 @@ class Transformer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = x.shape[1]
         h = self.wte(x) if self.wte is not None else x
+        if self.project_in is not None:
+            h = self.project_in(h)
         if self.tte is not None:
             h = h + self.tte(torch.zeros(x.shape[:2], dtype=torch.long, device=h.device))
         if self.wpe is not None:
@@ -161,6 +197,8 @@ class Transformer(nn.Module):
             div = torch.exp(torch.arange(0, d, 2, device=h.device).float() * (-math.log(1e4) / d))
             pe = torch.cat((torch.sin(pos * div), torch.cos(pos * div)), dim=-1)
             h = h + pe
+        if self.embed_norm is not None:
+            h = self.embed_norm(h)
         h = self.drop(h)
         rope = self._tables(s, h.device)
         for blk in self.blocks:
@@ -170,7 +208,10 @@ class Transformer(nn.Module):
                 h = checkpoint(blk, h, rope, use_reentrant=False)
             else:
                 h = blk(h, rope)
-        h = self.ln_f(h)
+        if self.ln_f is not None:
+            h = self.ln_f(h)
+        if self.project_out is not None:
+            h = self.project_out(h)
         if self.head is not None:
             return self.head(h)  # type: ignore[no-any-return]
         if self.pooler is not None:
