@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--output-file", type=Path, default=None)
     c.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="say what was skipped (special files such as FIFOs named like specs)",
+    )
+    c.add_argument(
         "-j",
         "--jobs",
         type=int,
@@ -197,6 +203,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> int:
+    """`archcheck check`; -v logs what discovery skipped (to stderr)."""
+    if not args.verbose:
+        return _check_quiet(args)
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("archcheck: %(message)s"))
+    logger = logging.getLogger("pytest_archcheck")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        return _check_quiet(args)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+
+
+def _check_quiet(args: argparse.Namespace) -> int:
     from .report import render
 
     fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "full")
