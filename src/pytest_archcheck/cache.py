@@ -32,7 +32,7 @@ from typing import Any
 
 from . import __version__
 from .deps import digest, module_state, unchanged
-from .files import nearest_pyproject, spec_globs, walk
+from .files import is_regular, nearest_pyproject, spec_globs, walk
 from .findings import Finding
 
 CACHE_FORMAT = 1
@@ -198,6 +198,8 @@ class _Walk:
     def hash(self, path: Path) -> None:
         key = os.path.abspath(path)
         if key not in self.sha:
+            if not is_regular(path):  # a FIFO would block the read: the engine says ARC306
+                return
             with contextlib.suppress(OSError):  # not cached: the engine turns it into ARC306
                 self.sha[key] = digest(path.read_bytes())
 

@@ -37,6 +37,54 @@ def _positive(value: str) -> int:
     return n
 
 
+def probe_memory(value: str) -> int:
+    """`--probe-memory` / `archcheck_probe_memory`: a size ("8 GiB"), or "none" for no cap
+    (returned as 0). Shared with the pytest plugin."""
+    from .units import UnitError, parse_bytes
+
+    if value.strip().lower() in ("none", "0", "off"):
+        return 0
+    try:
+        n = parse_bytes(value)
+    except UnitError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if n < 2**28:  # the interpreter and torch alone need more address space than 256 MiB
+        raise argparse.ArgumentTypeError(f"must be at least 256 MiB (or 'none'), got {value!r}")
+    return n
+
+
+def _seconds(value: str) -> float:
+    """`--probe-timeout`: a positive, finite number of seconds."""
+    import math
+
+    try:
+        t = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number of seconds: {value!r}") from None
+    if not (t > 0 and math.isfinite(t)):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {value!r}")
+    return t
+
+
+def _isolation_args(parser: argparse.ArgumentParser) -> None:
+    """The isolated child's limits (docs/isolation.md), on `check` and `probe`."""
+    parser.add_argument(
+        "--probe-timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="seconds one model's isolated run may take before it becomes ARC303 (default 600)",
+    )
+    parser.add_argument(
+        "--probe-memory",
+        type=probe_memory,
+        default=None,
+        metavar="SIZE",
+        help="address-space cap of each model's isolated run, e.g. '16 GiB', or 'none' "
+        "(default: the machine's physical memory; never applied on cuda)",
+    )
+
+
 def _codes(value: str) -> list[str]:
     from .codes import RULE_CODES
 
@@ -62,13 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--probe", action="store_true", help="also build models and measure (needs torch)"
     )
     c.add_argument("--device", choices=["fake", "cpu", "cuda"], default=None)
-    c.add_argument(
-        "--probe-timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="seconds one probe may take before it becomes ARC303 (default 600)",
-    )
+    _isolation_args(c)
     c.add_argument("--format", choices=["full", "concise", "json", "sarif", "github"], default=None)
     c.add_argument("--select", type=_codes, default=[], help="comma-separated codes or prefixes")
     c.add_argument("--ignore", type=_codes, default=[], help="comma-separated codes or prefixes")
@@ -76,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--exit-zero", action="store_true", help="exit 0 even when findings are reported"
     )
     c.add_argument("--output-file", type=Path, default=None)
+    c.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="say what was skipped (special files such as FIFOs named like specs)",
+    )
     c.add_argument(
         "-j",
         "--jobs",
@@ -123,8 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument(
         "--isolate",
         action="store_true",
-        help="run in a subprocess with a timeout (survives factories that hang or crash)",
+        help="run the model in an isolated child with a timeout (the default; kept for scripts)",
     )
+    pr.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the model in this process, unisolated (to debug your own model under pdb)",
+    )
+    _isolation_args(pr)
     pr.add_argument("--format", choices=["text", "json"], default="text")
 
     a = sub.add_parser("advise", help="the article's selection guide, with numbers")
@@ -165,13 +219,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> int:
+    """`archcheck check`; -v logs what discovery skipped (to stderr)."""
+    if not args.verbose:
+        return _check_quiet(args)
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("archcheck: %(message)s"))
+    logger = logging.getLogger("pytest_archcheck")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        return _check_quiet(args)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+
+
+def _check_quiet(args: argparse.Namespace) -> int:
     from .report import render
 
     fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "full")
     if args.jobs is not None and args.jobs < 1:
         raise ArchcheckError("--jobs must be at least 1")
-    if args.probe_timeout is not None and not args.probe_timeout > 0:
-        raise ArchcheckError("--probe-timeout must be a positive number of seconds")
     no_cache = os.environ.get("ARCHCHECK_NO_CACHE", "").lower() not in ("", "0", "false", "no")
     if args.probe or args.no_cache or no_cache:
         from .engine import check_paths
@@ -184,6 +254,7 @@ def _check(args: argparse.Namespace) -> int:
             device=args.device,
             jobs=args.jobs,
             timeout=args.probe_timeout,
+            memory=args.probe_memory,
         )
     else:  # static: files unchanged since the last run are not checked again (cache.py)
         from .cache import check_cached
@@ -217,7 +288,7 @@ def _emit(text: str, fmt: str) -> None:
 
         Console(
             highlighter=_H(), theme=Theme({"code": "bold red", "path": "bold", "help": "cyan"})
-        ).print(text, soft_wrap=True)
+        ).print(text, soft_wrap=True, markup=False, emoji=False)  # text was `clean`ed
     else:
         sys.stdout.write(text + "\n")
 
@@ -263,7 +334,9 @@ def _probe(args: argparse.Namespace) -> int:
         raise ArchcheckError(
             "--target chooses the fake probe's semantics: use it with --device fake"
         )
-    from .measure import project_root
+    if args.in_process and args.isolate:
+        raise ArchcheckError("--in-process and --isolate exclude each other")
+    from .measure import PROBE_TIMEOUT_S, project_root
     from .probe import run
 
     out = []
@@ -278,7 +351,9 @@ def _probe(args: argparse.Namespace) -> int:
                 latency=args.latency,
                 path=s.path,
                 line=s.line_of(("model", "factory")),
-                subprocess=args.isolate,
+                subprocess=not args.in_process,
+                timeout=args.probe_timeout or PROBE_TIMEOUT_S,
+                memory=args.probe_memory,
                 emulate=args.target,
             )
         out.append(res)

@@ -183,11 +183,18 @@ def _check_one(
     device: str | None,
     suppress: bool = True,
     timeout: float | None = None,
+    memory: int | None = None,
 ) -> list[Finding]:
     """Every finding of one spec, suppressions applied unless `suppress` is False."""
     selection = _selection_for(loaded, select, ignore)
     return check_spec(
-        loaded, selection, probe=measure, device=device, timeout=timeout, suppress=suppress
+        loaded,
+        selection,
+        probe=measure,
+        device=device,
+        timeout=timeout,
+        suppress=suppress,
+        memory=memory,
     ).findings
 
 
@@ -199,11 +206,14 @@ def _check_file(
     measure: bool = False,
     device: str | None = None,
     timeout: float | None = None,
+    memory: int | None = None,
 ) -> tuple[LoadedSpec, FileRecord]:
     """Load and check one spec file, recording the files its result depends on."""
     with recording() as deps:
         loaded = _load_file(project, path)
-        findings = _check_one(loaded, select, ignore, measure, device, timeout=timeout)
+        findings = _check_one(
+            loaded, select, ignore, measure, device, timeout=timeout, memory=memory
+        )
     return loaded, FileRecord(findings=findings, deps=deps)
 
 
@@ -247,6 +257,7 @@ def check_paths(
     jobs: int | None = 1,
     timeout: float | None = None,
     pyprojects: bool = True,
+    memory: int | None = None,
 ) -> CheckResult:
     """Lint every spec under `paths` (static unless `measure`).
 
@@ -283,7 +294,9 @@ def check_paths(
             _WORKER.clear()
     else:
         for path in spec_files:
-            loaded, rec = _check_file(project, path, select, ignore, measure, device, timeout)
+            loaded, rec = _check_file(
+                project, path, select, ignore, measure, device, timeout, memory
+            )
             specs.append(loaded)
             records[os.path.abspath(path)] = rec
     # Inline models of one pyproject.toml share its suppression comments: apply them together.
@@ -298,7 +311,7 @@ def check_paths(
             raw = [
                 f
                 for loaded in group
-                for f in _check_one(loaded, select, ignore, measure, device, False, timeout)
+                for f in _check_one(loaded, select, ignore, measure, device, False, timeout, memory)
             ]
         rec.deps.extend(deps)
         rec.findings.extend(

@@ -352,11 +352,13 @@ def render_text(e: Estimate) -> None:
     """Rich table of one estimate, one row per term."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(
-        title=f"{e.name} ({e.family}) at batch {e.batch} × n {e.n}, target {e.target.label}",
-        show_header=True,
-    )
+    from .report.formats import clean
+
+    # a Text title is never parsed as markup: a model named "[/bold]" is a name, not a tag
+    title = f"{e.name} ({e.family}) at batch {e.batch} × n {e.n}, target {e.target.label}"
+    t = Table(title=Text(clean(title)), show_header=True)
     t.add_column("quantity")
     t.add_column("value", justify="right")
     t.add_column("formula", style="dim")

@@ -6,13 +6,47 @@ pyproject.toml and the paths users see without importing pydantic or the formula
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from .findings import ArchcheckError
 
 SPEC_SUFFIX = ".archcheck.toml"
+# The largest file a check reads (a spec, a pyproject.toml, an `extends` target): a spec is a
+# few KiB, a Hugging Face config.json tens; 16 MiB is far beyond both and bounds the memory
+# and time one file can cost (docs/isolation.md).
+MAX_FILE_BYTES = 16 * 2**20
+
+log = logging.getLogger("pytest_archcheck.files")
+
+
+def special_kind(mode: int) -> str | None:
+    """What a file that is not a regular file is ("FIFO", "socket", ...); None when regular.
+    Reading a FIFO blocks until a writer comes, /dev/zero never ends: neither is a spec."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, name in (
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISDIR, "directory"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def is_regular(path: Path | str) -> bool:
+    """Whether `path` (links followed) is a regular file; False when it cannot be stat'ed."""
+    try:
+        return special_kind(os.stat(path).st_mode) is None
+    except (OSError, ValueError):
+        return False
+
 
 SKIP_DIRS = frozenset(
     {
@@ -35,19 +69,31 @@ SKIP_DIRS = frozenset(
 
 
 def discover(paths: Iterable[str]) -> Iterator[Path]:
-    """Spec files and pyproject.toml files under `paths` (files are taken as given)."""
+    """Spec files and pyproject.toml files under `paths` (files are taken as given).
+
+    A path named on the command line that exists but is not a regular file (a FIFO, a
+    device) is yielded as given: reading it is then ARC306 "not a regular file". Inside a
+    folder, such files are skipped (logged at INFO: `archcheck check -v` shows them)."""
     for p in paths:
         path = Path(p)
-        if path.is_file():
-            yield path
-        elif path.is_dir():
+        if path.is_dir():
             for dirpath, dirnames, filenames in os.walk(path):
                 dirnames[:] = sorted(
                     d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")
                 )
                 for name in sorted(filenames):
                     if name.endswith(SPEC_SUFFIX) or name == "pyproject.toml":
-                        yield Path(dirpath) / name
+                        found = Path(dirpath) / name
+                        try:
+                            kind = special_kind(os.stat(found).st_mode)
+                        except OSError:
+                            kind = None  # a dangling link: reading it says why (ARC306)
+                        if kind is not None:
+                            log.info("skipped %s: not a regular file (%s)", display(found), kind)
+                            continue
+                        yield found
+        elif path.is_file() or os.path.lexists(path):
+            yield path
         else:
             raise ArchcheckError(f"no such file or directory: {p}")
 
@@ -111,7 +157,21 @@ def display(path: Path | str) -> str:
 
 
 def read_text(path: Path) -> str:
-    """A file's text; a BOM (Windows editors) is dropped, it is not TOML."""
+    """A file's text; a BOM (Windows editors) is dropped, it is not TOML. A special file
+    (FIFO, device: reading would block or never end) and a file over MAX_FILE_BYTES are
+    refused before a byte is read."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ArchcheckError(f"cannot read: {exc.strerror}", display(path)) from exc
+    kind = special_kind(st.st_mode)
+    if kind is not None:
+        raise ArchcheckError(f"not a regular file ({kind})", display(path))
+    if st.st_size > MAX_FILE_BYTES:
+        raise ArchcheckError(
+            f"file is {st.st_size:,} bytes, over the limit of {MAX_FILE_BYTES:,} bytes",
+            display(path),
+        )
     try:
         return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:

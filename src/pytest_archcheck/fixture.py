@@ -181,8 +181,10 @@ class ArchcheckFixture:
             measurements=outcome.measured,
         )
         if report.errors and fail:
+            from .report.formats import clean
+
             lines = [
-                f"{f.code} {f.message}" + (f" (fix: {f.fix})" if f.fix else "")
+                f"{f.code} {clean(f.message)}" + (f" (fix: {clean(f.fix)})" if f.fix else "")
                 for f in report.errors
             ]
             pytest.fail("archcheck budgets not met:\n" + "\n".join(lines), pytrace=False)

@@ -1,9 +1,12 @@
 """Glue between the static engine and the torch side: probes and behavioural checks.
 
-`measure_spec` runs the probe (in a subprocess, so that a factory that hangs or kills the
-interpreter becomes a finding), the n_max search, latency when a latency budget is set, and
-the behavioural checks, and returns measurements for the budget rules plus findings.
-Imported only under `--probe`.
+`measure_spec` runs the probe, the n_max search, latency when a latency budget is set, and the
+behavioural checks, and returns measurements for the budget rules plus findings. All of it
+runs in one isolated child per model (probe/isolate.py): the user's factory, forward and loss
+never run in the calling process, so a model that exits, crashes, hangs, runs out of memory
+or changes the process's cwd or environment is an ARC303 for that model only. The one
+exception is the fixture handed an `nn.Module`: the user's own test built that object, in
+its own process. Imported only under `--probe`.
 """
 
 from __future__ import annotations
@@ -42,13 +45,18 @@ def measure_spec(
     timeout: float | None = None,
     model: Any = None,
     behaviour: bool = True,
+    memory: int | None = None,
 ) -> tuple[Measurements | None, list[Finding]]:
     """Measurements (peak, n_max, P95, ...) and probe/behaviour findings for one spec.
 
     check: the concern to measure ("memory", "latency", "pitfalls"; None: all). model: an
     `nn.Module` to measure instead of the spec's factory (the fixture): probed in this
     process, with no n_max search (that rebuilds the model at other lengths, which only a
-    factory can). None (no measurements) when torch is missing."""
+    factory can). None (no measurements) when torch is missing.
+
+    subprocess: measure in an isolated child (always, unless `model` is given), bounded by
+    `timeout` seconds and an address-space cap of `memory` bytes (None: the default,
+    isolate.default_memory_cap)."""
     spec = loaded.spec
     if spec is None:
         return None, []
@@ -60,10 +68,76 @@ def measure_spec(
         ]
 
     device = device or default_device()
+    timeout = timeout or PROBE_TIMEOUT_S
     with project_root(loaded):
-        return _measure(
-            loaded, spec, device, check, subprocess, timeout or PROBE_TIMEOUT_S, model, behaviour
-        )
+        if subprocess and model is None:
+            return _measure_isolated(loaded, spec, device, check, timeout, behaviour, memory)
+        return _measure(loaded, spec, device, check, False, timeout, model, behaviour)
+
+
+def _measure_isolated(
+    loaded: LoadedSpec,
+    spec: Any,
+    device: str,
+    check: str | None,
+    timeout: float,
+    behaviour: bool,
+    memory: int | None,
+) -> tuple[Measurements, list[Finding]]:
+    """`_measure` in one child process: its measurements and findings, or an ARC303 saying
+    what happened to the child (and why each measured concern has no figure)."""
+    from .pipeline import Measurements
+    from .probe.isolate import default_memory_cap, measure_isolated
+    from .probe.result import ProbeResult
+
+    line = loaded.line_of(("model", "factory"))
+    request = {
+        "device": device,
+        "check": check,
+        "behaviour": behaviour,
+        "path": loaded.path,
+        "name": loaded.name,
+        "line": line,
+        "locations": spec_locations(loaded),
+    }
+    cap = memory if memory is not None else default_memory_cap(device)
+    got, broken = measure_isolated(request, spec, timeout, cap)
+    if broken is not None:
+        error = broken.message
+        return Measurements(
+            device=device,
+            memory_error=error if check in (None, "memory") else None,
+            latency_error=error if check in (None, "latency") else None,
+        ), [broken]
+    assert got is not None
+    findings = [Finding(**{k: v for k, v in f.items() if k != "url"}) for f in got["findings"]]
+    probe_json = got.get("probe_result")
+    result = ProbeResult.from_json(probe_json) if probe_json is not None else None
+    return Measurements(probe_result=result, **got["measured"]), findings
+
+
+def measure_in_child(spec: Any, req: dict[str, Any]) -> dict[str, Any]:
+    """The child's side of `_measure_isolated`: measure in this (isolated) process and return
+    what the parent rebuilds, as JSON."""
+    from dataclasses import fields
+
+    from .spec.locate import SourceMap
+
+    lines: dict[tuple[str | int, ...], int] = {
+        tuple(k.split(".")): v for k, v in req["locations"].items()
+    }
+    lines[("model", "factory")] = req["line"]
+    loaded = LoadedSpec(path=req["path"], name=req["name"], spec=spec, source=SourceMap(lines))
+    measured, findings = _measure(
+        loaded, spec, req["device"], req["check"], False, PROBE_TIMEOUT_S, None, req["behaviour"]
+    )
+    return {
+        "measured": {
+            f.name: getattr(measured, f.name) for f in fields(measured) if f.name != "probe_result"
+        },
+        "probe_result": None if measured.probe_result is None else measured.probe_result.to_json(),
+        "findings": [f.to_json() for f in findings],
+    }
 
 
 @contextmanager
@@ -148,20 +222,16 @@ def _measure(
             for concern in ("memory", "latency"):
                 if check in (None, concern):
                     found[f"{concern}_error"] = broken.message
-    if behaviour and check in (None, "pitfalls") and (model is not None or spec.model.factory):
-        # Behavioural checks test the user's code; a spec without a factory is probed on our
-        # reference implementation, whose masks and initialisation say nothing about theirs.
-        # They run in this process: build the factory in a child first (unless the probe just
-        # did), so that one that exits, crashes or hangs is a finding, not the end of the run.
-        broken_list = [f for f in findings if f.code == "ARC303"]
-        if not broken_list and subprocess and model is None and check == "pitfalls":
-            from .probe.isolate import build_isolated
-
-            isolated = build_isolated(spec, timeout=timeout, path=loaded.path, line=line)
-            broken_list = [isolated] if isolated is not None else []
-            findings.extend(broken_list)
-        if not broken_list:
-            findings.extend(_behaviour(loaded, model))
+    # Behavioural checks test the user's code; a spec without a factory is probed on our
+    # reference implementation, whose masks and initialisation say nothing about theirs.
+    # (This runs in the isolated child, or on the fixture's own model object.)
+    if (
+        behaviour
+        and check in (None, "pitfalls")
+        and (model is not None or spec.model.factory)
+        and not any(f.code == "ARC303" for f in findings)
+    ):
+        findings.extend(_behaviour(loaded, model))
     from .pipeline import Measurements
 
     return Measurements(device=device, probe_result=result, **found), findings
@@ -213,11 +283,14 @@ def render_probe_text(res: Any) -> None:
     """Rich table of one probe result."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
+    from .report.formats import clean
     from .units import format_bytes, format_count
 
     target = f", target {res.target}" if res.target else ""
-    t = Table(title=f"{res.name}: probe on {res.device} at batch {res.batch} × n {res.n}{target}")
+    title = f"{res.name}: probe on {res.device} at batch {res.batch} × n {res.n}{target}"
+    t = Table(title=Text(clean(title)))
     t.add_column("quantity")
     t.add_column("value", justify="right")
     if res.peak_bytes is None:
@@ -241,4 +314,11 @@ def render_probe_text(res: Any) -> None:
     console = Console()
     console.print(t)
     for f in res.findings:
-        console.print(f"{f.path}:{f.line}: {f.code} {f.message}", soft_wrap=True)
+        console.print(
+            f"{clean(f.path)}:{f.line}: {f.code} {clean(f.message)}", soft_wrap=True, markup=False
+        )
+        details = f.data.get("details")
+        if isinstance(details, str) and details.strip():
+            console.print("  details:", markup=False)
+            for d in details.rstrip().split("\n")[-40:]:
+                console.print(f"    {clean(d)}", soft_wrap=True, markup=False)

@@ -210,6 +210,7 @@ def check_spec(
     behaviour: bool = True,
     subprocess: bool = True,
     suppress: bool = True,
+    memory: int | None = None,
 ) -> Outcome:
     """Every finding of one spec (of one concern's codes when `concern` is given).
 
@@ -220,6 +221,7 @@ def check_spec(
     measurement. suppress: apply `# archcheck: ignore[...]` (False lets a caller apply the
     comments of several specs of one file together); unused suppressions (ARC305) are
     reported with the config concern, which sees every static finding of the spec.
+    timeout, memory: the isolated child's limits (measure.measure_spec).
     """
     if concern == "config":
         # The config item reports what `archcheck check` reports statically under ARC3,
@@ -241,6 +243,7 @@ def check_spec(
             timeout=timeout,
             model=model,
             behaviour=behaviour,
+            memory=memory,
         )
     ctx = None if loaded.spec is None else RuleContext(loaded, loaded.spec, measured)
     findings = run_rules(

@@ -89,9 +89,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("archcheck_json", default="", help="same as --archcheck-json")
     parser.addini("archcheck_baseline", default="", help="same as --archcheck-baseline")
     parser.addini(
+        "archcheck_probe_timeout",
+        default="",
+        help="seconds one model's isolated run may take before it becomes ARC303 (default 600)",
+    )
+    parser.addini(
         "archcheck_timeout",
         default="600",
-        help="seconds one probe (or factory build) may take before it becomes ARC303",
+        help="older spelling of archcheck_probe_timeout",
+    )
+    parser.addini(
+        "archcheck_probe_memory",
+        default="",
+        help="address-space cap of each model's isolated run ('16 GiB', or 'none'; default: "
+        "physical memory, never applied on cuda)",
     )
     parser.addini(
         "archcheck_tolerance",
@@ -121,6 +132,21 @@ def _positive_ini(config: pytest.Config, name: str, allow_zero: bool = False) ->
     return value
 
 
+def _memory_ini(config: pytest.Config) -> int | None:
+    """`archcheck_probe_memory`: bytes, 0 for no cap, None for the default cap."""
+    raw = str(config.getini("archcheck_probe_memory")).strip()
+    if not raw:
+        return None
+    import argparse
+
+    from .cli import probe_memory
+
+    try:
+        return probe_memory(raw)
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(f"archcheck_probe_memory: {exc}") from None
+
+
 class ArchcheckManager:
     """Plugin state for one session: options, baseline, measurements and results per model."""
 
@@ -132,7 +158,13 @@ class ArchcheckManager:
         self.json_path: str | None = _opt(config, "json")
         self.baseline_path: str | None = _opt(config, "baseline")
         self.tolerance = _positive_ini(config, "archcheck_tolerance", allow_zero=True)
-        self.timeout = _positive_ini(config, "archcheck_timeout")
+        self.timeout = _positive_ini(
+            config,
+            "archcheck_probe_timeout"
+            if config.getini("archcheck_probe_timeout")
+            else "archcheck_timeout",
+        )
+        self.memory = _memory_ini(config)
         self.results: dict[str, dict[str, Any]] = {}
         self._baseline: dict[str, dict[str, Any]] | None = None
         self._specs: dict[Path, list[LoadedSpec]] = {}
@@ -295,8 +327,18 @@ class SpecFile(pytest.File):
 
     def collect(self) -> Iterator[pytest.Item]:
         m = _manager(self.config)
-        for loaded in m.specs_in(self.path):
-            for check in CONCERNS:
+        try:
+            specs = m.specs_in(self.path)
+        except Exception as exc:  # a bug of ours must not interrupt the user's session
+            yield ErrorItem.from_parent(
+                self, name=f"{self.path.name}::config", line=1, code="ARC306",
+                message=f"internal error while loading: {type(exc).__name__}: {exc}",
+            )  # fmt: skip
+            return
+        for loaded in specs:
+            # a spec that cannot be loaded is one failing item (its config item, with the
+            # findings), not five, and never a collection error
+            for check in CONCERNS if loaded.spec is not None else ("config",):
                 yield SpecItem.from_parent(
                     self, name=f"{loaded.name}::{check}", loaded=loaded, check=check
                 )
@@ -329,15 +371,17 @@ class FactoryFile(pytest.File):
 class ErrorItem(pytest.Item):
     """A problem found while collecting (reported as a failing item, not a crash)."""
 
-    def __init__(self, *, message: str, line: int, **kw: Any) -> None:
+    def __init__(self, *, message: str, line: int, code: str = "ARC303", **kw: Any) -> None:
         super().__init__(**kw)
-        self.message, self.line = message, line
+        self.message, self.line, self.code = message, line, code
 
     def runtest(self) -> None:
         raise ArchcheckFailure([])
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        return f"{self.path}:{self.line}: ARC303 {self.message}"
+        from .report.formats import clean
+
+        return f"{clean(str(self.path))}:{self.line}: {self.code} {clean(self.message)}"
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.line - 1, self.name
@@ -381,6 +425,7 @@ class SpecItem(pytest.Item):
             probe=m.probe,
             device=m.device,
             timeout=m.timeout,
+            memory=m.memory,
         )
         findings = outcome.findings
         # one context for the rules and _record: the estimate (n_max search included) once
@@ -447,19 +492,23 @@ class SpecItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, ArchcheckFailure):
             verbose = self.config.get_verbosity()
-            from .report.formats import source_line
+            from .report.formats import clean, source_line
 
             lines = []
             cache: dict[str, list[str] | None] = {}
             for f in excinfo.value.findings:
-                lines.append(f"{f.path}:{f.line}: {f.code} {f.message}")
+                lines.append(f"{clean(f.path)}:{f.line}: {f.code} {clean(f.message)}")
                 src = source_line(f.path, f.line, cache)
                 if verbose >= 1 and src is not None and src.strip():
-                    lines.append(f"    > {src.strip()}")
+                    lines.append(f"    > {clean(src.strip())}")
                 if verbose >= 1 and f.fix:
-                    lines.append(f"    help: {f.fix}")
+                    lines.append(f"    help: {clean(f.fix)}")
                 if verbose >= 1:
                     lines.append(f"    docs: {f.url}")
+                details = f.data.get("details")
+                if isinstance(details, str) and details.strip():  # a model child's output
+                    lines.append("    details:")
+                    lines.extend(f"      {clean(d)}" for d in details.rstrip().split("\n")[-40:])
             return "\n".join(lines)
         return str(super().repr_failure(excinfo, style=style))
 

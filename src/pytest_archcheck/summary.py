@@ -16,6 +16,9 @@ def headroom_table(results: dict[str, dict[str, Any]], width: int = 110) -> list
     """Rich table rendered to lines (memory, n_max, latency, span) for pytest's summary."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from .report.formats import clean
 
     t = Table(show_header=True, header_style="bold", box=None)
     for col in (
@@ -50,7 +53,7 @@ def headroom_table(results: dict[str, dict[str, Any]], width: int = 110) -> list
         )
         reach = "unlimited" if "reach" in r and r["reach"] is None else _cell(r.get("reach"))
         t.add_row(
-            name,
+            Text(clean(name)),  # a model's name is text, not rich markup
             "probe failed"
             if r.get("memory_probe_error")
             else format_bytes(peak)

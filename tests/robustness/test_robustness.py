@@ -196,7 +196,7 @@ def test_extends_a_device_file_is_a_finding_not_an_endless_read(
     (here / "m.archcheck.toml").write_text('[model]\nvocab = 10\nextends = "/dev/zero"\n')
     [(code, line, msg)] = _findings(["check", "m.archcheck.toml"], capsys)
     assert (code, line) == ("ARC302", 3)
-    assert msg == "`model.extends`: cannot read '/dev/zero': not a regular file"
+    assert msg == "`model.extends`: cannot read '/dev/zero': not a regular file (character device)"
 
 
 # ---- Hugging Face config.json ------------------------------------------------------------------
@@ -212,7 +212,7 @@ def test_config_json_model_type_list(here: Path, capsys: pytest.CaptureFixture[s
 def test_config_json_nested_too_deeply(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (here / "config.json").write_text("[" * 100_000 + "]" * 100_000)
     assert _findings(["check", "config.json"], capsys) == [
-        ("ARC306", 1, "JSON nested too deeply to read")
+        ("ARC306", 1, "nesting deeper than 64 levels (the limit; a spec needs a few)")
     ]
 
 

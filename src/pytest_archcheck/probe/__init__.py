@@ -82,10 +82,13 @@ def run(
     line: int | None = None,
     model: Any = None,
     emulate: str | None = None,
+    memory: int | None = None,
 ) -> ProbeResult:
     """Probe one steady-state training step of `spec` at (batch, n); see module docs.
 
-    emulate: "cpu" or "cuda" semantics of the fake probe (None: step.default_emulation)."""
+    emulate: "cpu" or "cuda" semantics of the fake probe (None: step.default_emulation).
+    subprocess: in an isolated child (isolate.py), at most `timeout` seconds, its address
+    space capped at `memory` bytes (None: isolate.default_memory_cap; 0: no cap)."""
     from .build import resolve_n
     from .step import default_emulation
 
@@ -112,6 +115,7 @@ def run(
             path=path,
             line=line,
             emulate=emulate if device == "fake" else None,
+            memory=memory,
         )
     res = ProbeResult(
         name=spec.name,

@@ -1,39 +1,218 @@
-"""Run a probe in a child interpreter with a timeout; hangs and crashes become findings."""
+"""Run user model code in a child interpreter; whatever it does becomes a finding, not our end.
+
+Everything that calls a user's factory, forward or loss (the probe, the n_max search, latency
+timing, the behavioural checks) runs here, one child per model, never in the calling process:
+a forward that calls `os._exit(7)`, segfaults, hangs, clears `os.environ`, `chdir`s away or
+allocates a terabyte then ends that child only, and the model gets an ARC303 that says what
+happened while every other model is still reported.
+
+How the child is held (what a CI tool running untrusted pull requests needs):
+
+- The request and the result travel through files in a private temporary folder (mode 0700),
+  never through the child's stdout: a model that prints bytes that are not UTF-8, or prints a
+  forged result, cannot corrupt or fake the channel. The child writes its result atomically
+  (temp file + rename) and ends with `os._exit`, so no `atexit` hook of the user's runs after.
+- The child's stdout and stderr are read as bytes by two threads that keep only the last
+  `OUTPUT_LIMIT` bytes of each, decoded with replacement, and shown as the finding's details.
+- The child leads its own session (process group). When it finishes, or when the timeout
+  passes, the whole group is killed, so a `sleep 300` it started in the background neither
+  outlives the check nor keeps the parent waiting on a pipe: the timeout waits on the process,
+  never on its pipes.
+- A memory cap per child (RLIMIT_AS, default: the machine's physical memory; not applied on
+  CUDA, whose driver maps far more address space than it uses) turns a runaway allocation
+  into "ran out of memory under the cap" instead of swapping the machine to a halt.
+- The child gets a copy of the environment; nothing it changes (cwd, environment, sys.path,
+  signal handlers, open files) reaches the calling process.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
-from typing import Any
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
 
 from ..findings import Finding
 from ..spec.model import Spec
 from .result import ProbeResult
 
-_MARK = "@@ARCHCHECK-PROBE@@"
+OUTPUT_LIMIT = 16 * 1024  # bytes of the child's stdout and of its stderr kept for the details
+_REAP_S = 2.0  # how long to wait for the output readers after the group is killed
 
 
-def _run_child(payload: str, timeout: float) -> tuple[dict[str, Any] | None, str | None]:
-    """Run this module in a child interpreter: (the JSON it reported, None), or (None, why
-    it reported nothing). Raises subprocess.TimeoutExpired when it outlives `timeout`."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest_archcheck.probe.isolate"],
-        input=payload, capture_output=True, text=True, timeout=timeout,
-        cwd=os.getcwd(), env=dict(os.environ), check=False,
-    )  # fmt: skip
-    for out_line in reversed(proc.stdout.splitlines()):
-        if out_line.startswith(_MARK):
-            return json.loads(out_line[len(_MARK) :]), None
-    why = (
-        f"killed by signal {-proc.returncode}"
-        if proc.returncode < 0
-        else f"exited with status {proc.returncode}"
-    )
-    tail = proc.stderr.strip().splitlines()[-1:] or [""]
-    return None, f"{why} {tail[0]}".strip()
+@dataclass
+class ChildRun:
+    """What one isolated child gave back: its result, or why there is none, and its output."""
+
+    result: Any | None
+    failure: str | None  # what happened to the process when there is no result
+    output: str  # the tail of its stdout and stderr, decoded with replacement
+    pid: int | None = None
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory (the default memory cap of a child), None where unknown."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def default_memory_cap(device: str) -> int | None:
+    """The address-space cap of a child probing on `device`: none on CUDA (the driver reserves
+    address space far beyond what it uses), else the machine's physical memory."""
+    return None if device == "cuda" else physical_memory()
+
+
+class _Tail:
+    """Reads a pipe to its end in a thread, keeping the last `limit` bytes (bounded memory
+    whatever the child prints)."""
+
+    def __init__(self, stream: IO[bytes], limit: int = OUTPUT_LIMIT) -> None:
+        self.data = bytearray()
+        self.dropped = 0
+        self._stream, self._limit = stream, limit
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            while chunk := self._stream.read1(65536):  # type: ignore[attr-defined]
+                self.data += chunk
+                if len(self.data) > self._limit:
+                    cut = len(self.data) - self._limit
+                    del self.data[:cut]
+                    self.dropped += cut
+        except (OSError, ValueError):
+            pass
+
+    def text(self) -> str:
+        body = self.data.decode("utf-8", errors="replace")
+        return f"[{self.dropped} earlier bytes dropped]\n{body}" if self.dropped else body
+
+
+def _child_env() -> dict[str, str]:
+    """The child's environment: a copy of ours, with this package's folder first on
+    PYTHONPATH so that the child runs the same code as the parent."""
+    env = dict(os.environ)
+    here = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
+    env.setdefault("PYTHONIOENCODING", "utf-8:replace")
+    return env
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _signal_name(num: int) -> str:
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return "unknown"
+
+
+def run_child(
+    request: dict[str, Any],
+    timeout: float,
+    memory: int | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> ChildRun:
+    """Run `request` in a fresh child interpreter (its own session), at most `timeout` seconds,
+    its address space capped at `memory` bytes (None: no cap). `on_start(pid)` is called once
+    the child runs (tests use it to find what the child left behind)."""
+    folder = Path(tempfile.mkdtemp(prefix="archcheck-probe-"))
+    try:
+        req_path, res_path = folder / "request.json", folder / "result.json"
+        req_path.write_text(json.dumps({**request, "memory": memory}), encoding="utf-8")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pytest_archcheck.probe.isolate", str(req_path), str(res_path)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=os.getcwd(), env=_child_env(), start_new_session=True, close_fds=True,
+        )  # fmt: skip
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = _Tail(proc.stdout), _Tail(proc.stderr)
+        if on_start is not None:
+            on_start(proc.pid)
+        timed_out = False
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc.pid)
+            rc = proc.wait()
+        _kill_group(proc.pid)  # whatever the model started in the background goes with it
+        for tail in (out, err):
+            tail.thread.join(_REAP_S)  # a process that left the group may hold a pipe: no wait
+        proc.stdout.close()
+        proc.stderr.close()
+        output = "\n".join(
+            f"--- {name} ---\n{t.text().rstrip()}" for name, t in (("stdout", out), ("stderr", err))
+            if t.data
+        )  # fmt: skip
+        result, failure = _read_result(res_path)
+        if timed_out:
+            return ChildRun(None, f"did not finish within {timeout:g} s and was killed "
+                            "(with every process it started)", output, proc.pid)  # fmt: skip
+        if result is not None:
+            return ChildRun(result, None, output, proc.pid)
+        if failure is None:
+            if rc < 0:
+                failure = f"was killed by signal {-rc} ({_signal_name(-rc)})"
+                if -rc == signal.SIGKILL:
+                    failure += ", which the kernel's out-of-memory killer also sends"
+            else:
+                failure = f"exited with status {rc} before reporting a result"
+        return ChildRun(None, failure, output, proc.pid)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.3g} GiB"
+
+
+def _read_result(path: Path) -> tuple[Any | None, str | None]:
+    """(result, None), (None, why the child reported failure), or (None, None): no result."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as exc:
+        return None, f"left an unreadable result ({type(exc).__name__})"
+    if not isinstance(doc, dict):
+        return None, "left an unreadable result"
+    if doc.get("failure"):
+        return None, str(doc["failure"])
+    return doc.get("result"), None
+
+
+# ---- the calling side: what the front ends use ------------------------------------------------
+
+
+def isolated_failure(
+    spec: Spec, run: ChildRun, path: str | None, line: int | None, what: str = "probe"
+) -> Finding:
+    """ARC303 for a child that gave no result: the cause from the child's structured result or
+    its exit status, its output kept as details (never a stray stderr line as the message)."""
+    from ..rules import RULES
+
+    msg = f"model {spec.name!r}: the isolated {what} process {run.failure}"
+    data: dict[str, Any] = {"cause": run.failure}
+    if run.output:
+        data["details"] = run.output
+    return RULES["ARC303"].finding(msg, path or "<spec>", line or 1, spec.name, data=data)
 
 
 def run_isolated(
@@ -47,61 +226,40 @@ def run_isolated(
     path: str | None,
     line: int | None,
     emulate: str | None = None,
+    memory: int | None = None,
 ) -> ProbeResult:
-    from . import _factory_finding
-
-    payload = json.dumps(
-        {
-            "spec": spec.model_dump(mode="json"),
-            "devices": _devices_json(spec),
-            "device": device,
-            "n": n,
-            "batch": batch,
-            "latency": latency,
-            "path": path,
-            "line": line,
-            "emulate": emulate,
-        }
-    )
+    """`probe.run` in a child: the same result, or an ARC303 saying what happened to it."""
+    request = {
+        "mode": "probe",
+        "spec": spec.model_dump(mode="json"),
+        "devices": _devices_json(spec),
+        "root": os.environ.get("ARCHCHECK_ROOT"),
+        "device": device,
+        "n": n,
+        "batch": batch,
+        "latency": latency,
+        "path": path,
+        "line": line,
+        "emulate": emulate,
+    }
+    run = run_child(request, timeout, memory if memory is not None else default_memory_cap(device))
+    if run.result is not None:
+        return ProbeResult.from_json(run.result)
     res = ProbeResult(name=spec.name, path=path, device=device, n=n, batch=batch)
-    try:
-        reported, why = _run_child(payload, timeout)
-    except subprocess.TimeoutExpired:
-        res.findings.append(
-            _factory_finding(
-                spec,
-                f"probe did not finish within {timeout:g} s (factory or step hangs?)",
-                path,
-                line,
-            )
-        )
-        return res
-    if reported is not None:
-        return ProbeResult.from_json(reported)
-    res.findings.append(_factory_finding(spec, f"probe interpreter {why}", path, line))
+    res.findings.append(isolated_failure(spec, run, path, line))
     return res
 
 
-def build_isolated(
-    spec: Spec, *, timeout: float, path: str | None, line: int | None
-) -> Finding | None:
-    """Build the model once in a child interpreter: None when it builds, else an ARC303 saying
-    why not (a factory that calls os._exit, segfaults or hangs would otherwise take the calling
-    process, a whole pytest session, down with it)."""
-    from . import _factory_finding
-
-    payload = json.dumps(
-        {"spec": spec.model_dump(mode="json"), "devices": _devices_json(spec), "mode": "build"}
-    )
-    try:
-        reported, why = _run_child(payload, timeout)
-    except subprocess.TimeoutExpired:
-        msg = f"factory {spec.model.factory!r} did not return within {timeout:g} s"
-        return _factory_finding(spec, msg, path, line)
-    if reported is not None:
-        error = reported.get("error")
-        return None if error is None else _factory_finding(spec, error, path, line)
-    return _factory_finding(spec, f"factory {spec.model.factory!r}: interpreter {why}", path, line)
+def measure_isolated(
+    request: dict[str, Any], spec: Spec, timeout: float, memory: int | None
+) -> tuple[dict[str, Any] | None, Finding | None]:
+    """measure._measure in a child: (its JSON result, None) or (None, ARC303)."""
+    full = {**request, "mode": "measure", "spec": spec.model_dump(mode="json"),
+            "devices": _devices_json(spec), "root": os.environ.get("ARCHCHECK_ROOT")}  # fmt: skip
+    run = run_child(full, timeout, memory)
+    if run.result is not None:
+        return run.result, None
+    return None, isolated_failure(spec, run, request.get("path"), request.get("line"), "model")
 
 
 def _devices_json(spec: Spec) -> dict[str, Any]:
@@ -119,35 +277,68 @@ def _devices_from_json(req: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _child() -> None:
+# ---- the child ---------------------------------------------------------------------------------
+
+
+def _limit(memory: int | None) -> None:
+    """No core files from a crashing model; the address-space cap when one is set."""
+    import resource
+
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if memory:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        cap = memory if hard == resource.RLIM_INFINITY else min(memory, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+
+
+def _write(res_path: str, doc: dict[str, Any]) -> None:
+    tmp = res_path + ".part"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh)
+    os.replace(tmp, res_path)
+
+
+def _work(req: dict[str, Any]) -> Any:
+    if req.get("root"):
+        os.environ["ARCHCHECK_ROOT"] = req["root"]
+    spec = Spec.model_validate(req["spec"], context={"devices": _devices_from_json(req)})
+    if req["mode"] == "measure":
+        from ..measure import measure_in_child
+
+        return measure_in_child(spec, req)
     from . import run
 
-    req: dict[str, Any] = json.loads(sys.stdin.read())
-    spec = Spec.model_validate(req["spec"], context={"devices": _devices_from_json(req)})
-    if req.get("mode") == "build":
-        from .build import FactoryError, build_model
-
-        try:
-            build_model(spec)
-            error = None
-        except FactoryError as exc:
-            error = str(exc)
-        sys.stdout.write("\n" + _MARK + json.dumps({"error": error}) + "\n")
-        sys.stdout.flush()
-        return
     res = run(
-        spec,
-        device=req["device"],
-        n=req["n"],
-        batch=req["batch"],
-        latency=req["latency"],
-        path=req["path"],
-        line=req["line"],
-        emulate=req.get("emulate"),
-    )
-    sys.stdout.write("\n" + _MARK + json.dumps(res.to_json()) + "\n")
+        spec, device=req["device"], n=req["n"], batch=req["batch"], latency=req["latency"],
+        path=req["path"], line=req["line"], emulate=req.get("emulate"),
+    )  # fmt: skip
+    return res.to_json()
+
+
+def _child(req_path: str, res_path: str) -> None:
+    with open(req_path, encoding="utf-8") as fh:
+        req: dict[str, Any] = json.load(fh)
+    memory = req.get("memory")
+    _limit(memory)
+    try:
+        doc: dict[str, Any] = {"result": _work(req)}
+    except MemoryError:
+        doc = {"failure": "ran out of memory"
+               + (f" under its cap of {_gib(memory)} (--probe-memory)" if memory else "")}  # fmt: skip
+    except BaseException as exc:  # a failure the probe did not turn into a finding
+        import traceback
+
+        traceback.print_exc()
+        doc = {"failure": f"failed: {type(exc).__name__}: {str(exc)[:500]}"}
+    try:
+        _write(res_path, doc)
+    except MemoryError:
+        os._exit(3)
     sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # no atexit hook or finaliser of the model's runs after the result
 
 
 if __name__ == "__main__":
-    _child()
+    _child(sys.argv[1], sys.argv[2])

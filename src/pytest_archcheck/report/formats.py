@@ -5,11 +5,19 @@
 - json: `{"schema_version", "findings": [...]}` (DESIGN.md §5).
 - sarif: SARIF 2.1.0 for GitHub code scanning.
 - github: workflow commands (`::error file=...,line=...::`) that annotate the PR diff.
+
+Every user-derived string (paths, model names, keys and values quoted in messages, source
+lines, a child's output) goes through `clean` in the text formats: a key named `ESC[2J` would
+otherwise clear the reviewer's screen, `ESC]0;...BEL` set the terminal title, and a newline
+split one finding into two that look like ours. Text is printed with rich's markup off, so
+`[/bold]` in a name is text, not a tag. JSON and SARIF keep the exact text (json.dumps escapes
+it).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,6 +26,28 @@ from .. import __version__
 from ..findings import Finding
 
 SCHEMA_VERSION = 1
+DETAILS_LINES = 40  # lines of a finding's details (a child's output) shown in the full format
+
+# Control characters, and the invisible ones that reorder or break lines: C0 and C1 controls,
+# DEL, U+2028/U+2029 (line and paragraph separators), the bidi embeddings and isolates
+# (CVE-2021-42574, "trojan source").
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _visible(m: re.Match[str]) -> str:
+    ch = m.group()
+    if ch in _NAMED:
+        return _NAMED[ch]
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+
+
+def clean(text: str) -> str:
+    """`text` with every control character shown as an escape (`\\x1b`, `\\n`): safe to print
+    on a terminal or in a CI log, one line."""
+    return _UNSAFE.sub(_visible, text)
+
+
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
@@ -40,24 +70,39 @@ def _full(findings: Sequence[Finding], files: int) -> str:
     lines: list[str] = []
     cache: dict[str, list[str] | None] = {}
     for f in findings:
-        model = f" [{f.model}]" if f.model else ""
-        lines.append(f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}{model}")
+        model = f" [{clean(f.model)}]" if f.model else ""
+        lines.append(f"{_head(f)}{model}")
         src = source_line(f.path, f.line, cache)
         if src is not None and src.strip():
+            src = clean(src)
             gutter = " " * len(str(f.line))
             lines.append(f"{gutter} |")
             lines.append(f"{f.line} | {src}")
             start = len(src) - len(src.lstrip())
             lines.append(f"{gutter} | {' ' * start}{'^' * max(1, len(src.strip()))}")
         if f.fix:
-            lines.append(f"  help: {f.fix}")
+            lines.append(f"  help: {clean(f.fix)}")
+        details = f.data.get("details") if isinstance(f.data, dict) else None
+        if isinstance(details, str) and details.strip():
+            shown = details.rstrip().split("\n")
+            if len(shown) > DETAILS_LINES:
+                skipped = len(shown) - DETAILS_LINES
+                shown = [f"[{skipped} earlier lines not shown; --format json has them]",
+                         *shown[-DETAILS_LINES:]]  # fmt: skip
+            lines.append("  details:")
+            lines.extend(f"    {clean(d)}" for d in shown)
         lines.append("")
     lines.append(_summary(findings, files))
     return "\n".join(lines)
 
 
+def _head(f: Finding) -> str:
+    """`path:line:col: CODE message`, its user-derived parts made safe to print."""
+    return f"{clean(f.path)}:{f.line}:{f.column}: {f.code} {clean(f.message)}"
+
+
 def _concise(findings: Sequence[Finding], files: int) -> str:
-    lines = [f"{f.path}:{f.line}:{f.column}: {f.code} {f.message}" for f in findings]
+    lines = [_head(f) for f in findings]
     lines.append(_summary(findings, files))
     return "\n".join(lines)
 
@@ -141,7 +186,9 @@ def _sarif(findings: Sequence[Finding], files: int) -> str:
 
 
 def _escape(s: str, prop: bool = False) -> str:
-    s = s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """`clean` (a raw ESC would reach the log, a newline split the annotation), then GitHub's
+    workflow-command escaping."""
+    s = clean(s).replace("%", "%25")
     return s.replace(":", "%3A").replace(",", "%2C") if prop else s
 
 

@@ -21,7 +21,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..deps import note_file
-from ..files import SPEC_SUFFIX, display
+from ..files import MAX_FILE_BYTES, SPEC_SUFFIX, display, special_kind
+from .limits import Syntax, check_text
 from .locate import Key, LazySourceMap, SourceMap, locate, split_lines
 from .model import NESTED_KEYS, SETTINGS_KEYS, TABLE_KEYS, BudgetTable, DeviceTable, Settings, Spec
 from .problems import LoadProblem, ProblemKind
@@ -67,7 +68,11 @@ def _problem(
 
 
 def parse_toml(text: str, path: str) -> tuple[dict[str, Any] | None, LoadProblem | None]:
-    """Parse TOML; a syntax error is an "unparsable" problem (ARC306) at the line tomllib names."""
+    """Parse TOML; a syntax error is an "unparsable" problem (ARC306) at the line tomllib names.
+    Nesting and numbers beyond the input limits (spec/limits.py) are problems before parsing."""
+    over = check_text(text, path, "toml")
+    if over is not None:
+        return None, over
     try:
         return tomllib.loads(text), None
     except tomllib.TOMLDecodeError as exc:
@@ -81,6 +86,10 @@ def parse_toml(text: str, path: str) -> tuple[dict[str, Any] | None, LoadProblem
             msg = f"{msg} (at end of document)"
         line = max(1, min(line, last))
         return None, _problem("unparsable", f"TOML syntax error: {msg}", path, line, None)
+    except (RecursionError, ValueError, MemoryError) as exc:  # a limit the scan missed
+        return None, _problem(
+            "unparsable", f"TOML the parser cannot read ({type(exc).__name__})", path, 1, None
+        )
 
 
 def _line_from_message(msg: str, text: str = "") -> int:
@@ -300,6 +309,13 @@ def load_spec_text(
         loaded.problems.append(err)
         return loaded
     assert raw is not None
+    if not raw:  # nothing but blank lines and comments: say so, not "needs a vocab size"
+        what = "empty" if not text.strip() else "empty (comments only)"
+        loaded.problems.append(
+            _problem("unparsable", f"the spec file is {what}: write at least a [model] table",
+                     path, 1, None)
+        )  # fmt: skip
+        return loaded
     model_table = raw.get("model")
     if isinstance(model_table, dict) and isinstance(model_table.get("name"), str):
         loaded.name = model_table["name"]
@@ -657,13 +673,20 @@ def _merge_extended(
     followed up to EXTENDS_DEPTH files, each relative to the file that names it; a cycle is
     ARC302. Problems stay at the spec's `extends` line (`where`) and name the file that
     holds the broken reference."""
-    from ..adapters import AdapterError, adapt_text, split_ref
+    from ..adapters import AdapterError, split_ref
 
     file_part, select = split_ref(ref)
+    via = f" (in {display(chain[-1])})" if chain else ""
+    if "\x00" in file_part or not file_part.strip():
+        why = "contains a NUL byte" if "\x00" in file_part else "is empty"
+        loaded.problems.append(
+            _problem("invalid-value", f"`model.extends`: the path {why}{via}", loaded.path,
+                     where, loaded.name)
+        )  # fmt: skip
+        return raw
     target = Path(file_part)
     if not target.is_absolute():
         target = base / target
-    via = f" (in {display(chain[-1])})" if chain else ""
     resolved = Path(os.path.abspath(target))
     if resolved in chain or len(chain) >= EXTENDS_DEPTH:
         why = "extends itself" if resolved in chain else f"is more than {EXTENDS_DEPTH} files deep"
@@ -675,12 +698,22 @@ def _merge_extended(
         return raw
     note_file(target)
     try:
-        if target.exists() and not target.is_file() and not target.is_dir():
+        st = os.stat(target)
+        kind = special_kind(st.st_mode)
+        if kind is not None and kind != "directory":
             # /dev/zero, a FIFO: reading would never end
-            raise OSError(0, "not a regular file")
+            raise OSError(0, f"not a regular file ({kind})")
+        if st.st_size > MAX_FILE_BYTES:
+            raise OSError(0, f"{st.st_size:,} bytes, over the limit of {MAX_FILE_BYTES:,}")
         text = target.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = (
+            exc.strerror or str(exc)
+            if isinstance(exc, OSError)
+            else "not UTF-8 text"
+            if isinstance(exc, UnicodeDecodeError)
+            else str(exc)
+        )
         loaded.problems.append(
             _problem("invalid-value", f"`model.extends`: cannot read {ref!r}{via}: {reason}",
                      loaded.path, where, loaded.name)
@@ -702,7 +735,7 @@ def _merge_extended(
                     tables, deeper["extends"], target.parent, loaded, where, (*chain, resolved)
                 )
         else:
-            adapted = adapt_text(text, shown, select)
+            adapted = adapt_checked(text, shown, select)
             tables, adapted_lines = adapted.tables, adapted.lines
     except AdapterError as exc:
         loaded.problems.append(_adapter_problem(exc, shown, loaded.name))
@@ -729,11 +762,32 @@ def _merge_extended(
     return merged
 
 
+_SYNTAX: dict[str, Syntax] = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
+
+
+def adapt_checked(text: str, path: str, select: str | None = None) -> Any:
+    """`adapters.adapt_text`, with the input limits checked first (spec/limits.py) and a
+    parser that still gives up (recursion, a number Python refuses) turned into ARC306."""
+    from ..adapters import AdapterError, adapt_text
+
+    syntax = _SYNTAX.get(Path(path).suffix.lower())
+    over = check_text(text, path, syntax) if syntax else None
+    if over is not None:
+        raise AdapterError("ARC306" if over.kind == "unparsable" else "ARC302", over.message,
+                           over.line)  # fmt: skip
+    try:
+        return adapt_text(text, path, select)
+    except (RecursionError, MemoryError, ValueError) as exc:  # a limit the scan missed
+        raise AdapterError(
+            "ARC306", f"the parser cannot read this file ({type(exc).__name__})"
+        ) from None
+
+
 def load_adapted_text(
     text: str, path: str, settings: Settings | None = None, root: Path | None = None
 ) -> LoadedSpec:
     """Load a Hugging Face config.json, a YAML recipe or a Python config class as a spec."""
-    from ..adapters import AdapterError, adapt_text, default_name, split_ref
+    from ..adapters import AdapterError, default_name, split_ref
 
     file_part, select = split_ref(path)
     loaded = LoadedSpec(
@@ -741,7 +795,7 @@ def load_adapted_text(
         settings=settings, root=root,
     )  # fmt: skip
     try:
-        adapted = adapt_text(text, file_part, select)
+        adapted = adapt_checked(text, file_part, select)
     except AdapterError as exc:
         loaded.problems.append(_adapter_problem(exc, file_part, None))
         return loaded
