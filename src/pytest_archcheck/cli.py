@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="archcheck", description="Budgets for PyTorch architectures: memory, latency, span."
     )
     p.add_argument("--version", action="version", version=f"archcheck {__version__}")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the log on stderr (what the user's model printed while it was built)",
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     c = sub.add_parser("check", help="lint spec files (static unless --probe)")
@@ -145,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .scaffold import add_parsers
 
     add_parsers(sub)
+    for verb in sub.choices.values():  # `archcheck check -v` as well as `archcheck -v check`
+        verb.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="show the log"
+        )
     return p
 
 
@@ -394,6 +404,10 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
     try:
         return COMMANDS[args.command](args)
     except ArchcheckError as exc:
