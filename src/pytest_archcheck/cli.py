@@ -17,6 +17,12 @@ from . import __version__
 from .findings import ArchcheckError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+EXIT_NOTHING = 5  # `check` found nothing to check (pytest's "no tests collected")
+
+LOOKED_FOR = (
+    "*.archcheck.toml specs, [[tool.archcheck.model]] entries and [tool.archcheck] specs globs "
+    "in pyproject.toml, and @pytest_archcheck.model factories"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -183,7 +189,11 @@ def _check(args: argparse.Namespace) -> int:
         from .cache import check_cached
 
         result = check_cached(args.paths, args.select, args.ignore, args.jobs, args.cache_dir)
+    models = len(result.specs) if hasattr(result, "specs") else result.models
+    nothing = not result.findings and models == 0
     text = render(result.findings, fmt, result.files)
+    if nothing and fmt in ("full", "concise"):  # never "All checks passed!" over nothing
+        text = f"Nothing checked: no model found ({result.files} files read)"
     if args.output_file:
         try:
             args.output_file.write_text(text + "\n", encoding="utf-8")
@@ -193,6 +203,13 @@ def _check(args: argparse.Namespace) -> int:
         _emit(text, fmt)
     if result.findings and not args.exit_zero:
         return EXIT_FINDINGS
+    if nothing:
+        # a CI gate that checks nothing must not look green
+        sys.stderr.write(
+            f"archcheck: warning: nothing to check under {' '.join(args.paths)}: looked for "
+            f"{LOOKED_FOR}. Write specs with `archcheck init` (see `archcheck discover`).\n"
+        )
+        return EXIT_OK if args.exit_zero else EXIT_NOTHING
     return EXIT_OK
 
 
