@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+# fixture repositories (tests/data/repos) hold real-shaped scripts such as TCN's add_test.py:
+# source to discover, never tests to collect
+collect_ignore_glob = ["data/*"]
+
 
 @pytest.fixture(autouse=True)
 def _private_archcheck_cache(

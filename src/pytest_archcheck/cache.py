@@ -266,6 +266,7 @@ class CachedResult:
     files: int
     hits: int  # spec and pyproject.toml files whose findings came from the cache
     misses: int  # ... that were checked afresh
+    models: int = 0  # spec files and inline [[tool.archcheck.model]] entries: 0 = nothing checked
 
 
 def check_cached(
@@ -303,7 +304,19 @@ def check_cached(
         cache.save()
     findings.sort(key=Finding.sort_key)
     hits = len(w.pyprojects) + len(w.specs) - len(misses)
-    return CachedResult(findings, w.files, hits, len(misses))
+    return CachedResult(findings, w.files, hits, len(misses), _models(w.specs, w.pyprojects))
+
+
+def _models(specs: Sequence[Path], pyprojects: Sequence[Path]) -> int:
+    """Spec files, plus 1 per pyproject.toml declaring inline models (the count only tells
+    "something" from "nothing": `archcheck check` exits 5 on nothing)."""
+    inline = 0
+    for pp in pyprojects:
+        try:
+            inline += "tool.archcheck.model" in pp.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+    return len(specs) + inline
 
 
 def _check_all(
@@ -322,4 +335,4 @@ def _check_all(
         if state is not None:
             cache.store(key, *state, rec)
     cache.save()
-    return CachedResult(result.findings, result.files, 0, len(result.records))
+    return CachedResult(result.findings, result.files, 0, len(result.records), len(result.specs))

@@ -17,6 +17,12 @@ from . import __version__
 from .findings import ArchcheckError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+EXIT_NOTHING = 5  # `check` found nothing to check (pytest's "no tests collected")
+
+LOOKED_FOR = (
+    "*.archcheck.toml specs, [[tool.archcheck.model]] entries and [tool.archcheck] specs globs "
+    "in pyproject.toml, and @pytest_archcheck.model factories"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -102,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="archcheck", description="Budgets for PyTorch architectures: memory, latency, span."
     )
     p.add_argument("--version", action="version", version=f"archcheck {__version__}")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the log on stderr (what the user's model printed while it was built)",
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     c = sub.add_parser("check", help="lint spec files (static unless --probe)")
@@ -122,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-v",
         "--verbose",
         action="store_true",
-        help="say what was skipped (special files such as FIFOs named like specs)",
+        default=argparse.SUPPRESS,
+        help="show the log, and say what was skipped (special files such as FIFOs named like "
+        "specs)",
     )
     c.add_argument(
         "-j",
@@ -215,25 +229,18 @@ def build_parser() -> argparse.ArgumentParser:
     from .plot import add_parser as add_plot_parser
 
     add_plot_parser(sub)
+    for verb in sub.choices.values():  # `archcheck check -v` as well as `archcheck -v check`
+        if "-v" in verb._option_string_actions:  # check has its own (same meaning, more said)
+            continue
+        verb.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="show the log"
+        )
     return p
 
 
 def _check(args: argparse.Namespace) -> int:
-    """`archcheck check`; -v logs what discovery skipped (to stderr)."""
-    if not args.verbose:
-        return _check_quiet(args)
-    import logging
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("archcheck: %(message)s"))
-    logger = logging.getLogger("pytest_archcheck")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        return _check_quiet(args)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(logging.NOTSET)
+    """`archcheck check`; -v logs what discovery skipped and what models printed (main())."""
+    return _check_quiet(args)
 
 
 def _check_quiet(args: argparse.Namespace) -> int:
@@ -260,7 +267,11 @@ def _check_quiet(args: argparse.Namespace) -> int:
         from .cache import check_cached
 
         result = check_cached(args.paths, args.select, args.ignore, args.jobs, args.cache_dir)
+    models = len(result.specs) if hasattr(result, "specs") else result.models
+    nothing = not result.findings and models == 0
     text = render(result.findings, fmt, result.files)
+    if nothing and fmt in ("full", "concise"):  # never "All checks passed!" over nothing
+        text = f"Nothing checked: no model found ({result.files} files read)"
     if args.output_file:
         try:
             args.output_file.write_text(text + "\n", encoding="utf-8")
@@ -270,6 +281,13 @@ def _check_quiet(args: argparse.Namespace) -> int:
         _emit(text, fmt)
     if result.findings and not args.exit_zero:
         return EXIT_FINDINGS
+    if nothing:
+        # a CI gate that checks nothing must not look green
+        sys.stderr.write(
+            f"archcheck: warning: nothing to check under {' '.join(args.paths)}: looked for "
+            f"{LOOKED_FOR}. Write specs with `archcheck init` (see `archcheck discover`).\n"
+        )
+        return EXIT_OK if args.exit_zero else EXIT_NOTHING
     return EXIT_OK
 
 
@@ -551,6 +569,11 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        import logging
+
+        # one handler for every log: discovery's skips, what the user's model printed
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="archcheck: %(message)s")
     try:
         return COMMANDS[args.command](args)
     except ArchcheckError as exc:

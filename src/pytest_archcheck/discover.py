@@ -144,6 +144,33 @@ class FoundConfig:
     detail: str
     model: dict[str, Any] = field(default_factory=dict)  # the adapted [model] table
     notes: list[str] = field(default_factory=list)  # what the spec cannot express
+    # zero configuration (zeroconfig.py): where each value came from and how to build the model
+    train: dict[str, Any] = field(default_factory=dict)  # [train] values read from the source
+    sources: dict[str, str] = field(default_factory=dict)  # "model.layers" -> "file:line name"
+    factory: str | None = None  # "module:callable" building the nn.Module
+    config: str | None = None  # the repository's config object passed to the factory
+    config_args: dict[str, Any] = field(default_factory=dict)
+    factory_args: dict[str, Any] = field(default_factory=dict)
+    inputs: list[str] | None = None  # what the probe feeds forward(), when not one batch
+    extends: bool = True  # the spec `extends` ref (else it holds every value itself)
+    refused: str | None = None  # why no spec is written (an architecture no family models)
+    spec_dir: Path | None = None  # where init writes the spec (default: beside `path`)
+
+    @property
+    def required(self) -> dict[str, str]:
+        """Keys the source leaves to run time: "model.vocab" -> what to supply."""
+        out: dict[str, str] = {}
+        tables = {"model": self.model, "train": self.train}
+        args = {"factory_args": self.factory_args, "config_args": self.config_args}
+        for table, values in tables.items():
+            for key, value in values.items():
+                if isinstance(value, str) and value.startswith("required:"):
+                    out[f"{table}.{key}"] = value.removeprefix("required:").strip()
+        for name, values in args.items():
+            for key, value in values.items():
+                if isinstance(value, str) and value.startswith("required:"):
+                    out[f"model.{name}.{key}"] = value.removeprefix("required:").strip()
+        return out
 
 
 @dataclass
@@ -347,9 +374,20 @@ def discover_project(
     paths: list[str] | tuple[str, ...],
 ) -> tuple[list[FoundConfig], list[FoundModule]]:
     """Every config and nn.Module factory under `paths`, by parsing (never importing) them."""
+    from .engine import find_project_root
+    from .zeroconfig import discover_more
+
     configs: list[FoundConfig] = []
     modules: list[FoundModule] = []
-    for path in source_files(paths):
+    files = source_files(paths)
+    for path in files:
         configs.extend(configs_in(path))
         modules.extend(modules_in(path))
+    if files:
+        root = find_project_root(files[0].parent).resolve()
+        more = discover_more(files, root, configs, modules)
+        overridden = {c.ref for c in more if c.kind == "override"}
+        # a nanoGPT config class with run configs is described by those runs
+        configs = [c for c in configs if not (c.kind == "dataclass" and c.ref in overridden)]
+        configs.extend(more)
     return configs, modules

@@ -62,43 +62,100 @@ def _train_script(folder: Path) -> dict[str, Any]:
     return out
 
 
+def _value_line(key: str, value: Any, where: str | None, width: int = 24) -> str:
+    text = f"{key} = {_toml(value)}"
+    return f"{text.ljust(width)}  # {where}" if where else text
+
+
+def _args_table(title: str, args: dict[str, Any], why: str) -> list[str]:
+    if not args:
+        return []
+    return ["", f"[model.{title}]  # {why}", *(f"{k} = {_toml(v)}" for k, v in args.items())]
+
+
 def render_spec(cfg: FoundConfig, module: FoundModule | None = None) -> str:
     """The text of a starting spec for one config."""
     m = cfg.model
+    sources = cfg.sources
     positions = m.get("max_positions")
     seq_len = min(positions, 4096) if isinstance(positions, int) else 1024
     train: dict[str, Any] = {"batch": 8, "seq_len": seq_len, "dtype": "bf16"}
-    train.update(_train_script(cfg.path.parent))
-    seq_len = train["seq_len"]
-    new_tokens = min(128, seq_len // 2) if m.get("causal", True) else 0
-    lines = [
+    train_where: dict[str, str] = {}
+    if cfg.kind in ("hf", "dataclass", "yaml"):
+        train.update(_train_script(cfg.path.parent))
+    for key, value in cfg.train.items():
+        train[key] = value
+        train_where[key] = sources.get(f"train.{key}", "")
+    if isinstance(positions, str) and "seq_len" not in cfg.train:  # max length left to run time
+        train["seq_len"] = "required: the training sequence length (the model's max length is "
+        train["seq_len"] += "not in the source either)"
+    seq_len = train["seq_len"] if isinstance(train["seq_len"], int) else 1024
+    image = m.get("input") == "image"
+    causal = m.get("causal", True) and m.get("family", "transformer") == "transformer"
+    new_tokens = min(128, seq_len // 2) if causal else 0
+    header = [
         f"# Starting spec written by `archcheck init` from {cfg.ref} ({cfg.detail}).",
-        "# [model] is read from that file through `extends`; a key written here overrides it.",
-        "# Fill in [budget], then run `archcheck check`.",
-        "",
-        "[model]",
-        f"name = {_toml(cfg.name)}",
-        f"extends = {_toml(cfg.ref)}",
     ]
-    if module is not None:
-        lines.append(
-            f"# factory = {_toml(module.factory)}  # a callable returning the nn.Module (--probe)"
+    if cfg.extends:
+        header.append(
+            "# [model] is read from that file through `extends`; a key written here overrides it."
         )
+    else:
+        header.append("# Each value names the source line it was read from (nothing was run).")
+    if cfg.required:
+        header.append(
+            '# A "required: ..." value is one the source leaves to run time: replace it with your'
+        )
+        header.append("# run's value (`archcheck estimate` refuses the spec until then).")
+    header.append("# Fill in [budget], then run `archcheck check` (add --probe to run the model).")
+    lines = [*header, "", "[model]", f"name = {_toml(cfg.name)}"]
+    if cfg.extends:
+        lines.append(f"extends = {_toml(cfg.ref)}")
+    factory = cfg.factory or (module.factory if module is not None else None)
+    if factory is not None and (cfg.factory is not None or cfg.config is not None):
+        lines.append(_value_line("factory", factory, "the repository's own model (--probe)"))
+    elif factory is not None:
+        lines.append(
+            f"# factory = {_toml(factory)}  # a callable returning the nn.Module (--probe)"
+        )
+    if cfg.config is not None:
+        lines.append(_value_line("config", cfg.config, "its config object, built from config_args"))
+    if cfg.inputs is not None:
+        lines.append(_value_line("inputs", cfg.inputs, "forward()'s arguments (docs/spec.md)"))
     lines += [f"# note: {n}" for n in cfg.notes]
-    lines.append(f"# read from {cfg.ref}:")
-    lines += [f"#   {k} = {_toml(v)}" for k, v in m.items() if k != "name"]
+    if cfg.extends:
+        lines.append(f"# read from {cfg.ref}:")
+        for k, v in m.items():
+            if k == "name":
+                continue
+            if isinstance(v, str) and v.startswith("required:"):
+                lines.append(_value_line(k, v, sources.get(f"model.{k}")))
+            else:
+                lines.append(f"#   {k} = {_toml(v)}")
+    else:
+        lines += [_value_line(k, v, sources.get(f"model.{k}")) for k, v in m.items() if k != "name"]
+    lines += _args_table(
+        "config_args", cfg.config_args, '"{model.KEY}" is that spec value (one place to edit)'
+    )
+    lines += _args_table("factory_args", cfg.factory_args, "keyword arguments of the factory")
+    train_keys = ["batch", "seq_len", "dtype"] + [
+        k for k in cfg.train if k not in ("batch", "seq_len", "dtype")
+    ]
+    lines += ["", "[train]  # values not read from the source are placeholders: use your run's"]
+    for key in train_keys:
+        if image and key == "seq_len":
+            continue  # image models: n is model.image_size
+        lines.append(_value_line(key, train[key], train_where.get(key) or None))
+    if "optimizer" not in cfg.train:
+        lines.append('optimizer = "adamw"')
     lines += [
-        "",
-        "[train]  # placeholders: replace with your run's values",
-        f"batch = {train['batch']}",
-        f"seq_len = {seq_len}",
-        f"dtype = {_toml(train['dtype'])}",
-        'optimizer = "adamw"',
         "",
         "[infer]  # placeholders (prompt + new tokens stay within the positional table)",
         "batch = 1",
-        f"seq_len = {max(1, seq_len - new_tokens)}",
-        f"new_tokens = {new_tokens}",
+    ]
+    if not image:
+        lines += [f"seq_len = {max(1, seq_len - new_tokens)}", f"new_tokens = {new_tokens}"]
+    lines += [
         "",
         "[budget]  # what must hold: uncomment and set",
         *_commented(
@@ -131,22 +188,41 @@ def _module_for(cfg: FoundConfig, modules: list[FoundModule]) -> FoundModule | N
 
 
 def spec_path_for(cfg: FoundConfig) -> Path:
-    return cfg.path.parent / f"{cfg.name}{SPEC_SUFFIX}"
+    return (cfg.spec_dir or cfg.path.parent) / f"{cfg.name}{SPEC_SUFFIX}"
 
 
-def init_specs(paths: list[str], force: bool = False) -> list[tuple[Path, str]]:
-    """Write a starting spec next to every config found; returns (spec path, what happened)."""
+def init_specs(
+    paths: list[str], force: bool = False, config: str | None = None
+) -> list[tuple[Path, str]]:
+    """Write a starting spec for every config found (only the one named `config` when given);
+    returns (spec path, what happened). A config no family models exactly gets no spec: its
+    entry says why."""
     from .discover import discover_project
+    from .findings import ArchcheckError
 
     configs, modules = discover_project(paths)
+    if config is not None:
+        chosen = [c for c in configs if config in (c.name, c.ref, c.path.stem)]
+        if not chosen:
+            names = ", ".join(sorted({c.name for c in configs})) or "none found"
+            raise ArchcheckError(f"--config {config!r}: no such config (found: {names})")
+        configs = chosen
     out: list[tuple[Path, str]] = []
     for cfg in configs:
         target = spec_path_for(cfg)
+        if cfg.refused is not None:
+            out.append((cfg.path, f"no spec written: {cfg.refused}"))
+            continue
         if target.exists() and not force:
             out.append((target, "exists (use --force to overwrite)"))
             continue
         target.write_text(render_spec(cfg, _module_for(cfg, modules)), encoding="utf-8")
-        out.append((target, f"written from {cfg.ref}"))
+        what = f"written from {cfg.ref}"
+        if cfg.required:
+            what += "; to supply: " + "; ".join(
+                f"{key} ({why})" for key, why in cfg.required.items()
+            )
+        out.append((target, what))
     return out
 
 
@@ -161,6 +237,11 @@ def add_parsers(sub: Any) -> None:
     i = sub.add_parser("init", help="write a starting *.archcheck.toml next to each config")
     i.add_argument("paths", nargs="*", default=["."])
     i.add_argument("--force", action="store_true", help="overwrite existing specs")
+    i.add_argument(
+        "--config",
+        metavar="NAME",
+        help="write only the spec of this config (a name `discover` lists); default: one each",
+    )
 
 
 def _shown(path: Path) -> str:
@@ -184,7 +265,10 @@ def discover_command(args: argparse.Namespace) -> int:
             "schema_version": 1,
             "configs": [
                 {"path": _shown(c.path), "line": c.line, "kind": c.kind, "name": c.name,
-                 "extends": c.ref, "detail": c.detail, "model": c.model, "notes": c.notes}
+                 "extends": c.ref, "detail": c.detail, "model": c.model, "notes": c.notes,
+                 "train": c.train, "sources": c.sources, "required": c.required,
+                 "factory": c.factory, "config": c.config, "config_args": c.config_args,
+                 "factory_args": c.factory_args, "inputs": c.inputs, "refused": c.refused}
                 for c in configs
             ],
             "modules": [
@@ -198,9 +282,17 @@ def discover_command(args: argparse.Namespace) -> int:
     print(f"configs ({len(configs)}):")
     for c in configs:
         summary = ", ".join(
-            f"{k} {c.model[k]}" for k in ("layers", "d_model", "heads", "vocab") if k in c.model
+            f"{k} {'?' if k in c.required or f'model.{k}' in c.required else c.model[k]}"
+            for k in ("layers", "d_model", "heads", "hidden", "vocab", "channels")
+            if k in c.model
         )
         print(f"  {_shown(c.path)}:{c.line}: {c.name}  {c.detail}  ({summary})")
+        if c.factory:
+            print(f"      factory: {c.factory}" + (f"  config: {c.config}" if c.config else ""))
+        for key, why in c.required.items():
+            print(f"      required: {key}: {why}")
+        if c.refused:
+            print(f"      no spec: {c.refused}")
         for note in c.notes:
             print(f"      note: {note}")
     print(f"nn.Module factories ({len(modules)}):")
@@ -219,11 +311,13 @@ def init_command(args: argparse.Namespace) -> int:
     for p in args.paths:
         if not Path(p).exists():
             raise ArchcheckError(f"no such file or directory: {p}")
-    results = init_specs(list(args.paths), force=args.force)
+    results = init_specs(list(args.paths), force=args.force, config=getattr(args, "config", None))
     if not results:
         raise ArchcheckError(
-            "no model config found (HF config.json, a config dataclass, or a YAML model block); "
-            "see `archcheck discover`"
+            "no model config found: looked for HF config.json, YAML model blocks, config "
+            "dataclasses (nanoGPT/llama2.c style), CfgNode defaults with named sizes, argparse "
+            "scripts that build an nn.Module, factory functions and constructor keyword "
+            "defaults; see `archcheck discover` and docs/use-on-your-repo.md"
         )
     for path, what in results:
         print(f"{_shown(path)}: {what}")

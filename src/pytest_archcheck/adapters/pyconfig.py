@@ -29,6 +29,11 @@ LITGPT_MARKERS = frozenset(
 META_LLAMA_MARKERS = frozenset({"max_batch_size", "ffn_dim_multiplier"})
 
 
+# spec keys for which a config field's None default has no meaning but "set at run time"
+# (unlike n_kv_heads = None, which means "as many as n_heads")
+NONE_IS_MISSING = frozenset({"layers", "heads", "d_model", "vocab", "max_positions"})
+
+
 @dataclass
 class ConfigClass:
     """A class whose fields look like a model config."""
@@ -115,6 +120,17 @@ class _Map:
         self.lines[(table, key)] = self.cc.lines.get(src or "", self.cc.line)
 
     def take(self, table: str, key: str, src: str, default: Any = None) -> Any:
+        if key in NONE_IS_MISSING and src in self.cc.values and self.cc.values[src] is None:
+            # `vocab_size: int = None`: the run sets it (from the data set); the class's
+            # default would be a guess. The loader reports the placeholder and refuses.
+            self.put(
+                table,
+                key,
+                f"required: `{src}` defaults to None in {self.cc.name} (set at run time); "
+                f"set {table}.{key} to the value your run uses",
+                src,
+            )
+            return None
         value = self.get(src, default)
         self.put(table, key, value, src)
         return value
@@ -186,10 +202,20 @@ def _llama(m: _Map, meta: bool) -> None:
     heads = m.take("model", "heads", "n_heads", 32)
     m.take("model", "kv_heads", "n_kv_heads", heads)
     vocab = _int(m.get("vocab_size", 32000))
+    if "vocab_size" in m.cc.values and (
+        vocab is None or vocab <= 0 or m.cc.values["vocab_size"] is None
+    ):
+        vocab = None  # Meta's `vocab_size: int = -1`, or None: the tokenizer sets it at run time
     if vocab is not None and vocab > 0:
         m.put("model", "vocab", vocab, "vocab_size")
     else:
-        m.notes.append("vocab_size is set from the tokenizer at run time: set model.vocab")
+        m.put(
+            "model",
+            "vocab",
+            f"required: `vocab_size` of {m.cc.name} is set from the tokenizer at run time; "
+            "set model.vocab to the tokenizer's vocabulary size",
+            "vocab_size",
+        )
     hidden = m.get("hidden_dim")
     if hidden is None and _int(d):
         multiple = _int(m.get("multiple_of", 256)) or 1

@@ -43,7 +43,9 @@ def resolve_model(model_or_factory: Any, spec: Spec) -> nn.Module:
     if isinstance(obj, nn.Module):
         return obj
     if callable(obj):
-        built = obj(**spec.model.factory_args)
+        from ..probe.build import call_factory
+
+        built = call_factory(obj, spec)
         if isinstance(built, nn.Module):
             return built
         raise ArchcheckError(f"factory returned {type(built).__name__}, not an nn.Module")
@@ -216,7 +218,23 @@ def call(model: nn.Module, x: Tensor, spec: Spec, mask: Tensor | None = None, **
         if mask is None:  # a model that takes a 1 = keep mask gets "keep everything"
             mask = torch.ones(x.shape[:2], dtype=torch.long)
         kw[spec.model.mask_arg] = mask
-    return model(x, **kw)
+    return model(*forward_args(model, x, spec), **kw)
+
+
+def forward_args(model: nn.Module, x: Tensor, spec: Spec) -> tuple[Any, ...]:
+    """forward()'s positional arguments for the batch-first x, as the spec's `inputs` list
+    says (the model's own layout, a hidden state from its init_hidden); else (x,)."""
+    kinds = spec.model.inputs
+    if not isinstance(kinds, list) or not kinds:
+        return (x,)
+    first = x.transpose(0, 1) if kinds[0] == "tokens:n_first" else x
+    out: list[Any] = [first]
+    for kind in kinds[1:]:
+        if kind == "init_hidden":
+            out.append(model.init_hidden(x.shape[0]))  # type: ignore[operator]
+        else:
+            raise ArchcheckError(f"inputs entry {kind!r} is only valid first")
+    return tuple(out)
 
 
 def seq_view(y: Tensor, batch: int, n: int) -> Tensor | None:

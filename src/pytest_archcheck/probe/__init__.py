@@ -193,7 +193,9 @@ def _latency(spec: Spec, device_type: str, model: Any) -> dict[str, Any]:
     home = first.device if first is not None else None
     m.to(device_type)
     try:
-        inputs = make_inputs(spec, resolve_n(spec, None, infer=True), spec.infer.batch, device_type)
+        inputs = make_inputs(
+            spec, resolve_n(spec, None, infer=True), spec.infer.batch, device_type, m
+        )
         dt = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(spec.infer.dtype or "fp32")
         if dt is not None:
             with torch.autocast(device_type, dtype=dt):

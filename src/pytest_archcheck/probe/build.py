@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +82,8 @@ def build_model(spec: Spec) -> Any:
         return family_of(spec).reference_module(spec)
     fn = resolve(spec.model.factory)
     try:
-        model = fn(**spec.model.factory_args)
-    except KeyboardInterrupt:
+        model = call_factory(fn, spec)
+    except (KeyboardInterrupt, FactoryError):
         raise
     except BaseException as e:  # sys.exit() or a BaseException subclass: its failure, not ours
         raise FactoryError(f"factory {spec.model.factory!r} raised {type(e).__name__}: {e}") from e
@@ -91,6 +92,77 @@ def build_model(spec: Spec) -> Any:
             f"factory {spec.model.factory!r} returned {type(model).__name__}, not torch.nn.Module"
         )
     return model
+
+
+def substitute(value: Any, spec: Spec) -> Any:
+    """`"{model.vocab}"` in factory_args / config_args is the spec's value of that key, so
+    that a spec `init` wrote keeps one source for every size (estimate and probe agree)."""
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        table, _, key = value[1:-1].partition(".")
+        section = getattr(spec, table, None) if key else None
+        if section is None or not hasattr(section, key):
+            raise FactoryError(f"{value!r} in factory_args/config_args names no spec key")
+        return getattr(section, key)
+    if isinstance(value, list):
+        return [substitute(v, spec) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, spec) for k, v in value.items()}
+    return value
+
+
+def config_object(spec: Spec) -> Any:
+    """The repository's own config object (`[model] config`): a class is called with
+    config_args as keywords (a dataclass such as nanoGPT's GPTConfig); any other callable
+    (minGPT's `GPT.get_default_config`) is called bare and config_args are set as attributes."""
+    m = spec.model
+    assert m.config is not None
+    target = resolve(m.config, "config")
+    args = substitute(m.config_args, spec)
+    try:
+        if isinstance(target, type):
+            return target(**args)
+        obj = target()
+        for key, value in args.items():
+            setattr(obj, key, value)
+        return obj
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:
+        raise FactoryError(f"config {m.config!r} raised {type(e).__name__}: {e}") from e
+
+
+def call_factory(fn: Callable[..., Any], spec: Spec) -> Any:
+    """`fn(config_object, **factory_args)` with `[model] config`, else `fn(**factory_args)`.
+
+    What the model prints while it is built ("number of parameters: 123.69M") goes to the
+    `pytest_archcheck.model` log (shown by `archcheck -v`), never into the report: a JSON or
+    SARIF report on stdout must stay parseable."""
+    kwargs = substitute(spec.model.factory_args, spec)
+    with model_output_to_log(spec.model.name or "model"):
+        if spec.model.config is not None:
+            return fn(config_object(spec), **kwargs)
+        return fn(**kwargs)
+
+
+MODEL_LOG = "pytest_archcheck.model"
+
+
+@contextlib.contextmanager
+def model_output_to_log(name: str) -> Iterator[None]:
+    """Python-level stdout/stderr writes inside the block become log records of MODEL_LOG."""
+    import io
+    import logging
+
+    buf_out, buf_err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf_out), contextlib.redirect_stderr(buf_err):
+            yield
+    finally:
+        log = logging.getLogger(MODEL_LOG)
+        for text in (buf_out.getvalue(), buf_err.getvalue()):
+            for line in text.splitlines():
+                if line.strip():
+                    log.info("[%s] %s", name, line)
 
 
 def resolve_n(spec: Spec, n: int | None, infer: bool = False) -> int:
@@ -103,15 +175,44 @@ def resolve_n(spec: Spec, n: int | None, infer: bool = False) -> int:
     return fam.infer_n(spec) if infer else fam.train_n(spec)
 
 
-def make_inputs(spec: Spec, n: int, batch: int, device: Any) -> tuple[Any, ...]:
+def make_inputs(spec: Spec, n: int, batch: int, device: Any, model: Any = None) -> tuple[Any, ...]:
     """One synthetic batch (tuple of positional args for forward) or the user's `inputs`."""
     m = spec.model
-    if m.inputs is not None:
+    if isinstance(m.inputs, str):
         got = resolve(m.inputs, "inputs")(batch=batch, n=n)
         return tuple(got) if isinstance(got, (tuple, list)) else (got,)
+    if m.inputs is not None:
+        return tuple(_input(kind, spec, n, batch, device, model) for kind in m.inputs)
     from ..families import family_of
 
     return family_of(spec).make_inputs(spec, n, batch, device)
+
+
+def _input(kind: str, spec: Spec, n: int, batch: int, device: Any, model: Any) -> Any:
+    """One positional argument of forward() from its `inputs` entry (docs/spec.md#inputs)."""
+    import torch
+
+    from ..families import family_of
+    from ..families._base import DEFAULT_VOCAB
+
+    m = spec.model
+    width = family_of(spec).input_width(spec)
+    if kind == "tokens":
+        return torch.randint(0, m.vocab or DEFAULT_VOCAB, (batch, n), device=device)
+    if kind == "tokens:n_first":  # nn.LSTM/GRU without batch_first: (n, batch)
+        return torch.randint(0, m.vocab or DEFAULT_VOCAB, (n, batch), device=device)
+    if kind == "series":
+        return torch.randn(batch, n, width, device=device)
+    if kind == "series:channels_first":  # nn.Conv1d: (batch, channels, n)
+        return torch.randn(batch, m.in_channels or width, n, device=device)
+    if kind == "image":
+        return torch.randn(batch, m.in_channels or 3, n, n, device=device)
+    if kind == "init_hidden":
+        init = getattr(model, "init_hidden", None)
+        if not callable(init):
+            raise FactoryError("inputs name 'init_hidden' but the model has no init_hidden(batch)")
+        return init(batch)
+    raise FactoryError(f"unknown inputs entry {kind!r}")
 
 
 def make_loss(spec: Spec) -> Callable[[Any, tuple[Any, ...]], Any]:

@@ -57,7 +57,7 @@ def measure(spec: Spec, n: int, batch: int, model: Any = None) -> StepMeasuremen
         loss_fn = make_loss(spec)
 
         def inputs() -> Any:
-            return make_inputs(spec, n, batch, "cuda")
+            return make_inputs(spec, n, batch, "cuda", model)
 
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

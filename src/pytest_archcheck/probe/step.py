@@ -398,7 +398,7 @@ def measure(
                 try:
                     t0, t1, flops_fwd, loss = train_step(
                         model,
-                        lambda: make_inputs(spec, n, batch, "cpu"),
+                        lambda: make_inputs(spec, n, batch, "cpu", model),
                         loss_fn,
                         spec,
                         "cpu",

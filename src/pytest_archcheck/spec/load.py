@@ -204,6 +204,7 @@ def _validate(
     if not _resolve_span(tables, loaded):
         return None
     devices = loaded.settings.project_devices if loaded.settings else {}
+    missing = _required_placeholders(tables, loaded, model)
     try:
         spec = Spec.model_validate(tables, context={"devices": devices})
     except ValidationError as exc:
@@ -240,7 +241,41 @@ def _validate(
                 )
             )
         return None
-    return spec
+    return None if missing else spec
+
+
+REQUIRED_PREFIX = "required:"
+
+
+def _required_placeholders(
+    tables: dict[str, dict[str, Any]], loaded: LoadedSpec, model: str | None
+) -> bool:
+    """`key = "required: what to supply"` (written by `archcheck init` where the source has no
+    value: a None default, a size read from the data at run time) is reported as what to supply,
+    and taken out of the tables so that the other keys are still validated. The spec stays
+    invalid: a figure computed from a default in its place would be a silent wrong number."""
+    found = False
+    for table, values in tables.items():
+        if not isinstance(values, dict):
+            continue
+        for key, value in list(values.items()):
+            if isinstance(value, str) and value.lower().startswith(REQUIRED_PREFIX):
+                what = value[len(REQUIRED_PREFIX) :].strip()
+                where = loaded.inherited.get((table, key))  # from an `extends` file: its line
+                path, line = where or (loaded.path, loaded.line_of((table, key)))
+                loaded.problems.append(
+                    _problem(
+                        "invalid-value",
+                        f"`{table}.{key}` is required and has no value: {what}",
+                        path,
+                        line,
+                        model,
+                        (table, key),
+                    )
+                )
+                del values[key]
+                found = True
+    return found
 
 
 def _shown_value(tables: Mapping[str, Any], loc: tuple[str, ...]) -> str:

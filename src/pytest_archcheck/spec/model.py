@@ -105,6 +105,11 @@ class _Table(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+InputKind = Literal[
+    "tokens", "tokens:n_first", "series", "series:channels_first", "image", "init_hidden"
+]
+
+
 class ModelTable(_Table):
     """[model]: what the network is. Defaults follow GPT-2 where a default is needed at all."""
 
@@ -112,7 +117,15 @@ class ModelTable(_Table):
     family: Family = "transformer"
     factory: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = None
     factory_args: dict[str, Any] = Field(default_factory=dict)
-    inputs: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = None
+    # the repository's own config object, built from config_args and passed to the factory
+    # first (nanoGPT's GPT(GPTConfig(...))); "{model.KEY}" in either args is the spec's value
+    config: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = None
+    config_args: dict[str, Any] = Field(default_factory=dict)
+    # what the probe feeds forward(): a "module:callable" (batch=, n=) -> args, or one entry per
+    # positional argument (docs/spec.md#inputs)
+    inputs: (
+        Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | list[InputKind] | None
+    ) = None
     loss: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = None
     input: Literal["tokens", "embeddings", "image"] = Field("tokens", validate_default=True)
     pad_id: int | None = None

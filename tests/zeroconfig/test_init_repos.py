@@ -1,0 +1,213 @@
+"""`archcheck init` on the fixture repositories: the spec it writes gives the real model's
+parameter count (measured by building the repository's own class on the meta device), says what
+to supply where the source has no value, and never writes a spec for what it cannot model."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_archcheck import scaffold
+from pytest_archcheck.discover import discover_project
+
+from .repos import copy_repo, true_params
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
+    path = copy_repo(request.param, tmp_path)
+    monkeypatch.chdir(path)  # no pyproject.toml: the project root is the cwd, as for a clone
+    return path
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_archcheck", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def supply(spec: Path, **values: Any) -> None:
+    """Replace `key = "required: ..."` lines by the user's values."""
+    text = spec.read_text()
+    for key, value in values.items():
+        text, n = re.subn(
+            rf'^{key} = "required:[^\n]*$', f"{key} = {json.dumps(value)}", text, flags=re.M
+        )
+        assert n == 1, key
+    assert '= "required:' not in text
+    spec.write_text(text)
+
+
+def params(spec: Path, cwd: Path) -> int:
+    out = cli("estimate", str(spec), "--format", "json", cwd=cwd)
+    assert out.returncode == 0, out.stdout + out.stderr
+    [model] = json.loads(out.stdout)["models"]
+    return int(model["params"])
+
+
+def refuses(spec: Path, cwd: Path, *keys: str) -> str:
+    """estimate exits 2 and names each key still to supply, at its line."""
+    out = cli("estimate", str(spec), cwd=cwd)
+    assert out.returncode == 2, out.stdout
+    for key in keys:
+        assert f"`{key}` is required" in out.stdout + out.stderr
+    return out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("repo", ["nanogpt"], indirect=True)
+def test_nanogpt_one_spec_per_run_config(repo: Path) -> None:
+    written = dict(scaffold.init_specs(["."]))
+    assert {p.name for p in written} == {"gpt2.archcheck.toml", "shakespeare-char.archcheck.toml"}
+    gpt2 = repo / "gpt2.archcheck.toml"
+    text = gpt2.read_text()
+    assert 'factory = "model:GPT"' in text and 'config = "model:GPTConfig"' in text
+    assert re.search(r"^bias = \"none\" +# train\.py:\d+ bias$", text, re.M)  # train.py's bias
+    assert re.search(r"^layers = 12 +# train\.py:\d+ n_layer$", text, re.M)  # train.py's global
+    assert re.search(r"^vocab = 50304 +# train\.py:\d+ vocab_size$", text, re.M)  # its fallback
+    expected = true_params(
+        repo,
+        "model",
+        lambda m: m.GPT(m.GPTConfig(n_layer=12, n_head=12, n_embd=768, block_size=1024,
+                                    bias=False, vocab_size=50304, dropout=0.0)),
+    )  # fmt: skip
+    assert params(gpt2, repo) == expected
+    char = repo / "shakespeare-char.archcheck.toml"
+    assert re.search(r"^layers = 6 +# config/train_shakespeare_char\.py:\d+ n_layer$",
+                     char.read_text(), re.M)  # fmt: skip
+    msg = refuses(char, repo, "model.vocab")
+    assert "data/shakespeare_char/meta.pkl" in msg
+    supply(char, vocab=65)
+    expected = true_params(
+        repo,
+        "model",
+        lambda m: m.GPT(m.GPTConfig(n_layer=6, n_head=6, n_embd=384, block_size=256,
+                                    bias=False, vocab_size=65, dropout=0.2)),
+    )  # fmt: skip
+    assert params(char, repo) == expected
+
+
+@pytest.mark.parametrize("repo", ["nanogpt"], indirect=True)
+def test_init_config_flag_picks_one(repo: Path) -> None:
+    [(path, _)] = scaffold.init_specs(["."], config="gpt2")
+    assert path.name == "gpt2.archcheck.toml"
+    assert not (repo / "shakespeare-char.archcheck.toml").exists()
+    out = cli("init", "--config", "nope", cwd=repo)
+    assert out.returncode == 2 and "gpt2, shakespeare-char" in out.stderr
+
+
+@pytest.mark.parametrize("repo", ["mingpt"], indirect=True)
+def test_mingpt_named_sizes(repo: Path) -> None:
+    [(path, what)] = scaffold.init_specs(["."], config="gpt-mini")
+    assert "model.vocab" in what and "model.max_positions" in what
+    refuses(path, repo, "model.vocab", "model.max_positions", "train.seq_len")
+    supply(path, vocab=65, max_positions=128, seq_len=128)
+    text = path.read_text()
+    assert 'config = "mingpt.model:GPT.get_default_config"' in text
+    assert 'model_type = "gpt-mini"' in text
+
+    def build(m: Any) -> Any:
+        cfg = m.GPT.get_default_config()
+        cfg.model_type, cfg.vocab_size, cfg.block_size = "gpt-mini", 65, 128
+        return m.GPT(cfg)
+
+    assert params(path, repo) == true_params(repo, "mingpt.model", build)
+
+
+@pytest.mark.parametrize("repo", ["llama2c"], indirect=True)
+def test_llama2c_7b_default(repo: Path) -> None:
+    [(path, _)] = scaffold.init_specs(["."])
+    assert params(path, repo) == true_params(repo, "model", lambda m: m.Transformer(m.ModelArgs()))
+
+
+@pytest.mark.parametrize("repo", ["charlm"], indirect=True)
+def test_none_vocab_is_required_never_invented(repo: Path) -> None:
+    [(path, what)] = scaffold.init_specs(["."])
+    text = path.read_text()
+    assert "50304" not in text and "1024" not in text.split("[budget]")[0]
+    assert "model.vocab" in what and "model.max_positions" in what
+    refuses(path, repo, "model.vocab", "model.max_positions", "train.seq_len")
+    supply(path, vocab=65, max_positions=256, seq_len=256)
+    assert params(path, repo) == true_params(
+        repo, "model", lambda m: m.CharGPT(m.CharConfig(vocab_size=65, block_size=256))
+    )
+
+
+@pytest.mark.parametrize("repo", ["wordlm"], indirect=True)
+def test_word_lm_from_argparse_defaults(repo: Path) -> None:
+    [(path, what)] = scaffold.init_specs(["."])
+    assert "len(corpus.dictionary)" in what and "main.py:" in what
+    text = path.read_text()
+    assert 'factory = "model:RNNModel"' in text
+    assert 'inputs = ["tokens:n_first", "init_hidden"]' in text
+    assert re.search(r"^hidden = 200 +# main\.py:\d+ --nhid$", text, re.M)
+    refuses(path, repo, "model.vocab")
+    supply(path, vocab=33278)
+    assert params(path, repo) == true_params(
+        repo, "model", lambda m: m.RNNModel("LSTM", 33278, 200, 200, 2, 0.2, False)
+    )
+
+
+@pytest.mark.parametrize("repo", ["cifar-resnet"], indirect=True)
+def test_cifar_resnet_factory_function(repo: Path) -> None:
+    written = {p.name for p, _ in scaffold.init_specs(["."])}
+    assert written == {"resnet18.archcheck.toml", "resnet34.archcheck.toml"}
+    path = repo / "resnet18.archcheck.toml"
+    text = path.read_text()
+    assert re.search(r"^image_size = 32 +# main\.py:\d+ RandomCrop$", text, re.M)
+    assert 'factory = "resnet:ResNet18"' in text
+    assert params(path, repo) == true_params(repo, "resnet", lambda m: m.ResNet18()) == 11_173_962
+    assert params(repo / "resnet34.archcheck.toml", repo) == true_params(
+        repo, "resnet", lambda m: m.ResNet34()
+    )
+
+
+@pytest.mark.parametrize("repo", ["tcn", "vit"], indirect=True)
+def test_unmodelled_architectures_get_no_spec(repo: Path) -> None:
+    configs, _ = discover_project(["."])
+    assert configs and all(c.refused for c in configs)
+    results = scaffold.init_specs(["."])
+    assert all(what.startswith("no spec written") for _, what in results)
+    assert not list(repo.rglob("*.archcheck.toml"))
+
+
+def _budget(spec: Path, memory: str) -> None:
+    text, n = re.subn(
+        r'^# memory = "24 GiB" ', f'memory = "{memory}"', spec.read_text(), flags=re.M
+    )
+    assert n == 1
+    spec.write_text(text)
+
+
+@pytest.mark.parametrize("repo", ["wordlm"], indirect=True)
+def test_check_probe_runs_the_repos_rnn_with_its_hidden_state(repo: Path) -> None:
+    """RNNModel.forward(input, hidden): the probe feeds (n, batch) tokens and init_hidden(batch)
+    as `inputs` says, building the repository's class (no hand-written factory)."""
+    [(path, _)] = scaffold.init_specs(["."])
+    supply(path, vocab=10000)
+    _budget(path, "1 MiB")
+    out = cli("check", "--probe", "--format", "json", ".", cwd=repo)
+    assert out.returncode == 1, out.stdout + out.stderr
+    [f] = json.loads(out.stdout)["findings"]
+    assert f["code"] == "ARC101" and f["message"].startswith("measured (fake")
+
+
+@pytest.mark.parametrize("repo", ["nanogpt"], indirect=True)
+def test_check_probe_builds_gpt_from_its_config_object(repo: Path) -> None:
+    scaffold.init_specs(["."], config="shakespeare-char")
+    path = repo / "shakespeare-char.archcheck.toml"
+    supply(path, vocab=65)
+    _budget(path, "1 MiB")
+    out = cli("check", "--probe", "--format", "json", ".", cwd=repo)
+    assert out.returncode == 1, out.stdout + out.stderr
+    codes = [(f["code"], f["message"][:14]) for f in json.loads(out.stdout)["findings"]]
+    assert ("ARC101", "measured (fake") in codes
+    assert "number of parameters" not in out.stdout  # the model's print is not in the report
