@@ -346,7 +346,65 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--window", type=int, default=None, help="samples per window (default: all)")
     s.add_argument("--max-lag", type=int, default=None, help="largest lag (default: window/50)")
     s.add_argument("--channels-first", action="store_true", help="2-D data is channels × time")
+    s.add_argument(
+        "--model",
+        default=None,
+        metavar="SPEC",
+        help="measure the attention spans of SPEC's model on DATA (token ids, .npy), in an "
+        "isolated child",
+    )
+    s.add_argument("--batch", type=int, default=8, help="sequences per forward (--model)")
+    s.add_argument("--batches", type=int, default=4, help="forwards to measure (--model)")
+    s.add_argument("--probe-timeout", type=float, default=600.0, metavar="SECONDS")
     s.add_argument("--format", choices=["text", "json"], default="text")
+
+
+def model_command(args: Any) -> int:
+    """`archcheck span DATA --model SPEC`: attention spans measured in the isolated child."""
+    import json
+
+    from .cli import _load_one
+    from .findings import ArchcheckError
+    from .probe.isolate import run_child
+
+    for name in ("batch", "batches"):
+        if getattr(args, name) < 1:
+            raise ArchcheckError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if not args.data.is_file():
+        raise ArchcheckError("not a regular file", str(args.data))
+    spec = _load_one(args.model)[0].spec
+    request = {
+        "mode": "attention_span",
+        "spec": spec.model_dump(mode="json"),
+        "data": str(args.data.resolve()),
+        "batch": args.batch,
+        "batches": args.batches,
+    }
+    run = run_child(request, args.probe_timeout)
+    if run.result is None:
+        detail = f"\n{run.output}" if run.output else ""
+        raise ArchcheckError(f"the attention-span measurement {run.failure}{detail}")
+    doc = {"schema_version": 1, "source": str(args.data), "model": spec.name, **run.result}
+    if args.format == "json":
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"{spec.name} on {args.data}: {doc['sequences']} sequences of n {doc['n']}")
+    print(f"{'layer':>5} {'head':>4} {'P50':>6} {'P90':>6} {'mean':>8}")
+    for h in doc["heads"]:
+        print(
+            f"{h['layer']:>5} {h['head']:>4} {h['p50']:>6} {h['p90']:>6} {h['mean_distance']:>8.1f}"
+        )
+    p90 = doc["suggested_span"]
+    verdict = (
+        f"P90 span {p90} < {P90_SMALL}: the article favours a CNN or an LSTM"
+        if p90 < P90_SMALL
+        else f"P90 span {p90} > {P90_LARGE}: the article favours a Transformer"
+        if p90 > P90_LARGE
+        else f"P90 span {p90} is between {P90_SMALL} and {P90_LARGE}: either fits"
+    )
+    print(verdict)
+    print(f"[budget]\nspan = {p90}  # P90 over heads of the attention distance (archcheck span)")
+    return 0
 
 
 def command(args: Any) -> int:
@@ -359,6 +417,8 @@ def command(args: Any) -> int:
         import numpy  # noqa: F401
     except ImportError:
         raise ArchcheckError("archcheck span needs numpy: pip install numpy") from None
+    if args.model is not None:
+        return model_command(args)
     for name in ("window", "max_lag"):
         value = getattr(args, name)
         if value is not None and value < 1:

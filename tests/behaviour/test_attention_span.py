@@ -3,6 +3,10 @@ k; a transformers model's spans are read from its own `output_attentions`."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -73,3 +77,73 @@ def test_no_attention_weights_is_refused() -> None:
     model = nn.Sequential(nn.Embedding(10, 8), nn.Linear(8, 8))
     with pytest.raises(AttentionSpanError, match="exposed no attention weights"):
         measure_spans(model, [torch.randint(0, 10, (2, 16))])
+
+
+FACTORY = """
+import torch
+from torch import nn
+
+
+class LookBack(nn.Module):
+    def __init__(self, k, n):
+        super().__init__()
+        self.emb = nn.Embedding(50, 16)
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        allowed = torch.zeros(n, n, dtype=torch.bool)
+        for t in range(n):
+            allowed[t, t - k if t >= k else 0] = True
+        self.register_buffer("mask", ~allowed)
+
+    def forward(self, x):
+        h = self.emb(x)
+        return self.attn(h, h, h, attn_mask=self.mask)[0]
+
+
+def build(k=9):
+    return LookBack(k, 64)
+"""
+
+SPEC = """\
+[model]
+family = "{family}"
+{factory}
+layers = 1
+d_model = 16
+heads = 2
+vocab = 50
+max_positions = 64
+
+[train]
+seq_len = 64
+"""
+
+
+def test_cli_measures_a_factory_in_the_isolated_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    np = pytest.importorskip("numpy")
+    from pytest_archcheck.cli import main
+
+    (tmp_path / "lookback.py").write_text(FACTORY, encoding="utf-8")
+    spec = tmp_path / "lb.archcheck.toml"
+    factory = 'factory = "lookback:build"\nfactory_args = { k = 13 }'
+    spec.write_text(SPEC.format(family="transformer", factory=factory), encoding="utf-8")
+    np.save(tmp_path / "tok.npy", np.random.default_rng(0).integers(0, 50, size=64 * 20))
+    monkeypatch.chdir(tmp_path)
+    assert main(["span", "tok.npy", "--model", str(spec), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["suggested_span"] == 13 and doc["n"] == 64 and doc["sequences"] == 20
+    assert "lookback" not in sys.modules  # built in the child, never in this process
+
+
+def test_cli_refuses_a_model_without_attention_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    np = pytest.importorskip("numpy")
+    from pytest_archcheck.cli import main
+
+    spec = tmp_path / "rnn.archcheck.toml"
+    spec.write_text(SPEC.format(family="lstm", factory="").replace("heads = 2\n", ""), "utf-8")
+    np.save(tmp_path / "tok.npy", np.zeros((4, 64), dtype=np.int64))
+    assert main(["span", str(tmp_path / "tok.npy"), "--model", str(spec)]) == 2
+    assert "exposed no attention weights" in capsys.readouterr().err

@@ -158,3 +158,37 @@ def suggested_span(spans: list[HeadSpan]) -> int:
     """The P90 over heads of each head's P90 distance (nearest rank)."""
     values = sorted(s.p90 for s in spans)
     return values[max(0, math.ceil(0.9 * len(values)) - 1)]
+
+
+def measure_for_spec(spec: Any, data: str, batch: int, batches: int) -> dict[str, Any]:
+    """In the isolated child: build the spec's model (its factory, or the family's reference
+    module) and measure its heads on up to `batches` batches of real token sequences read from
+    `data` (`.npy`, integers, never unpickled: (sequences, n), or one long stream cut into
+    windows of the spec's n)."""
+    import numpy as np
+
+    from ..probe.build import build_model, resolve_n
+
+    arr = np.load(data, allow_pickle=False)
+    if arr.dtype.kind not in "iu":
+        raise AttentionSpanError(f"{data}: expected token ids (integers), got dtype {arr.dtype}")
+    n = resolve_n(spec, None)
+    if arr.ndim == 1:
+        usable = (arr.size // n) * n
+        if usable == 0:
+            raise AttentionSpanError(f"{data}: {arr.size} tokens, fewer than one window of {n}")
+        arr = arr[:usable].reshape(-1, n)
+    if arr.ndim != 2:
+        raise AttentionSpanError(f"{data}: expected (sequences, n) token ids, got {arr.shape}")
+    model = build_model(spec)
+    chunks = [
+        torch.as_tensor(arr[i : i + batch], dtype=torch.long)
+        for i in range(0, min(len(arr), batch * batches), batch)
+    ]
+    spans = measure_spans(model, chunks)
+    return {
+        "heads": [s.to_json() for s in spans],
+        "suggested_span": suggested_span(spans),
+        "sequences": sum(len(c) for c in chunks),
+        "n": int(arr.shape[1]),
+    }

@@ -307,6 +307,10 @@ def _work(req: dict[str, Any]) -> Any:
         from ..measure import measure_in_child
 
         return measure_in_child(spec, req)
+    if req["mode"] == "attention_span":
+        from ..behaviour.attention_span import measure_for_spec
+
+        return measure_for_spec(spec, req["data"], req["batch"], req["batches"])
     from . import run
 
     res = run(
