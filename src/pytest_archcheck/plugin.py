@@ -368,6 +368,24 @@ class FactoryFile(pytest.File):
                     )
 
 
+def _nothing_to_check(loaded: LoadedSpec, check: str) -> str | None:
+    """Why a budget item has nothing to assert (it is then SKIPPED, never PASSED), or None."""
+    spec = loaded.spec
+    if spec is None:
+        return None
+    b = spec.budget
+    if check == "memory" and b.memory is None and b.infer_memory is None:
+        from .runlog import find_run_log
+
+        if find_run_log(loaded.path, spec.name, spec.data.run_log) is None:
+            return "no memory budget: declare [budget] memory or infer_memory"
+    if check == "latency" and b.p95_latency is None:
+        return "no latency budget: declare [budget] p95_latency"
+    if check == "span" and b.span is None:
+        return "no span budget: declare [budget] span"
+    return None
+
+
 class ErrorItem(pytest.Item):
     """A problem found while collecting (reported as a failing item, not a crash)."""
 
@@ -446,6 +464,10 @@ class SpecItem(pytest.Item):
             ]
         if errors:
             raise ArchcheckFailure(errors)
+        why = None if m.baseline_path else _nothing_to_check(self.loaded, self.check)
+        if why is not None:  # passing here would claim a budget holds that nobody declared
+            # reported at the spec's line, not at this line of the plugin (as skip marks are)
+            raise pytest.skip.Exception(why, _use_item_location=True)
 
     def _record(self, measured: Measurements | None, ctx: RuleContext | None) -> dict[str, Any]:
         """Measurements into user_properties (JUnit XML, xdist) and the manager."""
