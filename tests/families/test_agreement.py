@@ -12,7 +12,6 @@ reference modules. No known gap remains; cases that once missed are pinned in PI
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from family_specs import specs
@@ -22,6 +21,7 @@ from hypothesis import strategies as st
 from pytest_archcheck import probe
 from pytest_archcheck.engine import load_all
 from pytest_archcheck.estimate import estimate
+from pytest_archcheck.families.conv1d import padding
 from pytest_archcheck.formulas.flops import conv_output_length
 from pytest_archcheck.spec.model import Spec
 
@@ -44,7 +44,7 @@ def _agree(spec: Spec, n: int | None = None) -> tuple[float, str]:
 def _keeps_positions(spec: Spec, n: int) -> bool:
     """A conv stack whose output still has a position at n (else there is nothing to train)."""
     m = spec.model
-    pad: Any = "causal" if m.family == "tcn" else m.padding
+    pad = padding(m)
     for k, s, d in zip(m.kernel_list(), m.stride_list(), m.dilation_list(), strict=True):
         n = conv_output_length(n, k, s, d, pad)
     return n >= 1
