@@ -4,20 +4,14 @@ dilations, n, batch, dtype fp32/bf16, optimizer, dropout, checkpointing, with an
 budget device). The probe runs the reference module through torch's own kernels and counts
 every storage it allocates; the formula never sees it.
 
-Holds within 2 %: Transformers, GRU/RNN, 1-D conv stacks (text CNNs, TCNs) and ResNets over
-generated specs, and every example built from the reference modules except `lstm-lm` (GPT-2,
-Llama-2-7B, BERT-style and long encoders, the math kernel, nanoGPT, the TCN, the GRU tagger,
-the char RNN, cnn-text).
-
-Known gaps, each pinned by a strict xfail so that it fails loudly once fixed:
-- LSTM: oneDNN sizes its workspace internally; the formula's fit misses small and bf16 cases
-  (`lstm-lm` -5.7 %, tiny widths -44 %).
+Holds within 2 % (measured: within 0.2 %) for Transformers, LSTM/GRU/RNN, 1-D conv stacks
+(text CNNs, TCNs) and ResNets over generated specs, and for every example built from the
+reference modules. No known gap remains; cases that once missed are pinned in PINNED.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from family_specs import specs
@@ -27,6 +21,7 @@ from hypothesis import strategies as st
 from pytest_archcheck import probe
 from pytest_archcheck.engine import load_all
 from pytest_archcheck.estimate import estimate
+from pytest_archcheck.families.conv1d import padding
 from pytest_archcheck.formulas.flops import conv_output_length
 from pytest_archcheck.spec.model import Spec
 
@@ -49,13 +44,10 @@ def _agree(spec: Spec, n: int | None = None) -> tuple[float, str]:
 def _keeps_positions(spec: Spec, n: int) -> bool:
     """A conv stack whose output still has a position at n (else there is nothing to train)."""
     m = spec.model
-    pad: Any = "causal" if m.family == "tcn" else m.padding
+    pad = padding(m)
     for k, s, d in zip(m.kernel_list(), m.stride_list(), m.dilation_list(), strict=True):
         n = conv_output_length(n, k, s, d, pad)
     return n >= 1
-
-
-GAP = pytest.mark.xfail(strict=True, reason="known gap: see the module docstring")
 
 
 @pytest.mark.parametrize("unit", ["transformer", "recurrent", "conv1d"])
@@ -70,9 +62,6 @@ def test_generated_specs_agree(unit: str, data: st.DataObject) -> None:
     spec, n = data.draw(specs(unit, N_RANGE[unit]))
     if unit == "conv1d":
         assume(_keeps_positions(spec, n))
-    m = spec.model
-    # the oneDNN LSTM workspace is a fit (module docs): pinned below, not drawn
-    assume(m.family != "lstm")
     err, detail = _agree(spec, n)
     assert abs(err) <= TOLERANCE, (f"{err:+.2%}", spec.model_dump(exclude_defaults=True), detail)
 
@@ -117,7 +106,7 @@ REFERENCE_EXAMPLES = [
 
 @pytest.mark.parametrize(
     "path",
-    [pytest.param(p, marks=GAP) if p.parent.name == "lstm-lm" else p for p in REFERENCE_EXAMPLES],
+    REFERENCE_EXAMPLES,
     ids=lambda p: p.parent.name,
 )
 def test_examples_agree(path: Path) -> None:

@@ -41,6 +41,10 @@ def input_width(m: ModelTable) -> int:
 
 
 def padding(m: ModelTable) -> Padding:
+    """The padding the reference module applies: "valid" and an explicit width win (as in
+    ConvStack), else a TCN pads causally whatever `padding` says."""
+    if m.padding == "valid" or (isinstance(m.padding, int) and not isinstance(m.padding, bool)):
+        return m.padding
     return "causal" if m.family == "tcn" else m.padding
 
 

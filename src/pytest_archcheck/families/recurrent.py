@@ -8,11 +8,12 @@ classifier on the mean over time (`classes`).
 
 Saved bytes (p: activation bytes, 2 under autocast): token ids b·s·8; the embedding output and
 its time-major copy (fp32), or autocast's 16-bit copy; per layer the output s·b·H·dirs·p. LSTM
-runs one fused kernel whose training workspace (runtime/cpu.py, oneDNN; ~71 % of it in bf16)
-holds the gates. GRU and RNN run ATen's native per-step loop; their bytes are walked tensor by
-tensor in torch's allocation order (`native_rnn_forward`), because the forward's peak is a
-moment inside it (a layer's stack / cat, the head, the loss), with every tensor rounded as the
-target's allocator rounds it. The head saves its batch-major input (LM) or the pooled features
+runs one fused oneDNN kernel per layer and direction whose training workspace holds the gates
+and states (runtime.onednn_lstm_workspace, from oneDNN's own sizing); its whole step, forward
+and backward, is walked tensor by tensor (`lstm_walk`). GRU and RNN run ATen's native per-step
+loop; their forward is walked likewise (`native_rnn_forward`), because its peak is a moment
+inside it (a layer's stack / cat, the head, the loss). Every tensor is rounded as the target's
+allocator rounds it. The head saves its batch-major input (LM) or the pooled features
 (classes).
 """
 
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..formulas.params import GATES
 from ..formulas.registry import formula
 from . import Family, ForwardSaved, Shape, register
-from ._base import DEFAULT_VOCAB, head_out
+from ._base import DEFAULT_VOCAB, LiveBytes, head_out
 
 if TYPE_CHECKING:
     from ..formulas.devices import Device
@@ -131,75 +132,15 @@ class Recurrent(Family):
 
 @formula(
     "activations.recurrent",
-    "ids + inputs + L*s*b*H*dirs*p + LSTM workspace + head | GRU/RNN: walk of the native loop",
-    "torch.nn.LSTM saved tensors + oneDNN workspace (runtime/cpu.py); aten/src/ATen/native/"
-    "RNN.cpp FullLayer/FullBidirectionalLayer, GRUCell, SimpleCell (GRU/RNN)",
+    "LSTM: activations.lstm | GRU/RNN: walk of the native loop",
+    "activations.lstm (LSTM); aten/src/ATen/native/RNN.cpp FullLayer/FullBidirectionalLayer,"
+    " GRUCell, SimpleCell (GRU/RNN)",
 )
 def recurrent_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
     """Bytes a recurrent model's training forward keeps for backward (see the module docs)."""
-    from ..runtime import Precision
-    from ..runtime.cpu import rnn_workspace
-
     if spec.model.family != "lstm":
         return native_rnn_forward(spec, n, batch, target)
-    m, t = spec.model, spec.train
-    pr = Precision.of(spec, target)
-    p = pr.act
-    b, s, H, L = batch, n, m.hidden_size, m.layers
-    d = input_width(m)
-    dirs = 2 if m.bidirectional else 1
-    drop = t.dropout > 0 and L > 1
-    tokens = m.input == "tokens"
-    bias = m.bias != "none"
-    acts = b * s * 8 if tokens else b * s * d * 4  # token ids / the input, alive all along
-    if pr.lowp:
-        acts += s * b * d * p  # the 16-bit copy autocast feeds the RNN
-    else:
-        acts += b * s * d * 4 if tokens else 0  # embedding output
-        acts += s * b * d * p  # time-major copy of the input
-    out = s * b * H * dirs * p
-    kind, width = head_out(m)
-    # LSTM: one fused oneDNN kernel per layer and direction (mkldnn_rnn_layer)
-    # the first layer sees d inputs, the others H·dirs; 16-bit cells under autocast
-    per_dir = rnn_workspace(s, b, d, H, p)
-    ws = dirs * per_dir + (L - 1) * dirs * rnn_workspace(s, b, H * dirs, H, p)
-    acts += ws + L * out + L * dirs * 2 * b * H * p  # workspace, outputs, (h_n, c_n)
-    if pr.lowp:  # 16-bit copies of the weights, biases and zero initial states
-        # without biases, aten's mkldnn_rnn passes zero tensors shaped like the two weights
-        # in their place (measured), and autocast casts and keeps those too
-        acts += (
-            2
-            * sum(
-                4 * H * ((d if i == 0 else H * dirs) + H) * (1 if bias else 2)
-                + (8 * H if bias else 0)
-                + 2 * b * H
-                for i in range(L)
-            )
-            * dirs
-        )
-    else:
-        acts += 2 * L * dirs * b * H * p * 2  # zero initial states, stacked finals
-    if drop:
-        acts += (L - 1) * s * b * H * dirs * (pr.mask + p)
-    rnn_end = acts
-    logits = 4
-    if kind == "lm" and width:
-        if b > 1:  # batch-major copy for the head (at b = 1 the fold is a view)
-            acts += s * b * H * dirs * p
-        logits += head_logits(b * s * width, pr.act, pr.lowp)
-    elif width:
-        acts += b * H * dirs * p  # the pooled features the classifier saves
-        logits += head_logits(b * width, pr.act, pr.lowp)
-    if width and pr.lowp:
-        acts += 2 * width * (H * dirs + 1)  # autocast copies of the head weight, bias
-    return ForwardSaved(
-        acts,
-        0,
-        logits,
-        backward_extra=(width or 0) * H * dirs * 4,
-        forward_peak=rnn_end if rnn_end > acts + logits else 0,
-        formula="activations.recurrent",
-    )
+    return lstm_walk(spec, n, batch, target)
 
 
 def head_logits(elems: int, act: int, lowp: bool) -> int:
@@ -410,4 +351,222 @@ def native_rnn_forward(spec: Spec, n: int, batch: int, target: Target) -> Forwar
         backward_extra=width * HD * 4,
         forward_peak=w.peak,
         formula="activations.recurrent",
+    )
+
+
+@formula(
+    "activations.lstm",
+    "walk: ids/input, time-major copy, zero states; per layer and direction oneDNN's output,"
+    " h, c and workspace (+ autocast casts, zero biases); cats, dropout; head; backward walked",
+    "aten/src/ATen/native/mkldnn/RNN.cpp (mkldnn_rnn_layer per layer and direction) and"
+    " autograd's order, measured with the probe's tracker on torch 2.13 (families/recurrent.py)",
+)
+def lstm_walk(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
+    """The reference LSTM's training step walked tensor by tensor (the fake probe's timeline).
+
+    Forward: token ids and the embedding (or the float input); the zero initial h0 and c0
+    (fp32, all layers); the time-major copy of the input. Per layer and direction, one
+    `mkldnn_rnn_layer`: without biases aten passes zero tensors shaped like the two weights
+    in their place; under autocast 16-bit copies of h0, c0, the weights, the biases (or those
+    zeros, whose fp32 originals then die) and, at layer 0, of the input (once per direction)
+    are made and saved; its outputs y, h_n, c_n and the oneDNN workspace
+    (runtime.onednn_lstm_workspace) are saved. Bidirectional layers concatenate the two y;
+    dropout between layers keeps its noise and output (the concatenation dies). Then the
+    stacked h_n, c_n; under autocast the fp32 time-major copy and zero states die (their casts
+    are saved). The head as in the 1-D conv unit (activations.conv1d_backward): LM head on a
+    batch-major copy (a view at b = 1), classifier on the mean, or none; the embedding output,
+    the last concatenation and the stacks die when forward returns.
+
+    Backward, last layer first, directions in reverse: `mkldnn_rnn_layer_backward` returns
+    fp32 input, weight and bias gradients and dh0, dc0 (dropped: the zero states need none,
+    nor do zero biases); under autocast they are cast to 16 bits, the layer's saved tensors
+    die, then ToCopyBackward makes the fp32 weight (and bias) gradients; the two directions'
+    input gradients are summed; dropout's mul backward; the embedding gradient (tied: added
+    to the head's into a new tensor)."""
+    from ..runtime import Precision
+    from ..runtime.cpu import rnn_workspace
+
+    m, t = spec.model, spec.train
+    pr = Precision.of(spec, target)
+    p, lowp = pr.act, pr.lowp
+    b, s, H, L = batch, n, m.hidden_size, m.layers
+    d = input_width(m)
+    dirs = 2 if m.bidirectional else 1
+    HD = H * dirs
+    drop = t.dropout > 0 and L > 1
+    tokens = m.input == "tokens"
+    bias = m.bias != "none"
+    kind, width = head_out(m)
+    V = width or 0
+    is_tied = tied(spec)
+    w = LiveBytes(target.cuda)
+
+    # ---- forward -------------------------------------------------------------------------
+    if tokens:
+        w.alloc("ids", b * s * 8)
+        w.alloc("emb", b * s * d * 4)
+    else:
+        w.alloc("x", b * s * d * 4)
+    w.alloc("h0", L * dirs * b * H * 4)
+    w.alloc("c0", L * dirs * b * H * 4)
+    w.alloc("xt", s * b * d * 4)
+    for layer in range(L):
+        inp = d if layer == 0 else HD
+        for k in range(dirs):
+            tag = f"{layer}.{k}"
+            if not bias:
+                w.alloc(f"{tag}.zero", 4 * 4 * H * inp)
+                w.alloc(f"{tag}.zero", 4 * 4 * H * H)
+            if lowp:
+                w.alloc(f"{tag}.cast", 2 * b * H)  # h0
+                w.alloc(f"{tag}.cast", 2 * b * H)  # c0
+                for elems in (4 * H * inp, 4 * H * H):
+                    w.alloc(f"{tag}.cast", 2 * elems)
+                for elems in (4 * H, 4 * H) if bias else (4 * H * inp, 4 * H * H):
+                    w.alloc(f"{tag}.cast", 2 * elems)
+                if layer == 0:
+                    w.alloc(f"{tag}.cast", 2 * s * b * d)
+            w.alloc(f"{tag}.out", s * b * H * p)  # y
+            w.alloc(f"{tag}.out", b * H * p)  # h_n
+            w.alloc(f"{tag}.out", b * H * p)  # c_n
+            w.alloc(f"{tag}.out", rnn_workspace(s, b, inp, H, p))
+            if lowp:
+                w.free(f"{tag}.zero")
+        if dirs == 2:
+            w.alloc(f"{layer}.cat", s * b * HD * p)
+        if drop and layer < L - 1:
+            w.alloc(f"{layer}.noise", s * b * HD * pr.mask)
+            w.alloc(f"{layer}.drop", s * b * HD * p)
+            w.free(f"{layer}.cat")
+    w.alloc("stacks", L * dirs * b * H * p)
+    w.alloc("stacks", L * dirs * b * H * p)
+    if lowp:
+        w.free("xt", "h0", "c0")
+    last = f"{L - 1}.cat" if dirs == 2 else ""  # the model's last map when nothing saves it
+    if kind == "lm" and V:
+        if lowp:
+            w.alloc("head.bcast", 2 * V)
+            w.alloc("head.wcast", 2 * V * HD)
+        if b > 1:
+            w.alloc("bm", b * s * HD * p)  # the batch-major copy mm saves
+        if lowp:  # autocast's linear: mm, then the bias added out of place
+            w.alloc("mm", b * s * V * p)
+            w.alloc("logits", b * s * V * p)
+            w.free("mm")
+        else:  # mm, the bias added in place (eager at::linear)
+            w.alloc("logits", b * s * V * p)
+        w.free("emb", "stacks", last if b > 1 else "")
+    elif kind == "classes" and V:
+        w.alloc("pooled", b * HD * p)
+        w.free(last)
+        if lowp:
+            w.alloc("head.bcast", 2 * V)
+            w.alloc("head.wcast", 2 * V * HD)
+        w.alloc("logits", b * V * p)
+        w.free("emb", "stacks")
+    else:
+        w.free("emb", "stacks")
+    rows = b * s if kind != "classes" else b
+    if lowp:
+        w.alloc("logits", rows * (V or HD) * 4)  # the loss's fp32 copy
+    w.alloc("loss", 4, rounded=False)
+    forward_peak = w.peak
+    logits = w.held.get("logits", 0) + 4
+    acts = w.live - logits
+    # ---- backward ------------------------------------------------------------------------
+    w.free("logits", "loss", "head.bcast")
+    if kind not in ("lm", "classes") or not V:
+        w.free(last)
+    w.alloc("loss", 4, rounded=False)
+    w.mark()
+    w.alloc("dloss", 4)
+    gp = 2 if lowp else 4
+    g = ""
+    if kind in ("lm", "classes") and V:
+        if lowp:
+            w.alloc("dlogits16", rows * V * 2)
+        if kind == "classes":
+            w.alloc("gin", rows * HD * p)
+            w.alloc("head.wg", V * HD * gp)
+            w.alloc("head.bg", V * gp)
+        else:
+            w.alloc("head.bg", V * gp)
+            w.alloc("head.wg", V * HD * gp)
+            w.alloc("gin", rows * HD * p)
+        w.free("dlogits16", "pooled", "head.wcast", "bm")
+        if kind == "lm" and b == 1:
+            w.free(last)  # the view mm saved
+        if lowp:
+            for key, elems in (("head.wg", V * HD), ("head.bg", V)):
+                w.alloc(f"{key}32", elems * 4)
+                w.free(key)
+        g = "gin"
+        if kind == "classes":
+            w.alloc("div", b * s * HD * p)  # mean's backward
+            w.free("gin")
+            g = "div"
+    elif lowp:
+        w.alloc("g16", b * s * HD * 2)  # ToCopyBackward of output.float()
+        g = "g16"
+    for layer in range(L - 1, -1, -1):
+        inp = d if layer == 0 else HD
+        gx = []
+        for k in range(dirs - 1, -1, -1):
+            tag = f"{layer}.{k}"
+            w.alloc(f"{tag}.gx", s * b * inp * 4)
+            w.alloc(f"{tag}.gw", 4 * H * inp * 4)
+            w.alloc(f"{tag}.gw", 4 * H * H * 4)
+            w.alloc(f"{tag}.gb", 4 * H * 4)
+            w.alloc(f"{tag}.gb", 4 * H * 4)
+            w.alloc("dh0", b * H * 4)
+            w.alloc("dh0", b * H * 4)
+            w.free("dh0")
+            if not bias:
+                w.free(f"{tag}.gb")
+            if lowp:
+                w.alloc(f"{tag}.gx16", s * b * inp * 2)
+                w.free(f"{tag}.gx")
+                gx.append(f"{tag}.gx16")
+                w.alloc(f"{tag}.gw16", 2 * 4 * H * (inp + H))
+                w.free(f"{tag}.gw")
+                if bias:
+                    w.alloc(f"{tag}.gb16", 2 * 8 * H)
+                    w.free(f"{tag}.gb")
+            else:
+                gx.append(f"{tag}.gx")
+            w.free(f"{tag}.cast", f"{tag}.out", f"{tag}.zero")
+            if layer == 0 and not lowp and k == 0:
+                w.free("h0", "c0", "xt")
+            if lowp:
+                w.alloc(f"{tag}.gw32", 4 * 4 * H * (inp + H))
+                w.free(f"{tag}.gw16")
+                if bias:
+                    w.alloc(f"{tag}.gb32", 4 * 8 * H)
+                    w.free(f"{tag}.gb16")
+        w.free(g)
+        if layer > 0:
+            w.free(f"{layer - 1}.drop" if drop else f"{layer - 1}.cat")
+        if dirs == 2:
+            w.alloc("gsum", s * b * inp * gp)
+            w.free(*gx)
+            g = "gsum"
+        else:
+            g = gx[0]
+        if layer > 0 and drop:
+            w.alloc("gdrop", s * b * inp * p)
+            w.free(g, f"{layer - 1}.noise")
+            g = "gdrop"
+    if tokens:
+        w.alloc("emb.grad", (m.vocab or DEFAULT_VOCAB) * d * 4)
+        w.free(g)
+        if is_tied:  # accumulated into the head's gradient as a new tensor
+            w.alloc("emb.acc", (m.vocab or DEFAULT_VOCAB) * d * 4)
+    extra = w.peak - acts
+    return ForwardSaved(
+        acts,
+        0,
+        logits,
+        backward_extra=extra,
+        forward_peak=forward_peak if forward_peak > acts + logits else 0,
+        formula="activations.lstm",
     )
