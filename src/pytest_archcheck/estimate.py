@@ -77,6 +77,11 @@ class Estimate:
         return params_from_spec(self.spec)
 
     @cached_property
+    def params_active(self) -> int | None:
+        """Parameters per token when fewer than all run (mixture of experts), else None."""
+        return self.unit.active_params(self.spec)
+
+    @cached_property
     def memory(self) -> TrainMemory:
         return train_memory(self.spec, self.n, self.batch, self.target)
 
@@ -157,6 +162,19 @@ class Estimate:
         out = [
             Term(
                 "parameters", "parameters", self.params, "params.from_shapes", {"family": fam.name}
+            ),
+            *(
+                []
+                if self.params_active is None
+                else [
+                    Term(
+                        "parameters.active",
+                        "parameters active per token",
+                        self.params_active,
+                        "params.active",
+                        {"experts": spec.model.experts, "k": spec.model.experts_per_token},
+                    )
+                ]
             ),
             Term(
                 "memory.total",
@@ -254,6 +272,7 @@ class Estimate:
             "n": self.n,
             "batch": self.batch,
             "params": self.params,
+            "params_active": self.params_active,
             "memory": self.memory.to_json(),
             "kv_cache": self.kv_cache,
             "infer_memory": self.infer_memory,
