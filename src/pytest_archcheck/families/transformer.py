@@ -512,7 +512,13 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
             # copy: the router's is the norm's sbh·p above; the shared expert and its gate
             # add theirs
             mlp += (int(m.shared_d_ff > 0) + int(m.shared_gate)) * sbh * p
-    resid = 2 * sbh * pn
+    # the stream after the attention half (kept by the MLP's norm) and the block output; a
+    # parallel block adds both branches to its input at once: only the output
+    resid = (1 if m.parallel else 2) * sbh * pn
+    if pr.lowp and m.parallel and norms_per_layer(m) == 1:
+        # under autocast the q/k/v and the MLP's up projection each save their own 16-bit
+        # copy of the one fp32 norm output (the norm term above counts one)
+        resid += sbh * p
     masks = 2 * sbh * mk if drop else 0
     layer = norms_per_layer(m) * norm + attn + mlp + resid + masks
 
@@ -522,6 +528,10 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         emb += sb * 8  # token ids, saved by the embedding backward
     if m.type_vocab:
         emb += sb * 8  # token-type ids
+    if m.embed_norm:
+        emb += norm  # BLOOM's LayerNorm on the embedding
+    if tokens and token_width(m) != h:
+        emb += 2 * sb * token_width(m) * p  # project_in's input, project_out's output (OPT)
     if m.positional == "learned":
         emb += s * 8  # position ids
     if m.positional == "rotary":
