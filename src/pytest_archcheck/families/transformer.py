@@ -72,6 +72,8 @@ def position_rows(spec: Spec) -> int:
     return spec.model.max_positions or max(spec.train_n, spec.infer_n, spec.budget_n)
 
 
+ABSURD_PARAMS = 10**15  # more than any model trained by ~500x: a typo, not a model
+
 BIAS_PARTS: dict[str, frozenset[str]] = {
     "all": frozenset({"qkv", "out", "mlp", "norm"}),
     "qkv": frozenset({"qkv", "norm"}),
@@ -133,8 +135,9 @@ def layer_shapes(m: ModelTable, parts: frozenset[str], norm: list[Shape]) -> lis
     if m.experts is None:
         return out + mlp_shapes(m, parts, f)
     out.append((m.experts, h))  # the router
-    for _ in range(m.experts):
-        out += mlp_shapes(m, parts, expert_width(m))
+    # the experts as stacked tensors (experts, ...): the same elements as `experts` separate
+    # MLPs, and one entry each, however many experts a layer holds
+    out += [(m.experts, *shape) for shape in mlp_shapes(m, parts, expert_width(m))]
     if m.shared_d_ff:
         out += mlp_shapes(m, parts, m.shared_d_ff)
     if m.shared_gate:
@@ -393,6 +396,15 @@ class Transformer(Family):
                 f"experts_per_token {m.experts_per_token} exceeds experts {m.experts}",
                 ("model", "experts_per_token"),
                 None,
+            )
+        from ..formulas.params import params_from_spec
+
+        if (total := params_from_spec(spec)) > ABSURD_PARAMS:
+            yield (
+                f"the spec describes {total:.3g} parameters, over {ABSURD_PARAMS:.0e} (the "
+                "largest models trained hold a few 10^12): a unit or a typo in a size",
+                ("model", "d_model"),
+                "check d_model, d_ff, vocab, layers and experts",
             )
         if m.input == "tokens" and m.vocab is None:
             yield (
