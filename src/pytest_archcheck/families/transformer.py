@@ -135,9 +135,11 @@ def layer_shapes(m: ModelTable, parts: frozenset[str], norm: list[Shape]) -> lis
     if m.experts is None:
         return out + mlp_shapes(m, parts, f)
     out.append((m.experts, h))  # the router
-    # the experts as stacked tensors (experts, ...): the same elements as `experts` separate
-    # MLPs, and one entry each, however many experts a layer holds
-    out += [(m.experts, *shape) for shape in mlp_shapes(m, parts, expert_width(m))]
+    # one MLP per expert, as the reference module and transformers' Mixtral hold them: the
+    # optimizer step's per-tensor temporaries depend on it
+    expert = mlp_shapes(m, parts, expert_width(m))
+    for _ in range(m.experts):
+        out += expert
     if m.shared_d_ff:
         out += mlp_shapes(m, parts, m.shared_d_ff)
     if m.shared_gate:

@@ -164,7 +164,7 @@ class ModelTable(_Table):
     # mixture of experts (Mixtral, Qwen2-MoE): every block's MLP is `experts` gated MLPs of
     # `expert_d_ff` behind a router, `experts_per_token` of them run per token; optionally a
     # shared expert of `shared_d_ff` that every token runs, scaled by a sigmoid gate
-    experts: Annotated[int, Field(ge=1, le=4096)] | None = None
+    experts: Annotated[int, Field(ge=1, le=1024)] | None = None  # DeepSeek-V3: 256
     experts_per_token: PosInt | None = None
     expert_d_ff: PosInt | None = None
     shared_d_ff: NonNegInt = 0
