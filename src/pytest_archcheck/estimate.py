@@ -325,8 +325,8 @@ def estimate(
 def _format(t: Term) -> str:
     if t.value is None:
         return "unlimited" if t.key.startswith("dependency.") else "n/a"
-    if t.key == "parameters" or t.key.startswith("flops."):
-        return format_count(t.value) + (f" ({t.value:,})" if t.key == "parameters" else "")
+    if t.key.startswith(("parameters", "flops.")):
+        return format_count(t.value) + (f" ({t.value:,})" if t.key.startswith("par") else "")
     if t.key == "latency":
         return format_seconds(t.value / 1e3)
     if t.key.startswith(("dependency.", "n_max", "rules_of_thumb.")):

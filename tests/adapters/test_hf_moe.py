@@ -115,3 +115,11 @@ def test_moe_training_peak_matches_the_fake_probe(
     assert abs(e.memory.total / res.peak_bytes - 1) < 0.02, (e.memory.to_json(), res.breakdown)
     if target == "cpu":  # (emulated CUDA runs fp32 attention in the math kernel, counted apart)
         assert res.flops is not None and res.flops["forward"] == e.flops_forward
+
+
+def test_estimate_prints_active_parameters_as_a_count(capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_archcheck.cli import main
+
+    main(["estimate", str(DATA / "mixtral-8x7b" / "config.json")])
+    out = capsys.readouterr().out
+    assert "12.88G (12,879,925,248)" in out and "46.70G (46,702,792,704)" in out
