@@ -27,11 +27,11 @@ def test_wrong_type_at_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_absurd_size_at_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """10^9-wide, 10^5-layer Llama: ~10^24 parameters is a typo, not a model."""
+    """10^9-wide, 10^5-layer Llama: 10^5 · (4·h² + 3·h·f) = 7·10^23 parameters is a typo."""
     cfg = {"model_type": "llama", "hidden_size": 10**9, "num_hidden_layers": 10**5,
            "intermediate_size": 10**9, "num_attention_heads": 8}  # fmt: skip
     [(code, line, msg)] = _check(tmp_path, cfg, capsys)
-    assert (code, line) == ("ARC304", 3) and "parameters, over 1e+15" in msg
+    assert (code, line) == ("ARC304", 3) and "~10^23 parameters, over 10^15" in msg
 
 
 def test_more_experts_per_token_than_experts(

@@ -403,7 +403,7 @@ class Transformer(Family):
 
         if (total := params_from_spec(spec)) > ABSURD_PARAMS:
             yield (
-                f"the spec describes {total:.3g} parameters, over {ABSURD_PARAMS:.0e} (the "
+                f"the spec describes ~10^{len(str(total)) - 1} parameters, over 10^15 (the "
                 "largest models trained hold a few 10^12): a unit or a typo in a size",
                 ("model", "d_model"),
                 "check d_model, d_ff, vocab, layers and experts",
