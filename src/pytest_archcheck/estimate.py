@@ -78,6 +78,11 @@ class Estimate:
         return params_from_spec(self.spec)
 
     @cached_property
+    def params_active(self) -> int | None:
+        """Parameters per token when fewer than all run (mixture of experts), else None."""
+        return self.unit.active_params(self.spec)
+
+    @cached_property
     def memory(self) -> TrainMemory:
         return train_memory(self.spec, self.n, self.batch, self.target)
 
@@ -189,6 +194,19 @@ class Estimate:
             Term(
                 "parameters", "parameters", self.params, "params.from_shapes", {"family": fam.name}
             ),
+            *(
+                []
+                if self.params_active is None
+                else [
+                    Term(
+                        "parameters.active",
+                        "parameters active per token",
+                        self.params_active,
+                        "params.active",
+                        {"experts": spec.model.experts, "k": spec.model.experts_per_token},
+                    )
+                ]
+            ),
             Term(
                 "memory.total",
                 f"training peak ({m.phase} phase, target {m.target})",
@@ -285,6 +303,7 @@ class Estimate:
             "n": self.n,
             "batch": self.batch,
             "params": self.params,
+            "params_active": self.params_active,
             "memory": self.memory.to_json(),
             "kv_cache": self.kv_cache,
             "infer_memory": self.infer_memory,
@@ -339,8 +358,8 @@ def estimate(
 def _format(t: Term) -> str:
     if t.value is None:
         return "unlimited" if t.key.startswith("dependency.") else "n/a"
-    if t.key == "parameters" or t.key.startswith("flops."):
-        return format_count(t.value) + (f" ({t.value:,})" if t.key == "parameters" else "")
+    if t.key.startswith(("parameters", "flops.")):
+        return format_count(t.value) + (f" ({t.value:,})" if t.key.startswith("par") else "")
     if t.key == "latency":
         return format_seconds(t.value / 1e3)
     if t.key.startswith(("dependency.", "n_max", "rules_of_thumb.")):

@@ -147,6 +147,9 @@ _DOCUMENTED = [(t, k) for t, keys in REFUSED_KEYS.items() if t != "*" for k in k
 ]
 
 
+_REFUSED_VALUE: dict[str, Any] = {"decoder_sparse_step": 2, "mlp_only_layers": [0]}
+
+
 @pytest.mark.parametrize(("model_type", "key"), _DOCUMENTED)
 def test_documented_refusals_are_refused_at_the_keys_line(model_type: str, key: str) -> None:
     """docs/supported-architectures.md lists these keys as refused: each is, at its line,
@@ -154,7 +157,8 @@ def test_documented_refusals_are_refused_at_the_keys_line(model_type: str, key: 
     cfg = shrink(default_config(model_type))
     if model_type == "bert":
         cfg["is_decoder"] = True  # BERT builds cross-attention only in a decoder
-    cfg[key] = True
+    off = cfg.get(key, False)
+    cfg[key] = _REFUSED_VALUE.get(key, True)
     v = verdict(cfg)
     assert v.code == "ARC302" and f"`{key}`" in v.message, v
     text = json.dumps(cfg, indent=2, default=str).splitlines()
@@ -163,7 +167,7 @@ def test_documented_refusals_are_refused_at_the_keys_line(model_type: str, key: 
         # Llama has no cross-attention (refusing is only caution); transformers 4.57.6 cannot
         # build StableLM with qk_layernorm (its _init_weights zeroes a LayerNorm bias of None)
         return
-    assert real_params(cfg) != real_params({**cfg, key: False})
+    assert real_params(cfg) != real_params({**cfg, key: off})
 
 
 @pytest.mark.parametrize("model_type", SUPPORTED_MODEL_TYPES)

@@ -189,6 +189,11 @@ class Family:
         """KV-cache bytes at the [infer] shape (None: this family caches nothing)."""
         return None
 
+    def active_params(self, spec: Spec) -> int | None:
+        """Parameters one token runs through, when fewer than all (a mixture of experts runs
+        `experts_per_token` of its experts); None when every parameter is active."""
+        return None
+
     def has_forget_gate(self, spec: Spec) -> bool:
         """An LSTM-style forget gate whose bias decides how long memories last (ARC210)."""
         return False

@@ -29,6 +29,17 @@ norm statistics and residual stream 4):
 - MLP: GELU saves its input and output (2·sbf·p); ReLU its output (sbf·p); SwiGLU the fused
   up-projection, silu(gate) and the product (4·sbf·p).
 
+- mixture of experts (`experts`): the MLP terms at the width a token runs (k experts + the
+  shared one); the router's fp32 softmax b·s·E·4 and top-k indices; per routed token-slot the
+  gathered input and expert output (p), the weighted output and routing weight (residual
+  dtype) and two int64 ids. Each token reaches k experts, so none of this depends on how the
+  tokens are routed (the reference dispatches statically; see Experts).
+
+Architecture flags (`head_size`, `biases`, `parallel`, `layer_norms`, `norm_affine`,
+`final_norm`, `embed_norm`, `embed_dim`, `mlp = "geglu"`) describe real Hugging Face blocks
+(docs/supported-architectures.md); `param_shapes` counts them exactly, and the reference
+module builds them.
+
 With checkpointing only each layer's input (sbh·p_residual) is kept, plus one layer recomputed
 during backward. Which kernel runs, the mask width and the RMSNorm kernel come from the target
 (runtime/).
@@ -60,6 +71,8 @@ def position_rows(spec: Spec) -> int:
     514), else enough for every n the spec runs at."""
     return spec.model.max_positions or max(spec.train_n, spec.infer_n, spec.budget_n)
 
+
+ABSURD_PARAMS = 10**15  # more than any model trained by ~500x: a typo, not a model
 
 BIAS_PARTS: dict[str, frozenset[str]] = {
     "all": frozenset({"qkv", "out", "mlp", "norm"}),
@@ -110,7 +123,6 @@ def layer_shapes(m: ModelTable, parts: frozenset[str], norm: list[Shape]) -> lis
     """One block's tensors: its norms, q/k/v (as one shape), the output projection and the
     MLP (gate and up as one shape when gated)."""
     h, a, kv, hd, f = m.d_model, m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim
-    up = 2 * f if gated(m) else f
     out: list[Shape] = []
     for _ in range(norms_per_layer(m)):
         out += norm
@@ -120,13 +132,71 @@ def layer_shapes(m: ModelTable, parts: frozenset[str], norm: list[Shape]) -> lis
     out.append((h, a * hd))
     if "out" in parts:
         out.append((h,))
-    out.append((up, h))
+    if m.experts is None:
+        return out + mlp_shapes(m, parts, f)
+    out.append((m.experts, h))  # the router
+    # one MLP per expert, as the reference module and transformers' Mixtral hold them: the
+    # optimizer step's per-tensor temporaries depend on it
+    expert = mlp_shapes(m, parts, expert_width(m))
+    for _ in range(m.experts):
+        out += expert
+    if m.shared_d_ff:
+        out += mlp_shapes(m, parts, m.shared_d_ff)
+    if m.shared_gate:
+        out.append((1, h))
+    return out
+
+
+@formula(
+    "params.active",
+    "P_active = P - L*(experts - k)*P_expert",
+    "Mixtral-8x7B: 12.9B of 46.7B per token (Jiang et al. 2024, arXiv:2401.04088)",
+)
+def moe_active_params(spec: Spec) -> int | None:
+    """Parameters one token runs through: the total less the experts it skips, (experts - k)
+    per MoE layer; None for a dense model (all active)."""
+    from math import prod
+
+    from ..formulas.params import params_from_spec
+
+    m = spec.model
+    if m.experts is None:
+        return None
+    one = sum(prod(s) for s in mlp_shapes(m, bias_parts(m), expert_width(m)))
+    return params_from_spec(spec) - m.layers * (m.experts - top_k(m)) * one
+
+
+def mlp_shapes(m: ModelTable, parts: frozenset[str], f: int) -> list[Shape]:
+    """One MLP of width f: up (gate + up when gated, as one shape) and down."""
+    h = m.d_model
+    up = 2 * f if gated(m) else f
+    out: list[Shape] = [(up, h)]
     if "mlp" in parts:
         out.append((up,))
     out.append((h, f))
     if "mlp" in parts:
         out.append((h,))
     return out
+
+
+def expert_width(m: ModelTable) -> int:
+    """d_ff of one routed expert: `expert_d_ff`, else d_ff."""
+    return m.expert_d_ff if m.expert_d_ff is not None else m.ffn_dim
+
+
+def top_k(m: ModelTable) -> int:
+    """Experts each token runs (`experts_per_token`, at most `experts`); 0 without experts."""
+    if m.experts is None:
+        return 0
+    return min(m.experts, m.experts_per_token or 1)
+
+
+def mlp_width(m: ModelTable) -> int:
+    """The d_ff a token's MLP matmuls amount to: d_ff, or for a mixture of experts the k routed
+    experts plus the shared one (matmul FLOPs and saved bytes are linear in the width)."""
+    if m.experts is None:
+        return m.ffn_dim
+    return top_k(m) * expert_width(m) + m.shared_d_ff
 
 
 def lm_head(spec: Spec) -> bool:
@@ -198,16 +268,25 @@ class Transformer(Family):
     # --- compute, dependency, latency --------------------------------------------------------
 
     def flops(self, spec: Spec, n: int, batch: int, convention: str = "archcheck") -> Flops:
-        from ..formulas.flops import transformer_flops
+        from ..formulas.flops import Flops, transformer_flops
 
         m = spec.model
-        return transformer_flops(
-            m.layers, batch, n, m.d_model, m.head_count, d_ff=m.ffn_dim,
+        out = transformer_flops(
+            m.layers, batch, n, m.d_model, m.head_count, d_ff=mlp_width(m),
             vocab=m.vocab if lm_head(spec) else None, kv_heads=m.kv_head_count,
             head_dim=m.head_dim, mlp=matmul_mlp(m), attention=m.attention, window=m.window,
             causal=m.causal, convention=convention,  # type: ignore[arg-type]
             attention_kernel=spec.train.attention_kernel,
         )  # fmt: skip
+        if m.experts is None:
+            return out
+        # routed: each token runs k experts (in d_ff above) and the router, d x experts (+ the
+        # shared expert's d x 1 gate), forward once and twice more in backward
+        router = m.layers * 2 * batch * n * m.d_model * (m.experts + int(m.shared_gate))
+        return Flops(out.forward + router, out.train_step + 3 * router)
+
+    def active_params(self, spec: Spec) -> int | None:
+        return moe_active_params(spec)
 
     def path(self, spec: Spec, span: int | None, n: int) -> PathReport:
         from ..formulas.path import attention_path
@@ -224,9 +303,12 @@ class Transformer(Family):
         layer_params = sum(
             prod(s) for s in layer_shapes(m, bias_parts(m), norm_shapes(m, m.d_model))
         )
+        if m.experts is not None:  # a token reads the weights of its k experts only
+            one = sum(prod(s) for s in mlp_shapes(m, bias_parts(m), expert_width(m)))
+            layer_params -= (m.experts - top_k(m)) * one
         return transformer_latency(
             device, inf.dtype or spec.train.dtype, m.layers, inf.batch, spec.infer_n,
-            d_model=m.d_model, heads=m.head_count, d_ff=m.ffn_dim, layer_params=layer_params,
+            d_model=m.d_model, heads=m.head_count, d_ff=mlp_width(m), layer_params=layer_params,
             vocab=m.vocab if lm_head(spec) else None, kv_heads=m.kv_head_count,
             head_dim=m.head_dim, mlp=matmul_mlp(m), attention=m.attention,
             window=m.window, causal=m.causal, new_tokens=inf.new_tokens, kv_cache=inf.kv_cache,
@@ -305,6 +387,27 @@ class Transformer(Family):
                 ("train", "tensor_parallel"),
                 None,
             )
+        if m.experts is not None and m.experts_per_token is None:
+            yield (
+                f"experts = {m.experts} without experts_per_token",
+                ("model", "experts"),
+                "set model.experts_per_token (Mixtral: 2)",
+            )
+        elif m.experts is not None and top_k(m) < (m.experts_per_token or 0):
+            yield (
+                f"experts_per_token {m.experts_per_token} exceeds experts {m.experts}",
+                ("model", "experts_per_token"),
+                None,
+            )
+        from ..formulas.params import params_from_spec
+
+        if (total := params_from_spec(spec)) > ABSURD_PARAMS:
+            yield (
+                f"the spec describes ~10^{len(str(total)) - 1} parameters, over 10^15 (the "
+                "largest models trained hold a few 10^12): a unit or a typo in a size",
+                ("model", "d_model"),
+                "check d_model, d_ff, vocab, layers and experts",
+            )
         if m.input == "tokens" and m.vocab is None:
             yield (
                 "token input needs a vocab size",
@@ -337,8 +440,12 @@ def _consts(spec: Spec, target: Target) -> _Consts:
     from ..runtime import attention_kernel
 
     m = spec.model
-    h, a, kv, hd, f = m.d_model, m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim
-    layer_weights = h * (a + 2 * kv) * hd + a * hd * h + h * f * (3 if gated(m) else 2)
+    h = m.d_model
+    # every matrix of one block (q/k/v, o, the MLP or every expert, router): autocast keeps a
+    # 16-bit copy of each weight it multiplies
+    layer_weights = sum(
+        r * c for r, c in (s for s in layer_shapes(m, frozenset(), []) if len(s) == 2)
+    )
     head = (m.vocab or DEFAULT_VOCAB) * h if lm_head(spec) else 0
     return _Consts(
         kernel=attention_kernel(spec, target),
@@ -360,7 +467,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     c = _consts(spec, target)
     pr = Precision.of(spec, target)
     b, s, h, L = batch, n, m.d_model, m.layers
-    a, kv, hd, f = m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim
+    a, kv, hd, f = m.head_count, m.kv_head_count, m.head_dim, mlp_width(m)
     sb, sbh = s * b, s * b * h
     p, pn, mk = pr.act, pr.norm, pr.mask
     drop = t.dropout > 0
@@ -402,7 +509,30 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         mlp = 2 * sb * f * p
     else:
         mlp = sb * f * p
-    resid = 2 * sbh * pn
+    if m.experts is not None:
+        # Routing (transformers' sparse-MoE blocks, the reference's Experts): the fp32 softmax
+        # over experts and top-k's int64 indices; each expert keeps the tokens it gathered
+        # (its up projection's input) and its output (p), its routing weight and the weighted
+        # output (index_add's backward keeps its source: `expand_as(source)` in
+        # derivatives.yaml), both in the residual stream's dtype, and its int64 token and slot
+        # ids. Every token reaches k experts, so these sum to k·sb rows however the tokens are
+        # routed.
+        kt = top_k(m) * sb
+        mlp += sb * m.experts * 4 + kt * 8 + 2 * kt * h * p + kt * (h + 1) * pn + 2 * kt * 8
+        if m.shared_gate:
+            mlp += sb * p + sbh * p  # the gate's sigmoid and the shared expert's output
+        if pr.lowp:
+            # under autocast each Linear reading the fp32 norm output saves its own 16-bit
+            # copy: the router's is the norm's sbh·p above; the shared expert and its gate
+            # add theirs
+            mlp += (int(m.shared_d_ff > 0) + int(m.shared_gate)) * sbh * p
+    # the stream after the attention half (kept by the MLP's norm) and the block output; a
+    # parallel block adds both branches to its input at once: only the output
+    resid = (1 if m.parallel else 2) * sbh * pn
+    if pr.lowp and m.parallel and norms_per_layer(m) == 1:
+        # under autocast the q/k/v and the MLP's up projection each save their own 16-bit
+        # copy of the one fp32 norm output (the norm term above counts one)
+        resid += sbh * p
     masks = 2 * sbh * mk if drop else 0
     layer = norms_per_layer(m) * norm + attn + mlp + resid + masks
 
@@ -412,6 +542,10 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         emb += sb * 8  # token ids, saved by the embedding backward
     if m.type_vocab:
         emb += sb * 8  # token-type ids
+    if m.embed_norm:
+        emb += norm  # BLOOM's LayerNorm on the embedding
+    if tokens and token_width(m) != h:
+        emb += 2 * sb * token_width(m) * p  # project_in's input, project_out's output (OPT)
     if m.positional == "learned":
         emb += s * 8  # position ids
     if m.positional == "rotary":
@@ -447,8 +581,8 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         post = norms_per_layer(m) * norm + 2 * sbh * pn + mlp + full * p + masks
         temps = (1 if drop else 2) * b * a * s * s * pm + full * 4 + sbh * 4
         temps += sbh * 4 if drop else 0
-        up = 2 * f if gated(m) else f  # the fused gate + up projection
-        grads_last = 4 * (h * up + f * h + a * hd * h)
+        attn_w = h * (a + 2 * kv) * hd + a * hd * h
+        grads_last = 4 * (c.layer_weights - attn_w + a * hd * h)  # MLP (or experts) and o
         extra = temps + grads_last + head_grad - post
     if t.checkpointing:
         extra += layer  # the recomputed last block (its scores are in `scores`)

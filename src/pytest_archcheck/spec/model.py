@@ -174,6 +174,14 @@ class ModelTable(_Table):
     final_norm: bool = True  # a norm after the last block (OPT-350m has none)
     embed_norm: bool = False  # a norm right after the token embedding (BLOOM)
     embed_dim: PosInt | None = None  # token-embedding width; != d_model adds project_in/out (OPT)
+    # mixture of experts (Mixtral, Qwen2-MoE): every block's MLP is `experts` gated MLPs of
+    # `expert_d_ff` behind a router, `experts_per_token` of them run per token; optionally a
+    # shared expert of `shared_d_ff` that every token runs, scaled by a sigmoid gate
+    experts: Annotated[int, Field(ge=1, le=1024)] | None = None  # DeepSeek-V3: 256
+    experts_per_token: PosInt | None = None
+    expert_d_ff: PosInt | None = None
+    shared_d_ff: NonNegInt = 0
+    shared_gate: bool = False
     extends: str | None = None
 
     @field_validator("input")

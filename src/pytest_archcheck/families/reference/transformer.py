@@ -21,11 +21,13 @@ from .._base import DEFAULT_VOCAB
 from ..transformer import (
     bias_parts,
     classes_head,
+    expert_width,
     gated,
     lm_head,
     norms_per_layer,
     position_rows,
     token_width,
+    top_k,
 )
 
 
@@ -92,17 +94,18 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Module):
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, width: int | None = None, dropout: bool = True) -> None:
         super().__init__()
         m = spec.model
+        f = m.ffn_dim if width is None else width
         bias = "mlp" in bias_parts(m)
         self.gated = gated(m)
         self.act: nn.Module = nn.SiLU() if m.mlp == "swiglu" else nn.GELU(approximate="tanh")
         if m.mlp in ("gelu", "relu"):
             self.act = nn.GELU() if m.mlp == "gelu" else nn.ReLU()
-        self.up = nn.Linear(m.d_model, (2 if self.gated else 1) * m.ffn_dim, bias=bias)
-        self.down = nn.Linear(m.ffn_dim, m.d_model, bias=bias)
-        self.drop = nn.Dropout(spec.train.dropout)
+        self.up = nn.Linear(m.d_model, (2 if self.gated else 1) * f, bias=bias)
+        self.down = nn.Linear(f, m.d_model, bias=bias)
+        self.drop = nn.Dropout(spec.train.dropout) if dropout else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gated:
@@ -111,6 +114,51 @@ class MLP(nn.Module):
         else:
             h = self.act(self.up(x))
         return self.drop(self.down(h))  # type: ignore[no-any-return]
+
+
+class Experts(nn.Module):
+    """A mixture of experts as transformers' sparse-MoE blocks compute it: router logits, an
+    fp32 softmax, the top-k probabilities as routing weights; each expert runs on the tokens
+    sent to it and its output, scaled by their weights, is added back (index_add); a shared
+    expert, behind a sigmoid gate, runs on every token.
+
+    Dispatch is static and balanced: token t's j-th slot goes to expert (t·k + j) mod experts.
+    Real routing depends on the data, which a fake tensor has none of (the fake probe could not
+    run); the bytes saved for backward do not depend on it (every token reaches k experts), and
+    the routing weights still come from the router, so it is trained."""
+
+    def __init__(self, spec: Spec) -> None:
+        super().__init__()
+        m = spec.model
+        assert m.experts is not None
+        self.n, self.k = m.experts, top_k(m)
+        self.router = nn.Linear(m.d_model, m.experts, bias=False)
+        width = expert_width(m)
+        self.experts = nn.ModuleList(MLP(spec, width, dropout=False) for _ in range(m.experts))
+        self.shared = MLP(spec, m.shared_d_ff, dropout=False) if m.shared_d_ff else None
+        self.gate = nn.Linear(m.d_model, 1, bias=False) if m.shared_gate else None
+        self.drop = nn.Dropout(spec.train.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, x.shape[-1])
+        tokens = flat.shape[0]
+        probs = F.softmax(self.router(flat), dim=-1, dtype=torch.float)
+        weights = probs.topk(self.k, dim=-1).values.to(x.dtype).reshape(-1)  # slot t·k + j
+        out = torch.zeros_like(flat)
+        for e, expert in enumerate(self.experts):
+            slots = list(range(e, tokens * self.k, self.n))
+            if not slots:
+                continue
+            slot = torch.tensor(slots, device=x.device)
+            tok = torch.div(slot, self.k, rounding_mode="floor")
+            y = expert(flat.index_select(0, tok)) * weights.index_select(0, slot)[:, None]
+            out = out.index_add(0, tok, y)
+        if self.shared is not None:
+            shared = self.shared(flat)
+            if self.gate is not None:
+                shared = shared * torch.sigmoid(self.gate(flat))
+            out = out + shared
+        return self.drop(out.reshape(x.shape))  # type: ignore[no-any-return]
 
 
 class Block(nn.Module):
@@ -127,7 +175,7 @@ class Block(nn.Module):
             )
         self.norms = nn.ModuleList(_norm(spec, m.d_model) for _ in range(k))
         self.attn = Attention(spec)
-        self.mlp = MLP(spec)
+        self.mlp: nn.Module = MLP(spec) if m.experts is None else Experts(spec)
 
     def _n(self, i: int, x: torch.Tensor) -> torch.Tensor:
         return self.norms[i](x) if i < len(self.norms) else x

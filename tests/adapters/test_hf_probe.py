@@ -1,0 +1,97 @@
+"""`archcheck probe config.json --device fake` on every supported Hugging Face architecture,
+and the formula against it.
+
+The adapted spec of each model_type's default config, cut to 2 layers at d 128 (every
+architecture flag kept: parallel blocks, sandwich norms, non-parametric norms, project_in/out,
+the embedding norm, experts), is estimated and probed on fake tensors with the same kernel
+semantics. The probe builds the reference Transformer, which holds exactly the real class's
+parameters (test_hf_conformance.py); the training peak agrees within 2 %, most to the byte.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pytest_archcheck.adapters.hf import SUPPORTED_MODEL_TYPES
+from pytest_archcheck.estimate import estimate
+from pytest_archcheck.spec.load import load_spec_file
+from pytest_archcheck.spec.model import Spec
+
+pytest.importorskip("transformers", reason="the default configs come from transformers")
+pytest.importorskip("torch")
+
+from .hf_truth import default_config
+
+TOLERANCE = 0.02
+KNOWN_GAPS = {
+    # Gemma-2's post-attention and post-MLP norms read 16-bit branch outputs under autocast,
+    # which the norm term (written for norms of the fp32 residual stream) does not model yet
+    ("gemma2", "bf16", "cpu"): "post-norms of 16-bit branch outputs under autocast (-2.7 %)",
+}
+
+
+def _small(model_type: str, dtype: str) -> Spec:
+    text = json.dumps(default_config(model_type), default=str)
+    spec = load_spec_file(text, "config.json").spec
+    assert spec is not None
+    m = spec.model
+    kv = 1 if m.kv_head_count == 1 else (2 if m.kv_head_count < m.head_count else 4)
+    upd: dict[str, object] = {"layers": 2, "d_model": 128, "heads": 4, "kv_heads": kv,
+                              "d_ff": 256, "vocab": 1000}  # fmt: skip
+    if m.head_size is not None:
+        upd["head_size"] = 48
+    if m.embed_dim is not None:
+        upd["embed_dim"] = 64
+    if m.max_positions is not None:
+        upd["max_positions"] = 600
+    if m.experts is not None:
+        upd |= {"experts": 4, "expert_d_ff": 64, "shared_d_ff": 96 if m.shared_d_ff else 0}
+    train = spec.train.model_copy(update={"seq_len": 256, "batch": 2, "dtype": dtype})
+    return spec.model_copy(
+        update={"model": m.model_copy(update=upd), "train": train,
+                "infer": spec.infer.model_copy(update={"dtype": None})}
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("target", ["cpu", "cuda"])
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+@pytest.mark.parametrize("model_type", SUPPORTED_MODEL_TYPES)
+def test_fake_probe_runs_and_the_formula_agrees(model_type: str, dtype: str, target: str) -> None:
+    from pytest_archcheck import probe
+
+    gap = KNOWN_GAPS.get((model_type, dtype, target))
+    if gap is not None:
+        pytest.xfail(f"known gap: {gap}")
+    spec = _small(model_type, dtype)
+    e = estimate(spec, target=target)
+    res = probe.run(spec, device="fake", n=e.n, batch=e.batch, emulate=target)
+    assert res.peak_bytes is not None, res.findings
+    if target == "cpu":  # (emulated CUDA rounds every tensor up to the allocator's blocks)
+        assert res.breakdown is not None
+        assert res.breakdown["params"] == 4 * e.params  # the weights the probe built
+    error = e.memory.total / res.peak_bytes - 1
+    assert abs(error) < TOLERANCE, (error, e.memory.to_json(), res.breakdown)
+
+
+def test_known_gap_is_still_a_gap() -> None:
+    """The xfail above must not hide a fixed gap: the Gemma-2 bf16 CPU case is still > 2 %."""
+    from pytest_archcheck import probe
+
+    spec = _small("gemma2", "bf16")
+    e = estimate(spec, target="cpu")
+    res = probe.run(spec, device="fake", n=e.n, batch=e.batch, emulate="cpu")
+    assert res.peak_bytes is not None
+    assert abs(e.memory.total / res.peak_bytes - 1) >= TOLERANCE
+
+
+@pytest.mark.parametrize("model_type", ["falcon", "gemma2", "opt", "mixtral"])
+def test_fake_probe_equals_the_cpu_probe_to_the_byte(model_type: str) -> None:
+    """The fake probe is the real CPU step without the arithmetic: same peak, same bytes."""
+    from pytest_archcheck import probe
+
+    spec = _small(model_type, "fp32")
+    fake = probe.run(spec, device="fake", n=128, batch=1, emulate="cpu")
+    cpu = probe.run(spec, device="cpu", n=128, batch=1)
+    assert fake.peak_bytes is not None and fake.peak_bytes == cpu.peak_bytes
