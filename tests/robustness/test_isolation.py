@@ -146,6 +146,28 @@ def test_a_hanging_forward_is_arc303_after_the_timeout(tmp_path: Path) -> None:
     assert "did not finish within 20 s and was killed" in _arc303(found, "sleep_in_eval")
 
 
+def test_probe_command_has_a_timeout(tmp_path: Path) -> None:
+    """`archcheck probe` isolates by default and takes --probe-timeout: a factory that hangs
+    is ARC303 after 15 s, not a 600 s wait, and the hung child is gone."""
+    _project(tmp_path, ["bytes_then_hang"])
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_archcheck", "probe", "bytes_then_hang.archcheck.toml",
+         "--probe-timeout", "15", "--format", "json"],
+        cwd=tmp_path, env=_env(tmp_path), capture_output=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert time.monotonic() - started < 120
+    assert proc.returncode == 1, proc.stderr
+    [model] = json.loads(proc.stdout)["models"]
+    [finding] = model["findings"]
+    assert finding["code"] == "ARC303" and finding["line"] == 3
+    assert finding["message"] == (
+        "model 'bytes_then_hang': the isolated probe process did not finish within 15 s and "
+        "was killed (with every process it started)"
+    )
+    assert "\ufffd\ufffd\x1b[2J" in finding["data"]["details"]  # its output, decoded
+
+
 def _by_model_text(stdout: bytes) -> dict[str, list[dict[str, object]]]:
     out: dict[str, list[dict[str, object]]] = {}
     for f in json.loads(stdout)["findings"]:
