@@ -115,6 +115,8 @@ class ArchcheckFixture:
         s = self.spec(spec, **keys)
         dev = device or self.device or default_device()
         probed = copy.deepcopy(model) if model is not None and dev == "fake" else model
+        # the spec's factory is built in an isolated child; a model object the test made
+        # itself is measured here, where it lives
         return probe.run(
             s,
             device=dev,
@@ -123,6 +125,8 @@ class ArchcheckFixture:
             latency=latency,
             model=probed,
             path=str(self.node.path),
+            subprocess=model is None and s.model.inputs is None,
+            timeout=_manager_timeout(self.node),
         )
 
     def check(
@@ -167,7 +171,11 @@ class ArchcheckFixture:
             device=dev,
             model=model,
             behaviour=behaviour,
-            subprocess=False,
+            # The spec's factory runs in an isolated child (as under `archcheck check`); a
+            # model object, or an `inputs` callable, lives in this test's process and is
+            # measured here.
+            subprocess=model is None and inputs is None,
+            timeout=_manager_timeout(self.node),
             suppress=spec is not None,
         )
         measured = outcome.measured.to_dict() if outcome.measured is not None else {}
@@ -210,6 +218,15 @@ class ArchcheckFixture:
         return LoadedSpec(
             path=str(self.node.path), name=s.name, spec=s, source=SourceMap(lines=tables)
         )
+
+
+def _manager_timeout(node: pytest.Item) -> float:
+    """The session's probe timeout (`archcheck_probe_timeout`; 600 s without the plugin)."""
+    from .measure import PROBE_TIMEOUT_S
+    from .plugin import _KEY
+
+    manager = node.config.stash.get(_KEY, None)
+    return float(getattr(manager, "timeout", PROBE_TIMEOUT_S))
 
 
 def _register_inputs(inputs: Any) -> str:

@@ -313,6 +313,8 @@ def _read_file(path: str, _mtime_ns: int, _size: int) -> Lengths:
             raise LengthsError(f"{where}:{exc.lineno}: JSON syntax error: {exc.msg}") from None
         except RecursionError:
             raise LengthsError(f"{where}: JSON nested too deeply to read") from None
+        except ValueError as exc:  # an integer over Python's 4300-digit conversion limit
+            raise LengthsError(f"{where}: a number too long to read ({exc})") from None
         return from_data(data, where)
     if suffix in (".csv", ".txt"):
         return _read_csv(text, where)

@@ -360,7 +360,16 @@ class FactoryFile(pytest.File):
             spec_path = fac.spec_path
             if spec_path is None:
                 continue
-            for base in m.specs_in(spec_path):
+            try:
+                bases = m.specs_in(spec_path)
+            except Exception as exc:  # a bug of ours must not interrupt the user's session
+                yield ErrorItem.from_parent(
+                    self, name=f"{fac.name}::config", line=fac.line, code="ARC306",
+                    message=f"internal error while loading {spec_path}: "
+                    f"{type(exc).__name__}: {exc}",
+                )  # fmt: skip
+                continue
+            for base in bases:
                 loaded = fac.apply(base)
                 for check in CONCERNS:
                     yield SpecItem.from_parent(

@@ -146,6 +146,28 @@ def test_a_hanging_forward_is_arc303_after_the_timeout(tmp_path: Path) -> None:
     assert "did not finish within 20 s and was killed" in _arc303(found, "sleep_in_eval")
 
 
+def test_probe_command_has_a_timeout(tmp_path: Path) -> None:
+    """`archcheck probe` isolates by default and takes --probe-timeout: a factory that hangs
+    is ARC303 after 15 s, not a 600 s wait, and the hung child is gone."""
+    _project(tmp_path, ["bytes_then_hang"])
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_archcheck", "probe", "bytes_then_hang.archcheck.toml",
+         "--probe-timeout", "15", "--format", "json"],
+        cwd=tmp_path, env=_env(tmp_path), capture_output=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert time.monotonic() - started < 120
+    assert proc.returncode == 1, proc.stderr
+    [model] = json.loads(proc.stdout)["models"]
+    [finding] = model["findings"]
+    assert finding["code"] == "ARC303" and finding["line"] == 3
+    assert finding["message"] == (
+        "model 'bytes_then_hang': the isolated probe process did not finish within 15 s and "
+        "was killed (with every process it started)"
+    )
+    assert "\ufffd\ufffd\x1b[2J" in finding["data"]["details"]  # its output, decoded
+
+
 def _by_model_text(stdout: bytes) -> dict[str, list[dict[str, object]]]:
     out: dict[str, list[dict[str, object]]] = {}
     for f in json.loads(stdout)["findings"]:
@@ -202,10 +224,11 @@ def test_run_child_killed_from_outside_and_output_kept_as_details(tmp_path: Path
 def test_pytest_session_survives_hostile_models_and_broken_specs(
     tmp_path: Path,
 ) -> None:
-    """`pytest --archcheck --archcheck-probe`: models that exit or segfault fail their own
-    item; a spec that cannot be loaded is one failing item; the user's test and the good
-    spec still run, and the session ends with its summary."""
-    _project(tmp_path, ["good", "exit_in_eval", "segfault_in_eval"])
+    """`pytest --archcheck --archcheck-probe` over every hostile model: those that exit,
+    segfault, hang or allocate a TiB fail their own item; a spec that cannot be loaded is one
+    failing item; the user's test and the good spec still run, the session ends with its
+    summary, and the background process is gone."""
+    _project(tmp_path, ["good", *HOSTILE, "sleep_in_eval"])
     (tmp_path / "deep.archcheck.toml").write_text("[model]\nx = " + "[" * 5000 + "]" * 5000 + "\n")
     (tmp_path / "digits.archcheck.toml").write_text("[model]\nvocab = " + "9" * 5000 + "\n")
     (tmp_path / "nul.archcheck.toml").write_text('[model]\nextends = "\\u0000"\n')
@@ -213,7 +236,8 @@ def test_pytest_session_survives_hostile_models_and_broken_specs(
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "--archcheck", "--archcheck-probe",
          "--archcheck-device", "fake", "-p", "no:cacheprovider", "-p", "no:xdist", "-rA",
-         "-k", "pitfalls or config or test_mine", "-o", "archcheck_probe_timeout=200"],
+         "-k", "pitfalls or config or test_mine", "-o", "archcheck_probe_timeout=60",
+         "-o", "archcheck_probe_memory=4 GiB"],
         cwd=tmp_path, env=_env(tmp_path), capture_output=True, timeout=400, check=False,
     )  # fmt: skip
     out = proc.stdout.decode(errors="replace")
@@ -226,3 +250,11 @@ def test_pytest_session_survives_hostile_models_and_broken_specs(
         assert out.count(f"{broken}.archcheck.toml::{broken}::") == 1, broken
     assert "process exited with status 7" in out
     assert "signal 11 (SIGSEGV)" in out
+    assert "did not finish within 60 s" in out
+    assert "allocate" in out
+    for harmless in ("good", "chdir_and_clear_env", "bytes_on_stdout", "forged_result"):
+        # measured like any model: the tiny model cannot see token order (ARC201)
+        assert f"{harmless}.archcheck.toml:3: ARC201 outputs permute exactly" in out, harmless
+        assert f"{harmless}.archcheck.toml:3: ARC303" not in out, harmless
+    [pid_file] = tmp_path.glob("sleep-*.pid")
+    assert not _alive(int(pid_file.read_text()))

@@ -91,6 +91,16 @@ def test_a_5000_digit_integer_is_arc302(here: Path, capsys: pytest.CaptureFixtur
     ]
 
 
+def test_a_5000_digit_length_in_a_lengths_file(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (here / "l.json").write_text("[" + "9" * 5000 + "]")
+    (here / "m.archcheck.toml").write_text('[model]\nvocab = 10\n[data]\nlengths = "l.json"\n')
+    [(code, _, line, msg)] = _findings(["m.archcheck.toml"], capsys)
+    assert (code, line) == ("ARC208", 4)
+    assert msg.startswith("l.json: a number too long to read")
+
+
 def test_long_digit_runs_inside_strings_and_comments_are_fine(
     here: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -317,14 +317,16 @@ def test_factories_that_exit_are_arc303_in_check_and_pytest(pytester: pytest.Pyt
     pytester.makefile(
         ".archcheck.toml", a=SPEC.format("exits"), b=SPEC.format("dies"), c=SPEC.format("base")
     )
-    check = pytester.run(
-        "archcheck", "check", ".", "--probe", "--device", "fake", "--format", "concise"
-    )
+    check = pytester.run(  # this interpreter's package, not whichever `archcheck` is on PATH
+        sys.executable, "-m", "pytest_archcheck", "check", ".", "--probe", "--device", "fake",
+        "--format", "concise",
+    )  # fmt: skip
     assert check.ret == 1, check.stderr.str()
     check.stdout.fnmatch_lines(
         [
             "a.archcheck.toml:6:1: ARC303 factory 'factories:exits' raised SystemExit: 3",
-            "b.archcheck.toml:6:1: ARC303 probe interpreter exited with status 1",
+            "b.archcheck.toml:6:1: ARC303 model 'b': the isolated model process exited with "
+            "status 1 before reporting a result",
             "c.archcheck.toml:6:1: ARC303 factory 'factories:base' raised Boom: no",
         ]
     )
@@ -337,7 +339,8 @@ def test_factories_that_exit_are_arc303_in_check_and_pytest(pytester: pytest.Pyt
     result.stdout.fnmatch_lines(
         [
             "a.archcheck.toml:6: ARC303 factory 'factories:exits' raised SystemExit: 3",
-            "b.archcheck.toml:6: ARC303 factory 'factories:dies': interpreter exited with status 1",
+            "b.archcheck.toml:6: ARC303 model 'b': the isolated model process exited with status 1 "
+            "before reporting a result",
             "c.archcheck.toml:6: ARC303 factory 'factories:base' raised Boom: no",
         ]
     )

@@ -622,11 +622,12 @@ CASES = [
         (("ARC304", 5, "not divisible by heads 5"),),
     ),
     # ---- degenerate files ----------------------------------------------------------------------
-    Case("empty-file", "", (("ARC304", 1, "token input needs a vocab size"),)),
+    # issue #19: an empty file says it is empty (it was "token input needs a vocab size")
+    Case("empty-file", "", (("ARC306", 1, "the spec file is empty: write at least"),)),
     Case(
         "comments-only",
         doc("# nothing here", ""),
-        (("ARC304", 1, "token input needs a vocab size"),),
+        (("ARC306", 1, "the spec file is empty (comments only)"),),
     ),
 ]
 

@@ -112,8 +112,12 @@ def _child_env() -> dict[str, str]:
 
 
 def _kill_group(pgid: int) -> None:
+    """SIGKILL the child's whole process group (the child leads it: pgid = its pid)."""
+    killpg = getattr(os, "killpg", None)
+    if killpg is None:  # Windows: no process groups; Popen.kill ends the child alone
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+        killpg(pgid, signal.SIGKILL)
 
 
 def _signal_name(num: int) -> str:
@@ -151,6 +155,7 @@ def run_child(
         except subprocess.TimeoutExpired:
             timed_out = True
             _kill_group(proc.pid)
+            proc.kill()
             rc = proc.wait()
         _kill_group(proc.pid)  # whatever the model started in the background goes with it
         for tail in (out, err):
@@ -282,7 +287,10 @@ def _devices_from_json(req: dict[str, Any]) -> dict[str, Any]:
 
 def _limit(memory: int | None) -> None:
     """No core files from a crashing model; the address-space cap when one is set."""
-    import resource
+    try:
+        import resource
+    except ImportError:  # Windows: no rlimits
+        return
 
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
