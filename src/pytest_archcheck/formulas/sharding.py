@@ -272,6 +272,8 @@ def not_modelled(spec: Spec) -> list[str]:
         out.append("tensor parallelism (tp 1)")
     if lay.param_dtype not in (None, "fp32") or lay.reduce_dtype not in (None, "fp32"):
         out.append("FSDP mixed precision (fp32 parameters, gradients and activations)")
+    if lay.offload != "none":
+        out.append(f"CPU offload of {lay.offload} (counted on the device)")
     return out
 
 
@@ -296,7 +298,9 @@ def upper_bound(spec: Spec, n: int, batch: int, target: Target) -> TrainMemory:
     p = spec.train.parallel
     assert p is not None
     why = not_modelled(spec)
-    par = p.model_copy(update={"tp": 1, "param_dtype": None, "reduce_dtype": None})
+    par = p.model_copy(
+        update={"tp": 1, "param_dtype": None, "reduce_dtype": None, "offload": "none"}
+    )
     update: dict[str, Any] = {"parallel": par}
     if "FSDP mixed precision (fp32 parameters, gradients and activations)" in why:
         update["dtype"] = "fp32"
