@@ -285,9 +285,10 @@ def not_modelled(spec: Spec) -> list[str]:
 def upper_bound(spec: Spec, n: int, batch: int, target: Target) -> TrainMemory:
     """[train.parallel] keys the formula does not model -- tp > 1 (the family's activations are
     not split over TP ranks) and 16-bit FSDP param/reduce dtypes (no autocast copies, 16-bit
-    all-gathers) -- are replaced by what bounds them from above: tp = 1 (Megatron-style tensor
-    parallelism only removes weight and activation bytes from a rank) and fp32 parameters and
-    compute (16-bit all-gathers and activations are half the size). The result says so in
+    all-gathers) and CPU offload -- are replaced by what bounds them from above: tp = 1
+    (Megatron-style tensor parallelism only removes weight and activation bytes from a rank),
+    fp32 parameters and compute (16-bit all-gathers and activations are half the size) and
+    states kept on the device. The result says so in
     `layout`; the sharded probe (`check --probe`, `probe --device fake`) measures the layout
     itself."""
     from dataclasses import replace
