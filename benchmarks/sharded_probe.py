@@ -13,6 +13,7 @@ import json
 import resource
 import sys
 import time
+from pathlib import Path
 
 
 def rss_mib() -> float:
@@ -62,13 +63,15 @@ def main() -> None:
             "budget": {"device": "H100-80GB"},
         }
     )
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     res = probe.run(spec, device="fake")
-    dt = time.perf_counter() - t
+    dt, cpu = time.perf_counter() - t, time.process_time() - c
     est = train_memory(spec, target=target_for(spec))
     out = {
         "layout": res.extra.get("layout"),
         "seconds": round(dt, 2),
+        "cpu_seconds": round(cpu, 2),  # this process's CPU time: less sensitive to load
+        "load_average": Path("/proc/loadavg").read_text().split()[0],
         "rss_over_import_torch_mib": round(rss_mib() - base, 1),
         "peak_rss_over_import_torch_mib": round(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base, 1
