@@ -60,7 +60,7 @@ def test_older_keys_keep_their_meaning(tmp_path: Path) -> None:
         ("[train.parallel]\ntp = 3\n", "tp = 3", "model.heads = 4"),
         ("[train.parallel]\ntp = 4\n", "tp = 4", "model.kv_heads = 2"),
         ("tensor_parallel = 2\n[train.parallel]\ntp = 4\n", "tensor_parallel", "keep one"),
-        ('[train.parallel]\noffload = "params"\n', "offload", "needs FSDP"),
+        ('[train.parallel]\noffload = "params"\n', "offload", "needs sharded parameters"),
     ],
 )
 def test_bad_layout_is_arc304_at_the_key(

@@ -69,6 +69,10 @@ def adapt_text(text: str, path: str, select: str | None = None) -> Adapted:
     """Adapt the text of `path` by its suffix; raises `AdapterError`."""
     suffix = Path(path).suffix.lower()
     if suffix == ".json":
+        from .deepspeed import adapt_deepspeed, looks_like_deepspeed
+
+        if looks_like_deepspeed(text):
+            return adapt_deepspeed(text, path)
         from .hf import adapt_json
 
         return adapt_json(text, path)

@@ -272,6 +272,8 @@ def not_modelled(spec: Spec) -> list[str]:
         out.append("tensor parallelism (tp 1)")
     if lay.param_dtype not in (None, "fp32") or lay.reduce_dtype not in (None, "fp32"):
         out.append("FSDP mixed precision (fp32 parameters, gradients and activations)")
+    if lay.offload != "none":
+        out.append(f"CPU offload of {lay.offload} (counted on the device)")
     return out
 
 
@@ -283,9 +285,10 @@ def not_modelled(spec: Spec) -> list[str]:
 def upper_bound(spec: Spec, n: int, batch: int, target: Target) -> TrainMemory:
     """[train.parallel] keys the formula does not model -- tp > 1 (the family's activations are
     not split over TP ranks) and 16-bit FSDP param/reduce dtypes (no autocast copies, 16-bit
-    all-gathers) -- are replaced by what bounds them from above: tp = 1 (Megatron-style tensor
-    parallelism only removes weight and activation bytes from a rank) and fp32 parameters and
-    compute (16-bit all-gathers and activations are half the size). The result says so in
+    all-gathers) and CPU offload -- are replaced by what bounds them from above: tp = 1
+    (Megatron-style tensor parallelism only removes weight and activation bytes from a rank),
+    fp32 parameters and compute (16-bit all-gathers and activations are half the size) and
+    states kept on the device. The result says so in
     `layout`; the sharded probe (`check --probe`, `probe --device fake`) measures the layout
     itself."""
     from dataclasses import replace
@@ -296,7 +299,9 @@ def upper_bound(spec: Spec, n: int, batch: int, target: Target) -> TrainMemory:
     p = spec.train.parallel
     assert p is not None
     why = not_modelled(spec)
-    par = p.model_copy(update={"tp": 1, "param_dtype": None, "reduce_dtype": None})
+    par = p.model_copy(
+        update={"tp": 1, "param_dtype": None, "reduce_dtype": None, "offload": "none"}
+    )
     update: dict[str, Any] = {"parallel": par}
     if "FSDP mixed precision (fp32 parameters, gradients and activations)" in why:
         update["dtype"] = "fp32"

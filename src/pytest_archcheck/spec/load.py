@@ -765,6 +765,11 @@ def _merge_extended(
             tables: dict[str, Any] = base_tables
             adapted_lines: dict[Key, int] = {}
             deeper = tables.get("model", {}) if isinstance(tables.get("model"), dict) else {}
+            from ..adapters.torchtitan import adapt_torchtitan, looks_like_torchtitan
+
+            if looks_like_torchtitan(tables):  # a torchtitan job file, not a spec
+                adapted = adapt_torchtitan(tables, locate(text).lines)
+                tables, adapted_lines, deeper = adapted.tables, adapted.lines, {}
             if isinstance(deeper.get("extends"), str):  # a base that extends in turn
                 tables = _merge_extended(
                     tables, deeper["extends"], target.parent, loaded, where, (*chain, resolved)
@@ -775,7 +780,7 @@ def _merge_extended(
     except AdapterError as exc:
         loaded.problems.append(_adapter_problem(exc, shown, loaded.name))
         return raw
-    lines = locate(text).lines if target.suffix.lower() == ".toml" else adapted_lines
+    lines = adapted_lines or (locate(text).lines if target.suffix.lower() == ".toml" else {})
     merged: dict[str, Any] = {}
     for table, values in tables.items():
         merged[table] = dict(values) if isinstance(values, dict) else values
@@ -791,7 +796,16 @@ def _merge_extended(
         merged["model"].pop("name", None)  # the spec's name (or its file stem) names the model
     for table, values in raw.items():
         if isinstance(values, dict) and isinstance(merged.get(table), dict):
-            merged[table].update(values)
+            for key, value in values.items():
+                below = merged[table].get(key)
+                if (
+                    (table, key) in NESTED_KEYS
+                    and isinstance(value, dict)
+                    and isinstance(below, dict)
+                ):  # [train.parallel]: key by key, as the tables themselves
+                    merged[table][key] = below | value
+                else:
+                    merged[table][key] = value
         else:
             merged[table] = values
     return merged

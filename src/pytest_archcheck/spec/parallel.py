@@ -148,10 +148,11 @@ def layout_problem(spec: Spec) -> str | None:
                 " already shards parameters, gradients and optimizer state (ZeRO-3); use"
                 " dp_shard (FSDP2) or zero_stage with dp_replicate (DeepSpeed), not both"
             )
-        if p.offload == "params" and p.dp_shard == 1:
+        if p.offload == "params" and p.dp_shard == 1 and lay.zero_stage != 3:
             return (
-                'train.parallel.offload = "params" needs FSDP (dp_shard > 1): only FSDP\'s'
-                " CPUOffloadPolicy moves sharded parameters to the host"
+                'train.parallel.offload = "params" needs sharded parameters (dp_shard > 1, or'
+                " zero_stage 3): only FSDP's CPUOffloadPolicy and ZeRO-3's offload_param move"
+                " parameter shards to the host"
             )
     if p is not None and p.tp > 1:  # the older tensor_parallel: the family's ARC304 check
         key = "train.parallel.tp"
