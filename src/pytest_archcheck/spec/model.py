@@ -303,6 +303,17 @@ class Spec(_WithProjectDevices):
     data: DataTable = Field(default_factory=DataTable)
 
     @model_validator(mode="after")
+    def _named_image_model(self) -> Spec:
+        """A torchvision/timm model named as the factory: only its receptive field is modelled
+        (families/conv2d.py); any other figure would be another network's."""
+        from ..families.conv2d import named_refusal
+
+        why = named_refusal(self.model.factory) if self.model.factory else None
+        if why is not None:
+            raise ValueError(f"model.factory {why}")
+        return self
+
+    @model_validator(mode="after")
     def _lists_match_layers(self) -> Spec:
         m = self.model
         for key in ("kernel", "dilations", "strides", "channels"):
