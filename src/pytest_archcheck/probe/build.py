@@ -209,7 +209,7 @@ def make_inputs(spec: Spec, n: int, batch: int, device: Any, model: Any = None) 
 
 
 def _input(kind: str, spec: Spec, n: int, batch: int, device: Any, model: Any) -> Any:
-    """One positional argument of forward() from its `inputs` entry (docs/spec.md#inputs)."""
+    """One positional argument of forward() from its `inputs` entry (docs/use-on-your-repo.md)."""
     import torch
 
     from ..families import family_of

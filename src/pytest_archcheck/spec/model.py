@@ -122,7 +122,7 @@ class ModelTable(_Table):
     config: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = None
     config_args: dict[str, Any] = Field(default_factory=dict)
     # what the probe feeds forward(): a "module:callable" (batch=, n=) -> args, or one entry per
-    # positional argument (docs/spec.md#inputs)
+    # positional argument (docs/use-on-your-repo.md#inputs)
     inputs: (
         Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | list[InputKind] | None
     ) = None
