@@ -29,7 +29,7 @@ def _prepare(model: Any) -> Any:
     from torch import nn
 
     m = copy.deepcopy(model).double().eval()
-    for name, mod in list(m.named_modules()):
+    for mod in list(m.modules()):
         for child_name, child in list(mod.named_children()):
             if isinstance(child, nn.MaxPool2d):
                 setattr(
@@ -41,7 +41,6 @@ def _prepare(model: Any) -> Any:
                 )
             elif isinstance(child, nn.BatchNorm2d):
                 setattr(mod, child_name, nn.Identity())
-        del name
     with torch.no_grad():
         for mod in m.modules():
             if isinstance(mod, nn.Conv2d):
@@ -68,9 +67,9 @@ def measure(features: Any, side: int, in_channels: int = 3) -> MeasuredField:
     row = g[0].abs().sum(0).sum(0)  # along width
     nz = torch.nonzero(row > 0).flatten()
     field = int(nz[-1] - nz[0] + 1)
-    (g2,) = torch.autograd.grad(m(x)[0, :, ci, cj + 1].sum(), x) if w > cj + 1 else (None,)
-    stride = 0
-    if g2 is not None:
+    stride = 0  # a 1-pixel-wide map has no neighbour to measure the stride from
+    if w > cj + 1:  # the next output pixel's field starts S input pixels further right
+        (g2,) = torch.autograd.grad(m(x)[0, :, ci, cj + 1].sum(), x)
         nz2 = torch.nonzero(g2[0].abs().sum(0).sum(0) > 0).flatten()
-        stride = int(nz2[0] - nz[0]) if nz2[0] > nz[0] else int(nz2[-1] - nz[-1])
+        stride = int(nz2[-1] - nz[-1])
     return MeasuredField(field, stride, side)
