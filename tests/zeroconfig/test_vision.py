@@ -57,3 +57,14 @@ def test_estimate_refuses_with_the_exact_receptive_field(tmp_path: Path) -> None
     assert "rn.archcheck.toml:4:" in text and "ARC304" in text
     assert "receptive field 427 px, effective stride 32 px, centre-to-edge reach 213 px" in text
     assert "790" not in text and "parameters  " not in text
+
+
+def test_train_image_size_is_the_image_side() -> None:
+    """`[train] image_size` (DESIGN §9) sets n for an image model, over `[model] image_size`."""
+    from pytest_archcheck.estimate import estimate
+    from pytest_archcheck.spec.model import Spec
+
+    base = {"family": "cnn", "input": "image", "image_size": 224, "layers": 1, "channels": 8}
+    spec = Spec.model_validate({"model": base, "train": {"image_size": 32}})
+    assert estimate(spec).n == 32
+    assert estimate(Spec.model_validate({"model": base})).n == 224

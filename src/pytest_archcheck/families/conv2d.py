@@ -34,7 +34,8 @@ KERNEL = 3  # BasicBlock convolutions
 
 
 def image_side(spec: Spec) -> int:
-    return spec.model.image_size or DEFAULT_IMAGE_SIZE
+    """n of an image model: [train] image_size, else [model] image_size, else 224."""
+    return spec.train.image_size or spec.model.image_size or DEFAULT_IMAGE_SIZE
 
 
 def layer_list(spec: Spec) -> tuple[list[int], list[int], list[int]]:

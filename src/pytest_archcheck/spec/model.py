@@ -229,6 +229,7 @@ class TrainTable(_Table):
     attention_kernel: Literal["flash", "efficient", "math"] = "flash"
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     bptt: PosInt | None = None
+    image_size: PosInt | None = None  # training image side (image models; else model.image_size)
     zero_stage: Annotated[int, Field(ge=0, le=3)] = 0
     world_size: PosInt = 1
     tensor_parallel: PosInt = 1
