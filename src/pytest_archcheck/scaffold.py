@@ -121,7 +121,11 @@ def render_spec(cfg: FoundConfig, module: FoundModule | None = None) -> str:
     if cfg.config is not None:
         lines.append(_value_line("config", cfg.config, "its config object, built from config_args"))
     if cfg.inputs is not None:
-        lines.append(_value_line("inputs", cfg.inputs, "forward()'s arguments (docs/spec.md)"))
+        lines.append(
+            _value_line(
+                "inputs", cfg.inputs, "forward()'s arguments (docs/use-on-your-repo.md#inputs)"
+            )
+        )
     lines += [f"# note: {n}" for n in cfg.notes]
     if cfg.extends:
         lines.append(f"# read from {cfg.ref}:")

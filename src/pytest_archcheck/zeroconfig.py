@@ -699,12 +699,11 @@ def _class(tree: ast.Module, name: str) -> ast.ClassDef | None:
 
 
 def _class_fields(cls: ast.ClassDef) -> tuple[list[str], dict[str, Any], dict[str, int]]:
+    """(field names in source order, literal defaults, lines) of a config class."""
     from .adapters.pyconfig import _fields
 
-    names, values, lines = _fields(cls)
-    order = [n for n in lines]
-    del names
-    return order, values, lines
+    _, values, lines = _fields(cls)
+    return list(lines), values, lines
 
 
 def link_config_class(

@@ -19,6 +19,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 STATIC = {
     "bert-positional": {"ARC202"},
     "cnn-text": {"ARC104"},
+    "image-small-rf": {"ARC104"},
     "long-doc-encoder": {"ARC101", "ARC102"},
     "lstm-lm": {"ARC207"},
     "padded-classifier": {"ARC208", "ARC212"},
@@ -37,6 +38,7 @@ CLEAN_STATIC = {
     "mask-bug",
     "causal-leak",
     "weak-mask",
+    "image-classifier",
 }
 PROBED = {"mask-bug": {"ARC204", "ARC206"}, "causal-leak": {"ARC205"}, "weak-mask": {"ARC209"}}
 
@@ -108,6 +110,7 @@ def test_pytest_archcheck_on_examples(pytester: pytest.Pytester) -> None:
     assert failing == {
         ("bert-positional", "pitfalls"),
         ("cnn-text", "span"),
+        ("image-small-rf", "span"),
         ("long-doc-encoder", "memory"),
         ("lstm-lm", "span"),
         ("padded-classifier", "pitfalls"),

@@ -734,8 +734,10 @@ def test_spec_path_that_is_a_directory(tmp_path: Path, monkeypatch, capsys) -> N
     result = check_paths([str(d)], select=["ARC3"])
     assert result.findings == []
     assert result.files == 0
-    assert main(["check", str(d), "--select", "ARC3"]) == 0
-    assert "Traceback" not in capsys.readouterr().err
+    # an empty folder, whatever its name: nothing to check is exit 5, not a green 0
+    assert main(["check", str(d), "--select", "ARC3"]) == 5
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "nothing to check" in err
 
 
 def test_missing_path_exits_2(tmp_path: Path, capsys) -> None:

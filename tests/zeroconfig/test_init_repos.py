@@ -211,3 +211,21 @@ def test_check_probe_builds_gpt_from_its_config_object(repo: Path) -> None:
     codes = [(f["code"], f["message"][:14]) for f in json.loads(out.stdout)["findings"]]
     assert ("ARC101", "measured (fake") in codes
     assert "number of parameters" not in out.stdout  # the model's print is not in the report
+
+
+@pytest.mark.parametrize("repo", ["tcn"], indirect=True)
+def test_channels_first_tcn_probes_with_its_inputs(repo: Path) -> None:
+    """init refuses the TCN (its residual blocks are not modelled), but the probe runs the
+    repository's class on channels-first series (batch, 2, n) once `inputs` says so."""
+    (repo / "tcn.archcheck.toml").write_text(
+        '[model]\nname = "tcn"\nfamily = "tcn"\ninput = "embeddings"\nin_channels = 2\n'
+        'factory = "TCN.adding_problem.model:TCN"\ninputs = ["series:channels_first"]\n'
+        "[model.factory_args]\ninput_size = 2\noutput_size = 1\n"
+        "num_channels = [30, 30, 30, 30, 30, 30, 30, 30]\nkernel_size = 7\ndropout = 0.0\n"
+        "[train]\nbatch = 32\nseq_len = 400\n",
+        encoding="utf-8",
+    )
+    out = cli("probe", "tcn.archcheck.toml", "--device", "fake", "--format", "json", cwd=repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    [model] = json.loads(out.stdout)["models"]
+    assert model["findings"] == [] and model["n"] == 400 and model["peak_bytes"] > 0

@@ -36,7 +36,8 @@ KERNEL = 3  # BasicBlock convolutions
 
 
 def image_side(spec: Spec) -> int:
-    return spec.model.image_size or DEFAULT_IMAGE_SIZE
+    """n of an image model: [train] image_size, else [model] image_size, else 224."""
+    return spec.train.image_size or spec.model.image_size or DEFAULT_IMAGE_SIZE
 
 
 def layer_list(spec: Spec) -> tuple[list[int], list[int], list[int]]:
@@ -364,3 +365,106 @@ def resnet_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
 def head_logits_bytes(elems: int, act: int, lowp: bool) -> int:
     """The classifier's addmm output, autocast's fp32 copy of it for the loss, the loss."""
     return elems * (act + 4) + 4 if lowp else elems * act + 4
+
+
+# --- named image models (torchvision / timm): the main path's layers, written by hand ---------
+#
+# Each list is the longest input-to-output path of the model's feature extractor along one
+# image axis, as (kernel, stride, dilation) per layer, read from torchvision 0.28's source
+# (models/resnet.py, vgg.py, inception.py; timm's resnet50 has torchvision's layout: 7x7 stem,
+# 3x3 max pool, stride on the bottleneck's 3x3). 1x1 convolutions add nothing to the receptive
+# field and are left out; where parallel branches meet, the branch with the widest reach is kept
+# (Inception: the double-3x3 / 7x7 factorised branches).
+
+Layer = tuple[int, int, int]  # kernel, stride, dilation along one axis
+
+
+def _resnet_path(blocks: list[int], bottleneck: bool) -> list[Layer]:
+    """Stem 7x7/2 + max pool 3x3/2, then per block its 3x3 convs (BasicBlock: two, the first
+    strided; Bottleneck v1.5: one, strided); stages 2-4 start with stride 2."""
+    out: list[Layer] = [(7, 2, 1), (3, 2, 1)]
+    for stage, count in enumerate(blocks):
+        for i in range(count):
+            stride = 2 if stage > 0 and i == 0 else 1
+            out += [(3, stride, 1)] if bottleneck else [(3, stride, 1), (3, 1, 1)]
+    return out
+
+
+def _vgg_path(convs: list[int]) -> list[Layer]:
+    """Per stage its 3x3/1 convs then a 2x2/2 max pool (five stages)."""
+    out: list[Layer] = []
+    for count in convs:
+        out += [(3, 1, 1)] * count + [(2, 2, 1)]
+    return out
+
+
+def _inception_v3_path() -> list[Layer]:
+    """torchvision Inception3 up to Mixed_7c: the widest branch of every block."""
+    out: list[Layer] = [(3, 2, 1), (3, 1, 1), (3, 1, 1), (3, 2, 1)]  # 1a/2, 2a, 2b, max pool/2
+    out += [(3, 1, 1), (3, 2, 1)]  # 3b is 1x1; 4a 3x3; max pool 3x3/2
+    out += [(3, 1, 1), (3, 1, 1)] * 3  # Mixed_5b-d (InceptionA): 1x1, 3x3, 3x3 (or 1x1, 5x5)
+    out += [(3, 1, 1), (3, 2, 1)]  # Mixed_6a (InceptionB): 1x1, 3x3, 3x3/2
+    out += [(7, 1, 1), (7, 1, 1)] * 4  # Mixed_6b-e (InceptionC): 7x1, 1x7, 7x1, 1x7 per axis
+    out += [(7, 1, 1), (3, 2, 1)]  # Mixed_7a (InceptionD): 1x1, 1x7, 7x1, 3x3/2
+    out += [(3, 1, 1), (3, 1, 1)] * 2  # Mixed_7b-c (InceptionE): 1x1, 3x3, then 1x3 | 3x1
+    return out
+
+
+NAMED_PATHS: dict[str, list[Layer]] = {
+    "resnet18": _resnet_path([2, 2, 2, 2], bottleneck=False),
+    "resnet34": _resnet_path([3, 4, 6, 3], bottleneck=False),
+    "resnet50": _resnet_path([3, 4, 6, 3], bottleneck=True),
+    "resnet101": _resnet_path([3, 4, 23, 3], bottleneck=True),
+    "resnet152": _resnet_path([3, 8, 36, 3], bottleneck=True),
+    "vgg11": _vgg_path([1, 1, 2, 2, 2]),
+    "vgg13": _vgg_path([2, 2, 2, 2, 2]),
+    "vgg16": _vgg_path([2, 2, 3, 3, 3]),
+    "vgg19": _vgg_path([2, 2, 4, 4, 4]),
+    "inception_v3": _inception_v3_path(),
+}
+for _name in ("vgg11", "vgg13", "vgg16", "vgg19"):
+    NAMED_PATHS[f"{_name}_bn"] = NAMED_PATHS[_name]  # BatchNorm changes no receptive field
+
+NAMED_SOURCES = ("torchvision.models", "timm")
+
+
+def named_architecture(factory: str | None) -> str | None:
+    """ "torchvision.models:resnet50", "torchvision.models.resnet:resnet50" or "timm:resnet50"
+    -> "resnet50" when its layer list is known, else None (read from the string: no import)."""
+    if factory is None:
+        return None
+    module, _, name = factory.partition(":")
+    if not module.startswith(NAMED_SOURCES):
+        return None
+    return name if name in NAMED_PATHS else None
+
+
+@formula(
+    "path.image_receptive_field",
+    "R = 1 + Σ_l dil_l*(k_l-1)*Π_{i<l} s_i; S = Π_l s_l; reach = floor((R-1)/2)",
+    "Araujo et al. 2019 (Distill) eq. 2; layer lists from torchvision 0.28 models/",
+)
+def image_receptive_field(layers: list[Layer]) -> tuple[int, int, int]:
+    """(receptive field R px, effective stride S px, centre-to-edge reach px) of a main path:
+    an output pixel sees an R x R window; adjacent outputs are S px apart; from the window's
+    centre to its edge is floor((R-1)/2) px (the `reach` a span is compared with)."""
+    r, jump = 1, 1
+    for k, s, d in layers:
+        r += d * (k - 1) * jump
+        jump *= s
+    return r, jump, (r - 1) // 2
+
+
+def named_refusal(factory: str) -> str | None:
+    """Why a spec whose factory is a named torchvision/timm model is refused, with the exact
+    dependency figures (the only ones modelled for it), or None for other factories."""
+    name = named_architecture(factory)
+    if name is None:
+        return None
+    r, s, reach = image_receptive_field(NAMED_PATHS[name])
+    return (
+        f"{factory}: receptive field {r} px, effective stride {s} px, centre-to-edge reach "
+        f"{reach} px (exact, from its layer list); its parameters, FLOPs and training memory "
+        "are not modelled by the image family (ResNet BasicBlock stacks only), so no estimate "
+        "is given: measure them with `archcheck probe` on a spec with your own factory"
+    )

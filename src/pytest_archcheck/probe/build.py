@@ -94,6 +94,26 @@ def build_model(spec: Spec) -> Any:
     return model
 
 
+def build_without_weights(spec: Spec, fake_mode: Any) -> Any:
+    """The model for the fake probe, never with real weights first (a 7B factory would take
+    26 GB of fp32 before going fake): on the meta device; a factory that cannot run there
+    (it copies data into a parameter, calls `.to("cpu")`) under `fake_mode`, the probe's own
+    FakeTensorMode; only when both fail, for real (its tensors are replaced by fake ones)."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            return build_model(spec)
+    except FactoryError as on_meta:
+        # FactoryError, or a fake-tensor limitation (a data-dependent op): try for real
+        with contextlib.suppress(Exception), fake_mode:
+            return build_model(spec)
+        try:
+            return build_model(spec)
+        except FactoryError as real:
+            raise real from on_meta
+
+
 def substitute(value: Any, spec: Spec) -> Any:
     """`"{model.vocab}"` in factory_args / config_args is the spec's value of that key, so
     that a spec `init` wrote keeps one source for every size (estimate and probe agree)."""
@@ -189,7 +209,7 @@ def make_inputs(spec: Spec, n: int, batch: int, device: Any, model: Any = None) 
 
 
 def _input(kind: str, spec: Spec, n: int, batch: int, device: Any, model: Any) -> Any:
-    """One positional argument of forward() from its `inputs` entry (docs/spec.md#inputs)."""
+    """One positional argument of forward() from its `inputs` entry (docs/use-on-your-repo.md)."""
     import torch
 
     from ..families import family_of

@@ -43,7 +43,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..spec.model import Spec
-from .build import FactoryError, build_model, make_inputs, make_loss, make_optimizer
+from .build import (
+    build_model,
+    build_without_weights,
+    make_inputs,
+    make_loss,
+    make_optimizer,
+)
 
 
 @dataclass
@@ -340,15 +346,9 @@ def measure(
     tracker = StorageTracker(alloc_size=cuda_alloc_size if cuda else None)
     mode: Any
     if device == "fake":
-        if model is None:
-            try:
-                with torch.device("meta"):
-                    model = build_model(spec)
-            except FactoryError:
-                # A factory that cannot run on meta (it copies data, calls .to("cpu"), ...):
-                # build it for real once; its tensors are replaced by fake ones below.
-                model = build_model(spec)
         mode = FakeTensorMode(allow_non_fake_inputs=True)
+        if model is None:
+            model = build_without_weights(spec, mode)
     elif device == "cpu":
         if model is None:
             model = build_model(spec)

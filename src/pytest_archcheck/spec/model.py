@@ -122,7 +122,7 @@ class ModelTable(_Table):
     config: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | None = None
     config_args: dict[str, Any] = Field(default_factory=dict)
     # what the probe feeds forward(): a "module:callable" (batch=, n=) -> args, or one entry per
-    # positional argument (docs/spec.md#inputs)
+    # positional argument (docs/use-on-your-repo.md#inputs)
     inputs: (
         Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] | list[InputKind] | None
     ) = None
@@ -286,6 +286,7 @@ class TrainTable(_Table):
     attention_kernel: Literal["flash", "efficient", "math"] = "flash"
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     bptt: PosInt | None = None
+    image_size: PosInt | None = None  # training image side (image models; else model.image_size)
     zero_stage: Annotated[int, Field(ge=0, le=3)] = 0
     world_size: PosInt = 1
     tensor_parallel: PosInt = 1
@@ -382,6 +383,17 @@ class Spec(_WithProjectDevices):
     infer: InferTable = Field(default_factory=InferTable)
     budget: BudgetTable = Field(default_factory=BudgetTable)
     data: DataTable = Field(default_factory=DataTable)
+
+    @model_validator(mode="after")
+    def _named_image_model(self) -> Spec:
+        """A torchvision/timm model named as the factory: only its receptive field is modelled
+        (families/conv2d.py); any other figure would be another network's."""
+        from ..families.conv2d import named_refusal
+
+        why = named_refusal(self.model.factory) if self.model.factory else None
+        if why is not None:
+            raise ValueError(f"model.factory {why}")
+        return self
 
     @model_validator(mode="after")
     def _lists_match_layers(self) -> Spec:

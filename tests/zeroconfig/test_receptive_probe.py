@@ -1,0 +1,57 @@
+"""The probe measures receptive fields on the model (gradient of the centre output pixel) and
+they agree with the layer-list figures: on the image family's reference ResNet (always), and
+on torchvision's own resnet50 / vgg16 (an implementation we did not write), when installed."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_archcheck.families.conv2d import NAMED_PATHS, image_receptive_field
+from pytest_archcheck.spec.model import Spec
+
+from . import tvshim
+
+torch = pytest.importorskip("torch")
+
+
+def test_reference_resnet_field_matches_the_formula() -> None:
+    from torch import nn
+
+    from pytest_archcheck.estimate import estimate
+    from pytest_archcheck.families.reference.conv2d import ResNet
+    from pytest_archcheck.probe.receptive import measure
+
+    spec = Spec.model_validate(
+        {
+            "model": {
+                "family": "cnn", "input": "image", "image_size": 96, "layers": 6,
+                "channels": [8, 8, 16, 16, 16, 16], "strides": [1, 2, 1, 2, 1, 1],
+            }
+        }
+    )  # fmt: skip
+    net = ResNet(spec)
+    features = nn.Sequential(net.stem, net.bn, nn.ReLU(), net.blocks)
+    got = measure(features, 160)
+    # by hand (examples/image-small-rf): 3 +2+2 +2+4 +4+4 +4+8 +8+8 +16+16 = 65, stride 4
+    assert (got.receptive_field, got.effective_stride) == (65, 4)
+    assert estimate(spec).path_info.receptive_field == 65
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "side"), [("resnet50", 640), ("vgg16", 320)])
+def test_torchvision_fields_match_the_layer_lists(name: str, side: int) -> None:
+    if not tvshim.install():
+        pytest.skip("torchvision is not installed (the `vision` test extra)")
+    import torchvision
+    from torch import nn
+
+    from pytest_archcheck.probe.receptive import measure
+
+    model = getattr(torchvision.models, name)()
+    features = (
+        model.features if name.startswith("vgg") else nn.Sequential(*list(model.children())[:-2])
+    )
+    got = measure(features, side)
+    r, s, _ = image_receptive_field(NAMED_PATHS[name])
+    assert (got.receptive_field, got.effective_stride) == (r, s)
+    assert r == {"resnet50": 427, "vgg16": 212}[name]  # the published values
