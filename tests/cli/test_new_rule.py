@@ -137,5 +137,6 @@ def test_new_rule_fails_the_pytest_item_of_its_concern(package: Path, tmp_path: 
     )  # fmt: skip
     assert "ARCHCHECK two.archcheck.toml::two::pitfalls" in out.stdout, out.stdout + out.stderr
     assert "two.archcheck.toml:4: ARC299 2 layers" in out.stdout
-    for concern in ("config", "memory", "latency", "span"):
-        assert f"PASSED two.archcheck.toml::two::{concern}" in out.stdout
+    assert "PASSED two.archcheck.toml::two::config" in out.stdout
+    for concern in ("memory", "latency", "span"):  # no such budget declared: nothing to assert
+        assert f"SKIPPED [1] two.archcheck.toml:1: no {concern} budget" in out.stdout
