@@ -100,7 +100,10 @@ def test_pinned_cases(name: str) -> None:
 REFERENCE_EXAMPLES = [
     p
     for p in sorted(ROOT.glob("examples/*/*.archcheck.toml"))
-    if "factory" not in p.read_text(encoding="utf-8")
+    # examples/sharded: per-rank layouts, the sharded probe's and formulas/sharding.py's
+    # agreement is tests/sharding/test_sharding_formula.py (there a ZeRO-2 layout the probe
+    # refuses, and a TP + bf16-FSDP layout the formula bounds from above)
+    if "factory" not in p.read_text(encoding="utf-8") and p.parent.name != "sharded"
 ]
 
 

@@ -36,7 +36,8 @@ def _check(model: dict[str, object]) -> None:
     assert sum(t["value"] for t in parts) == total["value"] == memory["total"]
     assert memory["phase"] in total["label"] and memory["target"] in total["label"]
     keys = ("params", "grads", "optimizer", "activations", "attention_scores", "logits",
-            "backward_transients", "forward_transients", "step_temporaries", "allocator")  # fmt: skip
+            "backward_transients", "forward_transients", "step_temporaries", "allocator",
+            "unsharded_params", "comm_buffers")  # fmt: skip
     assert sum(memory[k] for k in keys) == memory["total"]
 
 
