@@ -39,11 +39,19 @@ class Formula:
 FORMULAS: dict[str, Formula] = {}
 
 
+def _where(obj: Any) -> tuple[str, str]:
+    """Where a function or class is defined: a re-import gives a new object, the same place."""
+    return (getattr(obj, "__module__", ""), getattr(obj, "__qualname__", ""))
+
+
 def formula(name: str, equation: str, source: str = "") -> Callable[[F], F]:
     """Register `func` under `name` with a one-line `equation` and its `source` (paper/URL)."""
 
     def register(func: F) -> F:
-        if name in FORMULAS and FORMULAS[name].func is not func:
+        old = FORMULAS.get(name)
+        # the same function re-imported (pytester and importlib.reload rewind sys.modules) takes
+        # its place; a different function claiming the name is a mistake
+        if old is not None and _where(old.func) != _where(func):
             raise ValueError(f"formula {name!r} registered twice")
         FORMULAS[name] = Formula(name=name, equation=equation, source=source, func=func)
         return func
