@@ -317,6 +317,13 @@ def _load_one(path: str) -> Any:
 
     specs, findings, _, _ = load_all([path])
     problems = findings + [f for s in specs for f in load_findings(s.problems)]
+    if not problems:  # inconsistent dimensions (ARC304) would make every figure meaningless
+        from .pipeline import run_rules
+        from .selection import Selection
+
+        for s in specs:
+            if s.spec is not None:
+                problems += run_rules(s, Selection(), codes=("ARC304",), load_problems=False)
     if problems:
         from .report import render
 

@@ -136,6 +136,7 @@ class Conv1d(Family):
         m = spec.model
         if m.family == "cnn" and m.padding == "causal" and not m.causal:
             yield ('padding = "causal" contradicts causal = false', ("model", "causal"), None)
+        yield from _no_position_left(spec)
 
     def input_kind(self, spec: Spec) -> str:
         return "channels" if spec.model.input == "embeddings" else spec.model.input
@@ -147,6 +148,31 @@ class Conv1d(Family):
         from .reference.conv1d import ConvStack
 
         return ConvStack(spec)
+
+
+def _no_position_left(spec: Spec) -> Iterator[Problem]:
+    """A stack whose valid/strided convolutions leave no output position at the spec's n has
+    nothing to train or infer: every figure would describe an empty output (the probe refuses
+    it), so the spec is refused instead of estimated."""
+    from ..formulas.flops import conv_output_length
+
+    m = spec.model
+    pad = padding(m)
+    for n in sorted({spec.train_n, spec.budget_n}):
+        length = n
+        for k, st, d in zip(m.kernel_list(), m.stride_list(), m.dilation_list(), strict=True):
+            length = conv_output_length(length, k, st, d, pad)
+        if length < 1:
+            key = ("model", "padding") if "padding" in m.model_fields_set else ("model", "kernel")
+            yield (
+                f"the convolutions leave no output position at n = {n} (kernels "
+                f"{m.kernel_list()}, strides {m.stride_list()}, dilations {m.dilation_list()}, "
+                f'padding {pad!r}): nothing to train; use longer sequences, padding = "same" '
+                "or fewer/smaller strided layers",
+                key,
+                None,
+            )
+            return
 
 
 @formula(
