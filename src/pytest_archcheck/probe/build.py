@@ -173,14 +173,21 @@ def model_output_to_log(name: str) -> Iterator[None]:
     import io
     import logging
 
-    buf_out, buf_err = io.StringIO(), io.StringIO()
+    # text streams over bytes buffers: user code that writes to sys.stdout.buffer (bytes, even
+    # bytes that are not UTF-8) works as on a real stdout; decoded with replacement for the log
+    streams = [
+        io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="replace", write_through=True)
+        for _ in range(2)
+    ]
     try:
-        with contextlib.redirect_stdout(buf_out), contextlib.redirect_stderr(buf_err):
+        with contextlib.redirect_stdout(streams[0]), contextlib.redirect_stderr(streams[1]):
             yield
     finally:
         log = logging.getLogger(MODEL_LOG)
-        for text in (buf_out.getvalue(), buf_err.getvalue()):
-            for line in text.splitlines():
+        for stream in streams:
+            stream.flush()
+            raw = stream.buffer.getvalue()
+            for line in raw.decode("utf-8", errors="replace").splitlines():
                 if line.strip():
                     log.info("[%s] %s", name, line)
 
