@@ -48,30 +48,32 @@ class CrossEntropyBytes:
     .view(-1, W), targets.view(-1))`) allocates on top of the model, for `rows` rows of `W`
     logits of `p` bytes (rows = b·s for an LM head, b for a classifier). Measured against torch
     2.13's kernels: log_softmax saves its fp32 output (the log-probabilities) for backward and
-    nll_loss saves the same tensor, its targets and a scalar total_weight; in backward
+    nll_loss saves the same tensor and its targets; in backward
     nll_loss_backward's gradient and log_softmax_backward_data's result (fp32, rows·W·4 each)
     exist together while the log-probabilities are still saved. The logits themselves stay alive
     through backward (the loop holds the model output, as transformers' output object and
     nanoGPT's `logits, loss = model(X, Y)` do)."""
 
-    end: int  # end of forward: logits + log-probabilities + targets + loss + total_weight
+    end: int  # end of forward: logits + log-probabilities + targets + the scalar loss
     forward_transient: int  # under autocast: the fp32 copy of the 16-bit logits in the loss
-    backward: int  # start of backward: logits + log-probs + the two gradients + scalars
+    backward: int  # start of backward: logits + log-probs + the two gradients + loss, d(loss)
     held: int  # alive through the rest of backward: the logits and the scalar loss
 
 
 def cross_entropy_bytes(
-    rows: int, width: int, p: int, lowp: bool, targets: bool
+    rows: int, width: int, p: int, lowp: bool, targets: bool, scalar: int = 4
 ) -> CrossEntropyBytes:
     """targets: whether the loss allocates its targets (random ids, rows·8 int64 bytes),
-    False when they are a view of the input tokens (an LM over token input)."""
+    False when they are a view of the input tokens (an LM over token input). scalar: what a
+    4-byte tensor occupies on the target (CUDA's allocator rounds it to 512): the loss's
+    gradient in backward (the loss's own rounding is formulas/peak.py's allocator row)."""
     logits = rows * width * p
     f32 = rows * width * 4
     tgt = rows * 8 if targets else 0
     return CrossEntropyBytes(
-        end=logits + f32 + tgt + 8,
+        end=logits + f32 + tgt + 4,
         forward_transient=f32 if lowp else 0,
-        backward=logits + 3 * f32 + tgt + 8,
+        backward=logits + 3 * f32 + tgt + 4 + scalar,
         held=logits + 4,
     )
 

@@ -463,6 +463,7 @@ def _consts(spec: Spec, target: Target) -> _Consts:
 def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
     """Bytes a Transformer's training forward keeps for backward (see the module docs)."""
     from ..runtime import Precision, fused_rms_norm
+    from ..runtime.cuda import cuda_alloc_size
 
     m, t = spec.model, spec.train
     c = _consts(spec, target)
@@ -565,14 +566,15 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     # ProbeLoss): an LM predicts its input tokens (a view, no target tensor), a classifier
     # random class ids; without a head it is the float sum of the output (4: the scalar loss).
     ce: CrossEntropyBytes | None = None
+    one = cuda_alloc_size(4) if target.cuda else 4
     if vocab is not None:
-        ce = cross_entropy_bytes(sb, vocab, p, pr.lowp, targets=not tokens)
+        ce = cross_entropy_bytes(sb, vocab, p, pr.lowp, targets=not tokens, scalar=one)
     else:
         if m.pooler:
             acts += b * h * p  # tanh output, saved by its backward (and by the classifier)
         c_out = classes_head(spec)
         if c_out is not None:
-            ce = cross_entropy_bytes(b, c_out, p, pr.lowp, targets=True)
+            ce = cross_entropy_bytes(b, c_out, p, pr.lowp, targets=True, scalar=one)
     logits = ce.end if ce is not None else 4
     if pr.lowp:
         acts += 2 * c.matmul_weights  # autocast's cached 16-bit weight copies
@@ -619,7 +621,10 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     if ce is not None:
         # the loss's own backward (log-probs + nll and log_softmax gradients), or a later
         # moment with the held logits on top
-        extra = max(ce.backward, head_moment + ce.held, extra + ce.held)
+        # (with checkpointing no block has been recomputed yet: the backward phase's one block
+        # of scores, formulas/peak.py, does not exist at the loss's moment)
+        loss_moment = ce.backward - (scores if t.checkpointing else 0)
+        extra = max(loss_moment, head_moment + ce.held, extra + ce.held)
         late += ce.held
         if ce.forward_transient:
             end = acts + (0 if t.checkpointing else scores) + logits
