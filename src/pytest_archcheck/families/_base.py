@@ -123,6 +123,15 @@ class ForwardSaved:
     attention_scores: int  # the s² tensors (math kernel only)
     logits: int  # model output (+ its fp32 copy under autocast) and the scalar loss
     backward_extra: int = 0  # transient bytes on top of the saved ones early in backward
+    # The loss's own backward (cross-entropy's gradients beside its saved log-probabilities),
+    # on top of activations + attention_scores, when a family reports it apart from
+    # backward_extra: it runs before any module's backward hook (formulas/sharding.py: FSDP
+    # has not all-gathered a block for backward yet). 0: counted in backward_extra.
+    loss_backward: int = 0
+    # What the training loop holds until backward ends (the logits of a cross-entropy loss),
+    # already counted in the phases above; formulas/sharding.py adds it to its own
+    # late-backward moment.
+    held_through_backward: int = 0
     # Late backward (first layer being differentiated): activations still alive, and the bytes
     # of parameter gradients *not yet* produced (first layer + embeddings).
     late_activations: int = 0

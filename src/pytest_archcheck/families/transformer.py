@@ -618,13 +618,14 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         fwd_peak = prior + part + build
         if t.checkpointing:  # the recomputation of the last block, first thing in backward
             extra = max(extra, head_grad + 2 * sbh * 4 + part + build)
+    loss_moment = 0
     if ce is not None:
         # the loss's own backward (log-probs + nll and log_softmax gradients), or a later
         # moment with the held logits on top
         # (with checkpointing no block has been recomputed yet: the backward phase's one block
         # of scores, formulas/peak.py, does not exist at the loss's moment)
         loss_moment = ce.backward - (scores if t.checkpointing else 0)
-        extra = max(loss_moment, head_moment + ce.held, extra + ce.held)
+        extra = max(head_moment + ce.held, extra + ce.held)
         late += ce.held
         if ce.forward_transient:
             end = acts + (0 if t.checkpointing else scores) + logits
@@ -634,6 +635,8 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         scores,
         logits,
         backward_extra=extra,
+        loss_backward=loss_moment,
+        held_through_backward=ce.held if ce is not None else 0,
         late_activations=late,
         late_missing_grads=4 * (c.layer_weights + emb_params),
         forward_peak=fwd_peak,
