@@ -61,11 +61,13 @@ def test_generated_specs_of_every_family(unit: str, data: st.DataObject) -> None
 def test_grads_are_zero_when_the_peak_is_the_end_of_forward() -> None:
     """0.1 printed "gradients live at the peak" with a full 4P while the peak fell at the end of
     forward, where zero_grad(set_to_none=True) has freed them (gpt-small: rows 7.47 GB for a
-    7.04 GB total)."""
+    7.04 GB total). With cross-entropy as the loss the peak falls at the start of backward (the
+    loss's two gradients beside the log-probabilities), still before any parameter gradient
+    exists."""
     out = subprocess.run(
         [sys.executable, "-m", "pytest_archcheck", "estimate",
          "examples/gpt-small/gpt-small.archcheck.toml", "--format", "json"],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )  # fmt: skip
     e = json.loads(out.stdout)["models"][0]
-    assert e["memory"]["phase"] == "forward" and e["memory"]["grads"] == 0
+    assert e["memory"]["phase"] in ("forward", "backward") and e["memory"]["grads"] == 0

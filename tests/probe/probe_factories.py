@@ -49,3 +49,8 @@ def bad_forward() -> Any:
     from torch import nn
 
     return nn.Linear(3, 4)  # token input of shape (b, n) does not fit
+
+
+def half_sum(out: Any, inputs: tuple[Any, ...]) -> Any:
+    """A user loss (`[model] loss`): replaces the probe's default."""
+    return out.float().sum() * 0.5

@@ -42,6 +42,42 @@ def head_out(m: ModelTable) -> tuple[str, int | None]:
     return (kind, width) if width else ("none", None)
 
 
+@dataclass(frozen=True)
+class CrossEntropyBytes:
+    """What the probe's default loss (probe/build.py ProbeLoss: `F.cross_entropy(logits.float()
+    .view(-1, W), targets.view(-1))`) allocates on top of the model, for `rows` rows of `W`
+    logits of `p` bytes (rows = b·s for an LM head, b for a classifier). Measured against torch
+    2.13's kernels: log_softmax saves its fp32 output (the log-probabilities) for backward and
+    nll_loss saves the same tensor and its targets; in backward
+    nll_loss_backward's gradient and log_softmax_backward_data's result (fp32, rows·W·4 each)
+    exist together while the log-probabilities are still saved. The logits themselves stay alive
+    through backward (the loop holds the model output, as transformers' output object and
+    nanoGPT's `logits, loss = model(X, Y)` do)."""
+
+    end: int  # end of forward: logits + log-probabilities + targets + the scalar loss
+    forward_transient: int  # under autocast: the fp32 copy of the 16-bit logits in the loss
+    backward: int  # start of backward: logits + log-probs + the two gradients + loss, d(loss)
+    held: int  # alive through the rest of backward: the logits and the scalar loss
+
+
+def cross_entropy_bytes(
+    rows: int, width: int, p: int, lowp: bool, targets: bool, scalar: int = 4
+) -> CrossEntropyBytes:
+    """targets: whether the loss allocates its targets (random ids, rows·8 int64 bytes),
+    False when they are a view of the input tokens (an LM over token input). scalar: what a
+    4-byte tensor occupies on the target (CUDA's allocator rounds it to 512): the loss's
+    gradient in backward (the loss's own rounding is formulas/peak.py's allocator row)."""
+    logits = rows * width * p
+    f32 = rows * width * 4
+    tgt = rows * 8 if targets else 0
+    return CrossEntropyBytes(
+        end=logits + f32 + tgt + 4,
+        forward_transient=f32 if lowp else 0,
+        backward=logits + 3 * f32 + tgt + 4 + scalar,
+        held=logits + 4,
+    )
+
+
 class LiveBytes:
     """Live bytes through a training step, tensor by tensor, for the families that walk their
     step in the order torch allocates and frees (conv2d, conv1d): `alloc` adds one tensor under
@@ -87,6 +123,15 @@ class ForwardSaved:
     attention_scores: int  # the s² tensors (math kernel only)
     logits: int  # model output (+ its fp32 copy under autocast) and the scalar loss
     backward_extra: int = 0  # transient bytes on top of the saved ones early in backward
+    # The loss's own backward (cross-entropy's gradients beside its saved log-probabilities),
+    # on top of activations + attention_scores, when a family reports it apart from
+    # backward_extra: it runs before any module's backward hook (formulas/sharding.py: FSDP
+    # has not all-gathered a block for backward yet). 0: counted in backward_extra.
+    loss_backward: int = 0
+    # What the training loop holds until backward ends (the logits of a cross-entropy loss),
+    # already counted in the phases above; formulas/sharding.py adds it to its own
+    # late-backward moment.
+    held_through_backward: int = 0
     # Late backward (first layer being differentiated): activations still alive, and the bytes
     # of parameter gradients *not yet* produced (first layer + embeddings).
     late_activations: int = 0
@@ -120,6 +165,9 @@ class Family:
     attention: ClassVar[bool] = False  # self-attention: positions, masks, kernels (ARC201-211)
     convolutional: ClassVar[bool] = False  # reach is a receptive field of conv layers (ARC104)
     sequence: ClassVar[bool] = True  # positions along a sequence (False: images)
+    # forward_saved models the probe's default cross-entropy loss over a declared vocab /
+    # classes head (probe/build.py ProbeLoss); False: the probe trains on the sum of the outputs
+    models_cross_entropy: ClassVar[bool] = False
     # The registered formulas (formulas/registry.py) behind the figures `estimate` prints:
     # FLOPs, latency, and the dependency figures (reach, receptive_field, path_length,
     # sequential_steps), which come from `path_formula` unless `formula_names` names another.

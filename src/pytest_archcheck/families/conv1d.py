@@ -64,6 +64,7 @@ class Conv1d(Family):
     name = "conv1d"
     serves = ("cnn", "tcn")
     convolutional = True
+    models_cross_entropy = True
     flops_formula = "flops.conv_stack"
     latency_formula = "latency.conv_stack"
     path_formula = "path.conv"
@@ -269,10 +270,22 @@ def conv1d_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
         logits += head_logits(b * width, pr.act, pr.lowp)
     elif pr.lowp:
         logits += b * s * c_in * 4  # loss: output.float()
+    # Cross-entropy over the head (probe/build.py ProbeLoss): head_logits counted the logits
+    # and, under autocast, a fp32 tensor of their size -- the saved log-probabilities; in fp32
+    # those are added here; random targets unless an LM over tokens predicts its own ids (an
+    # output as long as its input). Under autocast the transient fp32 copy of the logits
+    # exists while log_softmax runs.
+    rows = b if kind == "classes" else b * s
+    targets = not (tokens and kind == "lm" and s == n)
+    if width:
+        logits += 0 if pr.lowp else rows * width * 4
+        logits += rows * 8 if targets else 0
+        if pr.lowp:
+            peak = max(peak, end + logits + rows * width * 4)
     peak = max(peak, end + logits)
     extra = conv1d_backward(
         layers,
-        _Head(kind, b, c_in, s, width or 0, p, pr.lowp, hold),
+        _Head(kind, b, c_in, s, width or 0, p, pr.lowp, hold, targets),
         tokens=tokens,
         embedding=(m.vocab or DEFAULT_VOCAB) * m.d_model * 4 if tokens else 0,
         dropped=0 if tokens else b * n * c_first * 4,
@@ -312,6 +325,7 @@ class _Head:
     p: int  # activation bytes
     lowp: bool  # autocast: 16-bit gradients, then fp32 copies into the parameters' .grad
     hold: int  # the last dropout output (the model's last map), 0 without dropout
+    targets: bool = True  # the loss allocated random targets (rows int64)
 
 
 @formula(
@@ -368,13 +382,25 @@ def conv1d_backward(
     if h.hold and (h.kind == "none" or (h.kind == "lm" and h.b > 1 and not h.lowp)):
         w.release(h.hold)  # nothing saved the last dropout output
     w.alloc("loss", 4, rounded=False)  # in `logits` at the end of forward; alive to the end
+    rows = h.b if h.kind == "classes" else h.b * h.s
+    ce = h.kind in ("classes", "lm") and h.width > 0
+    if ce:  # cross-entropy's tensors of the end of forward (in `logits` there)
+        w.alloc("held", rows * h.width * h.p)  # the logits, held by the loop to the end
+        w.alloc("logprobs", rows * h.width * 4)
+        if h.targets:
+            w.alloc("targets", rows * 8)
     w.mark()
     w.alloc("dloss", 4)  # ones_like
     g = ""  # the key of the gradient flowing back ("": a view of ones_like)
-    rows = h.b if h.kind == "classes" else h.b * h.s
-    if h.kind in ("classes", "lm"):
+    if ce:
+        # nll_loss's and log_softmax's fp32 gradients; the log-probs then die; autocast
+        # casts the logits' gradient back to 16 bits
+        w.alloc("dnll", rows * h.width * 4)
+        w.alloc("dlsm", rows * h.width * 4)
+        w.free("dnll", "logprobs", "targets")
         if h.lowp:
             w.alloc("dlogits16", rows * h.width * 2)
+            w.free("dlsm")
         if h.kind == "classes":
             w.alloc("gin", rows * h.c * h.p)
             w.alloc("head.wg", h.width * h.c * gp)
@@ -383,7 +409,7 @@ def conv1d_backward(
             w.alloc("head.bg", h.width * gp)
             w.alloc("head.wg", h.width * h.c * gp)
             w.alloc("gin", rows * h.c * h.p)
-        w.free("dlogits16")
+        w.free("dlogits16", "dlsm")
         if h.kind == "classes":
             w.release(rows * h.c * h.p)  # the pooled features, saved by addmm
         if h.lowp:

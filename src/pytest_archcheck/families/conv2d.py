@@ -58,6 +58,7 @@ class Conv2d(Family):
     serves = ("cnn",)
     inputs = ("image",)
     convolutional = True
+    models_cross_entropy = True
     flops_formula = "flops.resnet"
     latency_formula = "latency.conv_stack"
     path_formula = "path.conv"
@@ -266,10 +267,18 @@ def resnet_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
         w.alloc("fc.bcast", classes * 2)  # not saved: freed once forward returns
     forward_peak = w.peak
     acts = w.live
-    logits = head_logits_bytes(b * classes, p, lowp)  # addmm output (+ fp32 copy) and the loss
-    for nb in (b * classes * p, b * classes * 4 if lowp else 0, 4):
-        w.alloc("logits", nb)
-    forward_peak = max(forward_peak, w.live)
+    # Cross-entropy over the classes (probe/build.py ProbeLoss): the addmm output (held by
+    # the loop through backward), random int64 targets, under autocast a transient fp32 copy
+    # of the logits, log_softmax's fp32 output (saved), the loss.
+    logits = head_logits_bytes(b, classes, p)
+    w.alloc("held", b * classes * p)
+    w.alloc("targets", b * 8)
+    if lowp:
+        w.alloc("f32", b * classes * 4)
+    w.alloc("logprobs", b * classes * 4)
+    w.free("f32")
+    w.alloc("logits", 4)  # the loss
+    forward_peak = max(forward_peak, w.peak)
 
     # ---- backward ------------------------------------------------------------------------
     w.free("logits", "fc.bcast")
@@ -278,10 +287,16 @@ def resnet_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     w.alloc("loss", 4, rounded=False)  # its allocator rounding is formulas/peak.py's
     w.mark()
     w.alloc("dloss", 4)  # ones_like
+    # nll_loss's and log_softmax's fp32 gradients; then the log-probs and targets die;
+    # autocast casts the logits' gradient back to 16 bits
+    w.alloc("dnll", b * classes * 4)
+    w.alloc("dlsm", b * classes * 4)
+    w.free("dnll", "logprobs", "targets")
     if lowp:
-        w.alloc("dlogits16", b * classes * 2)  # the fp32 copy's gradient cast back
+        w.alloc("dlogits16", b * classes * 2)
+        w.free("dlsm")
     w.alloc("dpooled", b * c_in * p)
-    w.free("dlogits16")
+    w.free("dlogits16", "dlsm")
     w.alloc("fc.grad", classes * c_in * 4 + classes * 4)  # fp32 parameter gradients
     w.free("pooled", "fc.wcast")
     # mean's backward: grad.expand(...) / (h*w), a full map
@@ -362,9 +377,11 @@ def resnet_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     )
 
 
-def head_logits_bytes(elems: int, act: int, lowp: bool) -> int:
-    """The classifier's addmm output, autocast's fp32 copy of it for the loss, the loss."""
-    return elems * (act + 4) + 4 if lowp else elems * act + 4
+def head_logits_bytes(rows: int, classes: int, act: int) -> int:
+    """End of forward under cross-entropy: the classifier's addmm output (`act` bytes), the
+    fp32 log-probabilities, the random int64 targets, the scalar loss. Autocast's fp32 copy of
+    the logits is not among them: it dies inside the loss, once log_softmax has run."""
+    return rows * classes * (act + 4) + rows * 8 + 4
 
 
 # --- named image models (torchvision / timm): the main path's layers, written by hand ---------

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..formulas.params import GATES
 from ..formulas.registry import formula
 from . import Family, ForwardSaved, Shape, register
-from ._base import DEFAULT_VOCAB, LiveBytes, head_out
+from ._base import DEFAULT_VOCAB, LiveBytes, cross_entropy_bytes, head_out
 
 if TYPE_CHECKING:
     from ..formulas.devices import Device
@@ -60,6 +60,7 @@ class Recurrent(Family):
     serves = ("lstm", "gru", "rnn")
     summary = "nn.LSTM / nn.GRU / nn.RNN stacks with an LM or classifier head"
     recurrent = True
+    models_cross_entropy = True
     flops_formula = "flops.recurrent"
     latency_formula = "latency.recurrent"
     path_formula = "path.recurrent"
@@ -334,21 +335,39 @@ def native_rnn_forward(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     else:  # no head: the RNN's output is the model's output
         w.held["logits"] = w.held.pop("out")
         out_el = s * b * HD
-    # forward returns: its locals (the embedding output, y) die; the loss sums a fp32 view
+    # forward returns: its locals (the embedding output, y) die
     w.free("emb")
     w.free("out")
     w.free("pooled")
-    if lowp if width else hd == 2:  # .float() copies 16-bit logits for the sum, then frees it
+    extra = width * HD * 4
+    if out_el and width:
+        # cross-entropy over the head (probe/build.py ProbeLoss): random targets unless an LM
+        # over tokens predicts its own ids; under autocast a transient fp32 copy of the logits;
+        # log_softmax's fp32 output saved
+        rows = out_el // width
+        ce = cross_entropy_bytes(rows, width, p, lowp, targets=not (tokens and kind == "lm"))
+        if not (tokens and kind == "lm"):
+            w.alloc("targets", rows * 8)
+        if lowp:
+            w.alloc("tmp", out_el * 4)
+        w.alloc("logprobs", out_el * 4)
+        w.free("tmp")
+        # backward: the loss's own (two fp32 gradients beside the saved log-probabilities), or
+        # the head's (the logits' gradient, the head's weight and input gradients) beside the
+        # logits the loop still holds
+        extra = max(ce.backward, ce.held + out_el * p + extra + rows * HD * 4)
+    elif lowp if width else hd == 2:  # .float() copies 16-bit outputs for the sum, then frees it
         w.alloc("tmp", out_el * 4)
     w.alloc("loss", 4)
     w.free("tmp")
     acts = w.held["saved"] + w.held.get("wsaved", 0)
-    logits = w.held["logits"] + w.held["loss"]
+    logits = w.held["logits"] + w.held.get("logprobs", 0) + w.held.get("targets", 0)
+    logits += w.held["loss"]
     return ForwardSaved(
         acts,
         0,
         logits,
-        backward_extra=width * HD * 4,
+        backward_extra=extra,
         forward_peak=w.peak,
         formula="activations.recurrent",
     )
@@ -467,24 +486,41 @@ def lstm_walk(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
     else:
         w.free("emb", "stacks")
     rows = b * s if kind != "classes" else b
-    if lowp:
-        w.alloc("logits", rows * (V or HD) * 4)  # the loss's fp32 copy
+    ce = kind in ("lm", "classes") and V > 0
+    if ce:
+        # cross-entropy (probe/build.py ProbeLoss): random targets unless an LM over tokens
+        # predicts its own ids, a transient fp32 copy under autocast, the saved log-probs
+        if not (tokens and kind == "lm"):
+            w.alloc("targets", rows * 8)
+        if lowp:
+            w.alloc("f32", rows * V * 4)
+        w.alloc("logprobs", rows * V * 4)
+        w.free("f32")
+    elif lowp:
+        w.alloc("logits", rows * HD * 4)  # the sum's fp32 copy of the output
     w.alloc("loss", 4, rounded=False)
     forward_peak = w.peak
-    logits = w.held.get("logits", 0) + 4
+    logits = w.held.get("logits", 0) + w.held.get("logprobs", 0) + w.held.get("targets", 0) + 4
     acts = w.live - logits
     # ---- backward ------------------------------------------------------------------------
-    w.free("logits", "loss", "head.bcast")
-    if kind not in ("lm", "classes") or not V:
+    # the loop holds cross-entropy's logits through backward; the sum's copy dies
+    w.free("loss", "head.bcast", *(() if ce else ("logits",)))
+    if not ce:
         w.free(last)
     w.alloc("loss", 4, rounded=False)
     w.mark()
     w.alloc("dloss", 4)
     gp = 2 if lowp else 4
     g = ""
-    if kind in ("lm", "classes") and V:
+    if ce:
+        # nll_loss's and log_softmax's gradients; then the log-probs die; autocast casts the
+        # fp32 gradient of the logits to 16 bits for the head
+        w.alloc("dnll", rows * V * 4)
+        w.alloc("dlogits", rows * V * 4)
+        w.free("dnll", "logprobs", "targets")
         if lowp:
             w.alloc("dlogits16", rows * V * 2)
+            w.free("dlogits")
         if kind == "classes":
             w.alloc("gin", rows * HD * p)
             w.alloc("head.wg", V * HD * gp)
@@ -493,7 +529,7 @@ def lstm_walk(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
             w.alloc("head.bg", V * gp)
             w.alloc("head.wg", V * HD * gp)
             w.alloc("gin", rows * HD * p)
-        w.free("dlogits16", "pooled", "head.wcast", "bm")
+        w.free("dlogits16", "dlogits", "pooled", "head.wcast", "bm")
         if kind == "lm" and b == 1:
             w.free(last)  # the view mm saved
         if lowp:

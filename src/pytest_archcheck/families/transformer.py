@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 from ..formulas.memo import per_spec
 from ..formulas.registry import formula
 from . import Family, ForwardSaved, Problem, Shape, register
-from ._base import DEFAULT_VOCAB, head_out
+from ._base import DEFAULT_VOCAB, CrossEntropyBytes, cross_entropy_bytes, head_out
 
 if TYPE_CHECKING:
     from ..formulas.devices import Device
@@ -216,6 +216,7 @@ class Transformer(Family):
     serves = ("transformer",)
     summary = "self-attention stacks: GPT-2/Llama/Qwen2/Mistral decoders, BERT-style encoders"
     attention = True
+    models_cross_entropy = True
     flops_formula = "flops.transformer"
     latency_formula = "latency.transformer"
     path_formula = "path.attention"
@@ -462,6 +463,7 @@ def _consts(spec: Spec, target: Target) -> _Consts:
 def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
     """Bytes a Transformer's training forward keeps for backward (see the module docs)."""
     from ..runtime import Precision, fused_rms_norm
+    from ..runtime.cuda import cuda_alloc_size
 
     m, t = spec.model, spec.train
     c = _consts(spec, target)
@@ -559,22 +561,28 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         body = L * layer
         scores *= L
     acts = emb + body + norm
-    logits = 4  # the loss
     vocab = (m.vocab or DEFAULT_VOCAB) if lm_head(spec) else None
+    # The probe's default loss is cross-entropy over the head's logits (probe/build.py
+    # ProbeLoss): an LM predicts its input tokens (a view, no target tensor), a classifier
+    # random class ids; without a head it is the float sum of the output (4: the scalar loss).
+    ce: CrossEntropyBytes | None = None
+    one = cuda_alloc_size(4) if target.cuda else 4
     if vocab is not None:
-        logits += sb * vocab * p
-        if pr.lowp:
-            logits += sb * vocab * 4  # loss = output.float().sum()
+        ce = cross_entropy_bytes(sb, vocab, p, pr.lowp, targets=not tokens, scalar=one)
     else:
         if m.pooler:
             acts += b * h * p  # tanh output, saved by its backward (and by the classifier)
         c_out = classes_head(spec)
         if c_out is not None:
-            logits += b * c_out * p + (b * c_out * 4 if pr.lowp else 0)
+            ce = cross_entropy_bytes(b, c_out, p, pr.lowp, targets=True, scalar=one)
+    logits = ce.end if ce is not None else 4
     if pr.lowp:
         acts += 2 * c.matmul_weights  # autocast's cached 16-bit weight copies
     head_grad = (vocab or 0) * h * 4
     extra = head_grad + 2 * sbh * 4
+    # the LM head's backward: its weight gradient, its input's gradient, and the gradient of
+    # the logits the loss handed it (a real tensor of the logits' dtype, not sum's expand)
+    head_moment = extra + (sb * vocab * p if vocab is not None else 0)
     if k == "math":
         # Backward of the last layer's attention: the gradients of the (dropped) probabilities
         # and of the scores are s²-sized; the layer's MLP half and the final norm are freed.
@@ -610,11 +618,25 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         fwd_peak = prior + part + build
         if t.checkpointing:  # the recomputation of the last block, first thing in backward
             extra = max(extra, head_grad + 2 * sbh * 4 + part + build)
+    loss_moment = 0
+    if ce is not None:
+        # the loss's own backward (log-probs + nll and log_softmax gradients), or a later
+        # moment with the held logits on top
+        # (with checkpointing no block has been recomputed yet: the backward phase's one block
+        # of scores, formulas/peak.py, does not exist at the loss's moment)
+        loss_moment = ce.backward - (scores if t.checkpointing else 0)
+        extra = max(head_moment + ce.held, extra + ce.held)
+        late += ce.held
+        if ce.forward_transient:
+            end = acts + (0 if t.checkpointing else scores) + logits
+            fwd_peak = max(fwd_peak, end + ce.forward_transient)
     return ForwardSaved(
         acts,
         scores,
         logits,
         backward_extra=extra,
+        loss_backward=loss_moment,
+        held_through_backward=ce.held if ce is not None else 0,
         late_activations=late,
         late_missing_grads=4 * (c.layer_weights + emb_params),
         forward_peak=fwd_peak,

@@ -263,7 +263,7 @@ def phase_parts(fw: Any, grads: int, step_temporaries: int) -> dict[str, dict[st
         "backward": {
             "activations": fw.activations,
             "attention_scores": fw.attention_scores,
-            "backward_transients": fw.backward_extra,
+            "backward_transients": max(fw.backward_extra, fw.loss_backward),
         },
         "optimizer": {"grads": grads, "step_temporaries": step_temporaries},
     }

@@ -223,6 +223,7 @@ def fsdp_train_memory(spec: Spec, n: int, batch: int, target: Target) -> TrainMe
         "backward_transients": tied * st.root_largest,
         "unsharded_params": u_root,
         "comm_buffers": ag_block,
+        "logits": fw.held_through_backward,  # the loop holds cross-entropy's logits
     }
     if lay.reshard_after_forward:
         # The root's post-forward frees the last all-gather buffer, before the loss: the end
@@ -236,6 +237,16 @@ def fsdp_train_memory(spec: Spec, n: int, batch: int, target: Target) -> TrainMe
         in_head = parts["forward"] | {"logits": max(0, logits - loss_side)}
         at_loss = fwd | {"unsharded_params": u_root}
         parts["forward"] = max(in_head, at_loss, key=lambda d: sum(d.values()))
+    if fw.loss_backward:
+        # Cross-entropy's own backward (its two gradients beside the saved log-probabilities)
+        # runs before any module's backward hook: no block is all-gathered for backward yet,
+        # the parameters unsharded are those of the end of forward (the root's; every block's
+        # without reshard_after_forward).
+        at_end = {"unsharded_params": u_root} if lay.reshard_after_forward else fsdp["forward"]
+        at_loss_bwd = parts["backward"] | {"backward_transients": fw.loss_backward}
+        at_loss_bwd = {k: v for k, v in at_loss_bwd.items() if k != "comm_buffers"} | at_end
+        in_blocks = parts["backward"] | {"backward_transients": fw.backward_extra}
+        parts["backward"] = max(in_blocks, at_loss_bwd, key=lambda d: sum(d.values()))
     phase = max(PHASES, key=lambda p: sum(parts[p].values()) if p in parts else -1)
     allocator = always
     if target.cuda:

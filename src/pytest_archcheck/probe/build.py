@@ -242,26 +242,92 @@ def _input(kind: str, spec: Spec, n: int, batch: int, device: Any, model: Any) -
     raise FactoryError(f"unknown inputs entry {kind!r}")
 
 
-def make_loss(spec: Spec) -> Callable[[Any, tuple[Any, ...]], Any]:
-    """`loss(output, inputs)`: the user's callable, else the float sum of every output tensor."""
-    import torch
+class ProbeLoss:
+    """The probe's default loss, `loss(output, inputs)`; `used` says which one ran.
 
-    if spec.model.loss is not None:
-        return resolve(spec.model.loss, "loss")
+    Cross-entropy, as a training loop computes it, when the spec declares an output head
+    (`head_out`: an LM head of `vocab` logits per position, a classifier of `classes` logits)
+    and the output's last dimension has that width: `F.cross_entropy(logits.float().view(-1, V),
+    targets.view(-1), ignore_index=-100)`, the computation of transformers' `ForCausalLMLoss`.
+    What it allocates is what a real step holds and what the sum does not: the fp32
+    log-probabilities log_softmax saves for backward (rows·V·4), under autocast the transient
+    fp32 copy of the 16-bit logits, and in backward nll_loss's and log_softmax's gradients
+    (rows·V·4 each) at once.
 
-    def total(out: Any, inputs: tuple[Any, ...]) -> Any:
+    Targets: an LM over token input predicts the input tokens themselves (a view, no copy);
+    transformers shifts them by one (pads the labels with -100, then a contiguous slice), which
+    changes which token is predicted but allocates only an int64 label tensor of rows·8 bytes,
+    at most 2/V of the log-probabilities, and would need to know which input dimension is time
+    (an `nn.LSTM` without batch_first takes (n, batch)). Without integer input of the logits'
+    leading shape (embeddings in, a classifier) the targets are random ids of that shape
+    (`torch.randint`, rows·8 bytes, kept by nll_loss for backward).
+
+    `holds_output`: the probe keeps the model output alive until backward ends, as a real loop
+    does (transformers' output object holds `logits` beside `loss`; nanoGPT's
+    `logits, loss = model(X, Y)`), so that the formula and the probe count the same logits.
+
+    Any other output (no declared head, or a factory's output of another width) is trained on
+    the float sum of every output tensor, a loss that allocates nothing beyond the scalar (the
+    16-bit outputs' fp32 copies under autocast).
+    """
+
+    def __init__(self, kind: str, width: int | None) -> None:
+        self.kind = kind
+        self.width = width
+        self.used = "sum"
+        self.holds_output = False
+
+    def __call__(self, out: Any, inputs: tuple[Any, ...]) -> Any:
+        import torch
+        import torch.nn.functional as F
         from torch.utils._pytree import tree_flatten
 
         leaves = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
         floats = [t for t in leaves if t.is_floating_point()]
         if not floats:
             raise FactoryError("model output holds no floating-point tensor to build a loss from")
-        acc = floats[0].float().sum()
-        for t in floats[1:]:
-            acc = acc + t.float().sum()
-        return acc
+        v = self.width
+        logits = next((t for t in floats if v and t.dim() >= 2 and t.shape[-1] == v), None)
+        if logits is None or v is None:
+            self.used, self.holds_output = "sum", False
+            acc = floats[0].float().sum()
+            for t in floats[1:]:
+                acc = acc + t.float().sum()
+            return acc
+        lead = tuple(logits.shape[:-1])
+        target = next(
+            (
+                t
+                for t in inputs
+                if isinstance(t, torch.Tensor)
+                and not t.is_floating_point()
+                and tuple(t.shape) == lead
+            ),
+            None,
+        )
+        if target is None:
+            target = torch.randint(0, v, lead, device=logits.device)
+        self.used = f"cross_entropy ({'vocab' if self.kind == 'lm' else 'classes'} {v})"
+        self.holds_output = True
+        return F.cross_entropy(logits.float().reshape(-1, v), target.reshape(-1), ignore_index=-100)
 
-    return total
+
+def make_loss(spec: Spec) -> Callable[[Any, tuple[Any, ...]], Any]:
+    """`loss(output, inputs)`: the user's callable (`[model] loss`), else ProbeLoss:
+    cross-entropy over a declared vocab / classes head, the float sum of the outputs otherwise.
+
+    A family whose `forward_saved` does not yet model cross-entropy (`Family.models_cross_entropy`
+    False) keeps the sum, for its reference module and a factory alike, so that its formula
+    and its probe still count the same loss."""
+    from ..families import family_of
+    from ..families._base import head_out
+
+    if spec.model.loss is not None:
+        return resolve(spec.model.loss, "loss")
+    kind, width = head_out(spec.model)
+    if not family_of(spec).models_cross_entropy:
+        kind, width = "none", None
+    return ProbeLoss(kind, width)
 
 
 def make_optimizer(spec: Spec, params: list[Any], foreach: bool | None = None) -> Any:

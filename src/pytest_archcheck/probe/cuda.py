@@ -69,6 +69,7 @@ def measure(spec: Spec, n: int, batch: int, model: Any = None) -> StepMeasuremen
         peak = int(torch.cuda.max_memory_allocated())
         reserved = int(torch.cuda.max_memory_reserved())
         extra: dict[str, Any] = {"memory_reserved": reserved}
+        extra["loss"] = getattr(loss_fn, "used", spec.model.loss)
         flops_fwd = 0
         for t in [*model.parameters(), *model.buffers()]:
             tracker.track(t)

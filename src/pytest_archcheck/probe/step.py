@@ -187,8 +187,12 @@ def train_step(
             loss = loss_fn(out, inputs)
         t1 = tracker.clock if tracker is not None else 0
         f1 = tracker.flops if tracker is not None else 0
+        # the default cross-entropy keeps the logits alive through backward, as a training
+        # loop holding the model's output object does (build.py ProbeLoss.holds_output)
+        held = out if getattr(loss_fn, "holds_output", False) else None
         del out, inputs
         loss.backward()
+        del held
     return t0, t1, f1 - f0, loss
 
 
@@ -434,6 +438,7 @@ def measure(
     assert sum(bd.values()) == tracker.peak, (bd, tracker.peak)
     peak = tracker.peak
     extra: dict[str, Any] = {"emulate": emulate} if cuda else {}
+    extra["loss"] = getattr(loss_fn, "used", spec.model.loss)
     if cuda:
         ws = CUBLAS_WORKSPACES_PER_STEP * cublas_workspace_bytes(spec.budget.device)
         peak += ws
