@@ -71,6 +71,10 @@ def adapt_yaml(text: str, path: str) -> Adapted:
     data, lines = _parse(text)
     if not isinstance(data, dict):
         raise AdapterError("ARC306", "a YAML recipe must be a mapping at the top level", 1)
+    from .accelerate import adapt_accelerate, looks_like_accelerate
+
+    if looks_like_accelerate(data):  # an `accelerate config` file: the launcher's layout
+        return adapt_accelerate(data, lines)
     block_key = next((k for k in ("model", "model_config") if isinstance(data.get(k), dict)), None)
     block: dict[str, Any] = data[block_key] if block_key else {}
     if block_key and (HF_HINTS | LLAMA_HINTS) & set(block):
