@@ -223,12 +223,15 @@ def _measure(
                 if check in (None, concern):
                     found[f"{concern}_error"] = broken.message
     # Behavioural checks test the user's code; a spec without a factory is probed on our
-    # reference implementation, whose masks and initialisation say nothing about theirs.
+    # reference implementation, whose masks and initialisation say nothing about theirs --
+    # unless it comes from a config.json, whose transformers class the probe builds.
     # (This runs in the isolated child, or on the fixture's own model object.)
+    from .probe.hf_class import builds_real
+
     if (
         behaviour
         and check in (None, "pitfalls")
-        and (model is not None or spec.model.factory)
+        and (model is not None or spec.model.factory or builds_real(spec, fake=False))
         and not any(f.code == "ARC303" for f in findings)
     ):
         findings.extend(_behaviour(loaded, model))
@@ -311,6 +314,8 @@ def render_probe_text(res: Any) -> None:
         )
         t.add_row("samples", str(lat.get("samples")))
     t.add_row("probes", str(res.probes))
+    if isinstance(res.extra.get("model"), str):  # a spec from a config.json: which model ran
+        t.add_row("model", res.extra["model"])
     console = Console()
     console.print(t)
     for f in res.findings:

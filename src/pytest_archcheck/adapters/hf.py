@@ -623,10 +623,17 @@ def supported_architectures_page() -> str:
         "built from the same config, checked for every config class in `CONFIG_MAPPING` and",
         "key by key (`tests/adapters/test_hf_conformance.py`, `docs/benchmarks.md`).",
         "",
-        '"Probe" and "behaviour": `archcheck probe` and the behavioural checks build the',
-        "family's reference Transformer from the adapted spec. It holds exactly the real",
-        "class's parameters (tested), with the same block structure, but it is not the",
-        "transformers class: to measure that class itself, point `model.factory` at it.",
+        '"Probe" and "behaviour": with `transformers` importable, `archcheck probe`, `check',
+        "--probe` and the behavioural checks build the transformers class itself from the",
+        "config (`probe/hf_class.py`: `from_config`, SDPA attention or eager where the class",
+        "has no SDPA, fp32 parameters under the spec's autocast, `use_cache` off), never",
+        "downloading weights; the probe JSON names it (`extra.model`). A spec that overrides a",
+        "shape of its config (other than `layers`, written back into the config) is probed on",
+        "the family's reference Transformer, which holds exactly the real class's parameters,",
+        "and `extra.model` names the key. Mixture-of-experts classes route tokens with",
+        "value-dependent shapes that fake tensors cannot run: `--device fake` measures the",
+        "reference, `--device cpu` the class. The formula against the class itself, config by",
+        "config: `docs/benchmarks.md`.",
         "",
         "| architecture | model_type | params exact | probe | behaviour | refused (ARC302) |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -635,9 +642,13 @@ def supported_architectures_page() -> str:
     for model_type, (name, _) in ARCHITECTURES.items():
         keys = ", ".join(f"`{k}`" for k in REFUSED_KEYS.get(model_type, ()))
         refused = f"{keys}, {common}" if keys else common
+        probe = (
+            "transformers class (cpu); reference (fake)"
+            if model_type in ("mixtral", "qwen2_moe")
+            else "transformers class"
+        )
         lines.append(
-            f"| {name} | `{model_type}` | yes | reference Transformer | reference Transformer "
-            f"| {refused} |"
+            f"| {name} | `{model_type}` | yes | {probe} | transformers class | {refused} |"
         )
     for model_type, why in REFUSED.items():
         lines.append(

@@ -163,6 +163,15 @@ def run(
     res.attention_kernel = m.attention_kernel
     res.flops = {"forward": m.flops_forward, "train_step": m.flops_train_step}
     res.extra.update(m.extra)
+    if model is None:
+        from .hf_class import described
+
+        sharded = device == "fake" and layout_of(spec).sharded
+        built = described(spec, device) if not sharded else None
+        if built is None and sharded and spec.hf_config is not None:
+            built = "reference Transformer (the sharded probe shards the reference's blocks)"
+        if built is not None:  # a spec from a config.json: which model was measured
+            res.extra["model"] = built
     if latency:
         res.latency = _latency(spec, "cuda" if device == "cuda" else "cpu", model)
     return res

@@ -72,14 +72,17 @@ def _forget_foreign(top: str, root: Path) -> None:
             del sys.modules[name]
 
 
-def build_model(spec: Spec) -> Any:
-    """Call the spec's factory (or build the reference model of its family)."""
+def build_model(spec: Spec, *, fake: bool = False) -> Any:
+    """Call the spec's factory (or, without one, the transformers class of the spec's
+    config.json when it describes the spec's model, else the reference model of its family)."""
     from torch import nn
 
     if spec.model.factory is None:
         from ..families import family_of
+        from .hf_class import build_real
 
-        return family_of(spec).reference_module(spec)
+        real = build_real(spec, fake)  # a spec from a config.json: the transformers class
+        return real if real is not None else family_of(spec).reference_module(spec)
     fn = resolve(spec.model.factory)
     try:
         model = call_factory(fn, spec)
@@ -101,15 +104,22 @@ def build_without_weights(spec: Spec, fake_mode: Any) -> Any:
     FakeTensorMode; only when both fail, for real (its tensors are replaced by fake ones)."""
     import torch
 
+    from .hf_class import builds_real
+
+    if builds_real(spec, fake=True):
+        # a transformers class keeps plain tensors beside its buffers (GPT-J's sinusoidal
+        # table): built under the fake mode, every tensor it makes is fake, none is left on meta
+        with fake_mode, torch.device("cpu"):
+            return build_model(spec, fake=True)
     try:
         with torch.device("meta"):
-            return build_model(spec)
+            return build_model(spec, fake=True)
     except FactoryError as on_meta:
         # FactoryError, or a fake-tensor limitation (a data-dependent op): try for real
         with contextlib.suppress(Exception), fake_mode:
-            return build_model(spec)
+            return build_model(spec, fake=True)
         try:
-            return build_model(spec)
+            return build_model(spec, fake=True)
         except FactoryError as real:
             raise real from on_meta
 

@@ -237,6 +237,7 @@ def run_isolated(
     request = {
         "mode": "probe",
         "spec": spec.model_dump(mode="json"),
+        "hf_config": spec.hf_config,
         "devices": _devices_json(spec),
         "root": os.environ.get("ARCHCHECK_ROOT"),
         "device": device,
@@ -260,6 +261,7 @@ def measure_isolated(
 ) -> tuple[dict[str, Any] | None, Finding | None]:
     """measure._measure in a child: (its JSON result, None) or (None, ARC303)."""
     full = {**request, "mode": "measure", "spec": spec.model_dump(mode="json"),
+            "hf_config": spec.hf_config,
             "devices": _devices_json(spec), "root": os.environ.get("ARCHCHECK_ROOT")}  # fmt: skip
     run = run_child(full, timeout, memory)
     if run.result is not None:
@@ -311,6 +313,7 @@ def _work(req: dict[str, Any]) -> Any:
     if req.get("root"):
         os.environ["ARCHCHECK_ROOT"] = req["root"]
     spec = Spec.model_validate(req["spec"], context={"devices": _devices_from_json(req)})
+    spec.attach_hf_config(req.get("hf_config"))  # private to the spec: not in its dump
     if req["mode"] == "measure":
         from ..measure import measure_in_child
 

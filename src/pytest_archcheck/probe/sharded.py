@@ -285,6 +285,7 @@ def prepare(spec: Spec, model: Any = None) -> Any:
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
+    from ..families import family_of
     from .build import build_model
 
     lay = layout_of(spec)
@@ -298,7 +299,13 @@ def prepare(spec: Spec, model: Any = None) -> Any:
     )
     if model is None:
         with torch.device("meta"):
-            model = build_model(spec)
+            # its FSDP units and TP plan are the reference's blocks: never the transformers
+            # class of a config.json here (probe/hf_class.py says so in the result)
+            model = (
+                build_model(spec)
+                if spec.model.factory is not None
+                else family_of(spec).reference_module(spec)
+            )
     if lay.tp > 1:
         _apply_tp(model, mesh["tp"], lay.tp)
     # FSDP over the data-parallel ranks: dp_shard (2-D with dp_replicate: HSDP), or all

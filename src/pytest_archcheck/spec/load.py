@@ -10,6 +10,7 @@ file TOML cannot parse is "unparsable". The rules layer names them (ARC301, ARC3
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import sys
@@ -47,6 +48,9 @@ class LoadedSpec:
     root: Path | None = None
     # keys taken from an `extends` file and not overridden: (table, key) -> (file, line)
     inherited: dict[Key, tuple[str, int]] = field(default_factory=dict)
+    # the Hugging Face config.json the model comes from (itself or through `extends`): the
+    # probe builds the transformers class from it (probe/hf_class.py)
+    hf_config: dict[str, Any] | None = None
 
     def origin_of(self, key: Key) -> str | None:
         """ "file:line" of a key inherited through `extends` (None for the spec's own keys)."""
@@ -207,6 +211,8 @@ def _validate(
     missing = _required_placeholders(tables, loaded, model)
     try:
         spec = Spec.model_validate(tables, context={"devices": devices})
+        if loaded.hf_config is not None:
+            spec.attach_hf_config(loaded.hf_config)
     except ValidationError as exc:
         by_key: dict[tuple[str, ...], tuple[list[str], str]] = {}
         for err in exc.errors(include_url=False):
@@ -777,6 +783,7 @@ def _merge_extended(
         else:
             adapted = adapt_checked(text, shown, select)
             tables, adapted_lines = adapted.tables, adapted.lines
+            _keep_hf_config(loaded, adapted, text, target)
     except AdapterError as exc:
         loaded.problems.append(_adapter_problem(exc, shown, loaded.name))
         return raw
@@ -814,6 +821,17 @@ def _merge_extended(
 _SYNTAX: dict[str, Syntax] = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 
 
+def _keep_hf_config(loaded: LoadedSpec, adapted: Any, text: str, path: Path) -> None:
+    """Remember a Hugging Face config.json's own keys for the probe, which builds the real
+    transformers class from them (the adapter's spec tables describe its shapes only)."""
+    if adapted.kind == "hf" and path.suffix.lower() == ".json":
+        import json
+
+        with contextlib.suppress(ValueError, RecursionError):
+            cfg = json.loads(text)
+            loaded.hf_config = cfg if isinstance(cfg, dict) else None
+
+
 def adapt_checked(text: str, path: str, select: str | None = None) -> Any:
     """`adapters.adapt_text`, with the input limits checked first (spec/limits.py) and a
     parser that still gives up (recursion, a number Python refuses) turned into ARC306."""
@@ -849,6 +867,7 @@ def load_adapted_text(
         loaded.problems.append(_adapter_problem(exc, file_part, None))
         return loaded
     loaded.name = default_name(file_part, adapted)
+    _keep_hf_config(loaded, adapted, text, Path(file_part))
     assert isinstance(loaded.source, SourceMap)
     loaded.source.lines.update(adapted.lines)
     tables = _strip_unknown(adapted.tables, loaded, loaded.name)

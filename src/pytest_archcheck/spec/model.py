@@ -383,6 +383,18 @@ class Spec(_WithProjectDevices):
     infer: InferTable = Field(default_factory=InferTable)
     budget: BudgetTable = Field(default_factory=BudgetTable)
     data: DataTable = Field(default_factory=DataTable)
+    # the Hugging Face config.json the model was read from (set by the loader, carried to the
+    # probe's child beside the spec): the probe builds the transformers class from it
+    _hf_config: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @property
+    def hf_config(self) -> dict[str, Any] | None:
+        return self._hf_config
+
+    def attach_hf_config(self, value: dict[str, Any] | None) -> Spec:
+        """Record the config.json this spec was read from (private: no spec key, no JSON)."""
+        self._hf_config = value
+        return self
 
     @model_validator(mode="after")
     def _named_image_model(self) -> Spec:

@@ -1,0 +1,73 @@
+"""Whether the probe may build the real transformers class for a spec read from a config.json.
+
+The probe measures the model the spec describes. For a spec that comes from a Hugging Face
+`config.json` (itself, or through `[model] extends`), that is the transformers class the config
+names, built from the config: the ground truth the family unit's reference Transformer only
+imitates. But a spec may override keys of its config (`layers = 2` to probe a cut-down model,
+`d_model`, `window` ...). Only the layer count is written back into the config (every layer-count
+key transformers uses); the config so edited is adapted again and must give the spec's own
+model keys, else the real class would be another model than the one estimated, and the probe
+builds the reference Transformer instead and says which key differs. Static: no torch, no
+transformers import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..spec.model import ModelTable, Spec
+
+# the layer count under each name transformers' configs use (GPT-2 n_layer, Falcon num_layers,
+# MPT n_layers, the rest num_hidden_layers)
+LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+# model keys that say how the probe calls the model, not what it is
+NOT_SHAPE = frozenset(
+    {"name", "factory", "factory_args", "config", "config_args", "inputs", "loss", "pad_id",
+     "mask_arg", "extends"}
+)  # fmt: skip
+
+
+def real_class_config(spec: Spec) -> tuple[dict[str, Any] | None, str]:
+    """(the config.json dict to build the transformers class from, "") or (None, why not)."""
+    from . import AdapterError
+    from .hf import MODELLED_CLASS, adapt_hf
+
+    raw = spec.hf_config
+    if raw is None:
+        return None, "the spec does not come from a Hugging Face config.json"
+    if spec.model.factory is not None:
+        return None, f"model.factory {spec.model.factory!r} builds the model"
+    cfg = dict(raw)
+    for key in LAYER_KEYS:
+        if isinstance(cfg.get(key), int) and not isinstance(cfg.get(key), bool):
+            cfg[key] = spec.model.layers
+    types = cfg.get("layer_types")
+    if isinstance(types, list) and len(types) > spec.model.layers:  # per-layer attention kinds
+        cfg["layer_types"] = types[: spec.model.layers]
+    try:
+        adapted = adapt_hf(cfg, {})
+    except AdapterError as exc:
+        return None, f"config.json: {exc.message}"
+    if cfg.get("model_type") not in MODELLED_CLASS:
+        return None, f"model_type {cfg.get('model_type')!r} has no modelled transformers class"
+    try:
+        theirs = ModelTable.model_validate(adapted.tables.get("model", {}))
+    except ValueError as exc:
+        return None, f"config.json does not validate as a spec: {str(exc).splitlines()[0]}"
+    differ = [
+        key
+        for key in ModelTable.model_fields
+        if key not in NOT_SHAPE and getattr(theirs, key) != getattr(spec.model, key)
+    ]
+    dropout = adapted.tables.get("train", {}).get("dropout")
+    if dropout is not None and dropout != spec.train.dropout:
+        differ.append("train.dropout")
+    if differ:
+        shown = ", ".join(
+            f"{k} {getattr(spec.model, k)!r} (config: {getattr(theirs, k)!r})"
+            if not k.startswith("train.")
+            else f"{k} {spec.train.dropout!r} (config: {dropout!r})"
+            for k in differ[:4]
+        )
+        return None, f"the spec overrides its config.json: {shown}"
+    return cfg, ""

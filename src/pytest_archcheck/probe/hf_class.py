@@ -1,0 +1,101 @@
+"""The real transformers class as the probe's model, for a spec read from a config.json.
+
+`build_model` asks here first when the spec has no factory: if the spec comes from a Hugging
+Face config.json that describes exactly the spec's model (adapters/hf_source.py) and
+`transformers` is importable, the probe builds the class transformers itself builds for that
+config (`AutoModelForCausalLM`, or `AutoModel` for an encoder, the class whose parameters the
+spec counts: adapters/hf.MODELLED_CLASS), never downloading anything:
+
+- `AutoConfig.for_model(model_type, **config)`, with `use_cache = False` (a training step
+  keeps no KV cache);
+- `from_config(config, attn_implementation="sdpa", dtype=torch.float32)`: SDPA, whose backend
+  the probe's `[train] attention_kernel` selects as for the reference model ("eager" only for a
+  class without SDPA support, and the result says so); fp32 parameters, with `[train] dtype`
+  applied by autocast as for every model the probe trains;
+- `[train] checkpointing`: `gradient_checkpointing_enable(use_reentrant=False)`.
+
+Otherwise the family's reference module is built, and `described` says why, so that a result
+always names the model it measured (`extra["model"]` in the probe JSON).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from ..spec.model import Spec
+
+# config.json keys transformers writes for bookkeeping; AutoConfig would take them as attributes
+_BOOKKEEPING = ("model_type", "transformers_version", "_name_or_path", "_commit_hash")
+
+
+def _plan(spec: Spec, fake: bool) -> tuple[dict[str, Any] | None, str]:
+    from ..adapters.hf_source import real_class_config
+
+    cfg, why = real_class_config(spec)
+    if cfg is not None and importlib.util.find_spec("transformers") is None:
+        return None, "transformers is not installed (pip install transformers)"
+    if cfg is not None and fake and spec.model.experts is not None:
+        # transformers routes tokens with nonzero()/where(): output shapes that depend on
+        # values, which fake tensors do not have
+        return None, (
+            "its expert routing depends on values fake tensors do not have; "
+            "`--device cpu` measures the transformers class"
+        )
+    return cfg, why
+
+
+def described(spec: Spec, device: str) -> str | None:
+    """What the probe builds for a spec from a config.json (None for any other spec)."""
+    if spec.hf_config is None:
+        return None
+    from ..adapters.hf import MODELLED_CLASS
+
+    cfg, why = _plan(spec, device == "fake")
+    if cfg is None:
+        return f"reference Transformer ({why})"
+    return f"transformers {MODELLED_CLASS[cfg['model_type']]} ({cfg['model_type']})"
+
+
+def builds_real(spec: Spec, fake: bool) -> bool:
+    """Whether build_model builds the transformers class for this spec."""
+    return (
+        spec.model.factory is None
+        and spec.hf_config is not None
+        and _plan(spec, fake)[0] is not None
+    )
+
+
+def build_real(spec: Spec, fake: bool = False) -> Any | None:
+    """The transformers class for the spec's config.json, or None (build the reference).
+    `fake`: for the fake-tensor probe (a class it cannot run is not built)."""
+    cfg, _why = _plan(spec, fake)
+    if cfg is None:
+        return None
+    import torch
+    import transformers
+
+    from ..adapters.hf import MODELLED_CLASS
+    from .build import FactoryError
+
+    kwargs = {k: v for k, v in cfg.items() if k not in _BOOKKEEPING}
+    auto = getattr(transformers, MODELLED_CLASS[cfg["model_type"]])
+    try:
+        config = transformers.AutoConfig.for_model(cfg["model_type"], **kwargs)
+        config.use_cache = False
+        try:
+            model = auto.from_config(config, attn_implementation="sdpa", dtype=torch.float32)
+        except ValueError as exc:  # a class without SDPA support (BLOOM, GPT-J, MPT)
+            if "scaled_dot_product_attention" not in str(exc) and "sdpa" not in str(exc):
+                raise
+            model = auto.from_config(config, attn_implementation="eager", dtype=torch.float32)
+        if spec.train.checkpointing:
+            model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False}
+            )
+    except Exception as exc:  # the class's own message, as ARC303
+        raise FactoryError(
+            f"transformers {auto.__name__} for model_type {cfg['model_type']!r} raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    return model
