@@ -267,13 +267,18 @@ def _behaviour(loaded: LoadedSpec, model: Any = None) -> list[Finding]:
     from . import behaviour
     from .probe.build import FactoryError, build_model
 
+    spec = loaded.spec
     if model is None:
+        from .probe.hf_class import builds_real, checked_spec
+
         try:
-            model = build_model(loaded.spec)  # the factory, or the family's reference model
+            model = build_model(spec)  # the factory, the transformers class, or the reference
         except FactoryError as exc:
             return [_factory_finding(loaded, str(exc))]
+        if builds_real(spec, fake=False):
+            spec = checked_spec(spec)  # the class's own mask argument (1 = keep)
     try:
-        return list(behaviour.run_all(model, loaded.spec, loaded.path, spec_locations(loaded)))
+        return list(behaviour.run_all(model, spec, loaded.path, spec_locations(loaded)))
     except Exception as exc:  # the user's model failed in a way the checks did not anticipate
         return [
             _factory_finding(

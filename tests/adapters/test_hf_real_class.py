@@ -38,6 +38,8 @@ TINY: dict[str, dict[str, Any]] = {
                      num_attention_heads=4, vocab_size=300, max_position_embeddings=256),
     "phi": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                 num_attention_heads=4, vocab_size=300, max_position_embeddings=256),
+    "bert": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                 num_attention_heads=4, vocab_size=300, max_position_embeddings=256),
     "mixtral": dict(hidden_size=64, intermediate_size=96, num_hidden_layers=2,
                     num_attention_heads=4, num_key_value_heads=2, vocab_size=300,
                     num_local_experts=4, num_experts_per_tok=2, max_position_embeddings=256),
@@ -114,34 +116,73 @@ def test_experts_run_the_real_class_on_cpu_and_the_reference_on_fake(tmp_path: P
     assert fake.extra["model"].startswith("reference Transformer (its expert routing depends")
 
 
-def test_behaviour_runs_on_the_real_class_and_catches_a_planted_leak(tmp_path: Path) -> None:
-    from torch import nn
-
-    from pytest_archcheck import behaviour
-    from pytest_archcheck.measure import _behaviour
-    from pytest_archcheck.probe.build import build_model
-    from pytest_archcheck.spec.load import load_spec_file
-
-    (tmp_path / "config.json").write_text(json.dumps(_config("llama"), indent=2))
+def _loaded(tmp_path: Path, model_type: str) -> Any:
+    (tmp_path / "config.json").write_text(json.dumps(_config(model_type), indent=2))
     text = '[model]\nextends = "config.json"\n'
     loaded = load_spec_file(text, str(tmp_path / "m.archcheck.toml"), root=tmp_path)
     assert loaded.spec is not None
-    assert _behaviour(loaded) == []  # transformers' LlamaForCausalLM is causal
+    return loaded
 
-    class Leaky(nn.Module):
-        """The real class with each position's logits mixed with the next position's."""
 
-        def __init__(self, inner: nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
+@pytest.mark.parametrize("model_type", ["llama", "gpt_neox", "phi", "bert"])
+def test_behaviour_is_silent_on_real_classes(tmp_path: Path, model_type: str) -> None:
+    """Causality (decoders), padding and mask polarity through `attention_mask`, positions:
+    transformers' own classes are correct models."""
+    from pytest_archcheck.measure import _behaviour
 
-        def forward(self, ids: Any, **kw: Any) -> Any:
-            logits = self.inner(ids, **kw).logits
-            return logits + logits.roll(-1, dims=1)
+    assert _behaviour(_loaded(tmp_path, model_type)) == []
 
-    leaky = Leaky(build_model(loaded.spec))
-    codes = [f.code for f in behaviour.run_all(leaky, loaded.spec, loaded.path)]
-    assert codes == ["ARC205"]
+
+class _Wrapped:
+    """The real class behind a bug planted in its forward."""
+
+    @staticmethod
+    def leaky(inner: Any) -> Any:
+        from torch import nn
+
+        class Leaky(nn.Module):
+            """Each position's logits mixed with the next position's: a causal leak."""
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, ids: Any, **kw: Any) -> Any:
+                logits = self.inner(ids, **kw).logits
+                return logits + logits.roll(-1, dims=1)
+
+        return Leaky()
+
+    @staticmethod
+    def flipped(inner: Any) -> Any:
+        from torch import nn
+
+        class Flipped(nn.Module):
+            """The attention mask inverted before the class sees it: 1 = pad."""
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, ids: Any, attention_mask: Any = None) -> Any:
+                mask = None if attention_mask is None else 1 - attention_mask
+                return self.inner(ids, attention_mask=mask).logits
+
+        return Flipped()
+
+
+@pytest.mark.parametrize(("bug", "code"), [("leaky", "ARC205"), ("flipped", "ARC204")])
+def test_behaviour_catches_a_bug_planted_in_a_real_class(
+    tmp_path: Path, bug: str, code: str
+) -> None:
+    from pytest_archcheck import behaviour
+    from pytest_archcheck.probe.build import build_model
+    from pytest_archcheck.probe.hf_class import checked_spec
+
+    loaded = _loaded(tmp_path, "llama")
+    model = getattr(_Wrapped, bug)(build_model(loaded.spec))
+    found = behaviour.run_all(model, checked_spec(loaded.spec), loaded.path)
+    assert code in [f.code for f in found]
 
 
 def test_cli_probe_of_a_config_json_builds_the_class(tmp_path: Path) -> None:

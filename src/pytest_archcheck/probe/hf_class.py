@@ -66,6 +66,16 @@ def builds_real(spec: Spec, fake: bool) -> bool:
     )
 
 
+def checked_spec(spec: Spec) -> Spec:
+    """The spec the behavioural checks use on a transformers class: every class takes
+    `attention_mask` (1 = keep), so the mask and padding checks run on it unless the spec
+    names another argument."""
+    if spec.model.mask_arg is not None:
+        return spec
+    model = spec.model.model_copy(update={"mask_arg": "attention_mask"})
+    return spec.model_copy(update={"model": model})
+
+
 def build_real(spec: Spec, fake: bool = False) -> Any | None:
     """The transformers class for the spec's config.json, or None (build the reference).
     `fake`: for the fake-tensor probe (a class it cannot run is not built)."""
