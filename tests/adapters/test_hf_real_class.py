@@ -203,15 +203,10 @@ def test_cli_probe_of_a_config_json_builds_the_class(tmp_path: Path) -> None:
 
 
 # Formula vs the real class at published widths, 2 layers, n 256, CPU target. Measured gaps
-# (formula / real-class probe - 1, fp32), open in docs/benchmarks.md: the formula does not yet
-# count GPT-2's causal-mask buffers and its CE path, OPT's learned-position and post-norm
-# transients, Qwen2's tied-embedding backward, BLOOM's eager attention (no SDPA in its class).
-REAL_GAPS = {
-    "gpt2": -0.0439,
-    "opt-350m": +0.0482,
-    "qwen2-0.5b": -0.0399,
-    "bloom-560m": -0.0376,
-}
+# (formula / real-class probe - 1, fp32), open in docs/benchmarks.md: OPT-350m's class runs the
+# tied embedding's backward in another order than the reference (the formula equals the
+# reference's probe to 4 bytes and is 9.9 % over the class).
+REAL_GAPS = {"opt-350m": +0.0986}
 TOLERANCE = 0.02
 
 

@@ -132,6 +132,12 @@ class ForwardSaved:
     # already counted in the phases above; formulas/sharding.py adds it to its own
     # late-backward moment.
     held_through_backward: int = 0
+    # The last backward op (the token embedding's): beside every parameter gradient and what
+    # the loop holds, the transients it allocates. With tied embeddings, autograd keeps the
+    # head's partial weight gradient (V·h·4) until embedding_dense_backward's (V·h·4) arrives,
+    # then adds them into the weight's .grad: 2·V·h·4 on top of all gradients (formulas/peak.py
+    # phase "end-of-backward").
+    end_backward: int = 0
     # Late backward (first layer being differentiated): activations still alive, and the bytes
     # of parameter gradients *not yet* produced (first layer + embeddings).
     late_activations: int = 0

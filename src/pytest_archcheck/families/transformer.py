@@ -578,7 +578,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     logits = ce.end if ce is not None else 4
     if pr.lowp:
         acts += 2 * c.matmul_weights  # autocast's cached 16-bit weight copies
-    head_grad = (vocab or 0) * h * 4
+    head_grad = (vocab or 0) * token_width(m) * 4  # the head is V x the embedding width
     extra = head_grad + 2 * sbh * 4
     # the LM head's backward: its weight gradient, its input's gradient, and the gradient of
     # the logits the loss handed it (a real tensor of the logits' dtype, not sum's expand)
@@ -637,6 +637,8 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         backward_extra=extra,
         loss_backward=loss_moment,
         held_through_backward=ce.held if ce is not None else 0,
+        # tied embeddings: the head's partial weight gradient and the embedding's, then added
+        end_backward=2 * head_grad if (m.tied_embeddings and tokens and vocab) else 0,
         late_activations=late,
         late_missing_grads=4 * (c.layer_weights + emb_params),
         forward_peak=fwd_peak,

@@ -1,7 +1,7 @@
 """Training peak memory of one steady-state step, composed from terms (pure Python, no torch).
 
 Steady state (what probe/step.py measures): optimizer state exists, gradients were released by
-zero_grad(set_to_none=True). The peak is the largest of four phases:
+zero_grad(set_to_none=True). The peak is the largest of five phases:
 
 1. forward (end of forward): weights + optimizer state + saved activations + attention scores
    + logits;
@@ -9,7 +9,10 @@ zero_grad(set_to_none=True). The peak is the largest of four phases:
    activation gradients are alive (`backward_transients`, from the family);
 3. late-backward (Transformers): nearly all parameter gradients exist while the first layer
    (recomputed, with checkpointing) is differentiated;
-4. optimizer: weights + gradients + optimizer state + the step's temporaries (runtime:
+4. end-of-backward: every parameter gradient exists, the loop still holds the model output
+   (the logits of a cross-entropy loss), and the last op's transients (tied embeddings: the
+   head's partial weight gradient and the embedding's, before autograd adds them);
+5. optimizer: weights + gradients + optimizer state + the step's temporaries (runtime:
    CUDA's foreach step copies the second moments, the CPU loop holds two tensors of the
    largest parameter).
 
@@ -49,7 +52,7 @@ if TYPE_CHECKING:
     from ..spec.model import Spec
 
 Shape = tuple[int, ...]
-PHASES = ("forward", "backward", "late-backward", "optimizer")
+PHASES = ("forward", "backward", "late-backward", "end-of-backward", "optimizer")
 
 
 def buffer_bytes(spec: Spec) -> int:
@@ -190,7 +193,7 @@ class TrainMemory:
     step_temporaries: int  # optimizer step
     allocator: int  # CUDA: cuBLAS workspaces + allocator rounding
     total: int
-    phase: str  # "forward" | "backward" | "late-backward" | "optimizer"
+    phase: str  # "forward" | "backward" | "late-backward" | "end-of-backward" | "optimizer"
     target: str  # runtime.Target.label
     activations_formula: str = ""
     inputs: dict[str, Any] = field(default_factory=dict)
@@ -272,12 +275,19 @@ def phase_parts(fw: Any, grads: int, step_temporaries: int) -> dict[str, dict[st
             "activations": fw.late_activations,
             "grads": grads - fw.late_missing_grads,
         }
+    if fw.held_through_backward or fw.end_backward:
+        parts["end-of-backward"] = {
+            "logits": fw.held_through_backward,
+            "grads": grads,
+            "backward_transients": fw.end_backward,
+        }
     return parts
 
 
 @formula(
     "memory.training_peak",
-    "max over phases of the parts alive: forward, backward, late-backward, optimizer step",
+    "max over phases of the parts alive: forward, backward, late-backward, end-of-backward,"
+    " optimizer step",
     "formulas/peak.py (phases measured by probe/step.py)",
 )
 def train_memory(
