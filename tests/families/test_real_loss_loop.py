@@ -26,7 +26,9 @@ TOLERANCE = 0.02
 V, B, N = 1000, 8, 128
 
 
-def _peak_of_second_step(model: Any, step: Callable[[Any], tuple[Any, Any]]) -> int:
+def _peak_of_second_step(
+    model: Any, step: Callable[[Any], tuple[Any, Any]], vocab: int = V, b: int = B, n: int = N
+) -> int:
     """MemTracker's peak (every category: parameters, gradients, optimizer state,
     activations, temporaries) over the second of two training steps. `step(x)` returns the
     loss and what the loop holds through backward (the logits, the output object)."""
@@ -37,7 +39,7 @@ def _peak_of_second_step(model: Any, step: Callable[[Any], tuple[Any, Any]]) -> 
     tracker.track_external(model, opt)
     with tracker:
         for i in range(2):
-            x = torch.randint(0, V, (B, N))
+            x = torch.randint(0, vocab, (b, n))
             loss, held = step(x)
             loss.backward()
             del held
@@ -183,3 +185,42 @@ def test_probe_default_loss_is_transformers_labels_loss(tmp_path: Any, monkeypat
 
     peak = _peak_of_second_step(model, step)
     assert abs(probed.peak_bytes / peak - 1) <= 0.001, (probed.peak_bytes, peak)
+
+
+# Shapes where the step's peak is the end of backward: a tied 20,000-token embedding of width
+# 512 and a short batch (1 x 64), so the two partial gradients of the shared weight (2 x 41 MB)
+# beside every gradient and the held logits outweigh the optimizer step's temporaries.
+TIED = {
+    "transformer": {"heads": 8},
+    "gru": {"hidden": 512},
+    "tcn": {"kernel": 3, "dilations": [1, 2]},
+}
+
+
+@pytest.mark.parametrize("family", sorted(TIED))
+def test_tied_embedding_end_of_backward(family: str) -> None:
+    """The reference module with a tied head in the plain loop: at the token embedding's
+    backward every gradient exists, the loop holds the logits, and autograd holds the head's
+    partial gradient of the shared weight and the embedding's before adding them."""
+    vocab, b, n = 20_000, 1, 64
+    spec = Spec.model_validate(
+        {
+            "model": {"family": family, "layers": 2, "d_model": 512, "vocab": vocab,
+                      "tied_embeddings": True, **TIED[family]},
+            "train": {"batch": b, "seq_len": n, "dtype": "fp32", "optimizer": "adamw"},
+        }
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = family_of(spec).reference_module(spec)
+    model.train()
+
+    def step(x: Any) -> tuple[Any, Any]:
+        out = model(x)
+        logits = out[0] if isinstance(out, tuple) else out
+        loss = F.cross_entropy(logits.float().reshape(-1, vocab), x.reshape(-1))
+        return loss, out
+
+    peak = _peak_of_second_step(model, step, vocab, b, n)
+    est = estimate(spec, target="cpu").memory
+    assert est.phase == "end-of-backward", est.to_json()
+    assert abs(est.total / peak - 1) <= 0.005, (est.total, peak, est.to_json())

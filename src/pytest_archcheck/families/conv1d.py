@@ -291,12 +291,19 @@ def conv1d_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
         dropped=0 if tokens else b * n * c_first * 4,
         cuda=target.cuda,
     )
+    # the end of backward: every gradient, the output the loop holds (+ the scalar loss), and
+    # with a tied head the two partial gradients of the shared weight before autograd adds them
+    rnd = LiveBytes(target.cuda).rnd
+    held = rnd(rows * width * p) + rnd(4) if width else 0
+    shared = 2 * (m.vocab or DEFAULT_VOCAB) * m.d_model * 4 if (width and tied(spec)) else 0
     return ForwardSaved(
         end,
         0,
         logits,
         backward_extra=extra,
         forward_peak=peak if peak > end + logits else 0,
+        held_through_backward=held,
+        end_backward=shared,
         formula="activations.conv1d",
     )
 

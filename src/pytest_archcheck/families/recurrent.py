@@ -363,12 +363,18 @@ def native_rnn_forward(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     acts = w.held["saved"] + w.held.get("wsaved", 0)
     logits = w.held["logits"] + w.held.get("logprobs", 0) + w.held.get("targets", 0)
     logits += w.held["loss"]
+    # the end of backward: every gradient, the output the loop holds (+ the scalar loss), and
+    # with a tied head the two partial gradients of the shared weight before autograd adds them
+    held = ce.held if (out_el and width) else 0
+    shared = 2 * (m.vocab or DEFAULT_VOCAB) * m.d_model * 4 if (held and tied(spec)) else 0
     return ForwardSaved(
         acts,
         0,
         logits,
         backward_extra=extra,
         forward_peak=w.peak,
+        held_through_backward=held,
+        end_backward=shared,
         formula="activations.recurrent",
     )
 
