@@ -2,11 +2,12 @@
 
 For every published config.json in tests/adapters/data: a spec that extends it with
 `layers = 2` (written back into the config, so the probe builds the transformers class itself
-at the config's real widths), batch 1, n 256, CPU target, fp32 and bf16. Prints one row per
+at the config's real widths), batch 1, n 256, CPU target (`--target cuda`: the emulated CUDA
+one), fp32 and bf16. Prints one row per
 config: formula total, probe peak, their ratio, parameter bytes both ways, and which model the
 probe built (mixture-of-experts classes cannot run on fake tensors: the reference is probed).
 
-Run: python benchmarks/hf_real_class.py [name ...]
+Run: python benchmarks/hf_real_class.py [--target cuda] [name ...]
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pytest_archcheck.spec.load import load_spec_file  # noqa: E402
 DATA = ROOT / "tests" / "adapters" / "data"
 
 
-def main(names: list[str]) -> None:
+def main(names: list[str], target: str = "cpu") -> None:
     names = names or sorted(p.name for p in DATA.iterdir() if (p / "config.json").exists())
     print("| config | dtype | formula | real-class probe | formula / probe - 1 | model probed |")
     print("| --- | --- | ---: | ---: | ---: | --- |")
@@ -43,8 +44,8 @@ def main(names: list[str]) -> None:
                 print(f"| {name} | {dtype} | refused: {loaded.problems[0].message[:60]} | | | |")
                 break
             t0 = time.perf_counter()
-            e = estimate(loaded.spec, target="cpu")
-            res = probe.run(loaded.spec, device="fake", n=256, batch=1, emulate="cpu")
+            e = estimate(loaded.spec, target=target)
+            res = probe.run(loaded.spec, device="fake", n=256, batch=1, emulate=target)
             took = time.perf_counter() - t0
             if res.peak_bytes is None:
                 print(f"| {name} | {dtype} | probe failed: {res.findings[0].message[:80]} | | | |")
@@ -58,4 +59,8 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    args = sys.argv[1:]
+    target = "cpu"
+    if args[:1] == ["--target"]:
+        target, args = args[1], args[2:]
+    main(args, target)
