@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="archcheck", description="Budgets for PyTorch architectures: memory, latency, span."
     )
-    p.add_argument("--version", action="version", version=f"archcheck {__version__}")
+    p.add_argument("-V", "--version", action="version", version=f"archcheck {__version__}")
     p.add_argument(
         "-v",
         "--verbose",
@@ -126,6 +126,27 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=["full", "concise", "json", "sarif", "github"], default=None)
     c.add_argument("--select", type=_codes, default=[], help="comma-separated codes or prefixes")
     c.add_argument("--ignore", type=_codes, default=[], help="comma-separated codes or prefixes")
+    c.add_argument(
+        "--extend-select",
+        type=_codes,
+        default=[],
+        help="codes or prefixes to enable on top of the selected ones (pyproject's, or all)",
+    )
+    c.add_argument(
+        "--statistics",
+        action="store_true",
+        help="print the number of findings per rule code instead of the findings",
+    )
+    c.add_argument(
+        "-q", "--quiet", action="store_true", help="print the findings only, no summary line"
+    )
+    c.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour the full/concise output (auto: on a terminal, unless NO_COLOR is set; "
+        "FORCE_COLOR forces it)",
+    )
     c.add_argument(
         "--exit-zero", action="store_true", help="exit 0 even when findings are reported"
     )
@@ -249,6 +270,9 @@ def _check_quiet(args: argparse.Namespace) -> int:
     fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "full")
     if args.jobs is not None and args.jobs < 1:
         raise ArchcheckError("--jobs must be at least 1")
+    from .codes import EXTEND
+
+    args.select = [*args.select, *(EXTEND + c for c in args.extend_select)]
     no_cache = os.environ.get("ARCHCHECK_NO_CACHE", "").lower() not in ("", "0", "false", "no")
     if args.probe or args.no_cache or no_cache:
         from .engine import check_paths
@@ -269,16 +293,24 @@ def _check_quiet(args: argparse.Namespace) -> int:
         result = check_cached(args.paths, args.select, args.ignore, args.jobs, args.cache_dir)
     models = len(result.specs) if hasattr(result, "specs") else result.models
     nothing = not result.findings and models == 0
-    text = render(result.findings, fmt, result.files)
-    if nothing and fmt in ("full", "concise"):  # never "All checks passed!" over nothing
+    if args.statistics:
+        from .report.formats import statistics
+
+        fmt = "statistics"
+        text = statistics(result.findings)
+    else:
+        text = render(result.findings, fmt, result.files)
+    if nothing and fmt in ("full", "concise", "statistics"):  # never a pass over nothing
         text = f"Nothing checked: no model found ({result.files} files read)"
+    elif args.quiet and fmt in ("full", "concise"):  # ruff's -q: the findings, no summary
+        text = "\n".join(text.split("\n")[:-1]).rstrip("\n")
     if args.output_file:
         try:
             args.output_file.write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
             raise ArchcheckError(f"cannot write: {exc.strerror}", str(args.output_file)) from exc
-    else:
-        _emit(text, fmt)
+    elif text:
+        _emit(text, fmt, args.color)
     if result.findings and not args.exit_zero:
         return EXIT_FINDINGS
     if nothing:
@@ -291,8 +323,20 @@ def _check_quiet(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _emit(text: str, fmt: str) -> None:
-    if fmt in ("full", "concise") and sys.stdout.isatty():
+def colour_wanted(choice: str, isatty: bool) -> bool:
+    """--color as ruff reads it: `always`/`never` win; `auto` colours a terminal unless
+    NO_COLOR is set (https://no-color.org), and FORCE_COLOR (non-empty) colours a pipe too."""
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return isatty
+
+
+def _emit(text: str, fmt: str, color: str = "auto") -> None:
+    if fmt in ("full", "concise", "statistics") and colour_wanted(color, sys.stdout.isatty()):
         from rich.console import Console
         from rich.highlighter import RegexHighlighter
         from rich.theme import Theme
@@ -305,7 +349,10 @@ def _emit(text: str, fmt: str) -> None:
             ]
 
         Console(
-            highlighter=_H(), theme=Theme({"code": "bold red", "path": "bold", "help": "cyan"})
+            highlighter=_H(),
+            theme=Theme({"code": "bold red", "path": "bold", "help": "cyan"}),
+            force_terminal=True,
+            no_color=False,
         ).print(text, soft_wrap=True, markup=False, emoji=False)  # text was `clean`ed
     else:
         sys.stdout.write(text + "\n")
@@ -436,7 +483,7 @@ def _advise(args: argparse.Namespace) -> int:
     except UnknownDeviceError as exc:
         raise ArchcheckError(f"--device: {exc}") from None
     if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2))
+        print(json.dumps({"schema_version": 1, **result.to_json()}, indent=2))
     else:
         advise_text(result)
     return EXIT_OK
@@ -523,7 +570,7 @@ def _rule(args: argparse.Namespace) -> int:
         )
     r = RULES[code]
     if args.format == "json":
-        print(json.dumps(_rule_json(r, sections=True), indent=2))
+        print(json.dumps({"schema_version": 1, **_rule_json(r, sections=True)}, indent=2))
     else:
         print(f"# {r.code} {r.name} ({r.severity}, {r.kind}, pytest item {r.concern})\n\n{r.doc}")
     return EXIT_OK

@@ -167,12 +167,7 @@ def load_all(paths: Sequence[str]) -> tuple[list[LoadedSpec], list[Finding], Sel
 
 def _selection_for(loaded: LoadedSpec, select: Sequence[str], ignore: Sequence[str]) -> Selection:
     """The spec's own project settings, with the command line's select/ignore on top."""
-    base = Selection.merged(loaded.settings)
-    return Selection(
-        select=list(select) or base.select,
-        ignore=[*base.ignore, *ignore],
-        per_file_ignores=base.per_file_ignores,
-    )
+    return Selection.merged(loaded.settings, select, ignore)
 
 
 def _check_one(

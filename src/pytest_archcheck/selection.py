@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .codes import ALL, EXTEND
 from .spec.model import Settings
 
 
@@ -28,9 +29,14 @@ class Selection:
     )
 
     def enabled(self, code: str, path: str | None = None, root: Path | None = None) -> bool:
-        if self.select and not any(code.startswith(s) for s in self.select):
+        """ruff's rule: the most specific selector that matches the code wins, and `ignore`
+        wins over `select` at equal specificity (`--select ARC1 --ignore ARC104` drops ARC104;
+        `--select ARC104 --ignore ARC1` keeps it). No select means every rule, at the lowest
+        specificity."""
+        chosen = _specificity(code, self.select) if self.select else 0
+        if chosen < 0:
             return False
-        if any(code.startswith(s) for s in self.ignore):
+        if _specificity(code, self.ignore) >= chosen:
             return False
         if path is not None and self.per_file_ignores:
             return not any(code.startswith(c) for c in self._ignored_in(path, root))
@@ -54,13 +60,31 @@ class Selection:
     def merged(
         cls, settings: Settings | None, select: Sequence[str] = (), ignore: Sequence[str] = ()
     ) -> Selection:
-        """Command-line select/ignore win over pyproject's, which win over defaults."""
+        """Command-line select/ignore win over pyproject's, which win over defaults.
+
+        A selector written `+CODE` (what `--extend-select CODE` passes) extends the select
+        list instead of replacing it: pyproject's (or every rule), plus CODE."""
         s = settings or Settings()
+        replace = [c for c in select if not c.startswith(EXTEND)]
+        extend = [c[len(EXTEND) :] for c in select if c.startswith(EXTEND)]
+        base = replace or s.select
+        if extend:
+            base = [*(base or [ALL]), *extend]
         return cls(
-            select=list(select) or s.select,
+            select=base,
             ignore=[*s.ignore, *ignore],
             per_file_ignores=s.per_file_ignores,
         )
+
+
+def _specificity(code: str, selectors: Sequence[str]) -> int:
+    """Length of the longest selector that is a prefix of `code` (-1: none matches); "ARC"
+    (every rule) counts as 0, below any code prefix a user writes."""
+    best = -1
+    for s in selectors:
+        if code.startswith(s):
+            best = max(best, 0 if s == ALL else len(s))
+    return best
 
 
 def _relpath(path: str, root: Path | None) -> str:

@@ -119,6 +119,20 @@ def _summary(findings: Sequence[Finding], files: int) -> str:
     )
 
 
+def statistics(findings: Sequence[Finding]) -> str:
+    """ruff's --statistics: one line per rule code, most frequent first: count, code, the
+    rule's name, and whether every one of them is an error."""
+    from ..codes import RULE_NAMES
+
+    counts = Counter(f.code for f in findings)
+    errors = Counter(f.code for f in findings if f.severity == "error")
+    width = len(str(max(counts.values(), default=0)))
+    return "\n".join(
+        f"{n:>{width}}\t{code}\t{'[E]' if errors[code] == n else '[W]'} {RULE_NAMES.get(code, '')}"
+        for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+
+
 def _json(findings: Sequence[Finding], files: int) -> str:
     return json.dumps(
         {
