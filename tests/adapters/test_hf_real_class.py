@@ -240,3 +240,19 @@ def test_formula_against_the_real_class(tmp_path: Path, name: str) -> None:
         assert abs(error) >= TOLERANCE
     else:
         assert abs(error) < TOLERANCE, (name, error)
+
+
+def test_behaviour_builds_the_class_at_two_layers_and_skips_a_huge_one(tmp_path: Path) -> None:
+    """Behaviour runs real forwards on the CPU: depth is cut to 2 blocks; Llama-2-7B's class
+    at 2 layers still holds 0.67 B parameters (2 x 202 M blocks + 2 x 131 M for the untied
+    embedding and head, by hand), over the 300 M cap: not built at all."""
+    from pytest_archcheck.probe.hf_class import behaviour_spec
+
+    deep = _spec(tmp_path, _config("llama") | {"num_hidden_layers": 6})
+    cut = behaviour_spec(deep)
+    assert cut is not None
+    assert (cut.model.layers, cut.model.mask_arg) == (2, "attention_mask")
+    big_dir = tmp_path / "big"
+    big_dir.mkdir()
+    big = _spec(big_dir, json.loads((DATA / "llama-2-7b" / "config.json").read_text()))
+    assert behaviour_spec(big) is None

@@ -66,6 +66,13 @@ def builds_real(spec: Spec, fake: bool) -> bool:
     )
 
 
+# The behavioural checks run real forwards (in float64 too) on the CPU: the class is built at
+# BEHAVIOUR_LAYERS layers, and not at all when even that holds more than BEHAVIOUR_MAX_PARAMS
+# parameters (Llama-2-7B at 2 layers: 0.5 B, 4 GB in float64).
+BEHAVIOUR_LAYERS = 2
+BEHAVIOUR_MAX_PARAMS = 300_000_000
+
+
 def checked_spec(spec: Spec) -> Spec:
     """The spec the behavioural checks use on a transformers class: every class takes
     `attention_mask` (1 = keep), so the mask and padding checks run on it unless the spec
@@ -74,6 +81,20 @@ def checked_spec(spec: Spec) -> Spec:
         return spec
     model = spec.model.model_copy(update={"mask_arg": "attention_mask"})
     return spec.model_copy(update={"model": model})
+
+
+def behaviour_spec(spec: Spec) -> Spec | None:
+    """The spec the behavioural checks build the transformers class from: at most
+    BEHAVIOUR_LAYERS layers (causality, padding, masks and positions are properties of every
+    block; depth adds cost, not evidence), None when that model is still too large to run
+    (BEHAVIOUR_MAX_PARAMS)."""
+    from ..formulas.params import params_from_spec
+
+    layers = min(spec.model.layers, BEHAVIOUR_LAYERS)
+    cut = spec.model_copy(update={"model": spec.model.model_copy(update={"layers": layers})})
+    if params_from_spec(cut) > BEHAVIOUR_MAX_PARAMS:
+        return None
+    return checked_spec(cut)
 
 
 def build_real(spec: Spec, fake: bool = False) -> Any | None:
