@@ -145,6 +145,9 @@ class ModelTable(_Table):
     position_offset: NonNegInt = 0
     attention: Literal["full", "sliding", "local", "linear"] = "full"
     window: NonNegInt = 0
+    # local/global stacks (Gemma-2: 2, Gemma-3: 6): with a sliding/local window, every k-th
+    # layer (layer i, 0-based, when (i + 1) % k == 0) attends to every position
+    global_every: PosInt | None = None
     causal: bool = True
     # recurrent
     hidden: PosInt | None = None
