@@ -186,6 +186,10 @@ class ModelTable(_Table):
     shared_d_ff: NonNegInt = 0
     shared_gate: bool = False
     extends: str | None = None
+    # hybrids (family = "hybrid", families/hybrid.py): the stages in order, each a [model]
+    # table of its own family (a strided conv stem, then transformer blocks); keys a stage
+    # does not write come from this table (docs/hybrid.md)
+    stage: list[ModelTable] | None = None
 
     @field_validator("input")
     @classmethod

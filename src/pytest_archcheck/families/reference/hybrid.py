@@ -1,0 +1,27 @@
+"""Reference hybrid (families/hybrid.py describes its tensors and saved bytes): the stem's
+reference ConvStack (no head), a hand-over to the blocks as one fp32 row-major copy of its
+output (the residual stream's dtype under autocast), then the blocks' reference Transformer
+(input = embeddings, carrying the hybrid's head)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ...spec.model import Spec
+from ..hybrid import stage_specs
+from .conv1d import ConvStack
+from .transformer import Transformer
+
+
+class Hybrid(nn.Module):
+    def __init__(self, spec: Spec) -> None:
+        super().__init__()
+        stem, blocks = stage_specs(spec)
+        self.stem = ConvStack(stem)
+        self.blocks = Transformer(blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x)  # (b, n / S, c): a transposed view of the stem's last map
+        h = h.to(torch.float32, memory_format=torch.contiguous_format)
+        return self.blocks(h)  # type: ignore[no-any-return]
