@@ -47,17 +47,64 @@ if TYPE_CHECKING:
 
 STEM_FAMILIES = ("cnn", "tcn")
 BLOCK_FAMILIES = ("transformer",)
-# keys the hybrid table decides for its stages: what the model takes in and puts out
-RESERVED = ("input", "head", "classes", "vocab", "pooler", "stage", "factory", "name")
+# keys the hybrid table decides for its stages (what the model takes in and puts out, and its
+# causality): a stage may repeat them only with the value the hybrid gives it
+RESERVED = ("input", "head", "classes", "vocab", "pooler", "causal", "stage", "factory", "name")
 
 
 class HybridError(ValueError):
     """A stage list this unit does not model (reported as ARC304 on model.stage)."""
 
 
-def _stage_keys(st: ModelTable) -> dict[str, Any]:
-    """The keys a stage table writes (its defaults are filled in from the hybrid table)."""
-    return {k: getattr(st, k) for k in st.model_fields_set}
+def merge_stages(data: dict[str, Any]) -> dict[str, Any]:
+    """The raw [model] table with every stage completed from it (ModelTable's before-validator,
+    so that a validated stage is a whole table and a dump / re-validate round trip -- the probe
+    worker's -- gives the same stages). The first stage takes the hybrid's input, the last its
+    head, the others none; a stage's input width is the previous stage's output width; a stem
+    pads causally when the hybrid is causal, else on both sides. A stage that writes a key the
+    hybrid decides, with another value, is refused (ValueError: ARC302 on the [model] table)."""
+    stages = data.get("stage")
+    if data.get("family", "transformer") != "hybrid":
+        raise ValueError('model.stage is only read with family = "hybrid"')
+    if not isinstance(stages, list) or not all(isinstance(st, dict) for st in stages):
+        return data  # pydantic reports the wrong type
+    causal = data.get("causal", True)
+    width = data.get("d_model", 768)
+    out: list[dict[str, Any]] = []
+    for i, st in enumerate(stages):
+        first, last = i == 0, i == len(stages) - 1
+        decided: dict[str, Any] = {"causal": causal, "stage": None, "factory": None, "name": None}
+        if first:
+            decided["input"] = data.get("input", "tokens")
+            decided["vocab"] = data.get("vocab")
+        else:
+            decided["input"] = "embeddings"
+        if last:
+            decided |= {k: data.get(k) for k in ("head", "classes", "vocab")}
+            decided["pooler"] = data.get("pooler", False)
+        else:
+            decided |= {"head": "none", "classes": None, "pooler": False}
+            if not first:
+                decided["vocab"] = None
+        clash = sorted(k for k in RESERVED if k in st and k in decided and st[k] != decided[k])
+        if clash:
+            raise ValueError(
+                f"model.stage {i + 1} sets {', '.join(clash)}: the hybrid's own [model] table "
+                "says what the model takes in and puts out (and whether it is causal)"
+            )
+        inherited: dict[str, Any] = {"bias": data.get("bias", "all"), "d_model": width}
+        if first and data.get("in_channels") is not None:
+            inherited["in_channels"] = data["in_channels"]
+        if st.get("family") in STEM_FAMILIES:
+            inherited["padding"] = "causal" if causal else "same"
+        merged = inherited | st | decided
+        out.append(merged)
+        if merged.get("family") in STEM_FAMILIES:
+            ch = merged.get("channels", merged["d_model"])
+            width = ch[-1] if isinstance(ch, list) and ch else ch
+        else:
+            width = merged.get("d_model", width)
+    return {**data, "stage": out}
 
 
 def structure_problem(m: ModelTable) -> str | None:
@@ -69,13 +116,6 @@ def structure_problem(m: ModelTable) -> str | None:
             f"stages {fams or '[]'} are not modelled: a hybrid is a 1-D conv stem "
             f"(family {' | '.join(STEM_FAMILIES)}) followed by one transformer stage"
         )
-    for i, st in enumerate(stages):
-        own = sorted(set(st.model_fields_set) & set(RESERVED))
-        if own:
-            return (
-                f"stage {i + 1} sets {', '.join(own)}: the hybrid's own [model] table says "
-                "what the model takes in and puts out"
-            )
     return None
 
 
@@ -96,45 +136,22 @@ def stage_specs(spec: Spec) -> tuple[Spec, ...]:
 
 
 def _build_stages(spec: Spec) -> tuple[Spec, ...]:
-    """One spec per stage, as its own family unit models it: the first stage takes the
-    hybrid's input, the last carries its head, widths chain (a stage's input width is the
-    previous stage's output width), and each stage's n is the previous stage's output length
-    ([train] seq_len, [budget] max_n and [infer] seq_len mapped through the stem).
+    """One spec per stage (the stage tables are whole: merge_stages completed them), with each
+    stage's n the previous stage's output length ([train] seq_len, [budget] max_n and [infer]
+    seq_len mapped through the stem).
 
     Raises HybridError for a stage list this unit does not model."""
-    from ..spec.model import ModelTable
-
     m = spec.model
     if (why := structure_problem(m)) is not None:
         raise HybridError(why)
-    stages = m.stage or []
     out: list[Spec] = []
-    width = m.d_model
     lengths = (spec.train_n, spec.budget_n, spec.infer_n)
-    for i, st in enumerate(stages):
-        own = _stage_keys(st)
-        first, last = i == 0, i == len(stages) - 1
-        d: dict[str, Any] = {"family": st.family, "causal": m.causal, "bias": m.bias}
-        if first:
-            d |= {"input": m.input, "vocab": m.vocab, "d_model": m.d_model}
-            if m.in_channels is not None:
-                d["in_channels"] = m.in_channels
-        else:
-            d |= {"input": "embeddings", "d_model": width}
-        if st.family in STEM_FAMILIES:
-            d["padding"] = "causal" if m.causal else "same"
-        if last:
-            d |= {"head": m.head, "classes": m.classes, "vocab": m.vocab, "pooler": m.pooler}
-        else:
-            d["head"] = "none"
-        d |= own
-        table = ModelTable.model_validate(d)
+    for table in m.stage or []:
         seq = spec.train.model_copy(update={"seq_len": lengths[0]})
         bud = spec.budget.model_copy(update={"max_n": lengths[1]})
         inf = spec.infer.model_copy(update={"seq_len": lengths[2]})
         out.append(spec.model_copy(update={"model": table, "train": seq, "budget": bud,
                                            "infer": inf}))  # fmt: skip
-        width = _out_width(table)
         lengths = tuple(stage_length(table, n) for n in lengths)  # type: ignore[assignment]
     return tuple(out)
 

@@ -191,6 +191,16 @@ class ModelTable(_Table):
     # does not write come from this table (docs/hybrid.md)
     stage: list[ModelTable] | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _hybrid_stages(cls, data: Any) -> Any:
+        """A hybrid's stages take the keys they do not write from this table."""
+        if isinstance(data, dict) and data.get("stage") is not None:
+            from ..families.hybrid import merge_stages
+
+            return merge_stages(data)
+        return data
+
     @field_validator("input")
     @classmethod
     def _modelled(cls, value: Any, info: ValidationInfo) -> Any:
