@@ -1,6 +1,6 @@
 """Reference hybrid (families/hybrid.py describes its tensors and saved bytes): the stem's
 reference ConvStack (no head), a hand-over to the blocks as one fp32 row-major copy of its
-output (the residual stream's dtype under autocast), then the blocks' reference Transformer
+output in the blocks' weight dtype (fp32 under autocast: the residual stream's), then the blocks' reference Transformer
 (input = embeddings, carrying the hybrid's head)."""
 
 from __future__ import annotations
@@ -23,5 +23,7 @@ class Hybrid(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stem(x)  # (b, n / S, c): a transposed view of the stem's last map
-        h = h.to(torch.float32, memory_format=torch.contiguous_format)
+        # the residual stream's dtype: the blocks' weights' (fp32 master weights under autocast)
+        dtype = next(self.blocks.parameters()).dtype
+        h = h.to(dtype, memory_format=torch.contiguous_format)
         return self.blocks(h)  # type: ignore[no-any-return]
