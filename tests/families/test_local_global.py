@@ -163,3 +163,24 @@ def test_refusals_name_the_key() -> None:
         assert any(p[1] == ("model", "global_every") for p in problems), problems
     ok = _spec({"kv_heads": 2}, train={"dtype": "bf16"}, budget={"device": "cpu"})
     assert not list(family_of(ok).dimension_problems(ok))
+
+
+def test_latency_adds_global_layers_to_windowed_ones() -> None:
+    """Each layer is one roofline term: the k = 2 stack's latency is half the all-sliding
+    stack's layers plus half the all-full one's (the LM head once), so it lies strictly
+    between them; a plain full-attention stack keeps all its layers."""
+    from pytest_archcheck.formulas.devices import lookup_device
+
+    dev = lookup_device("H100-80GB")
+    kw = {"infer": {"seq_len": 4096}}
+    lat = {
+        name: family_of(s).latency(s, dev, 1e-5)
+        for name, s in {
+            "mixed": _spec(**kw),
+            "sliding": _spec({"global_every": None}, **kw),
+            "full": _spec({"global_every": None, "attention": "full", "window": 0}, **kw),
+        }.items()
+    }
+    assert all(v is not None and v.steps == 4 + 1 for v in lat.values())  # 4 layers + head
+    s, m, f = (lat[k].seconds for k in ("sliding", "mixed", "full"))  # type: ignore[union-attr]
+    assert s < m < f

@@ -382,15 +382,16 @@ class Transformer(Family):
             one = sum(prod(s) for s in mlp_shapes(m, bias_parts(m), expert_width(m)))
             layer_params -= (m.experts - top_k(m)) * one
         local, glob = local_global_layers(m)
+        mixed = bool(local and glob)
         out = transformer_latency(
-            device, inf.dtype or spec.train.dtype, local if glob else m.layers, inf.batch,
+            device, inf.dtype or spec.train.dtype, local if mixed else m.layers, inf.batch,
             spec.infer_n, d_model=m.d_model, heads=m.head_count, d_ff=mlp_width(m),
             layer_params=layer_params, vocab=m.vocab if lm_head(spec) else None,
             kv_heads=m.kv_head_count, head_dim=m.head_dim, mlp=matmul_mlp(m),
             attention=m.attention, window=m.window, causal=m.causal, new_tokens=inf.new_tokens,
             kv_cache=inf.kv_cache, overhead_s=overhead_s,
         )  # fmt: skip
-        if not (local and glob):
+        if not mixed:
             return out
         # every kernel adds its own roofline time: the global layers' part adds to the rest
         full = transformer_latency(
