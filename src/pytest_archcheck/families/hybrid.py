@@ -25,7 +25,8 @@ blocks. Every figure is the composition of the stage units' own figures, each at
 
 What is not modelled is refused (ARC304 naming `model.stage`): other stage orders or
 families, more than one stem or block stage, a stem whose last width differs from the blocks'
-d_model, a head or input set inside a stage, a stem and blocks of different causality.
+d_model, a stem padded against the hybrid's causality. A stage that repeats one of the
+hybrid's own keys (input, head, classes, vocab, pooler, causal) with another value is ARC302.
 """
 
 from __future__ import annotations
