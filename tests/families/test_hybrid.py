@@ -323,3 +323,54 @@ def test_refusals_are_findings(tmp_path: Path) -> None:
     assert [f.code for f in wide] == ["ARC304"] and "64 channels" in wide[0].message
     stray = _check(tmp_path, HEAD.replace("hybrid", "transformer") + BLOCKS)
     assert [f.code for f in stray] == ["ARC302"] and "only read with" in stray[0].message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+@pytest.mark.parametrize("kind", ["hybrid", "local-global"])
+def test_estimate_matches_torch_mem_tracker(kind: str, dtype: str) -> None:
+    """Against torch's own tracker (MemTracker), never our probe: the reference modules
+    trained for two steps in a plain loop (cross-entropy on the fp32 logits, AdamW,
+    zero_grad(set_to_none=True)); the second step's peak against `estimate(target="cpu")`.
+    The hybrid predicts one class of V per block position (random targets, as the probe's loss
+    draws them); the local/global stack is a language model over its own tokens."""
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    V, B, N = 1000, 8, 512
+    train = {"batch": B, "seq_len": N, "dtype": dtype}
+    if kind == "hybrid":
+        spec = hybrid({"d_model": 128, "vocab": V}, {"channels": 128},
+                      {"d_model": 128, "heads": 4, "d_ff": 512, "window": 32,
+                       "global_every": 3, "positional": "rotary"}, train=train)  # fmt: skip
+    else:
+        spec = Spec.model_validate(
+            {"model": {"family": "transformer", "layers": 4, "d_model": 128, "heads": 4,
+                       "vocab": V, "attention": "sliding", "window": 32, "global_every": 2},
+             "train": train}
+        )  # fmt: skip
+    torch.manual_seed(0)
+    model = family_of(spec).reference_module(spec)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    tracker = MemTracker()
+    tracker.track_external(model, opt)
+    with tracker:
+        for i in range(2):
+            x = torch.randint(0, V, (B, N))
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16"):
+                logits = model(x)
+                rows = logits.shape[1]
+                target = x if rows == N else torch.randint(0, V, (B, rows))
+                loss = F.cross_entropy(logits.float().view(-1, V), target.reshape(-1))
+            loss.backward()
+            del logits, target
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            del loss
+            if i == 0:
+                tracker.reset_mod_stats()
+    peak = int(tracker.get_tracker_snapshot("peak")[torch.device("cpu")]["Total"])
+    est = estimate(spec, target="cpu").memory
+    assert abs(est.total / peak - 1) <= 0.02, (est.total, peak, est.to_json())
