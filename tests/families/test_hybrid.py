@@ -374,3 +374,86 @@ def test_estimate_matches_torch_mem_tracker(kind: str, dtype: str) -> None:
     peak = int(tracker.get_tracker_snapshot("peak")[torch.device("cpu")]["Total"])
     est = estimate(spec, target="cpu").memory
     assert abs(est.total / peak - 1) <= 0.02, (est.total, peak, est.to_json())
+
+
+# --- conv stem, then an LSTM/GRU/RNN ---------------------------------------------------------
+
+
+def conv_lstm(model: dict[str, Any] | None = None, blocks: dict[str, Any] | None = None,
+              stem: dict[str, Any] | None = None, **tables: Any) -> Spec:  # fmt: skip
+    d = (model or {}).get("d_model", 128)
+    st = {"family": "cnn", "layers": 2, "kernel": 4, "strides": [2, 2], "channels": d}
+    m = {"family": "hybrid", "d_model": 128, "vocab": 1000,
+         "stage": [st | (stem or {}), {"family": "lstm", "layers": 2, "hidden": 128} |
+                   (blocks or {})]}  # fmt: skip
+    return Spec.model_validate({"model": m | (model or {}), **tables})
+
+
+def test_conv_lstm_is_a_recurrent_unit() -> None:
+    """The recurrent rules apply: sequential steps = the stem's 2 layers + n / 4 = 2 + 128;
+    path length for span 100 = 2 + ceil((100 - 9) / 4) = 25 (one transition per block step);
+    reach unlimited; the declared bptt is the gradient horizon."""
+    spec = conv_lstm(train={"seq_len": 512, "bptt": 64})
+    fam = family_of(spec)
+    assert fam.name == "hybrid-recurrent" and fam.recurrent and not fam.attention
+    assert fam.has_forget_gate(spec)
+    p = fam.path(spec, 100, 512)
+    assert (p.reach, p.path_length, p.sequential_steps, p.gradient_horizon) == (None, 25, 130, 64)
+
+
+@pytest.mark.parametrize(
+    ("model", "blocks", "stem", "tables"),
+    [
+        ({}, {}, {}, {"train": {"batch": 2, "seq_len": 512}}),
+        ({}, {"layers": 1}, {}, {"train": {"batch": 2, "seq_len": 512, "dtype": "bf16"}}),
+        (
+            {"causal": False, "classes": 5},
+            {"family": "gru", "hidden": 64, "bidirectional": True},
+            {},
+            {"train": {"batch": 2, "seq_len": 512}, "budget": {"device": "cpu"}},
+        ),
+        (
+            {"d_model": 64},
+            {"layers": 1, "hidden": 64},
+            {"channels": [256, 64], "kernel": 5},
+            {"train": {"batch": 2, "seq_len": 2048}},
+        ),
+    ],
+)
+def test_conv_lstm_formula_matches_fake_probe(
+    model: dict[str, Any], blocks: dict[str, Any], stem: dict[str, Any], tables: dict[str, Any]
+) -> None:
+    pytest.importorskip("torch")
+    from pytest_archcheck import probe
+
+    spec = conv_lstm(model, blocks, stem, **tables)
+    assert not list(family_of(spec).dimension_problems(spec))
+    e = estimate(spec)
+    r = probe.run(spec, device="fake", n=e.n, batch=e.batch)
+    assert r.peak_bytes is not None, r.findings
+    assert abs(e.memory.total / r.peak_bytes - 1) <= 0.02, (e.memory.to_json(), r.peak_bytes)
+
+
+def test_conv_lstm_direction_must_match(tmp_path: Path) -> None:
+    """A causal hybrid with a bidirectional LSTM would see the future through the LSTM."""
+    text = HEAD + STEM + '[[model.stage]]\nfamily = "lstm"\nhidden = 32\nbidirectional = true\n'
+    [f] = _check(tmp_path, text)
+    assert f.code == "ARC304" and "unidirectional" in f.message
+
+
+def test_conv_lstm_bptt_is_arc207(tmp_path: Path) -> None:
+    text = HEAD + STEM + '[[model.stage]]\nfamily = "lstm"\nhidden = 32\n'
+    codes = [f.code for f in _check(tmp_path, text + "[train]\nbptt = 50\n[budget]\nspan = 200\n")]
+    assert codes == ["ARC207"]
+
+
+def test_conv_lstm_reach_is_unlimited_by_measurement() -> None:
+    """torch's gradients: the last block step (input 4 * 49 = 196 of n = 200) depends on
+    input position 0, as the unlimited formula reach says."""
+    torch = pytest.importorskip("torch")
+    from pytest_archcheck.behaviour.reach import measure_reach
+
+    spec = conv_lstm({"d_model": 16}, {"layers": 1, "hidden": 16}, budget={"span": 150})
+    torch.manual_seed(0)
+    r = measure_reach(family_of(spec).reference_module(spec), spec, n=200)
+    assert r.t == 196 and not r.bounded_left and r.left == 196

@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     from ..spec.model import ModelTable, Spec
 
 STEM_FAMILIES = ("cnn", "tcn")
-BLOCK_FAMILIES = ("transformer",)
+RECURRENT_FAMILIES = ("lstm", "gru", "rnn")
+BLOCK_FAMILIES = ("transformer", *RECURRENT_FAMILIES)
 # keys the hybrid table decides for its stages (what the model takes in and puts out, and its
 # causality): a stage may repeat them only with the value the hybrid gives it
 RESERVED = ("input", "head", "classes", "vocab", "pooler", "causal", "stage", "factory", "name")
@@ -96,6 +97,8 @@ def merge_stages(data: dict[str, Any]) -> dict[str, Any]:
         inherited: dict[str, Any] = {"bias": data.get("bias", "all"), "d_model": width}
         if first and data.get("in_channels") is not None:
             inherited["in_channels"] = data["in_channels"]
+        if data.get("forget_bias") is not None:  # ARC210 reads the hybrid table's
+            inherited["forget_bias"] = data["forget_bias"]
         if st.get("family") in STEM_FAMILIES:
             inherited["padding"] = "causal" if causal else "same"
         merged = inherited | st | decided
@@ -115,7 +118,8 @@ def structure_problem(m: ModelTable) -> str | None:
     if len(stages) != 2 or fams[0] not in STEM_FAMILIES or fams[1] not in BLOCK_FAMILIES:
         return (
             f"stages {fams or '[]'} are not modelled: a hybrid is a 1-D conv stem "
-            f"(family {' | '.join(STEM_FAMILIES)}) followed by one transformer stage"
+            f"(family {' | '.join(STEM_FAMILIES)}) followed by one stage of "
+            f"{' | '.join(BLOCK_FAMILIES)}"
         )
     return None
 
@@ -214,6 +218,8 @@ def hybrid_path(span: int | None, stem: PathReport, blocks: PathReport, stride: 
         covered=covered,
         sequential_steps=stem.sequential_steps + blocks.sequential_steps,
         receptive_field=rf,
+        # [train] bptt counts input positions: the chunk the training loop feeds at a time
+        gradient_horizon=blocks.gradient_horizon,
     )
 
 
@@ -227,15 +233,15 @@ def hybrid_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     """Bytes a hybrid's training forward keeps for backward (see the module docs)."""
     from ..formulas.params import shapes_from_spec
     from ..runtime import Precision
+    from . import family_of
     from .conv1d import conv1d_activations
-    from .transformer import transformer_activations
 
     stem, blocks = stage_specs(spec)
     n1 = stage_length(stem.model, n)
     c = stem.model.channel_list()[-1]
     handover = batch * n1 * c * 4  # the fp32 row-major copy the blocks take as h0
     fs = conv1d_activations(stem, n, batch, target, incoming=handover)
-    fb = transformer_activations(blocks, n1, batch, target)
+    fb = family_of(blocks).forward_saved(blocks, n1, batch, target)
     p = Precision.of(spec, target).act
     hold = batch * c * n1 * p if spec.train.dropout > 0 else 0  # dies after the hand-over
     stem_end = fs.activations - hold
@@ -251,6 +257,8 @@ def hybrid_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     # stem's own backward walk (every block gradient made)
     first_layer = (stem_end + fb.late_activations, fb.late_missing_grads + stem_grads)
     stem_walk = (fs.activations + fs.backward_extra, stem_grads)
+    if not fb.late_activations:  # a unit without a late moment of its own (recurrent)
+        first_layer = (0, 0)
     late = max(first_layer, stem_walk, key=lambda t: t[0] - t[1])
     return ForwardSaved(
         acts,
@@ -375,6 +383,18 @@ class _Hybrid(Family):
             )
         from .conv1d import causal as conv_causal
 
+        if blocks.model.family in RECURRENT_FAMILIES and blocks.model.bidirectional == (
+            spec.model.causal
+        ):
+            yield (
+                f"a {'causal' if spec.model.causal else 'non-causal'} hybrid needs a "
+                f"{'unidirectional' if spec.model.causal else 'bidirectional'} "
+                f"{blocks.model.family} stage",
+                key,
+                f"set bidirectional = {str(not spec.model.causal).lower()} in the stage, or "
+                "model.causal",
+            )
+
         if conv_causal(stem.model) != spec.model.causal:
             yield (
                 f"the stem is {'causal' if conv_causal(stem.model) else 'centred'} but the "
@@ -400,6 +420,10 @@ class _Hybrid(Family):
         return Hybrid(spec)
 
 
+def _recurrent_blocks(m: ModelTable) -> bool:
+    return bool(m.stage) and m.stage[-1].family in RECURRENT_FAMILIES  # type: ignore[index]
+
+
 @register
 class ConvStemTransformer(_Hybrid):
     name = "hybrid"
@@ -408,6 +432,29 @@ class ConvStemTransformer(_Hybrid):
     )
     attention = True
     formula_names: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def handles(cls, m: ModelTable) -> bool:
+        return super().handles(m) and not _recurrent_blocks(m)
+
+
+@register
+class ConvStemRecurrent(_Hybrid):
+    """A conv front end, then an LSTM/GRU/RNN over the shortened sequence (the article's
+    streaming-speech design): the recurrent rules apply (BPTT horizon, forget gate,
+    sequential steps = the stem's layers + n / S)."""
+
+    name = "hybrid-recurrent"
+    summary = "stage lists: a strided 1-D conv stem, then an LSTM/GRU/RNN"
+    recurrent = True
+
+    @classmethod
+    def handles(cls, m: ModelTable) -> bool:
+        return super().handles(m) and _recurrent_blocks(m)
+
+    def has_forget_gate(self, spec: Spec) -> bool:
+        (_, _), (fb, blocks) = self.units(spec)
+        return fb.has_forget_gate(blocks)
 
 
 @formula("flops.hybrid", "F = Σ_stages F_stage(n_stage)", "flops.conv_stack + flops.transformer")

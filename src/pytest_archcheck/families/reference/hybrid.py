@@ -1,7 +1,8 @@
 """Reference hybrid (families/hybrid.py describes its tensors and saved bytes): the stem's
-reference ConvStack (no head), a hand-over to the blocks as one fp32 row-major copy of its
-output in the blocks' weight dtype (fp32 under autocast: the residual stream's), then the blocks' reference Transformer
-(input = embeddings, carrying the hybrid's head)."""
+reference ConvStack (no head); a hand-over to the blocks as one row-major copy of its output
+in the blocks' weight dtype (fp32 under autocast: the residual stream's); then the blocks'
+reference module (a Transformer or an LSTM/GRU/RNN; input = embeddings, carrying the
+hybrid's head)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import torch
 from torch import nn
 
 from ...spec.model import Spec
+from .. import family_of
 from ..hybrid import stage_specs
 from .conv1d import ConvStack
-from .transformer import Transformer
 
 
 class Hybrid(nn.Module):
@@ -19,7 +20,7 @@ class Hybrid(nn.Module):
         super().__init__()
         stem, blocks = stage_specs(spec)
         self.stem = ConvStack(stem)
-        self.blocks = Transformer(blocks)
+        self.blocks = family_of(blocks).reference_module(blocks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stem(x)  # (b, n / S, c): a transposed view of the stem's last map
