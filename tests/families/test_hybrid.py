@@ -457,3 +457,11 @@ def test_conv_lstm_reach_is_unlimited_by_measurement() -> None:
     torch.manual_seed(0)
     r = measure_reach(family_of(spec).reference_module(spec), spec, n=200)
     assert r.t == 196 and not r.bounded_left and r.left == 196
+
+
+def test_sensitivity_does_not_halve_the_hybrid_table() -> None:
+    """The hybrid table holds no layers, widths or heads of its own (its stages do): the
+    sensitivity rows are n and batch only, never a "d_model" row that changes nothing."""
+    keys = [r["key"] for r in estimate(hybrid(train={"seq_len": 256, "batch": 2})).to_json()
+            ["sensitivity"]]  # fmt: skip
+    assert keys == ["train.seq_len", "train.batch"]

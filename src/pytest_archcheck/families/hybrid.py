@@ -376,8 +376,8 @@ class _Hybrid(Family):
         c = stem.model.channel_list()[-1]
         if c != blocks.model.d_model:
             yield (
-                f"the stem hands on {c} channels but the transformer stage has d_model "
-                f"{blocks.model.d_model}",
+                f"the stem hands on {c} channels but the {blocks.model.family} stage has "
+                f"d_model {blocks.model.d_model}",
                 key,
                 "make the stem's last channels equal the blocks' d_model",
             )
