@@ -465,3 +465,28 @@ def test_sensitivity_does_not_halve_the_hybrid_table() -> None:
     keys = [r["key"] for r in estimate(hybrid(train={"seq_len": 256, "batch": 2})).to_json()
             ["sensitivity"]]  # fmt: skip
     assert keys == ["train.seq_len", "train.batch"]
+
+
+def test_flops_equal_torch_flop_counter() -> None:
+    """Forward FLOPs against torch's FlopCounterMode (the CPU probe runs the reference module
+    under it): the stem at n = 512 plus full-attention blocks at n / 4 = 128, to the FLOP. (A
+    windowed stack is not compared: the formula counts the w keys a window attends to, SDPA
+    with a band mask multiplies all n.)
+
+    By hand (b 2, d 64): stem 2*2*256*64*64*4 + 2*2*128*64*64*4 = 25,165,824; per block at
+    s = 128 (b*s = 256): qkv 2*256*64*192 = 6,291,456, out 2,097,152, MLP (d_ff 64)
+    4,194,304, causal attention core (half of 2 * 2*2*4*128²*16) 4,194,304; 3 blocks
+    50,331,648; LM head 2*256*64*50 = 1,638,400; total 77,135,872."""
+    pytest.importorskip("torch")
+    from pytest_archcheck import probe
+
+    spec = hybrid(
+        {"d_model": 64},
+        {"channels": 64},
+        {"d_model": 64, "heads": 4, "attention": "full", "window": 0},
+        train={"batch": 2, "seq_len": 512},
+        budget={"device": "cpu"},
+    )
+    r = probe.run(spec, device="cpu", n=512, batch=2)
+    assert r.flops is not None
+    assert estimate(spec).flops[0] == r.flops["forward"] == 77_135_872
