@@ -39,6 +39,8 @@ CLEAN_STATIC = {
     "causal-leak",
     "weak-mask",
     "image-classifier",
+    "conv-stem-transformer",
+    "local-global",
 }
 PROBED = {"mask-bug": {"ARC204", "ARC206"}, "causal-leak": {"ARC205"}, "weak-mask": {"ARC209"}}
 

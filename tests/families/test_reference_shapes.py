@@ -38,12 +38,27 @@ def test_param_shapes_are_the_reference_modules_parameters(unit: str, data: obje
 
 
 def test_registry_serves_every_family_once() -> None:
-    assert family_names() == ["cnn", "gru", "lstm", "rnn", "tcn", "transformer"]
-    assert [u.name for u in units()] == ["conv1d", "conv2d", "recurrent", "transformer"]
+    assert family_names() == ["cnn", "gru", "hybrid", "lstm", "rnn", "tcn", "transformer"]
+    assert [u.name for u in units()] == [
+        "conv1d",
+        "conv2d",
+        "hybrid",
+        "hybrid-recurrent",
+        "recurrent",
+        "transformer",
+    ]
     for family in family_names():
         for inp in ("tokens", "embeddings", "image"):
             serving = [u for u in units() if family in u.serves and inp in u.inputs]
-            assert len(serving) <= 1, (family, inp)
+            # the two hybrid units split `family = "hybrid"` by their last stage (handles)
+            assert len(serving) <= (2 if family == "hybrid" else 1), (family, inp)
+    from pytest_archcheck.spec.model import ModelTable
+
+    for last, unit in (("transformer", "hybrid"), ("lstm", "hybrid-recurrent")):
+        m = ModelTable.model_validate(
+            {"family": "hybrid", "stage": [{"family": "cnn"}, {"family": last}]}
+        )
+        assert [u.name for u in units() if u.handles(m)] == [unit]
 
 
 def test_image_cnn_counts_the_resnet_it_builds() -> None:

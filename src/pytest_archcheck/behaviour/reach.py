@@ -280,17 +280,21 @@ def measure_reach(model: nn.Module, spec: Spec, *, n: int | None = None, seed: i
             left = f.padding[0]
             right = f.size[0] - 1 - left
             return Reach(left, right, size, -1, not f.clipped, not f.clipped, fields)
+    # a downsampling model (a hybrid's strided stem): output position u stands for input u·S
+    stride = fam.output_stride(spec)
     if n is None:
         need = span + 1 if causal else 2 * span + 1
-        cap = TRANSFORMER_MAX_N if fam.attention else 4096
-        n = max(16, min(need, cap))
-    t = n - 1 if causal else n // 2
+        cap = (TRANSFORMER_MAX_N if fam.attention else 4096) * stride
+        n = max(16 * stride, min(need, cap))
+    n_out = fam.output_length(spec, n)
+    t_out = n_out - 1 if causal else n_out // 2
+    t = t_out * stride
     with probe_mode(model):
         x = inp.make(1, n)
         with Leaves(model, x) as leaves:
             y = first_tensor(call(model, x, spec))
-            ys = seq_view(y, 1, n)
-            target = ys[:, t] if ys is not None else y
+            ys = seq_view(y, 1, n_out)
+            target = ys[:, t_out] if ys is not None else y
             support = leaves.grad_support(inp.random_sum(target), inp.seq_axis, n)
     if support is None:
         return Reach(t, n - 1 - t, n, t, False, False)
@@ -464,7 +468,9 @@ def check_reach(
     if fam.recurrent:
         horizon: int | None = None
         source = ""
-        if train_step is not None:
+        # a downsampling model's outputs are not one per input step: its horizon is not
+        # measured through the train step (the declared bptt stands)
+        if train_step is not None and fam.output_stride(spec) == 1:
             horizon = measure_horizon(model, spec, train_step, T=span + 1, seed=seed)
             source = "measured through the train step"
         elif spec.train.bptt is not None:

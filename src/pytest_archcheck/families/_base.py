@@ -243,6 +243,15 @@ class Family:
         """KV-cache bytes at the [infer] shape (None: this family caches nothing)."""
         return None
 
+    def output_stride(self, spec: Spec) -> int:
+        """Input positions between adjacent output positions (a strided stem: its S); output
+        position u stands for input position u·S (the behavioural reach check reads it)."""
+        return 1
+
+    def output_length(self, spec: Spec, n: int) -> int:
+        """Output positions for n input positions (n unless the model downsamples)."""
+        return n
+
     def active_params(self, spec: Spec) -> int | None:
         """Parameters one token runs through, when fewer than all (a mixture of experts runs
         `experts_per_token` of its experts); None when every parameter is active."""

@@ -182,8 +182,13 @@ def _no_position_left(spec: Spec) -> Iterator[Problem]:
     " (each made as its layer runs); backward walked (activations.conv1d_backward)",
     "torch.nn.Conv1d / F.relu saved tensors (families/conv1d.py)",
 )
-def conv1d_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
-    """Bytes a conv stack's training forward keeps for backward (see the module docs)."""
+def conv1d_activations(
+    spec: Spec, n: int, batch: int, target: Target, incoming: int = 0
+) -> ForwardSaved:
+    """Bytes a conv stack's training forward keeps for backward (see the module docs).
+
+    `incoming`: bytes of the gradient a later stage hands back to a stack without a head
+    (families/hybrid.py: the stem of a hybrid), alive until the stack's backward consumes it."""
     from ..runtime import Precision
     from .recurrent import head_logits
 
@@ -290,6 +295,7 @@ def conv1d_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
         embedding=(m.vocab or DEFAULT_VOCAB) * m.d_model * 4 if tokens else 0,
         dropped=0 if tokens else b * n * c_first * 4,
         cuda=target.cuda,
+        incoming=incoming,
     )
     # the end of backward: every gradient, the output the loop holds (+ the scalar loss), and
     # with a tied head the two partial gradients of the shared weight before autograd adds them
@@ -349,6 +355,7 @@ def conv1d_backward(
     embedding: int,
     dropped: int,
     cuda: bool,
+    incoming: int = 0,
 ) -> int:
     """Early backward of the reference conv stack, walked tensor by tensor in autograd's order
     (the fake probe's timeline; each tensor rounded as the CUDA allocator rounds it on a CUDA
@@ -399,6 +406,9 @@ def conv1d_backward(
     w.mark()
     w.alloc("dloss", 4)  # ones_like
     g = ""  # the key of the gradient flowing back ("": a view of ones_like)
+    if incoming:  # a later stage's gradient (hybrid stem): autocast casts it to 16 bits
+        w.alloc("incoming", incoming)
+        g = "incoming"
     if ce:
         # nll_loss's and log_softmax's fp32 gradients; the log-probs then die; autocast
         # casts the logits' gradient back to 16 bits
@@ -436,6 +446,7 @@ def conv1d_backward(
             g = "div"
     elif h.lowp:
         w.alloc("g16", h.b * h.c * h.s * 2)  # ToCopyBackward of output.float()
+        w.free("incoming")
         g = "g16"
     for i in range(len(layers) - 1, -1, -1):
         layer = layers[i]

@@ -48,7 +48,7 @@ during backward. Which kernel runs, the mask width and the RMSNorm kernel come f
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..formulas.memo import per_spec
@@ -199,6 +199,33 @@ def mlp_width(m: ModelTable) -> int:
     return top_k(m) * expert_width(m) + m.shared_d_ff
 
 
+def windowed(m: ModelTable) -> bool:
+    """Whether the layers attend through a sliding/local window (a band mask)."""
+    return m.attention in ("sliding", "local") and m.window > 0
+
+
+def is_global_layer(m: ModelTable, i: int) -> bool:
+    """Layer i (0-based) attends to every position: a windowed stack's every `global_every`-th
+    layer ((i + 1) % k == 0, as Gemma-2's odd layers and Gemma-3's every sixth); every layer
+    of a full-attention stack."""
+    if not windowed(m):
+        return True
+    return m.global_every is not None and (i + 1) % m.global_every == 0
+
+
+@formula(
+    "layers.local_global",
+    "L_global = floor(L / k) (layer i global when (i+1) % k == 0); L_local = L - L_global",
+    "Gemma-2 (layer_idx % 2), Gemma-3 (sliding_window_pattern = 6) in Hugging Face transformers",
+)
+def local_global_layers(m: ModelTable) -> tuple[int, int]:
+    """(windowed layers, global layers) of the stack; (0, L) without a window."""
+    if not windowed(m):
+        return 0, m.layers
+    g = m.layers // m.global_every if m.global_every is not None else 0
+    return m.layers - g, g
+
+
 def lm_head(spec: Spec) -> bool:
     """An LM head (d -> vocab, no bias) at every position (`_base.head_out`)."""
     return head_out(spec.model)[0] == "lm"
@@ -208,6 +235,34 @@ def classes_head(spec: Spec) -> int | None:
     """Width of a classifier head (d -> classes, with bias) on the first position."""
     kind, width = head_out(spec.model)
     return width if kind == "classes" else None
+
+
+_MIXED_FIX = (
+    'set attention_kernel = "math", or kv_heads = heads, or dtype = "fp32" (one kernel for '
+    "every layer)"
+)
+
+
+def mixed_kernels(spec: Spec, target: Target | None = None) -> str | None:
+    """Why a `global_every` stack is not modelled on `target` (default: the spec's): its
+    windowed layers (a mask) and its global layers (none) would run different SDPA kernels,
+    one of them math (s² scores) -- CUDA under bf16/fp16 with grouped-query attention: flash
+    refuses a mask and efficient refuses GQA. None when every layer runs one storage class
+    (flash and efficient save the same bytes)."""
+    from ..runtime import attention_kernel, target_for
+
+    m = spec.model
+    if not (windowed(m) and local_global_layers(m)[1]):
+        return None
+    t = target if target is not None else target_for(spec)
+    local = attention_kernel(spec, t, masked=True)
+    glob = attention_kernel(spec, t, masked=False)
+    if (local == "math") == (glob == "math"):
+        return None
+    return (
+        f"global_every = {m.global_every}: on {t.label} the windowed layers run the {local} "
+        f"attention kernel and the global layers {glob}; per-layer kernels are not modelled"
+    )
 
 
 @register
@@ -279,6 +334,22 @@ class Transformer(Family):
             causal=m.causal, convention=convention,  # type: ignore[arg-type]
             attention_kernel=spec.train.attention_kernel,
         )  # fmt: skip
+        local, glob = local_global_layers(m)
+        if local and glob:  # the global layers' attention cores see every key
+            win = transformer_flops(
+                local, batch, n, m.d_model, m.head_count, d_ff=mlp_width(m),
+                vocab=m.vocab if lm_head(spec) else None, kv_heads=m.kv_head_count,
+                head_dim=m.head_dim, mlp=matmul_mlp(m), attention=m.attention,
+                window=m.window, causal=m.causal, convention=convention,  # type: ignore[arg-type]
+                attention_kernel=spec.train.attention_kernel,
+            )  # fmt: skip
+            full = transformer_flops(
+                glob, batch, n, m.d_model, m.head_count, d_ff=mlp_width(m), vocab=None,
+                kv_heads=m.kv_head_count, head_dim=m.head_dim, mlp=matmul_mlp(m),
+                causal=m.causal, convention=convention,  # type: ignore[arg-type]
+                attention_kernel=spec.train.attention_kernel,
+            )  # fmt: skip
+            out = Flops(win.forward + full.forward, win.train_step + full.train_step)
         if m.experts is None:
             return out
         # routed: each token runs k experts (in d_ff above) and the router, d x experts (+ the
@@ -293,6 +364,9 @@ class Transformer(Family):
         from ..formulas.path import attention_path
 
         m = spec.model
+        if local_global_layers(m)[1] and windowed(m):
+            # a global layer reaches every position in one hop
+            return attention_path(span, m.layers, "full", 0, m.causal)
         return attention_path(span, m.layers, m.attention, m.window, m.causal)
 
     def latency(self, spec: Spec, device: Device, overhead_s: float) -> LatencyEstimate:
@@ -307,14 +381,34 @@ class Transformer(Family):
         if m.experts is not None:  # a token reads the weights of its k experts only
             one = sum(prod(s) for s in mlp_shapes(m, bias_parts(m), expert_width(m)))
             layer_params -= (m.experts - top_k(m)) * one
-        return transformer_latency(
-            device, inf.dtype or spec.train.dtype, m.layers, inf.batch, spec.infer_n,
+        local, glob = local_global_layers(m)
+        mixed = bool(local and glob)
+        out = transformer_latency(
+            device, inf.dtype or spec.train.dtype, local if mixed else m.layers, inf.batch,
+            spec.infer_n, d_model=m.d_model, heads=m.head_count, d_ff=mlp_width(m),
+            layer_params=layer_params, vocab=m.vocab if lm_head(spec) else None,
+            kv_heads=m.kv_head_count, head_dim=m.head_dim, mlp=matmul_mlp(m),
+            attention=m.attention, window=m.window, causal=m.causal, new_tokens=inf.new_tokens,
+            kv_cache=inf.kv_cache, overhead_s=overhead_s,
+        )  # fmt: skip
+        if not mixed:
+            return out
+        # every kernel adds its own roofline time: the global layers' part adds to the rest
+        full = transformer_latency(
+            device, inf.dtype or spec.train.dtype, glob, inf.batch, spec.infer_n,
             d_model=m.d_model, heads=m.head_count, d_ff=mlp_width(m), layer_params=layer_params,
-            vocab=m.vocab if lm_head(spec) else None, kv_heads=m.kv_head_count,
-            head_dim=m.head_dim, mlp=matmul_mlp(m), attention=m.attention,
-            window=m.window, causal=m.causal, new_tokens=inf.new_tokens, kv_cache=inf.kv_cache,
+            vocab=None, kv_heads=m.kv_head_count, head_dim=m.head_dim, mlp=matmul_mlp(m),
+            causal=m.causal, new_tokens=inf.new_tokens, kv_cache=inf.kv_cache,
             overhead_s=overhead_s,
         )  # fmt: skip
+        return replace(
+            out,
+            seconds=out.seconds + full.seconds,
+            steps=out.steps + full.steps,
+            compute_s=out.compute_s + full.compute_s,
+            memory_s=out.memory_s + full.memory_s,
+            overhead_s=out.overhead_s + full.overhead_s,
+        )
 
     def kv_cache(self, spec: Spec) -> int | None:
         """Decoder KV cache (causal and kv_cache = true; an encoder recomputes every position).
@@ -328,16 +422,23 @@ class Transformer(Family):
         if not spec.infer.kv_cache or not m.causal:
             return None
         n = kv_cache_positions(spec)
+        local, glob = local_global_layers(m)
         if m.attention == "sliding" and m.window > 0:
-            n = min(n, m.window)
+            local, glob = (local, glob) if glob else (m.layers, 0)
+        else:  # full attention, or local blocks: every position stays cached
+            local, glob = 0, m.layers
         dtype = spec.infer.dtype or spec.train.dtype
-        return kv_cache_bytes(
-            m.layers,
-            spec.infer.batch,
-            m.kv_head_count,
-            n,
-            m.head_dim,
-            dtype_bytes=DTYPE_BYTES[dtype],
+        # a global layer caches every position, a sliding one its rolling buffer of w
+        return sum(
+            kv_cache_bytes(
+                layers,
+                spec.infer.batch,
+                m.kv_head_count,
+                pos,
+                m.head_dim,
+                dtype_bytes=DTYPE_BYTES[dtype],
+            )
+            for layers, pos in ((local, min(n, m.window)), (glob, n))
         )
 
     def rules_of_thumb(self, spec: Spec, batch: int) -> dict[str, int] | None:
@@ -382,6 +483,21 @@ class Transformer(Family):
             )
         if m.attention in ("sliding", "local") and m.window <= 0:
             yield (f'attention = "{m.attention}" needs window > 0', ("model", "window"), None)
+        elif m.global_every is not None and not windowed(m):
+            yield (
+                f'global_every = {m.global_every} with attention = "{m.attention}": every layer '
+                "is already global",
+                ("model", "global_every"),
+                'set attention = "sliding" and a window, or remove global_every',
+            )
+        elif m.global_every == 1:
+            yield (
+                "global_every = 1 makes every layer global: the window is never used",
+                ("model", "global_every"),
+                'set attention = "full", or global_every >= 2 (Gemma-2: 2, Gemma-3: 6)',
+            )
+        elif m.global_every is not None and (why := mixed_kernels(spec)) is not None:
+            yield (why, ("model", "global_every"), _MIXED_FIX)
         if t.tensor_parallel > 1 and m.head_count % t.tensor_parallel:
             yield (
                 f"tensor_parallel {t.tensor_parallel} does not divide heads {m.head_count}",
@@ -467,6 +583,8 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
 
     m, t = spec.model, spec.train
     c = _consts(spec, target)
+    if (why := mixed_kernels(spec, target)) is not None:
+        raise ValueError(f"{why}: {_MIXED_FIX}")
     pr = Precision.of(spec, target)
     b, s, h, L = batch, n, m.d_model, m.layers
     a, kv, hd, f = m.head_count, m.kv_head_count, m.head_dim, mlp_width(m)
@@ -501,10 +619,16 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         if m.positional == "rotary":
             attn += b * s * (a + kv) * hd * p  # rotated q and k
         attn += full * p + b * a * s * 4  # output + log-sum-exp
+    band = 0
     if m.attention in ("sliding", "local") and m.window:
         # SDPA turns the boolean band into an additive float mask of the query's dtype
-        # (convert_boolean_attn_mask: where(mask, 0, -inf)) and saves that: s²·p per layer.
-        attn += s * s * p
+        # (convert_boolean_attn_mask: where(mask, 0, -inf)) and saves that: s²·p per
+        # windowed layer (a global layer of a `global_every` stack passes no mask).
+        band = s * s * p
+        attn += band
+    n_global = local_global_layers(m)[1] if band else 0
+    # the last windowed layer (0-based): where the forward builds its last band
+    last_local = max((i for i in range(L) if not is_global_layer(m, i)), default=L - 1)
     if gated(m):  # the fused gate + up output, act(gate) and the product
         mlp = 4 * sb * f * p
     elif m.mlp == "gelu":
@@ -558,7 +682,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     if t.checkpointing:
         body = L * sbh * pn  # each block's input; one block is recomputed during backward
     else:
-        body = L * layer
+        body = L * layer - n_global * band
         scores *= L
     acts = emb + body + norm
     vocab = (m.vocab or DEFAULT_VOCAB) if lm_head(spec) else None
@@ -592,8 +716,8 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         attn_w = h * (a + 2 * kv) * hd + a * hd * h
         grads_last = 4 * (c.layer_weights - attn_w + a * hd * h)  # MLP (or experts) and o
         extra = temps + grads_last + head_grad - post
-    if t.checkpointing:
-        extra += layer  # the recomputed last block (its scores are in `scores`)
+    if t.checkpointing:  # the recomputed last block (its scores are in `scores`)
+        extra += layer - (band if is_global_layer(m, L - 1) and band else 0)
     emb_params = ((m.vocab or DEFAULT_VOCAB) * h if tokens else 0) + (
         position_rows(spec) * h if m.positional == "learned" else 0
     )
@@ -610,11 +734,13 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         part = norm + b * s * (a + 2 * kv) * hd * p
         if m.positional == "rotary":
             part += b * s * (a + kv) * hd * p
-        prior = emb + (L - 1) * (sbh * pn if t.checkpointing else layer)
+        j = last_local  # layers done before it (global ones saved no band)
+        before = sum(1 for i in range(j) if is_global_layer(m, i))
+        prior = emb + j * (sbh * pn if t.checkpointing else layer)
         if not t.checkpointing:
-            prior += (L - 1) * (scores // L)
-        if pr.lowp:
-            prior += 2 * (c.matmul_weights - (vocab or 0) * h)  # weight copies made so far
+            prior += j * (scores // L) - before * band
+        if pr.lowp:  # weight copies made so far (every layer's once the last one runs)
+            prior += 2 * (j + 1) * c.layer_weights
         fwd_peak = prior + part + build
         if t.checkpointing:  # the recomputation of the last block, first thing in backward
             extra = max(extra, head_grad + 2 * sbh * 4 + part + build)

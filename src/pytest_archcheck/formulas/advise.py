@@ -13,6 +13,15 @@ Thresholds, all from the source article:
   use FlashAttention or blockwise attention; n > 8192 sparse/linear attention or retrieval.
 - latency: an RNN needs n sequential steps; if n x step time exceeds the latency budget,
   sequential models are excluded.
+
+When d is large (> 256) the guide also proposes concrete designs -- the article's "compress +
+local + a little global" -- each as a spec the family units estimate (`designs`, docs/hybrid.md):
+a strided conv stem (S = 4) then sliding-window blocks with the layers the window needs to
+cover d after downsampling; a local/global stack (every third layer global); and plain full
+attention for comparison. Each carries n after downsampling, window, layers (and the layers d
+needs), reach, the training peak at (batch, n) by the same formulas as `estimate`, whether it
+fits, and its latency on the device when one is given. In the "large span, small budget"
+quadrant `proposal` names the first that covers d and fits.
 """
 
 from __future__ import annotations
@@ -63,12 +72,39 @@ class Advice:
     rnn_latency_ok: bool | None
     device: str | None
     notes: tuple[str, ...]
+    designs: tuple[Design, ...] = ()
+    proposal: str | None = None  # the design the "large span, small budget" quadrant proposes
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (bytes as integers, seconds as floats, notes as a list)."""
         d = asdict(self)
         d["notes"] = list(self.notes)
+        d["designs"] = [x.to_json() for x in self.designs]
         return d
+
+
+@dataclass(frozen=True)
+class Design:
+    """One concrete design for a large span, with the numbers `estimate` would print."""
+
+    name: str
+    family: str
+    n_attention: int  # positions the attention sees (n after the stem)
+    stride: int  # the stem's downsampling S (1: none)
+    window: int | None  # None: full attention
+    global_every: int | None
+    layers: int  # attention layers
+    layers_needed: int | None  # windowed layers d needs (None: a global layer covers it)
+    reach: int | None  # per direction, input positions; None = unlimited
+    covered: bool
+    params: int
+    memory_bytes: int  # training peak at (batch, n)
+    fits: bool
+    latency_s: float | None
+    model: dict[str, Any]  # the [model] table (and stages) to paste
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def _span_class(span: int) -> SpanClass:
@@ -93,6 +129,112 @@ QUADRANTS: dict[tuple[bool, bool], tuple[str, str]] = {
     (True, False): ("large span, small budget", "local attention / hybrid"),
     (True, True): ("large span, large budget", "full Transformer"),
 }
+
+
+STEM = {"family": "cnn", "layers": 2, "kernel": 5, "strides": [2, 2]}
+STEM_STRIDE = 4
+STEM_REACH = 2 + 2 * 2  # centred kernel 5, strides 2, 2: floor(4/2) * (1 + 2)
+GLOBAL_EVERY = 3
+
+
+@formula(
+    "advise.designs",
+    "stem: n/S attended, L = max(layers, ceil(ceil((d - r_stem)/S)/w)); local/global: window "
+    "w, every 3rd layer global; peak = memory.training_peak of each design",
+    "source article ('compress + local + a little global'); Beltagy et al. 2020; Gemma-2",
+)
+def designs(
+    span: int,
+    n: int,
+    memory_bytes: int,
+    *,
+    batch: int,
+    heads: int,
+    d_model: int,
+    layers: int,
+    window: int,
+    dtype: str,
+    device: Device | None,
+) -> tuple[Design, ...]:
+    """Concrete designs for span d at n, each estimated by its family unit (no torch)."""
+    from math import ceil
+
+    from ..families import family_of
+    from ..spec.model import Spec
+    from .params import params_from_spec
+    from .peak import train_memory
+
+    block = {"heads": heads, "d_ff": 4 * d_model, "positional": "rotary"}
+    rest = ceil(max(0, span - STEM_REACH) / STEM_STRIDE)
+    stem_layers = max(layers, ceil(rest / window))
+    plans: list[tuple[str, dict[str, Any], int | None]] = [
+        (
+            "conv stem + sliding window",
+            {
+                "family": "hybrid",
+                "d_model": d_model,
+                "causal": False,
+                "stage": [
+                    {**STEM, "channels": d_model},
+                    {"family": "transformer", "layers": stem_layers, **block,
+                     "attention": "sliding", "window": window},
+                ],
+            },
+            ceil(rest / window),
+        ),
+        (
+            "local + global",
+            {"family": "transformer", "layers": max(layers, GLOBAL_EVERY), "d_model": d_model,
+             **block, "attention": "sliding", "window": window, "global_every": GLOBAL_EVERY},
+            None,
+        ),
+        (
+            "full attention",
+            {"family": "transformer", "layers": layers, "d_model": d_model, **block},
+            None,
+        ),
+    ]  # fmt: skip
+    out: list[Design] = []
+    for name, model, needed in plans:
+        spec = Spec.model_validate(
+            {
+                "model": {"input": "embeddings", "head": "none", **model},
+                "train": {"batch": batch, "seq_len": n, "dtype": dtype},
+                "budget": {"max_n": n, "span": span},
+            }
+        )
+        fam = family_of(spec)
+        path = fam.path(spec, span, n)
+        peak = train_memory(spec, n, batch, target=_target(device)).total
+        lat = fam.latency(spec, device, KERNEL_OVERHEAD_S) if device is not None else None
+        blocks = model["stage"][-1] if "stage" in model else model
+        stride = STEM_STRIDE if "stage" in model else 1
+        out.append(
+            Design(
+                name=name,
+                family=model["family"],
+                n_attention=fam.output_length(spec, n),
+                stride=stride,
+                window=blocks.get("window"),
+                global_every=blocks.get("global_every"),
+                layers=blocks["layers"],
+                layers_needed=needed,
+                reach=path.reach,
+                covered=bool(path.covered),
+                params=params_from_spec(spec),
+                memory_bytes=peak,
+                fits=peak <= memory_bytes,
+                latency_s=lat.seconds if lat is not None else None,
+                model=model,
+            )
+        )
+    return tuple(out)
+
+
+def _target(device: Device | None) -> Any:
+    from ..runtime import Target
+
+    return Target("cuda", device.name if device is not None else None)
 
 
 @formula(
@@ -153,6 +295,21 @@ def advise(
         )
     if n > 2048 and "full Transformer" in rec:
         rec = "full Transformer with FlashAttention" if n <= 8192 else "sparse/linear attention"
+    found: tuple[Design, ...] = ()
+    proposal = None
+    if span_large:
+        found = designs(
+            span, n, memory_bytes, batch=batch, heads=heads, d_model=d_model, layers=layers,
+            window=window, dtype="fp32" if bytes == 4 else "bf16", device=dev,
+        )  # fmt: skip
+        if not budget_large:
+            ok = [x for x in found[:2] if x.covered and x.fits]
+            proposal = ok[0].name if ok else None
+            if not ok:
+                notes.append(
+                    "no proposed design both covers the span and fits: fewer layers or a "
+                    "smaller batch, or checkpointing (estimate each with `archcheck estimate`)"
+                )
 
     return Advice(
         span=span,
@@ -184,6 +341,8 @@ def advise(
         rnn_latency_ok=rnn_ok,
         device=dev.name if dev is not None else None,
         notes=tuple(notes),
+        designs=found,
+        proposal=proposal,
     )
 
 
@@ -222,8 +381,36 @@ def render_text(a: Advice) -> None:
         t.add_row(*row)
     console = Console()
     console.print(t)
+    if a.designs:
+        d = Table(title=f"designs for span {a.span} at n {a.n} (training peak, batch x n)")
+        for col in ("design", "n attended", "window", "layers (d needs)", "reach", "memory",
+                    "fits", "latency"):  # fmt: skip
+            d.add_column(col, justify="left" if col == "design" else "right")
+        for x in a.designs:
+            window = "full" if x.window is None else str(x.window)
+            if x.global_every:
+                window += f", 1 in {x.global_every} global"
+            needed = "" if x.layers_needed is None else f" ({x.layers_needed})"
+            mark = " *" if x.name == a.proposal else ""
+            d.add_row(
+                x.name + mark, f"{x.n_attention:,}" + (f" (n/{x.stride})" if x.stride > 1 else ""),
+                window, f"{x.layers}{needed}",
+                "unlimited" if x.reach is None else f"{x.reach:,}", format_bytes(x.memory_bytes),
+                yes(x.fits), format_seconds(x.latency_s) if x.latency_s is not None else "n/a",
+            )  # fmt: skip
+        console.print(d)
+        if a.proposal:
+            console.print(f"proposed: {a.proposal} (*); docs/hybrid.md shows it as a spec")
     for note in a.notes:
         console.print(f"note: {note}")
 
 
-__all__ = ["KERNEL_OVERHEAD_S", "PEAK_MULTIPLIER", "Advice", "advise", "render_text"]
+__all__ = [
+    "KERNEL_OVERHEAD_S",
+    "PEAK_MULTIPLIER",
+    "Advice",
+    "Design",
+    "advise",
+    "designs",
+    "render_text",
+]

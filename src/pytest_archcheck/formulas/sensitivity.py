@@ -96,6 +96,8 @@ def _halved(spec: Spec, knob: str, n: int, batch: int) -> tuple[Spec, int, int, 
             raise ValueError("batch is 1")
         return spec, n, batch // 2, "train.batch", batch, batch // 2
     update: dict[str, Any]
+    if m.stage is not None:  # a hybrid: its stages hold the model's layers, widths and heads
+        raise ValueError("set per stage ([[model.stage]]); the hybrid table holds none")
     if knob == "layers":
         if m.layers < 2:
             raise ValueError("one layer")

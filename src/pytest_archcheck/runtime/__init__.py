@@ -92,9 +92,13 @@ def fused_rms_norm(target: Target) -> bool:
     return target.cuda
 
 
-def attention_kernel(spec: Spec, target: Target, kernel: str | None = None) -> str:
+def attention_kernel(
+    spec: Spec, target: Target, kernel: str | None = None, masked: bool | None = None
+) -> str:
     """The SDPA kernel that actually runs: "math" when asked for; on CPU the one fused kernel
-    (flash) refuses dropout, so math runs instead; CUDA follows cuda.sdpa_backend's rules."""
+    (flash) refuses dropout, so math runs instead; CUDA follows cuda.sdpa_backend's rules.
+    `masked`: whether the call passes a mask (default: the windowed layers do; the global
+    layers of a `global_every` stack pass none)."""
     from .cuda import sdpa_backend
 
     k = kernel or spec.train.attention_kernel
@@ -107,7 +111,9 @@ def attention_kernel(spec: Spec, target: Target, kernel: str | None = None) -> s
         lowp=spec.train.dtype in ("bf16", "fp16"),
         head_dim=m.head_dim,
         gqa=m.kv_head_count != m.head_count,
-        attn_mask=bool(m.attention in ("sliding", "local") and m.window),
+        attn_mask=bool(m.attention in ("sliding", "local") and m.window)
+        if masked is None
+        else masked,
         prefer=k,
     )
 

@@ -145,6 +145,9 @@ class ModelTable(_Table):
     position_offset: NonNegInt = 0
     attention: Literal["full", "sliding", "local", "linear"] = "full"
     window: NonNegInt = 0
+    # local/global stacks (Gemma-2: 2, Gemma-3: 6): with a sliding/local window, every k-th
+    # layer (layer i, 0-based, when (i + 1) % k == 0) attends to every position
+    global_every: PosInt | None = None
     causal: bool = True
     # recurrent
     hidden: PosInt | None = None
@@ -183,6 +186,20 @@ class ModelTable(_Table):
     shared_d_ff: NonNegInt = 0
     shared_gate: bool = False
     extends: str | None = None
+    # hybrids (family = "hybrid", families/hybrid.py): the stages in order, each a [model]
+    # table of its own family (a strided conv stem, then transformer blocks); keys a stage
+    # does not write come from this table (docs/hybrid.md)
+    stage: list[ModelTable] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hybrid_stages(cls, data: Any) -> Any:
+        """A hybrid's stages take the keys they do not write from this table."""
+        if isinstance(data, dict) and data.get("stage") is not None:
+            from ..families.hybrid import merge_stages
+
+            return merge_stages(data)
+        return data
 
     @field_validator("input")
     @classmethod

@@ -23,6 +23,7 @@ from ..transformer import (
     classes_head,
     expert_width,
     gated,
+    is_global_layer,
     lm_head,
     norms_per_layer,
     position_rows,
@@ -54,7 +55,7 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
 
 
 class Attention(nn.Module):
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, layer: int = 0) -> None:
         super().__init__()
         m = spec.model
         self.h, self.kv, self.hd = m.head_count, m.kv_head_count, m.head_dim
@@ -62,7 +63,8 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(m.d_model, (self.h + 2 * self.kv) * self.hd, bias="qkv" in parts)
         self.proj = nn.Linear(self.h * self.hd, m.d_model, bias="out" in parts)
         self.causal = m.causal
-        self.window = m.window if m.attention in ("sliding", "local") and m.window else 0
+        # a `global_every` stack's global layers attend to every position (no band mask)
+        self.window = 0 if is_global_layer(m, layer) else m.window
         self.p = spec.train.dropout
         self.drop = nn.Dropout(self.p)
 
@@ -162,7 +164,7 @@ class Experts(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, layer: int = 0) -> None:
         super().__init__()
         m = spec.model
         # norms: 2 before attention and MLP (shared by both when 1 and parallel), 4 adds one
@@ -174,7 +176,7 @@ class Block(nn.Module):
                 f"{' with parallel = true' if m.parallel else ''}: set model.factory"
             )
         self.norms = nn.ModuleList(_norm(spec, m.d_model) for _ in range(k))
-        self.attn = Attention(spec)
+        self.attn = Attention(spec, layer)
         self.mlp: nn.Module = MLP(spec) if m.experts is None else Experts(spec)
 
     def _n(self, i: int, x: torch.Tensor) -> torch.Tensor:
@@ -208,7 +210,7 @@ class Transformer(nn.Module):
         self.tte = nn.Embedding(m.type_vocab, d) if m.type_vocab else None
         self.embed_norm = _norm(spec, d) if m.embed_norm else None
         self.drop = nn.Dropout(spec.train.dropout)
-        self.blocks = nn.ModuleList(Block(spec) for _ in range(m.layers))
+        self.blocks = nn.ModuleList(Block(spec, i) for i in range(m.layers))
         self.ln_f = _norm(spec, d) if m.final_norm else None
         self.project_out = nn.Linear(d, e, bias=False) if self.project_in is not None else None
         self.pooler = nn.Linear(d, d) if m.pooler else None

@@ -1,0 +1,471 @@
+"""Hybrid family: a stage list (`[[model.stage]]`) composed from the other family units.
+
+The article's answer when the span d is large and the budget small is "compress + local + a
+little global": a strided convolution stem shortens the sequence the attention sees (n -> n/S,
+attention cost / S² for full attention, / S for a window), then Transformer blocks -- windowed,
+with a few global layers (`global_every`, families/transformer.py) -- carry the long-range
+dependencies. Modelled here: a 1-D conv stem (family "cnn" or "tcn") followed by Transformer
+blocks. Every figure is the composition of the stage units' own figures, each at its own n:
+
+- parameters: the stem's (embedding + convolutions, no head) then the blocks' (no embedding
+  table, the hybrid's head);
+- n per stage: the stem's output length (formulas/flops.py conv_output_length per layer);
+- saved bytes: the stem's end-of-forward set (less its last dropout output, which dies in the
+  hand-over) + the blocks' at n/S. The hand-over is one fp32 row-major copy of the stem's
+  (b, c, n/S) output -- the residual stream's dtype under autocast --, which the blocks' formula
+  counts as its input h0. Backward: the blocks' early backward (loss, head, last layer), then
+  the later of two moments: the blocks' first layer (with the stem still saved and its
+  gradients not yet made) or the stem's own backward walk, which receives the fp32 gradient of
+  the hand-over (activations.conv1d_backward with `incoming`);
+- FLOPs: the sum of the stages' at their n; latency: the sum of the stages' rooflines;
+- reach: composed as Distill's receptive-field recurrence composes layers (Araujo et al. 2019):
+  reach = r_stem + S · reach_blocks, unlimited when the blocks' is; path length: the stem's
+  layers, then the blocks' path for the rest of the span in their own positions;
+- KV cache: the blocks' cache at n/S positions (a token of the blocks stands for S inputs).
+
+What is not modelled is refused (ARC304 naming `model.stage`): other stage orders or
+families, more than one stem or block stage, a stem whose last width differs from the blocks'
+d_model, a stem padded against the hybrid's causality. A stage that repeats one of the
+hybrid's own keys (input, head, classes, vocab, pooler, causal) with another value is ARC302.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from math import ceil, prod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..formulas.registry import formula
+from . import Family, ForwardSaved, Problem, Shape, register
+
+if TYPE_CHECKING:
+    from ..formulas.devices import Device
+    from ..formulas.flops import Flops
+    from ..formulas.latency import LatencyEstimate
+    from ..formulas.path import PathReport
+    from ..runtime import Target
+    from ..spec.model import ModelTable, Spec
+
+STEM_FAMILIES = ("cnn", "tcn")
+RECURRENT_FAMILIES = ("lstm", "gru", "rnn")
+BLOCK_FAMILIES = ("transformer", *RECURRENT_FAMILIES)
+# keys the hybrid table decides for its stages (what the model takes in and puts out, and its
+# causality): a stage may repeat them only with the value the hybrid gives it
+RESERVED = ("input", "head", "classes", "vocab", "pooler", "causal", "stage", "factory", "name")
+
+
+class HybridError(ValueError):
+    """A stage list this unit does not model (reported as ARC304 on model.stage)."""
+
+
+def merge_stages(data: dict[str, Any]) -> dict[str, Any]:
+    """The raw [model] table with every stage completed from it (ModelTable's before-validator,
+    so that a validated stage is a whole table and a dump / re-validate round trip -- the probe
+    worker's -- gives the same stages). The first stage takes the hybrid's input, the last its
+    head, the others none; a stage's input width is the previous stage's output width; a stem
+    pads causally when the hybrid is causal, else on both sides. A stage that writes a key the
+    hybrid decides, with another value, is refused (ValueError: ARC302 on the [model] table)."""
+    stages = data.get("stage")
+    if data.get("family", "transformer") != "hybrid":
+        raise ValueError('model.stage is only read with family = "hybrid"')
+    if not isinstance(stages, list) or not all(isinstance(st, dict) for st in stages):
+        return data  # pydantic reports the wrong type
+    causal = data.get("causal", True)
+    width = data.get("d_model", 768)
+    out: list[dict[str, Any]] = []
+    for i, st in enumerate(stages):
+        first, last = i == 0, i == len(stages) - 1
+        decided: dict[str, Any] = {"causal": causal, "stage": None, "factory": None, "name": None}
+        if first:
+            decided["input"] = data.get("input", "tokens")
+            decided["vocab"] = data.get("vocab")
+        else:
+            decided["input"] = "embeddings"
+        if last:
+            decided |= {k: data.get(k) for k in ("head", "classes", "vocab")}
+            decided["pooler"] = data.get("pooler", False)
+        else:
+            decided |= {"head": "none", "classes": None, "pooler": False}
+            if not first:
+                decided["vocab"] = None
+        clash = sorted(k for k in RESERVED if k in st and k in decided and st[k] != decided[k])
+        if clash:
+            raise ValueError(
+                f"model.stage {i + 1} sets {', '.join(clash)}: the hybrid's own [model] table "
+                "says what the model takes in and puts out (and whether it is causal)"
+            )
+        inherited: dict[str, Any] = {"bias": data.get("bias", "all"), "d_model": width}
+        if first and data.get("in_channels") is not None:
+            inherited["in_channels"] = data["in_channels"]
+        if data.get("forget_bias") is not None:  # ARC210 reads the hybrid table's
+            inherited["forget_bias"] = data["forget_bias"]
+        if st.get("family") in STEM_FAMILIES:
+            inherited["padding"] = "causal" if causal else "same"
+        merged = inherited | st | decided
+        out.append(merged)
+        if merged.get("family") in STEM_FAMILIES:
+            ch = merged.get("channels", merged["d_model"])
+            width = ch[-1] if isinstance(ch, list) and ch else ch
+        else:
+            width = merged.get("d_model", width)
+    return {**data, "stage": out}
+
+
+def structure_problem(m: ModelTable) -> str | None:
+    """Why the stage list is not modelled, or None."""
+    stages = m.stage or []
+    fams = [st.family for st in stages]
+    if len(stages) != 2 or fams[0] not in STEM_FAMILIES or fams[1] not in BLOCK_FAMILIES:
+        return (
+            f"stages {fams or '[]'} are not modelled: a hybrid is a 1-D conv stem "
+            f"(family {' | '.join(STEM_FAMILIES)}) followed by one stage of "
+            f"{' | '.join(BLOCK_FAMILIES)}"
+        )
+    return None
+
+
+_STAGES: dict[int, tuple[Spec, tuple[Spec, ...]]] = {}
+
+
+def stage_specs(spec: Spec) -> tuple[Spec, ...]:
+    """The stage specs of `spec`, built once per spec object (the same stage objects each
+    time, so the stage units' own per-spec caches hold across the n_max search)."""
+    hit = _STAGES.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    out = _build_stages(spec)
+    if len(_STAGES) >= 256:
+        _STAGES.clear()
+    _STAGES[id(spec)] = (spec, out)
+    return out
+
+
+def _build_stages(spec: Spec) -> tuple[Spec, ...]:
+    """One spec per stage (the stage tables are whole: merge_stages completed them), with each
+    stage's n the previous stage's output length ([train] seq_len, [budget] max_n and [infer]
+    seq_len mapped through the stem).
+
+    Raises HybridError for a stage list this unit does not model."""
+    m = spec.model
+    if (why := structure_problem(m)) is not None:
+        raise HybridError(why)
+    out: list[Spec] = []
+    lengths = (spec.train_n, spec.budget_n, spec.infer_n)
+    for table in m.stage or []:
+        seq = spec.train.model_copy(update={"seq_len": lengths[0]})
+        bud = spec.budget.model_copy(update={"max_n": lengths[1]})
+        inf = spec.infer.model_copy(update={"seq_len": lengths[2]})
+        out.append(spec.model_copy(update={"model": table, "train": seq, "budget": bud,
+                                           "infer": inf}))  # fmt: skip
+        lengths = tuple(stage_length(table, n) for n in lengths)  # type: ignore[assignment]
+    return tuple(out)
+
+
+def _out_width(m: ModelTable) -> int:
+    if m.family in STEM_FAMILIES:
+        return m.channel_list()[-1]
+    return m.d_model
+
+
+def stage_length(m: ModelTable, n: int) -> int:
+    """Positions a stage hands on for n positions in (a conv stem: its output length)."""
+    if m.family not in STEM_FAMILIES:
+        return n
+    from ..formulas.flops import conv_output_length
+    from .conv1d import padding
+
+    pad = padding(m)
+    for k, st, dil in zip(m.kernel_list(), m.stride_list(), m.dilation_list(), strict=True):
+        n = conv_output_length(n, k, st, dil, pad)
+    return n
+
+
+@formula(
+    "path.hybrid",
+    "reach = r_stem + S*reach_blocks (unlimited if the blocks' is); path = stem layers + "
+    "blocks' path for ceil((d - r_stem)/S); steps = Σ stage steps",
+    "Araujo et al. 2019 (Distill), receptive fields composed layer by layer; DESIGN.md §4",
+)
+def hybrid_path(span: int | None, stem: PathReport, blocks: PathReport, stride: int,
+                blocks_for: Any) -> PathReport:  # fmt: skip
+    """Compose the stem's and the blocks' path reports; `blocks_for(d)` is the blocks' report
+    for a span of d of their own positions."""
+    from ..formulas.path import PathReport
+
+    reach = (
+        None if blocks.reach is None or stem.reach is None else stem.reach + stride * blocks.reach
+    )
+    pl: int | None = None
+    covered: bool | None = None
+    if span is not None:
+        covered = reach is None or reach >= span
+        if covered:
+            r_stem = stem.reach or 0
+            if span <= r_stem:
+                pl = stem.path_length
+            else:
+                rest = blocks_for(ceil((span - r_stem) / stride))
+                pl = (stem.sequential_steps + rest.path_length) if rest.path_length else None
+    rf = None
+    if reach is not None and stem.receptive_field is not None:
+        both = 2 if blocks.directions == "both" else 1
+        rf = stem.receptive_field + stride * (blocks.reach or 0) * both
+    return PathReport(
+        span=span,
+        reach=reach,
+        directions=blocks.directions,
+        path_length=pl,
+        covered=covered,
+        sequential_steps=stem.sequential_steps + blocks.sequential_steps,
+        receptive_field=rf,
+        # [train] bptt counts input positions: the chunk the training loop feeds at a time
+        gradient_horizon=blocks.gradient_horizon,
+    )
+
+
+@formula(
+    "activations.hybrid",
+    "stem (no head, less its last dropout output) + blocks at n/S (h0 = the fp32 hand-over); "
+    "late: max(blocks' first layer + stem, stem's walk with the hand-over's gradient)",
+    "activations.conv1d, activations.transformer composed (families/hybrid.py)",
+)
+def hybrid_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
+    """Bytes a hybrid's training forward keeps for backward (see the module docs)."""
+    from ..formulas.params import shapes_from_spec
+    from ..runtime import Precision
+    from . import family_of
+    from .conv1d import conv1d_activations
+
+    stem, blocks = stage_specs(spec)
+    n1 = stage_length(stem.model, n)
+    c = stem.model.channel_list()[-1]
+    handover = batch * n1 * c * 4  # the fp32 row-major copy the blocks take as h0
+    fs = conv1d_activations(stem, n, batch, target, incoming=handover)
+    fb = family_of(blocks).forward_saved(blocks, n1, batch, target)
+    p = Precision.of(spec, target).act
+    hold = batch * c * n1 * p if spec.train.dropout > 0 else 0  # dies after the hand-over
+    stem_end = fs.activations - hold
+    acts = stem_end + fb.activations
+    end = acts + (0 if fb.scores_transient else fb.attention_scores) + fb.logits
+    fwd = max(
+        fs.forward_peak,
+        fs.activations + handover,  # the copy made while the stem's output still lives
+        stem_end + fb.forward_peak if fb.forward_peak else 0,
+    )
+    stem_grads = 4 * sum(prod(s) for s in shapes_from_spec(stem))
+    # late backward: the blocks' first layer (stem saved, its gradients not made) or the
+    # stem's own backward walk (every block gradient made)
+    first_layer = (stem_end + fb.late_activations, fb.late_missing_grads + stem_grads)
+    stem_walk = (fs.activations + fs.backward_extra, stem_grads)
+    if not fb.late_activations:  # a unit without a late moment of its own (recurrent)
+        first_layer = (0, 0)
+    late = max(first_layer, stem_walk, key=lambda t: t[0] - t[1])
+    return ForwardSaved(
+        acts,
+        fb.attention_scores,
+        fb.logits,
+        backward_extra=fb.backward_extra,
+        loss_backward=fb.loss_backward,
+        held_through_backward=fb.held_through_backward,
+        late_activations=late[0],
+        late_missing_grads=late[1],
+        forward_peak=fwd if fwd > end else 0,
+        scores_transient=fb.scores_transient,
+        formula="activations.hybrid",
+    )
+
+
+class _Hybrid(Family):
+    """Shared composition; the registered unit below says which stage lists it serves."""
+
+    serves = ("hybrid",)
+    models_cross_entropy = True
+    flops_formula = "flops.hybrid"
+    latency_formula = "latency.hybrid"
+    path_formula = "path.hybrid"
+
+    def units(self, spec: Spec) -> tuple[tuple[Family, Spec], ...]:
+        from . import family_of
+
+        return tuple((family_of(s), s) for s in stage_specs(spec))
+
+    def output_stride(self, spec: Spec) -> int:
+        from ..formulas.path import effective_stride
+
+        stem = stage_specs(spec)[0].model
+        return effective_stride(stem.stride_list())
+
+    def output_length(self, spec: Spec, n: int) -> int:
+        for s in stage_specs(spec):
+            n = stage_length(s.model, n)
+        return n
+
+    def param_shapes(self, spec: Spec) -> list[Shape]:
+        return [sh for fam, s in self.units(spec) for sh in fam.param_shapes(s)]
+
+    def forward_saved(self, spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
+        return hybrid_activations(spec, n, batch, target)
+
+    def flops(self, spec: Spec, n: int, batch: int, convention: str = "archcheck") -> Flops:
+        from ..formulas.flops import Flops
+
+        fwd = train = 0
+        for fam, s in self.units(spec):
+            f = fam.flops(s, n, batch, convention)
+            fwd, train = fwd + f.forward, train + f.train_step
+            n = stage_length(s.model, n)
+        return Flops(fwd, train)
+
+    def path(self, spec: Spec, span: int | None, n: int) -> PathReport:
+        (fs, stem), (fb, blocks) = self.units(spec)
+        n1 = stage_length(stem.model, n)
+        stride = self.output_stride(spec)
+        return hybrid_path(
+            span,
+            fs.path(stem, span, n),
+            fb.path(blocks, None, n1),
+            stride,
+            lambda d: fb.path(blocks, d, n1),
+        )
+
+    def latency(self, spec: Spec, device: Device, overhead_s: float) -> LatencyEstimate | None:
+        """The stages' rooflines added (one forward at [infer] seq_len); None with
+        new_tokens > 0: generating through a strided stem (S inputs per block position) is
+        not modelled."""
+        from dataclasses import replace
+
+        if spec.infer.new_tokens:
+            return None
+        out: LatencyEstimate | None = None
+        for fam, s in self.units(spec):
+            lat = fam.latency(s, device, overhead_s)
+            if lat is None:
+                return None
+            out = lat if out is None else replace(
+                out, seconds=out.seconds + lat.seconds, steps=out.steps + lat.steps,
+                compute_s=out.compute_s + lat.compute_s, memory_s=out.memory_s + lat.memory_s,
+                overhead_s=out.overhead_s + lat.overhead_s,
+            )  # fmt: skip
+        return out
+
+    def kv_cache(self, spec: Spec) -> int | None:
+        """The blocks' cache at their own positions: [infer] seq_len through the stem, and
+        one position per S generated inputs."""
+        (_, _), (fb, blocks) = self.units(spec)
+        new = ceil(spec.infer.new_tokens / self.output_stride(spec))
+        blocks = blocks.model_copy(
+            update={"infer": blocks.infer.model_copy(update={"new_tokens": new})}
+        )
+        return fb.kv_cache(blocks)
+
+    def is_causal(self, spec: Spec) -> bool:
+        return spec.model.causal
+
+    def dimension_problems(self, spec: Spec) -> Iterator[Problem]:
+        key = ("model", "stage")
+        why = structure_problem(spec.model)
+        if why is not None:
+            yield (why, key, "see docs/hybrid.md for the stage lists archcheck models")
+            return
+        try:
+            specs = stage_specs(spec)
+        except ValueError as exc:  # a stage table pydantic refuses once its keys are merged
+            yield (f"a stage does not validate: {exc}", key, None)
+            return
+        stem, blocks = specs
+        c = stem.model.channel_list()[-1]
+        if c != blocks.model.d_model:
+            yield (
+                f"the stem hands on {c} channels but the {blocks.model.family} stage has "
+                f"d_model {blocks.model.d_model}",
+                key,
+                "make the stem's last channels equal the blocks' d_model",
+            )
+        from .conv1d import causal as conv_causal
+
+        if blocks.model.family in RECURRENT_FAMILIES and blocks.model.bidirectional == (
+            spec.model.causal
+        ):
+            yield (
+                f"a {'causal' if spec.model.causal else 'non-causal'} hybrid needs a "
+                f"{'unidirectional' if spec.model.causal else 'bidirectional'} "
+                f"{blocks.model.family} stage",
+                key,
+                f"set bidirectional = {str(not spec.model.causal).lower()} in the stage, or "
+                "model.causal",
+            )
+
+        if conv_causal(stem.model) != spec.model.causal:
+            yield (
+                f"the stem is {'causal' if conv_causal(stem.model) else 'centred'} but the "
+                f"hybrid is {'causal' if spec.model.causal else 'not causal'}",
+                key,
+                "remove the stem's padding key (it follows model.causal) or set model.causal",
+            )
+        for i, (fam, s) in enumerate(self.units(spec)):
+            for msg, k, fix in fam.dimension_problems(s):
+                yield (f"stage {i + 1}: {msg} ({'.'.join(k)})", key, fix)
+
+    def input_kind(self, spec: Spec) -> str:
+        fam, s = self.units(spec)[0]
+        return fam.input_kind(s)
+
+    def input_width(self, spec: Spec) -> int:
+        fam, s = self.units(spec)[0]
+        return fam.input_width(s)
+
+    def reference_module(self, spec: Spec) -> Any:
+        from .reference.hybrid import Hybrid
+
+        return Hybrid(spec)
+
+
+def _recurrent_blocks(m: ModelTable) -> bool:
+    return bool(m.stage) and m.stage[-1].family in RECURRENT_FAMILIES  # type: ignore[index]
+
+
+@register
+class ConvStemTransformer(_Hybrid):
+    name = "hybrid"
+    summary = (
+        "stage lists: a strided 1-D conv stem, then (windowed / local+global) Transformer blocks"
+    )
+    attention = True
+    formula_names: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def handles(cls, m: ModelTable) -> bool:
+        return super().handles(m) and not _recurrent_blocks(m)
+
+
+@register
+class ConvStemRecurrent(_Hybrid):
+    """A conv front end, then an LSTM/GRU/RNN over the shortened sequence (the article's
+    streaming-speech design): the recurrent rules apply (BPTT horizon, forget gate,
+    sequential steps = the stem's layers + n / S)."""
+
+    name = "hybrid-recurrent"
+    summary = "stage lists: a strided 1-D conv stem, then an LSTM/GRU/RNN"
+    recurrent = True
+
+    @classmethod
+    def handles(cls, m: ModelTable) -> bool:
+        return super().handles(m) and _recurrent_blocks(m)
+
+    def has_forget_gate(self, spec: Spec) -> bool:
+        (_, _), (fb, blocks) = self.units(spec)
+        return fb.has_forget_gate(blocks)
+
+
+@formula("flops.hybrid", "F = Σ_stages F_stage(n_stage)", "flops.conv_stack + flops.transformer")
+def _flops_doc() -> None:
+    """Registered for docs/formulas.md: the hybrid's FLOPs are its stages' at their own n."""
+
+
+@formula(
+    "latency.hybrid",
+    "t = Σ_stages t_stage(n_stage); refused with new_tokens > 0",
+    "latency.conv_stack + latency.transformer",
+)
+def _latency_doc() -> None:
+    """Registered for docs/formulas.md: the hybrid's latency is its stages' rooflines added."""
