@@ -164,7 +164,10 @@ def run(
     res.flops = {"forward": m.flops_forward, "train_step": m.flops_train_step}
     res.extra.update(m.extra)
     if latency:
-        res.latency = _latency(spec, "cuda" if device == "cuda" else "cpu", model)
+        from ..timings import phase
+
+        with phase("latency"):
+            res.latency = _latency(spec, "cuda" if device == "cuda" else "cpu", model)
     return res
 
 

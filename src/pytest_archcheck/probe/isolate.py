@@ -58,6 +58,7 @@ class ChildRun:
     failure: str | None  # what happened to the process when there is no result
     output: str  # the tail of its stdout and stderr, decoded with replacement
     pid: int | None = None
+    timings: dict[str, float] | None = None  # phase -> seconds (pool workers, timings.py)
 
 
 def physical_memory() -> int | None:
@@ -328,21 +329,27 @@ def _work(req: dict[str, Any]) -> Any:
     return res.to_json()
 
 
+def _run_request(req: dict[str, Any], memory: int | None) -> dict[str, Any]:
+    """The work of one request as the result document: {"result": ...} or {"failure": why}
+    (shared by the fresh child and the pool's workers, probe/pool.py)."""
+    try:
+        return {"result": _work(req)}
+    except MemoryError:
+        return {"failure": "ran out of memory"
+                + (f" under its cap of {_gib(memory)} (--probe-memory)" if memory else "")}  # fmt: skip
+    except BaseException as exc:  # a failure the probe did not turn into a finding
+        import traceback
+
+        traceback.print_exc()
+        return {"failure": f"failed: {type(exc).__name__}: {str(exc)[:500]}"}
+
+
 def _child(req_path: str, res_path: str) -> None:
     with open(req_path, encoding="utf-8") as fh:
         req: dict[str, Any] = json.load(fh)
     memory = req.get("memory")
     _limit(memory)
-    try:
-        doc: dict[str, Any] = {"result": _work(req)}
-    except MemoryError:
-        doc = {"failure": "ran out of memory"
-               + (f" under its cap of {_gib(memory)} (--probe-memory)" if memory else "")}  # fmt: skip
-    except BaseException as exc:  # a failure the probe did not turn into a finding
-        import traceback
-
-        traceback.print_exc()
-        doc = {"failure": f"failed: {type(exc).__name__}: {str(exc)[:500]}"}
+    doc = _run_request(req, memory)
     try:
         _write(res_path, doc)
     except MemoryError:
