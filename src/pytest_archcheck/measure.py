@@ -349,17 +349,23 @@ def _behaviour(loaded: LoadedSpec, model: Any = None) -> list[Finding]:
     if loaded.spec is None:
         return []
     from . import behaviour
-    from .probe.build import FactoryError, build_model
+    from .probe.build import FactoryError, build_model, out_of_memory
 
     if model is None:
         try:
             with phase("build"):
                 model = build_model(loaded.spec)  # the factory, or the family's reference model
         except FactoryError as exc:
+            oom = out_of_memory(exc)
+            if oom is not None:  # the isolated process's top level names the cap
+                raise oom from exc
             return [_factory_finding(loaded, str(exc))]
     try:
         return list(behaviour.run_all(model, loaded.spec, loaded.path, spec_locations(loaded)))
     except Exception as exc:  # the user's model failed in a way the checks did not anticipate
+        oom = out_of_memory(exc)
+        if oom is not None:
+            raise oom from exc
         return [
             _factory_finding(
                 loaded, f"behavioural checks could not run the model: {type(exc).__name__}: {exc}"

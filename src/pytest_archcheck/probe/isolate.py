@@ -332,6 +332,10 @@ def _work(req: dict[str, Any]) -> Any:
 def _run_request(req: dict[str, Any], memory: int | None) -> dict[str, Any]:
     """The work of one request as the result document: {"result": ...} or {"failure": why}
     (shared by the fresh child and the pool's workers, probe/pool.py)."""
+    from .build import ISOLATED
+
+    if not ISOLATED:
+        ISOLATED.append(True)
     try:
         return {"result": _work(req)}
     except MemoryError:
