@@ -541,6 +541,14 @@ class SpecItem(pytest.Item):
         findings = outcome.findings
         # one context for the rules and _record: the estimate (n_max search included) once
         props = self._record(outcome.measured, outcome.ctx)
+        if m.probe:  # where this item's measurement spent its time (--archcheck-json)
+            from .measure import TIMINGS
+
+            spent = TIMINGS.pop((self.loaded.path, self.loaded.name, self.check), None)
+            if spent is not None:
+                m.results.setdefault(self.loaded.name, {}).setdefault("timings", {})[self.check] = (
+                    spent
+                )
         regressions = m.regressions(self.loaded.name, props) if m.baseline_path else []
         self.findings = findings
         # Every finding fails the item, warnings too, as `archcheck check` exits 1 on them;
