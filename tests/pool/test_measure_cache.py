@@ -25,7 +25,7 @@ pytest.importorskip("torch")
 def _spec(factory: str, **train: Any) -> Spec:
     return Spec.model_validate(
         {
-            "model": {"name": factory.split(":")[0], "family": "transformer", "factory": factory,
+            "model": {"name": factory.partition(":")[0], "family": "transformer", "factory": factory,
                       "vocab": 20, "layers": 1, "d_model": 8, "heads": 1},
             "train": {"batch": 2, "seq_len": 16, **train},
         }
