@@ -161,7 +161,9 @@ class Pool:
             raise RuntimeError("the probe pool is closed")
         with self._lock:
             self.submitted += 1
-        return self._dispatch.submit(self._one, request, timeout, memory, exclusive, label)
+        # the caller's cwd and environment now (a fresh child would copy them at its start)
+        where = (os.getcwd(), dict(os.environ))
+        return self._dispatch.submit(self._one, request, timeout, memory, exclusive, label, where)
 
     def prefetch(
         self,
@@ -218,9 +220,10 @@ class Pool:
 
     def _one(
         self, request: dict[str, Any], timeout: float, memory: int | None, exclusive: bool,
-        label: str,
+        label: str, where: tuple[str, dict[str, str]],
     ) -> ChildRun:  # fmt: skip
         from concurrent.futures import TimeoutError as FutureTimeout
+        from concurrent.futures import wait
 
         from pebble import ProcessExpired
 
@@ -236,19 +239,22 @@ class Pool:
                     self.running[task_id] = (label, time.monotonic())
                 try:
                     pool = self._pebble_for(memory)
-                    full = {**request, "memory": memory, "cwd": os.getcwd(),
-                            "env": dict(os.environ)}  # fmt: skip
+                    full = {**request, "memory": memory, "cwd": where[0], "env": where[1]}
                     fut = pool.schedule(
                         _serve, args=(full, str(folder), time.time()), timeout=timeout
                     )
-                    try:
-                        fut.result()
-                    except (TimeoutError, FutureTimeout):
-                        timed_out = True
-                    except ProcessExpired as exc:
-                        rc = exc.exitcode if exc.exitcode is not None else -signal.SIGKILL
-                    except Exception as exc:  # the pool itself broke: say so, never hang
-                        broke = f"could not be run by the worker pool: {type(exc).__name__}: {exc}"
+                    while not fut.done():  # a closing pool (Ctrl-C) must not wait on it
+                        wait([fut], timeout=0.5)
+                        if self._closed and not fut.done():
+                            fut.cancel()
+                            raise RuntimeError("the run was interrupted")
+                    fut.result()
+                except (TimeoutError, FutureTimeout):
+                    timed_out = True
+                except ProcessExpired as exc:
+                    rc = exc.exitcode if exc.exitcode is not None else -signal.SIGKILL
+                except Exception as exc:  # the pool itself broke: say so, never hang
+                    broke = f"could not be run by the worker pool: {type(exc).__name__}: {exc}"
                 finally:
                     with self._lock:
                         self.running.pop(task_id, None)
@@ -293,11 +299,11 @@ class Pool:
                 for fut in queue:
                     fut.cancel()
             self._pending.clear()
-        self._dispatch.shutdown(wait=True, cancel_futures=True)
-        for pool in self._pebble.values():
+        for pool in self._pebble.values():  # in-flight models end with their workers
             pool.stop()
             with contextlib.suppress(Exception):
                 pool.join(timeout=10)
+        self._dispatch.shutdown(wait=True, cancel_futures=True)
         for pid in self._pids:
             _kill_group(pid)
 
