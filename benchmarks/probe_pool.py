@@ -103,8 +103,9 @@ def main() -> None:
             [py, "-m", "pytest_archcheck", "probe", str(spec), "--device", "fake",
              "--in-process", "--format", "json"], _env(),
         )  # fmt: skip
-        floor[spec.parent.name] = round(s, 2)
-        print(f"floor {spec.parent.name}: {s:.2f} s (exit {rc})", flush=True)
+        label = f"{spec.parent.name}/{spec.name.removesuffix('.archcheck.toml')}"
+        floor[label] = round(s, 2)
+        print(f"floor {label}: {s:.2f} s (exit {rc})", flush=True)
     doc["floor_s"] = floor
     doc["floor_sum_s"] = round(sum(floor.values()), 2)
 

@@ -58,6 +58,7 @@ _where: dict[str, Path | None] = {"folder": None}
 def configure(folder: Path | None) -> None:
     """Turn the measurement cache on (in `folder`/measure) or off (None)."""
     _where["folder"] = None if folder is None else Path(folder) / FOLDER
+    _keys.clear()
 
 
 def enabled() -> bool:
@@ -204,7 +205,24 @@ def _modules_of(spec: Any) -> list[str]:
 
 
 def key(request: dict[str, Any], spec: Any, devices: dict[str, Any]) -> str | None:
-    """The entry key of one measurement request, or None when it must not be cached."""
+    """The entry key of one measurement request, or None when it must not be cached.
+
+    Computed once per request and run (`configure` forgets them): the pool's hand-over and the
+    measurement itself ask for the same key, and parsing the sources twice would double the
+    cost of a warm run."""
+    memo = json.dumps(
+        [request, spec.model_dump(mode="json"), devices, os.environ.get("ARCHCHECK_ROOT"),
+         os.getcwd()], sort_keys=True, default=str,
+    )  # fmt: skip
+    if memo not in _keys:
+        _keys[memo] = _key(request, spec, devices)
+    return _keys[memo]
+
+
+_keys: dict[str, str | None] = {}
+
+
+def _key(request: dict[str, Any], spec: Any, devices: dict[str, Any]) -> str | None:
     target = target_identity(str(request.get("device")))
     version = torch_version()
     if target is None or version is None:

@@ -55,6 +55,7 @@ def proj(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _keys() -> tuple[str | None, str | None]:
+    measurecache.configure(None)  # a new run: keys are computed once per run
     a, b = _spec("pkg.a:build"), _spec("b:build")
     return (measurecache.key(_request(a), a, {}), measurecache.key(_request(b), b, {}))
 
@@ -90,8 +91,10 @@ def test_spec_request_and_target_are_in_the_key(proj: Path) -> None:
 def test_torch_version_is_in_the_key(proj: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     a = _spec("pkg.a:build")
     base = measurecache.key(_request(a), a, {})
+    measurecache.configure(None)
     monkeypatch.setattr(measurecache, "torch_version", lambda: "9.9.9")
     assert measurecache.key(_request(a), a, {}) != base
+    measurecache.configure(None)
     monkeypatch.setattr(measurecache, "torch_version", lambda: None)
     assert measurecache.key(_request(a), a, {}) is None  # no torch: nothing cached
 
