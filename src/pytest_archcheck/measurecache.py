@@ -13,7 +13,8 @@ An entry is keyed by the BLAKE2b of everything its result depends on:
 - the factory's source: the modules named by `factory`, `config`, `inputs` and `loss`, and
   every project-local module they import (found by parsing, never importing; followed
   transitively, package `__init__.py` files included), by content hash; a module they import
-  from outside the project by its installed distribution's version and location;
+  from outside the project by where it is installed, its same-named distribution's version
+  and its entry file's inode, mtime and size;
 - the torch version (from its installed metadata; torch is not imported), archcheck's own
   source and version, Python's version;
 - the target: `fake` is described by the spec itself; `cpu` by the processor model and core
@@ -78,24 +79,24 @@ def _own_stamp() -> str:
 
 @functools.cache
 def _distribution(top: str) -> list[Any]:
-    """An installed top-level module: where it is and its distributions' versions."""
+    """An installed top-level module: where it is, the version of the distribution of the same
+    name (torch, numpy, transformers...), and the inode, mtime and size of its entry file
+    (pip writes new files on an upgrade, as cache.py's library stamp relies on). Reading every
+    installed distribution's file list to map modules to distributions would cost about a
+    second per run."""
     from importlib import metadata
 
-    versions: list[str] = []
-    with contextlib.suppress(Exception):
-        for dist in _packages().get(top, []):
-            versions.append(f"{dist}=={metadata.version(dist)}")
-    return [top, module_state(top), sorted(versions)]
-
-
-@functools.lru_cache(maxsize=1)
-def _packages() -> dict[str, list[str]]:
-    from importlib import metadata
-
+    state = module_state(top)
     try:
-        return {k: list(v) for k, v in metadata.packages_distributions().items()}
-    except Exception:
-        return {}
+        version: str | None = metadata.version(top)
+    except (metadata.PackageNotFoundError, ValueError):
+        version = None
+    stamp = None
+    if state:
+        with contextlib.suppress(OSError):
+            st = os.stat(state[0])
+            stamp = [st.st_ino, st.st_mtime_ns, st.st_size]
+    return [top, state, version, stamp]
 
 
 @functools.lru_cache(maxsize=1)
