@@ -224,6 +224,7 @@ class Pool:
     ) -> ChildRun:  # fmt: skip
         from concurrent.futures import TimeoutError as FutureTimeout
         from concurrent.futures import wait
+        from concurrent.futures.process import BrokenProcessPool
 
         from pebble import ProcessExpired
 
@@ -237,17 +238,25 @@ class Pool:
                     self._ids += 1
                     task_id = self._ids
                     self.running[task_id] = (label, time.monotonic())
+                full = {**request, "memory": memory, "cwd": where[0], "env": where[1]}
                 try:
-                    pool = self._pebble_for(memory)
-                    full = {**request, "memory": memory, "cwd": where[0], "env": where[1]}
-                    fut = pool.schedule(
-                        _serve, args=(full, str(folder), time.time()), timeout=timeout
-                    )
-                    while not fut.done():  # a closing pool (Ctrl-C) must not wait on it
-                        wait([fut], timeout=0.5)
-                        if self._closed and not fut.done():
-                            fut.cancel()
-                            raise RuntimeError("the run was interrupted")
+                    for attempt in (1, 2):
+                        pool = self._pebble_for(memory)
+                        fut = pool.schedule(
+                            _serve, args=(full, str(folder), time.time()), timeout=timeout
+                        )
+                        while not fut.done():  # a closing pool (Ctrl-C) must not wait on it
+                            wait([fut], timeout=0.5)
+                            if self._closed and not fut.done():
+                                fut.cancel()
+                                raise RuntimeError("the run was interrupted")
+                        problem = fut.exception()
+                        # pebble gives up on a pool it thinks broken ("All workers expired"),
+                        # failing every task in it: replace the pool and run the model again,
+                        # once (measuring is idempotent); never report it as the model's fault
+                        if not isinstance(problem, BrokenProcessPool) or attempt == 2:
+                            break
+                        self._discard(memory, pool)
                     fut.result()
                 except (TimeoutError, FutureTimeout):
                     timed_out = True
@@ -287,6 +296,15 @@ class Pool:
             import shutil
 
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _discard(self, memory: int | None, pool: Any) -> None:
+        """Stop a pebble pool that broke; the next task of that cap gets a new one."""
+        with self._lock:
+            if self._pebble.get(memory) is pool:
+                del self._pebble[memory]
+        with contextlib.suppress(Exception):
+            pool.stop()
+            pool.join(timeout=10)
 
     # -- the end ----------------------------------------------------------------------------------
     def close(self) -> None:
