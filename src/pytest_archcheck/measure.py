@@ -131,11 +131,11 @@ def prefetch(
     device = device or default_device()
     with project_root(loaded):
         request = _request(loaded, spec, device, check, behaviour)
+        cap = memory if memory is not None else default_memory_cap(device)
         if measurecache.enabled() and measurecache.get(
-            measurecache.key(request, spec, request["devices"])
+            measurecache.key({**request, "memory_cap": cap}, spec, request["devices"])
         ):
             return
-        cap = memory if memory is not None else default_memory_cap(device)
         pool.prefetch(
             request, timeout or PROBE_TIMEOUT_S, cap or None,
             exclusive=_exclusive(spec, device, check), label=loaded.name,
@@ -164,12 +164,17 @@ def _measure_isolated(
 
     started = time.perf_counter()
     request = _request(loaded, spec, device, check, behaviour)
-    entry = measurecache.key(request, spec, request["devices"]) if measurecache.enabled() else None
+    cap = memory if memory is not None else default_memory_cap(device)
+    # the cap is part of the key: a model that failed to allocate under one cap may fit another
+    entry = (
+        measurecache.key({**request, "memory_cap": cap}, spec, request["devices"])
+        if measurecache.enabled()
+        else None
+    )
     got = measurecache.get(entry)
     timing: dict[str, Any] = {"cached": got is not None}
     broken = None
     if got is None:
-        cap = memory if memory is not None else default_memory_cap(device)
         pool = probe_pool.active()
         if pool is not None:
             run = pool.run(

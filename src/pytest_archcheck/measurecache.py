@@ -27,8 +27,12 @@ those. A model that imports something the parser cannot follow (a module named a
 `importlib.import_module`) is still keyed by every module it imports by name: edit a module
 reached only dynamically and run with `--no-cache`.
 
-Only complete results are stored: a run that ended in ARC303 (the model could not be built,
-crashed, hung, ran out of memory) is measured again next time. An entry that cannot be read or
+Only results the isolated process reported are stored, including the ARC303 of a factory
+that raised or a step that failed (a deterministic function of the same inputs: re-measuring
+it every run would cost a pool start-up each time). A run that gave no result (the process
+crashed, hung, was killed or ran out of memory under the cap) is never stored: the next run
+measures it again. The memory cap is part of the key (a model that failed to allocate under
+one cap may fit under another). An entry that cannot be read or
 has the wrong shape is a miss and is overwritten. One file per entry, written atomically, so
 parallel runs (pytest-xdist workers) share the folder safely; the oldest entries beyond `KEEP`
 are deleted. stdlib only: importing this module imports no torch and runs no user code.
@@ -272,12 +276,11 @@ def get(entry: str | None) -> dict[str, Any] | None:
 
 
 def put(entry: str | None, result: dict[str, Any]) -> None:
-    """Store a complete result (never one with an ARC303); a cache that cannot be written
+    """Store the result an isolated process reported (the caller never stores a run that
+    gave none: a crash, a timeout, running out of memory); a cache that cannot be written
     costs a warning, never a result."""
     folder = _where["folder"]
     if entry is None or folder is None:
-        return
-    if any(f.get("code") == "ARC303" for f in result.get("findings", [])):
         return
     tmp = folder / f"{entry}.{os.getpid()}.tmp"
     try:

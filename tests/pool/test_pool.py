@@ -99,7 +99,10 @@ def test_bad_models_get_their_arc303_and_the_pool_recovers(tmp_path: Path) -> No
         "e_sigkill": "sigkill", "z_good": "good",
     })  # fmt: skip
     started = time.monotonic()
-    rc, doc, _ = check_probe(folder, "-j", "2", "--probe-timeout", "25", "--probe-memory", "4 GiB")
+    cache = tmp_path / "cache"
+    rc, doc, _ = check_probe(
+        folder, "-j", "2", "--probe-timeout", "25", "--probe-memory", "4 GiB", cache=cache
+    )
     assert time.monotonic() - started < 300
     assert rc == 1
     found = by_model(doc)
@@ -141,6 +144,9 @@ def test_bad_models_get_their_arc303_and_the_pool_recovers(tmp_path: Path) -> No
     assert sorted(found) == ["a_good", "b_hang", "c_abort", "d_oom", "e_sigkill", "z_good"]
     timings = {t["model"]: t for t in doc["timings"]["models"]}  # type: ignore[index]
     assert not timings["z_good"]["cached"] and timings["z_good"]["step"] > 0
+    # only the two good models' results are cached: a run that gave no result never is
+    entries = [e.read_text() for e in (cache / "measure").glob("*.json")]
+    assert len(entries) == 2 and all('"peak_bytes"' in e for e in entries)
 
 
 def test_a_model_that_changes_torch_state_does_not_poison_the_next(tmp_path: Path) -> None:

@@ -143,6 +143,9 @@ class Pool:
         self.running: dict[int, tuple[str, float]] = {}  # task id -> (label, started)
         self.done = 0
         self.submitted = 0
+        # what the fork server and the workers print outside a model's run (pebble's own
+        # start-up and shutdown messages): kept out of the user's stderr, logged under -v
+        self._log = Path(tempfile.mkdtemp(prefix="archcheck-pool-log-")) / "workers.log"
         self._ids = 0
         self._closed = False
 
@@ -207,6 +210,7 @@ class Pool:
 
                 ctx = multiprocessing.get_context("forkserver")
                 ctx.set_forkserver_preload([_PRELOAD])
+                _start_fork_server(self._log)
                 threads = max(1, (os.cpu_count() or 1) // self.workers)
                 pool = ProcessPool(
                     max_workers=self.workers,
@@ -324,12 +328,55 @@ class Pool:
         self._dispatch.shutdown(wait=True, cancel_futures=True)
         for pid in self._pids:
             _kill_group(pid)
+        _log_tail(self._log)
 
     def __enter__(self) -> Pool:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _start_fork_server(log: Path) -> None:
+    """Start multiprocessing's fork server (once per process) with its stdout and stderr on
+    `log`: a worker that pebble starts while the pool shuts down can fail to unpickle pebble's
+    channel lock, and its traceback would otherwise land on the user's stderr. What a model
+    prints never goes there (its run has its own FIFOs)."""
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver
+    if getattr(server, "_forkserver_pid", None) is not None:
+        return  # running already (its streams are what they are)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    saved = (os.dup(1), os.dup(2))
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        forkserver.ensure_running()
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for f in (fd, *saved):
+            os.close(f)
+
+
+def _log_tail(log: Path) -> None:
+    """The workers' own messages, at INFO (`-v`), then the log is removed."""
+    import logging
+    import shutil
+
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(max(0, log.stat().st_size - 4096))
+            text = fh.read().decode("utf-8", errors="replace").strip()
+    except OSError:
+        text = ""
+    if text:
+        logging.getLogger("archcheck").info("probe workers said:\n%s", text)
+    shutil.rmtree(log.parent, ignore_errors=True)
 
 
 def _exit_failure(rc: int) -> str:
