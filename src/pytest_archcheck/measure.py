@@ -2,7 +2,10 @@
 
 `measure_spec` runs the probe, the n_max search, latency when a latency budget is set, and the
 behavioural checks, and returns measurements for the budget rules plus findings. All of it
-runs in one isolated child per model (probe/isolate.py): the user's factory, forward and loss
+runs in an isolated process per model: a worker of the probe pool when a front end opened one
+(probe/pool.py: `check --probe`, the pytest plugin; `prefetch` hands models over early so that
+the workers measure side by side), else a fresh child (probe/isolate.py); results are reused
+from the measurement cache when it is on (measurecache.py). The user's factory, forward and loss
 never run in the calling process, so a model that exits, crashes, hangs, runs out of memory
 or changes the process's cwd or environment is an ARC303 for that model only. The one
 exception is the fixture handed an `nn.Module`: the user's own test built that object, in

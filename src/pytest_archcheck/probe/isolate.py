@@ -1,7 +1,9 @@
 """Run user model code in a child interpreter; whatever it does becomes a finding, not our end.
 
 Everything that calls a user's factory, forward or loss (the probe, the n_max search, latency
-timing, the behavioural checks) runs here, one child per model, never in the calling process:
+timing, the behavioural checks) runs here, one child per model, or in a worker of the probe
+pool (probe/pool.py, which keeps the same guarantees for many models per worker), never in the
+calling process:
 a forward that calls `os._exit(7)`, segfaults, hangs, clears `os.environ`, `chdir`s away or
 allocates a terabyte then ends that child only, and the model gets an ARC303 that says what
 happened while every other model is still reported.
@@ -254,18 +256,6 @@ def run_isolated(
     res = ProbeResult(name=spec.name, path=path, device=device, n=n, batch=batch)
     res.findings.append(isolated_failure(spec, run, path, line))
     return res
-
-
-def measure_isolated(
-    request: dict[str, Any], spec: Spec, timeout: float, memory: int | None
-) -> tuple[dict[str, Any] | None, Finding | None]:
-    """measure._measure in a child: (its JSON result, None) or (None, ARC303)."""
-    full = {**request, "mode": "measure", "spec": spec.model_dump(mode="json"),
-            "devices": _devices_json(spec), "root": os.environ.get("ARCHCHECK_ROOT")}  # fmt: skip
-    run = run_child(full, timeout, memory)
-    if run.result is not None:
-        return run.result, None
-    return None, isolated_failure(spec, run, request.get("path"), request.get("line"), "model")
 
 
 def _devices_json(spec: Spec) -> dict[str, Any]:
