@@ -164,13 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs",
         type=int,
         default=None,
-        help="worker processes (default: one per core for 200+ files; 1 = serial)",
+        help="worker processes: with --probe, the probe pool's isolated workers (default 2 on "
+        "2+ cores); static, the checking processes (default: one per core for 200+ files)",
     )
     c.add_argument(
         "-n",
         "--no-cache",
         action="store_true",
-        help="check every file afresh and leave the cache alone",
+        help="check (and with --probe, measure) every file afresh and leave the cache alone",
     )
     c.add_argument(
         "--cache-dir",
@@ -274,19 +275,14 @@ def _check_quiet(args: argparse.Namespace) -> int:
 
     args.select = [*args.select, *(EXTEND + c for c in args.extend_select)]
     no_cache = os.environ.get("ARCHCHECK_NO_CACHE", "").lower() not in ("", "0", "false", "no")
-    if args.probe or args.no_cache or no_cache:
+    timings: dict[str, Any] | None = None
+    result: Any
+    if args.probe:
+        result, timings = _check_probe(args, use_cache=not (args.no_cache or no_cache))
+    elif args.no_cache or no_cache:
         from .engine import check_paths
 
-        result: Any = check_paths(
-            args.paths,
-            select=args.select,
-            ignore=args.ignore,
-            measure=args.probe,
-            device=args.device,
-            jobs=args.jobs,
-            timeout=args.probe_timeout,
-            memory=args.probe_memory,
-        )
+        result = check_paths(args.paths, select=args.select, ignore=args.ignore, jobs=args.jobs)
     else:  # static: files unchanged since the last run are not checked again (cache.py)
         from .cache import check_cached
 
@@ -300,6 +296,19 @@ def _check_quiet(args: argparse.Namespace) -> int:
         text = statistics(result.findings)
     else:
         text = render(result.findings, fmt, result.files)
+    if timings is not None and fmt == "json":  # additive: measured runs say where time went
+        doc = json.loads(text)
+        doc["timings"] = timings
+        text = json.dumps(doc, indent=2)
+    if timings is not None and getattr(args, "verbose", False):
+        from .timings import describe
+
+        for model in timings["models"]:
+            label = f"{model['path']}::{model['model']}"
+            shown = {k: v for k, v in model.items() if k not in ("path", "model", "concern")}
+            for line in describe(label, shown):
+                sys.stderr.write(f"archcheck: {line}\n")
+        sys.stderr.write(f"archcheck: measured in {timings['total']:.2f} s\n")
     if nothing and fmt in ("full", "concise", "statistics"):  # never a pass over nothing
         text = f"Nothing checked: no model found ({result.files} files read)"
     elif args.quiet and fmt in ("full", "concise"):  # ruff's -q: the findings, no summary
@@ -321,6 +330,55 @@ def _check_quiet(args: argparse.Namespace) -> int:
         )
         return EXIT_OK if args.exit_zero else EXIT_NOTHING
     return EXIT_OK
+
+
+def _check_probe(args: argparse.Namespace, use_cache: bool) -> tuple[Any, dict[str, Any]]:
+    """`check --probe`: every model measured in the probe pool (-j workers), results reused
+    from the measurement cache unless --no-cache; returns the result and the phase times."""
+    import time
+
+    from . import measurecache
+    from .engine import check_paths
+    from .measure import TIMINGS
+
+    started = time.perf_counter()
+    if use_cache:
+        from .cache import default_dir
+
+        measurecache.configure(args.cache_dir or default_dir())
+    TIMINGS.clear()
+    try:
+        import importlib.util
+
+        if importlib.util.find_spec("pebble") is None:  # no pool: one fresh child per model
+            pool: Any = _nullcontext()
+        else:
+            from .probe.pool import using
+
+            pool = using(args.jobs, progress=sys.stderr.isatty())
+        with pool:
+            result = check_paths(
+                args.paths,
+                select=args.select,
+                ignore=args.ignore,
+                measure=True,
+                device=args.device,
+                timeout=args.probe_timeout,
+                memory=args.probe_memory,
+            )
+    finally:
+        measurecache.configure(None)
+    models = [
+        {"path": path, "model": name, "concern": concern, **t}
+        for (path, name, concern), t in TIMINGS.items()
+    ]
+    return result, {"models": models, "total": round(time.perf_counter() - started, 3)}
+
+
+def _nullcontext() -> Any:
+    import contextlib
+
+    return contextlib.nullcontext()
 
 
 def colour_wanted(choice: str, isatty: bool) -> bool:

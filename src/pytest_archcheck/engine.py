@@ -243,6 +243,29 @@ def _preload_for_workers() -> None:
     from .formulas import advise, flops, kvcache, latency, limits, path, peak  # noqa: F401
 
 
+def _prefetch(
+    project: _Project,
+    spec_files: Sequence[Path],
+    device: str | None,
+    timeout: float | None,
+    memory: int | None,
+    pyprojects: bool,
+) -> None:
+    """Hand every model to the probe pool before checking them in order (probe/pool.py):
+    while the loop below waits on the first model, the pool's other workers measure the next
+    ones. Nothing without an active pool."""
+    from .probe.pool import active
+
+    if active() is None:
+        return
+    from .measure import prefetch
+
+    loaded = [_load_file(project, p) for p in spec_files]
+    for one in [*loaded, *(project.inline if pyprojects else ())]:
+        if one.spec is not None:
+            prefetch(one, device, None, timeout, True, memory)
+
+
 def check_paths(
     paths: Sequence[str],
     select: Sequence[str] = (),
@@ -275,6 +298,8 @@ def check_paths(
         rec.findings = [f for f in rec.findings if cli.enabled(f.code)]
         records[str(pp)] = rec
     specs: list[LoadedSpec] = []
+    if measure:
+        _prefetch(project, spec_files, device, timeout, memory, pyprojects)
     if n_jobs > 1 and not measure and len(spec_files) > 1:
         import multiprocessing
 

@@ -2,7 +2,10 @@
 
 `measure_spec` runs the probe, the n_max search, latency when a latency budget is set, and the
 behavioural checks, and returns measurements for the budget rules plus findings. All of it
-runs in one isolated child per model (probe/isolate.py): the user's factory, forward and loss
+runs in an isolated process per model: a worker of the probe pool when a front end opened one
+(probe/pool.py: `check --probe`, the pytest plugin; `prefetch` hands models over early so that
+the workers measure side by side), else a fresh child (probe/isolate.py); results are reused
+from the measurement cache when it is on (measurecache.py). The user's factory, forward and loss
 never run in the calling process, so a model that exits, crashes, hangs, runs out of memory
 or changes the process's cwd or environment is an ARC303 for that model only. The one
 exception is the fixture handed an `nn.Module`: the user's own test built that object, in
@@ -21,6 +24,7 @@ from .findings import Finding
 from .probe.gpus import default_device, worker_gpu
 from .spec.load import LoadedSpec
 from .spec.parallel import layout_of
+from .timings import phase
 
 if TYPE_CHECKING:
     from .pipeline import Measurements
@@ -75,6 +79,73 @@ def measure_spec(
         return _measure(loaded, spec, device, check, False, timeout, model, behaviour)
 
 
+# what each isolated measurement of this process cost, by (spec path, model name, concern):
+# phase -> seconds, "cached": True for a cache hit (`check -v`, `--format json` "timings")
+TIMINGS: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+
+def _request(
+    loaded: LoadedSpec, spec: Any, device: str, check: str | None, behaviour: bool
+) -> dict[str, Any]:
+    """What the isolated child (or pool worker) is asked to do for one spec: the same dict
+    for `prefetch` and `_measure_isolated`, so that the pool can match them."""
+    from .probe.isolate import _devices_json
+
+    return {
+        "device": device,
+        "check": check,
+        "behaviour": behaviour,
+        "path": loaded.path,
+        "name": loaded.name,
+        "line": loaded.line_of(("model", "factory")),
+        "locations": spec_locations(loaded),
+        "mode": "measure",
+        "spec": spec.model_dump(mode="json"),
+        "hf_config": spec.hf_config,  # the config.json the transformers class is built from
+        "devices": _devices_json(spec),
+        "root": os.environ.get("ARCHCHECK_ROOT"),
+    }
+
+
+def _exclusive(spec: Any, device: str, check: str | None) -> bool:
+    """Whether the measurement must run alone in the pool: a clock (latency timing) or a GPU
+    (its peak and its memory) would be disturbed by a neighbour."""
+    timed = spec.budget.p95_latency is not None and device in ("cpu", "cuda")
+    return device == "cuda" or (timed and check in (None, "latency"))
+
+
+def prefetch(
+    loaded: LoadedSpec,
+    device: str | None = None,
+    check: str | None = None,
+    timeout: float | None = None,
+    behaviour: bool = True,
+    memory: int | None = None,
+) -> None:
+    """Start measuring `loaded` on the active pool now (a later `measure_spec` with the same
+    arguments takes the result); nothing when no pool is active or the cache has it."""
+    from . import measurecache
+    from .probe import pool as probe_pool
+    from .probe.isolate import default_memory_cap
+
+    pool = probe_pool.active()
+    spec = loaded.spec
+    if pool is None or spec is None:
+        return
+    device = device or default_device()
+    with project_root(loaded):
+        request = _request(loaded, spec, device, check, behaviour)
+        cap = memory if memory is not None else default_memory_cap(device)
+        if measurecache.enabled() and measurecache.get(
+            measurecache.key({**request, "memory_cap": cap}, spec, request["devices"])
+        ):
+            return
+        pool.prefetch(
+            request, timeout or PROBE_TIMEOUT_S, cap or None,
+            exclusive=_exclusive(spec, device, check), label=loaded.name,
+        )  # fmt: skip
+
+
 def _measure_isolated(
     loaded: LoadedSpec,
     spec: Any,
@@ -84,24 +155,47 @@ def _measure_isolated(
     behaviour: bool,
     memory: int | None,
 ) -> tuple[Measurements, list[Finding]]:
-    """`_measure` in one child process: its measurements and findings, or an ARC303 saying
-    what happened to the child (and why each measured concern has no figure)."""
+    """`_measure` in an isolated process (a pool worker when a pool is active, else a fresh
+    child): its measurements and findings, or an ARC303 saying what happened to it (and why
+    each measured concern has no figure). A cached result is reused (measurecache.py)."""
+    import time
+
+    from . import measurecache
     from .pipeline import Measurements
-    from .probe.isolate import default_memory_cap, measure_isolated
+    from .probe import pool as probe_pool
+    from .probe.isolate import default_memory_cap, isolated_failure, run_child
     from .probe.result import ProbeResult
 
-    line = loaded.line_of(("model", "factory"))
-    request = {
-        "device": device,
-        "check": check,
-        "behaviour": behaviour,
-        "path": loaded.path,
-        "name": loaded.name,
-        "line": line,
-        "locations": spec_locations(loaded),
-    }
+    started = time.perf_counter()
+    request = _request(loaded, spec, device, check, behaviour)
     cap = memory if memory is not None else default_memory_cap(device)
-    got, broken = measure_isolated(request, spec, timeout, cap)
+    # the cap is part of the key: a model that failed to allocate under one cap may fit another
+    entry = (
+        measurecache.key({**request, "memory_cap": cap}, spec, request["devices"])
+        if measurecache.enabled()
+        else None
+    )
+    got = measurecache.get(entry)
+    timing: dict[str, Any] = {"cached": got is not None}
+    broken = None
+    if got is None:
+        pool = probe_pool.active()
+        if pool is not None:
+            run = pool.run(
+                request, timeout, cap or None,
+                exclusive=_exclusive(spec, device, check), label=loaded.name,
+            )  # fmt: skip
+        else:
+            run = run_child(request, timeout, cap)
+        timing.update(run.timings or {})
+        if run.result is not None:
+            got = run.result
+            measurecache.put(entry, got)
+        else:
+            broken = isolated_failure(spec, run, loaded.path, request["line"], "model")
+    # the worker's own figure (start-up to result) when it ran; else what this process spent
+    timing.setdefault("total", round(time.perf_counter() - started, 3))
+    TIMINGS[(loaded.path, loaded.name, check or "all")] = timing
     if broken is not None:
         error = broken.message
         return Measurements(
@@ -214,7 +308,8 @@ def _measure(
             and spec.budget.max_n
             and res.peak_bytes > spec.budget.memory
         ):
-            n_max, probes = probe.search_n_max(spec, spec.budget.memory, device=device)
+            with phase("n_max_search"):
+                n_max, probes = probe.search_n_max(spec, spec.budget.memory, device=device)
             found["n_max"] = n_max or None
             found["probes"] = probes
         broken = next((f for f in findings if f.code == "ARC303"), None)
@@ -234,7 +329,8 @@ def _measure(
         and (model is not None or spec.model.factory or builds_real(spec, fake=False))
         and not any(f.code == "ARC303" for f in findings)
     ):
-        findings.extend(_behaviour(loaded, model))
+        with phase("behaviour"):
+            findings.extend(_behaviour(loaded, model))
     from .pipeline import Measurements
 
     return Measurements(device=device, probe_result=result, **found), findings
@@ -265,7 +361,7 @@ def _behaviour(loaded: LoadedSpec, model: Any = None) -> list[Finding]:
     if loaded.spec is None:
         return []
     from . import behaviour
-    from .probe.build import FactoryError, build_model
+    from .probe.build import FactoryError, build_model, out_of_memory
 
     spec = loaded.spec
     if model is None:
@@ -285,12 +381,19 @@ def _behaviour(loaded: LoadedSpec, model: Any = None) -> list[Finding]:
                 return []
             spec = cut
         try:
-            model = build_model(spec)  # the factory, the transformers class, or the reference
+            with phase("build"):
+                model = build_model(spec)  # the factory, the transformers class, or the reference
         except FactoryError as exc:
+            oom = out_of_memory(exc)
+            if oom is not None:  # the isolated process's top level names the cap
+                raise oom from exc
             return [_factory_finding(loaded, str(exc))]
     try:
         return list(behaviour.run_all(model, spec, loaded.path, spec_locations(loaded)))
     except Exception as exc:  # the user's model failed in a way the checks did not anticipate
+        oom = out_of_memory(exc)
+        if oom is not None:
+            raise oom from exc
         return [
             _factory_finding(
                 loaded, f"behavioural checks could not run the model: {type(exc).__name__}: {exc}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,7 +84,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FILE",
         help="compare measurements with FILE; record them when FILE is missing",
     )
+    group.addoption(
+        "--archcheck-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="isolated probe workers that measure models side by side (default 2 on 2+ cores; "
+        "1 under pytest-xdist, per xdist worker)",
+    )
+    group.addoption(
+        "--archcheck-no-cache",
+        action="store_true",
+        default=None,
+        help="measure every model afresh: neither read nor write the measurement cache",
+    )
     parser.addini("archcheck", type="bool", default=False, help="same as --archcheck")
+    parser.addini("archcheck_workers", default="", help="same as --archcheck-workers")
+    parser.addini(
+        "archcheck_no_cache", type="bool", default=False, help="same as --archcheck-no-cache"
+    )
     parser.addini("archcheck_probe", type="bool", default=False, help="same as --archcheck-probe")
     parser.addini("archcheck_device", default="", help="same as --archcheck-device")
     parser.addini("archcheck_json", default="", help="same as --archcheck-json")
@@ -147,6 +166,21 @@ def _memory_ini(config: pytest.Config) -> int | None:
         raise pytest.UsageError(f"archcheck_probe_memory: {exc}") from None
 
 
+def _workers(config: pytest.Config) -> int | None:
+    """`--archcheck-workers` / `archcheck_workers`: a positive count, or None (the default)."""
+    value = config.getoption("--archcheck-workers")
+    raw = value if value is not None else (config.getini("archcheck_workers") or None)
+    if raw is None:
+        return 1 if hasattr(config, "workerinput") else None
+    try:
+        n = int(raw)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"archcheck_workers must be a whole number, got {raw!r}") from None
+    if n < 1:
+        raise pytest.UsageError(f"archcheck_workers must be at least 1, got {raw!r}")
+    return n
+
+
 class ArchcheckManager:
     """Plugin state for one session: options, baseline, measurements and results per model."""
 
@@ -165,6 +199,10 @@ class ArchcheckManager:
             else "archcheck_timeout",
         )
         self.memory = _memory_ini(config)
+        self.workers = _workers(config)
+        self.no_cache = bool(_opt(config, "no_cache")) or os.environ.get(
+            "ARCHCHECK_NO_CACHE", ""
+        ).lower() not in ("", "0", "false", "no")
         self.results: dict[str, dict[str, Any]] = {}
         self._baseline: dict[str, dict[str, Any]] | None = None
         self._specs: dict[Path, list[LoadedSpec]] = {}
@@ -253,6 +291,45 @@ class ArchcheckManager:
         }
         if "model" in props:
             self.record(str(props.pop("model")), props)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Iterator[None]:
+        """Under --archcheck-probe, one probe pool (probe/pool.py) serves every item of the
+        session, and the measurement cache is on unless --archcheck-no-cache. Every measured
+        item is handed to the pool up front (not under xdist, whose workers run a share of the
+        items each), so that the pool's workers measure side by side."""
+        import importlib.util
+
+        if not (self.collect and self.probe) or importlib.util.find_spec("pebble") is None:
+            yield
+            return
+        from . import measurecache
+        from .probe.pool import using
+
+        if not self.no_cache:
+            from .cache import default_dir
+
+            measurecache.configure(default_dir())
+        try:
+            with using(self.workers):
+                if not hasattr(self.config, "workerinput"):
+                    self._prefetch(session.items)
+                yield
+        finally:
+            measurecache.configure(None)
+
+    def _prefetch(self, items: list[pytest.Item]) -> None:
+        from .measure import prefetch
+        from .pipeline import MEASURED_CONCERNS
+
+        for item in items:
+            if (
+                isinstance(item, SpecItem)
+                and item.check in MEASURED_CONCERNS
+                and item.loaded.spec is not None
+                and item.selected_codes()
+            ):
+                prefetch(item.loaded, self.device, item.check, self.timeout, True, self.memory)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results or hasattr(self.config, "workerinput"):
@@ -430,17 +507,24 @@ class SpecItem(pytest.Item):
 
         return codes_of(self.check)  # type: ignore[arg-type]
 
+    def selected_codes(self) -> list[str]:
+        """This item's codes that the project's `select` keeps (none: the item skips)."""
+        from .selection import Selection
+
+        base = Selection.merged(self.loaded.settings)
+        return [
+            c
+            for c in self._codes()
+            if not base.select or any(c.startswith(s) or s.startswith(c) for s in base.select)
+        ]
+
     def runtest(self) -> None:
         from .pipeline import check_spec
         from .selection import Selection
 
         m = _manager(self.config)
         base = Selection.merged(self.loaded.settings)
-        codes = [
-            c
-            for c in self._codes()
-            if not base.select or any(c.startswith(s) or s.startswith(c) for s in base.select)
-        ]
+        codes = self.selected_codes()
         if not codes:
             pytest.skip(f"no {self.check} rule selected by [tool.archcheck] select")
         # The same pipeline as `archcheck check`, for this item's concern: its codes, and a
@@ -457,6 +541,14 @@ class SpecItem(pytest.Item):
         findings = outcome.findings
         # one context for the rules and _record: the estimate (n_max search included) once
         props = self._record(outcome.measured, outcome.ctx)
+        if m.probe:  # where this item's measurement spent its time (--archcheck-json)
+            from .measure import TIMINGS
+
+            spent = TIMINGS.pop((self.loaded.path, self.loaded.name, self.check), None)
+            if spent is not None:
+                m.results.setdefault(self.loaded.name, {}).setdefault("timings", {})[self.check] = (
+                    spent
+                )
         regressions = m.regressions(self.loaded.name, props) if m.baseline_path else []
         self.findings = findings
         # Every finding fails the item, warnings too, as `archcheck check` exits 1 on them;

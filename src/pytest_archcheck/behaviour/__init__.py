@@ -129,14 +129,17 @@ def run_all(
     the model raises ArchcheckError naming the check.
     """
     from ..findings import ArchcheckError
+    from ..timings import phase
     from ._harness import probe_mode, resolve_model
 
-    model = resolve_model(model_or_factory, spec)
+    with phase("build"):
+        model = resolve_model(model_or_factory, spec)
     findings: list[Finding] = []
 
     def run(name: str, check: Callable[[], list[Finding]]) -> None:
         try:
-            findings.extend(check())
+            with phase(name):
+                findings.extend(check())
         except Exception as exc:
             if any(f.code == "ARC203" for f in findings):
                 return

@@ -125,7 +125,7 @@ def run(
         batch=batch,
         target=_target_label(spec, device, emulate),
     )
-    from .build import FactoryError
+    from .build import FactoryError, out_of_memory
 
     try:
         if device == "cuda":
@@ -151,10 +151,14 @@ def run(
             from .step import measure
 
             m = measure(spec, device, n, batch, model, emulate=emulate or "cpu")
-    except FactoryError as e:
-        res.findings.append(_factory_finding(spec, str(e), path, line))
-        return res
-    except Exception as e:  # the user's model failed inside the step: report, do not crash
+    except Exception as e:
+        oom = out_of_memory(e)
+        if oom is not None:  # under the isolated process's cap: it reports the cap
+            raise oom from e
+        if isinstance(e, FactoryError):
+            res.findings.append(_factory_finding(spec, str(e), path, line))
+            return res
+        # the user's model failed inside the step: report, do not crash
         msg = f"probe step failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         res.findings.append(_factory_finding(spec, msg, path, line))
         return res
@@ -173,7 +177,10 @@ def run(
         if built is not None:  # a spec from a config.json: which model was measured
             res.extra["model"] = built
     if latency:
-        res.latency = _latency(spec, "cuda" if device == "cuda" else "cpu", model)
+        from ..timings import phase
+
+        with phase("latency"):
+            res.latency = _latency(spec, "cuda" if device == "cuda" else "cpu", model)
     return res
 
 

@@ -12,9 +12,32 @@ from typing import Any
 
 from ..spec.model import Spec
 
+# set by isolate._run_request: this process is an isolated child or pool worker
+ISOLATED: list[bool] = []
+
 
 class FactoryError(Exception):
     """The factory (or the inputs/loss callable) could not be resolved, raised, or misbehaved."""
+
+
+def out_of_memory(exc: BaseException) -> MemoryError | None:
+    """The MemoryError behind `exc` (itself, or a cause or context of it), else None.
+
+    Why: a model that runs out of memory under the isolated process's cap (--probe-memory)
+    must be reported as that, naming the cap, not as whatever wrapper caught it ("factory
+    raised MemoryError: ", "forward failed"); the isolated process's top level does (isolate.py).
+    In a process that is not isolated (the fixture given a model, `probe --in-process`) it is
+    None: there the failure stays a finding, as before."""
+    if not ISOLATED:
+        return None
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, MemoryError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
 
 
 def project_root(start: Path | None = None) -> Path:

@@ -1,7 +1,9 @@
 """Run user model code in a child interpreter; whatever it does becomes a finding, not our end.
 
 Everything that calls a user's factory, forward or loss (the probe, the n_max search, latency
-timing, the behavioural checks) runs here, one child per model, never in the calling process:
+timing, the behavioural checks) runs here, one child per model, or in a worker of the probe
+pool (probe/pool.py, which keeps the same guarantees for many models per worker), never in the
+calling process:
 a forward that calls `os._exit(7)`, segfaults, hangs, clears `os.environ`, `chdir`s away or
 allocates a terabyte then ends that child only, and the model gets an ARC303 that says what
 happened while every other model is still reported.
@@ -58,6 +60,7 @@ class ChildRun:
     failure: str | None  # what happened to the process when there is no result
     output: str  # the tail of its stdout and stderr, decoded with replacement
     pid: int | None = None
+    timings: dict[str, float] | None = None  # phase -> seconds (pool workers, timings.py)
 
 
 def physical_memory() -> int | None:
@@ -256,19 +259,6 @@ def run_isolated(
     return res
 
 
-def measure_isolated(
-    request: dict[str, Any], spec: Spec, timeout: float, memory: int | None
-) -> tuple[dict[str, Any] | None, Finding | None]:
-    """measure._measure in a child: (its JSON result, None) or (None, ARC303)."""
-    full = {**request, "mode": "measure", "spec": spec.model_dump(mode="json"),
-            "hf_config": spec.hf_config,
-            "devices": _devices_json(spec), "root": os.environ.get("ARCHCHECK_ROOT")}  # fmt: skip
-    run = run_child(full, timeout, memory)
-    if run.result is not None:
-        return run.result, None
-    return None, isolated_failure(spec, run, request.get("path"), request.get("line"), "model")
-
-
 def _devices_json(spec: Spec) -> dict[str, Any]:
     """The spec's project devices ([tool.archcheck.devices]) for the child, which validates the
     spec again and must know the device its budget names."""
@@ -331,21 +321,31 @@ def _work(req: dict[str, Any]) -> Any:
     return res.to_json()
 
 
+def _run_request(req: dict[str, Any], memory: int | None) -> dict[str, Any]:
+    """The work of one request as the result document: {"result": ...} or {"failure": why}
+    (shared by the fresh child and the pool's workers, probe/pool.py)."""
+    from .build import ISOLATED
+
+    if not ISOLATED:
+        ISOLATED.append(True)
+    try:
+        return {"result": _work(req)}
+    except MemoryError:
+        return {"failure": "ran out of memory"
+                + (f" under its cap of {_gib(memory)} (--probe-memory)" if memory else "")}  # fmt: skip
+    except BaseException as exc:  # a failure the probe did not turn into a finding
+        import traceback
+
+        traceback.print_exc()
+        return {"failure": f"failed: {type(exc).__name__}: {str(exc)[:500]}"}
+
+
 def _child(req_path: str, res_path: str) -> None:
     with open(req_path, encoding="utf-8") as fh:
         req: dict[str, Any] = json.load(fh)
     memory = req.get("memory")
     _limit(memory)
-    try:
-        doc: dict[str, Any] = {"result": _work(req)}
-    except MemoryError:
-        doc = {"failure": "ran out of memory"
-               + (f" under its cap of {_gib(memory)} (--probe-memory)" if memory else "")}  # fmt: skip
-    except BaseException as exc:  # a failure the probe did not turn into a finding
-        import traceback
-
-        traceback.print_exc()
-        doc = {"failure": f"failed: {type(exc).__name__}: {str(exc)[:500]}"}
+    doc = _run_request(req, memory)
     try:
         _write(res_path, doc)
     except MemoryError:

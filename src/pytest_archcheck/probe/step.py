@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..spec.model import Spec
+from ..timings import phase
 from .build import (
     build_model,
     build_without_weights,
@@ -352,10 +353,12 @@ def measure(
     if device == "fake":
         mode = FakeTensorMode(allow_non_fake_inputs=True)
         if model is None:
-            model = build_without_weights(spec, mode)
+            with phase("build"):
+                model = build_without_weights(spec, mode)
     elif device == "cpu":
         if model is None:
-            model = build_model(spec)
+            with phase("build"):
+                model = build_model(spec)
         mode = contextlib.nullcontext()
     else:
         raise ValueError(f"device must be 'fake' or 'cpu' here, not {device!r}")
@@ -373,7 +376,7 @@ def measure(
         return inner_sdpa(*a, **k)
 
     try:
-        with mode:
+        with mode, phase("step"):
             if device == "fake":
                 _materialise_fake(model)
             model.train()
