@@ -427,6 +427,55 @@ class Transformer(Family):
 # --- activations ---------------------------------------------------------------------------
 
 
+def _recompute_moment(
+    spec: Spec, target: Target, sbh: int, layer: int, norm: int, head_grad: int, c: _Consts
+) -> int:
+    """Bytes beyond the end-of-forward set (minus what autocast's cache freed, which the caller
+    subtracts) while checkpointing recomputes the last block, first thing in its backward.
+
+    torch.utils.checkpoint (use_reentrant=False) re-runs the block until the last tensor its
+    backward needs is saved, then stops (early stop, the default): the block's output is never
+    recomputed. At that moment the final norm's saved tensors and the last block's output
+    (saved by the final norm alone) were freed by the final norm's backward; alive are the
+    head's weight gradient, the gradient entering the block (sb·h·4, fp32 like the residual
+    stream), the block's saved set (`layer` less its output), what Block.forward still holds
+    -- its attention branch's output `a` (a local; a parallel block: x + attn, in the
+    residual's dtype) -- and, when the MLP ends in dropout, the dropout's input (the down
+    projection's output) and, on CUDA only, its output: native_dropout returns output and
+    mask at once and saves the mask as an output, while CPU's x * noise saves the noise before
+    the product exists (probe/step.py cuda_dropout). Under autocast the recomputation casts
+    the block's weights to 16 bits again (saved by its matmuls), and the head's copy went
+    with the head's backward.
+
+    Measured against torch's MemTracker on the reference module
+    (tests/families/test_checkpoint_ground_truth.py)."""
+    from ..runtime import Precision
+
+    m, t = spec.model, spec.train
+    pr = Precision.of(spec, target)
+    p, pn = pr.act, pr.norm
+    out = sbh * pn
+    pending = sbh * pn if m.parallel else sbh * p
+    if pr.lowp:
+        # the fp32 norm output, MLP.forward's argument (its 16-bit copy is saved); and the
+        # gradient of the MLP branch: the block's last add ran its backward before the
+        # recomputation (it saves nothing), and the engine cast its fp32 gradient to the
+        # branch's 16-bit dtype (validate_outputs)
+        pending += sbh * 4 + sbh * p
+    # the MLP's last allocation before the stop: ReLU's input beside its output (ReLU saves
+    # only its output), or the dropout's input (and output, CUDA)
+    last = mlp_width(m) * sbh // m.d_model * p if m.mlp == "relu" else 0
+    if t.dropout > 0:
+        last = max(last, sbh * p * (2 if target.cuda else 1))
+    pending += last
+    moment = head_grad + sbh * 4 + (layer - out) + pending - out
+    if m.final_norm:
+        moment -= norm
+    if pr.lowp:
+        moment += 2 * c.layer_weights - 2 * (c.matmul_weights - m.layers * c.layer_weights)
+    return moment
+
+
 @dataclass(frozen=True)
 class _Consts:
     """The (n, batch)-independent inputs of `transformer_activations` (cached per spec)."""
@@ -593,7 +642,15 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         grads_last = 4 * (c.layer_weights - attn_w + a * hd * h)  # MLP (or experts) and o
         extra = temps + grads_last + head_grad - post
     if t.checkpointing:
-        extra += layer  # the recomputed last block (its scores are in `scores`)
+        # the recomputation of the last block (exact), or, for the math kernel, that block's
+        # attention backward: the one above with the recomputed block on top
+        recompute = _recompute_moment(spec, target, sbh, layer, norm, head_grad, c)
+        extra = max(extra + layer if k == "math" else extra, recompute)
+        if pr.lowp:
+            # autocast's cached 16-bit copies of the checkpointed blocks' weights were referenced
+            # by the cache alone (the checkpointed forward saved nothing): leaving autocast
+            # before backward (torch.autocast.__exit__ -> clear_autocast_cache) freed them
+            extra -= 2 * L * c.layer_weights
     emb_params = ((m.vocab or DEFAULT_VOCAB) * h if tokens else 0) + (
         position_rows(spec) * h if m.positional == "learned" else 0
     )
