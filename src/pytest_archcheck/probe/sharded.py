@@ -111,7 +111,7 @@ def _tracker_class() -> Any:
     from torch._guards import active_fake_mode
     from torch.distributed.tensor import DTensor
 
-    from .tracker import StorageTracker, _Rec
+    from .tracker import StorageTracker
 
     c10d = torch.ops.c10d
 
@@ -165,33 +165,13 @@ def _tracker_class() -> Any:
                 t = t._local_tensor
             return super().rid(t)
 
-        def _track_storage(self, st: Any, op: str) -> int:
-            import weakref
-
-            rid = self._ids.get(st)  # type: ignore[no-untyped-call]
-            if rid is not None:
-                return int(rid)
-            rid = len(self.records)
-            self.clock += 1
-            nbytes = int(st.nbytes())
-            if self.alloc_size is not None and nbytes:
-                nbytes = self.alloc_size(nbytes)
-            self.records.append(_Rec(nbytes, self.clock, None, op))
-            self._ids[st] = rid
+        def _on_new(self, rid: int, op: str) -> None:
             if op == "resize_":
                 self.origin[rid] = "unsharded_params"
             elif op in ALL_GATHER_OPS:
                 self.origin[rid] = "all_gather"
             elif op in REDUCE_SCATTER_OPS:
                 self.origin[rid] = "reduce_scatter"
-            fin = weakref.finalize(st, self._free, rid)
-            fin.atexit = False
-            self._prev_peak = (self.peak, self.peak_clock)
-            self.live += nbytes
-            if self.live > self.peak:
-                self.peak = self.live
-                self.peak_clock = self.clock
-            return rid
 
         def __torch_dispatch__(
             self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
