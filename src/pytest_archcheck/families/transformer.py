@@ -478,13 +478,18 @@ def _recompute_moment(
 
 def _mlp_backward(spec: Spec, target: Target, sbh: int) -> int:
     """Bytes beyond a block's saved set (and the gradient entering it) at the largest moment
-    of its MLP's backward, the activation's backward: the gradient of the activation output
-    and the activation's input gradient (ReLU, GELU: threshold/gelu_backward; SwiGLU: the
-    two products' gradients, while the fused up-projection and silu(gate) are still saved
-    and the product is freed): 2·sb·f·p over the saved set in all three; the down
-    projection's fp32 weight gradient; the down projection's output gradient (under autocast
-    the engine's 16-bit cast) and, under autocast, its 16-bit weight copy were freed with its
-    backward; the last dropout's mask too."""
+    of its MLP's backward (the last dropout's mask is freed by then):
+
+    - the down projection's backward: its incoming gradient (a new tensor under dropout --
+      grad·mask -- or autocast -- the engine's 16-bit cast; in fp32 without dropout it is the
+      block's gradient itself), the activation output's gradient sb·f·p and the fp32 weight
+      gradient;
+    - the activation's backward, once the down projection's node released its incoming
+      gradient (and, under autocast, its 16-bit weight copy): the activation output's
+      gradient and the input's, 2·sb·f·p, less what the down node alone kept -- GELU's output
+      (GELU saves its input; ReLU saves its output, which stays), nothing for SwiGLU (the
+      product is freed, two product gradients arrive: the same net 2·sb·f·p as ReLU's).
+    """
     from ..runtime import Precision
 
     m, t = spec.model, spec.train
@@ -492,9 +497,11 @@ def _mlp_backward(spec: Spec, target: Target, sbh: int) -> int:
     p = pr.act
     f = mlp_width(m)
     sbf = sbh // m.d_model * f
-    out = 2 * sbf * p + m.d_model * f * 4
-    if pr.lowp:
-        out -= 2 * m.d_model * f
+    wgrad = m.d_model * f * 4
+    incoming = sbh * p if (t.dropout > 0 or pr.lowp) else 0
+    down = incoming + sbf * p
+    act = (1 if m.mlp == "gelu" else 2) * sbf * p - (2 * m.d_model * f if pr.lowp else 0)
+    out = max(down, act) + wgrad
     if t.dropout > 0:
         out -= sbh * pr.mask
     return out
@@ -689,7 +696,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         # attention backward: the one above with the recomputed block on top
         recompute, pending = _recompute_moment(spec, target, sbh, layer, final, head_grad, c)
         extra = max(extra + layer if k == "math" else extra, recompute)
-        if m.experts is None and k != "math":
+        if m.experts is None:
             # then its backward: the recomputed block's MLP backward
             extra = max(extra, recompute - pending + _mlp_backward(spec, target, sbh))
         if pr.lowp:
@@ -697,7 +704,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
             # by the cache alone (the checkpointed forward saved nothing): leaving autocast
             # before backward (torch.autocast.__exit__ -> clear_autocast_cache) freed them
             extra -= 2 * L * c.layer_weights
-    elif m.experts is None and k != "math":
+    elif m.experts is None:
         # the last block's MLP backward: the final norm and the block's output are freed
         mlp_bw = head_grad + sbh * 4 - sbh * pn + _mlp_backward(spec, target, sbh)
         extra = max(extra, mlp_bw - (final if m.final_norm else 0))
@@ -705,7 +712,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         position_rows(spec) * h if m.positional == "learned" else 0
     )
     first = 3 * sbh * 4
-    if m.experts is None and k != "math":  # the first block's MLP backward (its output freed)
+    if m.experts is None:  # the first block's MLP backward (its output freed)
         first = max(first, sbh * 4 - sbh * pn + _mlp_backward(spec, target, sbh))
     late = emb + layer + (scores // L if not t.checkpointing else scores) + first
     late += head_grad if (m.tied_embeddings and tokens) else 0
