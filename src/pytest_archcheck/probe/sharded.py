@@ -398,7 +398,12 @@ def _run_step(
 ) -> StepMeasurement:
     """Materialise, warm the optimizer, and track one step (see step.measure for the protocol)."""
     from .build import make_inputs, make_loss, make_optimizer
-    from .step import _state_tensors, forget_host_step_counters, step_kernels, train_step
+    from .step import (
+        forget_host_step_counters,
+        step_kernels,
+        tracked_optimizer_step,
+        train_step,
+    )
 
     tracker = tracker_cls(alloc_size=alloc_size)
     loss_fn = make_loss(spec)
@@ -443,11 +448,8 @@ def _run_step(
                     )
                 marks["backward_end"] = tracker.clock
                 flops_train = tracker.flops
-                grad_rids = {tracker.rid(p.grad) for p in params if p.grad is not None}
                 del loss
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                opt_rids = {tracker.rid(t) for t in _state_tensors(opt)}
+                grad_rids, opt_rids = tracked_optimizer_step(tracker, params, opt)
     finally:
         tracker.stop()
     bd = dict.fromkeys(PARTS, 0)

@@ -393,6 +393,16 @@ def step_kernels(spec: Spec, tracker: Any, cuda: bool) -> Iterator[KernelLog]:
         tracker.byte_noise = False
 
 
+def tracked_optimizer_step(tracker: Any, params: list[Any], opt: Any) -> tuple[set[Any], set[Any]]:
+    """The measured step's optimizer step and zero_grad(set_to_none=True); returns the record
+    ids of the gradients it consumed and of the optimizer state, to classify the peak's
+    storages."""
+    grad_rids = {tracker.rid(p.grad) for p in params if p.grad is not None}
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return grad_rids, {tracker.rid(t) for t in _state_tensors(opt)}
+
+
 def forget_host_step_counters(tracker: Any, opt: Any) -> None:
     """CUDA: Adam's step counters are host tensors (capturable=False, fused=False defaults in
     torch/optim/adam.py), not device memory: stop counting them."""
@@ -482,11 +492,8 @@ def measure(
                         tracker=tracker,
                     )
                 flops_train = tracker.flops
-                grad_rids = {tracker.rid(p.grad) for p in params if p.grad is not None}
                 del loss
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                opt_rids = {tracker.rid(t) for t in _state_tensors(opt)}
+                grad_rids, opt_rids = tracked_optimizer_step(tracker, params, opt)
     finally:
         tracker.stop()
     live = tracker.live_at(tracker.peak_clock)
