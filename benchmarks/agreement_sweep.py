@@ -4,11 +4,17 @@ The same strategies as tests/families/test_agreement.py, without shrinking (hypo
 the first failure and shrinks it; this prints every case outside the tolerance instead):
 
     PYTHONPATH=src python benchmarks/agreement_sweep.py recurrent 40 [--seed 1] [--n 64 1024]
+
+Each case outside the tolerance is printed as the whole resolved spec (every key, defaults
+included, `[train] seq_len` = the drawn n): paste it into `case.archcheck.toml` and re-run it with
+`archcheck estimate case.archcheck.toml` and `archcheck probe case.archcheck.toml --device fake`.
+`--toml-dir DIR` also writes each one there.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,6 +46,48 @@ def keeps_positions(spec: Spec, n: int) -> bool:
     return n >= 1
 
 
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, int | float):
+        return repr(v)
+    raise TypeError(f"no TOML form for {v!r}")
+
+
+def _toml_table(name: str, table: dict[str, Any]) -> list[str]:
+    """`[name]` with its scalar keys, then its sub-tables as `[name.sub]` (None is left out:
+    TOML has no null, and every None is the loader's own default)."""
+    lines = [f"[{name}]"]
+    subs: list[str] = []
+    for k, v in table.items():
+        if v is None or v == {}:
+            continue
+        if isinstance(v, dict):
+            subs += ["", *_toml_table(f"{name}.{k}", v)]
+        else:
+            lines.append(f"{k} = {_toml_value(v)}")
+    return lines + subs
+
+
+def spec_toml(spec: Spec, n: int, name: str) -> str:
+    """The whole resolved spec of one case as a spec file: every key of [model], [train],
+    [infer] and [budget] with the value the validated spec holds (defaults included, so the
+    case does not depend on the defaults of the version that re-runs it), n as seq_len."""
+    raw = spec.model_dump(mode="json")
+    raw["model"]["name"] = name
+    raw["train"]["seq_len"] = n
+    out: list[str] = []
+    for table in ("model", "train", "infer", "budget", "data"):
+        body = _toml_table(table, raw[table])
+        if len(body) > 1:
+            out += [*([""] if out else []), *body]
+    return "\n".join(out) + "\n"
+
+
 def sweep(unit: str, cases: int, n_range: tuple[int, int], rng_seed: int) -> list[tuple[Any, ...]]:
     rows: list[tuple[Any, ...]] = []
 
@@ -58,8 +106,7 @@ def sweep(unit: str, cases: int, n_range: tuple[int, int], rng_seed: int) -> lis
             return
         e = estimate(spec, n=n)
         r = probe.run(spec, device="fake", n=e.n, batch=e.batch)
-        model = spec.model.model_dump(exclude_defaults=True)
-        case = model | {"train": spec.train.model_dump(exclude_defaults=True), "n": n}
+        case = spec_toml(spec, n, f"{unit}-case-{len(rows)}")
         if r.peak_bytes is None:
             rows.append((float("inf"), e.target.kind, "probe failed", case))
             return
@@ -77,6 +124,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n", type=int, nargs=2, default=(64, 1024), metavar=("LO", "HI"))
     ap.add_argument("--show", type=int, default=8, help="worst cases printed")
+    ap.add_argument("--toml-dir", type=Path, help="also write each case outside the tolerance here")
     a = ap.parse_args()
     rows = sweep(a.unit, a.cases, tuple(a.n), a.seed)
     bad = [r for r in rows if abs(r[0]) > TOLERANCE]
@@ -86,7 +134,12 @@ def main() -> None:
         f"worst cpu {worst['cpu']:.2%}, cuda {worst['cuda']:.2%}"
     )
     for err, kind, phase, case in bad[: a.show]:
-        print(f"  {err:+.2%} {kind} {phase} {case}")
+        name = json.loads(case.split("name = ", 1)[1].split("\n", 1)[0])
+        print(f"\n# {err:+.2%} formula vs fake probe, target {kind}, peak in {phase}")
+        print(case, end="")
+        if a.toml_dir is not None:
+            a.toml_dir.mkdir(parents=True, exist_ok=True)
+            (a.toml_dir / f"{name}.archcheck.toml").write_text(case, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -543,6 +543,86 @@ class Transformer(Family):
 # --- activations ---------------------------------------------------------------------------
 
 
+def _recompute_moment(
+    spec: Spec, target: Target, sbh: int, layer: int, norm: int, head_grad: int, c: _Consts
+) -> tuple[int, int]:
+    """(moment, pending): bytes beyond the end-of-forward set (minus what autocast's cache freed, which the caller
+    subtracts) while checkpointing recomputes the last block, first thing in its backward.
+
+    torch.utils.checkpoint (use_reentrant=False) re-runs the block until the last tensor its
+    backward needs is saved, then stops (early stop, the default): the block's output is never
+    recomputed. At that moment the final norm's saved tensors and the last block's output
+    (saved by the final norm alone) were freed by the final norm's backward; alive are the
+    head's weight gradient, the gradient entering the block (sb·h·4, fp32 like the residual
+    stream), the block's saved set (`layer` less its output), what Block.forward still holds
+    -- its attention branch's output `a` (a local; a parallel block: x + attn, in the
+    residual's dtype) -- and, when the MLP ends in dropout, the dropout's input (the down
+    projection's output) and, on CUDA only, its output: native_dropout returns output and
+    mask at once and saves the mask as an output, while CPU's x * noise saves the noise before
+    the product exists (probe/step.py cuda_dropout). Under autocast the recomputation casts
+    the block's weights to 16 bits again (saved by its matmuls), and the head's copy went
+    with the head's backward. `pending`: what the block holds beyond its saved set then.
+
+    Measured against torch's MemTracker on the reference module
+    (tests/families/test_checkpoint_ground_truth.py)."""
+    from ..runtime import Precision
+
+    m, t = spec.model, spec.train
+    pr = Precision.of(spec, target)
+    p, pn = pr.act, pr.norm
+    out = sbh * pn
+    pending = sbh * pn if m.parallel else sbh * p
+    if pr.lowp:
+        # the fp32 norm output, MLP.forward's argument (its 16-bit copy is saved); and the
+        # gradient of the MLP branch: the block's last add ran its backward before the
+        # recomputation (it saves nothing), and the engine cast its fp32 gradient to the
+        # branch's 16-bit dtype (validate_outputs)
+        pending += sbh * 4 + sbh * p
+    # the MLP's last allocation before the stop: ReLU's input beside its output (ReLU saves
+    # only its output), or the dropout's input (and output, CUDA)
+    last = mlp_width(m) * sbh // m.d_model * p if m.mlp == "relu" else 0
+    if t.dropout > 0:
+        last = max(last, sbh * p * (2 if target.cuda else 1))
+    pending += last
+    moment = head_grad + sbh * 4 + (layer - out) + pending - out
+    if m.final_norm:
+        moment -= norm
+    if pr.lowp:
+        moment += 2 * c.layer_weights - 2 * (c.matmul_weights - m.layers * c.layer_weights)
+    return moment, pending
+
+
+def _mlp_backward(spec: Spec, target: Target, sbh: int) -> int:
+    """Bytes beyond a block's saved set (and the gradient entering it) at the largest moment
+    of its MLP's backward (the last dropout's mask is freed by then):
+
+    - the down projection's backward: its incoming gradient (a new tensor under dropout --
+      grad·mask -- or autocast -- the engine's 16-bit cast; in fp32 without dropout it is the
+      block's gradient itself), the activation output's gradient sb·f·p and the fp32 weight
+      gradient;
+    - the activation's backward, once the down projection's node released its incoming
+      gradient (and, under autocast, its 16-bit weight copy): the activation output's
+      gradient and the input's, 2·sb·f·p, less what the down node alone kept -- GELU's output
+      (GELU saves its input; ReLU saves its output, which stays), nothing for SwiGLU (the
+      product is freed, two product gradients arrive: the same net 2·sb·f·p as ReLU's).
+    """
+    from ..runtime import Precision
+
+    m, t = spec.model, spec.train
+    pr = Precision.of(spec, target)
+    p = pr.act
+    f = mlp_width(m)
+    sbf = sbh // m.d_model * f
+    wgrad = m.d_model * f * 4
+    incoming = sbh * p if (t.dropout > 0 or pr.lowp) else 0
+    down = incoming + sbf * p
+    act = (1 if m.mlp == "gelu" else 2) * sbf * p - (2 * m.d_model * f if pr.lowp else 0)
+    out = max(down, act) + wgrad
+    if t.dropout > 0:
+        out -= sbh * pr.mask
+    return out
+
+
 @dataclass(frozen=True)
 class _Consts:
     """The (n, batch)-independent inputs of `transformer_activations` (cached per spec)."""
@@ -684,8 +764,25 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     else:
         body = L * layer - n_global * band
         scores *= L
-    acts = emb + body + norm
     vocab = (m.vocab or DEFAULT_VOCAB) if lm_head(spec) else None
+    # No head at all (the output is the final norm's, per position): the output, in the
+    # residual's dtype (fp32 under autocast: layer_norm runs in fp32, RMSNorm keeps its
+    # input's dtype), is alive at the end of forward, and the loop drops it before backward
+    # (the sum's backward saves nothing) -- no 16-bit copy of it is saved. The norm's backward
+    # then receives sum's expanded scalar, not a tensor. Derived for the fused norm kernels
+    # (LayerNorm; RMSNorm on CUDA); CPU's decomposed RMSNorm keeps the earlier bound (its
+    # backward's transients are not modelled one by one).
+    no_head = (
+        vocab is None
+        and not m.pooler
+        and classes_head(spec) is None
+        and m.final_norm
+        and (m.norm == "layernorm" or fused_rms_norm(target))
+    )
+    out_f = sbh * pn if no_head else 0  # that output, freed before backward
+    final = norm - (sbh * (p if m.norm == "rmsnorm" or pr.lowp else pn) if no_head else 0)
+    final += out_f
+    acts = emb + body + final
     # The probe's default loss is cross-entropy over the head's logits (probe/build.py
     # ProbeLoss): an LM predicts its input tokens (a view, no target tensor), a classifier
     # random class ids; without a head it is the float sum of the output (4: the scalar loss).
@@ -716,13 +813,36 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         attn_w = h * (a + 2 * kv) * hd + a * hd * h
         grads_last = 4 * (c.layer_weights - attn_w + a * hd * h)  # MLP (or experts) and o
         extra = temps + grads_last + head_grad - post
-    if t.checkpointing:  # the recomputed last block (its scores are in `scores`)
-        extra += layer - (band if is_global_layer(m, L - 1) and band else 0)
+    if no_head:  # the norm's backward: its input's gradient only; the output was dropped
+        extra = (sbh * 4 if k != "math" else extra) - out_f
+    if t.checkpointing:
+        # the recomputation of the last block (exact), or, for the math kernel, that block's
+        # attention backward: the one above with the recomputed block on top (a global last
+        # layer of a local/global stack saves no band mask)
+        last = layer - (band if is_global_layer(m, L - 1) and band else 0)
+        recompute, pending = _recompute_moment(spec, target, sbh, last, final, head_grad, c)
+        extra = max(extra + last if k == "math" else extra, recompute)
+        if m.experts is None:
+            # then its backward: the recomputed block's MLP backward
+            extra = max(extra, recompute - pending + _mlp_backward(spec, target, sbh))
+        if pr.lowp:
+            # autocast's cached 16-bit copies of the checkpointed blocks' weights were referenced
+            # by the cache alone (the checkpointed forward saved nothing): leaving autocast
+            # before backward (torch.autocast.__exit__ -> clear_autocast_cache) freed them
+            extra -= 2 * L * c.layer_weights
+    elif m.experts is None:
+        # the last block's MLP backward: the final norm and the block's output are freed
+        mlp_bw = head_grad + sbh * 4 - sbh * pn + _mlp_backward(spec, target, sbh)
+        extra = max(extra, mlp_bw - (final if m.final_norm else 0))
     emb_params = ((m.vocab or DEFAULT_VOCAB) * h if tokens else 0) + (
         position_rows(spec) * h if m.positional == "learned" else 0
     )
-    late = emb + layer + (scores // L if not t.checkpointing else scores) + 3 * sbh * 4
+    first = 3 * sbh * 4
+    if m.experts is None:  # the first block's MLP backward (its output freed)
+        first = max(first, sbh * 4 - sbh * pn + _mlp_backward(spec, target, sbh))
+    late = emb + layer + (scores // L if not t.checkpointing else scores) + first
     late += head_grad if (m.tied_embeddings and tokens) else 0
+    late -= out_f
     fwd_peak = 0
     if m.attention in ("sliding", "local") and m.window:
         # The reference Attention builds its band mask from an int64 distance matrix:
@@ -756,6 +876,21 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         if ce.forward_transient:
             end = acts + (0 if t.checkpointing else scores) + logits
             fwd_peak = max(fwd_peak, end + ce.forward_transient)
+    if m.positional == "sinusoidal":
+        # The reference forward keeps its sinusoidal table `pe` (s·h·4), the float positions
+        # (s·4) and the frequencies (h/2·4) as locals until it returns: alive beside all the
+        # forward built when its last tensor, the model's output, is allocated.
+        table = s * h * 4 + s * 4 + (h // 2) * 4
+        c_out = classes_head(spec)
+        out = sb * vocab * p if vocab is not None else b * c_out * p if c_out is not None else 0
+        fwd_peak = max(fwd_peak, acts + (0 if t.checkpointing else scores) + out + table)
+    if not tokens and (
+        m.positional in ("learned", "sinusoidal") or m.type_vocab or m.embed_norm or drop
+    ):
+        # float inputs that the embedding stage replaces by a new tensor (a position added,
+        # dropout): the loop still holds the input batch (b·s·h fp32, probe/build.py
+        # make_inputs) through forward and the loss, and drops it before backward
+        fwd_peak = max(fwd_peak, acts + (0 if t.checkpointing else scores) + logits) + sbh * 4
     return ForwardSaved(
         acts,
         scores,

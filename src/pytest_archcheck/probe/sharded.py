@@ -111,7 +111,7 @@ def _tracker_class() -> Any:
     from torch._guards import active_fake_mode
     from torch.distributed.tensor import DTensor
 
-    from .tracker import StorageTracker, _Rec
+    from .tracker import StorageTracker
 
     c10d = torch.ops.c10d
 
@@ -165,33 +165,13 @@ def _tracker_class() -> Any:
                 t = t._local_tensor
             return super().rid(t)
 
-        def _track_storage(self, st: Any, op: str) -> int:
-            import weakref
-
-            rid = self._ids.get(st)  # type: ignore[no-untyped-call]
-            if rid is not None:
-                return int(rid)
-            rid = len(self.records)
-            self.clock += 1
-            nbytes = int(st.nbytes())
-            if self.alloc_size is not None and nbytes:
-                nbytes = self.alloc_size(nbytes)
-            self.records.append(_Rec(nbytes, self.clock, None, op))
-            self._ids[st] = rid
+        def _on_new(self, rid: int, op: str) -> None:
             if op == "resize_":
                 self.origin[rid] = "unsharded_params"
             elif op in ALL_GATHER_OPS:
                 self.origin[rid] = "all_gather"
             elif op in REDUCE_SCATTER_OPS:
                 self.origin[rid] = "reduce_scatter"
-            fin = weakref.finalize(st, self._free, rid)
-            fin.atexit = False
-            self._prev_peak = (self.peak, self.peak_clock)
-            self.live += nbytes
-            if self.live > self.peak:
-                self.peak = self.live
-                self.peak_clock = self.clock
-            return rid
 
         def __torch_dispatch__(
             self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
@@ -363,7 +343,8 @@ def measure(
     Raises NotMeasured for a layout this probe does not run (see `refusal`)."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    from ..runtime.cuda import CUBLAS_WORKSPACES_PER_STEP, cublas_workspace_bytes, cuda_alloc_size
+    from ..runtime.cuda import cuda_alloc_size
+    from .step import add_cublas_workspaces
 
     lay = layout_of(spec)
     why = refusal(lay)
@@ -384,11 +365,7 @@ def measure(
             alloc_size=cuda_alloc_size if cuda else None,
         )
     if cuda:
-        ws = CUBLAS_WORKSPACES_PER_STEP * cublas_workspace_bytes(spec.budget.device)
-        result.peak_bytes += ws
-        result.breakdown["temporaries"] += ws
-        result.extra["cublas_workspace"] = ws
-        result.extra["emulate"] = "cuda"
+        add_cublas_workspaces(spec, result)
     result.extra["layout"] = lay.describe()
     result.extra["world_size"] = lay.world_size
     return result
@@ -427,30 +404,16 @@ def _run_step(
     alloc_size: Any,
 ) -> StepMeasurement:
     """Materialise, warm the optimizer, and track one step (see step.measure for the protocol)."""
-    import torch
-    import torch.nn.functional as F
-
     from .build import make_inputs, make_loss, make_optimizer
     from .step import (
-        _state_tensors,
-        cuda_rms_norm,
-        cuda_sdpa,
-        kernel_name,
+        forget_host_step_counters,
+        step_kernels,
+        tracked_optimizer_step,
         train_step,
     )
 
     tracker = tracker_cls(alloc_size=alloc_size)
     loss_fn = make_loss(spec)
-    orig_sdpa, orig_rms = F.scaled_dot_product_attention, F.rms_norm
-    emulated: list[str] = []
-    inner_sdpa = cuda_sdpa(spec, orig_sdpa, emulated) if cuda else orig_sdpa
-    sdpa_calls = 0
-
-    def counting_sdpa(*a: Any, **k: Any) -> Any:
-        nonlocal sdpa_calls
-        sdpa_calls += 1
-        return inner_sdpa(*a, **k)
-
     marks: dict[str, int] = {}
     try:
         with fake_mode:
@@ -477,18 +440,11 @@ def _run_step(
                 opt.step()
                 opt.zero_grad(set_to_none=True)
                 if cuda:
-                    for st in opt.state.values():
-                        step = st.get("step")
-                        if isinstance(step, torch.Tensor):
-                            tracker.forget(step)
+                    forget_host_step_counters(tracker, opt)
                 tracker.reset_peak()
                 tracker.peak_start = tracker.clock
                 tracker.flops = 0
-                F.scaled_dot_product_attention = counting_sdpa
-                tracker.byte_noise = cuda
-                if cuda:
-                    F.rms_norm = cuda_rms_norm(orig_rms)
-                try:
+                with step_kernels(spec, tracker, cuda) as kernels:
                     t0, t1, flops_fwd, loss = train_step(
                         model,
                         lambda: make_inputs(spec, n, batch, "cpu"),
@@ -497,16 +453,10 @@ def _run_step(
                         "cpu",
                         tracker=tracker,
                     )
-                finally:
-                    F.scaled_dot_product_attention = orig_sdpa
-                    F.rms_norm = orig_rms
                 marks["backward_end"] = tracker.clock
                 flops_train = tracker.flops
-                grad_rids = {tracker.rid(p.grad) for p in params if p.grad is not None}
                 del loss
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                opt_rids = {tracker.rid(t) for t in _state_tensors(opt)}
+                grad_rids, opt_rids = tracked_optimizer_step(tracker, params, opt)
     finally:
         tracker.stop()
     bd = dict.fromkeys(PARTS, 0)
@@ -561,7 +511,7 @@ def _run_step(
     return StepMeasurement(
         peak_bytes=tracker.peak,
         breakdown=five,
-        attention_kernel=kernel_name(emulated if cuda else tracker.kernels, sdpa_calls, spec),
+        attention_kernel=kernels.attention_kernel(tracker, spec),
         flops_forward=flops_fwd,
         flops_train_step=flops_train,
         extra=extra,

@@ -22,9 +22,11 @@ torch.cuda.max_memory_allocated:
   log-sum-exp and no dropout mask (flash and efficient regenerate it from a Philox seed), so a
   fused call runs as the fused CPU kernel with dropout_p = 0 -- memory-equivalent, same FLOPs.
   Math-only calls (fp32 GQA, spec kernel "math") run math.
-- dropout keeps CUDA's 1-byte mask (at::dropout -> fused native_dropout when
-  is_fused_kernel_acceptable), not the CPU's activation-wide noise tensor: the tracker counts
-  the CPU noise (bernoulli_) at one byte per element -- also inside the math SDPA kernel.
+- dropout runs CUDA's kernel: at::dropout takes the fused native_dropout on CUDA
+  (is_fused_kernel_acceptable), which returns the output and a 1-byte bool mask at once and
+  saves the mask as an *output*; F.dropout runs torch.native_dropout (it has a CPU kernel with
+  the same outputs). Where the C++ side calls at::dropout itself (inside the math SDPA kernel)
+  the tracker counts the CPU noise (bernoulli_) at one byte per element instead.
 - RMSNorm is CUDA's fused kernel (saves input, weight, fp32 1/rms), not CPU's decomposition.
 - the optimizer runs its foreach implementation (the CUDA default); Adam's step counters live
   on the host (capturable=False) and are not counted.
@@ -39,6 +41,7 @@ default is the spec's target (runtime.target_for), the same the formulas use.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -283,7 +286,10 @@ def cuda_rms_norm(orig: Any) -> Any:
     unless the weight's dtype differs from the input's), whose CUDA kernel saves the input,
     the weight and the fp32 1/rms for backward; on CPU the same op is CompositeImplicit and
     its decomposition also keeps x·rsqrt (activation-wide). Emulated by an autograd Function
-    that saves what the CUDA kernel saves."""
+    that saves what the CUDA kernel saves; its backward is aten._fused_rms_norm_backward,
+    whose meta kernel (the probe runs on fake tensors) allocates what the CUDA kernel returns:
+    the input's gradient and the weight's. (A backward written with tensor ops kept four
+    activation-wide fp32 temporaries that the CUDA kernel never allocates.)"""
     import torch
 
     class FusedRMSNorm(torch.autograd.Function):
@@ -301,14 +307,10 @@ def cuda_rms_norm(orig: Any) -> Any:
         @staticmethod
         def backward(ctx: Any, g: Any) -> Any:
             x, w, rstd = ctx.saved_tensors
-            dims = tuple(range(-ctx.ndim, 0))
-            xhat = x.float() * rstd
-            gw = None
-            if w is not None:
-                gw = (g.float() * xhat).sum(tuple(range(x.dim() - ctx.ndim))).to(w.dtype)
-                g = g * w
-            gx = rstd * (g.float() - xhat * (g.float() * xhat).mean(dims, keepdim=True))
-            return gx.to(x.dtype), gw, None, None
+            shape = list(x.shape[x.dim() - ctx.ndim :])
+            mask = [ctx.needs_input_grad[0], w is not None and ctx.needs_input_grad[1]]
+            gx, gw = torch.ops.aten._fused_rms_norm_backward(g, x, shape, rstd, w, mask)
+            return gx, gw, None, None
 
     def rms_norm(
         input: Any, normalized_shape: Any, weight: Any = None, eps: float | None = None
@@ -321,6 +323,107 @@ def cuda_rms_norm(orig: Any) -> Any:
         )
 
     return rms_norm
+
+
+def cuda_dropout(orig: Any) -> Any:
+    """F.dropout as CUDA runs it. at::dropout (aten/src/ATen/native/Dropout.cpp) takes the fused
+    at::native_dropout when is_fused_kernel_acceptable (a CUDA tensor, 0 < p < 1, numel > 0):
+    one kernel returns the output and a bool mask, and autograd saves the mask as an output
+    (derivatives.yaml: native_dropout -> result1), i.e. after both exist. CPU's _dropout_impl
+    builds noise = empty_like(x).bernoulli_() and returns x * noise, whose node saves the noise
+    as an *input*, before the product is allocated. The difference shows where
+    torch.utils.checkpoint's non-reentrant recomputation stops early (at the pack of the last
+    saved tensor): on CUDA the last dropout's output exists then, on CPU it does not.
+    torch.native_dropout has a CPU kernel with CUDA's outputs, so the emulation runs it.
+    In-place dropout is never fused (at::dropout_ -> _dropout<true>): it keeps `orig`."""
+    import torch
+
+    def dropout(input: Any, p: float = 0.5, training: bool = True, inplace: bool = False) -> Any:
+        if (
+            training
+            and not inplace
+            and 0 < p < 1
+            and isinstance(input, torch.Tensor)
+            and input.numel() > 0
+        ):
+            return torch.native_dropout(input, p, True)[0]
+        return orig(input, p, training, inplace)
+
+    return dropout
+
+
+@dataclass
+class KernelLog:
+    """What the measured step ran: SDPA calls, and under CUDA emulation each call's backend."""
+
+    sdpa_calls: int = 0
+    emulated: list[str] = field(default_factory=list)
+    cuda: bool = False
+
+    def attention_kernel(self, tracker: Any, spec: Spec) -> str | None:
+        return kernel_name(self.emulated if self.cuda else tracker.kernels, self.sdpa_calls, spec)
+
+
+@contextlib.contextmanager
+def step_kernels(spec: Spec, tracker: Any, cuda: bool) -> Iterator[KernelLog]:
+    """The kernels of the measured step (one training step, probe/step.py and the sharded
+    probe alike): SDPA calls are counted; under CUDA emulation SDPA, dropout and RMSNorm run
+    the CUDA way and CPU dropout noise counts one byte per element (module docs). The torch
+    functions are restored on exit, also when the step raises."""
+    import torch.nn.functional as F
+
+    log = KernelLog(cuda=cuda)
+    orig_sdpa, orig_rms, orig_dropout = F.scaled_dot_product_attention, F.rms_norm, F.dropout
+    inner_sdpa = cuda_sdpa(spec, orig_sdpa, log.emulated) if cuda else orig_sdpa
+
+    def counting_sdpa(*a: Any, **k: Any) -> Any:
+        log.sdpa_calls += 1
+        return inner_sdpa(*a, **k)
+
+    F.scaled_dot_product_attention = counting_sdpa
+    tracker.byte_noise = cuda
+    if cuda:
+        F.rms_norm = cuda_rms_norm(orig_rms)
+        F.dropout = cuda_dropout(orig_dropout)
+    try:
+        yield log
+    finally:
+        F.scaled_dot_product_attention = orig_sdpa
+        F.rms_norm = orig_rms
+        F.dropout = orig_dropout
+        tracker.byte_noise = False
+
+
+def tracked_optimizer_step(tracker: Any, params: list[Any], opt: Any) -> tuple[set[Any], set[Any]]:
+    """The measured step's optimizer step and zero_grad(set_to_none=True); returns the record
+    ids of the gradients it consumed and of the optimizer state, to classify the peak's
+    storages."""
+    grad_rids = {tracker.rid(p.grad) for p in params if p.grad is not None}
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return grad_rids, {tracker.rid(t) for t in _state_tensors(opt)}
+
+
+def forget_host_step_counters(tracker: Any, opt: Any) -> None:
+    """CUDA: Adam's step counters are host tensors (capturable=False, fused=False defaults in
+    torch/optim/adam.py), not device memory: stop counting them."""
+    import torch
+
+    for st in opt.state.values():
+        step = st.get("step")
+        if isinstance(step, torch.Tensor):
+            tracker.forget(step)
+
+
+def add_cublas_workspaces(spec: Spec, m: StepMeasurement) -> None:
+    """CUDA: the two cuBLAS workspaces (runtime.cuda) on top of the tracked storages."""
+    from ..runtime.cuda import CUBLAS_WORKSPACES_PER_STEP, cublas_workspace_bytes
+
+    ws = CUBLAS_WORKSPACES_PER_STEP * cublas_workspace_bytes(spec.budget.device)
+    m.peak_bytes += ws
+    m.breakdown["temporaries"] += ws
+    m.extra["cublas_workspace"] = ws
+    m.extra["emulate"] = "cuda"
 
 
 def measure(
@@ -336,11 +439,9 @@ def measure(
     """Peak bytes of one steady-state training step: device "fake" or "cpu".
 
     emulate="cuda" (fake only) makes CUDA's kernel and allocator choices (module docs)."""
-    import torch
-    import torch.nn.functional as F
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    from ..runtime.cuda import CUBLAS_WORKSPACES_PER_STEP, cublas_workspace_bytes, cuda_alloc_size
+    from ..runtime.cuda import cuda_alloc_size
     from .tracker import StorageTracker
 
     if emulate not in ("cpu", "cuda"):
@@ -364,17 +465,6 @@ def measure(
         raise ValueError(f"device must be 'fake' or 'cpu' here, not {device!r}")
 
     loss_fn = make_loss(spec)
-    sdpa_calls = 0
-    orig_sdpa = F.scaled_dot_product_attention
-    orig_rms = F.rms_norm
-    emulated: list[str] = []
-    inner_sdpa = cuda_sdpa(spec, orig_sdpa, emulated) if cuda else orig_sdpa
-
-    def counting_sdpa(*a: Any, **k: Any) -> Any:
-        nonlocal sdpa_calls
-        sdpa_calls += 1
-        return inner_sdpa(*a, **k)
-
     try:
         with mode, phase("step"):
             if device == "fake":
@@ -391,18 +481,11 @@ def measure(
                     spec, [p for p in params if p.requires_grad], foreach=True if cuda else None
                 )
                 warm_optimizer(model, opt)
-                if cuda:  # Adam's step counters are host tensors on CUDA (capturable=False)
-                    for st in opt.state.values():
-                        step = st.get("step")
-                        if isinstance(step, torch.Tensor):
-                            tracker.forget(step)
+                if cuda:
+                    forget_host_step_counters(tracker, opt)
                 tracker.reset_peak()
                 tracker.flops = 0
-                F.scaled_dot_product_attention = counting_sdpa
-                tracker.byte_noise = cuda
-                if cuda:
-                    F.rms_norm = cuda_rms_norm(orig_rms)
-                try:
+                with step_kernels(spec, tracker, cuda) as kernels:
                     t0, t1, flops_fwd, loss = train_step(
                         model,
                         lambda: make_inputs(spec, n, batch, "cpu", model),
@@ -411,15 +494,9 @@ def measure(
                         "cpu",
                         tracker=tracker,
                     )
-                finally:
-                    F.scaled_dot_product_attention = orig_sdpa
-                    F.rms_norm = orig_rms
                 flops_train = tracker.flops
-                grad_rids = {tracker.rid(p.grad) for p in params if p.grad is not None}
                 del loss
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                opt_rids = {tracker.rid(t) for t in _state_tensors(opt)}
+                grad_rids, opt_rids = tracked_optimizer_step(tracker, params, opt)
     finally:
         tracker.stop()
     live = tracker.live_at(tracker.peak_clock)
@@ -439,14 +516,8 @@ def measure(
         else:
             bd["temporaries"] += nb
     assert sum(bd.values()) == tracker.peak, (bd, tracker.peak)
-    peak = tracker.peak
-    extra: dict[str, Any] = {"emulate": emulate} if cuda else {}
-    extra["loss"] = getattr(loss_fn, "used", spec.model.loss)
+    extra: dict[str, Any] = {"loss": getattr(loss_fn, "used", spec.model.loss)}
     if cuda:
-        ws = CUBLAS_WORKSPACES_PER_STEP * cublas_workspace_bytes(spec.budget.device)
-        peak += ws
-        bd["temporaries"] += ws
-        extra["cublas_workspace"] = ws
         extra["tracked_peak"] = tracker.peak
     if debug:
         from collections import Counter
@@ -471,11 +542,14 @@ def measure(
         extra["live_by_op"] = extra_debug
     if tracker.flop_errors:
         extra["flop_errors"] = tracker.flop_errors
-    return StepMeasurement(
-        peak_bytes=peak,
+    result = StepMeasurement(
+        peak_bytes=tracker.peak,
         breakdown=bd,
-        attention_kernel=kernel_name(emulated if cuda else tracker.kernels, sdpa_calls, spec),
+        attention_kernel=kernels.attention_kernel(tracker, spec),
         flops_forward=flops_fwd,
         flops_train_step=flops_train,
         extra=extra,
     )
+    if cuda:
+        add_cublas_workspaces(spec, result)
+    return result

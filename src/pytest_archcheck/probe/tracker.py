@@ -261,7 +261,13 @@ class StorageTracker(TorchDispatchMode):  # type: ignore[no-untyped-call]
         """Register the storage of tensor `t` (once); return its record id."""
         if not isinstance(t, torch.Tensor) or t.device.type == "meta":
             return None
-        st = t.untyped_storage()
+        return self._track_storage(t.untyped_storage(), op)
+
+    def _on_new(self, rid: int, op: str) -> None:
+        """Called for every new record (the sharded probe names FSDP's buffers here)."""
+
+    def _track_storage(self, st: Any, op: str) -> int:
+        """Register untyped storage `st` (once): a record from now until it dies."""
         rid = self._ids.get(st)  # type: ignore[no-untyped-call]
         if rid is not None:
             return int(rid)
@@ -272,6 +278,7 @@ class StorageTracker(TorchDispatchMode):  # type: ignore[no-untyped-call]
             nbytes = self.alloc_size(nbytes)
         self.records.append(_Rec(nbytes, self.clock, None, op))
         self._ids[st] = rid
+        self._on_new(rid, op)
         fin = weakref.finalize(st, self._free, rid)
         fin.atexit = False
         self._prev_peak = (self.peak, self.peak_clock)
