@@ -69,6 +69,8 @@ class _Project:
 
     def __init__(self) -> None:
         self._cache: dict[Path, tuple[Settings | None, Path]] = {}
+        # the same, by the folder's absolute path as a string: asked once per spec file
+        self._by_folder: dict[str, tuple[Settings | None, Path]] = {}
         # problems of the pyproject.toml files themselves ([tool.archcheck] settings)
         self.problems: list[LoadProblem] = []
         self.inline: list[LoadedSpec] = []
@@ -76,7 +78,13 @@ class _Project:
         self.pyprojects: dict[Path, FileRecord] = {}
 
     def settings_for(self, spec_path: Path) -> tuple[Settings | None, Path]:
-        folder = Path(os.path.abspath(spec_path)).parent
+        key = os.path.dirname(os.path.abspath(spec_path))
+        hit = self._by_folder.get(key)
+        if hit is None:
+            hit = self._by_folder[key] = self._settings_for(Path(key))
+        return hit
+
+    def _settings_for(self, folder: Path) -> tuple[Settings | None, Path]:
         if folder in self._cache:
             return self._cache[folder]
         pp = nearest_pyproject(folder)
