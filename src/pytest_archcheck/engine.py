@@ -173,14 +173,29 @@ def load_all(paths: Sequence[str]) -> tuple[list[LoadedSpec], list[Finding], Sel
     return specs, load_findings(problems), selection, files
 
 
+# (settings object, select, ignore) -> (those settings, the Selection), for one check_paths run:
+# the specs of one project share one Selection (and its per-code verdicts) instead of building
+# one (and, without a pyproject, a validated default Settings) per spec; the entry holds the
+# settings object, so its id is not reused while the entry exists
+_SELECTIONS: dict[tuple[int, tuple[str, ...], tuple[str, ...]], tuple[object, Selection]] = {}
+
+
 def _selection_for(loaded: LoadedSpec, select: Sequence[str], ignore: Sequence[str]) -> Selection:
     """The spec's own project settings, with the command line's select/ignore on top."""
+    key = (id(loaded.settings), tuple(select), tuple(ignore))
+    hit = _SELECTIONS.get(key)
+    if hit is not None and hit[0] is loaded.settings:
+        return hit[1]
     base = Selection.merged(loaded.settings)
-    return Selection(
+    selection = Selection(
         select=list(select) or base.select,
         ignore=[*base.ignore, *ignore],
         per_file_ignores=base.per_file_ignores,
     )
+    if len(_SELECTIONS) >= 64:
+        _SELECTIONS.clear()
+    _SELECTIONS[key] = (loaded.settings, selection)
+    return selection
 
 
 def _check_one(
@@ -278,6 +293,9 @@ def check_paths(
     inline specs (the workers' specs stay in the workers). `CheckResult.records` holds each
     file's findings and dependencies (cache.py stores them).
     """
+    # one run's selections: per-file-ignores resolve paths against the current directory,
+    # which a long-lived caller (the pytest plugin) may change between runs
+    _SELECTIONS.clear()
     project, spec_files, _, files = _collect(paths)
     for path in spec_files:  # every governing pyproject.toml is read here, once, in this process
         project.settings_for(path)

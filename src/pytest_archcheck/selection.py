@@ -26,11 +26,18 @@ class Selection:
     _file_codes: dict[tuple[str, Path | None], list[str]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # code -> the select/ignore verdict: asked once per rule per spec (19,000 times for 1,000
+    # specs), answered from the prefixes once per code
+    _verdicts: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
     def enabled(self, code: str, path: str | None = None, root: Path | None = None) -> bool:
-        if self.select and not any(code.startswith(s) for s in self.select):
-            return False
-        if any(code.startswith(s) for s in self.ignore):
+        verdict = self._verdicts.get(code)
+        if verdict is None:
+            verdict = self._verdicts[code] = not (
+                (self.select and not any(code.startswith(s) for s in self.select))
+                or any(code.startswith(s) for s in self.ignore)
+            )
+        if not verdict:
             return False
         if path is not None and self.per_file_ignores:
             return not any(code.startswith(c) for c in self._ignored_in(path, root))
