@@ -3,7 +3,8 @@
 Each runs as one fresh Python process (interpreter start-up included, as a user or a pre-commit
 hook pays it), side by side in one run: every repetition runs every arm once, in turn
 (interleaved, so that a change in the machine's load hits all arms alike), and each arm reports
-its median (and best) over the repetitions:
+its median (and best) wall time over the repetitions, and its median CPU time (user + system
+of the process and its workers: on a shared machine far steadier than wall time):
 
 - cold: `--no-cache` (every file checked; forked workers, and serial `--jobs 1`);
 - cold filling the cache (the first run in a fresh clone);
@@ -22,6 +23,7 @@ import compileall
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -133,15 +135,28 @@ def random_spec_text(i: int, rng: random.Random) -> str:
     return "\n".join(lines) + "\n"
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, the process and every process it waited
+    for: forked workers included). CPU time depends far less on what else the shared machine
+    runs than wall time does."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
-def stats(times: list[float], base: float) -> dict[str, float]:
-    med = statistics.median(times)
-    return {"median_s": round(med, 3), "min_s": round(min(times), 3), "ratio": round(med / base, 2)}
+def stats(times: list[tuple[float, float]], base: tuple[float, float]) -> dict[str, float]:
+    wall = statistics.median(t[0] for t in times)
+    cpu = statistics.median(t[1] for t in times)
+    return {
+        "median_s": round(wall, 3),
+        "min_s": round(min(t[0] for t in times), 3),
+        "ratio": round(wall / base[0], 2),
+        "cpu_median_s": round(cpu, 3),
+        "cpu_ratio": round(cpu / base[1], 2),
+    }
 
 
 def in_process(src: str, root: Path, reps: int) -> tuple[float, float, int]:
@@ -202,7 +217,7 @@ def main() -> None:
         )
         first = root / "m0000.archcheck.toml"
         text = first.read_text(encoding="utf-8")
-        times: dict[str, list[float]] = {"tomllib": []}
+        times: dict[str, list[tuple[float, float]]] = {"tomllib": []}
         base_env = {k: v for k, v in os.environ.items() if k != "ARCHCHECK_NO_CACHE"}
         for rep in range(reps):
             times["tomllib"].append(timed([sys.executable, "-c", parse, str(root)], base_env))
@@ -224,7 +239,10 @@ def main() -> None:
                     if before_run is not None:
                         before_run()
                     times.setdefault(f"{tree}:{arm}", []).append(timed(argv, env))
-        t_parse = statistics.median(times["tomllib"])
+        t_parse = (
+            statistics.median(t[0] for t in times["tomllib"]),
+            statistics.median(t[1] for t in times["tomllib"]),
+        )
         report: dict[str, Any] = {
             "files": n,
             "mix": mix,
