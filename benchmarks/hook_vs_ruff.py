@@ -13,8 +13,9 @@ example models' Python sources) in one commit. Its .pre-commit-config.yaml insta
 
 Then `pre-commit run --all-files HOOK` runs R times per hook, interleaved (archcheck, ruff,
 archcheck, ...), after one untimed run of each (which installs nothing more but writes
-archcheck's cache, as a developer's first commit does); medians and best are printed, with the
-machine's load average. Each extra `--rev NAME=COMMIT` times the archcheck hook of that commit
+archcheck's cache, as a developer's first commit does); medians and best of the wall time, and
+the median CPU time (user + system of pre-commit and the hook: steadier than wall time on a
+shared machine), are printed with the machine's load average. Each extra `--rev NAME=COMMIT` times the archcheck hook of that commit
 too, in the same interleaved run.
 
 Usage: python benchmarks/hook_vs_ruff.py PRE_COMMIT [R] [--rev NAME=COMMIT ...]
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -97,13 +99,18 @@ def main() -> None:
             exits[hook] = done.returncode
         load_start = os.getloadavg()
         times: dict[str, list[float]] = {h: [] for h in hooks}
+        cpu: dict[str, list[float]] = {h: [] for h in hooks}
         for _ in range(reps):
             for hook in hooks:
+                r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t0 = time.perf_counter()
                 subprocess.run([pre_commit, "run", "--all-files", hook], cwd=work, env=env,
                                capture_output=True, check=False)  # fmt: skip
                 times[hook].append(time.perf_counter() - t0)
+                r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu[hook].append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
         ruff = statistics.median(times["ruff"])
+        ruff_cpu = statistics.median(cpu["ruff"])
         print(json.dumps({
             "repetitions": reps,
             "revs": revs,
@@ -111,7 +118,9 @@ def main() -> None:
             "load_average_start": [round(x, 2) for x in load_start],
             "load_average_end": [round(x, 2) for x in os.getloadavg()],
             **{hook: {"median_s": round(statistics.median(t), 3), "min_s": round(min(t), 3),
-                      "vs_ruff": round(statistics.median(t) / ruff, 2)}
+                      "vs_ruff": round(statistics.median(t) / ruff, 2),
+                      "cpu_median_s": round(statistics.median(cpu[hook]), 3),
+                      "cpu_vs_ruff": round(statistics.median(cpu[hook]) / ruff_cpu, 2)}
                for hook, t in times.items()},
         }, indent=2))  # fmt: skip
 
