@@ -36,7 +36,14 @@ from typing import Any
 
 from . import __version__
 from .deps import digest, module_state, unchanged
-from .files import abspath_here, nearest_pyproject, spec_globs, special_kind, walk
+from .files import (
+    abspath_here,
+    nearest_pyproject,
+    spec_globs,
+    special_kind,
+    take_stat,
+    walk,
+)
 from .findings import Finding
 
 CACHE_FORMAT = 1
@@ -238,8 +245,9 @@ class _Walk:
             key = os.path.abspath(path)
         if key in self.sha:
             return
+        st = take_stat(path)  # discover's, when it found the file in a folder
         try:
-            st = os.stat(path)
+            st = st or os.stat(path)
         except (OSError, ValueError):  # not cached: the engine turns it into ARC306
             return
         if special_kind(st.st_mode) is not None:  # a FIFO would block the read: ARC306

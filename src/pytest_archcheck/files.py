@@ -75,12 +75,23 @@ SKIP_DIRS = frozenset(
 )
 
 
+# The stat of each regular file the last `discover` found in a folder, by its path as yielded:
+# the cache's walk takes it (take_stat) instead of asking the filesystem a second time.
+_STATS: dict[str, os.stat_result] = {}
+
+
+def take_stat(path: Path) -> os.stat_result | None:
+    """The stat `discover` took of `path` in this walk (once; None when it took none)."""
+    return _STATS.pop(str(path), None)
+
+
 def discover(paths: Iterable[str]) -> Iterator[Path]:
     """Spec files and pyproject.toml files under `paths` (files are taken as given).
 
     A path named on the command line that exists but is not a regular file (a FIFO, a
     device) is yielded as given: reading it is then ARC306 "not a regular file". Inside a
     folder, such files are skipped (logged at INFO: `archcheck check -v` shows them)."""
+    _STATS.clear()
     for p in paths:
         path = Path(p)
         if path.is_dir():
@@ -92,9 +103,13 @@ def discover(paths: Iterable[str]) -> Iterator[Path]:
                     if name.endswith(SPEC_SUFFIX) or name == "pyproject.toml":
                         found = Path(dirpath) / name
                         try:
-                            kind = special_kind(os.stat(found).st_mode)
+                            st = os.stat(found)
                         except OSError:
                             kind = None  # a dangling link: reading it says why (ARC306)
+                        else:
+                            kind = special_kind(st.st_mode)
+                            if kind is None:
+                                _STATS[str(found)] = st
                         if kind is not None:
                             _log_skipped(found, kind)
                             continue
