@@ -1,15 +1,20 @@
 """`archcheck check` on N generated spec files versus only parsing them with tomllib.
 
 Each runs as one fresh Python process (interpreter start-up included, as a user or a pre-commit
-hook pays it), best of R repetitions, side by side in one run:
+hook pays it), side by side in one run: every repetition runs every arm once, in turn
+(interleaved, so that a change in the machine's load hits all arms alike), and each arm reports
+its median (and best) wall time over the repetitions, and its median CPU time (user + system
+of the process and its workers: on a shared machine far steadier than wall time):
 
 - cold: `--no-cache` (every file checked; forked workers, and serial `--jobs 1`);
 - cold filling the cache (the first run in a fresh clone);
 - warm: nothing changed since the last run (cache.py reuses every result);
 - warm, one file edited (the pre-commit case): that file is checked, the rest reused.
 
-Also reports the in-process time of the engine alone (imports excluded).
-Usage: python benchmarks/check_vs_tomllib.py [N] [R] [project|random]
+Also reports the in-process time of the engine alone (imports excluded), median of R.
+`--before SRC`: also time another source tree (e.g. `git archive` of an older commit) in the
+same interleaved run, so that a change is measured side by side with what it replaces.
+Usage: python benchmarks/check_vs_tomllib.py [N] [R] [project|random] [--before SRC]
 """
 
 from __future__ import annotations
@@ -18,13 +23,16 @@ import compileall
 import json
 import os
 import random
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 FAMILIES = ["transformer", "lstm", "cnn", "tcn", "gru"]
 
@@ -127,32 +135,79 @@ def random_spec_text(i: int, rng: random.Random) -> str:
     return "\n".join(lines) + "\n"
 
 
-def best(cmd: list[str], reps: int, before: Callable[[int], None] | None = None) -> float:
-    times = []
-    for i in range(reps):
-        if before is not None:
-            before(i)
-        t0 = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-        times.append(time.perf_counter() - t0)
-    return min(times)
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, the process and every process it waited
+    for: forked workers included). CPU time depends far less on what else the shared machine
+    runs than wall time does."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+
+def stats(times: list[tuple[float, float]], base: tuple[float, float]) -> dict[str, float]:
+    wall = statistics.median(t[0] for t in times)
+    cpu = statistics.median(t[1] for t in times)
+    return {
+        "median_s": round(wall, 3),
+        "min_s": round(min(t[0] for t in times), 3),
+        "ratio": round(wall / base[0], 2),
+        "cpu_median_s": round(cpu, 3),
+        "cpu_ratio": round(cpu / base[1], 2),
+    }
+
+
+def in_process(src: str, root: Path, reps: int) -> tuple[float, float, int]:
+    """Median seconds of the engine alone (serial, imports excluded) and of tomllib over the
+    same files, in a fresh process running the tree `src`; and the number of findings."""
+    code = (
+        "import json, pathlib, statistics, sys, time, tomllib\n"
+        "from pytest_archcheck.engine import check_paths\n"
+        "root = sys.argv[1]; reps = int(sys.argv[2])\n"
+        "res = check_paths([root], jobs=1)\n"
+        "eng, par = [], []\n"
+        "for _ in range(reps):\n"
+        "    t0 = time.perf_counter(); check_paths([root], jobs=1)\n"
+        "    eng.append(time.perf_counter() - t0)\n"
+        "    t0 = time.perf_counter()\n"
+        "    for p in sorted(pathlib.Path(root).glob('*.archcheck.toml')):\n"
+        "        tomllib.loads(p.read_text(encoding='utf-8'))\n"
+        "    par.append(time.perf_counter() - t0)\n"
+        "print(json.dumps([statistics.median(eng), statistics.median(par), len(res.findings)]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": src}
+    out = subprocess.run([sys.executable, "-c", code, str(root), str(reps)], env=env,
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    eng, par, findings = json.loads(out)
+    return eng, par, findings
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    reps = int(sys.argv[2]) if len(sys.argv) > 2 else 5
-    mix = sys.argv[3] if len(sys.argv) > 3 else "project"
+    args = sys.argv[1:]
+    before = None
+    if "--before" in args:
+        i = args.index("--before")
+        before = str(Path(args[i + 1]).resolve())
+        del args[i : i + 2]
+    n = int(args[0]) if len(args) > 0 else 1000
+    reps = int(args[1]) if len(args) > 1 else 5
+    mix = args[2] if len(args) > 2 else "project"
+    import pytest_archcheck
+
+    here = str(Path(pytest_archcheck.__file__).parent.parent)
+    trees = {"after": here} | ({"before": before} if before else {})
     # An installed wheel has its bytecode compiled by pip; an editable checkout under
     # PYTHONDONTWRITEBYTECODE (as on our CI machines) would otherwise compile every module on
     # every run, which the stdlib's tomllib never pays.
-    import pytest_archcheck
-
-    compileall.compile_dir(Path(pytest_archcheck.__file__).parent, quiet=1)
+    for src in trees.values():
+        compileall.compile_dir(Path(src) / "pytest_archcheck", quiet=1)
     rng = random.Random(0)
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "specs"
         root.mkdir()
-        cache = Path(tmp) / "cache"
         for i in range(n):
             (root / f"m{i:04d}.archcheck.toml").write_text(spec_text(i, rng, mix), encoding="utf-8")
         parse = (
@@ -160,55 +215,55 @@ def main() -> None:
             "for p in sorted(pathlib.Path(sys.argv[1]).glob('*.archcheck.toml')):\n"
             "    tomllib.loads(p.read_text(encoding='utf-8'))\n"
         )
-        t_parse = best([sys.executable, "-c", parse, str(root)], reps)
-        cmd = [sys.executable, "-m", "pytest_archcheck", "check", str(root), "--format", "json",
-               "--output-file", str(Path(tmp) / "out.json"), "--cache-dir", str(cache)]  # fmt: skip
-        t_cold = best([*cmd, "--no-cache"], reps)
-        t_cold_serial = best([*cmd, "--no-cache", "--jobs", "1"], reps)
-        t_fill = best(cmd, reps, lambda _: shutil.rmtree(cache, ignore_errors=True))
-        t_warm = best(cmd, reps)
         first = root / "m0000.archcheck.toml"
         text = first.read_text(encoding="utf-8")
-        t_edit = best(cmd, reps, lambda i: first.write_text(text + f"# edit {i}\n", "utf-8"))
-        # in-process, engine only (imports excluded)
-        from pytest_archcheck.engine import check_paths
-
-        check_paths([str(root)])
-        t0 = time.perf_counter()
-        res = check_paths([str(root)], jobs=1)
-        t_engine = time.perf_counter() - t0
-        import tomllib
-
-        t0 = time.perf_counter()
-        for p in sorted(root.glob("*.archcheck.toml")):
-            tomllib.loads(p.read_text(encoding="utf-8"))
-        t_parse_in = time.perf_counter() - t0
-
-        def row(t: float) -> dict[str, float]:
-            return {"s": round(t, 3), "ratio": round(t / t_parse, 2)}
-
-        print(
-            json.dumps(
-                {
-                    "files": n,
-                    "mix": mix,
-                    "cores": os.cpu_count(),
-                    "python": sys.version.split()[0],
-                    "findings": len(res.findings),
-                    "repetitions": reps,
-                    "tomllib_process_s": round(t_parse, 3),
-                    "cold_no_cache": row(t_cold),
-                    "cold_no_cache_serial": row(t_cold_serial),
-                    "cold_filling_cache": row(t_fill),
-                    "warm_cache": row(t_warm),
-                    "warm_cache_one_file_edited": row(t_edit),
-                    "tomllib_inprocess_s": round(t_parse_in, 3),
-                    "engine_inprocess_serial_s": round(t_engine, 3),
-                    "ratio_inprocess": round(t_engine / t_parse_in, 2),
-                },
-                indent=2,
-            )
+        times: dict[str, list[tuple[float, float]]] = {"tomllib": []}
+        base_env = {k: v for k, v in os.environ.items() if k != "ARCHCHECK_NO_CACHE"}
+        for rep in range(reps):
+            times["tomllib"].append(timed([sys.executable, "-c", parse, str(root)], base_env))
+            for tree, src in trees.items():
+                env = {**base_env, "PYTHONPATH": src}
+                cache = Path(tmp) / f"cache-{tree}"
+                cmd = [sys.executable, "-m", "pytest_archcheck", "check", str(root), "--format",
+                       "json", "--output-file", str(Path(tmp) / "out.json"), "--cache-dir",
+                       str(cache)]  # fmt: skip
+                arms: list[tuple[str, list[str], Callable[[], object] | None]] = [
+                    ("cold_no_cache", [*cmd, "--no-cache"], None),
+                    ("cold_no_cache_serial", [*cmd, "--no-cache", "--jobs", "1"], None),
+                    ("cold_filling_cache", cmd, lambda c=cache: shutil.rmtree(c, True)),
+                    ("warm_cache", cmd, None),
+                    ("warm_cache_one_file_edited", cmd,
+                     lambda r=f"{tree} {rep}": first.write_text(text + f"# edit {r}\n", "utf-8")),
+                ]  # fmt: skip
+                for arm, argv, before_run in arms:
+                    if before_run is not None:
+                        before_run()
+                    times.setdefault(f"{tree}:{arm}", []).append(timed(argv, env))
+        t_parse = (
+            statistics.median(t[0] for t in times["tomllib"]),
+            statistics.median(t[1] for t in times["tomllib"]),
         )
+        report: dict[str, Any] = {
+            "files": n,
+            "mix": mix,
+            "cores": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "repetitions": reps,
+            "load_average_start": [round(x, 2) for x in load_start],
+            "tomllib_process": stats(times["tomllib"], t_parse),
+        }
+        for tree, src in trees.items():
+            eng, par, findings = in_process(src, root, reps)
+            report[tree] = {
+                "findings": findings,
+                **{arm.split(":", 1)[1]: stats(t, t_parse) for arm, t in times.items()
+                   if arm.startswith(f"{tree}:")},
+                "tomllib_inprocess_s": round(par, 3),
+                "engine_inprocess_serial_s": round(eng, 3),
+                "ratio_inprocess": round(eng / par, 2),
+            }  # fmt: skip
+        report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+        print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

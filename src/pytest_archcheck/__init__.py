@@ -5,16 +5,10 @@ Importing this package imports no torch; probes import it lazily when they run.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
-
-try:  # one version source: pyproject.toml, as installed
-    __version__ = _version("pytest-archcheck")
-except PackageNotFoundError:  # pragma: no cover (a source tree on sys.path, not installed)
-    __version__ = "0+unknown"
-
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from ._version import __version__  # the one version source (pyproject.toml reads it)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 

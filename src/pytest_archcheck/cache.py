@@ -3,7 +3,10 @@
 Why by hand: the result of a static check is a pure function of a few files and settings, and
 no library knows which ones. A file's cached findings are reused only while all of these hold:
 
-- its bytes hash the same (BLAKE2b), and so do the bytes of the pyproject.toml that governs it;
+- its bytes hash the same (BLAKE2b), and so do the bytes of the pyproject.toml that governs it
+  (a file whose size, mtime, ctime, inode and device are those recorded when it was last
+  hashed, and whose mtime and ctime were then at least RACY_NS old, is not read again: git's
+  rule for "racily clean" files; any write since would have moved its ctime);
 - every other file its check looked at (`extends` target, lengths file, factory module, and the
   absence of files it looked for) has the same size and mtime, and an installed factory package
   is still where it was (deps.py records these while the engine runs);
@@ -12,8 +15,8 @@ no library knows which ones. A file's cached findings are reused only while all 
   (paths are shown relative to it), CUBLAS_WORKSPACE_CONFIG (the CUDA peak formula reads it),
   and --select/--ignore. Each configuration has its own cache file.
 
-A hit costs a read and a hash; the engine (and pydantic, and the formulas) is imported only when
-some file misses. The cache lives in `.archcheck_cache/` in the current directory
+A hit costs a stat (a read and a hash when the file is recent or its stat changed); the engine
+(and pydantic, and the formulas) is imported only when some file misses. The cache lives in `.archcheck_cache/` in the current directory
 (ARCHCHECK_CACHE_DIR or --cache-dir elsewhere; --no-cache turns it off), holds a `.gitignore`
 of `*` as pytest's and ruff's do, and may be deleted at any time. A cache that cannot be read is
 ignored; one that cannot be written costs a warning, never a result. Only static runs use it.
@@ -25,6 +28,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -32,7 +36,14 @@ from typing import Any
 
 from . import __version__
 from .deps import digest, module_state, unchanged
-from .files import is_regular, nearest_pyproject, spec_globs, walk
+from .files import (
+    abspath_here,
+    nearest_pyproject,
+    spec_globs,
+    special_kind,
+    take_stat,
+    walk,
+)
 from .findings import Finding
 
 CACHE_FORMAT = 1
@@ -49,6 +60,15 @@ MARKERS = {
 }
 
 Entry = dict[str, Any]
+# (the stat of a file that was hashed: size, mtime_ns, ctime_ns, inode, device; the time the
+# hashing began, ns)
+Seen = tuple[list[int], int]
+# A stored stat is trusted in place of reading and hashing the file only when the file's mtime
+# and ctime were at least this long before the hashing began (git's "racily clean" rule: a
+# write within one timestamp tick of the hashing could leave both unchanged; 2 s covers the
+# coarsest filesystem clocks, FAT's). Any later write sets the ctime to the time of writing,
+# which no user-space call can set back, so an unchanged stat then means unchanged bytes.
+RACY_NS = 2_000_000_000
 
 
 def default_dir() -> Path:
@@ -143,7 +163,16 @@ class Cache:
             return None
         return {**e, "findings": findings}
 
-    def store(self, path: str, sha: str, gov: str | None, gov_sha: str | None, record: Any) -> None:
+    def store(
+        self,
+        path: str,
+        sha: str,
+        gov: str | None,
+        gov_sha: str | None,
+        record: Any,
+        seen: Seen | None = None,
+    ) -> None:
+        """seen: the file's stat when `sha` was taken, and when (see `_Walk.hash`)."""
         self.updated[path] = {
             "sha": sha,
             "gov": gov,
@@ -151,7 +180,16 @@ class Cache:
             "deps": record.deps,
             "findings": [{k: getattr(f, k) for k in _FINDING_FIELDS} for f in record.findings],
             "specs": list(record.specs),
+            **({"stat": seen[0], "hashed_at": seen[1]} if seen else {}),
         }
+
+    def restamp(self, path: str, seen: Seen) -> None:
+        """A valid entry whose file was hashed again (its stat was too recent to trust, or
+        changed without its bytes changing, as after a `touch`): store the new stat, so that
+        the next run can trust it."""
+        old = self.entries.get(path)
+        if isinstance(old, dict) and path not in self.updated:
+            self.updated[path] = {**old, "stat": seen[0], "hashed_at": seen[1]}
 
     def save(self) -> None:
         """Merge this run's entries into the file (another run may have written meanwhile),
@@ -189,19 +227,49 @@ class _Walk:
     """The files a run checks, as the engine's _collect finds them, with their hashes."""
 
     specs: list[Path] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # os.path.abspath of each of `specs`
     pyprojects: list[Path] = field(default_factory=list)  # discovered or governing, resolved
     files: int = 0
     sha: dict[str, str] = field(default_factory=dict)  # absolute path -> BLAKE2b of the bytes
+    # absolute path -> (stat, hashing time) of the files whose bytes were read and hashed
+    seen: dict[str, Seen] = field(default_factory=dict)
+    # absolute path -> the files' cache entries (raw): a stat they recorded may stand for the hash
+    known: dict[str, Entry] = field(default_factory=dict)
+    trusted: int = 0  # files whose stored stat stood for their hash (not read)
     project_findings: list[Finding] = field(default_factory=list)
     _folders: dict[str, str | None] = field(default_factory=dict)
 
-    def hash(self, path: Path) -> None:
-        key = os.path.abspath(path)
-        if key not in self.sha:
-            if not is_regular(path):  # a FIFO would block the read: the engine says ARC306
+    def hash(self, path: Path, key: str | None = None) -> None:
+        """Hash the bytes of `path` (whose os.path.abspath is `key`, when the caller has it)."""
+        if key is None:
+            key = os.path.abspath(path)
+        if key in self.sha:
+            return
+        st = take_stat(path)  # discover's, when it found the file in a folder
+        try:
+            st = st or os.stat(path)
+        except (OSError, ValueError):  # not cached: the engine turns it into ARC306
+            return
+        if special_kind(st.st_mode) is not None:  # a FIFO would block the read: ARC306
+            return
+        now = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+        e = self.known.get(key)
+        try:
+            if (
+                e is not None
+                and e.get("stat") == now
+                and int(e["hashed_at"]) - max(st.st_mtime_ns, st.st_ctime_ns) >= RACY_NS
+                and isinstance(e["sha"], str)
+            ):
+                self.sha[key] = e["sha"]
+                self.trusted += 1
                 return
-            with contextlib.suppress(OSError):  # not cached: the engine turns it into ARC306
-                self.sha[key] = digest(path.read_bytes())
+        except (KeyError, TypeError, ValueError):  # a damaged entry: hash the file
+            pass
+        began = time.time_ns()  # before the read: a write after it is newer than this
+        with contextlib.suppress(OSError):  # not cached: the engine turns it into ARC306
+            self.sha[key] = digest(path.read_bytes())
+            self.seen[key] = (now, began)
 
     def governing(self, key: str) -> str | None:
         """The pyproject.toml (absolute, resolved) that governs the file `key`."""
@@ -226,7 +294,7 @@ def _walk(paths: Sequence[str], cache: Cache | None) -> _Walk | None:
     """Find the files to check without the engine (files.walk, as the engine's _collect).
     None when a pyproject.toml has no valid entry: its settings decide what is checked and
     how, so everything is checked afresh."""
-    w = _Walk()
+    w = _Walk(known=cache.entries if cache is not None else {})
     entries: dict[Path, Entry | None] = {}
 
     def project(pp: Path) -> Entry | None:
@@ -252,11 +320,15 @@ def _walk(paths: Sequence[str], cache: Cache | None) -> _Walk | None:
     if walked is None:
         return None
     w.specs, w.files = walked
-    for path in w.specs:
-        gov = w.governing(os.path.abspath(path))
+    # each absolute path once: a warm run of 1,000 files spent more on os.path.abspath (a
+    # getcwd and a normpath per call, four calls per file) than on reading the files
+    absolute = abspath_here()
+    w.keys = [absolute(p) for p in w.specs]
+    for path, key in zip(w.specs, w.keys, strict=True):
+        gov = w.governing(key)
         if gov is not None and project(Path(gov)) is None and cache is not None:
             return None
-        w.hash(path)
+        w.hash(path, key)
     return w
 
 
@@ -267,6 +339,7 @@ class CachedResult:
     hits: int  # spec and pyproject.toml files whose findings came from the cache
     misses: int  # ... that were checked afresh
     models: int = 0  # spec files and inline [[tool.archcheck.model]] entries: 0 = nothing checked
+    trusted: int = 0  # files whose stored stat stood for reading and hashing them (RACY_NS)
 
 
 def check_cached(
@@ -283,14 +356,19 @@ def check_cached(
         return _check_all(paths, select, ignore, jobs, cache)
     findings = list(w.project_findings)
     misses: list[Path] = []
-    for path in w.specs:
-        key = os.path.abspath(path)
+    for path, key in zip(w.specs, w.keys, strict=True):
         state = w.state(key)
         e = None if state is None else cache.lookup(key, *state)
         if e is None:
             misses.append(path)
         else:
             findings.extend(e["findings"])
+            if key in w.seen:  # read and hashed although valid: trust its stat next time
+                cache.restamp(key, w.seen[key])
+    for pp in w.pyprojects:
+        key = str(pp)
+        if key in w.seen and key in cache.entries:
+            cache.restamp(key, w.seen[key])
     if misses:
         from .engine import check_paths
 
@@ -300,11 +378,12 @@ def check_cached(
             findings.extend(result.records[key].findings)
             state = w.state(key)
             if state is not None:
-                cache.store(key, *state, result.records[key])
-        cache.save()
+                cache.store(key, *state, result.records[key], w.seen.get(key))
+    cache.save()
     findings.sort(key=Finding.sort_key)
     hits = len(w.pyprojects) + len(w.specs) - len(misses)
-    return CachedResult(findings, w.files, hits, len(misses), _models(w.specs, w.pyprojects))
+    models = _models(w.specs, w.pyprojects)
+    return CachedResult(findings, w.files, hits, len(misses), models, w.trusted)
 
 
 def _models(specs: Sequence[Path], pyprojects: Sequence[Path]) -> int:
@@ -333,6 +412,6 @@ def _check_all(
         w.hash(Path(key))  # files found through `specs` globs
         state = w.state(key)
         if state is not None:
-            cache.store(key, *state, rec)
+            cache.store(key, *state, rec, w.seen.get(key))
     cache.save()
     return CachedResult(result.findings, result.files, 0, len(result.records), len(result.specs))

@@ -26,7 +26,14 @@ LOOKED_FOR = (
 
 
 class _Parser(argparse.ArgumentParser):
+    # Set on a top-level parser built for `check` alone (build_parser(check_only=True)): on a
+    # usage error the full parser parses the same arguments again, so that the message and
+    # usage line are exactly those of the full parser.
+    retry: Sequence[str] | None = None
+
     def error(self, message: str) -> Any:  # argparse exits 2 on usage errors, as we want
+        if self.retry is not None:
+            build_parser().parse_args(self.retry)
         self.print_usage(sys.stderr)
         self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
 
@@ -103,7 +110,10 @@ def _codes(value: str) -> list[str]:
     return codes
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(check_only: bool = False) -> argparse.ArgumentParser:
+    """The `archcheck` parser; `check_only`: with the `check` verb alone, for `main` when the
+    command line is a `check` (the pre-commit hook's): the other verbs' parsers import their
+    modules and cost more than a warm check of a small repository."""
     p = _Parser(
         prog="archcheck", description="Budgets for PyTorch architectures: memory, latency, span."
     )
@@ -179,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="where the cache lives (default .archcheck_cache, or $ARCHCHECK_CACHE_DIR)",
     )
+    if check_only:  # check has its own -v: nothing to add below
+        return p
 
     e = sub.add_parser("estimate", help="formula report for one spec")
     e.add_argument("spec")
@@ -679,8 +691,23 @@ COMMANDS = {
 }
 
 
+def _is_check(argv: Sequence[str]) -> bool:
+    """Whether the command line is `archcheck [-v] check ...` (no top-level --help or
+    --version, which show every verb)."""
+    for arg in argv:
+        if arg not in ("-v", "--verbose"):
+            return arg == "check"
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _is_check(argv):
+        parser = build_parser(check_only=True)
+        parser.retry = argv  # type: ignore[attr-defined]
+    else:
+        parser = build_parser()
+    args = parser.parse_args(argv)
     if args.verbose:
         import logging
 

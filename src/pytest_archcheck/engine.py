@@ -69,6 +69,8 @@ class _Project:
 
     def __init__(self) -> None:
         self._cache: dict[Path, tuple[Settings | None, Path]] = {}
+        # the same, by the folder's absolute path as a string: asked once per spec file
+        self._by_folder: dict[str, tuple[Settings | None, Path]] = {}
         # problems of the pyproject.toml files themselves ([tool.archcheck] settings)
         self.problems: list[LoadProblem] = []
         self.inline: list[LoadedSpec] = []
@@ -76,7 +78,13 @@ class _Project:
         self.pyprojects: dict[Path, FileRecord] = {}
 
     def settings_for(self, spec_path: Path) -> tuple[Settings | None, Path]:
-        folder = Path(os.path.abspath(spec_path)).parent
+        key = os.path.dirname(os.path.abspath(spec_path))
+        hit = self._by_folder.get(key)
+        if hit is None:
+            hit = self._by_folder[key] = self._settings_for(Path(key))
+        return hit
+
+    def _settings_for(self, folder: Path) -> tuple[Settings | None, Path]:
         if folder in self._cache:
             return self._cache[folder]
         pp = nearest_pyproject(folder)
@@ -165,9 +173,24 @@ def load_all(paths: Sequence[str]) -> tuple[list[LoadedSpec], list[Finding], Sel
     return specs, load_findings(problems), selection, files
 
 
+# (settings object, select, ignore) -> (those settings, the Selection), for one check_paths run:
+# the specs of one project share one Selection (and its per-code verdicts) instead of building
+# one (and, without a pyproject, a validated default Settings) per spec; the entry holds the
+# settings object, so its id is not reused while the entry exists
+_SELECTIONS: dict[tuple[int, tuple[str, ...], tuple[str, ...]], tuple[object, Selection]] = {}
+
+
 def _selection_for(loaded: LoadedSpec, select: Sequence[str], ignore: Sequence[str]) -> Selection:
     """The spec's own project settings, with the command line's select/ignore on top."""
-    return Selection.merged(loaded.settings, select, ignore)
+    key = (id(loaded.settings), tuple(select), tuple(ignore))
+    hit = _SELECTIONS.get(key)
+    if hit is not None and hit[0] is loaded.settings:
+        return hit[1]
+    selection = Selection.merged(loaded.settings, select, ignore)
+    if len(_SELECTIONS) >= 64:
+        _SELECTIONS.clear()
+    _SELECTIONS[key] = (loaded.settings, selection)
+    return selection
 
 
 def _check_one(
@@ -288,6 +311,9 @@ def check_paths(
     inline specs (the workers' specs stay in the workers). `CheckResult.records` holds each
     file's findings and dependencies (cache.py stores them).
     """
+    # one run's selections: per-file-ignores resolve paths against the current directory,
+    # which a long-lived caller (the pytest plugin) may change between runs
+    _SELECTIONS.clear()
     project, spec_files, _, files = _collect(paths)
     for path in spec_files:  # every governing pyproject.toml is read here, once, in this process
         project.settings_for(path)

@@ -137,7 +137,11 @@ class Estimate:
 
     @cached_property
     def n_max(self) -> int | None:
-        return n_max_for(self.spec, self.batch, self.target)
+        budget = self.spec.budget.memory
+        # the peak at this estimate's n is a point of the same monotone curve: it seeds the
+        # search (ARC102 and the report have computed it already)
+        seed = None if budget is None else (self.n, self.memory.total)
+        return n_max_for(self.spec, self.batch, self.target, seed=seed)
 
     @cached_property
     def secondary(self) -> dict[str, int] | None:
@@ -332,15 +336,21 @@ def train_memory(spec: Spec, n: int, batch: int, target: Target | None = None) -
     return peak(spec, n, batch, target=target)
 
 
-def n_max_for(spec: Spec, batch: int, target: Target | None = None) -> int | None:
-    """Largest n (multiple of budget.granularity) whose training peak fits budget.memory."""
+def n_max_for(
+    spec: Spec, batch: int, target: Target | None = None, seed: tuple[int, int] | None = None
+) -> int | None:
+    """Largest n (multiple of budget.granularity) whose training peak fits budget.memory.
+    seed: (n, training peak at n) on the same target and batch, when already computed."""
     from .formulas.limits import n_max
 
     budget = spec.budget.memory
     if budget is None:
         return None
     return n_max(
-        lambda n: train_memory(spec, n, batch, target).total, budget, spec.budget.granularity
+        lambda n: train_memory(spec, n, batch, target).total,
+        budget,
+        spec.budget.granularity,
+        seed=seed,
     )
 
 

@@ -6,7 +6,6 @@ pyproject.toml and the paths users see without importing pydantic or the formula
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
@@ -20,7 +19,15 @@ SPEC_SUFFIX = ".archcheck.toml"
 # and time one file can cost (docs/isolation.md).
 MAX_FILE_BYTES = 16 * 2**20
 
-log = logging.getLogger("pytest_archcheck.files")
+
+def _log_skipped(found: Path, kind: str) -> None:
+    """Say (at -v) that a special file named like a spec was skipped; `logging` is imported
+    here, not at start-up: a run that skips nothing (nearly every run) never needs it."""
+    import logging
+
+    logging.getLogger("pytest_archcheck.files").info(
+        "skipped %s: not a regular file (%s)", display(found), kind
+    )
 
 
 def special_kind(mode: int) -> str | None:
@@ -68,12 +75,23 @@ SKIP_DIRS = frozenset(
 )
 
 
+# The stat of each regular file the last `discover` found in a folder, by its path as yielded:
+# the cache's walk takes it (take_stat) instead of asking the filesystem a second time.
+_STATS: dict[str, os.stat_result] = {}
+
+
+def take_stat(path: Path) -> os.stat_result | None:
+    """The stat `discover` took of `path` in this walk (once; None when it took none)."""
+    return _STATS.pop(str(path), None)
+
+
 def discover(paths: Iterable[str]) -> Iterator[Path]:
     """Spec files and pyproject.toml files under `paths` (files are taken as given).
 
     A path named on the command line that exists but is not a regular file (a FIFO, a
     device) is yielded as given: reading it is then ARC306 "not a regular file". Inside a
     folder, such files are skipped (logged at INFO: `archcheck check -v` shows them)."""
+    _STATS.clear()
     for p in paths:
         path = Path(p)
         if path.is_dir():
@@ -85,17 +103,30 @@ def discover(paths: Iterable[str]) -> Iterator[Path]:
                     if name.endswith(SPEC_SUFFIX) or name == "pyproject.toml":
                         found = Path(dirpath) / name
                         try:
-                            kind = special_kind(os.stat(found).st_mode)
+                            st = os.stat(found)
                         except OSError:
                             kind = None  # a dangling link: reading it says why (ARC306)
+                        else:
+                            kind = special_kind(st.st_mode)
+                            if kind is None:
+                                _STATS[str(found)] = st
                         if kind is not None:
-                            log.info("skipped %s: not a regular file (%s)", display(found), kind)
+                            _log_skipped(found, kind)
                             continue
                         yield found
         elif path.is_file() or os.path.lexists(path):
             yield path
         else:
             raise ArchcheckError(f"no such file or directory: {p}")
+
+
+def abspath_here() -> Callable[[Path], str]:
+    """os.path.abspath with the current directory read once, not once per file (posixpath
+    asks getcwd on every call; a walk of 1,000 files paid more for that than for the walk)."""
+    if os.name != "posix":  # pragma: no cover (ntpath asks Windows)
+        return os.path.abspath
+    cwd = os.getcwd()
+    return lambda p: os.path.normpath(os.path.join(cwd, p))
 
 
 def walk(
@@ -108,10 +139,11 @@ def walk(
     the one governing a spec given by name does not (as `ruff check file.py` lints that file).
     """
     queue, seen, specs, files, i = list(discover(paths)), set(), [], 0, 0
+    absolute = abspath_here()
     while i < len(queue):
         path = queue[i]
         i += 1
-        rp = os.path.abspath(path)
+        rp = absolute(path)
         if rp in seen:
             continue
         seen.add(rp)

@@ -27,16 +27,22 @@ class Selection:
     _file_codes: dict[tuple[str, Path | None], list[str]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    # code -> the select/ignore verdict: asked once per rule per spec (19,000 times for 1,000
+    # specs), answered from the prefixes once per code
+    _verdicts: dict[str, bool] = field(default_factory=dict, repr=False, compare=False)
 
     def enabled(self, code: str, path: str | None = None, root: Path | None = None) -> bool:
         """ruff's rule: the most specific selector that matches the code wins, and `ignore`
         wins over `select` at equal specificity (`--select ARC1 --ignore ARC104` drops ARC104;
         `--select ARC104 --ignore ARC1` keeps it). No select means every rule, at the lowest
         specificity."""
-        chosen = _specificity(code, self.select) if self.select else 0
-        if chosen < 0:
-            return False
-        if _specificity(code, self.ignore) >= chosen:
+        verdict = self._verdicts.get(code)
+        if verdict is None:
+            chosen = _specificity(code, self.select) if self.select else 0
+            verdict = self._verdicts[code] = (
+                chosen >= 0 and _specificity(code, self.ignore) < chosen
+            )
+        if not verdict:
             return False
         if path is not None and self.per_file_ignores:
             return not any(code.startswith(c) for c in self._ignored_in(path, root))

@@ -42,6 +42,59 @@ def test_n_max_few_evaluations() -> None:
     assert len(calls) < 2 * 25  # exponential + binary search, not a scan
 
 
+@pytest.mark.parametrize("seed_n", [64, 100, 959, 960, 961, 1000, 1024, 5000, 2**24, 2**25])
+@pytest.mark.parametrize("granularity", [1, 64])
+def test_seeded_n_max_is_the_unseeded_answer(seed_n: int, granularity: int) -> None:
+    """A seed (n, total(n)) bounds the search from above or below; the answer is unchanged:
+    1000 B per position and 1,000,000 B give n <= 1000 (960 at granularity 64), and 0 B per
+    position fits up to `upper` (seeds beyond it included)."""
+
+    def total(n: int) -> int:
+        return 1000 * n
+
+    expected = 1000 if granularity == 1 else 960
+    seed = (seed_n, total(seed_n))
+    assert n_max(total, 1_000_000, granularity, seed=seed) == expected
+    assert n_max(lambda n: 0, 1, granularity, upper=5000, seed=(seed_n, 0)) == (
+        5000 if granularity == 1 else 4992
+    )
+    assert n_max(total, 63_999, 64, seed=seed) is None  # 64 positions need 64,000 B
+
+
+def test_seed_above_the_answer_saves_the_exponential_phase() -> None:
+    """Seeded with a point that does not fit, the search only bisects below it: for the answer
+    123,456 at granularity 1 with the seed 200,000, at most 1 + ceil(log2(200,000)) = 19
+    evaluations, where the unseeded search takes over 25."""
+    calls: list[int] = []
+
+    def total(n: int) -> int:
+        calls.append(n)
+        return n
+
+    assert n_max(total, 123_456, granularity=1) == 123_456
+    unseeded = len(calls)
+    calls.clear()
+    assert n_max(total, 123_456, granularity=1, seed=(200_000, 200_000)) == 123_456
+    assert len(calls) <= 19 < unseeded
+
+
+def test_estimate_seeds_n_max_with_its_own_peak() -> None:
+    """Estimate.n_max (seeded with the peak at the estimate's n) equals the unseeded search."""
+    from pytest_archcheck.estimate import estimate, n_max_for
+    from pytest_archcheck.spec.model import Spec
+
+    for memory in ("2 GiB", "6 GiB", "80 GiB"):
+        spec = Spec.model_validate(
+            {
+                "model": {"name": "m", "layers": 4, "d_model": 256, "heads": 4, "vocab": 1000},
+                "train": {"batch": 8, "seq_len": 1024},
+                "budget": {"memory": memory, "max_n": 2048},
+            }
+        )
+        est = estimate(spec, n=spec.budget_n)
+        assert est.n_max == n_max_for(spec, est.batch, est.target)
+
+
 def test_advise_quadrants() -> None:
     small = advise(64, 512, 16 * GiB)
     # 1*8*512^2*2 = 4 MiB, x8 = 32 MiB fits 16 GiB: large budget, small span

@@ -305,3 +305,39 @@ def _assert_no_crash(folder: Path, name: str | None = None) -> None:
     result = check_paths(paths)  # raising anything (RecursionError, ValueError) fails the test
     for f in result.findings:
         assert f.code.startswith("ARC") and f.line >= 1 and f.message
+
+
+# ---- the fast pre-check (issue #18 point 4) agrees with the full scan -------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("x = " + "[" * MAX_DEPTH + "1" + "]" * MAX_DEPTH, None),  # at the limit: within
+        ("x = " + "[" * (MAX_DEPTH + 1) + "1" + "]" * (MAX_DEPTH + 1), ("depth", 1)),
+        ("a = 1\nx = " + "9" * MAX_DIGITS, None),
+        ("a = 1\nx = " + "9" * (MAX_DIGITS + 1), ("digits", 2)),
+        ("x = " + "1_" * MAX_DIGITS + "1", ("digits", 1)),  # 101 digits with separators
+        ("x = " + "1_" * (MAX_DIGITS - 1) + "1", None),  # 100 digits with separators
+        ("x = " + "_" * 500, None),  # underscores are not digits
+        # Arabic-Indic digits are str.isdigit: a non-ASCII text is always scanned
+        ("x = '" + "\u0661" * 10 + "'\ny = " + "\u0661" * (MAX_DIGITS + 1), ("digits", 2)),
+        ("# " + "[" * 200 + "\nx = 1", None),  # brackets in a comment: scanned, within
+    ],
+)
+def test_precheck_and_scan_agree_at_the_limits(text: str, expected: object) -> None:
+    from pytest_archcheck.spec.limits import _clearly_within, _scan
+
+    assert _scan(text, "toml") == expected
+    if _clearly_within(text):  # the pre-check may only skip texts the scan finds within limits
+        assert expected is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="[]{}0123456789_ \n#\"'a=x\u0661", max_size=400))
+def test_precheck_never_skips_what_the_scan_finds(text: str) -> None:
+    from pytest_archcheck.spec.limits import _clearly_within, _scan
+
+    for syntax in ("toml", "json", "yaml"):
+        if _clearly_within(text):
+            assert _scan(text, syntax) is None  # type: ignore[arg-type]

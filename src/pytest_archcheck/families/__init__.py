@@ -33,6 +33,11 @@ __all__ = [
 _UNITS: dict[str, Family] = {}
 _LOADED: list[bool] = []  # non-empty once every module of the package was imported
 _NAMES: list[str] = []  # family_names(), kept until a unit registers (every spec validates it)
+# units() in name order, and family_of's answers by [model] table object (frozen: its answer
+# cannot change), both kept until a unit registers: a static check asks family_of about a
+# dozen times per spec
+_SORTED: list[Family] = []
+_OF: dict[int, tuple[object, Family]] = {}
 F = TypeVar("F", bound=type[Family])
 
 
@@ -49,6 +54,8 @@ def register(cls: F) -> F:
         raise ValueError(f"family unit {cls.name!r} registered twice")
     _UNITS[cls.name] = cls()
     _NAMES.clear()
+    _SORTED.clear()
+    _OF.clear()
     return cls
 
 
@@ -64,7 +71,9 @@ def _load() -> None:
 def units() -> list[Family]:
     """Every registered family unit, in name order."""
     _load()
-    return [_UNITS[k] for k in sorted(_UNITS)]
+    if len(_SORTED) != len(_UNITS):
+        _SORTED[:] = [_UNITS[k] for k in sorted(_UNITS)]
+    return list(_SORTED)
 
 
 def family_names() -> list[str]:
@@ -81,8 +90,14 @@ def family_of(spec: Spec | ModelTable) -> Family:
     Transformer with input = "image"): the spec validator turns that into ARC302, so that no
     formula silently models another network."""
     m = getattr(spec, "model", spec)
+    hit = _OF.get(id(m))
+    if hit is not None and hit[0] is m:  # the entry holds m: its id is not reused meanwhile
+        return hit[1]
     for unit in units():
         if unit.handles(m):  # type: ignore[arg-type]
+            if len(_OF) >= 1024:
+                _OF.clear()
+            _OF[id(m)] = (m, unit)
             return unit
     inputs = sorted({i for u in units() if m.family in u.serves for i in u.inputs})  # type: ignore[union-attr]
     if not inputs:

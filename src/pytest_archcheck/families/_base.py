@@ -96,9 +96,12 @@ class LiveBytes:
         """rounded=False: count the bytes as they are (the scalar loss, whose allocator
         rounding formulas/peak.py adds once as part of the allocator row)."""
         nb = self.rnd(nbytes) if rounded else nbytes
-        self.live += nb
-        self.peak = max(self.peak, self.live)
-        self.held[key] = self.held.get(key, 0) + nb
+        live = self.live + nb  # locals, not max(): a walk makes hundreds of these calls
+        self.live = live
+        if live > self.peak:  # noqa: PLR1730 (max() costs a call per tensor)
+            self.peak = live
+        held = self.held
+        held[key] = held.get(key, 0) + nb
 
     def free(self, *keys: str) -> None:
         for key in keys:

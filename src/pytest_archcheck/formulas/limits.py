@@ -24,10 +24,15 @@ def n_max(
     budget: int,
     granularity: int = 64,
     upper: int = 2**24,
+    *,
+    seed: tuple[int, int] | None = None,
 ) -> int | None:
     """Largest multiple of `granularity` (<= upper) whose total fits; None if `granularity` doesn't.
 
-    `total_bytes` must be monotone non-decreasing in n.
+    `total_bytes` must be monotone non-decreasing in n. `seed`: (n, total_bytes(n)) already
+    computed (the estimate's peak at its own n): by monotonicity it bounds the answer from
+    above (n does not fit) or below (n fits), and the search starts there instead of at
+    `granularity` (the same answer in about half the evaluations of the training peak).
     """
     if granularity < 1:
         raise ValueError("granularity must be >= 1")
@@ -35,6 +40,12 @@ def n_max(
     if top < 1 or total_bytes(granularity) > budget:
         return None
     lo, step = 1, 1  # invariant: lo fits
+    if seed is not None and seed[0] >= granularity:
+        n0, total0 = seed
+        if total0 > budget:  # the first multiple at or above n0 does not fit either
+            hi = min(-(-n0 // granularity), top + 1)  # top + 1: "beyond the range"
+            return _bisect(total_bytes, budget, granularity, lo, hi)
+        lo = min(n0 // granularity, top)  # the last multiple at or below n0 fits too
     while lo < top:
         probe = min(top, lo + step)
         if total_bytes(probe * granularity) > budget:
@@ -43,13 +54,19 @@ def n_max(
         lo, step = probe, step * 2
     else:
         return lo * granularity
+    return _bisect(total_bytes, budget, granularity, lo, hi)
+
+
+def _bisect(total_bytes: Callable[[int], int], budget: int, g: int, lo: int, hi: int) -> int:
+    """The largest multiplier m in [lo, hi) with total_bytes(m * g) <= budget, given that lo
+    fits and hi does not (or lies beyond the range), times g."""
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if total_bytes(mid * granularity) <= budget:
+        if total_bytes(mid * g) <= budget:
             lo = mid
         else:
             hi = mid
-    return lo * granularity
+    return lo * g
 
 
 @formula(

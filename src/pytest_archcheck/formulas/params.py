@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import TYPE_CHECKING, Literal
 
+from .memo import per_spec
 from .registry import formula
 
 if TYPE_CHECKING:
@@ -380,10 +381,17 @@ def conv_stack_params(
 def shapes_from_spec(spec: Spec) -> list[Shape]:
     """Parameter shapes of the spec's model: its family unit's reference layout
     (families/*.py `param_shapes`), the one source of parameter counts and of weight, gradient
-    and optimizer bytes."""
+    and optimizer bytes. A fresh list each call (callers may keep or change it)."""
+    return list(_shapes(spec, None))
+
+
+@per_spec(maxsize=256)
+def _shapes(spec: Spec, _: None) -> tuple[Shape, ...]:
+    """The shapes, walked once per spec object: one static check asks for them from the
+    peak's model states, the parameter count and the latency formula."""
     from ..families import family_of
 
-    return family_of(spec).param_shapes(spec)
+    return tuple(family_of(spec).param_shapes(spec))
 
 
 @formula("params.from_shapes", "P = Σ_tensors prod(shape)", "sum(p.numel() for p in parameters())")

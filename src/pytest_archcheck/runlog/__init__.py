@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,8 @@ def find_run_log(spec_path: str, model_name: str, declared: str | None) -> Path 
     Recorded for the static cache either way, so a new or changed log re-checks the spec."""
     from ..deps import note_file
 
-    path = Path(spec_path).parent / declared if declared else default_path(spec_path, model_name)
+    # strings, not Path: a static check asks once per spec file, and finds nothing mostly
+    folder = os.path.dirname(spec_path)
+    path = os.path.join(folder, declared if declared else f"{model_name}{SUFFIX}")
     note_file(path)
-    return path if path.is_file() or declared else None
+    return Path(path) if declared or os.path.isfile(path) else None

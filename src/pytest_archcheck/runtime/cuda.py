@@ -57,7 +57,8 @@ def cuda_alloc_size(nbytes: int) -> int:
     """Bytes the CUDA caching allocator counts for one allocation of `nbytes` (0 stays 0)."""
     if nbytes <= 0:
         return 0
-    return max(CUDA_MIN_BLOCK, -(-nbytes // CUDA_MIN_BLOCK) * CUDA_MIN_BLOCK)
+    rounded = -(-nbytes // CUDA_MIN_BLOCK) * CUDA_MIN_BLOCK  # called per tensor of a walk
+    return rounded if rounded > CUDA_MIN_BLOCK else CUDA_MIN_BLOCK
 
 
 _SM9_PLUS = re.compile(

@@ -14,6 +14,7 @@ validate the syntax (the parser does that next).
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from .problems import LoadProblem
@@ -30,7 +31,7 @@ def check_text(text: str, path: str, syntax: Syntax) -> LoadProblem | None:
         line = text.count("\n", 0, text.index("\x00")) + 1
         return LoadProblem("unparsable", "the file contains a NUL byte (not a text file)",
                            path, line)  # fmt: skip
-    found = _scan(text, syntax)
+    found = None if _clearly_within(text) else _scan(text, syntax)
     if found is None and syntax == "yaml":
         found = _yaml_blocks(text)
     if found is None:
@@ -49,6 +50,22 @@ def check_text(text: str, path: str, syntax: Syntax) -> LoadProblem | None:
         path,
         line,
     )
+
+
+_LONG_RUN = re.compile(f"[0-9_]{{{MAX_DIGITS + 1},}}")
+
+
+def _clearly_within(text: str) -> bool:
+    """True when no bracket nesting or number can exceed the limits, decided by C-speed string
+    methods instead of the character loop of `_scan` (which costs as much as parsing).
+
+    Conservative: nesting deeper than MAX_DEPTH needs more than MAX_DEPTH opening brackets in
+    the whole text (those in strings and comments only add to the count), and a number of more
+    than MAX_DIGITS digits needs a run of more than MAX_DIGITS characters from [0-9_] (in an
+    ASCII text, where `str.isdigit` means 0-9). When either may happen, `_scan` decides."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH and text.isascii():
+        return _LONG_RUN.search(text) is None
+    return False
 
 
 def _scan(text: str, syntax: Syntax) -> tuple[str, int] | None:

@@ -110,6 +110,11 @@ InputKind = Literal[
 ]
 
 
+# `ModelTable._modelled`'s verdicts: (family, input, the registered units) -> the
+# UnsupportedFamilyError message, or None when some unit models it
+_MODELLED: dict[tuple[str, Any, tuple[Any, ...]], str | None] = {}
+
+
 class ModelTable(_Table):
     """[model]: what the network is. Defaults follow GPT-2 where a default is needed at all."""
 
@@ -209,12 +214,21 @@ class ModelTable(_Table):
         family = info.data.get("family")
         if family is None:
             return value
-        from ..families import UnsupportedFamilyError, family_of
+        from ..families import UnsupportedFamilyError, family_of, units
 
-        try:
-            family_of(ModelTable.model_construct(family=family, input=value))
-        except UnsupportedFamilyError as exc:
-            raise ValueError(str(exc)) from None
+        # The verdict depends on (family, input) and on the registered units only, and a
+        # model_construct of 55 fields costs more than the rest of validation: one verdict per
+        # (family, input, registry), as a check of 1,000 specs asks the same few questions.
+        key = (family, value, tuple(units()))  # the units themselves: alive, never reused
+        if key not in _MODELLED:
+            try:
+                family_of(ModelTable.model_construct(family=family, input=value))
+                _MODELLED[key] = None
+            except UnsupportedFamilyError as exc:
+                _MODELLED[key] = str(exc)
+        problem = _MODELLED[key]
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @property
