@@ -1,0 +1,81 @@
+"""`archcheck check FILE` where FILE is something specs read, not a spec: check those specs.
+
+A spec's result depends on more than its own file: the `extends` target (a config.json, a
+ds_config.json, a YAML recipe), its `[data] lengths` file, the span source (deps.py records
+each). Editing only such a file and checking it by name must report what the edit does to the
+specs that read it: `archcheck check configs/config.json` after raising its layer count, or the
+pre-commit hook that receives only the edited file. Checked alone, a lengths file would be
+taken for a model config (a false ARC302) and a config.json would pass with no budget to check.
+
+For each named file that is not a spec (`*.archcheck.toml`, pyproject.toml): the specs of its
+project (the nearest folder above it with a pyproject.toml or .git) that record it as a
+dependency are checked instead. A Hugging Face config.json (it names a `model_type`) stays on
+the list too, as a model of its own; any other file with no dependent spec is checked as
+before. Static: loading specs runs no user code and imports no torch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from .files import SPEC_SUFFIX
+
+PROJECT_MARKERS = ("pyproject.toml", ".git")
+
+
+def project_root(path: Path) -> Path:
+    """The nearest folder at or above `path`'s folder that holds a pyproject.toml or .git."""
+    folder = path.resolve().parent
+    for candidate in (folder, *folder.parents):
+        if any((candidate / m).exists() for m in PROJECT_MARKERS):
+            return candidate
+    return folder
+
+
+def _is_spec(path: Path) -> bool:
+    return path.name.endswith(SPEC_SUFFIX) or path.name == "pyproject.toml"
+
+
+def _is_model_config(path: Path) -> bool:
+    """A config.json that describes a model by itself (it names a `model_type`)."""
+    if path.suffix.lower() != ".json":
+        return False
+    try:
+        head = path.read_text(encoding="utf-8", errors="replace")[: 1 << 20]
+    except OSError:
+        return False
+    return '"model_type"' in head
+
+
+def dependents_of(target: Path) -> list[Path]:
+    """The spec files of `target`'s project whose static result depends on `target`."""
+    from .engine import _check_file, _collect
+
+    want = os.path.abspath(target)
+    project, spec_files, _, _ = _collect([str(project_root(target))])
+    hits = []
+    for spec in spec_files:
+        if os.path.abspath(spec) == want:
+            continue
+        # the dependencies a static check of the spec records (what the cache keys it on)
+        _, record = _check_file(project, spec, (), (), False, None, None, None)
+        if any(kind == "file" and name == want for kind, name, _ in record.deps):
+            hits.append(spec)
+    return hits
+
+
+def expand(paths: Sequence[str]) -> list[str]:
+    """`paths` with each named non-spec file replaced by the specs that read it (see above)."""
+    out: list[str] = []
+    for p in paths:
+        path = Path(p)
+        if not path.is_file() or _is_spec(path):
+            out.append(p)
+            continue
+        hits = dependents_of(path)
+        if not hits or _is_model_config(path):
+            out.append(p)
+        out.extend(str(h) for h in hits if str(h) not in out)
+    return out
