@@ -286,10 +286,9 @@ def _check_quiet(args: argparse.Namespace) -> int:
     from .codes import EXTEND
 
     args.select = [*args.select, *(EXTEND + c for c in args.extend_select)]
-    if any(os.path.isfile(p) and not p.endswith((".archcheck.toml", "pyproject.toml"))
-           for p in args.paths):  # fmt: skip
-        from .dependents import expand
+    from .dependents import expand, needs_expansion
 
+    if needs_expansion(args.paths):
         args.paths = expand(args.paths)  # a file specs read: check those specs
     no_cache = os.environ.get("ARCHCHECK_NO_CACHE", "").lower() not in ("", "0", "false", "no")
     timings: dict[str, Any] | None = None

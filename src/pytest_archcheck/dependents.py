@@ -49,32 +49,39 @@ def _is_model_config(path: Path) -> bool:
     return '"model_type"' in head
 
 
-def dependents_of(target: Path) -> list[Path]:
-    """The spec files of `target`'s project whose static result depends on `target`."""
+def needs_expansion(paths: Sequence[str]) -> bool:
+    """Whether any named path is a file other than a spec (cheap: the CLI asks on every run)."""
+    return any(os.path.isfile(p) and not _is_spec(Path(p)) for p in paths)
+
+
+def dependents_of(targets: Sequence[Path]) -> dict[str, list[Path]]:
+    """For each target (absolute path), the spec files of its project whose static result
+    depends on it: each project's specs are checked once, whatever the number of targets."""
     from .engine import _check_file, _collect
 
-    want = os.path.abspath(target)
-    project, spec_files, _, _ = _collect([str(project_root(target))])
-    hits = []
-    for spec in spec_files:
-        if os.path.abspath(spec) == want:
-            continue
-        # the dependencies a static check of the spec records (what the cache keys it on)
-        _, record = _check_file(project, spec, (), (), False, None, None, None)
-        if any(kind == "file" and name == want for kind, name, _ in record.deps):
-            hits.append(spec)
+    wanted: dict[Path, set[str]] = {}
+    for t in targets:
+        wanted.setdefault(project_root(t), set()).add(os.path.abspath(t))
+    hits: dict[str, list[Path]] = {w: [] for ws in wanted.values() for w in ws}
+    for root, want in wanted.items():
+        project, spec_files, _, _ = _collect([str(root)])
+        for spec in spec_files:
+            # the dependencies a static check of the spec records (what the cache keys it on)
+            _, record = _check_file(project, spec, (), (), False, None, None, None)
+            for kind, name, _ in record.deps:
+                if kind == "file" and name in want and os.path.abspath(spec) != name:
+                    hits[str(name)].append(spec)
     return hits
 
 
 def expand(paths: Sequence[str]) -> list[str]:
     """`paths` with each named non-spec file replaced by the specs that read it (see above)."""
+    files = [Path(p) for p in paths if Path(p).is_file() and not _is_spec(Path(p))]
+    found = dependents_of(files)
     out: list[str] = []
     for p in paths:
         path = Path(p)
-        if not path.is_file() or _is_spec(path):
-            out.append(p)
-            continue
-        hits = dependents_of(path)
+        hits = found.get(os.path.abspath(path), []) if path in files else []
         if not hits or _is_model_config(path):
             out.append(p)
         out.extend(str(h) for h in hits if str(h) not in out)
