@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from .families._base import NotModelled
 from .formulas.peak import Term, TrainMemory
 from .spec.model import Spec
 from .units import format_bytes, format_count, format_seconds
@@ -83,12 +84,21 @@ class Estimate:
         return self.unit.active_params(self.spec)
 
     @cached_property
+    def refused(self) -> dict[str, NotModelled]:
+        """Figures the formulas do not model for this spec ("memory", "kv_cache"): printed as
+        refusals, never as numbers (Family.not_modelled)."""
+        return self.unit.not_modelled(self.spec)
+
+    @cached_property
     def memory(self) -> TrainMemory:
+        """Raises NotModelled when the family does not model the training peak (`refused`)."""
+        if "memory" in self.refused:
+            raise self.refused["memory"]
         return train_memory(self.spec, self.n, self.batch, self.target)
 
     @cached_property
     def kv_cache(self) -> int | None:
-        return self.unit.kv_cache(self.spec)
+        return None if "kv_cache" in self.refused else self.unit.kv_cache(self.spec)
 
     @cached_property
     def infer_weights(self) -> int:
@@ -97,10 +107,12 @@ class Estimate:
         return inference_weight_bytes_from_spec(self.spec, self.params)
 
     @cached_property
-    def infer_memory(self) -> int:
-        """Weights plus KV cache at the [infer] shape."""
+    def infer_memory(self) -> int | None:
+        """Weights plus KV cache at the [infer] shape (None: the KV cache is not modelled)."""
         from .formulas.kvcache import inference_bytes
 
+        if "kv_cache" in self.refused:
+            return None
         return inference_bytes(self.infer_weights, self.kv_cache)
 
     @cached_property
@@ -138,6 +150,8 @@ class Estimate:
     @cached_property
     def n_max(self) -> int | None:
         budget = self.spec.budget.memory
+        if "memory" in self.refused:
+            return None
         # the peak at this estimate's n is a point of the same monotone curve: it seeds the
         # search (ARC102 and the report have computed it already)
         seed = None if budget is None else (self.n, self.memory.total)
@@ -162,6 +176,8 @@ class Estimate:
         """The peak (and latency) with each knob halved, largest saving first."""
         from .formulas.sensitivity import sensitivities
 
+        if "memory" in self.refused:
+            return []
         return sensitivities(self.spec, self.n, self.batch, self.target)
 
     @cached_property
@@ -171,7 +187,7 @@ class Estimate:
         from .runlog import RunLogError, find_run_log, read_run_log
         from .runtime import target_for
 
-        if self.path is None:
+        if self.path is None or "memory" in self.refused:
             return None
         found = find_run_log(self.path, self.spec.name, self.spec.data.run_log)
         if found is None:
@@ -193,7 +209,6 @@ class Estimate:
         f = {k: fam.formula_for(k) for k in ("flops", "latency", "reach", "receptive_field",
                                               "path_length", "sequential_steps")}  # fmt: skip
         shape = {"family": fam.name, "n": self.n, "batch": self.batch}
-        m = self.memory
         out = [
             Term(
                 "parameters", "parameters", self.params, "params.from_shapes", {"family": fam.name}
@@ -211,16 +226,24 @@ class Estimate:
                     )
                 ]
             ),
-            Term(
-                "memory.total",
-                f"training peak ({m.phase} phase, target {m.target})",
-                m.total,
-                "memory.training_peak",
-                m.inputs,
-            ),
         ]
-        # the peak's composition: every part alive at that phase (zeros omitted; they sum)
-        out += [t for t in m.terms() if t.value or t.key in ("memory.params", "memory.activations")]
+        if "memory" in self.refused:
+            out.append(_refused_term("memory.total", "training peak", self.refused["memory"]))
+        else:
+            m = self.memory
+            out.append(
+                Term(
+                    "memory.total",
+                    f"training peak ({m.phase} phase, target {m.target})",
+                    m.total,
+                    "memory.training_peak",
+                    m.inputs,
+                )
+            )
+            # the peak's composition: every part alive at that phase (zeros omitted; they sum)
+            out += [
+                t for t in m.terms() if t.value or t.key in ("memory.params", "memory.activations")
+            ]
         if self.n_max is not None:
             out.append(
                 Term(
@@ -233,15 +256,18 @@ class Estimate:
             )
         if self.kv_cache is not None:
             out.append(Term("kv_cache", "KV cache [infer]", self.kv_cache, "kvcache.kv_cache"))
-        out.append(
-            Term(
-                "infer_memory",
-                "inference memory",
-                self.infer_memory,
-                "memory.inference",
-                {"weights": self.infer_weights, "kv_cache": self.kv_cache},
+        if self.infer_memory is None:
+            out.append(_refused_term("kv_cache", "KV cache", self.refused["kv_cache"]))
+        else:
+            out.append(
+                Term(
+                    "infer_memory",
+                    "inference memory",
+                    self.infer_memory,
+                    "memory.inference",
+                    {"weights": self.infer_weights, "kv_cache": self.kv_cache},
+                )
             )
-        )
         out += [
             Term("flops.forward", "forward FLOPs", self.flops_forward, f["flops"], shape),
             Term("flops.train_step", "train-step FLOPs", self.flops_train_step, f["flops"], shape),
@@ -308,7 +334,7 @@ class Estimate:
             "batch": self.batch,
             "params": self.params,
             "params_active": self.params_active,
-            "memory": self.memory.to_json(),
+            "memory": None if "memory" in self.refused else self.memory.to_json(),
             "kv_cache": self.kv_cache,
             "infer_memory": self.infer_memory,
             "flops": {"forward": self.flops_forward, "train_step": self.flops_train_step},
@@ -326,7 +352,22 @@ class Estimate:
             "terms": [t.to_json() for t in self.terms()],
             "sensitivity": [s.to_json() for s in self.sensitivity],
             "run": self.run,
+            "not_modelled": {
+                figure: {"message": str(exc), "key": ".".join(exc.key), "fix": exc.fix}
+                for figure, exc in self.refused.items()
+            },
         }
+
+
+def _refused_term(key: str, label: str, exc: NotModelled) -> Term:
+    """A figure the formulas do not model: no value, the refusal as its formula column."""
+    return Term(
+        key,
+        f"{label}: not modelled",
+        None,  # type: ignore[arg-type]
+        "not modelled",
+        {"why": str(exc), "fix": exc.fix},
+    )
 
 
 def train_memory(spec: Spec, n: int, batch: int, target: Target | None = None) -> TrainMemory:
@@ -396,6 +437,8 @@ def render_text(e: Estimate) -> None:
         label = f"  {term.label}" if part else term.label
         t.add_row(label, _format(term), term.formula)
     Console().print(t)
+    for figure, exc in e.refused.items():
+        Console().print(f"{figure}: {exc}; {exc.fix}", markup=False, highlight=False)
     run = e.run
     if run is not None and "error" in run:
         Console().print(f"run log: {run['error']}", markup=False, highlight=False)

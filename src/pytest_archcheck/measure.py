@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from .families import family_of
 from .findings import Finding
 from .probe.gpus import default_device, worker_gpu
 from .spec.load import LoadedSpec
@@ -274,7 +275,7 @@ def _measure(
         res = result = probe.run(
             spec,
             device=device,
-            n=spec.budget_n,
+            n=family_of(spec).budget_n(spec),
             batch=spec.train.batch,
             latency=want_latency and check in (None, "latency"),
             subprocess=subprocess and model is None,
@@ -364,6 +365,14 @@ def _behaviour(loaded: LoadedSpec, model: Any = None) -> list[Finding]:
     from .probe.build import FactoryError, build_model, out_of_memory
 
     spec = loaded.spec
+    why = family_of(spec).no_behaviour
+    if why is not None:
+        import logging
+
+        logging.getLogger("pytest_archcheck").info(
+            "%s: behavioural checks not run: %s", loaded.name, why
+        )
+        return []
     if model is None:
         from .probe.hf_class import behaviour_spec, builds_real
 

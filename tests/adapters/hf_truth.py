@@ -18,7 +18,10 @@ from pytest_archcheck.formulas.params import params_from_spec
 from pytest_archcheck.rules.load import findings_of
 from pytest_archcheck.spec.load import load_spec_file
 
-LAYER_KEYS = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
+LAYER_KEYS = (
+    "num_hidden_layers", "n_layer", "n_layers", "num_layers", "num_decoder_layers",
+    "encoder_layers", "decoder_layers",
+)  # fmt: skip
 
 
 @dataclass

@@ -48,8 +48,9 @@ def test_refused_key_at_its_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert msg.startswith("Qwen2-MoE: `mlp_only_layers` = [0, 1] mixes dense and MoE blocks")
 
 
-def test_encoder_decoder_refused_at_model_type(
+def test_unmodelled_architecture_refused_at_model_type(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    [(code, line, msg)] = _check(tmp_path, {"d_model": 512, "model_type": "t5"}, capsys)
-    assert (code, line) == ("ARC302", 3) and "cross-attention" in msg
+    cfg = {"hidden_size": 512, "model_type": "deepseek_v2"}
+    [(code, line, msg)] = _check(tmp_path, cfg, capsys)
+    assert (code, line) == ("ARC302", 3) and "low-rank (MLA) attention" in msg

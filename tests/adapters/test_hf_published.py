@@ -106,6 +106,51 @@ def _mpt_7b() -> int:
     return v * d + 32 * (4 * d * d + 2 * d * 4 * d + 2 * d) + d  # LN weights only, tied
 
 
+def _t5(
+    d: int, heads: int, d_kv: int, ff: int, layers: int, v: int, gated: bool, tied: bool
+) -> int:
+    attn = 4 * d * heads * d_kv  # q, k, v, o: no biases
+    mlp = (3 if gated else 2) * d * ff  # wi (wi_0, wi_1 when gated), wo
+    rel = 32 * heads  # relative_attention_bias, first block of each stack
+    enc = layers * (attn + mlp + 2 * d) + rel + d  # 2 RMS-style norms per block, final norm
+    dec = layers * (2 * attn + mlp + 3 * d) + rel + d  # + cross-attention and its norm
+    return v * d * (1 if tied else 2) + enc + dec
+
+
+def _t5_small() -> int:
+    return _t5(512, 8, 64, 2048, 6, 32128, gated=False, tied=True)
+
+
+def _flan_t5_base() -> int:
+    return _t5(768, 12, 64, 2048, 12, 32128, gated=True, tied=False)
+
+
+def _bart_base() -> int:
+    d, ff, v, rows = 768, 3072, 50265, 1024 + 2  # two reserved position rows
+    attn = 4 * _lin(d, d, True)
+    mlp = _lin(d, ff, True) + _lin(ff, d, True)
+    enc = rows * d + _ln(d) + 6 * (attn + mlp + 2 * _ln(d))  # embedding LayerNorm, post-norm
+    dec = rows * d + _ln(d) + 6 * (2 * attn + mlp + 3 * _ln(d))  # no final norms
+    return v * d + enc + dec  # shared table, tied head
+
+
+def _whisper_tiny() -> int:
+    d, ff, v, mel = 384, 1536, 51865, 80
+    attn = 3 * _lin(d, d, True) + d * d  # k_proj has no bias
+    mlp = _lin(d, ff, True) + _lin(ff, d, True)
+    conv = (mel * 3 * d + d) + (d * 3 * d + d)  # conv1, conv2 (kernel 3)
+    enc = conv + 1500 * d + 4 * (attn + mlp + 2 * _ln(d)) + _ln(d)
+    dec = v * d + 448 * d + 4 * (2 * attn + mlp + 3 * _ln(d)) + _ln(d)
+    return enc + dec  # head tied to the decoder's table
+
+
+def _vit_base() -> int:
+    d, ff, patches = 768, 3072, (224 // 16) ** 2
+    embed = d + (patches + 1) * d + (d * 3 * 16 * 16 + d)  # class token, positions, patch conv
+    layer = 4 * _lin(d, d, True) + _lin(d, ff, True) + _lin(ff, d, True) + 2 * _ln(d)
+    return embed + 12 * layer + _ln(d) + _lin(d, d, True)  # final norm, pooler (ViTModel)
+
+
 CASES = {
     # model: (hand count, the model card's published count where it gives an exact one)
     "mistral-nemo-12b": (_mistral_nemo, 12_247_782_400),
@@ -122,6 +167,11 @@ CASES = {
     "starcoder2-3b": (_starcoder2_3b, 3_030_371_328),
     "olmo-1b": (_olmo_1b, 1_176_764_416),
     "mpt-7b": (_mpt_7b, 6_649_286_656),
+    "t5-small": (_t5_small, 60_506_624),
+    "flan-t5-base": (_flan_t5_base, None),
+    "bart-base": (_bart_base, None),
+    "whisper-tiny": (_whisper_tiny, None),
+    "vit-base-patch16-224": (_vit_base, None),
 }
 
 

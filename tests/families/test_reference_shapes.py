@@ -38,15 +38,20 @@ def test_param_shapes_are_the_reference_modules_parameters(unit: str, data: obje
 
 
 def test_registry_serves_every_family_once() -> None:
-    assert family_names() == ["cnn", "gru", "hybrid", "lstm", "rnn", "tcn", "transformer"]
-    assert [u.name for u in units()] == [
-        "conv1d",
-        "conv2d",
+    assert family_names() == [
+        "cnn",
+        "encoder-decoder",
+        "gru",
         "hybrid",
-        "hybrid-recurrent",
-        "recurrent",
+        "lstm",
+        "rnn",
+        "tcn",
         "transformer",
     ]
+    assert [u.name for u in units()] == [
+        "conv1d", "conv2d", "encoder-decoder", "hybrid", "hybrid-recurrent", "recurrent",
+        "transformer", "vit",
+    ]  # fmt: skip
     for family in family_names():
         for inp in ("tokens", "embeddings", "image"):
             serving = [u for u in units() if family in u.serves and inp in u.inputs]

@@ -40,14 +40,15 @@ def test_family_of_sees_a_unit_registered_after_it_answered() -> None:
 
 @pytest.mark.usefixtures("registry")
 def test_validator_verdict_follows_the_registry() -> None:
-    """input = "image" is not modelled for a Transformer (ARC302) until a unit serves it."""
-    bad = {"model": {**SPEC["model"], "input": "image"}}
+    """input = "image" is not modelled for a GRU (ARC302) until a unit serves it."""
+    gru = {"model": {"name": "g", "family": "gru", "hidden": 32, "input": "embeddings"}}
+    bad = {"model": {**gru["model"], "input": "image"}}
     with pytest.raises(ValueError, match="not modelled"):
         Spec.model_validate(bad)
-    first = fams.family_of(Spec.model_validate(SPEC))
+    first = fams.family_of(Spec.model_validate(gru))
 
     class ImageTransformer(type(first)):  # type: ignore[misc,valid-type]
-        name = "aaa-image-transformer"
+        name = "aaa-image-gru"
         inputs = (*type(first).inputs, "image")
 
     fams.register(ImageTransformer)

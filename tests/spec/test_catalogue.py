@@ -221,7 +221,7 @@ CASES = [
             (
                 "ARC302",
                 2,
-                "`model.family`: unknown family 'mamba' (known: cnn, gru, hybrid, lstm, rnn, tcn, transformer)",
+                "`model.family`: unknown family 'mamba' (known: cnn, encoder-decoder, gru, hybrid, lstm, rnn, tcn, transformer)",
             ),
         ),
     ),

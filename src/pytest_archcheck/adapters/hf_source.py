@@ -19,7 +19,9 @@ from ..spec.model import ModelTable, Spec
 
 # the layer count under each name transformers' configs use (GPT-2 n_layer, Falcon num_layers,
 # MPT n_layers, the rest num_hidden_layers)
-LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers", "encoder_layers")
+# an encoder-decoder's decoder blocks (T5 num_decoder_layers, BART/Whisper decoder_layers)
+DECODER_LAYER_KEYS = ("num_decoder_layers", "decoder_layers")
 # model keys that say how the probe calls the model, not what it is
 NOT_SHAPE = frozenset(
     {"name", "factory", "factory_args", "config", "config_args", "inputs", "loss", "pad_id",
@@ -41,6 +43,9 @@ def real_class_config(spec: Spec) -> tuple[dict[str, Any] | None, str]:
     for key in LAYER_KEYS:
         if isinstance(cfg.get(key), int) and not isinstance(cfg.get(key), bool):
             cfg[key] = spec.model.layers
+    for key in DECODER_LAYER_KEYS:
+        if key in cfg and spec.model.decoder_layers is not None:
+            cfg[key] = spec.model.decoder_layers
     types = cfg.get("layer_types")
     if isinstance(types, list) and len(types) > spec.model.layers:  # per-layer attention kinds
         cfg["layer_types"] = types[: spec.model.layers]

@@ -33,6 +33,16 @@ DEFAULT_VOCAB = 1000
 Problem = tuple[str, tuple[str, ...], str | None]
 
 
+class NotModelled(ValueError):
+    """A figure this family's formulas do not model for this spec (the training peak of an
+    encoder-decoder, ...): never a silent guess. `key` is the spec key the finding points at,
+    `fix` what to do instead (measure it: `archcheck probe` builds the real model)."""
+
+    def __init__(self, message: str, key: tuple[str, ...], fix: str) -> None:
+        super().__init__(message)
+        self.key, self.fix = key, fix
+
+
 def head_out(m: ModelTable) -> tuple[str, int | None]:
     """The output head a spec asks for: ("lm", vocab) per position, ("classes", classes) once
     per sample after pooling, or ("none", None). `head` decides when set; otherwise declaring
@@ -177,6 +187,9 @@ class Family:
     # forward_saved models the probe's default cross-entropy loss over a declared vocab /
     # classes head (probe/build.py ProbeLoss); False: the probe trains on the sum of the outputs
     models_cross_entropy: ClassVar[bool] = False
+    # Why the behavioural checks (one input sequence in, one output sequence out: causality,
+    # padding, masks, positions, reach) do not apply to this family; None: they run.
+    no_behaviour: ClassVar[str | None] = None
     # The registered formulas (formulas/registry.py) behind the figures `estimate` prints:
     # FLOPs, latency, and the dependency figures (reach, receptive_field, path_length,
     # sequential_steps), which come from `path_formula` unless `formula_names` names another.
@@ -213,6 +226,13 @@ class Family:
     def forward_saved(self, spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
         """Bytes a training forward at (batch, n) keeps for backward on `target`."""
         raise NotImplementedError
+
+    def not_modelled(self, spec: Spec) -> dict[str, NotModelled]:
+        """Figures this unit's formulas do not model for `spec`, by name ("memory": the
+        training peak, "kv_cache"), each with why and what to do: `estimate` prints the
+        refusal instead of a number, the budget rules that need the figure skip it, and
+        ARC307 says so when a budget needs it."""
+        return {}
 
     def train_n(self, spec: Spec) -> int:
         """n of `estimate` and `probe` when none is given ([train] seq_len, then max_n, ...)."""

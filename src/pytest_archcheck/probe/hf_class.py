@@ -20,6 +20,7 @@ always names the model it measured (`extra["model"]` in the probe JSON).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from typing import Any
 
@@ -103,7 +104,6 @@ def build_real(spec: Spec, fake: bool = False) -> Any | None:
     cfg, _why = _plan(spec, fake)
     if cfg is None:
         return None
-    import torch
     import transformers
 
     from ..adapters.hf import MODELLED_CLASS
@@ -111,15 +111,16 @@ def build_real(spec: Spec, fake: bool = False) -> Any | None:
 
     kwargs = {k: v for k, v in cfg.items() if k not in _BOOKKEEPING}
     auto = getattr(transformers, MODELLED_CLASS[cfg["model_type"]])
+    # On fake tensors the values are never read: skip the class's weight initialisation, which
+    # may be data-dependent (ViT's trunc_normal_ reads a scalar back) and costs time anyway.
+    init = _no_init() if fake else contextlib.nullcontext()
     try:
         config = transformers.AutoConfig.for_model(cfg["model_type"], **kwargs)
         config.use_cache = False
-        try:
-            model = auto.from_config(config, attn_implementation="sdpa", dtype=torch.float32)
-        except ValueError as exc:  # a class without SDPA support (BLOOM, GPT-J, MPT)
-            if "scaled_dot_product_attention" not in str(exc) and "sdpa" not in str(exc):
-                raise
-            model = auto.from_config(config, attn_implementation="eager", dtype=torch.float32)
+        with init:
+            model = _from_config(auto, config)
+        if fake:  # no_init_weights skips tying too (from_pretrained ties after loading)
+            model.tie_weights()
         if spec.train.checkpointing:
             model.gradient_checkpointing_enable(
                 gradient_checkpointing_kwargs={"use_reentrant": False}
@@ -130,3 +131,22 @@ def build_real(spec: Spec, fake: bool = False) -> Any | None:
             f"{type(exc).__name__}: {exc}"
         ) from exc
     return model
+
+
+def _no_init() -> Any:
+    """transformers' own switch that skips weight initialisation (from_pretrained uses it)."""
+    from transformers.modeling_utils import no_init_weights
+
+    return no_init_weights()
+
+
+def _from_config(auto: Any, config: Any) -> Any:
+    """SDPA attention, or eager for a class without SDPA support (BLOOM, GPT-J, MPT, T5)."""
+    import torch
+
+    try:
+        return auto.from_config(config, attn_implementation="sdpa", dtype=torch.float32)
+    except ValueError as exc:
+        if "scaled_dot_product_attention" not in str(exc) and "sdpa" not in str(exc):
+            raise
+        return auto.from_config(config, attn_implementation="eager", dtype=torch.float32)

@@ -32,10 +32,12 @@ def search(
     batch: int | None = None,
     emulate: str | None = None,
 ) -> tuple[int, int]:
+    from ..families import family_of
     from . import run
     from .step import default_emulation
 
     b = batch or spec.train.batch
+    modelled = "memory" not in family_of(spec).not_modelled(spec)
     if device == "fake":
         emulate = emulate or default_emulation(spec)
     # the formula's kernels: CUDA's for the GPU and the CUDA-emulating fake probe, else CPU's
@@ -51,11 +53,25 @@ def search(
             res = run(spec, device=device, n=n, batch=b, emulate=emulate)
             peak = res.peak_bytes
             fits[n] = peak is not None and peak <= budget
-            if peak is not None:
+            if peak is not None and modelled:
                 ratio[n] = peak / train_memory(spec, n, b, device=dev).total
         return fits[n]
 
     lo, hi = 0, _LIMIT  # lo fits (0 trivially), hi does not (assumed)
+    if not modelled:
+        # no formula to seed the search (Family.not_modelled): double n until a probe does not
+        # fit, then bisect between the last two, on probes alone
+        n = g
+        while n < _LIMIT and probe(n):
+            lo, n = n, 2 * n
+        hi = min(n, _LIMIT)
+        while hi - lo > g:
+            mid = (lo + hi) // (2 * g) * g
+            if probe(mid):
+                lo = mid
+            else:
+                hi = mid
+        return lo, probes
     scale = 1.0
     while hi - lo > g:
         guess = _formula_n(spec, budget, g, b, scale=scale, lo=lo, hi=hi, dev=dev)

@@ -53,23 +53,30 @@ def train_memory(ctx: RuleContext) -> Iterator[Violation]:
         return
     measured = ctx.measured.peak_bytes if ctx.measured is not None else None
     est = ctx.estimate
+    refused = "memory" in est.refused
+    if refused and measured is None:
+        return  # the formula does not model this peak: ARC307 says so
     peak = measured if measured is not None else est.memory.total
     device = ctx.measured.device if ctx.measured is not None else None
     target = ctx.measured.target if ctx.measured is not None else None
     on = f"{device}, target {target}" if target else f"{device}"
     source = f"measured ({on})" if measured is not None else "estimated"
     if peak > budget:
-        m = est.memory
-        # what is alive where the peak falls (the parts add up to the formula's total)
-        parts = ", ".join(f"{t.label} {format_bytes(t.value)}" for t in m.terms() if t.value)
-        where = f"{m.phase} phase, target {m.target}"
-        label = "formula" if measured is None else f"formula estimate {format_bytes(m.total)}"
-        detail = f"{where}: {parts}"
         lay = layout_of(ctx.spec)
-        per_rank = f" per rank ({m.layout or lay.describe()})" if lay.world_size > 1 else ""
+        if refused:  # measured; the formula has no breakdown to add
+            label, detail, layout = "measured", "no formula estimate", None
+        else:
+            m = est.memory
+            # what is alive where the peak falls (the parts add up to the formula's total)
+            parts = ", ".join(f"{t.label} {format_bytes(t.value)}" for t in m.terms() if t.value)
+            where = f"{m.phase} phase, target {m.target}"
+            label = "formula" if measured is None else f"formula estimate {format_bytes(m.total)}"
+            detail = f"{where}: {parts}"
+            layout = m.layout
+        per_rank = f" per rank ({layout or lay.describe()})" if lay.world_size > 1 else ""
         fix = "lower train.batch, set train.checkpointing = true, or shard with train.zero_stage"
         change = None
-        if lay.world_size > 1 or ctx.spec.train.parallel is not None:
+        if not refused and (lay.world_size > 1 or ctx.spec.train.parallel is not None):
             change = smallest_fitting_change(ctx.spec, est.n, ctx.spec.train.batch, budget)
         if change is not None:
             fix = f"smallest change that fits (formula): {change}"

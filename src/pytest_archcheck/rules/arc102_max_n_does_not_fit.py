@@ -48,6 +48,8 @@ def max_n_fits(ctx: RuleContext) -> Iterator[Violation]:
     searched = ctx.measured if ctx.measured is not None and ctx.measured.searched_n_max else None
     if searched is not None:
         n_max = searched.n_max
+    elif "memory" in ctx.estimate.refused:
+        return  # the formula does not model this peak: ARC307 says so
     elif ctx.estimate.memory.total <= b.memory:
         return  # the peak at max_n fits, so n_max >= max_n: no search needed
     else:

@@ -37,8 +37,10 @@ class RuleContext:
     def estimate(self) -> Estimate:
         """Formula estimate at the budget's n (max_n, else seq_len): the worst case decides."""
         from ..estimate import estimate
+        from ..families import family_of
 
-        return estimate(self.spec, n=self.spec.budget_n, path=self.loaded.path)
+        n = family_of(self.spec).budget_n(self.spec)  # an image model's n is its side
+        return estimate(self.spec, n=n, path=self.loaded.path)
 
     @cached_property
     def run_log(self) -> RunLog | Exception | None:

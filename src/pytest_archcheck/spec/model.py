@@ -175,7 +175,8 @@ class ModelTable(_Table):
     # Hugging Face architectures (docs/spec.md "Architecture flags"): shapes the keys above
     # cannot say. Each is a feature of the block, not a model name.
     head_size: PosInt | None = None  # per-head width when not d_model / heads (Gemma, Nemo)
-    biases: list[Literal["qkv", "out", "mlp", "norm", "head"]] | None = None  # overrides bias
+    # overrides bias; "qv": q and v projections only, no k bias (Whisper)
+    biases: list[Literal["qkv", "qv", "out", "mlp", "norm", "head"]] | None = None
     parallel: bool = False  # attention and MLP read the same block input (GPT-J, NeoX, Falcon)
     layer_norms: Annotated[int, Field(ge=0, le=8)] | None = None  # norms per block (default 2)
     norm_affine: bool = True  # false: LayerNorm without weight or bias (OLMo)
@@ -190,6 +191,22 @@ class ModelTable(_Table):
     expert_d_ff: PosInt | None = None
     shared_d_ff: NonNegInt = 0
     shared_gate: bool = False
+    # encoder-decoders (family = "encoder-decoder", families/encdec.py: T5, BART, Whisper):
+    # `layers` encoder blocks, then `decoder_layers` blocks of self-attention, cross-attention
+    # and MLP; the decoder's heads, d_ff and position rows when they differ from the encoder's
+    decoder_layers: Annotated[int, Field(ge=1, le=MAX_LAYERS)] | None = None
+    decoder_heads: PosInt | None = None
+    decoder_d_ff: PosInt | None = None
+    decoder_max_positions: PosInt | None = None
+    # relative position bias (T5): a (buckets, heads) table in each stack's first block
+    relative_buckets: PosInt | None = None
+    # a strided 1-D convolutional front end over `in_channels` features (Whisper: [1, 2], each
+    # kernel 3, GELU): the encoder attends over n / prod(stem_strides) positions
+    stem_strides: list[PosInt] | None = None
+    # Vision Transformers (family = "transformer", input = "image", families/vit.py): square
+    # patches of `patch` pixels, and a learned class token in front of them
+    patch: PosInt | None = None
+    class_token: bool = True
     extends: str | None = None
     # hybrids (family = "hybrid", families/hybrid.py): the stages in order, each a [model]
     # table of its own family (a strided conv stem, then transformer blocks); keys a stage
@@ -317,6 +334,9 @@ class TrainTable(_Table):
     attention_kernel: Literal["flash", "efficient", "math"] = "flash"
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     bptt: PosInt | None = None
+    # decoder tokens per sample of an encoder-decoder (default: the encoder's n, at most the
+    # decoder's position rows)
+    target_len: PosInt | None = None
     image_size: PosInt | None = None  # training image side (image models; else model.image_size)
     zero_stage: Annotated[int, Field(ge=0, le=3)] = 0
     world_size: PosInt = 1
@@ -464,16 +484,25 @@ class Spec(_WithProjectDevices):
     @property
     def train_n(self) -> int:
         """n for `estimate`/`probe`: [train] seq_len, else max_n, else the positional table."""
-        return self.train.seq_len or self.budget.max_n or self.model.max_positions or 1024
+        return self.train.seq_len or self.budget.max_n or self._table_n or 1024
 
     @property
     def budget_n(self) -> int:
         """n for budget rules: max_n, falling back to seq_len (the worst case decides)."""
-        return self.budget.max_n or self.train.seq_len or self.model.max_positions or 1024
+        return self.budget.max_n or self.train.seq_len or self._table_n or 1024
 
     @property
     def infer_n(self) -> int:
         return self.infer.seq_len or self.budget.max_n or self.train_n
+
+    @property
+    def _table_n(self) -> int | None:
+        """The longest n a learned position table serves: its rows less the reserved ones
+        (RoBERTa's and BART's first two)."""
+        m = self.model
+        if m.max_positions is None:
+            return None
+        return max(1, m.max_positions - m.position_offset)
 
 
 Bandwidth = Annotated[

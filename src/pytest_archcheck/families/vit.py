@@ -1,0 +1,180 @@
+"""Vision Transformer family (`family = "transformer"`, `input = "image"`): ViT and its kin.
+
+The image (`in_channels` x n x n, n = `[train] image_size`, else `[model] image_size`, else
+224) is cut into square patches of `patch` pixels by one strided convolution (d_model x
+in_channels x patch x patch, with bias), a learned class token is put in front
+(`class_token`, default true), learned positions (one row per patch, plus the class token's)
+are added, and pre-norm encoder blocks (the Transformer unit's blocks: q/k/v and output
+projections, the MLP, two LayerNorms) attend over all (n / patch)² + 1 positions; a final norm,
+then a pooler (Linear + tanh on the class token) and/or a `classes` head. Shapes are those of
+transformers' `ViTModel` (tests/adapters/test_hf_conformance.py compares them exactly).
+
+Not modelled (refused, `NotModelled`, never guessed): the training-peak formula. `archcheck
+probe` measures the peak on the transformers class itself for a config.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..formulas.registry import formula
+from . import Family, ForwardSaved, Problem, Shape, register
+from ._base import NotModelled
+from .conv2d import image_side
+from .transformer import bias_parts, classes_head, layer_shapes, matmul_mlp, norm_shapes
+
+if TYPE_CHECKING:
+    from ..formulas.flops import Flops
+    from ..formulas.path import PathReport
+    from ..runtime import Target
+    from ..spec.model import ModelTable, Spec
+
+DEFAULT_PATCH = 16
+
+
+def patch_side(m: ModelTable) -> int:
+    return m.patch or DEFAULT_PATCH
+
+
+@formula(
+    "vit.positions",
+    "T = (n // patch)^2 + class_token",
+    "Dosovitskiy et al. 2021, arXiv:2010.11929 (N = HW/P^2 patches, plus x_class)",
+)
+def vit_positions(m: ModelTable, n: int) -> int:
+    """Positions the encoder attends over for an n x n image."""
+    return (n // patch_side(m)) ** 2 + int(m.class_token)
+
+
+@formula(
+    "flops.vit",
+    "F_fwd = 2*B*P*d*C*p^2 + L*(dense(B*T) + 4*B*a*T^2*hd) + pooler + head; F_train = 3*F_fwd",
+    "Dosovitskiy et al. 2021; torch.utils.flop_counter (conv, addmm, sdpa)",
+)
+def vit_flops(spec: Spec, n: int, batch: int) -> int:
+    """Forward FLOPs of a ViT on a batch of n x n images."""
+    from ..formulas.flops import attention_core_flops, matmul_flops
+
+    m = spec.model
+    h, p, c = m.d_model, patch_side(m), m.in_channels or 3
+    t, patches = vit_positions(m, n), (n // p) ** 2
+    a, hd, kv = m.head_count, m.head_dim, m.kv_head_count
+    tokens = batch * t
+    dense = matmul_flops(tokens, h, (a + 2 * kv) * hd) + matmul_flops(tokens, a * hd, h)
+    dense += matmul_flops(tokens, h, m.ffn_dim) * (3 if matmul_mlp(m) == "swiglu" else 2)
+    core = attention_core_flops(batch, a, t, t, hd)
+    out = matmul_flops(batch * patches, c * p * p, h) + m.layers * (dense + core)
+    if m.pooler:
+        out += matmul_flops(batch, h, h)
+    if (k := classes_head(spec)) is not None:
+        out += matmul_flops(batch, h, k)
+    return out
+
+
+@register
+class VisionTransformer(Family):
+    name = "vit"
+    serves = ("transformer",)
+    inputs = ("image",)
+    summary = "Vision Transformers: patch embedding, class token, encoder blocks (ViT)"
+    attention = True
+    sequence = False
+    no_behaviour = "the behavioural checks probe sequences; a ViT reads images"
+    flops_formula = "flops.vit"
+    path_formula = "path.attention"
+
+    def param_shapes(self, spec: Spec) -> list[Shape]:
+        """cls token, positions, patch projection, blocks, final norm, pooler, head."""
+        m = spec.model
+        h, p, c = m.d_model, patch_side(m), m.in_channels or 3
+        norm = norm_shapes(m, h)
+        out: list[Shape] = []
+        if m.class_token:
+            out.append((1, 1, h))
+        if m.positional == "learned":
+            out.append((1, vit_positions(m, m.image_size or image_side(spec)), h))
+        out += [(h, c, p, p), (h,)]
+        for _ in range(m.layers):
+            out += layer_shapes(m, bias_parts(m), norm)
+        if m.final_norm:
+            out += norm
+        if m.pooler:
+            out += [(h, h), (h,)]
+        if (k := classes_head(spec)) is not None:
+            out += [(k, h), (k,)]
+        return out
+
+    def train_n(self, spec: Spec) -> int:
+        return image_side(spec)
+
+    def budget_n(self, spec: Spec) -> int:
+        return image_side(spec)
+
+    def infer_n(self, spec: Spec) -> int:
+        return image_side(spec)
+
+    def not_modelled(self, spec: Spec) -> dict[str, NotModelled]:
+        return {
+            "memory": NotModelled(
+                "the training-peak formula does not model Vision Transformers yet (patch "
+                "embedding, class token)",
+                ("model", "input"),
+                "measure it: `archcheck probe SPEC --device fake` (or `check --probe`) runs a "
+                "training step of the model itself (the transformers class for a config.json)",
+            )
+        }
+
+    def forward_saved(self, spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
+        raise self.not_modelled(spec)["memory"]
+
+    def flops(self, spec: Spec, n: int, batch: int, convention: str = "archcheck") -> Flops:
+        from ..formulas.flops import Flops
+
+        forward = vit_flops(spec, n, batch)
+        return Flops(forward, 3 * forward)
+
+    def path(self, spec: Spec, span: int | None, n: int) -> PathReport:
+        from ..formulas.path import attention_path
+
+        return attention_path(span, spec.model.layers, "full", 0, causal=False)
+
+    def is_causal(self, spec: Spec) -> bool:
+        return False
+
+    def dimension_problems(self, spec: Spec) -> Iterator[Problem]:
+        m = spec.model
+        if m.head_size is None and m.d_model % m.head_count:
+            yield (
+                f"d_model {m.d_model} is not divisible by heads {m.head_count}",
+                ("model", "heads"),
+                "choose heads that divide d_model",
+            )
+        side = image_side(spec)
+        if side % patch_side(m):
+            yield (
+                f"image side {side} is not a multiple of patch {patch_side(m)}: the last "
+                f"{side % patch_side(m)} pixels of each row are dropped",
+                ("model", "patch"),
+                "choose an image size that the patch divides",
+            )
+        if m.image_size is not None and side != m.image_size and m.positional == "learned":
+            yield (
+                f"training image side {side} differs from model.image_size {m.image_size}: the "
+                "position table holds the patches of model.image_size only",
+                ("train", "image_size"),
+                "interpolate the position table (interpolate_pos_encoding) and say so in "
+                "model.image_size",
+            )
+
+    def reference_module(self, spec: Spec) -> Any:
+        from ..probe.build import FactoryError
+
+        raise FactoryError(
+            "the Vision Transformer has no reference module: extend a Hugging Face "
+            "config.json (with transformers installed, the probe builds the class itself) or "
+            "set model.factory"
+        )
+
+    def input_width(self, spec: Spec) -> int:
+        return spec.model.in_channels or 3

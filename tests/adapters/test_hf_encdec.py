@@ -1,0 +1,198 @@
+"""Encoder-decoders (T5, mT5, BART, Whisper) and ViT against the transformers classes (#13).
+
+Ground truth is never our own code: parameter counts are the classes' `parameters()` built
+from the same config (and, for published configs, counts by hand in test_hf_published.py);
+forward FLOPs are `torch.utils.flop_counter.FlopCounterMode` around the class's own forward
+(eager attention: the counter has no formula for CPU's fused SDPA kernel); the fake-tensor
+probe of the class is compared with a real CPU training step of the same class. The
+training-peak formula does not model these families yet: that must be a refusal naming what to
+do (ARC307), never a number.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+transformers = pytest.importorskip(
+    "transformers", reason="transformers (extra `hf`) is the ground truth of these tests"
+)
+torch = pytest.importorskip("torch")
+
+from pytest_archcheck.adapters.hf import MODELLED_CLASS  # noqa: E402
+from pytest_archcheck.families import family_of  # noqa: E402
+from pytest_archcheck.formulas.params import params_from_spec  # noqa: E402
+from pytest_archcheck.rules.load import findings_of  # noqa: E402
+from pytest_archcheck.spec.load import load_spec_file  # noqa: E402
+
+from .hf_truth import real_params  # noqa: E402
+
+warnings.filterwarnings("ignore", module="transformers")
+
+SMALL: dict[str, dict[str, Any]] = {
+    "t5": {"model_type": "t5", "num_layers": 2, "num_decoder_layers": 2, "d_model": 128,
+           "d_kv": 32, "num_heads": 4, "d_ff": 256, "vocab_size": 512},
+    # gated-GELU, untied head, more decoder than encoder blocks, d_kv * heads != d_model
+    "flan-t5": {"model_type": "t5", "num_layers": 2, "num_decoder_layers": 3, "d_model": 128,
+                "d_kv": 16, "num_heads": 4, "d_ff": 256, "vocab_size": 512,
+                "feed_forward_proj": "gated-gelu", "tie_word_embeddings": False},
+    # decoder wider than the encoder
+    "bart": {"model_type": "bart", "encoder_layers": 2, "decoder_layers": 2, "d_model": 128,
+             "encoder_attention_heads": 4, "decoder_attention_heads": 4,
+             "encoder_ffn_dim": 256, "decoder_ffn_dim": 384, "vocab_size": 512,
+             "max_position_embeddings": 128},
+    "whisper": {"model_type": "whisper", "encoder_layers": 2, "decoder_layers": 2,
+                "d_model": 128, "encoder_attention_heads": 4, "decoder_attention_heads": 4,
+                "encoder_ffn_dim": 256, "decoder_ffn_dim": 256, "vocab_size": 512,
+                "num_mel_bins": 16, "max_source_positions": 64, "max_target_positions": 32,
+                "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2,
+                "decoder_start_token_id": 3},
+    "vit": {"model_type": "vit", "num_hidden_layers": 2, "hidden_size": 128,
+            "num_attention_heads": 4, "intermediate_size": 256, "image_size": 64,
+            "patch_size": 8},
+}  # fmt: skip
+
+
+def _spec(name: str, tmp_path: Path) -> Any:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(SMALL[name], indent=2))
+    loaded = load_spec_file(path.read_text(), str(path))
+    assert loaded.spec is not None, findings_of(loaded)
+    return loaded.spec
+
+
+def _real(cfg: dict[str, Any], attn: str) -> Any:
+    config = transformers.AutoConfig.for_model(
+        cfg["model_type"], **{k: v for k, v in cfg.items() if k != "model_type"}
+    )
+    auto = getattr(transformers, MODELLED_CLASS[cfg["model_type"]])
+    return auto.from_config(config, attn_implementation=attn).eval()
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_params_equal_the_class(name: str, tmp_path: Path) -> None:
+    assert params_from_spec(_spec(name, tmp_path)) == real_params(SMALL[name])
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_forward_flops_equal_torch_flop_counter(name: str, tmp_path: Path) -> None:
+    """The family's FLOP formula (flop_counter convention: a causal core counted whole, as
+    the kernels compute it) against FlopCounterMode on the class's own forward."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    spec = _spec(name, tmp_path)
+    unit = family_of(spec)
+    # Whisper's encoder runs at exactly max_source_positions; ViT's n is the image side
+    n = unit.train_n(spec) if name in ("whisper", "vit") else 32
+    model = _real(SMALL[name], "eager")
+    inputs = unit.make_inputs(spec, n, 2, "cpu")
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(*inputs)
+    assert unit.flops(spec, n, 2, convention="flop_counter").forward == counter.get_total_flops()
+
+
+@pytest.mark.parametrize("name", ["t5", "flan-t5", "vit"])
+def test_fake_probe_of_the_class_equals_a_cpu_step(name: str, tmp_path: Path) -> None:
+    """The probe builds the transformers class (weights never initialised on fake tensors,
+    tied again afterwards); its fake CPU-emulating step equals a real CPU step to the byte."""
+    from pytest_archcheck import probe
+
+    spec = _spec(name, tmp_path)
+    n = family_of(spec).train_n(spec) if name in ("whisper", "vit") else 32
+    fake = probe.run(spec, device="fake", n=n, batch=1, emulate="cpu")
+    cpu = probe.run(spec, device="cpu", n=n, batch=1)
+    assert fake.extra["model"].startswith(
+        f"transformers {MODELLED_CLASS[SMALL[name]['model_type']]}"
+    )
+    assert fake.peak_bytes is not None and fake.peak_bytes == cpu.peak_bytes
+
+
+# fake / cpu - 1 where the fake CPU emulation of the class's step is not exact yet (SDPA
+# encoder-decoders with cross-attention; T5's eager attention and ViT's SDPA are exact):
+# 10,903,668 vs 13,850,996 B (BART), 10,590,056 vs 13,157,216 B (Whisper). Not explained yet
+# (docs/supported-architectures.md); pinned so that a fix updates this table.
+KNOWN_GAPS = {"bart": -0.2128, "whisper": -0.1951}
+
+
+@pytest.mark.parametrize("name", sorted(KNOWN_GAPS))
+def test_fake_probe_known_gaps(name: str, tmp_path: Path) -> None:
+    from pytest_archcheck import probe
+
+    spec = _spec(name, tmp_path)
+    n = family_of(spec).train_n(spec) if name == "whisper" else 32
+    fake = probe.run(spec, device="fake", n=n, batch=1, emulate="cpu")
+    cpu = probe.run(spec, device="cpu", n=n, batch=1)
+    assert fake.peak_bytes is not None and cpu.peak_bytes is not None
+    assert abs(fake.peak_bytes / cpu.peak_bytes - 1 - KNOWN_GAPS[name]) < 0.01
+
+
+@pytest.mark.parametrize("name", ["t5", "vit"])
+def test_estimate_refuses_the_training_peak_by_name(name: str, tmp_path: Path) -> None:
+    from pytest_archcheck.estimate import estimate
+
+    out = estimate(_spec(name, tmp_path)).to_json()
+    assert out["memory"] is None and out["n_max"] is None and out["sensitivity"] == []
+    refused = out["not_modelled"]["memory"]
+    assert "archcheck probe" in refused["fix"]
+    assert out["params"] == real_params(SMALL[name])
+
+
+def _check(tmp_path: Path, budget: str, *args: str) -> list[tuple[str, int, str]]:
+    import subprocess
+    import sys
+
+    (tmp_path / "config.json").write_text(json.dumps(SMALL["t5"], indent=2))
+    spec = tmp_path / "t5.archcheck.toml"
+    spec.write_text(f'[model]\nextends = "config.json"\n[train]\nseq_len = 32\n{budget}')
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest_archcheck", "check", str(spec), "--format", "json",
+         "--no-cache", *args],
+        check=False, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    found = json.loads(run.stdout)
+    rows = found if isinstance(found, list) else found["findings"]
+    return [(f["code"], f["line"], f["message"]) for f in rows]
+
+
+def test_arc307_when_a_budget_needs_the_unmodelled_peak(tmp_path: Path) -> None:
+    found = _check(tmp_path, '[budget]\nmemory = "1 GiB"\nmax_n = 32\n')
+    assert [(c, line) for c, line, _ in found] == [("ARC307", 6)]
+    assert "training-peak formula does not model encoder-decoders" in found[0][2]
+
+
+def test_no_arc307_without_a_budget_that_needs_it(tmp_path: Path) -> None:
+    assert _check(tmp_path, "") == []
+
+
+def test_probe_checks_the_budget_on_the_class(tmp_path: Path) -> None:
+    """Under --probe the measured peak of the class checks the memory budget (ARC101) and
+    ARC307 is not reported for it; n_max is found by probes alone (ARC102)."""
+    found = _check(tmp_path, '[budget]\nmemory = "4 MiB"\nmax_n = 32\n', "--probe")
+    codes = sorted(c for c, _, _ in found)
+    assert codes == ["ARC101", "ARC102"], found
+    assert "measured" in next(m for c, _, m in found if c == "ARC101")
+
+
+@pytest.mark.parametrize(
+    ("cfg", "key"),
+    [
+        ({**SMALL["vit"], "image_size": [64, 48]}, "image_size"),
+        ({**SMALL["vit"], "pooler_output_size": 64}, "pooler_output_size"),
+        ({**SMALL["t5"], "is_gated_act": True}, "is_gated_act"),
+        ({**SMALL["t5"], "feed_forward_proj": "gated-relu"}, "feed_forward_proj"),
+        ({**SMALL["bart"], "tie_encoder_decoder": True}, "tie_encoder_decoder"),
+    ],
+)
+def test_shape_keys_the_family_cannot_say_are_refused_at_their_line(
+    cfg: dict[str, Any], key: str, tmp_path: Path
+) -> None:
+    text = json.dumps(cfg, indent=2)
+    loaded = load_spec_file(text, str(tmp_path / "config.json"))
+    assert loaded.spec is None
+    [f] = findings_of(loaded)
+    assert f.code == "ARC302" and f"`{key}`" in f.message
+    assert f'"{key}"' in text.splitlines()[f.line - 1]
