@@ -809,8 +809,9 @@ def supported_architectures_page() -> str:
             else "transformers class"
         )
         peak, behaviour = "yes", "transformers class"
-        if model_type in REAL_CLASS_ONLY:
+        if model_type in SEQ2SEQ:
             peak = "not modelled (ARC307): the probe measures it"
+        if model_type in REAL_CLASS_ONLY:
             behaviour = (
                 "not run (an image model)"
                 if model_type == "vit"

@@ -9,8 +9,12 @@ projections, the MLP, two LayerNorms) attend over all (n / patch)² + 1 position
 then a pooler (Linear + tanh on the class token) and/or a `classes` head. Shapes are those of
 transformers' `ViTModel` (tests/adapters/test_hf_conformance.py compares them exactly).
 
-Not modelled (refused, `NotModelled`, never guessed): the training-peak formula. `archcheck
-probe` measures the peak on the transformers class itself for a config.json.
+Training peak (`activations.vit`): the Transformer unit's encoder blocks at T = (n / patch)² + 1
+positions, plus the image the patch convolution saves for its weight gradient. Against the
+fake probe of transformers' ViTModel: within 2 % on the CUDA target (fp32, bf16) and on the CPU
+in fp32; on the CPU in bf16 the Transformer unit's known CPU kernel gap (docs/benchmarks.md)
+applies. There is no reference module: the probe builds the transformers class from a
+config.json (or `model.factory`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..formulas.registry import formula
 from . import Family, ForwardSaved, Problem, Shape, register
-from ._base import NotModelled
 from .conv2d import image_side
 from .transformer import bias_parts, classes_head, layer_shapes, matmul_mlp, norm_shapes
 
@@ -72,6 +75,55 @@ def vit_flops(spec: Spec, n: int, batch: int) -> int:
     return out
 
 
+@formula(
+    "activations.vit",
+    "activations.transformer at T = (n/p)^2 + 1 (encoder, no mask) + the image the patch "
+    "conv saves (b*C*n^2*p; under autocast + its weight cast, the fp32 image in forward)",
+    "Dosovitskiy et al. 2021; the Transformer unit's blocks (families/transformer.py)",
+)
+def vit_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
+    """Bytes a ViT's training forward keeps for backward: the Transformer unit's encoder blocks
+    at T positions (their shapes and kernels are the same), plus what the patch embedding adds.
+    Checked against the fake probe of transformers' ViTModel (tests/adapters/test_hf_encdec.py)."""
+    from dataclasses import replace
+
+    from ..runtime import Precision
+    from ..spec.model import Spec as SpecModel
+    from .transformer import transformer_activations
+
+    m = spec.model
+    enc = SpecModel.model_validate(
+        {
+            "model": {
+                "family": "transformer", "input": "embeddings", "layers": m.layers,
+                "d_model": m.d_model, "heads": m.heads, "d_ff": m.d_ff, "mlp": m.mlp,
+                "norm": m.norm, "bias": m.bias, "biases": m.biases, "positional": "none",
+                "causal": False, "pooler": m.pooler, "head": m.head,
+                "classes": m.classes,
+            },
+            "train": spec.train.model_dump(exclude_none=True),
+        }
+    )  # fmt: skip
+    t = vit_positions(m, n)
+    fw = transformer_activations(enc, t, batch, target)
+
+    pr = Precision.of(spec, target)
+    c, p = m.in_channels or 3, patch_side(m)
+    pixels = batch * c * n * n * 4
+    # the patch convolution saves its input for its weight gradient: the image itself in
+    # fp32, its 16-bit cast (and the weight's) under autocast, the fp32 image then dying
+    # with forward
+    saved = batch * c * n * n * pr.act + (m.d_model * c * p * p * pr.act if pr.lowp else 0)
+    fwd = fw.total + saved + (pixels if pr.lowp else 0)
+    return replace(
+        fw,
+        activations=fw.activations + saved,
+        late_activations=fw.late_activations + saved,
+        forward_peak=max(fw.forward_peak + saved, fwd),
+        formula="activations.vit",
+    )
+
+
 @register
 class VisionTransformer(Family):
     name = "vit"
@@ -80,6 +132,7 @@ class VisionTransformer(Family):
     summary = "Vision Transformers: patch embedding, class token, encoder blocks (ViT)"
     attention = True
     sequence = False
+    models_cross_entropy = True  # a `classes` head: the probe trains on its cross-entropy
     no_behaviour = "the behavioural checks probe sequences; a ViT reads images"
     flops_formula = "flops.vit"
     path_formula = "path.attention"
@@ -114,19 +167,8 @@ class VisionTransformer(Family):
     def infer_n(self, spec: Spec) -> int:
         return image_side(spec)
 
-    def not_modelled(self, spec: Spec) -> dict[str, NotModelled]:
-        return {
-            "memory": NotModelled(
-                "the training-peak formula does not model Vision Transformers yet (patch "
-                "embedding, class token)",
-                ("model", "input"),
-                "measure it: `archcheck probe SPEC --device fake` (or `check --probe`) runs a "
-                "training step of the model itself (the transformers class for a config.json)",
-            )
-        }
-
     def forward_saved(self, spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
-        raise self.not_modelled(spec)["memory"]
+        return vit_activations(spec, n, batch, target)
 
     def flops(self, spec: Spec, n: int, batch: int, convention: str = "archcheck") -> Flops:
         from ..formulas.flops import Flops
