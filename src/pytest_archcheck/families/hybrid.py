@@ -36,7 +36,7 @@ from math import ceil, prod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..formulas.registry import formula
-from . import Family, ForwardSaved, Problem, Shape, register
+from . import Family, ForwardSaved, NotModelled, Problem, Shape, register
 
 if TYPE_CHECKING:
     from ..formulas.devices import Device
@@ -54,7 +54,7 @@ BLOCK_FAMILIES = ("transformer", *RECURRENT_FAMILIES)
 RESERVED = ("input", "head", "classes", "vocab", "pooler", "causal", "stage", "factory", "name")
 
 
-class HybridError(ValueError):
+class HybridError(NotModelled):
     """A stage list this unit does not model (reported as ARC304 on model.stage)."""
 
 
