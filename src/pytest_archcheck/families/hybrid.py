@@ -110,7 +110,76 @@ def merge_stages(data: dict[str, Any]) -> dict[str, Any]:
             width = ch[-1] if isinstance(ch, list) and ch else ch
         else:
             width = merged.get("d_model", width)
-    return {**data, "stage": out}
+    return {**data, "stage": fold_stems(out)}
+
+
+# per-layer keys of a conv stage: what joining two consecutive conv stages concatenates
+_PER_LAYER = ("kernel", "strides", "dilations", "channels")
+# keys that only the first (input side) or the last (output side) of two joined stages decides
+_FIRST_SIDE = ("d_model", "in_channels", "input", "vocab")
+_LAST_SIDE = ("head", "classes", "pooler")
+
+
+def _layer_lists(st: dict[str, Any]) -> dict[str, list[Any]] | None:
+    """A completed conv stage's per-layer values as lists of `layers` entries (defaults as
+    ModelTable's: kernel 3, stride 1, dilation 1, channels d_model), or None where a value has
+    a shape pydantic will refuse (then the stages are left apart, to be reported as written)."""
+    layers = st.get("layers", 1)
+    if not isinstance(layers, int) or isinstance(layers, bool) or layers < 1:
+        return None
+    defaults = {"kernel": 3, "strides": [1] * layers, "dilations": [1] * layers,
+                "channels": st.get("d_model", 768)}  # fmt: skip
+    out: dict[str, list[Any]] = {}
+    for key in _PER_LAYER:
+        v = st.get(key)
+        v = defaults[key] if v is None else v
+        if isinstance(v, list):
+            if len(v) != layers:
+                return None
+            out[key] = list(v)
+        elif key in ("kernel", "channels") and isinstance(v, int) and not isinstance(v, bool):
+            out[key] = [v] * layers  # a scalar repeats for every layer (ModelTable)
+        else:
+            return None
+    return out
+
+
+def fold_stems(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive conv stages of one family and one kind of layer (the same keys apart from
+    the per-layer lists and the input / output sides) are one stem: their layers in order. The
+    conv unit is layer-wise (conv, activation, dropout per layer; an embedding before the first,
+    a head after the last), so the joined stage is the same module, with the same parameters,
+    saved bytes, FLOPs, lengths and reach (r = r_1 + S_1 · r_2, Araujo et al. 2019) as the two
+    composed. Stages that differ in another key stay apart (and are refused as a stage list)."""
+    out: list[dict[str, Any]] = []
+    for st in stages:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and prev.get("family") in STEM_FAMILIES
+            and st.get("family") == prev.get("family")
+            and (a := _layer_lists(prev)) is not None
+            and (b := _layer_lists(st)) is not None
+            and _stack_keys(prev) == _stack_keys(st)
+            # the second stage takes the first's output as it is (a width written in it
+            # that differs is a mismatch to report, not to join over)
+            and "in_channels" not in st
+            and st.get("d_model") == a["channels"][-1]
+        ):
+            joined = {k: v for k, v in st.items() if k not in _FIRST_SIDE}
+            joined |= {k: prev[k] for k in _FIRST_SIDE if k in prev}
+            joined |= {k: a[k] + b[k] for k in _PER_LAYER}
+            joined["layers"] = prev.get("layers", 1) + st.get("layers", 1)
+            out[-1] = joined
+        else:
+            out.append(st)
+    return out
+
+
+def _stack_keys(st: dict[str, Any]) -> dict[str, Any]:
+    """What must agree for two conv stages to be one stack."""
+    skip = {*_PER_LAYER, *_FIRST_SIDE, *_LAST_SIDE, "layers"}
+    return {k: v for k, v in st.items() if k not in skip}
 
 
 def structure_problem(m: ModelTable) -> str | None:
@@ -120,7 +189,8 @@ def structure_problem(m: ModelTable) -> str | None:
     if len(stages) != 2 or fams[0] not in STEM_FAMILIES or fams[1] not in BLOCK_FAMILIES:
         return (
             f"stages {fams or '[]'} are not modelled: a hybrid is a 1-D conv stem "
-            f"(family {' | '.join(STEM_FAMILIES)}) followed by one stage of "
+            f"(family {' | '.join(STEM_FAMILIES)}; consecutive conv stages of one family and "
+            f"the same keys join into one stem) followed by one stage of "
             f"{' | '.join(BLOCK_FAMILIES)}"
         )
     return None
