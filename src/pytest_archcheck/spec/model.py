@@ -379,7 +379,9 @@ class PreviousData(_Table):
 
 
 class DataTable(_Table):
-    """[data]: what real sequences look like (ARC208, ARC212)."""
+    """[data]: what real sequences look like (ARC208, ARC212), how much there is (`samples`,
+    `tokens`: ARC213, ARC214) and what the previous version of the model was sized for
+    (`previous`: a spec file or `{ max_n, samples, tokens }`, ARC216)."""
 
     lengths: str | LengthStats | None = None
     # a series file (or `archcheck span --format json` output) that `budget.span = "p90"` is
