@@ -218,3 +218,15 @@ def test_gemma2_on_cuda_bf16_with_gqa_is_refused_not_a_crash(tmp_path: Path) -> 
     codes = {f.code for f in check_paths([str(tmp_path / "m.archcheck.toml")],
                                          pyprojects=False).findings}  # fmt: skip
     assert "ARC304" not in codes
+
+
+def test_qwen2_max_window_layers_must_be_a_count(tmp_path: Path) -> None:
+    cfg = {**TINY, "model_type": "qwen2", "num_hidden_layers": 4, "use_sliding_window": True,
+           "sliding_window": 32, "max_window_layers": "two"}  # fmt: skip
+    loaded = _load(tmp_path, cfg)
+    assert loaded.spec is None
+    (p,) = loaded.problems
+    assert '`max_window_layers` = "two" is not a layer count' in p.message
+    cfg["max_window_layers"] = 0  # every layer sliding
+    spec = _load(tmp_path, cfg).spec
+    assert spec is not None and (spec.model.attention, spec.model.window) == ("sliding", 31)

@@ -279,7 +279,14 @@ def _llama(r: _Reader, model_type: str) -> None:
         _windows(r, arch, lambda i: every or (model_type == "gemma2" and (i + 1) % 2 != 0))
     elif r.get("use_sliding_window", default=False):
         # Qwen2 windows the layers from max_window_layers on (Qwen2Config.layer_types)
-        mwl = r.get("max_window_layers", default=28)
+        mwl = _int(r.get("max_window_layers", default=28))
+        if mwl is None:
+            raise AdapterError(
+                "ARC302",
+                f"{arch}: `max_window_layers` = {json.dumps(r.get('max_window_layers'))} is not "
+                "a layer count: write the number of leading full-attention layers",
+                r.line("max_window_layers") or 1,
+            )
         _windows(r, arch, lambda i: i >= mwl)
     else:
         r.put(m, "attention", "full", "use_sliding_window")
