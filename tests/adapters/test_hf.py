@@ -77,16 +77,19 @@ def test_mistral_gqa_sliding_window_and_kv_cache() -> None:
     spec = _spec("mistral-7b")
     m = spec.model
     assert (m.heads, m.kv_heads, m.head_dim) == (32, 8, 128)
-    assert (m.attention, m.window) == ("sliding", 4096)
+    # transformers' sliding_window 4096 counts the query's own key (masking_utils:
+    # kv_idx > q_idx - 4096): 4095 keys back, the spec's window
+    assert (m.attention, m.window) == ("sliding", 4095)
     per_token = spec.model_copy(
         update={"infer": spec.infer.model_copy(update={"batch": 1, "seq_len": 1, "dtype": "fp16"})}
     )
     assert kv_cache_from_spec(per_token) == 2 * 32 * 8 * 128 * 2 == 131_072
-    # the rolling buffer holds at most the window: 8192 positions cache like 4096
+    # the rolling buffer holds at most the window: transformers' DynamicSlidingWindowLayer
+    # keeps the last sliding_window - 1 = 4095 positions of 8192
     long = spec.model_copy(
         update={"infer": spec.infer.model_copy(update={"batch": 1, "seq_len": 8192})}
     )
-    assert kv_cache_from_spec(long) == 4096 * 131_072
+    assert kv_cache_from_spec(long) == 4095 * 131_072
     d, ff, kv = 4096, 14336, 8 * 128
     total = 2 * 32000 * d + 32 * (2 * d * d + 2 * d * kv + 3 * d * ff + 2 * d) + d
     assert params_from_spec(spec) == total == 7_241_732_096
@@ -104,7 +107,8 @@ def test_qwen2_qkv_bias_tied_and_no_sliding_window() -> None:
 
 def test_qwen2_use_sliding_window(tmp_path: Path) -> None:
     """Qwen2Config windows only the layers from `max_window_layers` on: with 24 of 24 full
-    layers nothing is windowed; with max_window_layers 0 every layer is."""
+    layers nothing is windowed; with max_window_layers 0 every layer is (window 4096 - 1);
+    with 20 full layers then 4 windowed, the mix is no `global_every` pattern: refused."""
     cfg = json.loads((DATA / "qwen2-0.5b" / "config.json").read_text())
     cfg.update(use_sliding_window=True, sliding_window=4096)
     spec = load(_write(tmp_path, cfg)).spec
@@ -112,7 +116,14 @@ def test_qwen2_use_sliding_window(tmp_path: Path) -> None:
     cfg.update(max_window_layers=0)
     spec = load(_write(tmp_path, cfg)).spec
     assert spec is not None
-    assert (spec.model.attention, spec.model.window) == ("sliding", 4096)
+    assert (spec.model.attention, spec.model.window) == ("sliding", 4095)
+    assert spec.model.global_every is None
+    cfg.update(max_window_layers=20)
+    loaded = load(_write(tmp_path, cfg))
+    assert loaded.spec is None
+    (p,) = loaded.problems
+    assert p.kind == "invalid-value" or "ARC302" in repr(p)
+    assert "full-attention layers [0, 1, 2," in p.message and "global_every" in p.message
 
 
 def test_roberta_position_offset(tmp_path: Path) -> None:

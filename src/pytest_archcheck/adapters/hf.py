@@ -171,21 +171,60 @@ def _gate(r: _Reader, key: str, arch: str) -> str:
     _refuse(r, key, arch, "is a gated activation the spec has no name for")
 
 
-def _windows(r: _Reader, arch: str, all_sliding: bool) -> None:
-    """`attention`/`window` from sliding_window and the per-layer `layer_types`: windowed when
-    every layer is; full attention when some are (Gemma-2 alternates, Qwen2 windows the layers
-    from max_window_layers on): memory, FLOPs and KV cache are then upper bounds, parameters
-    are exact (no attention parameter depends on the window)."""
+def _windows(r: _Reader, arch: str, sliding: Callable[[int], bool]) -> None:
+    """`attention`/`window`/`global_every` from `sliding_window` and the per-layer
+    `layer_types` (or, when the file has none, `sliding(i)`: the rule the model_type's config
+    class fills it with -- Gemma-2 `(i + 1) % 2`, Qwen2 `i >= max_window_layers`, Mistral all).
+
+    transformers' sliding layer lets query q see keys q - sliding_window + 1 .. q
+    (masking_utils.sliding_window_overlay: `kv_idx > q_idx - sliding_window`), the spec's
+    window w keys q - w .. q: window = sliding_window - 1 (reach and KV cache per layer: its
+    sliding cache keeps sliding_window - 1 past positions). Every layer sliding: a windowed
+    stack; every k-th full ((i + 1) % k == 0, as Gemma-2 and Gemma-3): `global_every = k`; none:
+    full attention. Any other mix (Qwen2's full-then-sliding, an irregular list, another layer
+    type) is ARC302 at `layer_types`: per-layer memory, FLOPs and KV cache would be wrong."""
     m = "model"
     window = _int(r.get("sliding_window"))
+    layers = _int(r.tables[m].get("layers")) or 0
     types = r.get("layer_types")
-    if isinstance(types, list) and types:
-        all_sliding = all(t == "sliding_attention" for t in types)
-    if window and all_sliding:
-        r.put(m, "attention", "sliding", "sliding_window")
-        r.put(m, "window", window, "sliding_window")
-    else:
-        r.put(m, "attention", "full", "layer_types", "sliding_window")
+    key = "layer_types" if types is not None else "sliding_window"
+    # where an irregular mix is decided: the list, else the key the config class builds it from
+    decided = ("layer_types",) if types is not None else ("max_window_layers", "sliding_window")
+    if types is None:
+        types = ["sliding_attention" if sliding(i) else "full_attention" for i in range(layers)]
+    known = ("sliding_attention", "full_attention")
+    if not isinstance(types, list) or any(t not in known for t in types):
+        raise AdapterError(
+            "ARC302",
+            f"{arch}: `layer_types` must list {' or '.join(map(repr, known))} per layer; "
+            f"{json.dumps(types)[:120]} holds other layer kinds, which are not modelled. Measure "
+            "the real class instead (`archcheck probe`)",
+            r.line("layer_types") or r.line("model_type") or 1,
+        )
+    slide = [t == "sliding_attention" for t in types]
+    if not window or not any(slide):
+        r.put(m, "attention", "full", key, "sliding_window")
+        return
+    if window < 2:
+        _refuse(r, "sliding_window", arch, "lets a token see only itself")
+    k = next((k for k in range(2, len(slide) + 1)
+              if all(s == ((i + 1) % k != 0) for i, s in enumerate(slide))), None)  # fmt: skip
+    if not all(slide) and k is None:
+        full = [i for i, s in enumerate(slide) if not s]
+        raise AdapterError(
+            "ARC302",
+            f"{arch}: the full-attention layers {full} of {len(slide)} are not every k-th layer "
+            "(layer i full when (i + 1) % k == 0, as Gemma-2 and Gemma-3), so the spec's "
+            "`global_every` cannot describe them and per-layer memory, FLOPs and the KV cache "
+            'would be wrong. Write the spec by hand (attention = "sliding", window = '
+            f"{window - 1}, global_every = k for the nearest regular pattern; or attention = "
+            '"full" for an upper bound), or measure the real class (`archcheck probe`)',
+            r.line(*decided) or r.line("model_type") or 1,
+        )
+    r.put(m, "attention", "sliding", key, "sliding_window")
+    r.put(m, "window", window - 1, "sliding_window")
+    if k is not None:
+        r.put(m, "global_every", k, key, "sliding_window")
 
 
 def _llama_like(r: _Reader, arch: str, d: HFConfig) -> None:
@@ -236,10 +275,19 @@ def _llama(r: _Reader, model_type: str) -> None:
     if model_type == "qwen2_moe":
         _qwen2_moe(r, arch)
     if model_type not in ("qwen2", "qwen2_moe"):
-        _windows(r, arch, all_sliding=model_type in ("mistral", "phi3", "mixtral"))
+        every = model_type in ("mistral", "phi3", "mixtral")
+        _windows(r, arch, lambda i: every or (model_type == "gemma2" and (i + 1) % 2 != 0))
     elif r.get("use_sliding_window", default=False):
         # Qwen2 windows the layers from max_window_layers on (Qwen2Config.layer_types)
-        _windows(r, arch, all_sliding=r.get("max_window_layers", default=28) == 0)
+        mwl = _int(r.get("max_window_layers", default=28))
+        if mwl is None:
+            raise AdapterError(
+                "ARC302",
+                f"{arch}: `max_window_layers` = {json.dumps(r.get('max_window_layers'))} is not "
+                "a layer count: write the number of leading full-attention layers",
+                r.line("max_window_layers") or 1,
+            )
+        _windows(r, arch, lambda i: i >= mwl)
     else:
         r.put(m, "attention", "full", "use_sliding_window")
 
@@ -315,7 +363,7 @@ def _starcoder2(r: _Reader) -> None:
     r.put(m, "norm", "layernorm", "norm_epsilon")
     bias = bool(r.get("use_bias", default=True))
     _biases(r, ["qkv", "out", "mlp", "norm"] if bias else ["norm"], "use_bias")
-    _windows(r, arch, all_sliding=True)
+    _windows(r, arch, lambda i: True)
 
 
 def _gpt_neox(r: _Reader) -> None:
@@ -892,9 +940,12 @@ def supported_architectures_page() -> str:
         "",
         "## Limits",
         "",
-        "- Per-layer sliding windows (Gemma-2's alternating layers, Qwen2's",
-        "  `max_window_layers`) are estimated as full attention: memory, FLOPs and the KV cache",
-        "  are upper bounds; parameters are exact (no parameter depends on the window).",
+        "- Per-layer sliding windows (`layer_types`, or the list the config class builds:",
+        "  Gemma-2 alternates) become `window = sliding_window - 1` (transformers counts the",
+        "  query's own key) and, when every k-th layer is full, `global_every = k`",
+        "  (docs/hybrid.md). Any other mix (Qwen2's first `max_window_layers` full, then",
+        "  sliding) is ARC302 at `layer_types`: per-layer memory, FLOPs and KV cache are not",
+        "  modelled for it.",
         "- MPT: transformers' `MptModel` ignores `expansion_ratio`, `no_bias`, `learned_pos_emb`",
         "  and `attn_config`; so does the count (it is the class's).",
         "- The training-peak formula agrees with `probe --device fake` of the reference",

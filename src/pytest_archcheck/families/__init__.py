@@ -41,6 +41,12 @@ _OF: dict[int, tuple[object, Family]] = {}
 F = TypeVar("F", bound=type[Family])
 
 
+class NotModelled(ValueError):
+    """A family unit refuses to give a figure for this spec (a stage list or a per-layer kernel
+    mix it does not model). Its `dimension_problems` report the same refusal as ARC304 with the
+    fix; the pipeline skips the rules that would need the figure instead of failing."""
+
+
 class UnsupportedFamilyError(ValueError):
     """No unit models this combination of `[model] family` and `input`."""
 

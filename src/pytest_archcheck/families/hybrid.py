@@ -17,7 +17,9 @@ blocks. Every figure is the composition of the stage units' own figures, each at
   the later of two moments: the blocks' first layer (with the stem still saved and its
   gradients not yet made) or the stem's own backward walk, which receives the fp32 gradient of
   the hand-over (activations.conv1d_backward with `incoming`);
-- FLOPs: the sum of the stages' at their n; latency: the sum of the stages' rooflines;
+- FLOPs: the sum of the stages' at their n; latency: the sum of the stages' rooflines, and
+  with `[infer] new_tokens` the streaming stem's new outputs plus the blocks' decode steps
+  over their KV cache, one per S inputs (latency.hybrid_decode);
 - reach: composed as Distill's receptive-field recurrence composes layers (Araujo et al. 2019):
   reach = r_stem + S · reach_blocks, unlimited when the blocks' is; path length: the stem's
   layers, then the blocks' path for the rest of the span in their own positions;
@@ -36,7 +38,7 @@ from math import ceil, prod
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..formulas.registry import formula
-from . import Family, ForwardSaved, Problem, Shape, register
+from . import Family, ForwardSaved, NotModelled, Problem, Shape, register
 
 if TYPE_CHECKING:
     from ..formulas.devices import Device
@@ -54,7 +56,7 @@ BLOCK_FAMILIES = ("transformer", *RECURRENT_FAMILIES)
 RESERVED = ("input", "head", "classes", "vocab", "pooler", "causal", "stage", "factory", "name")
 
 
-class HybridError(ValueError):
+class HybridError(NotModelled):
     """A stage list this unit does not model (reported as ARC304 on model.stage)."""
 
 
@@ -108,7 +110,76 @@ def merge_stages(data: dict[str, Any]) -> dict[str, Any]:
             width = ch[-1] if isinstance(ch, list) and ch else ch
         else:
             width = merged.get("d_model", width)
-    return {**data, "stage": out}
+    return {**data, "stage": fold_stems(out)}
+
+
+# per-layer keys of a conv stage: what joining two consecutive conv stages concatenates
+_PER_LAYER = ("kernel", "strides", "dilations", "channels")
+# keys that only the first (input side) or the last (output side) of two joined stages decides
+_FIRST_SIDE = ("d_model", "in_channels", "input", "vocab")
+_LAST_SIDE = ("head", "classes", "pooler")
+
+
+def _layer_lists(st: dict[str, Any]) -> dict[str, list[Any]] | None:
+    """A completed conv stage's per-layer values as lists of `layers` entries (defaults as
+    ModelTable's: kernel 3, stride 1, dilation 1, channels d_model), or None where a value has
+    a shape pydantic will refuse (then the stages are left apart, to be reported as written)."""
+    layers = st.get("layers", 1)
+    if not isinstance(layers, int) or isinstance(layers, bool) or layers < 1:
+        return None
+    defaults = {"kernel": 3, "strides": [1] * layers, "dilations": [1] * layers,
+                "channels": st.get("d_model", 768)}  # fmt: skip
+    out: dict[str, list[Any]] = {}
+    for key in _PER_LAYER:
+        v = st.get(key)
+        v = defaults[key] if v is None else v
+        if isinstance(v, list):
+            if len(v) != layers:
+                return None
+            out[key] = list(v)
+        elif key in ("kernel", "channels") and isinstance(v, int) and not isinstance(v, bool):
+            out[key] = [v] * layers  # a scalar repeats for every layer (ModelTable)
+        else:
+            return None
+    return out
+
+
+def fold_stems(stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive conv stages of one family and one kind of layer (the same keys apart from
+    the per-layer lists and the input / output sides) are one stem: their layers in order. The
+    conv unit is layer-wise (conv, activation, dropout per layer; an embedding before the first,
+    a head after the last), so the joined stage is the same module, with the same parameters,
+    saved bytes, FLOPs, lengths and reach (r = r_1 + S_1 · r_2, Araujo et al. 2019) as the two
+    composed. Stages that differ in another key stay apart (and are refused as a stage list)."""
+    out: list[dict[str, Any]] = []
+    for st in stages:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and prev.get("family") in STEM_FAMILIES
+            and st.get("family") == prev.get("family")
+            and (a := _layer_lists(prev)) is not None
+            and (b := _layer_lists(st)) is not None
+            and _stack_keys(prev) == _stack_keys(st)
+            # the second stage takes the first's output as it is (a width written in it
+            # that differs is a mismatch to report, not to join over)
+            and "in_channels" not in st
+            and st.get("d_model") == a["channels"][-1]
+        ):
+            joined = {k: v for k, v in st.items() if k not in _FIRST_SIDE}
+            joined |= {k: prev[k] for k in _FIRST_SIDE if k in prev}
+            joined |= {k: a[k] + b[k] for k in _PER_LAYER}
+            joined["layers"] = prev.get("layers", 1) + st.get("layers", 1)
+            out[-1] = joined
+        else:
+            out.append(st)
+    return out
+
+
+def _stack_keys(st: dict[str, Any]) -> dict[str, Any]:
+    """What must agree for two conv stages to be one stack."""
+    skip = {*_PER_LAYER, *_FIRST_SIDE, *_LAST_SIDE, "layers"}
+    return {k: v for k, v in st.items() if k not in skip}
 
 
 def structure_problem(m: ModelTable) -> str | None:
@@ -118,7 +189,8 @@ def structure_problem(m: ModelTable) -> str | None:
     if len(stages) != 2 or fams[0] not in STEM_FAMILIES or fams[1] not in BLOCK_FAMILIES:
         return (
             f"stages {fams or '[]'} are not modelled: a hybrid is a 1-D conv stem "
-            f"(family {' | '.join(STEM_FAMILIES)}) followed by one stage of "
+            f"(family {' | '.join(STEM_FAMILIES)}; consecutive conv stages of one family and "
+            f"the same keys join into one stem) followed by one stage of "
             f"{' | '.join(BLOCK_FAMILIES)}"
         )
     return None
@@ -275,6 +347,70 @@ def hybrid_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     )
 
 
+def _added(a: LatencyEstimate, b: LatencyEstimate) -> LatencyEstimate:
+    """Two latencies run one after the other."""
+    from dataclasses import replace
+
+    return replace(
+        a, seconds=a.seconds + b.seconds, steps=a.steps + b.steps,
+        compute_s=a.compute_s + b.compute_s, memory_s=a.memory_s + b.memory_s,
+        overhead_s=a.overhead_s + b.overhead_s,
+    )  # fmt: skip
+
+
+@formula(
+    "latency.hybrid_decode",
+    "t = t_stem(n) + t_blocks(n_1 prefill, Δ decode steps over their KV cache) + "
+    "Σ_layers Δ_l · roofline(2·b·c_in·c_out·k, W_l + b·(k·c_in + c_out)) ; "
+    "Δ_l = L_l(n + T) − L_l(n)",
+    "Pope et al. 2022 (decode reads weights + KV cache), streaming causal convolution "
+    "(each layer computes an output when its stride's inputs have arrived)",
+)
+def hybrid_decode_latency(
+    unit: Any, spec: Spec, device: Device, overhead_s: float
+) -> LatencyEstimate | None:
+    """Generation through a causal stem of total stride S, with the blocks' KV cache: the
+    prefill is the stages' forward over [infer] seq_len n; then T = new_tokens inputs stream
+    in. Stem layer l (its lengths L_l composed through the layers before it) emits
+    Δ_l = L_l(n + T) − L_l(n) new outputs, each one step reading the layer's weights and its
+    kernel's inputs; the blocks take Δ = L_stem(n + T) − L_stem(n) new positions (about T / S),
+    each a decode step of the blocks' own unit over their cache (a windowed layer reads at most
+    its window, a global layer every position: transformer.latency); a recurrent stage runs Δ
+    more time steps. None where a stage has no latency."""
+    from ..formulas.flops import conv_output_length
+    from ..formulas.latency import _Acc
+    from ..spec.model import DTYPE_BYTES
+    from .conv1d import input_width, padding
+
+    (fs, stem), (fb, blocks) = unit.units(spec)
+    n, t = spec.infer_n, spec.infer.new_tokens
+    dtype = spec.infer.dtype or spec.train.dtype
+    prefill = fs.latency(stem.model_copy(update={"infer": stem.infer.model_copy(
+        update={"new_tokens": 0})}), device, overhead_s)  # fmt: skip
+    m = stem.model
+    acc = _Acc(device, dtype, overhead_s)
+    b, p = spec.infer.batch, DTYPE_BYTES[dtype]
+    before, after, c_in = n, n + t, input_width(m)
+    pad = padding(m)
+    for c, k, st, dil in zip(m.channel_list(), m.kernel_list(), m.stride_list(),
+                             m.dilation_list(), strict=True):  # fmt: skip
+        before = conv_output_length(before, k, st, dil, pad)
+        after = conv_output_length(after, k, st, dil, pad)
+        if after > before:
+            acc.add(2 * b * c_in * c * k, (c * c_in * k + b * (k * c_in + c)) * p, after - before)
+        c_in = c
+    n1 = before
+    delta = after - n1
+    if fb.recurrent:  # an RNN generates by running more time steps over its state
+        inf = blocks.infer.model_copy(update={"seq_len": n1 + delta, "new_tokens": 0})
+    else:
+        inf = blocks.infer.model_copy(update={"seq_len": n1, "new_tokens": delta})
+    rest = fb.latency(blocks.model_copy(update={"infer": inf}), device, overhead_s)
+    if prefill is None or rest is None:
+        return None
+    return _added(_added(prefill, rest), acc.result()) if acc.steps else _added(prefill, rest)
+
+
 class _Hybrid(Family):
     """Shared composition; the registered unit below says which stage lists it serves."""
 
@@ -329,23 +465,41 @@ class _Hybrid(Family):
         )
 
     def latency(self, spec: Spec, device: Device, overhead_s: float) -> LatencyEstimate | None:
-        """The stages' rooflines added (one forward at [infer] seq_len); None with
-        new_tokens > 0: generating through a strided stem (S inputs per block position) is
-        not modelled."""
-        from dataclasses import replace
-
-        if spec.infer.new_tokens:
+        """One [infer] call: the stages' rooflines over [infer] seq_len (the prefill), then,
+        with `new_tokens` = T, generation (latency.hybrid_decode). None for a non-causal
+        hybrid with T > 0: its centred stem needs inputs that are not generated yet."""
+        t = spec.infer.new_tokens
+        if t and not spec.model.causal:
             return None
+        if t and not spec.infer.kv_cache:
+            # no cache: every new input re-runs the whole forward over the longer prefix
+            out = self._forward_latency(spec, device, overhead_s)
+            for i in range(1, t + 1):
+                longer = spec.model_copy(update={"infer": spec.infer.model_copy(
+                    update={"seq_len": spec.infer_n + i, "new_tokens": 0})})  # fmt: skip
+                step = self._forward_latency(longer, device, overhead_s)
+                if out is None or step is None:
+                    return None
+                out = _added(out, step)
+            return out
+        if not t:
+            return self._forward_latency(spec, device, overhead_s)
+        return hybrid_decode_latency(self, spec, device, overhead_s)
+
+    def _forward_latency(
+        self, spec: Spec, device: Device, overhead_s: float
+    ) -> LatencyEstimate | None:
+        """The stages' rooflines added: one forward at [infer] seq_len, nothing generated."""
+        if spec.infer.new_tokens:
+            spec = spec.model_copy(
+                update={"infer": spec.infer.model_copy(update={"new_tokens": 0})}
+            )
         out: LatencyEstimate | None = None
         for fam, s in self.units(spec):
             lat = fam.latency(s, device, overhead_s)
             if lat is None:
                 return None
-            out = lat if out is None else replace(
-                out, seconds=out.seconds + lat.seconds, steps=out.steps + lat.steps,
-                compute_s=out.compute_s + lat.compute_s, memory_s=out.memory_s + lat.memory_s,
-                overhead_s=out.overhead_s + lat.overhead_s,
-            )  # fmt: skip
+            out = lat if out is None else _added(out, lat)
         return out
 
     def kv_cache(self, spec: Spec) -> int | None:
@@ -464,7 +618,7 @@ def _flops_doc() -> None:
 
 @formula(
     "latency.hybrid",
-    "t = Σ_stages t_stage(n_stage); refused with new_tokens > 0",
+    "t = Σ_stages t_stage(n_stage); with new_tokens: latency.hybrid_decode",
     "latency.conv_stack + latency.transformer",
 )
 def _latency_doc() -> None:

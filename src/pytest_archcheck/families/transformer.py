@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..formulas.memo import per_spec
 from ..formulas.registry import formula
-from . import Family, ForwardSaved, Problem, Shape, register
+from . import Family, ForwardSaved, NotModelled, Problem, Shape, register
 from ._base import DEFAULT_VOCAB, CrossEntropyBytes, cross_entropy_bytes, head_out
 
 if TYPE_CHECKING:
@@ -664,7 +664,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     m, t = spec.model, spec.train
     c = _consts(spec, target)
     if (why := mixed_kernels(spec, target)) is not None:
-        raise ValueError(f"{why}: {_MIXED_FIX}")
+        raise NotModelled(f"{why}: {_MIXED_FIX}")
     pr = Precision.of(spec, target)
     b, s, h, L = batch, n, m.d_model, m.layers
     a, kv, hd, f = m.head_count, m.kv_head_count, m.head_dim, mlp_width(m)

@@ -389,8 +389,19 @@ class LengthStats(_Table):
     max: PosInt | None = None
 
 
+class PreviousData(_Table):
+    """`[data] previous` written inline: the n and the data size the model was last trained
+    (or sized) at, for ARC216 when no earlier spec file is at hand."""
+
+    max_n: PosInt
+    samples: PosInt | None = None
+    tokens: PosInt | None = None
+
+
 class DataTable(_Table):
-    """[data]: what real sequences look like (ARC208, ARC212)."""
+    """[data]: what real sequences look like (ARC208, ARC212), how much there is (`samples`,
+    `tokens`: ARC213, ARC214) and what the previous version of the model was sized for
+    (`previous`: a spec file or `{ max_n, samples, tokens }`, ARC216)."""
 
     lengths: str | LengthStats | None = None
     # a series file (or `archcheck span --format json` output) that `budget.span = "p90"` is
@@ -403,6 +414,10 @@ class DataTable(_Table):
     tokens: PosInt | None = None
     # the run log a training run wrote (runlog/): default `<model name>.run.json` next to the spec
     run_log: str | None = None
+    # the previous version of this model, for ARC216 (n raised without more data): a spec file
+    # (relative to the spec's folder; its budget n and [data] samples / tokens are read), or
+    # the figures inline as { max_n, samples, tokens }
+    previous: str | PreviousData | None = None
 
 
 class _WithProjectDevices(_Table):
