@@ -13,7 +13,7 @@ import importlib
 import pkgutil
 from typing import TYPE_CHECKING, TypeVar
 
-from ._base import Family, ForwardSaved, Problem, Shape
+from ._base import Family, ForwardSaved, NotModelled, Problem, Shape
 
 if TYPE_CHECKING:
     from ..spec.model import ModelTable, Spec
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Family",
     "ForwardSaved",
+    "NotModelled",
     "Problem",
     "Shape",
     "UnsupportedFamilyError",
@@ -39,12 +40,6 @@ _NAMES: list[str] = []  # family_names(), kept until a unit registers (every spe
 _SORTED: list[Family] = []
 _OF: dict[int, tuple[object, Family]] = {}
 F = TypeVar("F", bound=type[Family])
-
-
-class NotModelled(ValueError):
-    """A family unit refuses to give a figure for this spec (a stage list or a per-layer kernel
-    mix it does not model). Its `dimension_problems` report the same refusal as ARC304 with the
-    fix; the pipeline skips the rules that would need the figure instead of failing."""
 
 
 class UnsupportedFamilyError(ValueError):

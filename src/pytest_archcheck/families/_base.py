@@ -34,11 +34,15 @@ Problem = tuple[str, tuple[str, ...], str | None]
 
 
 class NotModelled(ValueError):
-    """A figure this family's formulas do not model for this spec (the training peak of an
-    encoder-decoder, ...): never a silent guess. `key` is the spec key the finding points at,
-    `fix` what to do instead (measure it: `archcheck probe` builds the real model)."""
+    """A figure this family's formulas do not model for this spec: never a silent guess.
 
-    def __init__(self, message: str, key: tuple[str, ...], fix: str) -> None:
+    Two uses: `Family.not_modelled` names figures a family never models (an encoder-decoder's
+    training peak: `key` is the spec key a finding points at, `fix` what to do instead,
+    ARC307); and a unit raises it for a spec its `dimension_problems` already refuses (a
+    stage list or a per-layer kernel mix: ARC304 says why), so the pipeline skips the rules
+    that would need the figure instead of failing."""
+
+    def __init__(self, message: str, key: tuple[str, ...] = ("model",), fix: str = "") -> None:
         super().__init__(message)
         self.key, self.fix = key, fix
 
