@@ -95,10 +95,12 @@ def test_forward_flops_equal_torch_flop_counter(name: str, tmp_path: Path) -> No
     assert unit.flops(spec, n, 2, convention="flop_counter").forward == counter.get_total_flops()
 
 
-@pytest.mark.parametrize("name", ["t5", "flan-t5", "vit"])
+@pytest.mark.parametrize("name", sorted(SMALL))
 def test_fake_probe_of_the_class_equals_a_cpu_step(name: str, tmp_path: Path) -> None:
     """The probe builds the transformers class (weights never initialised on fake tensors,
-    tied again afterwards); its fake CPU-emulating step equals a real CPU step to the byte."""
+    tied again afterwards); its fake CPU-emulating step equals a real CPU step to the byte.
+    BART and Whisper were 21 % / 20 % under before the fake probe stopped answering True to
+    their LayerDrop draw (`torch.rand([]) < layerdrop`), which skipped every layer."""
     from pytest_archcheck import probe
 
     spec = _spec(name, tmp_path)
@@ -109,25 +111,6 @@ def test_fake_probe_of_the_class_equals_a_cpu_step(name: str, tmp_path: Path) ->
         f"transformers {MODELLED_CLASS[SMALL[name]['model_type']]}"
     )
     assert fake.peak_bytes is not None and fake.peak_bytes == cpu.peak_bytes
-
-
-# fake / cpu - 1 where the fake CPU emulation of the class's step is not exact yet (SDPA
-# encoder-decoders with cross-attention; T5's eager attention and ViT's SDPA are exact):
-# 10,903,668 vs 13,850,996 B (BART), 10,590,056 vs 13,157,216 B (Whisper). Not explained yet
-# (docs/supported-architectures.md); pinned so that a fix updates this table.
-KNOWN_GAPS = {"bart": -0.2128, "whisper": -0.1951}
-
-
-@pytest.mark.parametrize("name", sorted(KNOWN_GAPS))
-def test_fake_probe_known_gaps(name: str, tmp_path: Path) -> None:
-    from pytest_archcheck import probe
-
-    spec = _spec(name, tmp_path)
-    n = family_of(spec).train_n(spec) if name == "whisper" else 32
-    fake = probe.run(spec, device="fake", n=n, batch=1, emulate="cpu")
-    cpu = probe.run(spec, device="cpu", n=n, batch=1)
-    assert fake.peak_bytes is not None and cpu.peak_bytes is not None
-    assert abs(fake.peak_bytes / cpu.peak_bytes - 1 - KNOWN_GAPS[name]) < 0.01
 
 
 @pytest.mark.parametrize("name", ["t5", "whisper"])

@@ -207,6 +207,10 @@ def _unalias_bias_grads(out: Any) -> Any:
     return out
 
 
+_DRAWS = (aten.rand, aten.uniform, aten.rand_like)
+_COMPARES = (aten.lt, aten.le, aten.gt, aten.ge)
+
+
 @dataclass
 class _Rec:
     nbytes: int
@@ -246,6 +250,9 @@ class StorageTracker(TorchDispatchMode):  # type: ignore[no-untyped-call]
         self.kernels: list[str] = []
         self.sdpa_calls = 0
         self.flop_errors = 0
+        # fake scalars drawn at random (torch.rand([])) and comparisons of them: see
+        # __torch_dispatch__ (LayerDrop)
+        self._chance: WeakIdKeyDictionary = WeakIdKeyDictionary()
 
     # -- storage bookkeeping -------------------------------------------------------------
     def _free(self, rid: int) -> None:
@@ -335,6 +342,15 @@ class StorageTracker(TorchDispatchMode):  # type: ignore[no-untyped-call]
             if r.alloc <= tick and (r.free is None or r.free > tick)
         ]
 
+    def _is_chance(self, func: Any, args: tuple[Any, ...], out: Any) -> bool:
+        """A random scalar draw, or a comparison that reads one."""
+        packet = func.overloadpacket
+        if packet in _DRAWS:
+            return isinstance(out, torch.Tensor) and out.dim() == 0
+        return packet in _COMPARES and any(
+            isinstance(a, torch.Tensor) and a in self._chance for a in args
+        )
+
     # -- dispatch -------------------------------------------------------------------------
     def __torch_dispatch__(
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: Any = None
@@ -343,10 +359,17 @@ class StorageTracker(TorchDispatchMode):  # type: ignore[no-untyped-call]
         if func is aten._local_scalar_dense.default and _is_fake(args[0]):
             # A fake tensor has no value. What .item() feeds (Adafactor's step count and
             # parameter RMS) scales the update but allocates nothing, so any value of the
-            # right type measures the same step.
+            # right type measures the same step. A random draw compared with a threshold
+            # (LayerDrop: `if torch.rand([]) < self.layerdrop: skip the layer`, BART, Whisper)
+            # is taken not to happen: every layer runs, the step's worst case (and, at the
+            # default layerdrop of 0, the only case).
             t = args[0]
+            if t in self._chance:
+                return False
             return True if t.dtype == torch.bool else 1.0 if t.is_floating_point() else 1
         out = func(*args, **kwargs)
+        if self._is_chance(func, args, out):
+            self._chance[out] = True
         if func is aten.mkldnn_rnn_layer.default:
             out = _fake_rnn_workspace(args, kwargs, out)
         elif func is aten.mkldnn_rnn_layer_backward.default:
