@@ -418,7 +418,7 @@ def _emit(text: str, fmt: str, color: str = "auto") -> None:
         class _H(RegexHighlighter):
             highlights = [  # noqa: RUF012 (rich's API is a class attribute)
                 r"(?P<code>\bARC\d{3}\b)",
-                r"(?P<path>^[^\s:]+:\d+:\d+:)",
+                r"(?m)(?P<path>^[^\s:]+:\d+:\d+:)",
                 r"(?P<help>help:)",
             ]
 
