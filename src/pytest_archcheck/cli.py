@@ -162,6 +162,20 @@ def build_parser(check_only: bool = False) -> argparse.ArgumentParser:
     )
     c.add_argument("--output-file", type=Path, default=None)
     c.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the config (pyproject.toml with [tool.archcheck], or archcheck.toml) that governs "
+        "every spec, instead of the nearest one",
+    )
+    c.add_argument(
+        "--force-exclude",
+        action="store_true",
+        help="apply exclude, extend-exclude and .gitignore to files named on the command line "
+        "too (for pre-commit, which names files itself)",
+    )
+    c.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -274,7 +288,15 @@ def build_parser(check_only: bool = False) -> argparse.ArgumentParser:
 
 def _check(args: argparse.Namespace) -> int:
     """`archcheck check`; -v logs what discovery skipped and what models printed (main())."""
-    return _check_quiet(args)
+    from .files import set_run_options
+
+    if args.config is not None and not args.config.is_file():
+        raise ArchcheckError("--config: no such file", str(args.config))
+    set_run_options(args.config, args.force_exclude)
+    try:
+        return _check_quiet(args)
+    finally:
+        set_run_options(None, False)
 
 
 def _check_quiet(args: argparse.Namespace) -> int:
@@ -325,7 +347,9 @@ def _check_quiet(args: argparse.Namespace) -> int:
             for line in describe(label, shown):
                 sys.stderr.write(f"archcheck: {line}\n")
         sys.stderr.write(f"archcheck: measured in {timings['total']:.2f} s\n")
-    if nothing and fmt in ("full", "concise", "statistics"):  # never a pass over nothing
+    if nothing and args.force_exclude and fmt in ("full", "concise", "statistics"):
+        text = ""  # a hook whose files were all excluded: silent, exit 0 (as ruff)
+    elif nothing and fmt in ("full", "concise", "statistics"):  # never a pass over nothing
         text = f"Nothing checked: no model found ({result.files} files read)"
     elif args.quiet and fmt in ("full", "concise"):  # ruff's -q: the findings, no summary
         text = "\n".join(text.split("\n")[:-1]).rstrip("\n")
@@ -338,6 +362,8 @@ def _check_quiet(args: argparse.Namespace) -> int:
         _emit(text, fmt, args.color)
     if result.findings and not args.exit_zero:
         return EXIT_FINDINGS
+    if nothing and args.force_exclude:  # a hook's files all excluded: nothing to do (ruff)
+        return EXIT_OK
     if nothing:
         # a CI gate that checks nothing must not look green
         sys.stderr.write(
