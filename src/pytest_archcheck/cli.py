@@ -170,6 +170,13 @@ def build_parser(check_only: bool = False) -> argparse.ArgumentParser:
         "every spec, instead of the nearest one",
     )
     c.add_argument(
+        "--dependents-only",
+        action="store_true",
+        help="a named file that is not a spec (*.archcheck.toml, pyproject.toml, "
+        "archcheck.toml) only stands for the specs that read it; one no spec reads is skipped "
+        "(the pre-commit hook)",
+    )
+    c.add_argument(
         "--force-exclude",
         action="store_true",
         help="apply exclude, extend-exclude and .gitignore to files named on the command line "
@@ -311,7 +318,9 @@ def _check_quiet(args: argparse.Namespace) -> int:
     from .dependents import expand, needs_expansion
 
     if needs_expansion(args.paths):
-        args.paths = expand(args.paths)  # a file specs read: check those specs
+        args.paths = expand(args.paths, only=args.dependents_only)  # their dependent specs
+        if not args.paths and args.dependents_only:
+            return EXIT_OK  # the hook's files: none is read by a spec
     no_cache = os.environ.get("ARCHCHECK_NO_CACHE", "").lower() not in ("", "0", "false", "no")
     timings: dict[str, Any] | None = None
     result: Any
