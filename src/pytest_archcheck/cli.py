@@ -274,7 +274,13 @@ def build_parser(check_only: bool = False) -> argparse.ArgumentParser:
     r.add_argument("code", nargs="?")
     r.add_argument("--format", choices=["text", "json"], default="text")
 
-    sub.add_parser("schema", help="print the JSON Schema of the spec")
+    sc = sub.add_parser("schema", help="print the JSON Schema of the spec, or of a JSON output")
+    sc.add_argument(
+        "--output",
+        choices=["spec", "check", "estimate", "probe"],
+        default="spec",
+        help="whose schema: the spec (default), or the --format json output of that verb",
+    )
     from .scaffold import add_parsers
 
     add_parsers(sub)
@@ -686,6 +692,11 @@ def _rule(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    if args.output != "spec":
+        from .report.schemas import output_schema
+
+        print(json.dumps(output_schema(args.output), indent=2, ensure_ascii=False))
+        return EXIT_OK
     from .spec.model import Spec
 
     print(json.dumps(Spec.model_json_schema(), indent=2))
