@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .files import CONFIG_NAMES, SPEC_SUFFIX
 
-PROJECT_MARKERS = ("pyproject.toml", ".git")
+PROJECT_MARKERS = ("pyproject.toml", "archcheck.toml", ".git")
 
 
 def project_root(path: Path) -> Path:

@@ -213,12 +213,21 @@ def _tool_table(path: Path) -> dict[str, object] | None:
     if key in _RAW:
         return _RAW[key]
     out: dict[str, object] | None = None
+    text: str | None = None
+    unreadable = False  # too large, not UTF-8, no permission: the engine says why (ARC306)
     try:
-        text = path.read_text(encoding="utf-8-sig") if is_regular(path) else None
+        st = os.stat(path)
+        if special_kind(st.st_mode) is None:
+            unreadable = st.st_size > MAX_FILE_BYTES
+            text = None if unreadable else path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        text = None
     except (OSError, UnicodeDecodeError):
-        text = ""
+        unreadable = True
     flat = path.name != "pyproject.toml"  # archcheck.toml, or a --config file of that form
-    if text is not None and (flat or "archcheck" in text):
+    if unreadable:
+        out = {}  # it governs, so that its problem is reported rather than skipped
+    elif text is not None and (flat or "archcheck" in text):
         if sys.version_info >= (3, 11):
             import tomllib
         else:  # pragma: no cover

@@ -155,3 +155,11 @@ def test_config_option_governs_every_spec(repo: Path, capsys) -> None:
 def test_nothing_left_without_force_exclude_is_still_exit_5(repo: Path, capsys) -> None:
     (repo / "sub" / "m.archcheck.toml").unlink()
     assert main(["check", "sub"]) == EXIT_NOTHING
+
+
+def test_unreadable_subpyproject_is_reported_not_skipped(repo: Path, capsys) -> None:
+    """A pyproject.toml that cannot be read might hold [tool.archcheck]: it is not silently
+    passed over as [project]-only; its problem is a finding (ARC306)."""
+    (repo / "sub" / "pyproject.toml").write_bytes(b"\xff\xfe[tool.archcheck]\n")
+    rc, found = _codes(capsys, [".", "--no-cache"])
+    assert rc == EXIT_FINDINGS and ("sub/pyproject.toml", "ARC306") in found
