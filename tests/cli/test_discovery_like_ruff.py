@@ -157,9 +157,10 @@ def test_nothing_left_without_force_exclude_is_still_exit_5(repo: Path, capsys) 
     assert main(["check", "sub"]) == EXIT_NOTHING
 
 
-def test_unreadable_subpyproject_is_reported_not_skipped(repo: Path, capsys) -> None:
+def test_unreadable_subpyproject_is_an_error_not_skipped(repo: Path, capsys) -> None:
     """A pyproject.toml that cannot be read might hold [tool.archcheck]: it is not silently
-    passed over as [project]-only; its problem is a finding (ARC306)."""
+    passed over as [project]-only: the run stops with a configuration error naming it (exit
+    2, as any unreadable governing pyproject.toml)."""
     (repo / "sub" / "pyproject.toml").write_bytes(b"\xff\xfe[tool.archcheck]\n")
-    rc, found = _codes(capsys, [".", "--no-cache"])
-    assert rc == EXIT_FINDINGS and ("sub/pyproject.toml", "ARC306") in found
+    assert main(["check", ".", "--no-cache"]) == 2
+    assert "sub/pyproject.toml: not UTF-8 text" in capsys.readouterr().err
