@@ -342,6 +342,13 @@ def _check_quiet(args: argparse.Namespace) -> int:
         result = check_cached(args.paths, args.select, args.ignore, args.jobs, args.cache_dir)
     models = len(result.specs) if hasattr(result, "specs") else result.models
     nothing = not result.findings and models == 0
+    # the hook's mode (files named, not folders): a named file that holds no model (a
+    # [project]-only pyproject.toml) or was excluded is nothing to do, exit 0 as ruff's hook
+    hook_nothing = (
+        nothing
+        and (args.force_exclude or args.dependents_only)
+        and not any(os.path.isdir(p) for p in args.paths)
+    )
     if args.statistics:
         from .report.formats import statistics
 
@@ -362,8 +369,8 @@ def _check_quiet(args: argparse.Namespace) -> int:
             for line in describe(label, shown):
                 sys.stderr.write(f"archcheck: {line}\n")
         sys.stderr.write(f"archcheck: measured in {timings['total']:.2f} s\n")
-    if nothing and args.force_exclude and fmt in ("full", "concise", "statistics"):
-        text = ""  # a hook whose files were all excluded: silent, exit 0 (as ruff)
+    if hook_nothing and fmt in ("full", "concise", "statistics"):
+        text = ""  # a hook whose files hold nothing to check: silent, exit 0 (as ruff)
     elif nothing and fmt in ("full", "concise", "statistics"):  # never a pass over nothing
         text = f"Nothing checked: no model found ({result.files} files read)"
     elif args.quiet and fmt in ("full", "concise"):  # ruff's -q: the findings, no summary
@@ -377,7 +384,7 @@ def _check_quiet(args: argparse.Namespace) -> int:
         _emit(text, fmt, args.color)
     if result.findings and not args.exit_zero:
         return EXIT_FINDINGS
-    if nothing and args.force_exclude:  # a hook's files all excluded: nothing to do (ruff)
+    if hook_nothing:
         return EXIT_OK
     if nothing:
         # a CI gate that checks nothing must not look green

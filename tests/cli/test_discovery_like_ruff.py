@@ -164,3 +164,13 @@ def test_unreadable_subpyproject_is_an_error_not_skipped(repo: Path, capsys) -> 
     (repo / "sub" / "pyproject.toml").write_bytes(b"\xff\xfe[tool.archcheck]\n")
     assert main(["check", ".", "--no-cache"]) == 2
     assert "sub/pyproject.toml: not UTF-8 text" in capsys.readouterr().err
+
+
+def test_hook_mode_on_a_project_only_pyproject_is_exit_0(repo: Path, capsys) -> None:
+    """pre-commit names an edited [project]-only pyproject.toml: nothing to check is not a
+    failed hook. A folder under --force-exclude with nothing in it is still exit 5."""
+    assert main(["check", "sub/pyproject.toml", "--force-exclude", "--dependents-only"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["check", "sub/pyproject.toml"]) == EXIT_NOTHING
+    (repo / "empty").mkdir()
+    assert main(["check", "empty", "--force-exclude"]) == EXIT_NOTHING
