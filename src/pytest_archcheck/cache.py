@@ -393,7 +393,10 @@ def _models(specs: Sequence[Path], pyprojects: Sequence[Path]) -> int:
     inline = 0
     for pp in pyprojects:
         try:
-            inline += "tool.archcheck.model" in pp.read_text(encoding="utf-8", errors="replace")
+            text = pp.read_text(encoding="utf-8", errors="replace")
+            # archcheck.toml holds [tool.archcheck]'s keys at its top level: [[model]]
+            marker = "tool.archcheck.model" if pp.name == "pyproject.toml" else "[[model]]"
+            inline += marker in text
         except OSError:
             continue
     return len(specs) + inline

@@ -358,7 +358,7 @@ def check_paths(
     for group in by_file.values():
         specs.extend(group)
         assert group[0].root is not None
-        rec = records[str(group[0].root / "pyproject.toml")]
+        rec = records[str(group[0].root / Path(group[0].path).name)]  # or archcheck.toml
         with recording() as deps:
             raw = [
                 f

@@ -174,3 +174,37 @@ def test_hook_mode_on_a_project_only_pyproject_is_exit_0(repo: Path, capsys) -> 
     assert main(["check", "sub/pyproject.toml"]) == EXIT_NOTHING
     (repo / "empty").mkdir()
     assert main(["check", "empty", "--force-exclude"]) == EXIT_NOTHING
+
+
+@pytest.mark.parametrize("cache", [[], ["--no-cache"]], ids=["cached", "fresh"])
+def test_inline_models_of_an_archcheck_toml(tmp_path: Path, capsys, monkeypatch, cache) -> None:
+    """[[model]] tables in an archcheck.toml are models, as [[tool.archcheck.model]] in a
+    pyproject.toml: checked (ARC202 on the right line), never "nothing to check"."""
+    monkeypatch.chdir(tmp_path)
+    body = SPEC.replace("[model]", "[[model]]").replace("[train]", "[model.train]")
+    body = body.replace("[budget]", "[model.budget]")
+    (tmp_path / "archcheck.toml").write_text('select = ["ARC2"]\n\n' + body, encoding="utf-8")
+    rc, found = _codes(capsys, [".", *cache])
+    assert (rc, found) == (EXIT_FINDINGS, [("archcheck.toml", "ARC202")])
+    main(["check", ".", *cache])
+    out = capsys.readouterr().out
+    assert "archcheck.toml:10:" in out  # max_positions: line 8 of SPEC, 2 lines below
+
+
+def test_pytest_collects_the_inline_models_of_an_archcheck_toml(tmp_path: Path) -> None:
+    import os
+    import sys
+
+    body = SPEC.replace("[model]", "[[model]]").replace("[train]", "[model.train]")
+    body = body.replace("[budget]", "[model.budget]")
+    (tmp_path / "archcheck.toml").write_text('select = ["ARC2"]\n\n' + body, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--archcheck", "-q", "-p", "no:cacheprovider",
+         "-p", "no:xdist", "-p", "no:randomly"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "archcheck.toml:10: ARC202" in done.stdout
+    assert "1 failed" in done.stdout
