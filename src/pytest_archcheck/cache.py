@@ -37,6 +37,7 @@ from typing import Any
 from . import __version__
 from .deps import digest, module_state, unchanged
 from .files import (
+    CONFIG_NAMES,
     abspath_here,
     nearest_pyproject,
     spec_globs,
@@ -274,8 +275,8 @@ class _Walk:
     def governing(self, key: str) -> str | None:
         """The pyproject.toml (absolute, resolved) that governs the file `key`."""
         folder, name = os.path.split(key)  # strings: this runs once per file on warm runs
-        if name == "pyproject.toml":
-            return key  # a pyproject.toml governs itself
+        if name in CONFIG_NAMES:
+            return key  # a config file governs itself
         if folder not in self._folders:
             pp = nearest_pyproject(Path(folder))
             self._folders[folder] = str(pp.resolve()) if pp is not None else None
@@ -392,7 +393,10 @@ def _models(specs: Sequence[Path], pyprojects: Sequence[Path]) -> int:
     inline = 0
     for pp in pyprojects:
         try:
-            inline += "tool.archcheck.model" in pp.read_text(encoding="utf-8", errors="replace")
+            text = pp.read_text(encoding="utf-8", errors="replace")
+            # archcheck.toml holds [tool.archcheck]'s keys at its top level: [[model]]
+            marker = "tool.archcheck.model" if pp.name == "pyproject.toml" else "[[model]]"
+            inline += marker in text
         except OSError:
             continue
     return len(specs) + inline

@@ -162,6 +162,27 @@ def build_parser(check_only: bool = False) -> argparse.ArgumentParser:
     )
     c.add_argument("--output-file", type=Path, default=None)
     c.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the config (pyproject.toml with [tool.archcheck], or archcheck.toml) that governs "
+        "every spec, instead of the nearest one",
+    )
+    c.add_argument(
+        "--dependents-only",
+        action="store_true",
+        help="a named file that is not a spec (*.archcheck.toml, pyproject.toml, "
+        "archcheck.toml) only stands for the specs that read it; one no spec reads is skipped "
+        "(the pre-commit hook)",
+    )
+    c.add_argument(
+        "--force-exclude",
+        action="store_true",
+        help="apply exclude, extend-exclude and .gitignore to files named on the command line "
+        "too (for pre-commit, which names files itself)",
+    )
+    c.add_argument(
         "-v",
         "--verbose",
         action="store_true",
@@ -253,7 +274,13 @@ def build_parser(check_only: bool = False) -> argparse.ArgumentParser:
     r.add_argument("code", nargs="?")
     r.add_argument("--format", choices=["text", "json"], default="text")
 
-    sub.add_parser("schema", help="print the JSON Schema of the spec")
+    sc = sub.add_parser("schema", help="print the JSON Schema of the spec, or of a JSON output")
+    sc.add_argument(
+        "--output",
+        choices=["spec", "check", "estimate", "probe"],
+        default="spec",
+        help="whose schema: the spec (default), or the --format json output of that verb",
+    )
     from .scaffold import add_parsers
 
     add_parsers(sub)
@@ -274,7 +301,15 @@ def build_parser(check_only: bool = False) -> argparse.ArgumentParser:
 
 def _check(args: argparse.Namespace) -> int:
     """`archcheck check`; -v logs what discovery skipped and what models printed (main())."""
-    return _check_quiet(args)
+    from .files import set_run_options
+
+    if args.config is not None and not args.config.is_file():
+        raise ArchcheckError("--config: no such file", str(args.config))
+    set_run_options(args.config, args.force_exclude)
+    try:
+        return _check_quiet(args)
+    finally:
+        set_run_options(None, False)
 
 
 def _check_quiet(args: argparse.Namespace) -> int:
@@ -289,7 +324,9 @@ def _check_quiet(args: argparse.Namespace) -> int:
     from .dependents import expand, needs_expansion
 
     if needs_expansion(args.paths):
-        args.paths = expand(args.paths)  # a file specs read: check those specs
+        args.paths = expand(args.paths, only=args.dependents_only)  # their dependent specs
+        if not args.paths and args.dependents_only:
+            return EXIT_OK  # the hook's files: none is read by a spec
     no_cache = os.environ.get("ARCHCHECK_NO_CACHE", "").lower() not in ("", "0", "false", "no")
     timings: dict[str, Any] | None = None
     result: Any
@@ -305,6 +342,13 @@ def _check_quiet(args: argparse.Namespace) -> int:
         result = check_cached(args.paths, args.select, args.ignore, args.jobs, args.cache_dir)
     models = len(result.specs) if hasattr(result, "specs") else result.models
     nothing = not result.findings and models == 0
+    # the hook's mode (files named, not folders): a named file that holds no model (a
+    # [project]-only pyproject.toml) or was excluded is nothing to do, exit 0 as ruff's hook
+    hook_nothing = (
+        nothing
+        and (args.force_exclude or args.dependents_only)
+        and not any(os.path.isdir(p) for p in args.paths)
+    )
     if args.statistics:
         from .report.formats import statistics
 
@@ -325,7 +369,9 @@ def _check_quiet(args: argparse.Namespace) -> int:
             for line in describe(label, shown):
                 sys.stderr.write(f"archcheck: {line}\n")
         sys.stderr.write(f"archcheck: measured in {timings['total']:.2f} s\n")
-    if nothing and fmt in ("full", "concise", "statistics"):  # never a pass over nothing
+    if hook_nothing and fmt in ("full", "concise", "statistics"):
+        text = ""  # a hook whose files hold nothing to check: silent, exit 0 (as ruff)
+    elif nothing and fmt in ("full", "concise", "statistics"):  # never a pass over nothing
         text = f"Nothing checked: no model found ({result.files} files read)"
     elif args.quiet and fmt in ("full", "concise"):  # ruff's -q: the findings, no summary
         text = "\n".join(text.split("\n")[:-1]).rstrip("\n")
@@ -338,6 +384,8 @@ def _check_quiet(args: argparse.Namespace) -> int:
         _emit(text, fmt, args.color)
     if result.findings and not args.exit_zero:
         return EXIT_FINDINGS
+    if hook_nothing:
+        return EXIT_OK
     if nothing:
         # a CI gate that checks nothing must not look green
         sys.stderr.write(
@@ -418,7 +466,7 @@ def _emit(text: str, fmt: str, color: str = "auto") -> None:
         class _H(RegexHighlighter):
             highlights = [  # noqa: RUF012 (rich's API is a class attribute)
                 r"(?P<code>\bARC\d{3}\b)",
-                r"(?P<path>^[^\s:]+:\d+:\d+:)",
+                r"(?m)(?P<path>^[^\s:]+:\d+:\d+:)",
                 r"(?P<help>help:)",
             ]
 
@@ -651,6 +699,11 @@ def _rule(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    if args.output != "spec":
+        from .report.schemas import output_schema
+
+        print(json.dumps(output_schema(args.output), indent=2, ensure_ascii=False))
+        return EXIT_OK
     from .spec.model import Spec
 
     print(json.dumps(Spec.model_json_schema(), indent=2))

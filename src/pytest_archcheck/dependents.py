@@ -20,9 +20,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from .files import SPEC_SUFFIX
+from .files import CONFIG_NAMES, SPEC_SUFFIX
 
-PROJECT_MARKERS = ("pyproject.toml", ".git")
+PROJECT_MARKERS = ("pyproject.toml", "archcheck.toml", ".git")
 
 
 def project_root(path: Path) -> Path:
@@ -35,7 +35,7 @@ def project_root(path: Path) -> Path:
 
 
 def _is_spec(path: Path) -> bool:
-    return path.name.endswith(SPEC_SUFFIX) or path.name == "pyproject.toml"
+    return path.name.endswith(SPEC_SUFFIX) or path.name in CONFIG_NAMES
 
 
 def _is_model_config(path: Path) -> bool:
@@ -74,15 +74,20 @@ def dependents_of(targets: Sequence[Path]) -> dict[str, list[Path]]:
     return hits
 
 
-def expand(paths: Sequence[str]) -> list[str]:
-    """`paths` with each named non-spec file replaced by the specs that read it (see above)."""
+def expand(paths: Sequence[str], only: bool = False) -> list[str]:
+    """`paths` with each named non-spec file replaced by the specs that read it (see above).
+
+    `only` (`check --dependents-only`, the pre-commit hook): a non-spec file stands only for
+    its dependents, and one that no spec reads is dropped. The hook hands over every edited
+    .py, .json and .yaml file of the commit; a package.json or a CI workflow is not a model
+    config, and a bare config.json no spec extends is checked when named without the flag."""
     files = [Path(p) for p in paths if Path(p).is_file() and not _is_spec(Path(p))]
     found = dependents_of(files)
     out: list[str] = []
     for p in paths:
         path = Path(p)
         hits = found.get(os.path.abspath(path), []) if path in files else []
-        if not hits or _is_model_config(path):
+        if path not in files or (not only and (not hits or _is_model_config(path))):
             out.append(p)
         out.extend(str(h) for h in hits if str(h) not in out)
     return out

@@ -87,11 +87,16 @@ class _Project:
     def _settings_for(self, folder: Path) -> tuple[Settings | None, Path]:
         if folder in self._cache:
             return self._cache[folder]
-        pp = nearest_pyproject(folder)
+        pp = nearest_pyproject(folder)  # the governing config (files.nearest_pyproject)
+        # the project root (factories import from it): the nearest pyproject.toml of any
+        # kind, as before; a [project]-only one roots its package but governs nothing
+        root = next(
+            (d for d in (folder, *folder.parents) if (d / "pyproject.toml").is_file()), None
+        )
         if pp is not None:
-            self._cache[folder] = (self.load_pyproject(pp), pp.parent)
+            self._cache[folder] = (self.load_pyproject(pp), root or pp.parent)
         else:
-            self._cache[folder] = (None, Path.cwd().resolve())
+            self._cache[folder] = (None, root or Path.cwd().resolve())
         return self._cache[folder]
 
     def load_pyproject(self, pp: Path) -> Settings | None:
@@ -107,7 +112,8 @@ class _Project:
             deps=deps,
             specs=list(settings.specs) if settings else [],
         )
-        self._cache[key] = (settings, key)
+        if nearest_pyproject(key) == pp:  # not a [project]-only one, nor one beside archcheck.toml
+            self._cache[key] = (settings, key)
         self.problems.extend(problems)
         self.inline.extend(specs)
         return settings
@@ -352,7 +358,7 @@ def check_paths(
     for group in by_file.values():
         specs.extend(group)
         assert group[0].root is not None
-        rec = records[str(group[0].root / "pyproject.toml")]
+        rec = records[str(group[0].root / Path(group[0].path).name)]  # or archcheck.toml
         with recording() as deps:
             raw = [
                 f

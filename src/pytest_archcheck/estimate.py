@@ -426,7 +426,8 @@ def render_text(e: Estimate) -> None:
 
     from .report.formats import clean
 
-    # a Text title is never parsed as markup: a model named "[/bold]" is a name, not a tag
+    # nothing printed here is markup: a model named "[/bold]" is a name, "KV cache [infer]"
+    # names the table the figure is for (a Console with markup on printed "KV cache")
     title = f"{e.name} ({e.family}) at batch {e.batch} × n {e.n}, target {e.target.label}"
     t = Table(title=Text(clean(title)), show_header=True)
     t.add_column("quantity")
@@ -436,14 +437,14 @@ def render_text(e: Estimate) -> None:
         part = term.key.startswith("memory.") and term.key != "memory.total"
         label = f"  {term.label}" if part else term.label
         t.add_row(label, _format(term), term.formula)
-    Console().print(t)
+    Console(markup=False).print(t)
     for figure, exc in e.refused.items():
-        Console().print(f"{figure}: {exc}; {exc.fix}", markup=False, highlight=False)
+        Console(markup=False).print(f"{figure}: {exc}; {exc.fix}", highlight=False)
     run = e.run
     if run is not None and "error" in run:
-        Console().print(f"run log: {run['error']}", markup=False, highlight=False)
+        Console(markup=False).print(f"run log: {run['error']}", markup=False, highlight=False)
     elif run is not None:
-        Console().print(
+        Console(markup=False).print(
             f"run log {run['path']}: estimate {format_bytes(run['estimate_bytes'])} at batch "
             f"{run['peak_batch']} × n {run['peak_n']} ({run['device']}), run peaked "
             f"{format_bytes(run['peak_bytes'])}, {run['delta']:+.1%}"
@@ -453,7 +454,7 @@ def render_text(e: Estimate) -> None:
             highlight=False,
         )
     if e.sensitivity:
-        Console().print(_sensitivity_table(e))
+        Console(markup=False).print(_sensitivity_table(e))
 
 
 def _sensitivity_table(e: Estimate) -> Any:

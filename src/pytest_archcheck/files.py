@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from .findings import ArchcheckError
 
@@ -86,22 +88,32 @@ def take_stat(path: Path) -> os.stat_result | None:
 
 
 def discover(paths: Iterable[str]) -> Iterator[Path]:
-    """Spec files and pyproject.toml files under `paths` (files are taken as given).
+    """Spec files and config files (pyproject.toml, archcheck.toml) under `paths`.
 
+    As ruff: inside a folder, what `.gitignore` or the governing config's `exclude` /
+    `extend-exclude` names is skipped; a file named on the command line is taken as given
+    unless `--force-exclude` (set_force_exclude) is on, as the pre-commit hook runs it.
     A path named on the command line that exists but is not a regular file (a FIFO, a
     device) is yielded as given: reading it is then ARC306 "not a regular file". Inside a
     folder, such files are skipped (logged at INFO: `archcheck check -v` shows them)."""
     _STATS.clear()
+    excluder = Excluder()
     for p in paths:
         path = Path(p)
         if path.is_dir():
+            if FORCE_EXCLUDE[0] and excluder.excluded(path, True, named=True):
+                continue
             for dirpath, dirnames, filenames in os.walk(path):
                 dirnames[:] = sorted(
-                    d for d in dirnames if d not in SKIP_DIRS and not d.startswith(".")
+                    d
+                    for d in dirnames
+                    if not d.startswith(".") and not excluder.excluded(Path(dirpath) / d, True)
                 )
                 for name in sorted(filenames):
-                    if name.endswith(SPEC_SUFFIX) or name == "pyproject.toml":
+                    if name.endswith(SPEC_SUFFIX) or name in CONFIG_NAMES:
                         found = Path(dirpath) / name
+                        if excluder.excluded(found, False):
+                            continue
                         try:
                             st = os.stat(found)
                         except OSError:
@@ -115,6 +127,8 @@ def discover(paths: Iterable[str]) -> Iterator[Path]:
                             continue
                         yield found
         elif path.is_file() or os.path.lexists(path):
+            if FORCE_EXCLUDE[0] and excluder.excluded(path, False, named=True):
+                continue
             yield path
         else:
             raise ArchcheckError(f"no such file or directory: {p}")
@@ -148,7 +162,7 @@ def walk(
             continue
         seen.add(rp)
         files += 1
-        if path.name == "pyproject.toml":
+        if path.name in CONFIG_NAMES:
             extra = expand(path)
             if extra is None:
                 return None
@@ -159,12 +173,190 @@ def walk(
 
 
 def nearest_pyproject(folder: Path) -> Path | None:
-    """The pyproject.toml that governs specs in `folder` (absolute): the nearest at or above it."""
+    """The config file that governs specs in `folder` (absolute), as ruff finds its own: the
+    `--config` file when one is given, else the nearest `archcheck.toml`, or `pyproject.toml`
+    holding a `[tool.archcheck]` table, at or above `folder`. A pyproject.toml without one
+    (a sub-package's `[project]`) governs nothing: the parent's settings still apply."""
+    if CONFIG[0] is not None:
+        return CONFIG[0]
     for d in (folder, *folder.parents):
-        pp = d / "pyproject.toml"
-        if pp.is_file():
-            return pp
+        for name in CONFIG_NAMES:
+            pp = d / name
+            if governs(pp):
+                return pp
     return None
+
+
+ARCHCHECK_TOML = "archcheck.toml"  # [tool.archcheck]'s keys at the top level (as ruff.toml)
+CONFIG_NAMES = (ARCHCHECK_TOML, "pyproject.toml")  # in a folder holding both, the first wins
+# `--config FILE` (every spec governed by FILE) and `--force-exclude`, set by the CLI for one
+# run; one-element lists, so that forked workers see the run's value
+CONFIG: list[Path | None] = [None]
+FORCE_EXCLUDE: list[bool] = [False]
+_GOVERNS: dict[str, bool] = {}
+_RAW: dict[str, dict[str, object] | None] = {}
+
+
+def set_run_options(config: Path | None, force_exclude: bool) -> None:
+    """`--config` and `--force-exclude` of this run (the CLI; None/False restore defaults)."""
+    CONFIG[0] = config.resolve() if config is not None else None
+    FORCE_EXCLUDE[0] = force_exclude
+    _GOVERNS.clear()
+    _RAW.clear()
+
+
+def _tool_table(path: Path) -> dict[str, object] | None:
+    """The `[tool.archcheck]` table of a pyproject.toml (the whole of an archcheck.toml),
+    parsed with the stdlib; None where absent, {} where the file cannot be parsed (its
+    error is the engine's ARC306 to report)."""
+    key = str(path)
+    if key in _RAW:
+        return _RAW[key]
+    out: dict[str, object] | None = None
+    text: str | None = None
+    unreadable = False  # too large, not UTF-8, no permission: the engine says why (ARC306)
+    try:
+        st = os.stat(path)
+        if special_kind(st.st_mode) is None:
+            unreadable = st.st_size > MAX_FILE_BYTES
+            text = None if unreadable else path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        text = None
+    except (OSError, UnicodeDecodeError):
+        unreadable = True
+    flat = path.name != "pyproject.toml"  # archcheck.toml, or a --config file of that form
+    if unreadable:
+        out = {}  # it governs, so that its problem is reported rather than skipped
+    elif text is not None and (flat or "archcheck" in text):
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
+        try:
+            raw = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+            out = {}  # unreadable: it governs, so that its error is reported
+        else:
+            tool = raw.get("tool") if not flat else {"archcheck": raw}
+            section = tool.get("archcheck") if isinstance(tool, dict) else None
+            out = section if isinstance(section, dict) else ({} if section is not None else None)
+    _RAW[key] = out
+    return out
+
+
+def governs(path: Path) -> bool:
+    """Whether `path` is a config file that governs the specs below it: an archcheck.toml,
+    or a pyproject.toml with a `[tool.archcheck]` table (ruff ignores a pyproject.toml
+    without `[tool.ruff]` the same way)."""
+    key = str(path)
+    hit = _GOVERNS.get(key)
+    if hit is None:
+        hit = _GOVERNS[key] = path.is_file() and _tool_table(path) is not None
+    return hit
+
+
+class Excluder:
+    """What discovery skips, as ruff: paths `.gitignore` names (with `.git/info/exclude`, in
+    the git work tree around them; `respect-gitignore = false` turns it off) and the
+    governing config's `exclude` (default: SKIP_DIRS by name) and `extend-exclude` globs,
+    gitignore-style, relative to the config's folder. Matching uses `pathspec`, imported only
+    when there is a pattern to match."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, Any] = {}  # folder -> pathspec of its .gitignore (or None)
+        self._top: dict[str, str | None] = {}  # folder -> its git work tree (or None)
+        self._config: dict[str, tuple[str, Any, bool]] = {}  # config -> (root, spec, gitignore)
+
+    def excluded(self, path: Path, is_dir: bool, named: bool = False) -> bool:
+        """Whether discovery skips `path`. `named`: given on the command line
+        (--force-exclude); the patterns then also match it through a folder above it, as
+        gitignore patterns do (`build` excludes `build/x.archcheck.toml`)."""
+        absolute = Path(os.path.abspath(path))
+        pp = nearest_pyproject(absolute.parent)
+        root, spec, gitignore = self._settings(pp)
+        rel = os.path.relpath(absolute, root)
+        if spec is None:  # the default exclude: SKIP_DIRS by name
+            parts = Path(rel).parts if named and not rel.startswith("..") else ()
+            folders = parts[:-1] if not is_dir else parts
+            if (is_dir and absolute.name in SKIP_DIRS) or any(d in SKIP_DIRS for d in folders):
+                return True
+        elif _matches(spec, rel, is_dir):
+            return True
+        return gitignore and self._ignored(absolute, is_dir)
+
+    def _settings(self, pp: Path | None) -> tuple[str, Any, bool]:
+        key = str(pp)
+        if key not in self._config:
+            table = _tool_table(pp) if pp is not None else None
+            table = table or {}
+            exclude, extend = table.get("exclude"), table.get("extend-exclude")
+            patterns: list[str] | None = None
+            if isinstance(exclude, list) or isinstance(extend, list):
+                base = exclude if isinstance(exclude, list) else sorted(SKIP_DIRS)
+                more = extend if isinstance(extend, list) else []
+                patterns = [str(x) for x in [*base, *more] if isinstance(x, str)]
+            spec = _pathspec(patterns) if patterns is not None else None
+            root = str(pp.parent) if pp is not None else os.getcwd()
+            self._config[key] = (root, spec, table.get("respect-gitignore", True) is not False)
+        return self._config[key]
+
+    def _ignored(self, path: Path, is_dir: bool) -> bool:
+        top = self._work_tree(str(path.parent))
+        if top is None:
+            return False
+        verdict = False
+        folders = [top]
+        rel_parent = os.path.relpath(path.parent, top)
+        if rel_parent != ".":
+            for part in Path(rel_parent).parts:
+                folders.append(os.path.join(folders[-1], part))
+        for folder in folders:  # deeper .gitignore files override shallower ones, as git's
+            spec = self._gitignore(folder, top)
+            if spec is None:
+                continue
+            rel = os.path.relpath(path, folder)
+            result = spec.check_file(Path(rel).as_posix() + ("/" if is_dir else ""))
+            if result.include is not None:
+                verdict = result.include
+        return verdict
+
+    def _work_tree(self, folder: str) -> str | None:
+        if folder not in self._top:
+            parent = os.path.dirname(folder)
+            if os.path.exists(os.path.join(folder, ".git")):
+                self._top[folder] = folder
+            elif parent == folder:
+                self._top[folder] = None
+            else:
+                self._top[folder] = self._work_tree(parent)
+        return self._top[folder]
+
+    def _gitignore(self, folder: str, top: str) -> Any:
+        if folder not in self._specs:
+            lines: list[str] = []
+            sources = [os.path.join(folder, ".gitignore")]
+            if folder == top:
+                sources.insert(0, os.path.join(folder, ".git", "info", "exclude"))
+            for source in sources:
+                try:
+                    with open(source, encoding="utf-8", errors="replace") as fh:
+                        lines.extend(fh.read().splitlines())
+                except OSError:
+                    continue
+            self._specs[folder] = _pathspec(lines, gitignore=True) if lines else None
+        return self._specs[folder]
+
+
+def _pathspec(lines: list[str], gitignore: bool = False) -> Any:
+    import pathspec
+
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def _matches(spec: Any, rel: str, is_dir: bool) -> bool:
+    if rel.startswith(".."):  # outside the config's folder: its patterns do not reach it
+        return False
+    return bool(spec.match_file(Path(rel).as_posix() + ("/" if is_dir else "")))
 
 
 def spec_globs(root: Path, patterns: Iterable[str]) -> list[Path]:

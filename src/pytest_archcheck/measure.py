@@ -444,7 +444,7 @@ def render_probe_text(res: Any) -> None:
     t.add_row("probes", str(res.probes))
     if isinstance(res.extra.get("model"), str):  # a spec from a config.json: which model ran
         t.add_row("model", res.extra["model"])
-    console = Console()
+    console = Console(markup=False)  # a model's name or key is text, never a tag
     console.print(t)
     for f in res.findings:
         console.print(

@@ -215,8 +215,8 @@ class ArchcheckManager:
             from .engine import load_all_problems
 
             specs, problems, _, _ = load_all_problems([str(path)])
-            if path.name == "pyproject.toml":
-                specs = [s for s in specs if s.path.endswith("pyproject.toml")]
+            if path.name in ("pyproject.toml", "archcheck.toml"):  # its inline models
+                specs = [s for s in specs if s.path.endswith(path.name)]
                 if problems and specs:
                     specs[0].problems.extend(problems)
             self._specs[path] = specs
@@ -385,6 +385,13 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         except (OSError, UnicodeDecodeError):
             return None
         if "tool.archcheck.model" in head:
+            return SpecFile.from_parent(parent, path=file_path)
+    if name == "archcheck.toml":  # [tool.archcheck]'s keys at the top level: [[model]]
+        try:
+            head = file_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        if "[[model]]" in head:
             return SpecFile.from_parent(parent, path=file_path)
     if name.endswith(".py") and _has_decorated_factory(file_path):
         return FactoryFile.from_parent(parent, path=file_path)

@@ -69,5 +69,5 @@ def headroom_table(results: dict[str, dict[str, Any]], width: int = 110) -> list
             _cell(r.get("span")),
         )
     buf = io.StringIO()
-    Console(file=buf, width=width, no_color=True).print(t)
+    Console(file=buf, width=width, no_color=True, markup=False).print(t)
     return buf.getvalue().rstrip("\n").splitlines()

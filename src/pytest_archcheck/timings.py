@@ -15,11 +15,19 @@ includes its inner ones. Outside `recording()` a phase costs two clock reads. st
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 _state: dict[str, dict[str, float] | None] = {"current": None}
 _stack: list[str] = []
+# Told the phase now running ("n_max_search/step"; "" when none), as it changes: the pool
+# worker (probe/pool.py) writes it where the parent's progress bar reads it
+_announce: list[Callable[[str], object] | None] = [None]
+
+
+def announcing(to: Callable[[str], object] | None) -> None:
+    """Send each phase change to `to` (None: stop)."""
+    _announce[0] = to
 
 
 @contextmanager
@@ -28,6 +36,9 @@ def phase(name: str) -> Iterator[None]:
     start = time.perf_counter()
     _stack.append(name)
     key = "/".join(_stack)
+    tell = _announce[0]
+    if tell is not None:
+        tell(key)
     try:
         yield
     finally:
@@ -35,6 +46,8 @@ def phase(name: str) -> Iterator[None]:
         current = _state["current"]
         if current is not None:
             current[key] = current.get(key, 0.0) + time.perf_counter() - start
+        if tell is not None:
+            tell("/".join(_stack))
 
 
 @contextmanager

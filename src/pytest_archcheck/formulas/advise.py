@@ -379,7 +379,7 @@ def render_text(a: Advice) -> None:
     ]  # fmt: skip
     for row in rows:
         t.add_row(*row)
-    console = Console()
+    console = Console(markup=False)  # labels are text: "KV cache [infer]" keeps [infer]
     console.print(t)
     if a.designs:
         d = Table(title=f"designs for span {a.span} at n {a.n} (training peak, batch x n)")

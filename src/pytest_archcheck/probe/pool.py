@@ -49,7 +49,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -141,6 +141,7 @@ class Pool:
         self._pending: dict[str, list[Future[ChildRun]]] = {}
         self._pids: set[int] = set()  # every worker seen: their groups are killed at close
         self.running: dict[int, tuple[str, float]] = {}  # task id -> (label, started)
+        self.folders: dict[int, Path] = {}  # task id -> its folder (the worker's phase file)
         self.done = 0
         self.submitted = 0
         # what the fork server and the workers print outside a model's run (pebble's own
@@ -242,6 +243,7 @@ class Pool:
                     self._ids += 1
                     task_id = self._ids
                     self.running[task_id] = (label, time.monotonic())
+                    self.folders[task_id] = folder
                 full = {**request, "memory": memory, "cwd": where[0], "env": where[1]}
                 try:
                     for attempt in (1, 2):
@@ -271,6 +273,7 @@ class Pool:
                 finally:
                     with self._lock:
                         self.running.pop(task_id, None)
+                        self.folders.pop(task_id, None)
                         self.done += 1
             pid = _read_pid(folder / "pid")
             if pid is not None:
@@ -430,34 +433,77 @@ def using(workers: int | None = None, progress: bool = False) -> Iterator[Pool]:
 
 
 class _Progress:
-    """One line on stderr (a terminal only), redrawn twice a second: which models are being
-    measured, for how long, and how many are done."""
+    """A rich progress bar on stderr (a terminal only; the caller decides), redrawn twice a
+    second: which models are being measured, the phase each is in (build, step, the n_max
+    search, each behavioural check: the worker announces it, timings.phase), for how long,
+    and how many are done. Transient: it is gone when the run ends, before the report."""
 
-    def __init__(self, pool: Pool, write: Callable[[str], object] | None = None) -> None:
+    def __init__(self, pool: Pool) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+
         self.pool = pool
-        self._write = write or sys.stderr.write
-        self._stop = threading.Event()
         self._start = time.monotonic()
+        self._stop = threading.Event()
+        console = Console(file=sys.stderr, force_terminal=True)
+        # markup off: a model named "[gpt-small]" is a name, not a tag
+        self._bar = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}", markup=False),
+            BarColumn(bar_width=20),
+            TextColumn("{task.fields[status]}", markup=False),
+            console=console,
+            transient=True,
+            auto_refresh=False,
+        )
+        self._task = self._bar.add_task(self.models(), total=None, status=self.status())
+        self._bar.start()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
 
-    def line(self) -> str:
+    def phase(self, task_id: int) -> str:
+        """The phase the worker of `task_id` announced last ("" before its first)."""
+        folder = self.pool.folders.get(task_id)
+        if folder is None:
+            return ""
+        try:
+            return (folder / "phase").read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            return ""
+
+    def models(self) -> str:
         now = time.monotonic()
-        running = list(self.pool.running.values())
-        names = ", ".join(f"{name} {now - t0:.0f}s" for name, t0 in running) or "waiting"
-        return (f"archcheck: measuring {names} [{self.pool.done}/{self.pool.submitted} done, "
-                f"{now - self._start:.0f}s]")  # fmt: skip
+        running = list(self.pool.running.items())
+        parts = []
+        for task_id, (name, t0) in running:
+            step = self.phase(task_id)
+            parts.append(f"{name}{f' ({step})' if step else ''} {now - t0:.0f}s")
+        return f"archcheck: measuring {', '.join(parts) or 'waiting'}"
+
+    def status(self) -> str:
+        elapsed = time.monotonic() - self._start
+        return f"[{self.pool.done}/{self.pool.submitted} done, {elapsed:.0f}s]"
+
+    def line(self) -> str:
+        return f"{self.models()} {self.status()}"
 
     def _loop(self) -> None:
         while not self._stop.wait(0.5):
-            self._write("\r\x1b[2K" + self.line()[:200])
             with contextlib.suppress(Exception):
-                sys.stderr.flush()
+                self._bar.update(
+                    self._task,
+                    description=self.models()[:160],
+                    total=max(1, self.pool.submitted),
+                    completed=self.pool.done,
+                    status=self.status(),
+                )
+                self._bar.refresh()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(1.0)
-        self._write("\r\x1b[2K")
+        with contextlib.suppress(Exception):
+            self._bar.stop()
 
 
 # ---- the worker's side ---------------------------------------------------------------------------
@@ -599,6 +645,16 @@ def _drop_user_modules(before: set[str]) -> None:
             del sys.modules[name]
 
 
+def _tell_phase(folder: str, key: str) -> None:
+    """The phase this worker is in, for the progress bar (a file replaced whole: the parent
+    never reads half of it). Best effort: progress must never fail a measurement."""
+    tmp = os.path.join(folder, "phase.part")
+    with contextlib.suppress(OSError):
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(key)
+        os.replace(tmp, os.path.join(folder, "phase"))
+
+
 def _serve(request: dict[str, Any], folder: str, dispatched: float) -> str:
     """One model in this worker: the same work and result file as a fresh child
     (isolate._child), then the worker is made clean for the next model, or retires."""
@@ -627,10 +683,14 @@ def _serve(request: dict[str, Any], folder: str, dispatched: float) -> str:
         os.environ.clear()
         os.environ.update(request["env"])
         torch.manual_seed(_WORKER["seed"])
-        from ..timings import recording, rounded
+        from ..timings import announcing, recording, rounded
 
-        with recording() as phases:
-            doc = _run_request(request, request.get("memory"))
+        announcing(lambda key: _tell_phase(folder, key))  # the parent's progress bar reads it
+        try:
+            with recording() as phases:
+                doc = _run_request(request, request.get("memory"))
+        finally:
+            announcing(None)
         doc["timings"] = {
             "start_up": round(started - dispatched + (_WORKER["init_s"] if first else 0.0), 3),
             **rounded(phases),

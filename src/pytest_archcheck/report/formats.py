@@ -3,7 +3,8 @@
 - full: ruff-style `path:line:col: CODE message`, the fix, and a summary per code.
 - concise: one line per finding.
 - json: `{"schema_version", "findings": [...]}` (DESIGN.md §5).
-- sarif: SARIF 2.1.0 for GitHub code scanning.
+- sarif: SARIF 2.1.0 for GitHub code scanning: rule help from the rule docs, end positions,
+  fingerprints that survive line moves, URIs relative to the repository root (%SRCROOT%).
 - github: workflow commands (`::error file=...,line=...::`) that annotate the PR diff.
 
 Every user-derived string (paths, model names, keys and values quoted in messages, source
@@ -145,57 +146,124 @@ def _json(findings: Sequence[Finding], files: int) -> str:
     )
 
 
-def _sarif(findings: Sequence[Finding], files: int) -> str:
+def repo_root() -> str:
+    """The folder SARIF URIs are relative to (`%SRCROOT%`): the git work tree around the
+    current directory, else the current directory. GitHub code scanning resolves results
+    against the repository root, so a run from a subfolder must still say `src/x.toml`."""
+    import os
+    from pathlib import Path
+
+    here = os.getcwd()
+    for folder in (here, *map(str, Path(here).parents)):
+        if os.path.exists(os.path.join(folder, ".git")):
+            return folder
+    return here
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def fingerprint(code: str, uri: str, model: str | None, line_text: str, nth: int) -> str:
+    """What identifies a finding across runs: the rule, the file, the model and the text of
+    the line it points at (whitespace-normalised), not its line number or message, so that
+    inserting a line above it, or a budget figure changing, keeps the same alert; `nth`
+    tells apart identical lines of one file."""
+    import hashlib
+
+    key = "\0".join((code, uri, model or "", " ".join(line_text.split()), str(nth)))
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def _sarif_rule(code: str) -> dict[str, Any]:
     from ..rules import RULES
+
+    r = RULES[code]
+    sections = r.sections()
+    what = " ".join(sections.get("What it does", "").split()) or r.summary
+    return {
+        "id": code,
+        "name": r.name,
+        "shortDescription": {"text": r.summary},
+        "fullDescription": {"text": what},
+        "help": {"text": r.doc, "markdown": f"# {code} {r.name}\n\n{r.doc}"},
+        "helpUri": Finding(code, r.name, r.severity, "", "").url,
+        "defaultConfiguration": {"level": "error" if r.severity == "error" else "warning"},
+        "properties": {"tags": sorted({r.kind, r.concern})},
+    }
+
+
+def _sarif(findings: Sequence[Finding], files: int) -> str:
+    import os
+    from pathlib import Path
 
     codes = sorted({f.code for f in findings})
     index = {c: i for i, c in enumerate(codes)}
-    rules = [
-        {
-            "id": c,
-            "name": RULES[c].name,
-            "shortDescription": {"text": RULES[c].summary},
-            "helpUri": f.url if (f := next(x for x in findings if x.code == c)) else None,
-            "defaultConfiguration": {
-                "level": "error" if RULES[c].severity == "error" else "warning"
-            },
+    root = repo_root()
+    cache: dict[str, list[str] | None] = {}
+    seen: Counter[tuple[str, str, str | None, str]] = Counter()
+    results: list[dict[str, Any]] = []
+    for f in findings:
+        absolute = os.path.abspath(f.path)
+        rel = os.path.relpath(absolute, root)
+        inside = not rel.startswith("..")
+        artifact: dict[str, Any] = (
+            {"uri": Path(rel).as_posix(), "uriBaseId": "%SRCROOT%"}
+            if inside
+            else {"uri": Path(absolute).as_uri()}
+        )
+        line = max(1, f.line)
+        text = source_line(f.path, f.line, cache)
+        # GitHub requires end positions: where the line cannot be read, the finding's point
+        region: dict[str, Any] = {
+            "startLine": line,
+            "startColumn": max(1, f.column),
+            "endLine": line,
+            "endColumn": max(1, f.column) + 1,
         }
-        for c in codes
-    ]
-    results: list[dict[str, Any]] = [
-        {
+        if text is not None and text.strip():
+            start = len(text) - len(text.lstrip()) + 1
+            region = {
+                "startLine": line,
+                "startColumn": f.column if f.column > 1 else start,
+                "endLine": line,
+                "endColumn": len(text.rstrip()) + 1,
+                "snippet": {"text": text},
+            }
+        ident = (f.code, artifact["uri"], f.model, " ".join((text or "").split()))
+        nth = seen[ident]
+        seen[ident] += 1
+        message = _sentence(f.message) + (f" Fix: {_sentence(f.fix)}" if f.fix else "")
+        result: dict[str, Any] = {
             "ruleId": f.code,
             "ruleIndex": index[f.code],
             "level": "error" if f.severity == "error" else "warning",
-            "message": {"text": f.message + (f" Fix: {f.fix}" if f.fix else "")},
-            "locations": [
-                {
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": f.path},
-                        "region": {"startLine": max(1, f.line), "startColumn": max(1, f.column)},
-                    }
-                }
-            ],
+            "message": {"text": message},
+            "locations": [{"physicalLocation": {"artifactLocation": artifact, "region": region}}],
+            "partialFingerprints": {"archcheck/v1": fingerprint(*ident, nth)},
         }
-        for f in findings
-    ]
-    doc = {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "archcheck",
-                        "version": __version__,
-                        "informationUri": "https://github.com/pytest-archcheck/pytest-archcheck",
-                        "rules": rules,
-                    }
-                },
-                "results": results,
+        props: dict[str, Any] = {}
+        if f.model:
+            props["model"] = f.model
+        if f.fix:
+            props["fix"] = f.fix
+        if props:
+            result["properties"] = props
+        results.append(result)
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "archcheck",
+                "version": __version__,
+                "informationUri": "https://github.com/pytest-archcheck/pytest-archcheck",
+                "rules": [_sarif_rule(c) for c in codes],
             }
-        ],
+        },
+        "originalUriBaseIds": {"%SRCROOT%": {"uri": Path(root).as_uri() + "/"}},
+        "results": results,
     }
+    doc = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
     return json.dumps(doc, indent=2)
 
 

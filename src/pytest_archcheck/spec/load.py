@@ -420,6 +420,8 @@ def read_project_settings(pp: Path) -> tuple[dict[str, Any] | None, Settings | N
     raw, _ = parse_toml(text, str(pp))
     if raw is None:
         return None, None
+    if pp.name != "pyproject.toml":  # archcheck.toml: the same keys at the top level
+        raw = {"tool": {"archcheck": raw}}
     return raw, load_settings(raw, str(pp), locate(text))[0]
 
 
@@ -617,12 +619,16 @@ def _check_budget_defaults(
 def load_pyproject(
     text: str, path: str
 ) -> tuple[Settings | None, list[LoadedSpec], list[LoadProblem]]:
-    """Settings and inline `[[tool.archcheck.model]]` specs of one pyproject.toml."""
+    """Settings and inline `[[tool.archcheck.model]]` specs of one pyproject.toml, or of an
+    archcheck.toml (the same keys at the top level, as ruff.toml holds [tool.ruff]'s)."""
     source = locate(text)
     raw, err = parse_toml(text, path)
     if err is not None:
         return None, [], [err]
     assert raw is not None
+    if Path(path).name != "pyproject.toml":  # archcheck.toml, or a --config file like it
+        raw = {"tool": {"archcheck": raw}}
+        source.lines = {("tool", "archcheck", *k): v for k, v in source.lines.items()}
     settings, problems = load_settings(raw, path, source)
     specs: list[LoadedSpec] = []
     tool = raw.get("tool")

@@ -558,7 +558,9 @@ class DeviceTable(_Table):
 
 
 class Settings(_WithProjectDevices):
-    """[tool.archcheck] in pyproject.toml: project-wide settings."""
+    """[tool.archcheck] in pyproject.toml (or the top level of an archcheck.toml): project-wide
+    settings. `exclude` / `extend-exclude` (gitignore-style globs, relative to the config's
+    folder) and `respect-gitignore` decide which files discovery reads (see the CLI page)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -571,6 +573,11 @@ class Settings(_WithProjectDevices):
     budget: dict[str, Any] = Field(default_factory=dict)
     model: list[dict[str, Any]] = Field(default_factory=list)
     probe: bool = False
+    # discovery (files.Excluder, read there with the stdlib; validated here): gitignore-style
+    # globs relative to the config's folder; `exclude` replaces the default (SKIP_DIRS)
+    exclude: list[str] | None = None
+    extend_exclude: list[str] = Field(default_factory=list, alias="extend-exclude")
+    respect_gitignore: bool = Field(default=True, alias="respect-gitignore")
 
 
 TABLE_KEYS: dict[str, frozenset[str]] = {
@@ -595,5 +602,8 @@ SETTINGS_KEYS: frozenset[str] = frozenset(
         "budget",
         "model",
         "probe",
+        "exclude",
+        "extend-exclude",
+        "respect-gitignore",
     }
 )

@@ -1,0 +1,118 @@
+"""Progress of long work (issue 17, point 5): `check --probe` on a terminal shows a rich
+progress bar on stderr naming each model being measured and the phase its worker is in
+(build, step, the n_max search, behaviour checks); on a pipe, nothing."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_archcheck import timings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+MODELS = """
+import time
+import torch
+from torch import nn
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(20, 8)
+        self.out = nn.Linear(8, 20)
+
+    def forward(self, tokens):
+        return self.out(self.emb(tokens))
+
+
+def slow_build():
+    time.sleep(3)  # long enough for two redraws of the bar while the worker is in "build"
+    return Tiny()
+"""
+
+SPEC = """[model]
+name = "[slow]"
+family = "transformer"
+factory = "models:slow_build"
+vocab = 20
+layers = 1
+d_model = 8
+heads = 1
+causal = false
+max_positions = 64
+
+[train]
+batch = 2
+seq_len = 16
+"""
+
+
+def test_phase_changes_are_announced_nested() -> None:
+    seen: list[str] = []
+    timings.announcing(seen.append)
+    try:
+        with timings.phase("n_max_search"):
+            with timings.phase("build"):
+                pass
+            with timings.phase("step"):
+                pass
+    finally:
+        timings.announcing(None)
+    assert seen == [
+        "n_max_search",
+        "n_max_search/build",
+        "n_max_search",
+        "n_max_search/step",
+        "n_max_search",
+        "",
+    ]
+    with timings.phase("after"):  # no listener: nothing is told
+        pass
+    assert len(seen) == 6
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.update(PYTHONPATH=str(ROOT / "src"), ARCHCHECK_NO_CACHE="1", COLUMNS="200")
+    return env
+
+
+def test_probe_progress_bar_names_model_and_phase_on_a_terminal(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("pebble")
+    (tmp_path / "models.py").write_text(MODELS, encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n', encoding="utf-8")
+    (tmp_path / "slow.archcheck.toml").write_text(SPEC, encoding="utf-8")
+    args = [sys.executable, "-m", "pytest_archcheck", "check", "--probe", "--device", "fake",
+            "--format", "json"]  # fmt: skip
+    piped = subprocess.run(
+        args, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300, check=False
+    )
+    assert "measuring" not in piped.stderr and "\r" not in piped.stderr
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(args, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=300)
+    os.close(master)
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+    # the model's bracketed name printed as text, the phase its worker announced, the count
+    assert "archcheck: measuring [slow] (build)" in shown, shown
+    assert re.search(r"\[0/1 done, \d+s\]", shown), shown
+    assert "━" in shown  # rich's bar
