@@ -122,6 +122,14 @@ def test_estimate_refuses_the_training_peak_by_name(name: str, tmp_path: Path) -
     refused = out["not_modelled"]["memory"]
     assert "archcheck probe" in refused["fix"]
     assert out["params"] == real_params(SMALL[name])
+    # the documented JSON schema of `estimate`, closed: every printed field is documented
+    jsonschema = pytest.importorskip("jsonschema")
+    from pytest_archcheck.report.schemas import output_schema
+
+    jsonschema.validate(
+        {"schema_version": 1, "models": [json.loads(json.dumps(out))]},
+        output_schema("estimate", strict=True),
+    )
 
 
 VIT = {"model_type": "vit", "num_hidden_layers": 2, "hidden_size": 256, "num_attention_heads": 4,

@@ -159,6 +159,14 @@ class SensitivityOut(_Open):
     latency_halved_ms: float | None = None
 
 
+class NotModelledOut(_Open):
+    """Why a figure is not given, and what to do instead."""
+
+    message: str
+    key: str = Field(description="the spec key it concerns, e.g. model.family")
+    fix: str
+
+
 class EstimateModel(_Open):
     """The formula report of one model."""
 
@@ -171,7 +179,10 @@ class EstimateModel(_Open):
     batch: int
     params: int
     params_active: int | None = Field(description="mixture of experts: parameters per token")
-    memory: MemoryOut
+    memory: MemoryOut | None = Field(
+        description="the training peak; null when the family's formulas do not model it "
+        "(`not_modelled` says why)"
+    )
     kv_cache: int | None
     infer_memory: int | None
     flops: FlopsOut
@@ -184,6 +195,10 @@ class EstimateModel(_Open):
     terms: list[TermOut]
     sensitivity: list[SensitivityOut]
     run: dict[str, Any] | None = Field(description="the training-run log beside the spec")
+    not_modelled: dict[str, NotModelledOut] = Field(
+        description='figures the formulas do not model for this spec ("memory", "kv_cache"), '
+        "each refused by name: never a number (ARC307)"
+    )
 
 
 class EstimateOutput(_Open):
