@@ -80,6 +80,28 @@ def all_gather_bytes(shapes: list[Shape], ranks: int, alloc: Callable[[int], int
     return alloc(4 * ranks * sum(math.prod(shard_shape(s, ranks)) for s in shapes))
 
 
+@formula(
+    "sharding.zero1_partition",
+    "parameters sorted by numel (largest first), each to the rank holding the fewest elements"
+    " so far (lowest rank on ties); a rank's optimizer state covers its own",
+    "torch ZeroRedundancyOptimizer._partition_parameters (torch/distributed/optim), torch 2.13",
+)
+def zero1_partition(shapes: list[Shape], ranks: int, rank: int = 0) -> list[Shape]:
+    """The parameters whose optimizer state `rank` keeps under ZeRO-1 (ZeroRedundancyOptimizer).
+
+    Whole tensors are assigned, not flat slices (DeepSpeed's ZeRO-1 slices one flat buffer
+    evenly): rank 0 takes the largest tensor, so with a large embedding it is the fullest
+    rank and its state can exceed 1/ranks of the total."""
+    sizes = [0] * ranks
+    mine: list[Shape] = []
+    for s in sorted(shapes, key=math.prod, reverse=True):
+        r = sizes.index(min(sizes))
+        sizes[r] += math.prod(s)
+        if r == rank:
+            mine.append(s)
+    return mine
+
+
 @dataclass(frozen=True)
 class FsdpGroups:
     """Parameter tensors of the root group and of one block, and the number of blocks."""
@@ -197,7 +219,7 @@ def fsdp_train_memory(spec: Spec, n: int, batch: int, target: Target) -> TrainMe
     layers = st.layers
     fw = fam.forward_saved(spec, n, batch, target)
     parts = phase_parts(fw, grads, tmp)
-    if lay.reshard_after_forward:
+    if lay.reshard:
         fsdp = {
             "forward": {"unsharded_params": u_root, "comm_buffers": ag_block},
             "backward": {"unsharded_params": u_root + u_block, "comm_buffers": ag_block},
@@ -225,24 +247,26 @@ def fsdp_train_memory(spec: Spec, n: int, batch: int, target: Target) -> TrainMe
         "comm_buffers": ag_block,
         "logits": fw.held_through_backward,  # the loop holds cross-entropy's logits
     }
-    if lay.reshard_after_forward:
-        # The root's post-forward frees the last all-gather buffer, before the loss: the end
-        # of forward is the larger of "inside the head" (buffer alive, the loss's fp32 copy
-        # not yet made) and "at the loss" (buffer freed). The loss is the probe's
-        # output.float().sum() (probe/build.make_loss): a 16-bit output of e elements, counted
-        # in `logits` as e * (2 + 4) + 4 bytes, gets an fp32 copy of 4e bytes there.
-        lowp = spec.train.dtype in ("bf16", "fp16")
-        logits = fwd.get("logits", 0)
-        loss_side = 4 + ((logits - 4) * 4 // 6 if lowp and logits > 4 else 0)
-        in_head = parts["forward"] | {"logits": max(0, logits - loss_side)}
-        at_loss = fwd | {"unsharded_params": u_root}
-        parts["forward"] = max(in_head, at_loss, key=lambda d: sum(d.values()))
+    # the parameters unsharded at the end of forward: the root's; every block's without
+    # reshard_after_forward (and under ZeRO-2)
+    at_end = {"unsharded_params": u_root} if lay.reshard else fsdp["backward"]
+    # The root's post-forward frees the last all-gather buffer, before the loss (with or
+    # without reshard_after_forward): the end of forward is the larger of "inside the head"
+    # (buffer alive, the loss's fp32 copy not yet made) and "at the loss" (buffer freed).
+    # The loss is the probe's output.float().sum() (probe/build.make_loss): a 16-bit output
+    # of e elements, counted in `logits` as e * (2 + 4) + 4 bytes, gets an fp32 copy of 4e
+    # bytes there.
+    lowp = spec.train.dtype in ("bf16", "fp16")
+    logits = fwd.get("logits", 0)
+    loss_side = 4 + ((logits - 4) * 4 // 6 if lowp and logits > 4 else 0)
+    in_head = parts["forward"] | {"logits": max(0, logits - loss_side)}
+    at_loss = fwd | at_end
+    parts["forward"] = max(in_head, at_loss, key=lambda d: sum(d.values()))
     if fw.loss_backward:
         # Cross-entropy's own backward (its two gradients beside the saved log-probabilities)
         # runs before any module's backward hook: no block is all-gathered for backward yet,
         # the parameters unsharded are those of the end of forward (the root's; every block's
-        # without reshard_after_forward).
-        at_end = {"unsharded_params": u_root} if lay.reshard_after_forward else fsdp["forward"]
+        # without reshard_after_forward), the last all-gather buffer already freed.
         at_loss_bwd = parts["backward"] | {"backward_transients": fw.loss_backward}
         at_loss_bwd = {k: v for k, v in at_loss_bwd.items() if k != "comm_buffers"} | at_end
         in_blocks = parts["backward"] | {"backward_transients": fw.backward_extra}
