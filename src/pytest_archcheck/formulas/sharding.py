@@ -1,4 +1,9 @@
-"""Per-rank training peak under FSDP2 (and ZeRO-3 taken as FSDP), from parameter shapes.
+"""Per-rank training peak under FSDP2 (and ZeRO-2/3 taken as FSDP), from parameter shapes.
+
+ZeRO-3 is `fully_shard` over the data-parallel ranks, ZeRO-2 the same without resharding
+after forward (FSDP's SHARD_GRAD_OP), as the sharded probe runs them; ZeRO-1 is torch's
+ZeroRedundancyOptimizer, whose rank-0 partition `zero1_partition` gives to
+`memory.model_states`.
 
 What FSDP2 keeps on a rank (torch/distributed/fsdp/_fully_shard/_fsdp_param.py and
 _fsdp_collectives.py, torch 2.13), with S the ranks a group shards over:

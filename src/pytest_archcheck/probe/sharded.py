@@ -30,10 +30,16 @@ the shapes -- which are all memory depends on -- are those of the exact split. A
 model may bring its own plan: a method `tp_plan()` returning {module path: ParallelStyle}
 (wildcards allowed, as in `parallelize_module`), applied instead.
 
-Not measured here (a clear refusal, never a number): ZeRO stages 1 and 2 (DeepSpeed's
-partitioned optimizer and gradient buckets have no torch.distributed equivalent to run),
-plain DDP replicas without sharding (DDP's gradient buckets live in its C++ reducer), CPU
-offload, pipeline and context parallelism.
+DeepSpeed ZeRO stages run as the torch.distributed code that partitions the same states
+(DeepSpeed itself is not a dependency; docs/sharding.md lists where its buffers differ):
+ZeRO-1 as `ZeroRedundancyOptimizer` around the spec's optimizer, ZeRO-2 as `fully_shard`
+with reshard_after_forward=False (FSDP's SHARD_GRAD_OP), ZeRO-3 as `fully_shard`, each over
+the data-parallel ranks.
+
+Not measured here (a clear refusal, never a number): plain DDP replicas without sharding
+(DistributedDataParallel's constructor reads parameter data, which fake tensors have not, and
+its gradient buckets live in its C++ reducer), ZeRO-1 with tensor parallelism, CPU offload,
+pipeline and context parallelism.
 """
 
 from __future__ import annotations
