@@ -1,7 +1,8 @@
 """The per-rank formula (formulas/sharding.py) against the sharded fake probe, which equals
 torch's FSDPMemTracker (test_sharded_probe.py): within 2 % -- here to the byte or nearly --
 on GPT-2- and Llama-shaped reference Transformers, at FSDP 8 and 64 (also without resharding
-after forward), HSDP 2x4 and ZeRO-1/2/3 at 8 and 64 ranks, on both targets. Plus the per-rank parameter bytes worked out by hand from the shapes."""
+after forward), HSDP 2x4, ZeRO-1/2/3 at 8 and 64 ranks, tensor parallelism 2 alone, with FSDP 4
+and with HSDP 2x2, on both targets. Plus the per-rank parameter bytes worked out by hand from the shapes."""
 
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ LAYOUTS: dict[str, dict[str, Any]] = {
     "zero2": {"world_size": 8, "zero_stage": 2},
     "zero2-64": {"parallel": {"dp_replicate": 64, "zero_stage": 2}},
     "zero3-64": {"parallel": {"dp_replicate": 64, "zero_stage": 3}},
+    "tp2": {"parallel": {"tp": 2}},
+    "fsdp4-tp2": {"parallel": {"dp_shard": 4, "tp": 2}},
+    "hsdp2x2-tp2": {"parallel": {"dp_replicate": 2, "dp_shard": 2, "tp": 2}},
 }
 CASES = [
     ("gpt2-fp32-cuda", GPT2, {"batch": 1, "seq_len": 1024}, "cuda"),
@@ -98,20 +102,41 @@ def test_fsdp8_parameter_bytes_by_hand() -> None:
     assert m.layout == "FSDP 8 (world 8)"
 
 
-@pytest.mark.parametrize("parallel", [{"tp": 2}, {"dp_shard": 4, "tp": 2}])
-def test_tensor_parallel_is_an_upper_bound_and_says_so(parallel: dict[str, Any]) -> None:
-    """The formula does not split activations over TP ranks: it reports the layout at tp 1,
-    which the measured TP step never exceeds, and names that in `layout`."""
-    pytest.importorskip("torch")
-    from pytest_archcheck.probe.sharded import measure
-
-    model = GPT2 | {"tied_embeddings": True}
+def test_fsdp4_tp2_parameter_bytes_by_hand() -> None:
+    """GPT-2 layout, tied head, at FSDP 4 x TP 2: a TP rank keeps half of the QKV and up
+    projections' rows (and biases), half of the attention output's and down projection's
+    columns (their biases whole), and every embedding and norm whole; FSDP then chunks each
+    local tensor's dim 0 in 4 (50257 rows pad to 4 x 12565)."""
+    V, H, F, P = 50257, 768, 3072, 1024
+    block = [(H,), (H,), (3 * H // 2, H), (3 * H // 2,), (H, H // 2), (H,), (H,), (H,)]
+    block += [(F // 2, H), (F // 2,), (H, F // 2), (H,)]
+    root = [(V, H), (P, H), (H,), (H,)]
+    shard = sum(math.ceil(s[0] / 4) * math.prod(s[1:]) for s in root + 4 * block)
     spec = Spec.model_validate(
-        {"model": model, "train": {"batch": 1, "seq_len": 1024, "parallel": parallel}}
+        {
+            "model": GPT2,
+            "train": {"batch": 1, "seq_len": 1024, "parallel": {"dp_shard": 4, "tp": 2}},
+        }
     )
-    probe = measure(spec, 1024, 1, emulate="cuda")
+    m = train_memory(spec, 1024, 1, target=target_for(spec, "cpu"))
+    assert m.params == 4 * shard
+    assert m.optimizer == 8 * shard + 4 * len(root + 4 * block)
+    assert m.layout == "FSDP 4 x TP 2 (world 8)"
+    assert "upper bound" not in m.layout
+
+
+def test_tensor_parallel_of_a_mixture_of_experts_is_an_upper_bound_and_says_so() -> None:
+    """The formula's TP split is the reference plan's for dense blocks; for experts it
+    reports the layout at tp 1 (Megatron-style TP only removes bytes from a rank) and names
+    that in `layout`."""
+    moe = LLAMA | {"experts": 4, "experts_per_token": 2, "expert_d_ff": 1024}
+    train = {"batch": 1, "seq_len": 1024, "dtype": "bf16"}
+    spec = Spec.model_validate(
+        {"model": moe, "train": train | {"parallel": {"dp_shard": 4, "tp": 2}}}
+    )
+    at_tp1 = Spec.model_validate({"model": moe, "train": train | {"parallel": {"dp_shard": 4}}})
     est = train_memory(spec, 1024, 1, target=target_for(spec, "cuda"))
-    assert est.total >= probe.peak_bytes
+    assert est.total == train_memory(at_tp1, 1024, 1, target=target_for(spec, "cuda")).total
     assert "not modelled by the formula: tensor parallelism (tp 1)" in est.layout
     assert "an upper bound" in est.layout
 

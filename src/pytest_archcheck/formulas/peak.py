@@ -344,6 +344,10 @@ def train_memory(
 
         if not_modelled(spec):
             return upper_bound(spec, n, batch, target)
+        if lay.tp > 1:
+            from .sharding import tensor_parallel_memory
+
+            return tensor_parallel_memory(spec, n, batch, target)
     # ZeRO-2/3 run as FSDP over the data-parallel ranks; with the older keys'
     # tensor_parallel > 1 (no upper bound labelled for them) the ZeRO arithmetic of
     # memory.model_states stays

@@ -300,6 +300,63 @@ def fsdp_train_memory(spec: Spec, n: int, batch: int, target: Target) -> TrainMe
     )
 
 
+def tp_modelled(spec: Spec) -> bool:
+    """Whether the formula models the spec's tensor parallelism: the reference Transformer
+    under the sharded probe's Megatron-LM plan (families/transformer.py's blocks, no experts,
+    no factory bringing its own `tp_plan()`)."""
+    m = spec.model
+    return m.family == "transformer" and m.experts is None and m.factory is None
+
+
+def tp_local_spec(spec: Spec) -> Spec:
+    """What one tensor-parallel rank computes, as a spec at tp = 1 (Megatron-LM's plan:
+    Shoeybi et al. 2019 §3; torch's ColwiseParallel / RowwiseParallel).
+
+    The fused QKV and the MLP's up (SwiGLU: gate and up) projections are column-parallel:
+    their outputs -- q, k, v, the attention scores and output, the MLP hidden -- hold
+    heads / tp, kv_heads / tp and d_ff / tp on a rank, with the head width unchanged; the
+    attention output and the MLP's down projections are row-parallel: their inputs are those
+    shards, their outputs are all-reduced to the full d_model. Everything else is replicated
+    (no sequence parallelism): the residual stream, norms, embeddings, head and logits. So a
+    rank's step is the step of the same model with heads, kv_heads and d_ff divided by tp --
+    its weights, activations and backward transients alike."""
+    from ..spec.parallel import layout_of
+
+    tp = layout_of(spec).tp
+    m, t = spec.model, spec.train
+    model = m.model_copy(
+        update={
+            "heads": m.head_count // tp,
+            "kv_heads": m.kv_head_count // tp,
+            "head_size": m.head_dim,
+            "d_ff": m.ffn_dim // tp,
+        }
+    )
+    assert t.parallel is not None
+    par = t.parallel.model_copy(update={"tp": 1, "world_size": None})
+    train = t.model_copy(update={"parallel": par, "tensor_parallel": 1, "world_size": 1})
+    return spec.model_copy(update={"model": model, "train": train})
+
+
+@formula(
+    "memory.tensor_parallel",
+    "peak per rank = the layout's peak at tp = 1 with heads / tp, kv_heads / tp, d_ff / tp"
+    " (q, k, v, scores, attention output and MLP hidden sharded; residual stream, norms,"
+    " embeddings, head replicated)",
+    "Shoeybi et al. 2019 (Megatron-LM) §3; torch ColwiseParallel / RowwiseParallel",
+)
+def tensor_parallel_memory(spec: Spec, n: int, batch: int, target: Target) -> TrainMemory:
+    """Rank 0's peak under tensor parallelism (with or without FSDP): `tp_local_spec`'s."""
+    from dataclasses import replace
+
+    from ..spec.parallel import layout_of
+    from .peak import train_memory
+
+    m = train_memory(tp_local_spec(spec), n, batch, target=target)
+    label = layout_of(spec).describe()
+    return replace(m, layout=label, inputs=m.inputs | {"layout": label})
+
+
 def not_modelled(spec: Spec) -> list[str]:
     """What of the spec's [train.parallel] the formula does not model (empty: all of it)."""
     from ..spec.parallel import layout_of
@@ -308,7 +365,7 @@ def not_modelled(spec: Spec) -> list[str]:
     if not lay.declared:
         return []
     out = []
-    if lay.tp > 1:
+    if lay.tp > 1 and not tp_modelled(spec):
         out.append("tensor parallelism (tp 1)")
     if lay.param_dtype not in (None, "fp32") or lay.reduce_dtype not in (None, "fp32"):
         out.append("FSDP mixed precision (fp32 parameters, gradients and activations)")
