@@ -871,6 +871,10 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         # (with checkpointing no block has been recomputed yet: the backward phase's one block
         # of scores, formulas/peak.py, does not exist at the loss's moment)
         loss_moment = ce.backward - (scores if t.checkpointing else 0)
+        if t.checkpointing and pr.lowp:
+            # the loss's backward runs after autocast was left: the checkpointed blocks'
+            # 16-bit weight copies, referenced by the cache alone, are gone (as in `extra`)
+            loss_moment -= 2 * L * c.layer_weights
         extra = max(head_moment + ce.held, extra + ce.held)
         late += ce.held
         if ce.forward_transient:
