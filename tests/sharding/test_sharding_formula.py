@@ -149,11 +149,12 @@ def test_tensor_parallel_of_a_mixture_of_experts_is_an_upper_bound_and_says_so()
     assert "an upper bound" in est.layout
 
 
-def test_fsdp_mixed_precision_is_an_upper_bound_and_says_so() -> None:
+@pytest.mark.parametrize("layout", [{"dp_shard": 8}, {"dp_shard": 4, "tp": 2}])
+def test_fsdp_mixed_precision_is_an_upper_bound_and_says_so(layout: dict[str, Any]) -> None:
     pytest.importorskip("torch")
     from pytest_archcheck.probe.sharded import measure
 
-    parallel = {"dp_shard": 8, "param_dtype": "bf16", "reduce_dtype": "fp32"}
+    parallel = layout | {"param_dtype": "bf16", "reduce_dtype": "fp32"}
     spec = Spec.model_validate(
         {"model": LLAMA, "train": {"batch": 1, "seq_len": 1024, "parallel": parallel}}
     )
@@ -161,6 +162,7 @@ def test_fsdp_mixed_precision_is_an_upper_bound_and_says_so() -> None:
     est = train_memory(spec, 1024, 1, target=target_for(spec, "cuda"))
     assert est.total >= probe.peak_bytes
     assert "FSDP mixed precision" in est.layout
+    assert "tensor parallelism" not in est.layout  # a modelled tp stays in the bound
 
 
 @pytest.mark.parametrize("ranks", [8, 64])

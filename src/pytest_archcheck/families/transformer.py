@@ -532,6 +532,27 @@ class Transformer(Family):
                 'set model.vocab, or input = "embeddings"',
             )
 
+    def tp_local_model(self, spec: Spec, tp: int) -> ModelTable | None:
+        """Megatron-LM's plan (Shoeybi et al. 2019 §3), as probe/sharded.py applies it to the
+        reference blocks: the fused QKV and the MLP's up (SwiGLU: gate and up) projections
+        column-parallel, the attention output and down projections row-parallel. A rank's
+        q, k, v, attention scores and output and MLP hidden hold heads / tp, kv_heads / tp and
+        d_ff / tp (the head width unchanged); the row-parallel outputs are all-reduced to the
+        full d_model, so the residual stream, norms, embeddings, head and logits are
+        replicated (no sequence parallelism). A rank's step is the step of that narrower
+        model. Experts have no reference plan: None."""
+        m = spec.model
+        if m.experts is not None:
+            return None
+        return m.model_copy(
+            update={
+                "heads": m.head_count // tp,
+                "kv_heads": m.kv_head_count // tp,
+                "head_size": m.head_dim,
+                "d_ff": m.ffn_dim // tp,
+            }
+        )
+
     # --- torch side --------------------------------------------------------------------------
 
     def reference_module(self, spec: Spec) -> Any:

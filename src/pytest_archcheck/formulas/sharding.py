@@ -301,38 +301,27 @@ def fsdp_train_memory(spec: Spec, n: int, batch: int, target: Target) -> TrainMe
 
 
 def tp_modelled(spec: Spec) -> bool:
-    """Whether the formula models the spec's tensor parallelism: the reference Transformer
-    under the sharded probe's Megatron-LM plan (families/transformer.py's blocks, no experts,
-    no factory bringing its own `tp_plan()`)."""
-    m = spec.model
-    return m.family == "transformer" and m.experts is None and m.factory is None
+    """Whether the formula models the spec's tensor parallelism: the family unit gives a
+    rank's model under the probe's reference plan (`Family.tp_local_model`), and no factory
+    brings a module -- and maybe its own `tp_plan()` -- the reference plan does not describe."""
+    from ..families import family_of
+    from ..spec.parallel import layout_of
+
+    if spec.model.factory is not None:
+        return False
+    return family_of(spec).tp_local_model(spec, layout_of(spec).tp) is not None
 
 
 def tp_local_spec(spec: Spec) -> Spec:
-    """What one tensor-parallel rank computes, as a spec at tp = 1 (Megatron-LM's plan:
-    Shoeybi et al. 2019 §3; torch's ColwiseParallel / RowwiseParallel).
-
-    The fused QKV and the MLP's up (SwiGLU: gate and up) projections are column-parallel:
-    their outputs -- q, k, v, the attention scores and output, the MLP hidden -- hold
-    heads / tp, kv_heads / tp and d_ff / tp on a rank, with the head width unchanged; the
-    attention output and the MLP's down projections are row-parallel: their inputs are those
-    shards, their outputs are all-reduced to the full d_model. Everything else is replicated
-    (no sequence parallelism): the residual stream, norms, embeddings, head and logits. So a
-    rank's step is the step of the same model with heads, kv_heads and d_ff divided by tp --
-    its weights, activations and backward transients alike."""
+    """What one tensor-parallel rank computes, as a spec at tp = 1: the family unit's
+    `tp_local_model` (for the Transformer: heads, kv_heads and d_ff / tp -- weights,
+    activations and backward transients alike), the same data-parallel layout."""
+    from ..families import family_of
     from ..spec.parallel import layout_of
 
-    tp = layout_of(spec).tp
-    m, t = spec.model, spec.train
-    model = m.model_copy(
-        update={
-            "heads": m.head_count // tp,
-            "kv_heads": m.kv_head_count // tp,
-            "head_size": m.head_dim,
-            "d_ff": m.ffn_dim // tp,
-        }
-    )
-    assert t.parallel is not None
+    model = family_of(spec).tp_local_model(spec, layout_of(spec).tp)
+    t = spec.train
+    assert model is not None and t.parallel is not None
     par = t.parallel.model_copy(update={"tp": 1, "world_size": None})
     train = t.model_copy(update={"parallel": par, "tensor_parallel": 1, "world_size": 1})
     return spec.model_copy(update={"model": model, "train": train})
@@ -380,14 +369,13 @@ def not_modelled(spec: Spec) -> list[str]:
     "Shoeybi et al. 2019 (Megatron-LM); torch FSDP2 MixedPrecisionPolicy",
 )
 def upper_bound(spec: Spec, n: int, batch: int, target: Target) -> TrainMemory:
-    """[train.parallel] keys the formula does not model -- tp > 1 (the family's activations are
-    not split over TP ranks) and 16-bit FSDP param/reduce dtypes (no autocast copies, 16-bit
-    all-gathers) and CPU offload -- are replaced by what bounds them from above: tp = 1
-    (Megatron-style tensor parallelism only removes weight and activation bytes from a rank),
-    fp32 parameters and compute (16-bit all-gathers and activations are half the size) and
-    states kept on the device. The result says so in
-    `layout`; the sharded probe (`check --probe`, `probe --device fake`) measures the layout
-    itself."""
+    """[train.parallel] keys the formula does not model -- tp > 1 where the family unit has no
+    TP split for the model (`tp_modelled`), 16-bit FSDP param/reduce dtypes (no autocast
+    copies, 16-bit all-gathers) and CPU offload -- are replaced by what bounds them from
+    above: tp = 1 (Megatron-style tensor parallelism only removes weight and activation bytes
+    from a rank), fp32 parameters and compute (16-bit all-gathers and activations are half the
+    size) and states kept on the device; a modelled tp stays. The result says so in `layout`;
+    the sharded probe (`check --probe`, `probe --device fake`) measures the layout itself."""
     from dataclasses import replace
 
     from ..spec.parallel import layout_of
@@ -396,8 +384,9 @@ def upper_bound(spec: Spec, n: int, batch: int, target: Target) -> TrainMemory:
     p = spec.train.parallel
     assert p is not None
     why = not_modelled(spec)
+    tp = 1 if "tensor parallelism (tp 1)" in why else p.tp
     par = p.model_copy(
-        update={"tp": 1, "param_dtype": None, "reduce_dtype": None, "offload": "none"}
+        update={"tp": tp, "param_dtype": None, "reduce_dtype": None, "offload": "none"}
     )
     update: dict[str, Any] = {"parallel": par}
     if "FSDP mixed precision (fp32 parameters, gradients and activations)" in why:
