@@ -78,6 +78,8 @@ def main() -> None:
         ),
         "peak_gib": round(res.peak_bytes / 2**30, 2) if res.peak_bytes is not None else None,
         "formula_gib": round(est.total / 2**30, 2),
+        "formula_bytes": est.total,
+        "formula_phase": est.phase,
         "formula_layout": est.layout,
         "result": res.to_json(),
     }

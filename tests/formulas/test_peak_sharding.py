@@ -55,7 +55,12 @@ def test_zero_stages_partition_over_data_parallel_ranks() -> None:
     _, m1 = _mem(world_size=8, zero_stage=1)
     _, m2 = _mem(world_size=8, zero_stage=2)
     spec3, m3 = _mem(world_size=8, zero_stage=3)
-    assert m1.optimizer == -(-m0.optimizer // 8)
+    # stage 1 is torch's ZeroRedundancyOptimizer (what the sharded probe runs): whole tensors
+    # given greedily by size, so rank 0 keeps about an eighth of AdamW's state -- within one
+    # largest tensor's two moments (the 32000 x 4096 table) of it -- not DeepSpeed's exact
+    # flat eighth (test_states.py keeps DeepSpeed's tables)
+    assert abs(m1.optimizer - m0.optimizer / 8) <= 2 * 4 * 32000 * 4096
+    assert m1.optimizer < m0.optimizer // 7
     assert _states(world_size=8, zero_stage=1).grads == 4 * P  # stage 1 keeps full gradients
     assert _states(world_size=8, zero_stage=2).grads == 4 * P // 8 == 3_369_207_808
     # stage 3 is taken as FSDP over the 8 data-parallel ranks (what the sharded probe runs):

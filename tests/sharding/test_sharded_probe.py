@@ -57,12 +57,22 @@ def _torch_tracker_peak(spec: Spec, model: Any = None) -> int:
     from pytest_archcheck.spec.parallel import layout_of
 
     loss_fn = make_loss(spec)
-    with fake_world(layout_of(spec).world_size):
+    lay = layout_of(spec)
+    with fake_world(lay.world_size):
         model = prepare(spec, model)
         with FakeTensorMode(allow_non_fake_inputs=True):
             materialise(model)
             model.train()
-            opt = make_optimizer(spec, list(model.parameters()))
+            if lay.zero_stage == 1:
+                # ZeRO-1 as torch ships it, built here (AdamW, the spec's optimizer)
+                from torch.distributed.optim import ZeroRedundancyOptimizer
+
+                assert spec.train.optimizer == "adamw"
+                opt = ZeroRedundancyOptimizer(
+                    list(model.parameters()), optimizer_class=torch.optim.AdamW, lr=0.0
+                )
+            else:
+                opt = make_optimizer(spec, list(model.parameters()))
 
             def step() -> None:
                 _, _, _, loss = train_step(
@@ -77,7 +87,9 @@ def _torch_tracker_peak(spec: Spec, model: Any = None) -> int:
                 tracker: Any = FSDPMemTracker(model, opt)
             else:
                 tracker = MemTracker()
-                tracker.track_external(model, opt)
+                # ZeroRedundancyOptimizer keeps rank 0's state in its local `optim`, which
+                # MemTracker must be shown to count the state made in the warm-up step
+                tracker.track_external(model, getattr(opt, "optim", opt))
             with tracker:
                 step()
             snap = tracker.get_tracker_snapshot("peak")
@@ -92,6 +104,11 @@ LAYOUTS = {
     "hsdp2x4": {"dp_replicate": 2, "dp_shard": 4},
     "tp2": {"tp": 2},
     "fsdp8-keep-unsharded": {"dp_shard": 8, "reshard_after_forward": False},
+    "zero1-8": {"dp_replicate": 8, "zero_stage": 1},
+    "zero1-64": {"dp_replicate": 64, "zero_stage": 1},
+    "zero2-8": {"dp_replicate": 8, "zero_stage": 2},
+    "zero2-64": {"dp_replicate": 64, "zero_stage": 2},
+    "zero3-64": {"dp_replicate": 64, "zero_stage": 3},
 }
 
 
@@ -113,6 +130,18 @@ def test_zero3_is_fsdp_over_the_data_parallel_ranks() -> None:
     got = measure(legacy, N, BATCH)
     assert got.peak_bytes == _torch_tracker_peak(legacy)
     assert got.peak_bytes == measure(_spec({"dp_shard": 8}), N, BATCH).peak_bytes
+
+
+def test_zero2_is_fsdp_keeping_parameters_gathered_from_forward_to_backward() -> None:
+    """ZeRO-2's torch counterpart is FSDP's SHARD_GRAD_OP: fully_shard over the data-parallel
+    ranks with reshard_after_forward = False, whatever [train.parallel] says of resharding."""
+    from pytest_archcheck.probe.sharded import measure
+
+    zero2 = measure(_spec(world_size=8, zero_stage=2), N, BATCH)
+    keep = measure(_spec({"dp_shard": 8, "reshard_after_forward": False}), N, BATCH)
+    assert zero2.peak_bytes == keep.peak_bytes
+    assert zero2.extra["parts"] == keep.extra["parts"]
+    assert zero2.extra["layout"] == "DDP replicate 8 x ZeRO-2 (world 8)"
 
 
 # --- the per-rank account by hand (reference Transformer, GPT-2 layout, untied head) -------
@@ -140,6 +169,41 @@ def test_fsdp8_model_states_by_hand() -> None:
     assert parts["unsharded_params"] == 4 * sum(map(math.prod, ROOT + BLOCK))
     assert parts["all_gather"] == 4 * W * sum(_shard(s, W) for s in BLOCK)
     assert parts["reduce_scatter"] == 0 and parts["grads"] == 0  # peak before the first one
+
+
+def test_zero1_model_states_by_hand() -> None:
+    """ZeRO-1 (ZeroRedundancyOptimizer) at world 8: parameters stay whole on every rank; the
+    optimizer state is that of rank 0's whole tensors. Worked out from the shapes: sorted by
+    size, the six 256x64 / 64x256 MLP matrices (16,384 elements) go to ranks 0-5, the three
+    192x64 QKV weights (12,288) to ranks 6, 7, 6; the first 120x64 table (7,680) to rank 7
+    (12,288, the least loaded), the second to rank 0 (16,384 against 20,480 .. 24,576); every
+    smaller tensor then lands on ranks 1-5, which stay below rank 0's 24,064 elements. Rank 0:
+    24,064 elements in 2 tensors -> AdamW 2 x 4 x 24,064 + two fp32 step counters."""
+    from pytest_archcheck.probe.sharded import measure
+
+    got = measure(_spec({"dp_replicate": 8, "zero_stage": 1}), N, BATCH).extra
+    parts = got["parts"]
+    whole = 4 * sum(map(math.prod, ROOT + 3 * BLOCK))
+    assert parts["params"] == whole
+    assert parts["optimizer"] == 2 * 4 * (16384 + 7680) + 2 * 4
+    assert parts["unsharded_params"] == parts["all_gather"] == parts["reduce_scatter"] == 0
+    assert got["layout"] == "DDP replicate 8 x ZeRO-1 (world 8)"
+
+
+def test_zero2_model_states_by_hand() -> None:
+    """ZeRO-2 at world 8: parameters, gradients and optimizer state are sharded in 8 (every
+    dim 0 here divides by 8, no padding); at the backward peak every parameter is gathered."""
+    from pytest_archcheck.probe.sharded import measure
+
+    W = 8
+    tensors = ROOT + 3 * BLOCK
+    sharded = 4 * sum(_shard(s, W) for s in tensors)
+    got = measure(_spec({"dp_replicate": W, "zero_stage": 2}), N, BATCH).extra
+    parts = got["parts"]
+    assert sharded == 4 * sum(map(math.prod, tensors)) // W
+    assert parts["params"] == sharded
+    assert parts["optimizer"] == 2 * sharded + 4 * len(tensors)
+    assert parts["unsharded_params"] == 4 * sum(map(math.prod, tensors))
 
 
 class _TPMLPStack(torch.nn.Module):
@@ -197,7 +261,7 @@ def test_world_1024_runs_in_one_process() -> None:
 @pytest.mark.parametrize(
     ("train", "words"),
     [
-        ({"world_size": 8, "zero_stage": 2}, "zero_stage 2 is not measured"),
+        ({"parallel": {"dp_replicate": 4, "tp": 2, "zero_stage": 1}}, "zero_stage 1 with tp"),
         ({"parallel": {"dp_replicate": 4}}, "plain DDP"),
         ({"parallel": {"dp_shard": 4, "offload": "optimizer"}}, 'offload = "optimizer"'),
     ],

@@ -300,6 +300,13 @@ class Family:
         """Inconsistent dimensions in the spec (ARC304)."""
         return iter(())
 
+    def tp_local_model(self, spec: Spec, tp: int) -> ModelTable | None:
+        """The model one tensor-parallel rank computes under the sharded probe's plan for the
+        reference module, as a model table at tp = 1 (formulas/sharding.py gives it to the
+        per-rank formula); None: the unit does not model tensor parallelism, and the formula
+        reports the layout at tp = 1 as a labelled upper bound."""
+        return None
+
     # --- torch side (imported lazily; the static path never calls these) ---------------------
 
     def reference_module(self, spec: Spec) -> Any:

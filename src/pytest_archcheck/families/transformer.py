@@ -532,6 +532,27 @@ class Transformer(Family):
                 'set model.vocab, or input = "embeddings"',
             )
 
+    def tp_local_model(self, spec: Spec, tp: int) -> ModelTable | None:
+        """Megatron-LM's plan (Shoeybi et al. 2019 §3), as probe/sharded.py applies it to the
+        reference blocks: the fused QKV and the MLP's up (SwiGLU: gate and up) projections
+        column-parallel, the attention output and down projections row-parallel. A rank's
+        q, k, v, attention scores and output and MLP hidden hold heads / tp, kv_heads / tp and
+        d_ff / tp (the head width unchanged); the row-parallel outputs are all-reduced to the
+        full d_model, so the residual stream, norms, embeddings, head and logits are
+        replicated (no sequence parallelism). A rank's step is the step of that narrower
+        model. Experts have no reference plan: None."""
+        m = spec.model
+        if m.experts is not None:
+            return None
+        return m.model_copy(
+            update={
+                "heads": m.head_count // tp,
+                "kv_heads": m.kv_head_count // tp,
+                "head_size": m.head_dim,
+                "d_ff": m.ffn_dim // tp,
+            }
+        )
+
     # --- torch side --------------------------------------------------------------------------
 
     def reference_module(self, spec: Spec) -> Any:
@@ -871,6 +892,10 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         # (with checkpointing no block has been recomputed yet: the backward phase's one block
         # of scores, formulas/peak.py, does not exist at the loss's moment)
         loss_moment = ce.backward - (scores if t.checkpointing else 0)
+        if t.checkpointing and pr.lowp:
+            # the loss's backward runs after autocast was left: the checkpointed blocks'
+            # 16-bit weight copies, referenced by the cache alone, are gone (as in `extra`)
+            loss_moment -= 2 * L * c.layer_weights
         extra = max(head_moment + ce.held, extra + ce.held)
         late += ce.held
         if ce.forward_transient:

@@ -115,7 +115,15 @@ def model_states(spec: Spec, shapes: list[Shape], target: Target) -> ModelStateB
     from ..spec.parallel import layout_of
 
     lay = layout_of(spec)
-    if lay.tp > 1 or lay.zero_stage > 0:
+    if lay.zero1 and lay.tp == 1:
+        # torch's ZeroRedundancyOptimizer: rank 0 keeps the state of whole tensors
+        # (sharding.zero1_partition), and its step runs over those only
+        from .sharding import zero1_partition
+
+        mine = zero1_partition(list(shapes), lay.dp)
+        optimizer = optimizer_bytes(t.optimizer, mine, sum(map(math.prod, mine)))
+        tmp = step_temporaries(target, t.optimizer, mine)
+    elif lay.tp > 1 or lay.zero_stage > 0:
         tp = lay.tp
         dp = lay.dp
         params, grads, optimizer = -(-params // tp), -(-grads // tp), -(-optimizer // tp)
@@ -145,6 +153,7 @@ class _Static:
 @per_spec(maxsize=256)
 def _static(spec: Spec, target: Target) -> _Static:
     from ..runtime.cuda import allocator_overhead
+    from ..spec.parallel import layout_of
 
     shapes = shapes_from_spec(spec)
     states = model_states(spec, shapes, target)
@@ -154,6 +163,16 @@ def _static(spec: Spec, target: Target) -> _Static:
         always, grad_pad = allocator_overhead(
             spec.train.optimizer, target.device, sizes, len(shapes)
         )
+        lay = layout_of(spec)
+        if lay.zero1 and lay.tp == 1:
+            # the moments' rounding over rank 0's partition only (params and grads are whole)
+            from .sharding import zero1_partition
+
+            mine = zero1_partition(list(shapes), lay.dp)
+            part_always, part_pad = allocator_overhead(
+                spec.train.optimizer, target.device, Counter(map(math.prod, mine)), len(mine)
+            )
+            always = grad_pad + part_always - part_pad
     return _Static(states, always, grad_pad, len(shapes))
 
 
@@ -325,7 +344,14 @@ def train_memory(
 
         if not_modelled(spec):
             return upper_bound(spec, n, batch, target)
-    if lay.fsdp_like:
+        if lay.tp > 1:
+            from .sharding import tensor_parallel_memory
+
+            return tensor_parallel_memory(spec, n, batch, target)
+    # ZeRO-2/3 run as FSDP over the data-parallel ranks; with the older keys'
+    # tensor_parallel > 1 (no upper bound labelled for them) the ZeRO arithmetic of
+    # memory.model_states stays
+    if lay.fsdp_like and (lay.tp == 1 or lay.declared):
         from .sharding import fsdp_train_memory
 
         return fsdp_train_memory(spec, n, batch, target)

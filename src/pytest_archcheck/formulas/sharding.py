@@ -1,4 +1,9 @@
-"""Per-rank training peak under FSDP2 (and ZeRO-3 taken as FSDP), from parameter shapes.
+"""Per-rank training peak under FSDP2 (and ZeRO-2/3 taken as FSDP), from parameter shapes.
+
+ZeRO-3 is `fully_shard` over the data-parallel ranks, ZeRO-2 the same without resharding
+after forward (FSDP's SHARD_GRAD_OP), as the sharded probe runs them; ZeRO-1 is torch's
+ZeroRedundancyOptimizer, whose rank-0 partition `zero1_partition` gives to
+`memory.model_states`.
 
 What FSDP2 keeps on a rank (torch/distributed/fsdp/_fully_shard/_fsdp_param.py and
 _fsdp_collectives.py, torch 2.13), with S the ranks a group shards over:
@@ -78,6 +83,28 @@ def unsharded_bytes(shapes: list[Shape], ranks: int, alloc: Callable[[int], int]
 def all_gather_bytes(shapes: list[Shape], ranks: int, alloc: Callable[[int], int]) -> int:
     """The all-gather output buffer of one FSDP group."""
     return alloc(4 * ranks * sum(math.prod(shard_shape(s, ranks)) for s in shapes))
+
+
+@formula(
+    "sharding.zero1_partition",
+    "parameters sorted by numel (largest first), each to the rank holding the fewest elements"
+    " so far (lowest rank on ties); a rank's optimizer state covers its own",
+    "torch ZeroRedundancyOptimizer._partition_parameters (torch/distributed/optim), torch 2.13",
+)
+def zero1_partition(shapes: list[Shape], ranks: int, rank: int = 0) -> list[Shape]:
+    """The parameters whose optimizer state `rank` keeps under ZeRO-1 (ZeroRedundancyOptimizer).
+
+    Whole tensors are assigned, not flat slices (DeepSpeed's ZeRO-1 slices one flat buffer
+    evenly): rank 0 takes the largest tensor, so with a large embedding it is the fullest
+    rank and its state can exceed 1/ranks of the total."""
+    sizes = [0] * ranks
+    mine: list[Shape] = []
+    for s in sorted(shapes, key=math.prod, reverse=True):
+        r = sizes.index(min(sizes))
+        sizes[r] += math.prod(s)
+        if r == rank:
+            mine.append(s)
+    return mine
 
 
 @dataclass(frozen=True)
@@ -197,7 +224,7 @@ def fsdp_train_memory(spec: Spec, n: int, batch: int, target: Target) -> TrainMe
     layers = st.layers
     fw = fam.forward_saved(spec, n, batch, target)
     parts = phase_parts(fw, grads, tmp)
-    if lay.reshard_after_forward:
+    if lay.reshard:
         fsdp = {
             "forward": {"unsharded_params": u_root, "comm_buffers": ag_block},
             "backward": {"unsharded_params": u_root + u_block, "comm_buffers": ag_block},
@@ -225,24 +252,26 @@ def fsdp_train_memory(spec: Spec, n: int, batch: int, target: Target) -> TrainMe
         "comm_buffers": ag_block,
         "logits": fw.held_through_backward,  # the loop holds cross-entropy's logits
     }
-    if lay.reshard_after_forward:
-        # The root's post-forward frees the last all-gather buffer, before the loss: the end
-        # of forward is the larger of "inside the head" (buffer alive, the loss's fp32 copy
-        # not yet made) and "at the loss" (buffer freed). The loss is the probe's
-        # output.float().sum() (probe/build.make_loss): a 16-bit output of e elements, counted
-        # in `logits` as e * (2 + 4) + 4 bytes, gets an fp32 copy of 4e bytes there.
-        lowp = spec.train.dtype in ("bf16", "fp16")
-        logits = fwd.get("logits", 0)
-        loss_side = 4 + ((logits - 4) * 4 // 6 if lowp and logits > 4 else 0)
-        in_head = parts["forward"] | {"logits": max(0, logits - loss_side)}
-        at_loss = fwd | {"unsharded_params": u_root}
-        parts["forward"] = max(in_head, at_loss, key=lambda d: sum(d.values()))
+    # the parameters unsharded at the end of forward: the root's; every block's without
+    # reshard_after_forward (and under ZeRO-2)
+    at_end = {"unsharded_params": u_root} if lay.reshard else fsdp["backward"]
+    # The root's post-forward frees the last all-gather buffer, before the loss (with or
+    # without reshard_after_forward): the end of forward is the larger of "inside the head"
+    # (buffer alive, the loss's fp32 copy not yet made) and "at the loss" (buffer freed).
+    # The loss is the probe's output.float().sum() (probe/build.make_loss): a 16-bit output
+    # of e elements, counted in `logits` as e * (2 + 4) + 4 bytes, gets an fp32 copy of 4e
+    # bytes there.
+    lowp = spec.train.dtype in ("bf16", "fp16")
+    logits = fwd.get("logits", 0)
+    loss_side = 4 + ((logits - 4) * 4 // 6 if lowp and logits > 4 else 0)
+    in_head = parts["forward"] | {"logits": max(0, logits - loss_side)}
+    at_loss = fwd | at_end
+    parts["forward"] = max(in_head, at_loss, key=lambda d: sum(d.values()))
     if fw.loss_backward:
         # Cross-entropy's own backward (its two gradients beside the saved log-probabilities)
         # runs before any module's backward hook: no block is all-gathered for backward yet,
         # the parameters unsharded are those of the end of forward (the root's; every block's
-        # without reshard_after_forward).
-        at_end = {"unsharded_params": u_root} if lay.reshard_after_forward else fsdp["forward"]
+        # without reshard_after_forward), the last all-gather buffer already freed.
         at_loss_bwd = parts["backward"] | {"backward_transients": fw.loss_backward}
         at_loss_bwd = {k: v for k, v in at_loss_bwd.items() if k != "comm_buffers"} | at_end
         in_blocks = parts["backward"] | {"backward_transients": fw.backward_extra}
@@ -271,6 +300,52 @@ def fsdp_train_memory(spec: Spec, n: int, batch: int, target: Target) -> TrainMe
     )
 
 
+def tp_modelled(spec: Spec) -> bool:
+    """Whether the formula models the spec's tensor parallelism: the family unit gives a
+    rank's model under the probe's reference plan (`Family.tp_local_model`), and no factory
+    brings a module -- and maybe its own `tp_plan()` -- the reference plan does not describe."""
+    from ..families import family_of
+    from ..spec.parallel import layout_of
+
+    if spec.model.factory is not None:
+        return False
+    return family_of(spec).tp_local_model(spec, layout_of(spec).tp) is not None
+
+
+def tp_local_spec(spec: Spec) -> Spec:
+    """What one tensor-parallel rank computes, as a spec at tp = 1: the family unit's
+    `tp_local_model` (for the Transformer: heads, kv_heads and d_ff / tp -- weights,
+    activations and backward transients alike), the same data-parallel layout."""
+    from ..families import family_of
+    from ..spec.parallel import layout_of
+
+    model = family_of(spec).tp_local_model(spec, layout_of(spec).tp)
+    t = spec.train
+    assert model is not None and t.parallel is not None
+    par = t.parallel.model_copy(update={"tp": 1, "world_size": None})
+    train = t.model_copy(update={"parallel": par, "tensor_parallel": 1, "world_size": 1})
+    return spec.model_copy(update={"model": model, "train": train})
+
+
+@formula(
+    "memory.tensor_parallel",
+    "peak per rank = the layout's peak at tp = 1 with heads / tp, kv_heads / tp, d_ff / tp"
+    " (q, k, v, scores, attention output and MLP hidden sharded; residual stream, norms,"
+    " embeddings, head replicated)",
+    "Shoeybi et al. 2019 (Megatron-LM) §3; torch ColwiseParallel / RowwiseParallel",
+)
+def tensor_parallel_memory(spec: Spec, n: int, batch: int, target: Target) -> TrainMemory:
+    """Rank 0's peak under tensor parallelism (with or without FSDP): `tp_local_spec`'s."""
+    from dataclasses import replace
+
+    from ..spec.parallel import layout_of
+    from .peak import train_memory
+
+    m = train_memory(tp_local_spec(spec), n, batch, target=target)
+    label = layout_of(spec).describe()
+    return replace(m, layout=label, inputs=m.inputs | {"layout": label})
+
+
 def not_modelled(spec: Spec) -> list[str]:
     """What of the spec's [train.parallel] the formula does not model (empty: all of it)."""
     from ..spec.parallel import layout_of
@@ -279,7 +354,7 @@ def not_modelled(spec: Spec) -> list[str]:
     if not lay.declared:
         return []
     out = []
-    if lay.tp > 1:
+    if lay.tp > 1 and not tp_modelled(spec):
         out.append("tensor parallelism (tp 1)")
     if lay.param_dtype not in (None, "fp32") or lay.reduce_dtype not in (None, "fp32"):
         out.append("FSDP mixed precision (fp32 parameters, gradients and activations)")
@@ -294,14 +369,13 @@ def not_modelled(spec: Spec) -> list[str]:
     "Shoeybi et al. 2019 (Megatron-LM); torch FSDP2 MixedPrecisionPolicy",
 )
 def upper_bound(spec: Spec, n: int, batch: int, target: Target) -> TrainMemory:
-    """[train.parallel] keys the formula does not model -- tp > 1 (the family's activations are
-    not split over TP ranks) and 16-bit FSDP param/reduce dtypes (no autocast copies, 16-bit
-    all-gathers) and CPU offload -- are replaced by what bounds them from above: tp = 1
-    (Megatron-style tensor parallelism only removes weight and activation bytes from a rank),
-    fp32 parameters and compute (16-bit all-gathers and activations are half the size) and
-    states kept on the device. The result says so in
-    `layout`; the sharded probe (`check --probe`, `probe --device fake`) measures the layout
-    itself."""
+    """[train.parallel] keys the formula does not model -- tp > 1 where the family unit has no
+    TP split for the model (`tp_modelled`), 16-bit FSDP param/reduce dtypes (no autocast
+    copies, 16-bit all-gathers) and CPU offload -- are replaced by what bounds them from
+    above: tp = 1 (Megatron-style tensor parallelism only removes weight and activation bytes
+    from a rank), fp32 parameters and compute (16-bit all-gathers and activations are half the
+    size) and states kept on the device; a modelled tp stays. The result says so in `layout`;
+    the sharded probe (`check --probe`, `probe --device fake`) measures the layout itself."""
     from dataclasses import replace
 
     from ..spec.parallel import layout_of
@@ -310,8 +384,9 @@ def upper_bound(spec: Spec, n: int, batch: int, target: Target) -> TrainMemory:
     p = spec.train.parallel
     assert p is not None
     why = not_modelled(spec)
+    tp = 1 if "tensor parallelism (tp 1)" in why else p.tp
     par = p.model_copy(
-        update={"tp": 1, "param_dtype": None, "reduce_dtype": None, "offload": "none"}
+        update={"tp": tp, "param_dtype": None, "reduce_dtype": None, "offload": "none"}
     )
     update: dict[str, Any] = {"parallel": par}
     if "FSDP mixed precision (fp32 parameters, gradients and activations)" in why:

@@ -30,15 +30,22 @@ the shapes -- which are all memory depends on -- are those of the exact split. A
 model may bring its own plan: a method `tp_plan()` returning {module path: ParallelStyle}
 (wildcards allowed, as in `parallelize_module`), applied instead.
 
-Not measured here (a clear refusal, never a number): ZeRO stages 1 and 2 (DeepSpeed's
-partitioned optimizer and gradient buckets have no torch.distributed equivalent to run),
-plain DDP replicas without sharding (DDP's gradient buckets live in its C++ reducer), CPU
-offload, pipeline and context parallelism.
+DeepSpeed ZeRO stages run as the torch.distributed code that partitions the same states
+(DeepSpeed itself is not a dependency; docs/sharding.md lists where its buffers differ):
+ZeRO-1 as `ZeroRedundancyOptimizer` around the spec's optimizer, ZeRO-2 as `fully_shard`
+with reshard_after_forward=False (FSDP's SHARD_GRAD_OP), ZeRO-3 as `fully_shard`, each over
+the data-parallel ranks.
+
+Not measured here (a clear refusal, never a number): plain DDP replicas without sharding
+(DistributedDataParallel's constructor reads parameter data, which fake tensors have not, and
+its gradient buckets live in its C++ reducer), ZeRO-1 with tensor parallelism, CPU offload,
+pipeline and context parallelism.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,18 +83,19 @@ class NotMeasured(ValueError):
 
 def refusal(lay: Layout) -> str | None:
     """Why `lay` cannot be measured here, naming the key; None when it can."""
-    if lay.zero_stage in (1, 2):
+    if lay.zero1 and lay.tp > 1:
         return (
-            f"zero_stage {lay.zero_stage} is not measured by the sharded probe (DeepSpeed's"
-            " partitioned optimizer and gradient buckets have no torch.distributed counterpart"
-            " to run); the per-rank formula (`archcheck estimate`) covers it, or use"
-            " zero_stage = 3 / dp_shard (FSDP2), which the probe runs"
+            "zero_stage 1 with tp > 1 is not measured (ZeroRedundancyOptimizer over"
+            " tensor-parallel DTensor parameters is not a path torch runs); use zero_stage 2"
+            " or 3, or dp_shard (FSDP2), with tp"
         )
     if lay.dp_replicate > 1 and lay.dp_shard == 1 and lay.zero_stage == 0:
         return (
-            f"dp_replicate {lay.dp_replicate} without dp_shard is plain DDP, whose gradient"
-            " buckets live in its C++ reducer and are not measured; probe one replica"
-            " (dp_replicate = 1) and add DDP's buckets (bucket_cap_mb) yourself"
+            f"dp_replicate {lay.dp_replicate} without dp_shard or zero_stage is plain DDP,"
+            " which does not run on fake tensors (DistributedDataParallel's constructor reads"
+            " parameter data to verify shapes across ranks; its gradient buckets live in its"
+            " C++ reducer); probe one replica (dp_replicate = 1) and add DDP's buckets"
+            " (bucket_cap_mb) yourself, or set zero_stage = 1 (ZeroRedundancyOptimizer)"
         )
     if lay.offload != "none":
         return (
@@ -289,22 +297,44 @@ def prepare(spec: Spec, model: Any = None) -> Any:
     if lay.tp > 1:
         _apply_tp(model, mesh["tp"], lay.tp)
     # FSDP over the data-parallel ranks: dp_shard (2-D with dp_replicate: HSDP), or all
-    # data-parallel ranks for ZeRO-3
+    # data-parallel ranks for ZeRO-3 (fully_shard) and ZeRO-2 (fully_shard without
+    # resharding after forward: FSDP's SHARD_GRAD_OP, torch's ZeRO-2 counterpart)
     fsdp_mesh = None
     if lay.dp_shard > 1:
         fsdp_mesh = mesh["dp_replicate", "dp_shard"] if lay.dp_replicate > 1 else mesh["dp_shard"]
-    elif lay.zero_stage == 3 and lay.dp_replicate > 1:
+    elif lay.zero_stage in (2, 3) and lay.dp_replicate > 1:
         fsdp_mesh = mesh["dp_replicate"]
     if fsdp_mesh is not None:
         mp = MixedPrecisionPolicy(
             param_dtype=_dtype(lay.param_dtype), reduce_dtype=_dtype(lay.reduce_dtype)
         )
         for blk in _blocks(model):
-            fully_shard(
-                blk, mesh=fsdp_mesh, mp_policy=mp, reshard_after_forward=lay.reshard_after_forward
-            )
+            fully_shard(blk, mesh=fsdp_mesh, mp_policy=mp, reshard_after_forward=lay.reshard)
         fully_shard(model, mesh=fsdp_mesh, mp_policy=mp)
     return model
+
+
+def make_step_optimizer(spec: Spec, params: list[Any], foreach: bool | None = None) -> Any:
+    """The [train] optimizer for the layout: under ZeRO-1, wrapped in torch's
+    ZeroRedundancyOptimizer over the data-parallel ranks (rank 0 keeps the state of its
+    partition: parameters sorted by size, each given greedily to the least-loaded rank).
+
+    Call inside `fake_world` after `prepare`, under the step's FakeTensorMode."""
+    import torch
+    from torch.distributed.optim import ZeroRedundancyOptimizer
+
+    from .build import make_optimizer
+
+    if not layout_of(spec).zero1:
+        return make_optimizer(spec, params, foreach=foreach)
+    # the same class and hyper-parameters make_optimizer picks, read off a one-element twin
+    # (its `defaults` also hold keys the constructor does not take: AdamW's
+    # decoupled_weight_decay)
+    proto = make_optimizer(spec, [torch.nn.Parameter(torch.empty(1, device="meta"))], foreach)
+    cls = type(proto)
+    takes = inspect.signature(cls.__init__).parameters
+    kwargs = {k: v for k, v in proto.defaults.items() if k in takes}
+    return ZeroRedundancyOptimizer(params, optimizer_class=cls, **kwargs)
 
 
 def materialise(model: Any) -> None:
@@ -404,8 +434,9 @@ def _run_step(
     alloc_size: Any,
 ) -> StepMeasurement:
     """Materialise, warm the optimizer, and track one step (see step.measure for the protocol)."""
-    from .build import make_inputs, make_loss, make_optimizer
+    from .build import make_inputs, make_loss
     from .step import (
+        _state_tensors,
         forget_host_step_counters,
         step_kernels,
         tracked_optimizer_step,
@@ -429,7 +460,11 @@ def _run_step(
                 # in a real run too -- such a step uses the for-loop implementation
                 mixed = len({type(p) for p in params}) > 1
                 foreach = None if mixed else True if cuda else None
-                opt = make_optimizer(spec, [p for p in params if p.requires_grad], foreach=foreach)
+                opt = make_step_optimizer(
+                    spec, [p for p in params if p.requires_grad], foreach=foreach
+                )
+                # ZeroRedundancyOptimizer keeps its partition's state in its local optimizer
+                local = getattr(opt, "optim", opt)
                 # steady state: one whole step first, so that FSDP2's lazy initialisation
                 # (first all-gather allocates the unsharded parameters with `empty`, later
                 # ones re-grow them with `resize_`) and the optimizer state are behind us
@@ -440,7 +475,7 @@ def _run_step(
                 opt.step()
                 opt.zero_grad(set_to_none=True)
                 if cuda:
-                    forget_host_step_counters(tracker, opt)
+                    forget_host_step_counters(tracker, local)
                 tracker.reset_peak()
                 tracker.peak_start = tracker.clock
                 tracker.flops = 0
@@ -457,6 +492,7 @@ def _run_step(
                 flops_train = tracker.flops
                 del loss
                 grad_rids, opt_rids = tracked_optimizer_step(tracker, params, opt)
+                opt_rids |= {tracker.rid(t) for t in _state_tensors(local)}
     finally:
         tracker.stop()
     bd = dict.fromkeys(PARTS, 0)

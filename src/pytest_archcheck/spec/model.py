@@ -290,7 +290,9 @@ class ParallelTable(_Table):
     The mesh is dp_replicate x dp_shard x cp x tp x pp (torchtitan's order); world_size is its
     product unless given, and a given one must equal it (spec/parallel.py checks, ARC304).
     dp_shard is FSDP2 (`fully_shard`, ZeRO-3-like); zero_stage is DeepSpeed-style sharding of
-    the dp_replicate data-parallel ranks and cannot be combined with dp_shard > 1.
+    the dp_replicate data-parallel ranks and cannot be combined with dp_shard > 1; it is
+    measured as torch's counterpart (1: ZeroRedundancyOptimizer, 2: `fully_shard` without
+    resharding after forward, 3: `fully_shard`; docs/sharding.md).
     """
 
     dp_shard: PosInt = 1

@@ -51,14 +51,30 @@ class Layout:
 
     @property
     def fsdp_like(self) -> bool:
-        """FSDP2 shards the step (dp_shard > 1), or ZeRO-3, which the probe and the formula
-        take as FSDP over the data-parallel ranks (the same three states sharded)."""
-        return self.fsdp or (self.zero_stage == 3 and self.dp_replicate > 1)
+        """FSDP2 shards the step (dp_shard > 1), or ZeRO-2/3, which the probe and the formula
+        take as FSDP over the data-parallel ranks: ZeRO-3 as `fully_shard`, ZeRO-2 as
+        `fully_shard(reshard_after_forward=False)` (FSDP's SHARD_GRAD_OP; docs/sharding.md
+        says where DeepSpeed's own buffers differ)."""
+        return self.fsdp or (self.zero_stage in (2, 3) and self.dp_replicate > 1)
+
+    @property
+    def zero1(self) -> bool:
+        """ZeRO-1 over data-parallel replicas: torch's ZeroRedundancyOptimizer partitions the
+        optimizer state, parameters and gradients stay whole on every rank."""
+        return self.zero_stage == 1 and self.dp_replicate > 1 and not self.fsdp
+
+    @property
+    def reshard(self) -> bool:
+        """FSDP2's reshard_after_forward as run: ZeRO-2 keeps the gathered parameters from
+        forward to backward (only gradients and optimizer state stay partitioned)."""
+        return self.reshard_after_forward and not (self.zero_stage == 2 and not self.fsdp)
 
     @property
     def shard_ranks(self) -> int:
-        """Ranks one FSDP group shards over (dp_shard; all data-parallel ranks for ZeRO-3)."""
-        return self.dp_shard if self.fsdp else self.dp_replicate if self.zero_stage == 3 else 1
+        """Ranks one FSDP group shards over (dp_shard; all data-parallel ranks for ZeRO-2/3)."""
+        if self.fsdp:
+            return self.dp_shard
+        return self.dp_replicate if self.zero_stage in (2, 3) else 1
 
     @property
     def sharded(self) -> bool:
