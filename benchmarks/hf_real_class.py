@@ -44,11 +44,15 @@ def main(names: list[str], target: str = "cpu") -> None:
                 print(f"| {name} | {dtype} | refused: {loaded.problems[0].message[:60]} | | | |")
                 break
             t0 = time.perf_counter()
-            e = estimate(loaded.spec, target=target)
+            from pytest_archcheck.families import family_of
+
+            unit = family_of(loaded.spec)
+            n = 256 if unit.sequence else unit.train_n(loaded.spec)  # an image model: its side
+            e = estimate(loaded.spec, n=n, target=target)
             if "memory" in e.refused:  # no formula: nothing to compare (ARC307)
                 print(f"| {name} | {dtype} | not modelled | | | |")
                 break
-            res = probe.run(loaded.spec, device="fake", n=256, batch=1, emulate=target)
+            res = probe.run(loaded.spec, device="fake", n=n, batch=1, emulate=target)
             took = time.perf_counter() - t0
             if res.peak_bytes is None:
                 print(f"| {name} | {dtype} | probe failed: {res.findings[0].message[:80]} | | | |")

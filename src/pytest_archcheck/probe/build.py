@@ -244,8 +244,9 @@ def make_inputs(spec: Spec, n: int, batch: int, device: Any, model: Any = None) 
     if m.inputs is not None:
         return tuple(_input(kind, spec, n, batch, device, model) for kind in m.inputs)
     from ..families import family_of
+    from .hf_class import with_attention_mask
 
-    return family_of(spec).make_inputs(spec, n, batch, device)
+    return with_attention_mask(model, family_of(spec).make_inputs(spec, n, batch, device))
 
 
 def _input(kind: str, spec: Spec, n: int, batch: int, device: Any, model: Any) -> Any:
