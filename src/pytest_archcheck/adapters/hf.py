@@ -572,6 +572,20 @@ def _t5(r: _Reader, mt5: bool = False) -> None:
     r.take("train", "dropout", "dropout_rate", default=0.1)
 
 
+def _two_stacks(
+    r: _Reader, *, d_model: int, layers: int, heads: int, d_ff: int, vocab: int
+) -> None:
+    """The encoder and decoder sizes BART-style configs (BART, Whisper) name per stack; the
+    defaults are the config class's (the same for both stacks)."""
+    m = "model"
+    r.take(m, "d_model", "d_model", default=d_model)
+    r.take(m, "vocab", "vocab_size", default=vocab)
+    for stack, prefix in (("encoder", ""), ("decoder", "decoder_")):
+        r.take(m, f"{prefix}layers" if prefix else "layers", f"{stack}_layers", default=layers)
+        r.take(m, f"{prefix}heads", f"{stack}_attention_heads", default=heads)
+        r.take(m, f"{prefix}d_ff", f"{stack}_ffn_dim", default=d_ff)
+
+
 def _bart(r: _Reader) -> None:
     """BART (BartForConditionalGeneration): post-norm blocks with biases everywhere, learned
     positions in each stack with two reserved rows (BartLearnedPositionalEmbedding's offset of
@@ -579,14 +593,7 @@ def _bart(r: _Reader) -> None:
     ignores the legacy keys of old BART configs (`normalize_before`, `add_final_layer_norm`,
     `add_bias_logits`, ...), and so does the count."""
     m = "model"
-    r.take(m, "d_model", "d_model", default=1024)
-    r.take(m, "layers", "encoder_layers", default=12)
-    r.take(m, "decoder_layers", "decoder_layers", default=12)
-    r.take(m, "heads", "encoder_attention_heads", default=16)
-    r.take(m, "decoder_heads", "decoder_attention_heads", default=16)
-    r.take(m, "d_ff", "encoder_ffn_dim", default=4096)
-    r.take(m, "decoder_d_ff", "decoder_ffn_dim", default=4096)
-    r.take(m, "vocab", "vocab_size", default=50265)
+    _two_stacks(r, d_model=1024, layers=12, heads=16, d_ff=4096, vocab=50265)
     rows = r.get("max_position_embeddings", default=1024)
     if _int(rows):
         r.put(m, "max_positions", rows + 2, "max_position_embeddings")
@@ -610,14 +617,7 @@ def _whisper(r: _Reader) -> None:
     bias, a final LayerNorm per stack, a head tied to the decoder's token table. The encoder
     runs at exactly max_source_positions positions (2x as many input frames)."""
     m = "model"
-    r.take(m, "d_model", "d_model", default=384)
-    r.take(m, "layers", "encoder_layers", default=4)
-    r.take(m, "decoder_layers", "decoder_layers", default=4)
-    r.take(m, "heads", "encoder_attention_heads", default=6)
-    r.take(m, "decoder_heads", "decoder_attention_heads", default=6)
-    r.take(m, "d_ff", "encoder_ffn_dim", default=1536)
-    r.take(m, "decoder_d_ff", "decoder_ffn_dim", default=1536)
-    r.take(m, "vocab", "vocab_size", default=51865)
+    _two_stacks(r, d_model=384, layers=4, heads=6, d_ff=1536, vocab=51865)
     r.take(m, "in_channels", "num_mel_bins", default=80)
     r.put(m, "stem_strides", [1, 2], "num_mel_bins")
     src = r.take(m, "max_positions", "max_source_positions", default=1500)

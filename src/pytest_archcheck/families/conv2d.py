@@ -52,8 +52,21 @@ def layer_list(spec: Spec) -> tuple[list[int], list[int], list[int]]:
     return kernels, strides, outs
 
 
+class ImageSide:
+    """n of an image model (estimate, probe and budgets alike): the image side."""
+
+    def train_n(self, spec: Spec) -> int:
+        return image_side(spec)
+
+    def budget_n(self, spec: Spec) -> int:
+        return image_side(spec)
+
+    def infer_n(self, spec: Spec) -> int:
+        return image_side(spec)
+
+
 @register
-class Conv2d(Family):
+class Conv2d(ImageSide, Family):
     name = "conv2d"
     serves = ("cnn",)
     inputs = ("image",)
@@ -97,15 +110,6 @@ class Conv2d(Family):
             bns += [c, c] + ([c] if (st != 1 or c_in != c) else [])
             c_in = c
         return sum(2 * 4 * c + 8 for c in bns)
-
-    def train_n(self, spec: Spec) -> int:
-        return image_side(spec)
-
-    def budget_n(self, spec: Spec) -> int:
-        return image_side(spec)
-
-    def infer_n(self, spec: Spec) -> int:
-        return image_side(spec)
 
     def forward_saved(self, spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
         return resnet_activations(spec, n, batch, target)

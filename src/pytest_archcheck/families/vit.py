@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..formulas.registry import formula
 from . import Family, ForwardSaved, Problem, Shape, register
-from .conv2d import image_side
+from .conv2d import ImageSide, image_side
 from .transformer import bias_parts, classes_head, layer_shapes, matmul_mlp, norm_shapes
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ def vit_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSa
 
 
 @register
-class VisionTransformer(Family):
+class VisionTransformer(ImageSide, Family):
     name = "vit"
     serves = ("transformer",)
     inputs = ("image",)
@@ -162,15 +162,6 @@ class VisionTransformer(Family):
         if (k := classes_head(spec)) is not None:
             out += [(k, h), (k,)]
         return out
-
-    def train_n(self, spec: Spec) -> int:
-        return image_side(spec)
-
-    def budget_n(self, spec: Spec) -> int:
-        return image_side(spec)
-
-    def infer_n(self, spec: Spec) -> int:
-        return image_side(spec)
 
     def forward_saved(self, spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
         return vit_activations(spec, n, batch, target)
