@@ -93,10 +93,6 @@ def _attention_shapes(m: ModelTable, inner: int, parts: frozenset[str]) -> list[
     return out
 
 
-def _mlp(m: ModelTable, parts: frozenset[str], f: int) -> list[Shape]:
-    return mlp_shapes(m, parts, f)
-
-
 def stack_shapes(m: ModelTable, decoder: bool) -> list[Shape]:
     """One stack's blocks (and its relative-bias table), in the classes' order."""
     parts, norm = bias_parts(m), norm_shapes(m, m.d_model)
@@ -111,7 +107,7 @@ def stack_shapes(m: ModelTable, decoder: bool) -> list[Shape]:
         out += norm
         if decoder:
             out += _attention_shapes(m, inner, parts) + norm
-        out += _mlp(m, parts, f) + norm
+        out += mlp_shapes(m, parts, f) + norm
     return out
 
 
@@ -128,23 +124,23 @@ def encoder_decoder_flops(
     end's share of them. Cores: the encoder's is bidirectional, the decoder's self-attention
     causal (halved under the archcheck convention, whole under flop_counter's, which counts
     what SDPA and eager matmuls compute), the cross-attention's n_d x n_e."""
-    from ..formulas.flops import attention_core_flops, matmul_flops
+    from ..formulas.flops import attention_core_flops, dense_flops, matmul_flops
 
     m = spec.model
     h, b = m.d_model, batch
     nd = target_len(spec, n)
     te, td = b * n, b * nd
-
-    def dense(tokens: int, inner: int, f: int) -> int:
-        ffn = matmul_flops(tokens, h, f) * (3 if matmul_mlp(m) == "swiglu" else 2)
-        return matmul_flops(tokens, h, 3 * inner) + matmul_flops(tokens, inner, h) + ffn
-
     ae, ad = m.head_count, decoder_heads(m)
     ie, id_ = inner_width(m, ae), inner_width(m, ad)
     hde, hdd = ie // ae, id_ // ad
-    enc = m.layers * (dense(te, ie, m.ffn_dim) + attention_core_flops(b, ae, n, n, hde))
+
+    def dense(tokens: int, heads: int, hd: int, f: int) -> int:
+        """q/k/v/o and the MLP of one block (no grouped-query attention here)."""
+        return dense_flops(tokens, h, heads, heads, hd, f, matmul_mlp(m))
+
+    enc = m.layers * (dense(te, ae, hde, m.ffn_dim) + attention_core_flops(b, ae, n, n, hde))
     half = convention != "flop_counter"
-    dec_self = dense(td, id_, decoder_ffn(m)) + attention_core_flops(
+    dec_self = dense(td, ad, hdd, decoder_ffn(m)) + attention_core_flops(
         b, ad, nd, nd, hdd, causal_half=half
     )
     cross = (

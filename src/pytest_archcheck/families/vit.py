@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from ..formulas.memo import per_spec
 from ..formulas.registry import formula
 from . import Family, ForwardSaved, Problem, Shape, register
 from .conv2d import ImageSide, image_side
@@ -58,15 +59,13 @@ def vit_positions(m: ModelTable, n: int) -> int:
 )
 def vit_flops(spec: Spec, n: int, batch: int) -> int:
     """Forward FLOPs of a ViT on a batch of n x n images."""
-    from ..formulas.flops import attention_core_flops, matmul_flops
+    from ..formulas.flops import attention_core_flops, dense_flops, matmul_flops
 
     m = spec.model
     h, p, c = m.d_model, patch_side(m), m.in_channels or 3
     t, patches = vit_positions(m, n), (n // p) ** 2
     a, hd, kv = m.head_count, m.head_dim, m.kv_head_count
-    tokens = batch * t
-    dense = matmul_flops(tokens, h, (a + 2 * kv) * hd) + matmul_flops(tokens, a * hd, h)
-    dense += matmul_flops(tokens, h, m.ffn_dim) * (3 if matmul_mlp(m) == "swiglu" else 2)
+    dense = dense_flops(batch * t, h, a, kv, hd, m.ffn_dim, matmul_mlp(m))
     core = attention_core_flops(batch, a, t, t, hd)
     out = matmul_flops(batch * patches, c * p * p, h) + m.layers * (dense + core)
     if m.pooler:
@@ -74,6 +73,27 @@ def vit_flops(spec: Spec, n: int, batch: int) -> int:
     if (k := classes_head(spec)) is not None:
         out += matmul_flops(batch, h, k)
     return out
+
+
+@per_spec(64)
+def encoder_spec(spec: Spec, _: None) -> Spec:
+    """The Transformer unit's spec of a ViT's blocks: an encoder over T embeddings (no
+    positions of its own: the ViT adds them). One object per ViT spec, so that the
+    Transformer formula's per-spec memos hit across the n_max search."""
+    from ..spec.model import Spec as SpecModel
+
+    m = spec.model
+    return SpecModel.model_validate(
+        {
+            "model": {
+                "family": "transformer", "input": "embeddings", "layers": m.layers,
+                "d_model": m.d_model, "heads": m.heads, "d_ff": m.d_ff, "mlp": m.mlp,
+                "norm": m.norm, "bias": m.bias, "biases": m.biases, "positional": "none",
+                "causal": False, "pooler": m.pooler, "head": m.head, "classes": m.classes,
+            },
+            "train": spec.train.model_dump(exclude_none=True),
+        }
+    )  # fmt: skip
 
 
 @formula(
@@ -89,22 +109,10 @@ def vit_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSa
     from dataclasses import replace
 
     from ..runtime import Precision
-    from ..spec.model import Spec as SpecModel
     from .transformer import transformer_activations
 
     m = spec.model
-    enc = SpecModel.model_validate(
-        {
-            "model": {
-                "family": "transformer", "input": "embeddings", "layers": m.layers,
-                "d_model": m.d_model, "heads": m.heads, "d_ff": m.d_ff, "mlp": m.mlp,
-                "norm": m.norm, "bias": m.bias, "biases": m.biases, "positional": "none",
-                "causal": False, "pooler": m.pooler, "head": m.head,
-                "classes": m.classes,
-            },
-            "train": spec.train.model_dump(exclude_none=True),
-        }
-    )  # fmt: skip
+    enc = encoder_spec(spec, None)
     t = vit_positions(m, n)
     fw = transformer_activations(enc, t, batch, target)
 

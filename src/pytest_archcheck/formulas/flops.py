@@ -126,7 +126,7 @@ def _core(
     return attention_core_flops(batch, heads, n, n_k, head_dim, causal_half=causal and n_k == n)
 
 
-def _dense(
+def dense_flops(
     tokens: int, d_model: int, heads: int, kv_heads: int, head_dim: int, d_ff: int, mlp: MLPKind
 ) -> int:
     """FLOPs of one block's q/k/v/o projections and MLP over `tokens` tokens (no attention core)."""
@@ -158,7 +158,7 @@ def transformer_layer_forward_flops(
 ) -> int:
     """Forward FLOPs of one block at batch x n (projections + attention core + MLP)."""
     kv, hd = kv_heads_and_head_dim(d_model, heads, kv_heads, head_dim)
-    dense = _dense(batch * n, d_model, heads, kv, hd, d_ff, mlp)
+    dense = dense_flops(batch * n, d_model, heads, kv, hd, d_ff, mlp)
     core = _core(
         batch, n, heads, hd, attention=attention, window=window, causal=causal,
         convention=convention,
@@ -195,7 +195,7 @@ def transformer_flops(
     """
     kv, hd = kv_heads_and_head_dim(d_model, heads, kv_heads, head_dim)
     # One layer = transformer_layer_forward_flops, kept in its two parts for the SDPA backward.
-    dense = _dense(batch * n, d_model, heads, kv, hd, d_ff, mlp)
+    dense = dense_flops(batch * n, d_model, heads, kv, hd, d_ff, mlp)
     core = _core(
         batch, n, heads, hd, attention=attention, window=window, causal=causal,
         convention=convention,
@@ -228,7 +228,7 @@ def transformer_decode_step_flops(
 ) -> int:
     """FLOPs of generating one token per sequence with a KV cache holding `context` positions."""
     kv, hd = kv_heads_and_head_dim(d_model, heads, kv_heads, head_dim)
-    dense = _dense(batch, d_model, heads, kv, hd, d_ff, mlp)
+    dense = dense_flops(batch, d_model, heads, kv, hd, d_ff, mlp)
     core = attention_core_flops(batch, heads, 1, context, hd)
     head = matmul_flops(batch, d_model, vocab) if vocab else 0
     return layers * (dense + core) + head
