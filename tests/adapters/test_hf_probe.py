@@ -49,6 +49,9 @@ def _small(model_type: str, dtype: str) -> Spec:
         upd["embed_dim"] = 64
     if m.max_positions is not None:
         upd["max_positions"] = 600
+    if m.rotary_dim is not None:  # the same fraction of the new head dimension
+        new_hd = 48 if m.head_size is not None else 32
+        upd["rotary_dim"] = max(2, m.rotary_dim * new_hd // m.head_dim // 2 * 2)
     if m.experts is not None:
         upd |= {"experts": 4, "expert_d_ff": 64, "shared_d_ff": 96 if m.shared_d_ff else 0}
     train = spec.train.model_copy(update={"seq_len": 256, "batch": 2, "dtype": dtype})
@@ -85,7 +88,10 @@ def test_fake_probe_runs_and_the_formula_agrees(model_type: str, dtype: str, tar
     assert res.peak_bytes is not None, res.findings
     if target == "cpu":  # (emulated CUDA rounds every tensor up to the allocator's blocks)
         assert res.breakdown is not None
-        assert res.breakdown["params"] == 4 * e.params  # the weights the probe built
+        # the weights the probe built, and GPT-2's per-block causal-mask buffers: a bool
+        # max_positions² table and a 4-byte scalar in each of the 2 blocks
+        buffers = 2 * (600**2 + 4) if model_type == "gpt2" else 0
+        assert res.breakdown["params"] == 4 * e.params + buffers
     error = e.memory.total / res.peak_bytes - 1
     assert abs(error) < TOLERANCE, (error, e.memory.to_json(), res.breakdown)
 

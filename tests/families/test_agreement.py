@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from family_specs import specs
+from hostcaps import host_cannot_run
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -60,6 +61,7 @@ def _keeps_positions(spec: Spec, n: int) -> bool:
 @given(data=st.data())
 def test_generated_specs_agree(unit: str, data: st.DataObject) -> None:
     spec, n = data.draw(specs(unit, N_RANGE[unit]))
+    assume(not host_cannot_run(spec))
     if unit == "conv1d":
         assume(_keeps_positions(spec, n))
     err, detail = _agree(spec, n)
@@ -93,7 +95,10 @@ PINNED = {
 @pytest.mark.parametrize("name", sorted(PINNED))
 def test_pinned_cases(name: str) -> None:
     raw, n = PINNED[name]
-    err, detail = _agree(Spec.model_validate(raw), n)
+    spec = Spec.model_validate(raw)
+    if host_cannot_run(spec):
+        pytest.skip("torch's bf16 oneDNN LSTM kernel does not run on this CPU (no AVX-512 BF16)")
+    err, detail = _agree(spec, n)
     assert abs(err) <= TOLERANCE, (f"{err:+.2%}", detail)
 
 

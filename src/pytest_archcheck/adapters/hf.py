@@ -84,8 +84,55 @@ def _dtype(r: _Reader) -> None:
         r.put("infer", "dtype", short, "torch_dtype", "dtype")
 
 
-def _mlp(act: Any) -> str:
-    return "relu" if isinstance(act, str) and act.lower() == "relu" else "gelu"
+# transformers' ACT2FN names -> (the spec's non-gated `mlp`, its `activation` when the saved
+# tensors differ from the kind's default kernel). Measured with saved_tensors_hooks on
+# transformers 4.57's activations (families.transformer.ACT_SAVED).
+_ACTS: dict[str, tuple[str, str | None]] = {
+    "gelu": ("gelu", None),
+    "gelu_pytorch_tanh": ("gelu", None),  # F.gelu(approximate="tanh"): one kernel, as "gelu"
+    "gelu_new": ("gelu", "gelu_new"),
+    "gelu_accurate": ("gelu", "gelu_new"),  # the same decomposed tanh form, other constants
+    "gelu_fast": ("gelu", "gelu_fast"),
+    "quick_gelu": ("gelu", "quick_gelu"),
+    "gelu_python": ("gelu", "gelu_python"),
+    "relu": ("relu", None),
+    "silu": ("gelu", "silu"),
+    "swish": ("gelu", "silu"),
+}
+
+
+def _act(r: _Reader, key: str, default: str) -> None:
+    """`mlp` (and `activation` where the saved tensors differ) of a non-gated MLP's hidden
+    activation; a name the family has no saved-tensor model for is ARC302 at the key (it used
+    to be counted as GELU, silently)."""
+    name = r.get(key, default=default)
+    kind = _ACTS.get(str(name).lower()) if isinstance(name, str) else None
+    if kind is None:
+        raise AdapterError(
+            "ARC302",
+            f"`{key}` = {json.dumps(name)}: the activation's saved tensors are not modelled "
+            f"(known: {', '.join(sorted(_ACTS))}), so the training peak would be wrong. "
+            "Measure the real class instead (`archcheck probe config.json --device fake`)",
+            r.line(key) or r.line("model_type") or 1,
+        )
+    r.put("model", "mlp", kind[0], key)
+    r.put("model", "activation", kind[1], key)
+
+
+def _partial_rotary(r: _Reader, fraction: object, key: str, concat: bool = False) -> None:
+    """`rotary_dim` from a fraction of the head rotated (transformers: int(head_dim * f)):
+    when part of the head is rotated, or always where the class slices and concatenates
+    (`concat`: GPT-NeoX, Phi, Phi-3, StableLM)."""
+    m = r.tables["model"]
+    h, heads, size = _int(m.get("d_model")), _int(m.get("heads")), _int(m.get("head_size"))
+    if not isinstance(fraction, (int, float)) or isinstance(fraction, bool):
+        return
+    hd = size if size else (h // heads if h and heads else None)
+    if not hd:
+        return
+    dims = int(hd * fraction)
+    if 0 < dims < hd or (concat and dims == hd):
+        r.put("model", "rotary_dim", dims - dims % 2, key)
 
 
 def _gpt2(r: _Reader) -> None:
@@ -97,11 +144,12 @@ def _gpt2(r: _Reader) -> None:
     r.put(m, "d_ff", inner if inner is not None else (4 * d if _int(d) else None), "n_inner")
     r.take(m, "vocab", "vocab_size", default=50257)
     r.take(m, "max_positions", "n_positions", "n_ctx", default=1024)
-    r.put(m, "mlp", _mlp(r.get("activation_function", default="gelu_new")), "activation_function")
+    _act(r, "activation_function", "gelu_new")
     r.put(m, "norm", "layernorm")
     r.put(m, "bias", "all")
     r.put(m, "positional", "learned")
     r.put(m, "causal", True)
+    r.put(m, "causal_mask_buffer", True)  # GPT2Attention's `bias` and `masked_bias` buffers
     r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
     r.take("train", "dropout", "resid_pdrop", default=0.1)
 
@@ -123,9 +171,10 @@ def _bert(r: _Reader, roberta: bool = False, vocab: int | None = None) -> None:
     kind = r.get("position_embedding_type", default="absolute")
     positional = "learned" if kind == "absolute" else "relative"
     r.put(m, "positional", positional, "position_embedding_type")
-    r.put(m, "mlp", _mlp(r.get("hidden_act", default="gelu")), "hidden_act")
+    _act(r, "hidden_act", "gelu")
     r.put(m, "norm", "layernorm")
     r.put(m, "norm_placement", "post")
+    r.put(m, "fused_projections", False)  # query / key / value
     r.put(m, "bias", "all")
     r.put(m, "causal", bool(r.get("is_decoder", default=False)), "is_decoder")
     r.put(m, "pooler", True)
@@ -166,7 +215,8 @@ def _gate(r: _Reader, key: str, arch: str) -> str:
     act = str(r.get(key, default="silu")).lower()
     if act in ("silu", "swish"):
         return "swiglu"
-    if act.startswith("gelu"):
+    if act.startswith("gelu") and act in _ACTS:
+        r.put("model", "activation", _ACTS[act][1], key)  # a decomposed GELU saves more
         return "geglu"
     _refuse(r, key, arch, "is a gated activation the spec has no name for")
 
@@ -246,6 +296,9 @@ def _llama_like(r: _Reader, arch: str, d: HFConfig) -> None:
     r.put(m, "causal", True)
     r.take(m, "tied_embeddings", "tie_word_embeddings", default=d.get("tied", False))
     r.take("train", "dropout", "attention_dropout", default=0.0)
+    # q_proj/k_proj/v_proj and gate_proj/up_proj (Phi-3 fuses them: `_llama` says so)
+    r.put(m, "fused_projections", False)
+    _partial_rotary(r, r.get("partial_rotary_factor", default=1.0), "partial_rotary_factor")
 
 
 def _llama(r: _Reader, model_type: str) -> None:
@@ -264,6 +317,10 @@ def _llama(r: _Reader, model_type: str) -> None:
     if r.get("mlp_bias", default=False):
         parts.append("mlp")
     _biases(r, parts, "attention_bias", "mlp_bias")
+    if model_type == "phi3":  # qkv_proj and gate_up_proj; rotary by slice and concatenate
+        r.put(m, "fused_projections", True)
+        factor = r.get("partial_rotary_factor", default=1.0)
+        _partial_rotary(r, factor, "partial_rotary_factor", concat=True)
     if model_type == "olmo":  # OlmoLayerNorm: F.layer_norm without weight or bias
         r.put(m, "norm", "layernorm")
         r.put(m, "norm_affine", False)
@@ -343,6 +400,8 @@ def _stablelm(r: _Reader) -> None:
     _llama_like(r, arch, d)
     if r.get("qk_layernorm", default=False):
         _refuse(r, "qk_layernorm", arch, "adds per-head q/k LayerNorms")
+    _partial_rotary(r, r.get("partial_rotary_factor", default=0.25), "partial_rotary_factor", True)
+    r.put(m, "kv_repeat", True)  # StableLmSdpaAttention calls repeat_kv before SDPA
     r.put(m, "mlp", _gate(r, "hidden_act", arch), "hidden_act")
     r.put(m, "norm", "layernorm", "layer_norm_eps")
     qkv = bool(r.get("use_qkv_bias", default=False))
@@ -359,7 +418,7 @@ def _starcoder2(r: _Reader) -> None:
     d = {"hidden_size": 3072, "layers": 30, "heads": 24, "kv_heads": 2, "d_ff": 12288,
          "vocab": 49152, "max_positions": 4096, "tied": True}  # fmt: skip
     _llama_like(r, arch, d)
-    r.put(m, "mlp", _mlp(r.get("hidden_act", default="gelu_pytorch_tanh")), "hidden_act")
+    _act(r, "hidden_act", "gelu_pytorch_tanh")
     r.put(m, "norm", "layernorm", "norm_epsilon")
     bias = bool(r.get("use_bias", default=True))
     _biases(r, ["qkv", "out", "mlp", "norm"] if bias else ["norm"], "use_bias")
@@ -373,8 +432,10 @@ def _gpt_neox(r: _Reader) -> None:
     d = {"hidden_size": 6144, "layers": 44, "heads": 64, "d_ff": 24576, "vocab": 50432,
          "max_positions": 2048}  # fmt: skip
     _llama_like(r, arch, d)
+    r.put(m, "fused_projections", True)  # one query_key_value projection
+    _partial_rotary(r, r.get("rotary_pct", default=0.25), "rotary_pct", concat=True)
     r.tables[m].pop("head_size", None)
-    r.put(m, "mlp", _mlp(r.get("hidden_act", default="gelu")), "hidden_act")
+    _act(r, "hidden_act", "gelu")
     r.put(m, "norm", "layernorm", "layer_norm_eps")
     attn = ["qkv", "out"] if r.get("attention_bias", default=True) else []
     _biases(r, [*attn, "mlp", "norm"], "attention_bias")
@@ -395,12 +456,16 @@ def _gptj(r: _Reader) -> None:
     r.put(m, "d_ff", inner if inner is not None else (4 * h if _int(h) else None), "n_inner")
     r.take(m, "vocab", "vocab_size", default=50400)
     r.take(m, "max_positions", "n_positions", default=2048)
-    r.put(m, "mlp", _mlp(r.get("activation_function", default="gelu_new")), "activation_function")
+    _act(r, "activation_function", "gelu_new")
     r.put(m, "norm", "layernorm", "layer_norm_epsilon")
     _biases(r, ["mlp", "norm", "head"])
     r.put(m, "parallel", True)
     r.put(m, "layer_norms", 1)
+    r.put(m, "fused_projections", False)  # q_proj / k_proj / v_proj
     r.put(m, "positional", "rotary", "rotary_dim")
+    rot, heads = _int(r.get("rotary_dim", default=64)), _int(r.tables[m].get("heads"))
+    if rot and heads and _int(h) and rot < h // heads:
+        r.put(m, "rotary_dim", rot, "rotary_dim")
     r.put(m, "causal", True)
     r.take(m, "tied_embeddings", "tie_word_embeddings", default=False)
     r.take("train", "dropout", "resid_pdrop", default=0.0)
@@ -430,7 +495,7 @@ def _falcon(r: _Reader) -> None:
     r.put(m, "d_ff", ffn if ffn is not None else (4 * h if _int(h) else None), "ffn_hidden_size")
     r.take(m, "vocab", "vocab_size", default=65024)
     r.take(m, "max_positions", "max_position_embeddings", default=2048)
-    r.put(m, "mlp", _mlp(r.get("activation", default="gelu")), "activation")
+    _act(r, "activation", "gelu")
     r.put(m, "norm", "layernorm", "layer_norm_epsilon")
     bias = bool(r.get("bias", default=False))
     _biases(r, ["qkv", "out", "mlp", "norm"] if bias else ["norm"], "bias")
@@ -451,7 +516,8 @@ def _phi(r: _Reader) -> None:
     _llama_like(r, arch, d)
     if r.get("qk_layernorm", default=False):
         _refuse(r, "qk_layernorm", arch, "adds q/k LayerNorms")
-    r.put(m, "mlp", _mlp(r.get("hidden_act", default="gelu_new")), "hidden_act")
+    _partial_rotary(r, r.get("partial_rotary_factor", default=0.5), "partial_rotary_factor", True)
+    _act(r, "hidden_act", "gelu_new")
     r.put(m, "norm", "layernorm", "layer_norm_eps")
     _biases(r, ["qkv", "out", "mlp", "norm", "head"])
     r.put(m, "parallel", True)
@@ -476,7 +542,8 @@ def _opt(r: _Reader) -> None:
         r.put(m, "position_offset", 2, "max_position_embeddings")
     r.take(m, "embed_dim", "word_embed_proj_dim")
     r.put(m, "positional", "learned")
-    r.put(m, "mlp", _mlp(r.get("activation_function", default="relu")), "activation_function")
+    r.put(m, "fused_projections", False)  # q_proj / k_proj / v_proj
+    _act(r, "activation_function", "relu")
     r.put(m, "norm", "layernorm")
     bias = bool(r.get("enable_bias", default=True))
     _biases(r, ["qkv", "out", "mlp", "norm"] if bias else ["norm"], "enable_bias")
@@ -600,7 +667,7 @@ def _bart(r: _Reader) -> None:
         r.put(m, "decoder_max_positions", rows + 2, "max_position_embeddings")
         r.put(m, "position_offset", 2, "max_position_embeddings")
     r.put(m, "positional", "learned")
-    r.put(m, "mlp", _mlp(r.get("activation_function", default="gelu")), "activation_function")
+    _act(r, "activation_function", "gelu")
     r.put(m, "norm", "layernorm")
     r.put(m, "norm_placement", "post")
     _biases(r, ["qkv", "out", "mlp", "norm"])
@@ -623,7 +690,7 @@ def _whisper(r: _Reader) -> None:
     src = r.take(m, "max_positions", "max_source_positions", default=1500)
     r.take(m, "decoder_max_positions", "max_target_positions", default=448)
     r.put(m, "positional", "learned")
-    r.put(m, "mlp", _mlp(r.get("activation_function", default="gelu")), "activation_function")
+    _act(r, "activation_function", "gelu")
     r.put(m, "norm", "layernorm")
     _biases(r, ["qv", "out", "mlp", "norm"])
     r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
@@ -650,7 +717,7 @@ def _vit(r: _Reader) -> None:
     pooled = r.get("pooler_output_size", default=h)
     if pooled != h:
         _refuse(r, "pooler_output_size", arch, "makes the pooler d_model x pooler_output_size")
-    r.put(m, "mlp", _mlp(r.get("hidden_act", default="gelu")), "hidden_act")
+    _act(r, "hidden_act", "gelu")
     r.put(m, "norm", "layernorm", "layer_norm_eps")
     qkv = bool(r.get("qkv_bias", default=True))
     _biases(r, ["qkv", "out", "mlp", "norm"] if qkv else ["out", "mlp", "norm"], "qkv_bias")

@@ -204,6 +204,41 @@ def windowed(m: ModelTable) -> bool:
     return m.attention in ("sliding", "local") and m.window > 0
 
 
+# sb·f-sized tensors a non-gated MLP keeps for backward (the activation's input, what it
+# saves inside, its output, which the down projection saves): one-kernel GELU and SiLU save
+# their input (2 with the output); ReLU its output, the same tensor the down projection keeps
+# (1); transformers' decomposed forms save their intermediates too -- gelu_new (NewGELU,
+# 0.5·x·(1 + tanh(√(2/π)(x + 0.044715·x³)))) the tanh, 0.5·x and 1 + tanh (5); gelu_fast 6
+# intermediates (8); quick_gelu (x·sigmoid(1.702·x)) the sigmoid (3); gelu_python
+# (x·0.5·(1 + erf(x/√2))) the erf input, 0.5·x and 1 + erf but not x (4). Measured with
+# torch.autograd.graph.saved_tensors_hooks on transformers 4.57's ACT2FN, fp32 and bf16
+# autocast alike (tests/families/test_activation_saved.py).
+ACT_SAVED: dict[str | None, int] = {
+    None: 2, "silu": 2, "gelu_new": 5, "gelu_fast": 8, "quick_gelu": 3, "gelu_python": 4,
+}  # fmt: skip
+
+
+def act_saved(m: ModelTable) -> int:
+    """sb·f-sized tensors the activation of one MLP keeps (ACT_SAVED)."""
+    if m.mlp == "relu" and m.activation is None:
+        return 1
+    return ACT_SAVED[m.activation]
+
+
+def rotary_concat(m: ModelTable) -> bool:
+    """Rotary by slice and concatenate (`rotary_dim` set): q and k come out of a cat as new
+    (b, heads, s, hd)-contiguous tensors instead of keeping the projection's layout."""
+    return m.positional == "rotary" and m.rotary_dim is not None
+
+
+def band_masked(m: ModelTable, n: int) -> bool:
+    """Whether windowed layers pass a band mask at sequence length n: only when some key
+    lies outside the window. transformers (masking_utils, _ignore_causal_mask_sdpa) drops
+    the mask and runs is_causal when kv_length < sliding_window (= window + 1, the query's
+    own key counted), i.e. n <= window; the reference module does the same."""
+    return windowed(m) and n > m.window
+
+
 def is_global_layer(m: ModelTable, i: int) -> bool:
     """Layer i (0-based) attends to every position: a windowed stack's every `global_every`-th
     layer ((i + 1) % k == 0, as Gemma-2's odd layers and Gemma-3's every sixth); every layer
@@ -317,6 +352,14 @@ class Transformer(Family):
         return out
 
     # --- memory ------------------------------------------------------------------------------
+
+    def buffer_bytes(self, spec: Spec) -> int:
+        """GPT-2's per-block causal-mask buffers (`causal_mask_buffer`): a bool table of
+        max_positions² and a 4-byte fp32 scalar in each of the L blocks."""
+        m = spec.model
+        if not m.causal_mask_buffer:
+            return 0
+        return m.layers * (position_rows(spec) ** 2 + 4)
 
     def forward_saved(self, spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
         return transformer_activations(spec, n, batch, target)
@@ -481,6 +524,12 @@ class Transformer(Family):
                 ("model", "positional"),
                 None,
             )
+        if m.rotary_dim is not None and m.rotary_dim > m.head_dim:
+            yield (
+                f"rotary_dim {m.rotary_dim} exceeds the head dimension {m.head_dim}",
+                ("model", "rotary_dim"),
+                "rotary rotates at most every dimension of a head",
+            )
         if m.attention in ("sliding", "local") and m.window <= 0:
             yield (f'attention = "{m.attention}" needs window > 0', ("model", "window"), None)
         elif m.global_every is not None and not windowed(m):
@@ -644,6 +693,22 @@ def _mlp_backward(spec: Spec, target: Target, sbh: int) -> int:
     return out
 
 
+def _qkv_saved(m: ModelTable, b: int, s: int, p: int) -> int:
+    """Bytes of q, k and v a fused SDPA kernel keeps: fused projections keep the whole qkv
+    output alive through the q/k/v views, and rotary adds the rotated q and k beside it;
+    separate q_proj/k_proj/v_proj outputs are freed once rotated (q·cos and rotate_half(q)·sin
+    save cos and sin, not q), so only the rotated q, k and v remain."""
+    a, kv, hd = m.head_count, m.kv_head_count, m.head_dim
+    if m.kv_repeat and kv < a and not m.fused_projections:
+        # repeat_kv's copies of k and v at every query head are what SDPA keeps; the
+        # kv-head k and v are freed
+        return b * s * 3 * a * hd * p
+    qkv = b * s * (a + 2 * kv) * hd * p
+    if m.positional == "rotary" and m.fused_projections:
+        qkv += b * s * (a + kv) * hd * p  # rotated q and k
+    return qkv
+
+
 @dataclass(frozen=True)
 class _Consts:
     """The (n, batch)-independent inputs of `transformer_activations` (cached per spec)."""
@@ -679,7 +744,7 @@ def _consts(spec: Spec, target: Target) -> _Consts:
 )
 def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
     """Bytes a Transformer's training forward keeps for backward (see the module docs)."""
-    from ..runtime import Precision, fused_rms_norm
+    from ..runtime import Precision, attention_kernel, fused_rms_norm
     from ..runtime.cuda import cuda_alloc_size
 
     m, t = spec.model, spec.train
@@ -692,7 +757,8 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     sb, sbh = s * b, s * b * h
     p, pn, mk = pr.act, pr.norm, pr.mask
     drop = t.dropout > 0
-    k = c.kernel
+    banded = band_masked(m, n)
+    k = c.kernel if banded or not windowed(m) else attention_kernel(spec, target, masked=False)
 
     # One norm's saved bytes.
     if m.norm == "rmsnorm":
@@ -716,12 +782,20 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         if drop:
             scores += b * a * s * s * (mkm + pm)
     else:
-        attn += b * s * (a + 2 * kv) * hd * p  # the qkv projection, kept by the q/k/v views
-        if m.positional == "rotary":
-            attn += b * s * (a + kv) * hd * p  # rotated q and k
+        attn += _qkv_saved(m, b, s, p)
         attn += full * p + b * a * s * 4  # output + log-sum-exp
+        if rotary_concat(m) and not target.cuda:
+            # rotary by slice and concatenate makes q a new (b, a, s, hd)-contiguous tensor;
+            # the CPU flash kernel lays its output out like q, so the transpose back to
+            # (b, s, a·hd) copies it and the out projection keeps the copy (in-place-layout
+            # rotary keeps q's (b, s, a, hd) strides: the transpose is a view)
+            attn += full * p
+    if pr.lowp and not m.fused_projections:
+        # under autocast q_proj, k_proj and v_proj each save their own 16-bit copy of the fp32
+        # norm output (autocast caches weight casts, not activations); the norm term counts one
+        attn += 2 * sbh * p
     band = 0
-    if m.attention in ("sliding", "local") and m.window:
+    if banded:
         # SDPA turns the boolean band into an additive float mask of the query's dtype
         # (convert_boolean_attn_mask: where(mask, 0, -inf)) and saves that: s²·p per
         # windowed layer (a global layer of a `global_every` stack passes no mask).
@@ -730,12 +804,15 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     n_global = local_global_layers(m)[1] if band else 0
     # the last windowed layer (0-based): where the forward builds its last band
     last_local = max((i for i in range(L) if not is_global_layer(m, i)), default=L - 1)
-    if gated(m):  # the fused gate + up output, act(gate) and the product
-        mlp = 4 * sb * f * p
-    elif m.mlp == "gelu":
-        mlp = 2 * sb * f * p
-    else:
-        mlp = sb * f * p
+    # the activation's saved tensors, its input and its output (kept by the down projection);
+    # a gated MLP adds the up output and the product
+    mlp = (act_saved(m) + (2 if gated(m) else 0)) * sb * f * p
+    if gated(m) and pr.lowp and not m.fused_projections:
+        # under autocast gate_proj and up_proj each save their own 16-bit copy of the fp32
+        # input one fused projection casts once: one more copy per token each gated MLP
+        # reads (with experts: k routed expert rows per token, and the shared expert's)
+        rows = sb if m.experts is None else top_k(m) * sb + (sb if m.shared_d_ff else 0)
+        mlp += rows * h * p
     if m.experts is not None:
         # Routing (transformers' sparse-MoE blocks, the reference's Experts): the fp32 softmax
         # over experts and top-k's int64 indices; each expert keeps the tokens it gathered
@@ -776,7 +853,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     if m.positional == "learned":
         emb += s * 8  # position ids
     if m.positional == "rotary":
-        emb += 2 * s * hd * 4  # cos / sin tables
+        emb += 2 * s * (m.rotary_dim or hd) * 4  # cos / sin tables
     if drop:
         emb += sbh * mk
 
@@ -865,16 +942,16 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     late += head_grad if (m.tied_embeddings and tokens) else 0
     late -= out_f
     fwd_peak = 0
-    if m.attention in ("sliding", "local") and m.window:
+    if banded:
         # The reference Attention builds its band mask from an int64 distance matrix:
         # dist = i[:, None] - i[None, :] (8·s²) and dist.abs() (8·s²) are alive while
         # `<= window` allocates the bool band (s²): 17·s² bytes of transients in every layer's
         # forward -- and again in backward when checkpointing recomputes the block. At that
         # moment the block holds its first norm, the qkv projection and the rotated q, k.
         build = 17 * s * s
-        part = norm + b * s * (a + 2 * kv) * hd * p
-        if m.positional == "rotary":
-            part += b * s * (a + kv) * hd * p
+        part = norm + _qkv_saved(m, b, s, p)
+        if pr.lowp and not m.fused_projections:
+            part += 2 * sbh * p
         j = last_local  # layers done before it (global ones saved no band)
         before = sum(1 for i in range(j) if is_global_layer(m, i))
         prior = emb + j * (sbh * pn if t.checkpointing else layer)

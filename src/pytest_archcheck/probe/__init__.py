@@ -160,6 +160,12 @@ def run(
             return res
         # the user's model failed inside the step: report, do not crash
         msg = f"probe step failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        if "primitive descriptor" in str(e) and not _host_runs_onednn_bf16():
+            msg += (
+                " (torch's oneDNN kernel for this bf16 op does not run on this machine's CPU,"
+                " which lacks AVX-512 BF16: a real bf16 step fails here too; probe on a CPU that"
+                " has it, or with [train] dtype = 'fp32')"
+            )
         res.findings.append(_factory_finding(spec, msg, path, line))
         return res
     res.peak_bytes = m.peak_bytes
@@ -243,3 +249,15 @@ def search_n_max(
     return search(
         spec, budget_bytes, device, granularity or spec.budget.granularity, batch, emulate
     )
+
+
+def _host_runs_onednn_bf16() -> bool:
+    """Whether torch's oneDNN bf16 kernels (the CPU LSTM under autocast) run on this CPU: on
+    one without AVX-512 BF16 torch 2.13 raises "could not create a primitive descriptor" for a
+    real bf16 LSTM step as well as for the probe's, so the finding says it is the host."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return True

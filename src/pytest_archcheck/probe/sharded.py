@@ -218,6 +218,14 @@ def _blocks(model: Any) -> list[Any]:
     return []
 
 
+def _has(module: Any, path: str) -> bool:
+    for part in path.split("."):
+        module = getattr(module, part, None)
+        if module is None:
+            return False
+    return True
+
+
 def _apply_tp(model: Any, tp_mesh: Any, tp: int) -> None:
     """The model's own `tp_plan()`, else the reference plan (module docs)."""
     from torch.distributed.tensor.parallel import (
@@ -230,18 +238,16 @@ def _apply_tp(model: Any, tp_mesh: Any, tp: int) -> None:
     if callable(own):
         parallelize_module(model, tp_mesh, own())
         return
-    plan = {
-        "attn.qkv": ColwiseParallel(),
-        "attn.proj": RowwiseParallel(),
-        "mlp.up": ColwiseParallel(),
-        "mlp.down": RowwiseParallel(),
-    }
+    colwise = ("attn.qkv", "attn.q", "attn.k", "attn.v", "mlp.up", "mlp.gate")
     for blk in _blocks(model):
         if not (hasattr(blk, "attn") and hasattr(blk, "mlp")):
             raise NotMeasured(
                 "tensor parallelism: the model has no reference TP plan; give it a method"
                 " tp_plan() -> {module path: ParallelStyle}"
             )
+        # fused (qkv, up) or separate (q, k, v; gate, up) projections, whichever it built
+        plan: dict[str, Any] = {name: ColwiseParallel() for name in colwise if _has(blk, name)}
+        plan |= {"attn.proj": RowwiseParallel(), "mlp.down": RowwiseParallel()}
         parallelize_module(blk, tp_mesh, plan)
         # each TP rank computes its own heads: the reference Attention views by these counts
         blk.attn.h //= tp

@@ -141,6 +141,10 @@ class ModelTable(_Table):
     kv_heads: PosInt | None = None
     d_ff: PosInt | None = None
     mlp: Literal["gelu", "relu", "swiglu", "geglu"] = "gelu"
+    # the activation's implementation, where it saves other tensors than the kind's one-kernel
+    # default (GELU, ReLU, SiLU): transformers' decomposed gelu_new (GPT-2, GPT-J, Phi),
+    # gelu_fast, quick_gelu (CLIP), gelu_python; silu in a non-gated MLP
+    activation: Literal["gelu_new", "gelu_fast", "quick_gelu", "gelu_python", "silu"] | None = None
     norm: Literal["layernorm", "rmsnorm"] = "layernorm"
     vocab: PosInt | None = None
     tied_embeddings: bool = True
@@ -178,6 +182,22 @@ class ModelTable(_Table):
     # overrides bias; "qv": q and v projections only, no k bias (Whisper)
     biases: list[Literal["qkv", "qv", "out", "mlp", "norm", "head"]] | None = None
     parallel: bool = False  # attention and MLP read the same block input (GPT-J, NeoX, Falcon)
+    # one Linear for q, k and v (and for a gated MLP's gate and up): GPT-2, NeoX, Falcon,
+    # Phi-3; false: separate q_proj/k_proj/v_proj (and gate_proj/up_proj), as Llama, Mistral,
+    # Qwen2, Gemma, BERT build them -- same parameters, different saved activations
+    fused_projections: bool = True
+    # every attention block registers a max_positions x max_positions bool causal mask and a
+    # scalar fp32 `masked_bias` as buffers (GPT-2's GPT2Attention): no gradient, but memory
+    causal_mask_buffer: bool = False
+    # rotary positions on the first `rotary_dim` dimensions of each head, the rest passed
+    # through and concatenated back (GPT-NeoX/Pythia rotary_pct, Phi, Phi-3 and StableLM
+    # partial_rotary_factor, GPT-J rotary_dim; set, even to head_dim, where the class slices
+    # and concatenates); unset: rotary over the whole head in place (Llama). Same parameters,
+    # different saved activations
+    rotary_dim: Annotated[int, Field(ge=2, multiple_of=2)] | None = None
+    # k and v are copied out to every query head before attention (transformers' repeat_kv in
+    # StableLM's attention class) instead of SDPA's grouped-query support
+    kv_repeat: bool = False
     layer_norms: Annotated[int, Field(ge=0, le=8)] | None = None  # norms per block (default 2)
     norm_affine: bool = True  # false: LayerNorm without weight or bias (OLMo)
     final_norm: bool = True  # a norm after the last block (OPT-350m has none)

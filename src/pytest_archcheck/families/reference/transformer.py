@@ -49,7 +49,13 @@ def _norm(spec: Spec, d: int) -> nn.Module:
     return nn.LayerNorm(d, elementwise_affine=m.norm_affine, bias="norm" in bias_parts(m))
 
 
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+def _rotate(
+    x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, concat: bool = False
+) -> torch.Tensor:
+    if concat:  # `rotary_dim`: rotate the first r dims and concatenate the rest back, as
+        # transformers' GPT-NeoX, Phi, Phi-3 and StableLM do (a new (b, h, s, hd) tensor)
+        r = cos.shape[-1]
+        return torch.cat((_rotate(x[..., :r], cos, sin), x[..., r:]), dim=-1)
     x1, x2 = x.chunk(2, dim=-1)
     return x * cos + torch.cat((-x2, x1), dim=-1) * sin
 
@@ -60,24 +66,47 @@ class Attention(nn.Module):
         m = spec.model
         self.h, self.kv, self.hd = m.head_count, m.kv_head_count, m.head_dim
         parts = bias_parts(m)
-        self.qkv = nn.Linear(m.d_model, (self.h + 2 * self.kv) * self.hd, bias="qkv" in parts)
+        qkv_bias = "qkv" in parts
+        self.fused = m.fused_projections
+        if self.fused:
+            self.qkv = nn.Linear(m.d_model, (self.h + 2 * self.kv) * self.hd, bias=qkv_bias)
+        else:  # q_proj / k_proj / v_proj, as Llama, Mistral, Gemma and BERT build them
+            self.q = nn.Linear(m.d_model, self.h * self.hd, bias=qkv_bias)
+            self.k = nn.Linear(m.d_model, self.kv * self.hd, bias=qkv_bias)
+            self.v = nn.Linear(m.d_model, self.kv * self.hd, bias=qkv_bias)
         self.proj = nn.Linear(self.h * self.hd, m.d_model, bias="out" in parts)
+        self.concat, self.kv_repeat = m.rotary_dim is not None, m.kv_repeat
         self.causal = m.causal
         # a `global_every` stack's global layers attend to every position (no band mask)
         self.window = 0 if is_global_layer(m, layer) else m.window
         self.p = spec.train.dropout
         self.drop = nn.Dropout(self.p)
+        if m.causal_mask_buffer:  # GPT-2's buffers, held but unused (SDPA's is_causal masks)
+            rows = position_rows(spec)
+            tril = torch.tril(torch.ones((rows, rows), dtype=torch.bool))
+            self.register_buffer("bias", tril.view(1, 1, rows, rows), persistent=False)
+            self.register_buffer("masked_bias", torch.tensor(-1e4), persistent=False)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> Any:
         b, s, _ = x.shape
-        q, k, v = self.qkv(x).split([self.h * self.hd, self.kv * self.hd, self.kv * self.hd], -1)
+        if self.fused:
+            q, k, v = self.qkv(x).split(
+                [self.h * self.hd, self.kv * self.hd, self.kv * self.hd], -1
+            )
+        else:
+            q, k, v = self.q(x), self.k(x), self.v(x)
         q = q.view(b, s, self.h, self.hd).transpose(1, 2)
         k = k.view(b, s, self.kv, self.hd).transpose(1, 2)
         v = v.view(b, s, self.kv, self.hd).transpose(1, 2)
         if rope is not None:
-            q, k = _rotate(q, *rope), _rotate(k, *rope)
+            q, k = _rotate(q, *rope, self.concat), _rotate(k, *rope, self.concat)
+        gqa = self.kv != self.h
+        if gqa and self.kv_repeat:  # transformers' repeat_kv: k and v copied to every head
+            k, v = (t[:, :, None].expand(b, self.kv, self.h // self.kv, s, self.hd) for t in (k, v))
+            k, v = k.reshape(b, self.h, s, self.hd), v.reshape(b, self.h, s, self.hd)
+            gqa = False
         mask = None
-        if self.window:
+        if self.window and s > self.window:  # families.transformer.band_masked
             i = torch.arange(s, device=x.device)
             dist = i[:, None] - i[None, :]
             band = dist.abs() <= self.window
@@ -89,10 +118,41 @@ class Attention(nn.Module):
             attn_mask=mask,
             dropout_p=self.p if self.training else 0.0,
             is_causal=self.causal and mask is None,
-            enable_gqa=self.kv != self.h,
+            enable_gqa=gqa,
         )
         y = y.transpose(1, 2).reshape(b, s, self.h * self.hd)
         return self.drop(self.proj(y))
+
+
+class Decomposed(nn.Module):
+    """transformers' elementwise GELU forms (activations.py), written as it writes them so
+    that autograd saves the same intermediates (families.transformer.ACT_SAVED)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.name == "gelu_new":
+            inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))
+            return 0.5 * x * (1.0 + torch.tanh(inner))
+        if self.name == "gelu_fast":
+            return 0.5 * x * (1.0 + torch.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)))
+        if self.name == "quick_gelu":
+            return x * torch.sigmoid(1.702 * x)
+        return x * 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))  # gelu_python
+
+
+def _activation(m: Any) -> nn.Module:
+    if m.activation == "silu":
+        return nn.SiLU()
+    if m.activation is not None:
+        return Decomposed(m.activation)
+    if m.mlp == "swiglu":
+        return nn.SiLU()
+    if m.mlp == "relu":
+        return nn.ReLU()
+    return nn.GELU(approximate="tanh") if m.mlp == "geglu" else nn.GELU()
 
 
 class MLP(nn.Module):
@@ -102,16 +162,17 @@ class MLP(nn.Module):
         f = m.ffn_dim if width is None else width
         bias = "mlp" in bias_parts(m)
         self.gated = gated(m)
-        self.act: nn.Module = nn.SiLU() if m.mlp == "swiglu" else nn.GELU(approximate="tanh")
-        if m.mlp in ("gelu", "relu"):
-            self.act = nn.GELU() if m.mlp == "gelu" else nn.ReLU()
-        self.up = nn.Linear(m.d_model, (2 if self.gated else 1) * f, bias=bias)
+        self.act = _activation(m)
+        self.fused = m.fused_projections or not self.gated
+        self.up = nn.Linear(m.d_model, (2 if self.gated and self.fused else 1) * f, bias=bias)
+        if not self.fused:  # gate_proj beside up_proj (Llama's MLP)
+            self.gate = nn.Linear(m.d_model, f, bias=bias)
         self.down = nn.Linear(f, m.d_model, bias=bias)
         self.drop = nn.Dropout(spec.train.dropout) if dropout else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gated:
-            gate, up = self.up(x).chunk(2, dim=-1)
+            gate, up = self.up(x).chunk(2, dim=-1) if self.fused else (self.gate(x), self.up(x))
             h = self.act(gate) * up
         else:
             h = self.act(self.up(x))
@@ -224,7 +285,7 @@ class Transformer(nn.Module):
             self.classifier = nn.Linear(d, c)
 
     def _tables(self, s: int, device: torch.device) -> Any:
-        hd = self.spec.model.head_dim
+        hd = self.spec.model.rotary_dim or self.spec.model.head_dim
         if self.positional == "rotary":
             inv = 1.0 / (10000 ** (torch.arange(0, hd, 2, device=device).float() / hd))
             ang = torch.outer(torch.arange(s, device=device).float(), inv)
