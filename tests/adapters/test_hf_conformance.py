@@ -37,6 +37,17 @@ BENCHMARKS = Path(__file__).parents[2] / "docs" / "benchmarks.md"
 warnings.filterwarnings("ignore", module="transformers")
 
 
+def _sdpa(model_type: str) -> bool:
+    """Whether transformers' own base class of the model_type supports SDPA."""
+    name = transformers.models.auto.modeling_auto.MODEL_MAPPING_NAMES[model_type]
+    return bool(getattr(transformers, name)._supports_sdpa)
+
+
+# decoder / encoder stacks whose classes compute attention themselves (no SDPA): their training
+# peak is refused by name (families.transformer.Transformer.not_modelled)
+EAGER = {t for t in SUPPORTED_MODEL_TYPES if t not in REAL_CLASS_ONLY and not _sdpa(t)}
+
+
 def _sweep() -> tuple[list[str], list[str], list[str]]:
     """(exact, refused, unbuildable defaults) over every model_type in CONFIG_MAPPING."""
     exact, refused, skipped = [], [], []
@@ -203,8 +214,19 @@ def test_every_formula_runs_on_the_adapted_spec(model_type: str) -> None:
     assert loaded.spec is not None
     out = estimate(loaded.spec).to_json()
     assert out["params"] == real_params(cfg)
-    if model_type in SEQ2SEQ:  # refused by name, never a number
+    if model_type in SEQ2SEQ or model_type in EAGER:  # refused by name, never a number
         assert out["memory"] is None and out["not_modelled"]["memory"]["fix"]
         assert out["flops"]["forward"] > 0
         return
     assert out["memory"]["total"] > out["memory"]["params"] > 0
+
+
+@pytest.mark.parametrize("model_type", sorted(set(SUPPORTED_MODEL_TYPES) - set(REAL_CLASS_ONLY)))
+def test_eager_attention_is_what_the_class_supports(model_type: str) -> None:
+    """`eager_attention` is set exactly for the classes transformers builds without SDPA
+    (`_supports_sdpa = False`: GPT-J, BLOOM, MPT in the pinned release)."""
+    from pytest_archcheck.spec.load import load_spec_file
+
+    loaded = load_spec_file(json.dumps(default_config(model_type), default=str), "config.json")
+    assert loaded.spec is not None
+    assert loaded.spec.model.eager_attention == (not _sdpa(model_type))

@@ -32,6 +32,10 @@ KNOWN_GAPS = {
     # Gemma-2's post-attention and post-MLP norms read 16-bit branch outputs under autocast,
     # which the norm term (written for norms of the fp32 residual stream) does not model yet
     ("gemma2", "bf16", "cpu"): "post-norms of 16-bit branch outputs under autocast (-2.7 %)",
+    # OPT drops the residual stream (dropout 0.1) but not the attention probabilities, so the
+    # CPU runs the flash kernel beside dropout masks: the formula keeps two masks more than the
+    # probe sees at the backward peak (+2.6 %)
+    ("opt", "fp32", "cpu"): "residual dropout beside the CPU flash kernel (+2.6 %)",
 }
 
 
@@ -75,6 +79,14 @@ def test_fake_probe_runs_and_the_formula_agrees(model_type: str, dtype: str, tar
     if gap is not None:
         pytest.xfail(f"known gap: {gap}")
     spec = _small(model_type, dtype)
+    if spec.model.eager_attention:
+        # GPT-J, BLOOM, MPT: the class's own attention is refused by name (its peak is the
+        # probe's, test_hf_real_class.py); the rest of the flags still agree on SDPA
+        with pytest.raises(NotModelled):
+            _ = estimate(spec, target=target).memory
+        spec = spec.model_copy(
+            update={"model": spec.model.model_copy(update={"eager_attention": False})}
+        )
     if mixed_kernels(spec, target_for(spec, target)) is not None:
         # Gemma-2's alternating windows (global_every = 2) with GQA under bf16 on CUDA: the
         # windowed layers would run math, the global ones flash -- refused (ARC304); the
@@ -96,13 +108,14 @@ def test_fake_probe_runs_and_the_formula_agrees(model_type: str, dtype: str, tar
     assert abs(error) < TOLERANCE, (error, e.memory.to_json(), res.breakdown)
 
 
-def test_known_gap_is_still_a_gap() -> None:
-    """The xfail above must not hide a fixed gap: the Gemma-2 bf16 CPU case is still > 2 %."""
+@pytest.mark.parametrize(("model_type", "dtype", "target"), sorted(KNOWN_GAPS))
+def test_known_gap_is_still_a_gap(model_type: str, dtype: str, target: str) -> None:
+    """The xfails above must not hide a fixed gap: each known case is still > 2 %."""
     from pytest_archcheck import probe
 
-    spec = _small("gemma2", "bf16")
-    e = estimate(spec, target="cpu")
-    res = probe.run(spec, device="fake", n=e.n, batch=e.batch, emulate="cpu")
+    spec = _small(model_type, dtype)
+    e = estimate(spec, target=target)
+    res = probe.run(spec, device="fake", n=e.n, batch=e.batch, emulate=target)
     assert res.peak_bytes is not None
     assert abs(e.memory.total / res.peak_bytes - 1) >= TOLERANCE
 

@@ -196,7 +196,12 @@ def test_check_probe_runs_the_repos_rnn_with_its_hidden_state(repo: Path) -> Non
     _budget(path, "1 MiB")
     out = cli("check", "--probe", "--format", "json", ".", cwd=repo)
     assert out.returncode == 1, out.stdout + out.stderr
-    [f] = json.loads(out.stdout)["findings"]
+    found = json.loads(out.stdout)["findings"]
+    if any("lacks AVX-512 BF16" in g["message"] for g in found):
+        # the word LM trains in bf16: torch's oneDNN LSTM kernel cannot run on this CPU
+        # (tests/probe/test_host_kernels.py); the finding names the host, nothing to measure
+        pytest.skip("torch's bf16 oneDNN LSTM kernel does not run on this CPU (no AVX-512 BF16)")
+    [f] = found
     assert f["code"] == "ARC101" and f["message"].startswith("measured (fake")
 
 

@@ -152,6 +152,7 @@ def _gpt2(r: _Reader) -> None:
     r.put(m, "causal_mask_buffer", True)  # GPT2Attention's `bias` and `masked_bias` buffers
     r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
     r.take("train", "dropout", "resid_pdrop", default=0.1)
+    r.take("train", "attention_dropout", "attn_pdrop", default=0.1)
 
 
 def _bert(r: _Reader, roberta: bool = False, vocab: int | None = None) -> None:
@@ -181,6 +182,7 @@ def _bert(r: _Reader, roberta: bool = False, vocab: int | None = None) -> None:
     r.put(m, "head", "none")
     r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
     r.take("train", "dropout", "hidden_dropout_prob", default=0.1)
+    r.take("train", "attention_dropout", "attention_probs_dropout_prob", default=0.1)
 
 
 _LEGACY_BIAS = {"all": {"qkv", "out", "mlp", "norm"}, "qkv": {"qkv", "norm"}, "none": set()}
@@ -295,7 +297,8 @@ def _llama_like(r: _Reader, arch: str, d: HFConfig) -> None:
     r.put(m, "positional", "rotary", "rope_parameters", "rope_theta", "rope_scaling")
     r.put(m, "causal", True)
     r.take(m, "tied_embeddings", "tie_word_embeddings", default=d.get("tied", False))
-    r.take("train", "dropout", "attention_dropout", default=0.0)
+    # Llama-style blocks drop only the attention probabilities (no residual dropout)
+    r.take("train", "attention_dropout", "attention_dropout", default=0.0)
     # q_proj/k_proj/v_proj and gate_proj/up_proj (Phi-3 fuses them: `_llama` says so)
     r.put(m, "fused_projections", False)
     _partial_rotary(r, r.get("partial_rotary_factor", default=1.0), "partial_rotary_factor")
@@ -449,6 +452,7 @@ def _gptj(r: _Reader) -> None:
     """GPT-J: one LayerNorm feeds attention (no biases) and MLP (biases) in parallel; partial
     rotary; an LM head with a bias."""
     m = "model"
+    r.put(m, "eager_attention", True)  # GPTJForCausalLM: _supports_sdpa = False
     h = r.take(m, "d_model", "n_embd", default=4096)
     r.take(m, "layers", "n_layer", default=28)
     r.take(m, "heads", "n_head", default=16)
@@ -469,6 +473,7 @@ def _gptj(r: _Reader) -> None:
     r.put(m, "causal", True)
     r.take(m, "tied_embeddings", "tie_word_embeddings", default=False)
     r.take("train", "dropout", "resid_pdrop", default=0.0)
+    r.take("train", "attention_dropout", "attn_pdrop", default=0.0)
 
 
 def _falcon(r: _Reader) -> None:
@@ -504,6 +509,7 @@ def _falcon(r: _Reader) -> None:
     r.put(m, "causal", True)
     r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
     r.take("train", "dropout", "hidden_dropout", default=0.0)
+    r.take("train", "attention_dropout", "attention_dropout", default=0.0)
     _ = arch
 
 
@@ -557,6 +563,7 @@ def _opt(r: _Reader) -> None:
     r.put(m, "causal", True)
     r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
     r.take("train", "dropout", "dropout", default=0.1)
+    r.take("train", "attention_dropout", "attention_dropout", default=0.0)
     _ = arch
 
 
@@ -564,6 +571,7 @@ def _bloom(r: _Reader) -> None:
     """BLOOM: ALiBi (no position table), a LayerNorm after the word embedding, fused q/k/v,
     biases everywhere, a 4·d GELU MLP, tied head."""
     m = "model"
+    r.put(m, "eager_attention", True)  # BloomForCausalLM: _supports_sdpa = False
     h = r.take(m, "d_model", "hidden_size", "n_embed", default=64)
     r.take(m, "layers", "n_layer", default=2)
     r.take(m, "heads", "n_head", "num_attention_heads", default=8)
@@ -577,6 +585,7 @@ def _bloom(r: _Reader) -> None:
     r.put(m, "causal", True)
     r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
     r.take("train", "dropout", "hidden_dropout", default=0.0)
+    r.take("train", "attention_dropout", "attention_dropout", default=0.0)
 
 
 def _mpt(r: _Reader) -> None:
@@ -584,6 +593,7 @@ def _mpt(r: _Reader) -> None:
     LayerNorms without bias, tied head. transformers ignores `expansion_ratio`, `no_bias`,
     `learned_pos_emb` and `attn_config` when it builds the layers, so they are not read."""
     m = "model"
+    r.put(m, "eager_attention", True)  # MptForCausalLM: _supports_sdpa = False
     h = r.take(m, "d_model", "d_model", default=2048)
     r.take(m, "layers", "n_layers", default=24)
     r.take(m, "heads", "n_heads", default=16)
@@ -980,6 +990,31 @@ def supported_architectures_page() -> str:
         "`moe_intermediate_size`) |",
         "| `shared_d_ff`, `shared_gate` | a shared expert every token runs, and its sigmoid "
         "gate (d x 1) (Qwen2-MoE) |",
+        "| `fused_projections` | `true` (default): one Linear for q, k and v (and a gated MLP's"
+        " gate and up: GPT-2, GPT-NeoX, Falcon, Phi-3); `false`: separate "
+        "`q_proj`/`k_proj`/`v_proj` and `gate_proj`/`up_proj` (Llama, Mistral, Qwen2, Gemma, "
+        "BERT). Same parameters; the saved activations differ (a fused output stays alive "
+        "through its q/k/v views; under autocast each separate projection keeps its own 16-bit "
+        "copy of its input) |",
+        "| `activation` | the MLP activation's implementation where it saves more than one "
+        "kernel's input: `gelu_new` (GPT-2, GPT-J, Phi: 5 tensors of b·s·d_ff), `gelu_fast` "
+        "(8), `quick_gelu` (3), `gelu_python` (4), `silu` in a non-gated MLP (2); counted with "
+        "autograd's saved-tensor hooks on transformers' own `ACT2FN` "
+        "(`tests/families/test_activation_saved.py`). An activation name the adapter does not "
+        "know is ARC302 at its key |",
+        "| `causal_mask_buffer` | every block registers a `max_positions`² bool causal mask and"
+        " a 4-byte scalar as buffers (GPT-2's `GPT2Attention`): counted with the weights |",
+        "| `rotary_dim` | rotary positions on the first `rotary_dim` dimensions of each head, "
+        "the rest passed through and concatenated back (GPT-NeoX `rotary_pct`, "
+        "Phi/StableLM/Phi-3 `partial_rotary_factor`, GPT-J `rotary_dim`). Set, even to the head"
+        " width, where the class slices and concatenates: q and k then come out as new tensors,"
+        " and on the CPU the attention output is copied once more before the out projection |",
+        "| `kv_repeat` | k and v are copied out to every query head before attention "
+        "(transformers' `repeat_kv` in StableLM's attention class) instead of SDPA's grouped-"
+        "query support: the copies are what attention keeps |",
+        "| `eager_attention` | the class computes attention itself (matmul, softmax, matmul; "
+        "transformers' GPT-J, BLOOM and MPT have no SDPA support): the training-peak formula is"
+        " refused by name and `check --probe` / `probe --device fake` measure the class |",
         "",
         "A mixture of experts also gets `params_active` (parameters one token runs through) in",
         "`estimate`; its FLOPs are routed (k experts + the router per token) and its training",
@@ -987,6 +1022,27 @@ def supported_architectures_page() -> str:
         "reference Transformer dispatches tokens to experts statically (balanced), so that",
         "the fake probe, which has no data to route by, can run it; the formula matches that",
         "probe within 1 % (`tests/adapters/test_hf_moe.py`).",
+        "",
+        "`[train] attention_dropout` is the dropout on the attention probabilities where it "
+        "differs",
+        "from `dropout` (OPT drops the residual stream at 0.1 but not the probabilities; Llama-"
+        "style",
+        "blocks drop only the probabilities). On the CPU it decides the SDPA kernel: flash "
+        "without it,",
+        "math (which keeps b·heads·n² probabilities) with it.",
+        "",
+        "### Checked against the real classes at small widths",
+        "",
+        "`tests/adapters/test_hf_small_widths.py` writes each model_type's default config cut to 2",
+        "layers at d 64 and d 256 (n 128, batch 2), and compares the formula's training peak "
+        "with the",
+        "fake probe of the transformers class built from it, fp32 and bf16 on the CPU and bf16",
+        "emulating CUDA: within 2 % except the cases it pins with their cause (Gemma-2's 16-bit",
+        "post-norms, −2.2 % to −5.9 %; OPT's residual dropout beside the CPU flash kernel, −2.7"
+        " % /",
+        "+4.3 % in fp32; Phi at d 256 fp32, −2.0 %). At these widths the activations outweigh the",
+        "weights, so a saved tensor the formula misses shows (before this check: GPT-NeoX −8.5 %,",
+        "OPT +24 %, StableLM −5 %, Phi −4 %, BLOOM −23 %, GPT-J −16 %).",
         "",
         "## Encoder-decoders and ViT",
         "",

@@ -311,6 +311,20 @@ class Transformer(Family):
     latency_formula = "latency.transformer"
     path_formula = "path.attention"
 
+    def not_modelled(self, spec: Spec) -> dict[str, NotModelled]:
+        if not spec.model.eager_attention:
+            return {}
+        return {
+            "memory": NotModelled(
+                "the class computes attention itself (matmul, softmax, matmul: no SDPA) and "
+                "keeps the s² probabilities of every head, in dtypes of its own, which the "
+                "training-peak formula does not model",
+                ("model", "eager_attention"),
+                "measure it: `archcheck probe SPEC --device fake` (or `check --probe`) runs a "
+                "training step of the transformers class itself",
+            )
+        }
+
     # --- parameters --------------------------------------------------------------------------
 
     def param_shapes(self, spec: Spec) -> list[Shape]:
@@ -751,12 +765,14 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     c = _consts(spec, target)
     if (why := mixed_kernels(spec, target)) is not None:
         raise NotModelled(f"{why}: {_MIXED_FIX}")
+    if m.eager_attention:
+        raise Transformer().not_modelled(spec)["memory"]
     pr = Precision.of(spec, target)
     b, s, h, L = batch, n, m.d_model, m.layers
     a, kv, hd, f = m.head_count, m.kv_head_count, m.head_dim, mlp_width(m)
     sb, sbh = s * b, s * b * h
     p, pn, mk = pr.act, pr.norm, pr.mask
-    drop = t.dropout > 0
+    drop, adrop = t.dropout > 0, t.attn_dropout > 0
     banded = band_masked(m, n)
     k = c.kernel if banded or not windowed(m) else attention_kernel(spec, target, masked=False)
 
@@ -779,7 +795,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     if k == "math":
         attn += 4 * full * pm
         scores = b * a * s * s * pm
-        if drop:
+        if adrop:
             scores += b * a * s * s * (mkm + pm)
     else:
         attn += _qkv_saved(m, b, s, p)
@@ -906,7 +922,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         # Backward of the last layer's attention: the gradients of the (dropped) probabilities
         # and of the scores are s²-sized; the layer's MLP half and the final norm are freed.
         post = norms_per_layer(m) * norm + 2 * sbh * pn + mlp + full * p + masks
-        temps = (1 if drop else 2) * b * a * s * s * pm + full * 4 + sbh * 4
+        temps = (1 if adrop else 2) * b * a * s * s * pm + full * 4 + sbh * 4
         temps += sbh * 4 if drop else 0
         attn_w = h * (a + 2 * kv) * hd + a * hd * h
         grads_last = 4 * (c.layer_weights - attn_w + a * hd * h)  # MLP (or experts) and o

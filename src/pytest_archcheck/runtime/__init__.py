@@ -105,7 +105,7 @@ def attention_kernel(
     if k == "math":
         return "math"
     if not target.cuda:
-        return "math" if spec.train.dropout > 0 else "flash"
+        return "math" if spec.train.attn_dropout > 0 else "flash"
     m = spec.model
     return sdpa_backend(
         lowp=spec.train.dtype in ("bf16", "fp16"),

@@ -198,6 +198,10 @@ class ModelTable(_Table):
     # k and v are copied out to every query head before attention (transformers' repeat_kv in
     # StableLM's attention class) instead of SDPA's grouped-query support
     kv_repeat: bool = False
+    # the class computes attention itself (matmul, softmax, matmul: transformers' GPT-J, BLOOM
+    # and MPT, which do not support SDPA) and keeps s² probabilities per head in its own
+    # dtypes: the training peak is refused (the probe measures the class)
+    eager_attention: bool = False
     layer_norms: Annotated[int, Field(ge=0, le=8)] | None = None  # norms per block (default 2)
     norm_affine: bool = True  # false: LayerNorm without weight or bias (OLMo)
     final_norm: bool = True  # a norm after the last block (OPT-350m has none)
@@ -355,6 +359,9 @@ class TrainTable(_Table):
     checkpointing: bool = False
     attention_kernel: Literal["flash", "efficient", "math"] = "flash"
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    # dropout on the attention probabilities, where it differs from `dropout` (OPT: 0.1
+    # residual, 0.0 attention; Llama: attention only); it picks the SDPA kernel on CPU
+    attention_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
     bptt: PosInt | None = None
     # decoder tokens per sample of an encoder-decoder (default: the encoder's n, at most the
     # decoder's position rows)
@@ -364,6 +371,11 @@ class TrainTable(_Table):
     world_size: PosInt = 1
     tensor_parallel: PosInt = 1
     parallel: ParallelTable | None = None
+
+    @property
+    def attn_dropout(self) -> float:
+        """Dropout on the attention probabilities: `attention_dropout`, else `dropout`."""
+        return self.dropout if self.attention_dropout is None else self.attention_dropout
 
 
 class InferTable(_Table):

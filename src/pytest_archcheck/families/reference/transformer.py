@@ -4,7 +4,8 @@ GPT-2 style (learned positions, LayerNorm, GELU, biases, tied head), Llama style
 SwiGLU, rotary, GQA, no biases, untied) and bidirectional encoders (causal = false, token-type
 table, pooler, classifier head), all through F.scaled_dot_product_attention. Dropout
 (spec.train.dropout) sits where GPT-2 puts it: after the embedding, on the attention
-probabilities, after the attention projection and after the MLP.
+probabilities (spec.train.attention_dropout when set), after the attention projection and
+after the MLP.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class Attention(nn.Module):
         self.causal = m.causal
         # a `global_every` stack's global layers attend to every position (no band mask)
         self.window = 0 if is_global_layer(m, layer) else m.window
-        self.p = spec.train.dropout
+        self.p = spec.train.attn_dropout
         self.drop = nn.Dropout(self.p)
         if m.causal_mask_buffer:  # GPT-2's buffers, held but unused (SDPA's is_causal masks)
             rows = position_rows(spec)

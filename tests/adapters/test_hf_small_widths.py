@@ -1,0 +1,129 @@
+"""The formula's training peak against the fake probe of the REAL transformers class, at small
+widths (2 layers, d 64 and 256, n 128, batch 2), where activations outweigh the weights and a
+missed saved tensor shows.
+
+Each case writes the model_type's default config (transformers' own config class) cut to the
+small shape, reads it as a spec (`extends = "config.json"`), and compares
+`estimate(...).memory.total` with `probe --device fake` of the class transformers builds from
+that config (MoE classes: the reference, their routing cannot run on fake tensors). Within 2 %
+unless pinned in GAPS (measured, with the cause); classes whose attention is their own (GPT-J,
+BLOOM, MPT) are refused by name and still measured by the probe.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_archcheck.adapters.hf import REAL_CLASS_ONLY, SUPPORTED_MODEL_TYPES
+from pytest_archcheck.estimate import estimate
+from pytest_archcheck.families import NotModelled
+from pytest_archcheck.spec.load import load_spec_file
+
+transformers = pytest.importorskip("transformers")
+torch = pytest.importorskip("torch")
+
+TOLERANCE = 0.02
+COMBOS = [("fp32", "cpu"), ("bf16", "cpu"), ("bf16", "cuda")]
+TYPES = [t for t in SUPPORTED_MODEL_TYPES if t not in REAL_CLASS_ONLY]
+
+# (model_type, d, dtype, target) -> formula / probe - 1, measured 2026-12-04 (transformers
+# 4.57.6, torch 2.13.0). A fix moves the figure: update or delete the row.
+GAPS: dict[tuple[str, int, str, str], float] = {
+    # Gemma-2: the 16-bit post-attention / post-MLP norms and its soft-capping tanh keep
+    # tensors the Transformer unit does not model yet; at d 64 they outweigh the rest
+    ("gemma2", 64, "fp32", "cpu"): -0.0548,
+    ("gemma2", 64, "bf16", "cpu"): -0.0594,
+    ("gemma2", 256, "bf16", "cpu"): -0.0223,
+    ("phi", 256, "fp32", "cpu"): -0.0202,
+    # OPT: residual dropout (0.1) beside the CPU flash kernel (attention dropout 0)
+    ("opt", 64, "fp32", "cpu"): -0.0271,
+    ("opt", 256, "fp32", "cpu"): +0.0432,
+}
+
+
+def small_config(model_type: str, d: int) -> dict[str, Any]:
+    """The default config of `model_type`, 2 layers at width d (4 heads, 2 KV heads where the
+    config has them, d_ff 2d, 300 tokens, 256 positions), through the config class itself."""
+    cfg = transformers.CONFIG_MAPPING[model_type]()
+    mapped = getattr(cfg, "attribute_map", {})
+
+    def put(key: str, value: Any) -> None:
+        if hasattr(cfg, key) or key in mapped:
+            setattr(cfg, key, value)
+
+    for key, value in (("hidden_size", d), ("num_hidden_layers", 2),
+                       ("num_attention_heads", 4), ("vocab_size", 300),
+                       ("max_position_embeddings", 256), ("n_positions", 256)):  # fmt: skip
+        put(key, value)
+    for key in ("intermediate_size", "n_inner", "ffn_dim"):
+        if hasattr(cfg, key):
+            setattr(cfg, key, 2 * d)
+    if getattr(cfg, "num_key_value_heads", None) is not None:
+        cfg.num_key_value_heads = 2
+    if isinstance(getattr(type(cfg), "head_dim", None), property):
+        pass  # derived (Falcon)
+    elif getattr(cfg, "head_dim", None) is not None:
+        cfg.head_dim = d // 4
+    if getattr(cfg, "rotary_dim", None) is not None:
+        cfg.rotary_dim = d // 8
+    if isinstance(getattr(cfg, "pad_token_id", None), int) and cfg.pad_token_id >= 300:
+        cfg.pad_token_id = 0
+    out: dict[str, Any] = cfg.to_dict()
+    out["model_type"] = model_type
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("dtype", "target"), COMBOS, ids=[f"{a}-{b}" for a, b in COMBOS])
+@pytest.mark.parametrize("d", [64, 256])
+@pytest.mark.parametrize("model_type", TYPES)
+def test_formula_against_the_real_class_at_small_widths(
+    tmp_path: Path, model_type: str, d: int, dtype: str, target: str
+) -> None:
+    from pytest_archcheck import probe
+
+    (tmp_path / "config.json").write_text(json.dumps(small_config(model_type, d), default=str))
+    text = (
+        f'[model]\nextends = "config.json"\n[train]\nbatch = 2\nseq_len = 128\ndtype = "{dtype}"\n'
+    )
+    loaded = load_spec_file(text, str(tmp_path / "m.archcheck.toml"), root=tmp_path)
+    assert loaded.spec is not None, loaded.problems
+    spec = loaded.spec
+    res = probe.run(spec, device="fake", n=128, batch=2, emulate=target)
+    assert res.peak_bytes is not None, res.findings
+    if spec.model.experts is None:
+        assert res.extra["model"].startswith("transformers "), res.extra["model"]
+    e = estimate(spec, target=target)
+    try:
+        total = e.memory.total
+    except NotModelled as refused:
+        # the class's own attention (GPT-J, BLOOM, MPT), or Gemma-2's per-layer kernel mix
+        # on CUDA (ARC304): refused by name, never a number
+        assert spec.model.eager_attention or "global_every" in str(refused), refused
+        return
+    error = total / res.peak_bytes - 1
+    gap = GAPS.get((model_type, d, dtype, target))
+    if gap is not None:  # still what it was, and still a gap: a fix updates GAPS
+        assert abs(error - gap) < 0.005, error
+        assert abs(error) >= TOLERANCE, error
+    else:
+        assert abs(error) < TOLERANCE, error
+
+
+def test_rotary_dim_beyond_the_head_is_refused_at_its_key(tmp_path: Path) -> None:
+    """A rotary width wider than a head is a dimension problem named at `rotary_dim`."""
+    from pytest_archcheck.engine import check_paths
+
+    spec = tmp_path / "m.archcheck.toml"
+    spec.write_text(
+        '[model]\nfamily = "transformer"\nlayers = 2\nd_model = 64\nheads = 4\nvocab = 100\n'
+        'positional = "rotary"\nrotary_dim = 32\n'
+    )
+    found = [f for f in check_paths([tmp_path]).findings if "rotary_dim" in f.message]
+    assert found and (found[0].code, found[0].line) == ("ARC304", 8), found
+    spec.write_text(spec.read_text().replace("rotary_dim = 32", "rotary_dim = 8"))
+    assert not [f for f in check_paths([tmp_path]).findings if "rotary_dim" in f.message]
