@@ -29,9 +29,6 @@ from .hf_truth import default_config
 
 TOLERANCE = 0.02
 KNOWN_GAPS = {
-    # Gemma-2's post-attention and post-MLP norms read 16-bit branch outputs under autocast,
-    # which the norm term (written for norms of the fp32 residual stream) does not model yet
-    ("gemma2", "bf16", "cpu"): "post-norms of 16-bit branch outputs under autocast (-2.7 %)",
     # OPT drops the residual stream (dropout 0.1) but not the attention probabilities, so the
     # CPU runs the flash kernel beside dropout masks: the formula keeps two masks more than the
     # probe sees at the backward peak (+2.6 %)

@@ -33,11 +33,6 @@ TYPES = [t for t in SUPPORTED_MODEL_TYPES if t not in REAL_CLASS_ONLY]
 # (model_type, d, dtype, target) -> formula / probe - 1, measured 2026-12-04 (transformers
 # 4.57.6, torch 2.13.0). A fix moves the figure: update or delete the row.
 GAPS: dict[tuple[str, int, str, str], float] = {
-    # Gemma-2: the 16-bit post-attention / post-MLP norms and its soft-capping tanh keep
-    # tensors the Transformer unit does not model yet; at d 64 they outweigh the rest
-    ("gemma2", 64, "fp32", "cpu"): -0.0548,
-    ("gemma2", 64, "bf16", "cpu"): -0.0594,
-    ("gemma2", 256, "bf16", "cpu"): -0.0223,
     ("phi", 256, "fp32", "cpu"): -0.0202,
     # OPT: residual dropout (0.1) beside the CPU flash kernel (attention dropout 0)
     ("opt", 64, "fp32", "cpu"): -0.0271,

@@ -855,6 +855,11 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         resid += sbh * p
     masks = 2 * sbh * mk if drop else 0
     layer = norms_per_layer(m) * norm + attn + mlp + resid + masks
+    if norms_per_layer(m) == 4 and pr.lowp and m.norm == "rmsnorm" and not fused_rms_norm(target):
+        # Gemma-2's post-norms read the 16-bit branch outputs: the decomposed RMSNorm upcasts
+        # its input (a new fp32 copy it keeps, where a norm of the fp32 stream keeps the
+        # stream itself) and its output goes to the residual add, not a 16-bit Linear
+        layer += 2 * sbh * (4 - p)
 
     tokens = m.input == "tokens"
     emb = sbh * pn  # h0 (embedding output, positional add, or dropout output)
@@ -904,6 +909,10 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     one = cuda_alloc_size(4) if target.cuda else 4
     if vocab is not None:
         ce = cross_entropy_bytes(sb, vocab, p, pr.lowp, targets=not tokens, scalar=one)
+        if m.logit_softcap is not None:
+            # cap·tanh(logits / cap): the tanh keeps its output; the division and the
+            # multiplication by a number keep nothing
+            acts += sb * vocab * p
     else:
         if m.pooler:
             acts += b * h * p  # tanh output, saved by its backward (and by the classifier)

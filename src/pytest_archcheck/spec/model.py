@@ -202,6 +202,9 @@ class ModelTable(_Table):
     # and MPT, which do not support SDPA) and keeps s² probabilities per head in its own
     # dtypes: the training peak is refused (the probe measures the class)
     eager_attention: bool = False
+    # logits soft-capped as cap·tanh(logits / cap) before the loss (Gemma-2's
+    # final_logit_softcapping): the tanh keeps its logits-sized output for backward
+    logit_softcap: Annotated[float, Field(gt=0)] | None = None
     layer_norms: Annotated[int, Field(ge=0, le=8)] | None = None  # norms per block (default 2)
     norm_affine: bool = True  # false: LayerNorm without weight or bias (OLMo)
     final_norm: bool = True  # a norm after the last block (OPT-350m has none)

@@ -325,7 +325,11 @@ class Transformer(nn.Module):
         if self.project_out is not None:
             h = self.project_out(h)
         if self.head is not None:
-            return self.head(h)  # type: ignore[no-any-return]
+            logits = self.head(h)
+            cap = self.spec.model.logit_softcap
+            if cap is not None:  # Gemma-2's final_logit_softcapping
+                logits = torch.tanh(logits / cap) * cap
+            return logits  # type: ignore[no-any-return]
         if self.pooler is not None:
             h = torch.tanh(self.pooler(h[:, 0]))
         elif self.classifier is not None:
