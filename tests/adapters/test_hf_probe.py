@@ -28,12 +28,6 @@ pytest.importorskip("torch")
 from .hf_truth import default_config
 
 TOLERANCE = 0.02
-KNOWN_GAPS = {
-    # OPT drops the residual stream (dropout 0.1) but not the attention probabilities, so the
-    # CPU runs the flash kernel beside dropout masks: the formula keeps two masks more than the
-    # probe sees at the backward peak (+2.6 %)
-    ("opt", "fp32", "cpu"): "residual dropout beside the CPU flash kernel (+2.6 %)",
-}
 
 
 def _small(model_type: str, dtype: str) -> Spec:
@@ -72,9 +66,6 @@ def _small(model_type: str, dtype: str) -> Spec:
 def test_fake_probe_runs_and_the_formula_agrees(model_type: str, dtype: str, target: str) -> None:
     from pytest_archcheck import probe
 
-    gap = KNOWN_GAPS.get((model_type, dtype, target))
-    if gap is not None:
-        pytest.xfail(f"known gap: {gap}")
     spec = _small(model_type, dtype)
     if spec.model.eager_attention:
         # GPT-J, BLOOM, MPT: the class's own attention is refused by name (its peak is the
@@ -103,18 +94,6 @@ def test_fake_probe_runs_and_the_formula_agrees(model_type: str, dtype: str, tar
         assert res.breakdown["params"] == 4 * e.params + buffers
     error = e.memory.total / res.peak_bytes - 1
     assert abs(error) < TOLERANCE, (error, e.memory.to_json(), res.breakdown)
-
-
-@pytest.mark.parametrize(("model_type", "dtype", "target"), sorted(KNOWN_GAPS))
-def test_known_gap_is_still_a_gap(model_type: str, dtype: str, target: str) -> None:
-    """The xfails above must not hide a fixed gap: each known case is still > 2 %."""
-    from pytest_archcheck import probe
-
-    spec = _small(model_type, dtype)
-    e = estimate(spec, target=target)
-    res = probe.run(spec, device="fake", n=e.n, batch=e.batch, emulate=target)
-    assert res.peak_bytes is not None
-    assert abs(e.memory.total / res.peak_bytes - 1) >= TOLERANCE
 
 
 @pytest.mark.parametrize("model_type", ["falcon", "gemma2", "opt", "mixtral"])

@@ -33,10 +33,10 @@ TYPES = [t for t in SUPPORTED_MODEL_TYPES if t not in REAL_CLASS_ONLY]
 # (model_type, d, dtype, target) -> formula / probe - 1, measured 2026-12-04 (transformers
 # 4.57.6, torch 2.13.0). A fix moves the figure: update or delete the row.
 GAPS: dict[tuple[str, int, str, str], float] = {
+    # Phi-2 at d 256: the saved tensors equal the class's byte for byte; the peak falls in the
+    # last block's MLP backward (after fc2's weight gradient), whose decomposed-GELU gradient
+    # temporaries the MLP-backward moment does not count one by one
     ("phi", 256, "fp32", "cpu"): -0.0202,
-    # OPT: residual dropout (0.1) beside the CPU flash kernel (attention dropout 0)
-    ("opt", 64, "fp32", "cpu"): -0.0271,
-    ("opt", 256, "fp32", "cpu"): +0.0432,
 }
 
 

@@ -875,7 +875,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         emb += s * 8  # position ids
     if m.positional == "rotary":
         emb += 2 * s * (m.rotary_dim or hd) * 4  # cos / sin tables
-    if drop:
+    if t.emb_dropout > 0:
         emb += sbh * mk
 
     if t.checkpointing:
@@ -927,6 +927,11 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     # the LM head's backward: its weight gradient, its input's gradient, and the gradient of
     # the logits the loss handed it (a real tensor of the logits' dtype, not sum's expand)
     head_moment = extra + (sb * vocab * p if vocab is not None else 0)
+    if tokens and token_width(m) != h and vocab is not None:
+        # behind project_out (OPT-350m) the head's input gradient is embedding-wide (in the
+        # head's dtype), and nothing d_model-wide is alive yet (measured on OPTForCausalLM's
+        # fake step)
+        head_moment += sb * token_width(m) * p - 2 * sbh * 4
     if k == "math":
         # Backward of the last layer's attention: the gradients of the (dropped) probabilities
         # and of the scores are s²-sized; the layer's MLP half and the final norm are freed.
@@ -957,9 +962,14 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         # the last block's MLP backward: the final norm and the block's output are freed
         mlp_bw = head_grad + sbh * 4 - sbh * pn + _mlp_backward(spec, target, sbh)
         extra = max(extra, mlp_bw - (final if m.final_norm else 0))
-    emb_params = ((m.vocab or DEFAULT_VOCAB) * h if tokens else 0) + (
+    # the parameters whose gradients come after the first block's: the token table (at the
+    # embedding width), project_in (embedding width -> d_model, OPT-350m) and the positions
+    tw = token_width(m)
+    emb_params = ((m.vocab or DEFAULT_VOCAB) * tw if tokens else 0) + (
         position_rows(spec) * h if m.positional == "learned" else 0
     )
+    if tokens and tw != h:
+        emb_params += tw * h
     first = 3 * sbh * 4
     if m.experts is None:  # the first block's MLP backward (its output freed)
         first = max(first, sbh * 4 - sbh * pn + _mlp_backward(spec, target, sbh))
@@ -1012,7 +1022,10 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         out = sb * vocab * p if vocab is not None else b * c_out * p if c_out is not None else 0
         fwd_peak = max(fwd_peak, acts + (0 if t.checkpointing else scores) + out + table)
     if not tokens and (
-        m.positional in ("learned", "sinusoidal") or m.type_vocab or m.embed_norm or drop
+        m.positional in ("learned", "sinusoidal")
+        or m.type_vocab
+        or m.embed_norm
+        or t.emb_dropout > 0
     ):
         # float inputs that the embedding stage replaces by a new tensor (a position added,
         # dropout): the loop still holds the input batch (b·s·h fp32, probe/build.py

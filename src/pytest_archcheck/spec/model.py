@@ -365,6 +365,9 @@ class TrainTable(_Table):
     # dropout on the attention probabilities, where it differs from `dropout` (OPT: 0.1
     # residual, 0.0 attention; Llama: attention only); it picks the SDPA kernel on CPU
     attention_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
+    # dropout on the embedding output, where it differs from `dropout` (OPT: none; GPT-2:
+    # embd_pdrop)
+    embedding_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
     bptt: PosInt | None = None
     # decoder tokens per sample of an encoder-decoder (default: the encoder's n, at most the
     # decoder's position rows)
@@ -379,6 +382,11 @@ class TrainTable(_Table):
     def attn_dropout(self) -> float:
         """Dropout on the attention probabilities: `attention_dropout`, else `dropout`."""
         return self.dropout if self.attention_dropout is None else self.attention_dropout
+
+    @property
+    def emb_dropout(self) -> float:
+        """Dropout on the embedding output: `embedding_dropout`, else `dropout`."""
+        return self.dropout if self.embedding_dropout is None else self.embedding_dropout
 
 
 class InferTable(_Table):

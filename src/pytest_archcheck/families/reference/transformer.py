@@ -80,8 +80,8 @@ class Attention(nn.Module):
         self.causal = m.causal
         # a `global_every` stack's global layers attend to every position (no band mask)
         self.window = 0 if is_global_layer(m, layer) else m.window
-        self.p = spec.train.attn_dropout
-        self.drop = nn.Dropout(self.p)
+        self.p = spec.train.attn_dropout  # on the probabilities
+        self.drop = nn.Dropout(spec.train.dropout)  # on the projection's output (residual)
         if m.causal_mask_buffer:  # GPT-2's buffers, held but unused (SDPA's is_causal masks)
             rows = position_rows(spec)
             tril = torch.tril(torch.ones((rows, rows), dtype=torch.bool))
@@ -271,7 +271,7 @@ class Transformer(nn.Module):
         self.wpe = nn.Embedding(position_rows(spec), d) if m.positional == "learned" else None
         self.tte = nn.Embedding(m.type_vocab, d) if m.type_vocab else None
         self.embed_norm = _norm(spec, d) if m.embed_norm else None
-        self.drop = nn.Dropout(spec.train.dropout)
+        self.drop = nn.Dropout(spec.train.emb_dropout)  # the embedding output
         self.blocks = nn.ModuleList(Block(spec, i) for i in range(m.layers))
         self.ln_f = _norm(spec, d) if m.final_norm else None
         self.project_out = nn.Linear(d, e, bias=False) if self.project_in is not None else None
