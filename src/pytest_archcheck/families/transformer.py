@@ -120,15 +120,17 @@ def norm_shapes(m: ModelTable, width: int) -> list[Shape]:
 
 
 def layer_shapes(m: ModelTable, parts: frozenset[str], norm: list[Shape]) -> list[Shape]:
-    """One block's tensors: its norms, q/k/v (as one shape), the output projection and the
-    MLP (gate and up as one shape when gated)."""
+    """One block's tensors: its norms, q/k/v (one shape when `fused_projections`, else q_proj,
+    k_proj and v_proj, each with its bias), the output projection and the MLP. Same count
+    either way; the CPU optimizer loop's per-tensor temporaries see the real tensors."""
     h, a, kv, hd, f = m.d_model, m.head_count, m.kv_head_count, m.head_dim, m.ffn_dim
     out: list[Shape] = []
     for _ in range(norms_per_layer(m)):
         out += norm
-    out.append(((a + 2 * kv) * hd, h))
-    if "qkv" in parts:
-        out.append(((a + 2 * kv) * hd,))
+    for rows in [(a + 2 * kv) * hd] if m.fused_projections else [a * hd, kv * hd, kv * hd]:
+        out.append((rows, h))
+        if "qkv" in parts:
+            out.append((rows,))
     out.append((h, a * hd))
     if "out" in parts:
         out.append((h,))
@@ -167,12 +169,15 @@ def moe_active_params(spec: Spec) -> int | None:
 
 
 def mlp_shapes(m: ModelTable, parts: frozenset[str], f: int) -> list[Shape]:
-    """One MLP of width f: up (gate + up when gated, as one shape) and down."""
+    """One MLP of width f: up (gate + up when gated: one shape when `fused_projections`, else
+    gate_proj then up_proj) and down."""
     h = m.d_model
-    up = 2 * f if gated(m) else f
-    out: list[Shape] = [(up, h)]
-    if "mlp" in parts:
-        out.append((up,))
+    ups = [2 * f] if gated(m) and m.fused_projections else [f, f] if gated(m) else [f]
+    out: list[Shape] = []
+    for up in ups:
+        out.append((up, h))
+        if "mlp" in parts:
+            out.append((up,))
     out.append((h, f))
     if "mlp" in parts:
         out.append((h,))
@@ -688,7 +693,9 @@ def _mlp_backward(spec: Spec, target: Target, sbh: int) -> int:
       gradient (and, under autocast, its 16-bit weight copy): the activation output's
       gradient and the input's, 2·sb·f·p, less what the down node alone kept -- GELU's output
       (GELU saves its input; ReLU saves its output, which stays), nothing for SwiGLU (the
-      product is freed, two product gradients arrive: the same net 2·sb·f·p as ReLU's).
+      product is freed, two product gradients arrive: the same net 2·sb·f·p as ReLU's) nor
+      for transformers' decomposed GELUs (`activation`: 0.5·x·(1 + tanh(...)) sends two
+      gradients back through its product; measured on GPT-2 and Phi-2's classes).
     """
     from ..runtime import Precision
 
@@ -700,7 +707,8 @@ def _mlp_backward(spec: Spec, target: Target, sbh: int) -> int:
     wgrad = m.d_model * f * 4
     incoming = sbh * p if (t.dropout > 0 or pr.lowp) else 0
     down = incoming + sbf * p
-    act = (1 if m.mlp == "gelu" else 2) * sbf * p - (2 * m.d_model * f if pr.lowp else 0)
+    one_kernel = m.mlp == "gelu" and m.activation in (None, "silu")
+    act = (1 if one_kernel else 2) * sbf * p - (2 * m.d_model * f if pr.lowp else 0)
     out = max(down, act) + wgrad
     if t.dropout > 0:
         out -= sbh * pr.mask
