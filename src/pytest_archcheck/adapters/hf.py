@@ -1088,7 +1088,7 @@ def supported_architectures_page() -> str:
         "  the fake probe equals the CPU probe to the byte on Falcon, Gemma-2, OPT and Mixtral.",
         "- Against the transformers classes themselves (`benchmarks/hf_real_class.py`, every",
         "  published config in `tests/adapters/data` at 2 layers, n 256): within 0.01 % except",
-        "  ViT (-0.22 %) and Mixtral (+0.24 %, probed on the reference: its routing cannot run",
+        "  ViT (-0.22 %); the MoE configs are probed on the reference (their routing cannot run",
         "  on fake tensors); GPT-J, BLOOM and MPT are refused (`eager_attention`). The probe gives",
         "  the class the attention mask of ones a training batch carries. At small widths, where",
         '  the activations dominate, see "Checked against the real classes at small widths".',
