@@ -160,7 +160,7 @@ def run(
             return res
         # the user's model failed inside the step: report, do not crash
         msg = f"probe step failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        if "primitive descriptor" in str(e) and not _host_runs_onednn_bf16():
+        if "primitive descriptor" in str(e) and not host_runs_onednn_bf16():
             msg += (
                 " (torch's oneDNN kernel for this bf16 op does not run on this machine's CPU,"
                 " which lacks AVX-512 BF16: a real bf16 step fails here too; probe on a CPU that"
@@ -251,7 +251,7 @@ def search_n_max(
     )
 
 
-def _host_runs_onednn_bf16() -> bool:
+def host_runs_onednn_bf16() -> bool:
     """Whether torch's oneDNN bf16 kernels (the CPU LSTM under autocast) run on this CPU: on
     one without AVX-512 BF16 torch 2.13 raises "could not create a primitive descriptor" for a
     real bf16 LSTM step as well as for the probe's, so the finding says it is the host."""

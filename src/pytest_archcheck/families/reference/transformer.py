@@ -28,6 +28,7 @@ from ..transformer import (
     lm_head,
     norms_per_layer,
     position_rows,
+    rotary_concat,
     token_width,
     top_k,
 )
@@ -76,7 +77,7 @@ class Attention(nn.Module):
             self.k = nn.Linear(m.d_model, self.kv * self.hd, bias=qkv_bias)
             self.v = nn.Linear(m.d_model, self.kv * self.hd, bias=qkv_bias)
         self.proj = nn.Linear(self.h * self.hd, m.d_model, bias="out" in parts)
-        self.concat, self.kv_repeat = m.rotary_dim is not None, m.kv_repeat
+        self.concat, self.kv_repeat = rotary_concat(m), m.kv_repeat
         self.causal = m.causal
         # a `global_every` stack's global layers attend to every position (no band mask)
         self.window = 0 if is_global_layer(m, layer) else m.window
