@@ -390,7 +390,7 @@ def script_configs(
                 if bound is None:
                     continue
                 seen.add(name)
-                out.append(_from_call(src, root, cls_src, cls, node, bound, defaults))
+                out.append(_from_call(src, root, cls_src, cls, node, bound, defaults, classes))
     return out
 
 
@@ -402,6 +402,7 @@ def _from_call(
     call: ast.Call,
     bound: dict[str, tuple[Any, int]],
     defaults: dict[str, ps.Located],
+    classes: dict[str, tuple[Source, ast.ClassDef]],
 ) -> FoundConfig:
     from .discover import FoundConfig
 
@@ -471,12 +472,19 @@ def _from_call(
             f"{cls.name} ({cls_src.rel(root)}:{cls.lineno}) is not an architecture a family "
             "models exactly"
         )
-        if "Conv1d" in source_text or "TemporalConvNet" in source_text:
-            refused = (
-                f"{cls.name} ({cls_src.rel(root)}:{cls.lineno}): residual temporal blocks "
-                "(two weight-normed convolutions and a 1x1 downsample per level) are not "
-                "modelled by the tcn family"
-            )
+        tcn = temporal_conv_net(cls, cls_src, classes, factory_args, root)
+        if isinstance(tcn, str):
+            refused = tcn
+        elif tcn is not None:
+            refused = None
+            _tcn_keys(b, tcn, arg_where, factory_args)
+            for flag, key, table in (
+                ("batch_size", "batch", "train"),
+                ("seq_len", "seq_len", "train"),
+            ):
+                if flag in defaults and isinstance(defaults[flag].value, int):
+                    loc = defaults[flag]
+                    b.put(key, loc.value, f"{src.rel(root)}:{loc.line} --{flag}", table=table)
     inputs = (
         forward_inputs(cls, family is not None, "tokens" if family else "series")
         if not refused
@@ -503,6 +511,216 @@ def _from_call(
         inputs=inputs,
         refused=refused,
     )
+
+
+@dataclass
+class TemporalNet:
+    """A locuslab/TCN-style model read from source: per level one residual block of two
+    (weight-normed) convolutions of one kernel and dilation 2**level, a 1x1 skip convolution
+    where the width changes, and a Linear head on the last position."""
+
+    in_channels: int
+    channels: list[int]
+    kernel: int
+    weight_norm: bool
+    classes: int | None
+    where: str  # the block class, file:line
+    params: dict[str, str]  # role -> the top-level constructor parameter feeding it
+
+
+def _calls(node: ast.AST, suffix: str) -> list[ast.Call]:
+    return [
+        n for n in ast.walk(node) if isinstance(n, ast.Call) and ps.dotted(n.func).endswith(suffix)
+    ]
+
+
+def _param_name(node: ast.expr | None) -> str | None:
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def temporal_conv_net(
+    cls: ast.ClassDef,
+    cls_src: Source,
+    classes: dict[str, tuple[Source, ast.ClassDef]],
+    factory_args: dict[str, Any],
+    root: Path,
+) -> TemporalNet | str | None:
+    """The TCN built by `cls` (its own constructor or a `TemporalConvNet(...)` it calls), read
+    by its structure, not its names: a class looping over a channel list with `dilation =
+    2 ** i` that builds a block class holding two Conv1d of that dilation and a 1x1 Conv1d.
+    None when `cls` builds no such thing; a string saying why when it does but differs."""
+    init = ps.init_of(cls)
+    if init is None:
+        return None
+    # the network class: `cls` itself, or the class its constructor calls with its arguments
+    net_cls, net_call = cls, None
+    for call in ast.walk(init):
+        if isinstance(call, ast.Call):
+            name = ps.dotted(call.func).split(".")[-1]
+            if name in classes and name != cls.name and _dilation_loop(classes[name][1]):
+                net_cls, net_call = classes[name][1], call
+                break
+    loop = _dilation_loop(net_cls)
+    if loop is None:
+        return None
+    block_name, channels_param = loop
+    where = f"{cls_src.rel(root)}:{cls.lineno} {cls.name}"
+    if block_name not in classes:
+        return f"{where}: its residual block class {block_name} was not found in the source"
+    block_src, block = classes[block_name]
+    block_where = f"{block_src.rel(root)}:{block.lineno} {block_name}"
+    convs = _calls(block, "Conv1d")
+    normed = [c for c in _calls(block, "weight_norm") if _calls(c, "Conv1d")]
+    skips = [c for c in convs if len(c.args) > 2 and ps.evaluate(c.args[2], ps.Env()) == 1]
+    fwd = ps.method_of(block, "forward")
+    adds = fwd is not None and any(
+        isinstance(n, ast.BinOp) and isinstance(n.op, ast.Add) for n in ast.walk(fwd)
+    )
+    if len(convs) != 3 or len(skips) != 1 or not adds:
+        return (
+            f"{block_where}: a temporal block that is not two convolutions with a skip (and a "
+            "1x1 convolution on it where the width changes) is not modelled by the tcn family "
+            "(model.residual)"
+        )
+    net_init = ps.init_of(net_cls) or init
+    padded = any(
+        k.arg == "padding" and "dilation" in ast.unparse(k.value)
+        for c in ast.walk(net_init)
+        if isinstance(c, ast.Call)
+        for k in c.keywords
+    )
+    chomped = any(
+        isinstance(n, ast.Slice)
+        and isinstance(n.upper, ast.UnaryOp)
+        and isinstance(n.upper.op, ast.USub)
+        for _, c in classes.values()
+        for n in ast.walk(c)
+    )
+    if not (padded and chomped):
+        return (
+            f"{block_where}: causal padding other than Conv1d(padding=(k-1)*dilation) and a "
+            "chomp of the last outputs is not read (model.padding)"
+        )
+    if normed and len(normed) != 2:
+        return f"{block_where}: only some convolutions are weight-normed (model.weight_norm)"
+    if any(k.arg == "bias" for c in convs for k in c.keywords):
+        return f"{block_where}: convolutions without bias are not read (model.bias)"
+    # the arguments: map the network's constructor parameters to the factory's values
+    net_params = [p.name for p in ps.signature(ps.init_of(net_cls) or init, skip_self=True)]
+    roles: dict[str, str] = {}  # role -> top-level parameter name
+    if net_call is not None:
+        for pname, node in zip(net_params, net_call.args, strict=False):
+            if (arg := _param_name(node)) is not None:
+                roles[pname] = arg
+        for kw in net_call.keywords:
+            if kw.arg and (arg := _param_name(kw.value)) is not None:
+                roles[kw.arg] = arg
+    else:
+        roles = {p: p for p in net_params}
+    top = {r: roles.get(r) for r in (net_params[0], channels_param, "kernel_size")}
+    values = {r: factory_args.get(t) if t else None for r, t in top.items()}
+    kernel = values["kernel_size"]
+    if kernel is None:  # the network's own default
+        kernel = next(
+            (p.default for p in ps.signature(ps.init_of(net_cls) or init, skip_self=True)
+             if p.name == "kernel_size"),
+            None,
+        )  # fmt: skip
+    chans, c_in = values[channels_param], values[net_params[0]]
+    if not (
+        isinstance(kernel, int)
+        and isinstance(c_in, int)
+        and isinstance(chans, list)
+        and chans
+        and all(isinstance(c, int) for c in chans)
+    ):
+        return (
+            f"{where}: the input width, channel list or kernel size is not a literal "
+            "(argparse default or constant) in the call that builds it"
+        )
+    head = _last_step_head(cls)
+    classes_value = factory_args.get(head) if head else None
+    if head is not None and not isinstance(classes_value, int):
+        return f"{where}: the output width `{head}` is not a literal"
+    return TemporalNet(
+        in_channels=c_in,
+        channels=chans,
+        kernel=kernel,
+        weight_norm=bool(normed),
+        classes=classes_value if isinstance(classes_value, int) else None,
+        where=block_where,
+        params={
+            "in_channels": top[net_params[0]] or "",
+            "channels": top[channels_param] or "",
+            "kernel": top["kernel_size"] or "",
+            "classes": head or "",
+        },
+    )
+
+
+def _dilation_loop(cls: ast.ClassDef) -> tuple[str, str] | None:
+    """(block class name, channel-list parameter) of a constructor that loops over a channel
+    list with `dilation = 2 ** i` and builds one block per level."""
+    init = ps.init_of(cls)
+    if init is None:
+        return None
+    for loop in ast.walk(init):
+        if not (isinstance(loop, ast.For) and isinstance(loop.iter, ast.Call)):
+            continue
+        if ps.dotted(loop.iter.func) != "enumerate" or not loop.iter.args:
+            continue
+        channels = _param_name(loop.iter.args[0])
+        text = ast.unparse(loop)
+        if channels is None or "2 ** i" not in text.replace("2**i", "2 ** i"):
+            continue
+        for call in ast.walk(loop):
+            if isinstance(call, ast.Call) and any(k.arg == "dilation" for k in call.keywords):
+                return ps.dotted(call.func).split(".")[-1], channels
+    return None
+
+
+def _last_step_head(cls: ast.ClassDef) -> str | None:
+    """The constructor parameter giving the output width of a `nn.Linear(channels[-1], out)`
+    the class applies to the last position (`self.linear(y[:, :, -1])`)."""
+    init = ps.init_of(cls)
+    fwd = ps.method_of(cls, "forward")
+    if init is None or fwd is None or "-1]" not in ast.unparse(fwd):
+        return None
+    for call in _calls(init, "Linear"):
+        if len(call.args) == 2:
+            return _param_name(call.args[1])
+    return None
+
+
+def _tcn_keys(
+    b: Builder, tcn: TemporalNet, arg_where: dict[str, str], factory_args: dict[str, Any]
+) -> None:
+    """Spec keys of a TCN: each level is two layers of one kernel and dilation 2**level."""
+    levels = len(tcn.channels)
+
+    def at(role: str) -> str:
+        return arg_where.get(tcn.params[role], tcn.where)
+
+    b.put("family", "tcn", tcn.where + " (dilated causal residual blocks)")
+    b.put("input", "embeddings", "float series, channels first (forward's input)")
+    b.put("in_channels", tcn.in_channels, at("in_channels"))
+    b.put("layers", 2 * levels, f"{at('channels')} ({levels} levels x 2 convolutions)")
+    b.put("kernel", tcn.kernel, at("kernel"))
+    b.put("dilations", [2**i for i in range(levels) for _ in (0, 1)], tcn.where + " 2 ** i")
+    b.put("channels", [c for c in tcn.channels for _ in (0, 1)], at("channels"))
+    b.put("padding", "chomp", tcn.where + " Conv1d(padding=(k-1)*dilation) + Chomp1d")
+    b.put("residual", True, tcn.where + " skip sum (1x1 conv where the width changes)")
+    b.put("weight_norm", tcn.weight_norm, tcn.where + " weight_norm")
+    b.put("bias", "all", "nn.Conv1d/nn.Linear default bias=True")
+    if tcn.classes is not None:
+        b.put("classes", tcn.classes, at("classes") + " (Linear on the last position)")
+    for role, key in (("in_channels", "in_channels"), ("kernel", "kernel"), ("classes", "classes")):
+        pname = tcn.params[role]
+        if pname in factory_args and key in b.model:
+            factory_args[pname] = "{model." + key + "}"
+    if "dropout" in factory_args and isinstance(factory_args["dropout"], (int, float)):
+        b.put("dropout", float(factory_args["dropout"]), arg_where["dropout"], table="train")
+        factory_args["dropout"] = "{train.dropout}"
 
 
 def _arg_line(
@@ -650,11 +868,8 @@ def kwargs_configs(src: Source, root: Path, cls: ast.ClassDef) -> list[FoundConf
     names = {p.name for p in params}
     refused = None
     if "patch_size" in names:
-        refused = (
-            f"{cls.name} is a vision transformer (patch embedding, class token): no family "
-            "models it yet"
-        )
-    elif not names & {n for ns in SYNONYMS.values() for n in ns}:
+        return [vit_config(src, root, cls, params)]
+    if not names & {n for ns in SYNONYMS.values() for n in ns}:
         return []
     else:
         refused = f"{cls.name}: a constructor-configured module no family recognises"
@@ -673,6 +888,150 @@ def kwargs_configs(src: Source, root: Path, cls: ast.ClassDef) -> list[FoundConf
             refused=refused,
         )
     ]
+
+
+# vit-pytorch's constructor names -> spec keys (the ViT family's)
+VIT_KEYS = {
+    "image_size": "image_size", "patch_size": "patch", "num_classes": "classes", "dim": "d_model",
+    "depth": "layers", "heads": "heads", "mlp_dim": "d_ff", "channels": "in_channels",
+    "dim_head": "head_size",
+}  # fmt: skip
+
+
+def vit_config(src: Source, root: Path, cls: ast.ClassDef, params: list[ps.Param]) -> FoundConfig:
+    """A vit-pytorch-style `ViT(image_size=..., patch_size=..., dim=..., depth=..., ...)`: its
+    keyword defaults are the sizes; the layout is read from the file's classes (patch
+    embedding, fused q/k/v projection and its bias, pre-norm blocks, final norm, head) and a
+    layout the ViT family does not model is refused, naming the spec key that cannot say it."""
+    from .discover import FoundConfig
+
+    where = f"{src.rel(root)}:{cls.lineno} {cls.name}"
+    b = Builder(root)
+    factory_args: dict[str, Any] = {}
+    defaults = {p.name: p for p in params}
+    layout = _vit_layout(src.tree, cls)
+    refused = layout if isinstance(layout, str) else None
+    missing = [n for n in ("image_size", "patch_size", "dim", "depth", "heads", "mlp_dim")
+               if n not in defaults]  # fmt: skip
+    if missing and refused is None:
+        refused = f"{where}: no constructor default for {', '.join(missing)} (model.patch, ...)"
+    if not isinstance(layout, str):
+        b.put("family", "transformer", where)
+        b.put("input", "image", where + " forward(img)")
+        for name, key in VIT_KEYS.items():
+            p = defaults.get(name)
+            if p is None:
+                continue
+            if not isinstance(p.default, int):
+                b.need(key, f"`{name}` has no literal default ({src.rel(root)}:{p.line})",
+                       f"{src.rel(root)}:{p.line}")  # fmt: skip
+            else:
+                b.put(key, p.default, f"{src.rel(root)}:{p.line} {name}")
+            factory_args[name] = "{model." + key + "}"
+        for key, value in layout.items():
+            b.put(key, value, layout_where(key, where))
+        for name in ("dropout", "emb_dropout"):
+            p = defaults.get(name)
+            if p is not None and isinstance(p.default, (int, float)) and p.default:
+                refused = refused or (
+                    f"{where}: `{name}` = {p.default}: dropout inside a ViT's blocks is not "
+                    "modelled for image models (train.dropout)"
+                )
+    return FoundConfig(
+        path=src.path,
+        line=cls.lineno,
+        kind="kwargs",
+        name=cls.name.lower(),
+        ref=f"{src.path.name}:{cls.name}",
+        detail=f"constructor keyword defaults of {cls.name}",
+        model=b.model,
+        train=b.train,
+        sources=b.sources,
+        factory=f"{src.module}:{cls.name}",
+        factory_args=factory_args,
+        extends=False,
+        inputs=forward_inputs(cls, False, "image"),
+        refused=refused,
+        spec_dir=root,
+    )
+
+
+def layout_where(key: str, where: str) -> str:
+    what = {
+        "patch_norm": "to_patch_embedding: LayerNorm, Linear, LayerNorm",
+        "biases": "q/k/v Linear(bias=False); out, MLP, norms and head with bias",
+        "fused_projections": "one Linear for q, k and v (chunk(3))",
+        "mlp": "FeedForward GELU",
+        "class_token": "cls_token",
+        "positional": "pos_embedding parameter",
+        "final_norm": "a LayerNorm after the blocks",
+        "pooler": "the head reads the class token",
+        "causal": "no mask",
+        "norm": "nn.LayerNorm",
+    }
+    return f"{where} ({what.get(key, key)})"
+
+
+def _vit_layout(tree: ast.Module, cls: ast.ClassDef) -> dict[str, Any] | str:
+    """The ViT family's layout keys read from the module, or why it is not that layout."""
+    init = ps.init_of(cls)
+    assert init is not None
+    where = f"{cls.name} (line {cls.lineno})"
+    patch: list[str] | None = None
+    for node in ast.walk(init):
+        if isinstance(node, ast.Assign) and ps.dotted(node.targets[0]).endswith("patch_embedding"):
+            patch = [
+                ps.dotted(c.func).split(".")[-1]
+                for c in ast.walk(node.value)
+                if isinstance(c, ast.Call)
+                and ps.dotted(c.func).split(".")[-1] in ("LayerNorm", "Linear", "Conv2d")
+            ]
+    layout: dict[str, Any] = {"norm": "layernorm", "causal": False, "pooler": False}
+    if patch == ["LayerNorm", "Linear", "LayerNorm"]:
+        layout["patch_norm"] = True
+    elif patch not in (["Linear"], ["Conv2d"]):
+        return (
+            f"{where}: a patch embedding of {patch or 'unread layers'} is not modelled "
+            "(the ViT family: a patch convolution, or model.patch_norm: LayerNorm, Linear, "
+            "LayerNorm)"
+        )
+    text = ast.unparse(tree)
+    linears = [c for c in ast.walk(tree) if isinstance(c, ast.Call)
+               and ps.dotted(c.func).split(".")[-1] == "Linear"]  # fmt: skip
+    qkv = [c for c in linears if len(c.args) == 2 and ast.unparse(c.args[1]).endswith("* 3")]
+    if len(qkv) != 1:
+        return (
+            f"{where}: the attention's q/k/v projection is not one Linear to 3 x the inner "
+            "width (model.fused_projections)"
+        )
+    no_bias = any(k.arg == "bias" and ps.evaluate(k.value, ps.Env()) is False
+                  for k in qkv[0].keywords)  # fmt: skip
+    others = [c for c in linears if c is not qkv[0]]
+    if any(k.arg == "bias" for c in others for k in c.keywords):
+        return f"{where}: a Linear other than q/k/v sets its own bias (model.biases)"
+    layout["fused_projections"] = True
+    layout["biases"] = ["out", "mlp", "norm", "head"] + ([] if no_bias else ["qkv"])
+    if "GELU" not in text or any(a in text for a in ("SiLU", "ReLU", "GLU(")):
+        return f"{where}: an MLP other than Linear, GELU, Linear is not read (model.mlp)"
+    layout["mlp"] = "gelu"
+    if "cls_token" not in ast.unparse(init):
+        return f"{where}: no class token (model.class_token)"
+    layout["class_token"] = True
+    if "pos_embedding" not in ast.unparse(init):
+        return f"{where}: no learned position table (model.positional)"
+    layout["positional"] = "learned"
+    final = [
+        c
+        for c in ast.walk(init)
+        if isinstance(c, ast.Call) and ps.dotted(c.func).split(".")[-1] == "LayerNorm"
+    ]
+    extra_norms = len(final) - (2 if layout.get("patch_norm") else 0)
+    if extra_norms != 1:
+        return f"{where}: {extra_norms} norms after the blocks (model.final_norm: one or none)"
+    layout["final_norm"] = True
+    if "mean(dim=1)" in text or "mean(1)" in text:
+        return f"{where}: mean pooling over the patches is not modelled (model.class_token)"
+    return layout
 
 
 # --- helpers -------------------------------------------------------------------------------

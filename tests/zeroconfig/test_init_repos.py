@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from pytest_archcheck import scaffold
-from pytest_archcheck.discover import discover_project
 
 from .repos import copy_repo, true_params
 
@@ -170,12 +169,95 @@ def test_cifar_resnet_factory_function(repo: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("repo", ["tcn", "vit"], indirect=True)
-def test_unmodelled_architectures_get_no_spec(repo: Path) -> None:
-    configs, _ = discover_project(["."])
-    assert configs and all(c.refused for c in configs)
-    results = scaffold.init_specs(["."])
-    assert all(what.startswith("no spec written") for _, what in results)
+def _estimate(spec: Path, cwd: Path) -> dict[str, Any]:
+    out = cli("estimate", str(spec), "--format", "json", cwd=cwd)
+    assert out.returncode == 0, out.stdout + out.stderr
+    [model] = json.loads(out.stdout)["models"]
+    return dict(model)
+
+
+@pytest.mark.parametrize("repo", ["tcn"], indirect=True)
+def test_tcn_from_argparse_defaults(repo: Path) -> None:
+    """locuslab/TCN's add_test.py: TCN(input_channels, n_classes, [nhid] * levels, ksize)."""
+    [(path, what)] = scaffold.init_specs(["."])
+    assert path.name == "tcn.archcheck.toml" and "to supply" not in what
+    text = path.read_text()
+    assert 'factory = "TCN.adding_problem.model:TCN"' in text
+    assert 'inputs = ["series:channels_first"]' in text
+    assert re.search(r"^kernel = 7 +# TCN/adding_problem/add_test\.py:\d+ --ksize$", text, re.M)
+    assert re.search(r"^seq_len = 400 +# TCN/adding_problem/add_test\.py:\d+ --seq_len$", text,
+                     re.M)  # fmt: skip
+    assert "residual = true" in text and "weight_norm = true" in text
+    model = _estimate(path, repo)
+    expected = true_params(
+        repo, "TCN.adding_problem.model", lambda m: m.TCN(2, 1, [30] * 8, 7, 0.0)
+    )
+    # by hand: level 0: conv 2->30 (420 + gain 30 + bias 30), conv 30->30 (6300 + 30 + 30),
+    # 1x1 skip 2->30 (60 + 30); levels 1-7: 2 x 6360 each; the head 30 + 1
+    assert model["params"] == expected == 480 + 6360 + 90 + 7 * 2 * 6360 + 31
+    # two convolutions of kernel 7 per level, dilations 1..128: R = 1 + 2*6*(2^8 - 1)
+    assert model["dependency"]["receptive_field"] == 1 + 2 * 6 * 255
+    assert model["memory"] is None and model["not_modelled"]["memory"]["key"] == "model.residual"
+
+
+@pytest.mark.parametrize("repo", ["tcn"], indirect=True)
+def test_tcn_flops_match_torch_flop_counter(repo: Path) -> None:
+    """The forward FLOPs `estimate` prints (the 1x1 skip convolution included) are what
+    torch.utils.flop_counter counts on the repository's own class."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .repos import importable
+
+    [(path, _)] = scaffold.init_specs(["."])
+    model = _estimate(path, repo)
+    with importable(repo):
+        from TCN.adding_problem.model import TCN  # type: ignore[import-not-found]
+
+        net = TCN(2, 1, [30] * 8, 7, 0.0)
+        with FlopCounterMode(display=False) as counter:
+            net(torch.zeros(32, 2, 400))
+    assert model["flops"]["forward"] == counter.get_total_flops()
+
+
+@pytest.mark.parametrize("repo", ["vit"], indirect=True)
+def test_vit_from_constructor_defaults(repo: Path) -> None:
+    """vit-pytorch's ViT(image_size=224, patch_size=16, dim=768, ...): its keyword defaults,
+    its LayerNorm-Linear-LayerNorm patch embedding and bias-free fused q/k/v read from the
+    source; `estimate` counts the class's parameters exactly."""
+    [(path, _)] = scaffold.init_specs(["."])
+    text = path.read_text()
+    assert 'factory = "vit:ViT"' in text and 'inputs = ["image"]' in text
+    assert re.search(r"^patch = 16 +# vit\.py:\d+ patch_size$", text, re.M)
+    assert "patch_norm = true" in text and 'biases = ["out", "mlp", "norm", "head"]' in text
+    model = _estimate(path, repo)
+    assert model["params"] == true_params(repo, "vit", lambda m: m.ViT())
+    assert model["not_modelled"]["memory"]["key"] == "model.patch_norm"
+    # the spec is the one place to edit: factory_args read the keys
+    text = re.sub(r"^layers = 12 ", "layers = 2 ", text, flags=re.M)
+    text = re.sub(r"^image_size = 224 ", "image_size = 64 ", text, flags=re.M)
+    path.write_text(text)
+    assert _estimate(path, repo)["params"] == true_params(
+        repo, "vit", lambda m: m.ViT(image_size=64, depth=2)
+    )
+
+
+@pytest.mark.parametrize("repo", ["vit"], indirect=True)
+def test_vit_layout_the_family_does_not_model_is_refused(repo: Path) -> None:
+    """Mean pooling over the patches (no class token read): no spec, the key named."""
+    src = repo / "vit.py"
+    src.write_text(src.read_text().replace("self.norm(x)[:, 0]", "self.norm(x).mean(dim=1)"))
+    [(_, what)] = scaffold.init_specs(["."])
+    assert what.startswith("no spec written") and "model.class_token" in what
+    assert not list(repo.rglob("*.archcheck.toml"))
+
+
+@pytest.mark.parametrize("repo", ["tcn"], indirect=True)
+def test_tcn_blocks_without_skip_are_refused(repo: Path) -> None:
+    """A temporal block without its residual sum is not the residual layout: no spec."""
+    src = repo / "TCN" / "tcn.py"
+    src.write_text(src.read_text().replace("self.relu(out + res)", "self.relu(out)"))
+    [(_, what)] = scaffold.init_specs(["."])
+    assert what.startswith("no spec written") and "model.residual" in what
     assert not list(repo.rglob("*.archcheck.toml"))
 
 
@@ -219,18 +301,30 @@ def test_check_probe_builds_gpt_from_its_config_object(repo: Path) -> None:
 
 
 @pytest.mark.parametrize("repo", ["tcn"], indirect=True)
-def test_channels_first_tcn_probes_with_its_inputs(repo: Path) -> None:
-    """init refuses the TCN (its residual blocks are not modelled), but the probe runs the
-    repository's class on channels-first series (batch, 2, n) once `inputs` says so."""
-    (repo / "tcn.archcheck.toml").write_text(
-        '[model]\nname = "tcn"\nfamily = "tcn"\ninput = "embeddings"\nin_channels = 2\n'
-        'factory = "TCN.adding_problem.model:TCN"\ninputs = ["series:channels_first"]\n'
-        "[model.factory_args]\ninput_size = 2\noutput_size = 1\n"
-        "num_channels = [30, 30, 30, 30, 30, 30, 30, 30]\nkernel_size = 7\ndropout = 0.0\n"
-        "[train]\nbatch = 32\nseq_len = 400\n",
-        encoding="utf-8",
-    )
-    out = cli("probe", "tcn.archcheck.toml", "--device", "fake", "--format", "json", cwd=repo)
-    assert out.returncode == 0, out.stdout + out.stderr
-    [model] = json.loads(out.stdout)["models"]
-    assert model["findings"] == [] and model["n"] == 400 and model["peak_bytes"] > 0
+def test_check_probe_runs_the_repos_tcn_on_channels_first_series(repo: Path) -> None:
+    """The spec init wrote (no hand edit but the budget): the probe builds the repository's
+    TCN with its factory_args and feeds it (32, 2, 400) series, as `inputs` says."""
+    [(path, _)] = scaffold.init_specs(["."])
+    _budget(path, "1 MiB")
+    out = cli("check", "--probe", "--format", "json", ".", cwd=repo)
+    assert out.returncode == 1, out.stdout + out.stderr
+    [f] = json.loads(out.stdout)["findings"]
+    assert f["code"] == "ARC101" and f["message"].startswith("measured (fake")
+    assert "at batch 32 × n 400" in f["message"]
+
+
+@pytest.mark.parametrize("repo", ["vit"], indirect=True)
+def test_check_probe_runs_the_repos_vit_on_images(repo: Path) -> None:
+    [(path, _)] = scaffold.init_specs(["."])
+    text = path.read_text()
+    for key, value in (("layers", 2), ("d_model", 64), ("heads", 2), ("head_size", 32),
+                       ("d_ff", 128), ("image_size", 32), ("patch", 8)):  # fmt: skip
+        text, n = re.subn(rf"^{key} = \d+ ", f"{key} = {value} ", text, flags=re.M)
+        assert n == 1, key
+    path.write_text(text)
+    _budget(path, "1 MiB")
+    out = cli("check", "--probe", "--format", "json", ".", cwd=repo)
+    assert out.returncode == 1, out.stdout + out.stderr
+    [f] = json.loads(out.stdout)["findings"]
+    assert f["code"] == "ARC101" and f["message"].startswith("measured (fake")
+    assert "at batch 8 × n 32" in f["message"]

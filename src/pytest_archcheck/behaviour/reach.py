@@ -240,7 +240,8 @@ def declared_field(spec: Spec) -> tuple[int, int]:
     """The spec's convolution stack by Distill's closed forms: (r, P) on the input.
 
     r = Σ_l (k_eff_l − 1) Π_{i<l} s_i + 1 with k_eff = dil·(k−1) + 1; P = Σ_l p_l Π_{i<l} s_i
-    with p_l from model.padding ("same": (k_eff−1)/2, "causal": k_eff−1, "valid": 0, or int).
+    with p_l from model.padding ("same": (k_eff−1)/2, "causal" and "chomp": k_eff−1, "valid":
+    0, or int).
     """
     m = spec.model
     r, jump, pad = 1, 1, 0
@@ -249,7 +250,9 @@ def declared_field(spec: Spec) -> tuple[int, int]:
         if isinstance(m.padding, int):
             p = m.padding
         else:
-            p = {"same": (keff - 1) // 2, "causal": keff - 1, "valid": 0}[m.padding]
+            p = {"same": (keff - 1) // 2, "causal": keff - 1, "chomp": keff - 1, "valid": 0}[
+                m.padding
+            ]
         r += (keff - 1) * jump
         pad += p * jump
         jump *= s

@@ -7,6 +7,15 @@ and c_last == d_model) or a classifier on the mean over positions (`classes`). `
 or `padding = "causal"` pads on the left only; "same" pads dil·(k−1) split around; "valid" none;
 an integer p pads p on each side.
 
+Residual temporal blocks (`residual = true`, locuslab/TCN's `TemporalBlock`): the layers go in
+pairs of one kernel, dilation and width; a skip runs around each pair, through a 1x1
+convolution (c x c_in, with the convs' bias) where the width changes, added before a last ReLU.
+`weight_norm = true` gives every k-wide convolution a (c, 1, 1) gain beside its weight
+(`torch.nn.utils.parametrizations.weight_norm`). Both change the parameters (counted exactly),
+the FLOPs (the 1x1 skip convolutions added) and the path length (a path may skip whole
+blocks); the training peak and the latency of such a stack are not modelled (refused, naming
+the key): the probe measures the repository's class.
+
 Saved bytes (p: activation bytes): token ids; per layer the padded input the conv keeps (or the
 first layer's unpadded input), the ReLU output and, with dropout, its mask; the head's
 batch-major input (LM) or pooled features (classes); under autocast the 16-bit weight copies.
@@ -20,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..formulas.registry import formula
 from . import Family, ForwardSaved, Problem, Shape, register
-from ._base import DEFAULT_VOCAB, LiveBytes, head_out
+from ._base import DEFAULT_VOCAB, LiveBytes, NotModelled, head_out
 
 if TYPE_CHECKING:
     from ..formulas.devices import Device
@@ -32,8 +41,8 @@ if TYPE_CHECKING:
 
 
 def causal(m: ModelTable) -> bool:
-    """Left padding only: a TCN, or any conv stack with padding = "causal"."""
-    return m.family == "tcn" or m.padding == "causal"
+    """Left padding only: a TCN, or any conv stack with padding = "causal" (or "chomp")."""
+    return m.family == "tcn" or m.padding in ("causal", "chomp")
 
 
 def input_width(m: ModelTable) -> int:
@@ -45,7 +54,60 @@ def padding(m: ModelTable) -> Padding:
     ConvStack), else a TCN pads causally whatever `padding` says."""
     if m.padding == "valid" or (isinstance(m.padding, int) and not isinstance(m.padding, bool)):
         return m.padding
+    if m.padding == "chomp":
+        return "causal"  # the same outputs; flops add the chomped positions
     return "causal" if m.family == "tcn" else m.padding
+
+
+def unmodelled_layout(m: ModelTable) -> str | None:
+    """The key of a layout whose training peak (and reference module) is not modelled:
+    residual blocks, weight_norm, chomped padding; None for a plain stack."""
+    if m.residual:
+        return "residual"
+    if m.weight_norm:
+        return "weight_norm"
+    return "padding" if m.padding == "chomp" else None
+
+
+def skip_convs(m: ModelTable) -> list[tuple[int, int]]:
+    """(c_in, c_out) of each residual block's 1x1 skip convolution (`residual`: one per pair
+    of layers whose input width differs from its output width)."""
+    if not m.residual:
+        return []
+    out: list[tuple[int, int]] = []
+    c_prev = input_width(m)
+    chans = m.channel_list()
+    for i in range(0, len(chans) - 1, 2):
+        if chans[i + 1] != c_prev:
+            out.append((c_prev, chans[i + 1]))
+        c_prev = chans[i + 1]
+    return out
+
+
+@formula(
+    "path.residual_conv_path_length",
+    "fewest layers on a path reaching d when each block of two convs (reach r_b) may be "
+    "skipped (0 layers, 1 through a 1x1 skip conv): the largest blocks first",
+    "Bai et al. 2018, arXiv:1803.01271 (TCN residual blocks); DESIGN.md §4 path length",
+)
+def residual_path_length(span: int, blocks: list[tuple[int, bool]]) -> int | None:
+    """Fewest conv layers on a path covering `span` through residual blocks given as (reach,
+    has a 1x1 skip conv). Taking a block costs its two convs, skipping it costs the skip's one
+    layer (or none): for each number of skip-conv blocks taken, the largest reaches first."""
+    plain = sorted((r for r, conv in blocks if not conv), reverse=True)
+    convs = sorted((r for r, conv in blocks if conv), reverse=True)
+    best: int | None = None
+    for a in range(len(convs) + 1):
+        reach = sum(convs[:a])
+        layers = 2 * a + (len(convs) - a)
+        for c in range(len(plain) + 1):
+            if c:
+                reach += plain[c - 1]
+            if reach >= span:
+                total = layers + 2 * c
+                best = total if best is None else min(best, total)
+                break
+    return best
 
 
 def tied(spec: Spec) -> bool:
@@ -83,8 +145,12 @@ class Conv1d(Family):
         c_prev = input_width(m)
         for c, k in zip(m.channel_list(), m.kernel_list(), strict=True):
             out.append((c, c_prev, k))
+            out += [(c, 1, 1)] if m.weight_norm else []  # weight_norm's gain
             out += [(c,)] if m.bias != "none" else []
             c_prev = c
+        for c_in, c in skip_convs(m):
+            out.append((c, c_in, 1))
+            out += [(c,)] if m.bias != "none" else []
         _, width = head_out(m)
         if width:
             if not tied(spec):
@@ -92,36 +158,84 @@ class Conv1d(Family):
             out.append((width,))
         return out
 
+    def not_modelled(self, spec: Spec) -> dict[str, NotModelled]:
+        m = spec.model
+        key = unmodelled_layout(m)
+        if key is None:
+            return {}
+        value = '"chomp"' if key == "padding" else "true"
+        return {
+            "memory": NotModelled(
+                f"{key} = {value}: the training-peak formula models plain conv stacks with "
+                "F.pad padding; residual temporal blocks (the skip sums, the chomped copies, "
+                "weight_norm's recomputed weights) are not modelled",
+                ("model", key),
+                "measure it: `archcheck probe SPEC --device fake` (or `check --probe`) runs a "
+                "training step of the repository's own class (model.factory)",
+            )
+        }
+
     def forward_saved(self, spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
+        if (refused := self.not_modelled(spec).get("memory")) is not None:
+            raise refused
         return conv1d_activations(spec, n, batch, target)
 
     def flops(self, spec: Spec, n: int, batch: int, convention: str = "archcheck") -> Flops:
-        from ..formulas.flops import conv_stack_flops
+        from ..formulas.flops import Flops, conv_stack_flops
 
         m = spec.model
         kind, width = head_out(m)
-        return conv_stack_flops(
+        main = conv_stack_flops(
             batch, n, input_width(m), m.channel_list(), m.kernel_list(),
             strides=m.stride_list(), dilations=m.dilation_list(), padding=padding(m),
             head_out=width, dims=1, pooled_head=kind == "classes",
         )  # fmt: skip
+        # the residual blocks' 1x1 skip convolutions, at every position (stride 1)
+        extra = sum(batch * 2 * n * c_in * c for c_in, c in skip_convs(m))
+        if m.padding == "chomp":  # each conv also computes the dil·(k−1) outputs it drops
+            c_prev = input_width(m)
+            for c, k, d in zip(m.channel_list(), m.kernel_list(), m.dilation_list(), strict=True):
+                extra += batch * 2 * d * (k - 1) * c_prev * c * k
+                c_prev = c
+        return Flops(main.forward + extra, main.train_step + 3 * extra)
 
     def path(self, spec: Spec, span: int | None, n: int) -> PathReport:
-        from ..formulas.path import conv_path
+        from dataclasses import replace
+
+        from ..formulas.path import _cover, conv_layer_reach, conv_path
 
         m = spec.model
-        return conv_path(span, m.kernel_list(), m.dilation_list(), m.stride_list(), not causal(m))
+        report = conv_path(span, m.kernel_list(), m.dilation_list(), m.stride_list(), not causal(m))
+        if not m.residual or not span:
+            return report
+        # a path may skip a whole block through its skip connection
+        reaches = [
+            conv_layer_reach(k, d, not causal(m))
+            for k, d in zip(m.kernel_list(), m.dilation_list(), strict=True)
+        ]
+        blocks: list[tuple[int, bool]] = []
+        c_prev = input_width(m)
+        chans = m.channel_list()
+        for i in range(0, len(reaches) - 1, 2):
+            blocks.append((reaches[i] + reaches[i + 1], chans[i + 1] != c_prev))
+            c_prev = chans[i + 1]
+        path_length, covered = _cover(span, report.reach, residual_path_length(span, blocks))
+        return replace(report, path_length=path_length, covered=covered)
 
     def layers_needed(self, spec: Spec, span: int) -> int | None:
         from ..formulas.path import layers_needed
 
         m = spec.model
+        if m.residual:
+            return None  # blocks of two convs with growing dilations: not one layer's count
         return layers_needed(span, m.kernel_list()[0], 1, centered=not causal(m))
 
-    def latency(self, spec: Spec, device: Device, overhead_s: float) -> LatencyEstimate:
+    def latency(self, spec: Spec, device: Device, overhead_s: float) -> LatencyEstimate | None:
         from ..formulas.latency import conv_latency
 
         m, inf = spec.model, spec.infer
+        if unmodelled_layout(m) is not None:
+            return None  # the skip sums, chomps and weight_norm's kernels are not in the model
         return conv_latency(
             device, inf.dtype or spec.train.dtype, inf.batch, spec.infer_n,
             in_channels=input_width(m), channels=m.channel_list(), kernels=m.kernel_list(),
@@ -137,6 +251,8 @@ class Conv1d(Family):
         m = spec.model
         if m.family == "cnn" and m.padding == "causal" and not m.causal:
             yield ('padding = "causal" contradicts causal = false', ("model", "causal"), None)
+        if m.residual:
+            yield from _residual_pairs(m)
         yield from _no_position_left(spec)
 
     def input_kind(self, spec: Spec) -> str:
@@ -148,7 +264,44 @@ class Conv1d(Family):
     def reference_module(self, spec: Spec) -> Any:
         from .reference.conv1d import ConvStack
 
+        m = spec.model
+        if (key := unmodelled_layout(m)) is not None:
+            from ..probe.build import FactoryError
+
+            raise FactoryError(
+                f"model.{key}: the reference conv stack has no residual temporal blocks, "
+                "weight_norm or chomped padding; set model.factory to the repository's class"
+            )
         return ConvStack(spec)
+
+
+def _residual_pairs(m: ModelTable) -> Iterator[Problem]:
+    """`residual` blocks are pairs of layers of one kernel, dilation and width, stride 1."""
+    k, d, c = m.kernel_list(), m.dilation_list(), m.channel_list()
+    if m.layers % 2:
+        yield (
+            f"residual = true pairs the layers into blocks of two convolutions; layers = "
+            f"{m.layers} is odd",
+            ("model", "layers"),
+            "layers = 2 x the number of residual blocks",
+        )
+        return
+    for i in range(0, m.layers, 2):
+        if (k[i], d[i], c[i]) != (k[i + 1], d[i + 1], c[i + 1]):
+            yield (
+                f"residual block {i // 2} (layers {i} and {i + 1}) mixes kernels, dilations "
+                f"or widths ({k[i]}/{d[i]}/{c[i]} vs {k[i + 1]}/{d[i + 1]}/{c[i + 1]})",
+                ("model", "dilations"),
+                "give both convolutions of a block the same kernel, dilation and width",
+            )
+            return
+    if any(st != 1 for st in m.stride_list()):
+        yield (
+            "residual blocks with strided convolutions are not modelled (the skip would need "
+            "its own stride)",
+            ("model", "strides"),
+            None,
+        )
 
 
 def _no_position_left(spec: Spec) -> Iterator[Problem]:

@@ -14,7 +14,10 @@ positions, plus the image the patch convolution saves for its weight gradient. A
 fake probe of transformers' ViTModel: within 2 % on both targets in fp32 and bf16 (CPU bf16 at
 d 128: -2.6 %). The blocks are ViTModel's: separate q, k, v projections, each saving its own
 16-bit cast under autocast (a fused-qkv ViT, timm's or torchvision's, is then overestimated by
-2·b·T·d·2 bytes per layer). There is no reference module: the probe builds the transformers class from a
+2·b·T·d·2 bytes per layer). `patch_norm = true` is vit-pytorch's patch embedding: the
+patches rearranged into rows of C·p² pixels, a LayerNorm over them, the Linear projection, a
+LayerNorm over its output (2·C·p² + 2·d more parameters, counted); its training peak is not
+modelled (refused, naming the key: the probe measures the class). There is no reference module: the probe builds the transformers class from a
 config.json (or `model.factory`).
 """
 
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ..formulas.memo import per_spec
 from ..formulas.registry import formula
 from . import Family, ForwardSaved, Problem, Shape, register
+from ._base import NotModelled
 from .conv2d import ImageSide, image_side
 from .transformer import bias_parts, classes_head, layer_shapes, matmul_mlp, norm_shapes
 
@@ -160,7 +164,10 @@ class VisionTransformer(ImageSide, Family):
             out.append((1, 1, h))
         if m.positional == "learned":
             out.append((1, vit_positions(m, m.image_size or image_side(spec)), h))
-        out += [(h, c, p, p), (h,)]
+        if m.patch_norm:  # LayerNorm(C·p²), Linear(C·p² -> d), LayerNorm(d)
+            out += [(c * p * p,), (c * p * p,), (h, c * p * p), (h,), (h,), (h,)]
+        else:
+            out += [(h, c, p, p), (h,)]
         for _ in range(m.layers):
             out += layer_shapes(m, bias_parts(m), norm)
         if m.final_norm:
@@ -171,7 +178,23 @@ class VisionTransformer(ImageSide, Family):
             out += [(k, h), (k,)]
         return out
 
+    def not_modelled(self, spec: Spec) -> dict[str, NotModelled]:
+        if not spec.model.patch_norm:
+            return {}
+        return {
+            "memory": NotModelled(
+                "patch_norm = true: the training-peak formula models a patch convolution; the "
+                "rearranged patch copy and the two LayerNorms around the projection are not "
+                "modelled",
+                ("model", "patch_norm"),
+                "measure it: `archcheck probe SPEC --device fake` (or `check --probe`) runs a "
+                "training step of the repository's own class (model.factory)",
+            )
+        }
+
     def forward_saved(self, spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
+        if (refused := self.not_modelled(spec).get("memory")) is not None:
+            raise refused
         return vit_activations(spec, n, batch, target)
 
     def flops(self, spec: Spec, n: int, batch: int, convention: str = "archcheck") -> Flops:

@@ -167,10 +167,18 @@ class ModelTable(_Table):
     dilations: list[PosInt] | None = None
     strides: list[PosInt] | None = None
     channels: PosInt | list[PosInt] | None = None
-    padding: Literal["same", "causal", "valid"] | NonNegInt = "same"
+    # "chomp": causal, computed as locuslab/TCN does it: each conv pads dil·(k−1) on both sides
+    # and the last dil·(k−1) outputs are dropped (Chomp1d), so it computes n + dil·(k−1)
+    padding: Literal["same", "causal", "valid", "chomp"] | NonNegInt = "same"
     in_channels: PosInt | None = None
     image_size: PosInt | None = None
     classes: PosInt | None = None
+    # residual temporal blocks (locuslab/TCN's TemporalBlock): the layers go in pairs of one
+    # kernel, dilation and width, with a skip around each pair (a 1x1 convolution on the skip
+    # where the width changes); the training peak of such a stack is measured, not estimated
+    residual: bool = False
+    # every k-wide convolution weight-normed (weight_norm: a (c, 1, 1) gain beside the weight)
+    weight_norm: bool = False
     # BERT-style encoders (Hugging Face adapters): token-type table, pooler, post-norm, no head
     type_vocab: NonNegInt = 0
     pooler: bool = False
@@ -234,6 +242,9 @@ class ModelTable(_Table):
     # patches of `patch` pixels, and a learned class token in front of them
     patch: PosInt | None = None
     class_token: bool = True
+    # a LayerNorm over each patch's pixels before the patch projection (a Linear) and one over
+    # its output after it (vit-pytorch's to_patch_embedding): 2·C·p² + 2·d_model parameters
+    patch_norm: bool = False
     extends: str | None = None
     # hybrids (family = "hybrid", families/hybrid.py): the stages in order, each a [model]
     # table of its own family (a strided conv stem, then transformer blocks); keys a stage
