@@ -353,6 +353,123 @@ def mingpt_configs(src: Source, root: Path, modules: list[FoundModule]) -> list[
     return out
 
 
+# --- dict configs and litgpt-style named config tables ------------------------------------
+
+
+def _entries(src: Source) -> list[tuple[str, dict[str, ps.Located], int]]:
+    """(name, values, line) of every module-level GPT-sized config: `x = dict(...)` or
+    `X = {...}` (named after the variable), and each entry of a module-level list/tuple of
+    `dict(name=...)` / `Config(name=...)` calls or of a dict keyed by name."""
+    out: list[tuple[str, dict[str, ps.Located], int]] = []
+
+    def kv(node: ast.expr) -> dict[str, ps.Located] | None:
+        if isinstance(node, ast.Call) and not node.args and ps.dotted(node.func) != "dict":
+            pairs = [(k.arg, k.value) for k in node.keywords]  # Config(name=..., ...)
+            if any(k is None for k, _ in pairs):
+                return None
+            values: dict[str, ps.Located] = {}
+            for k, v in pairs:
+                try:
+                    values[str(k)] = ps.Located(ast.literal_eval(v), v.lineno, str(k))
+                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                    return None
+            return values
+        return ps._kv(node)
+
+    for node in src.tree.body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+            continue
+        target = node.targets[0]
+        if not isinstance(target, ast.Name):
+            continue
+        value = node.value
+        single = (
+            kv(value)
+            if not (isinstance(value, ast.Call) and ps.dotted(value.func) != "dict")
+            else None
+        )
+        if single is not None and set(single) >= GPT_KEYS:
+            out.append((target.id.lower().replace("_", "-"), single, node.lineno))
+            continue
+        items: list[tuple[str | None, ast.expr]] = []
+        if isinstance(value, (ast.List, ast.Tuple)):
+            items = [(None, e) for e in value.elts]
+        elif isinstance(value, ast.Dict):
+            items = [
+                (k.value if isinstance(k, ast.Constant) and isinstance(k.value, str) else "", v)
+                for k, v in zip(value.keys, value.values, strict=True)
+            ]
+        for key, elt in items:
+            entry = kv(elt)
+            if entry is None or not set(entry) >= GPT_KEYS:
+                continue
+            name = key or (entry["name"].value if "name" in entry else None)
+            if isinstance(name, str) and name:
+                out.append((name, entry, elt.lineno))
+    return out
+
+
+def dict_configs(src: Source, root: Path, config_classes: list[FoundConfig]) -> list[FoundConfig]:
+    """Module-level dict configs and named config tables of a GPT config class's fields: one
+    config each, built with that class (`config = "model:Config"`) and its factory."""
+    from .discover import FoundConfig
+
+    entries = _entries(src)
+    if not entries:
+        return []
+    out: list[FoundConfig] = []
+    for cls_cfg in config_classes:
+        cls_src = _source(cls_cfg.path, root)
+        cls = _class(cls_src.tree, cls_cfg.ref.rpartition(":")[2]) if cls_src else None
+        if cls is None or cls_src is None:
+            continue
+        fields, values, lines = _class_fields(cls)
+        if not set(fields) >= GPT_KEYS:
+            continue
+        for name, entry, line in entries:
+            if not set(entry) <= set(fields):
+                continue  # a key the class does not have: another class's config
+            get: dict[str, tuple[Any, str]] = {}
+            for f in fields:
+                loc = ps.Located(values.get(f), lines[f], f) if f in values else None
+                get[f] = (values.get(f), _where(cls_src, root, loc, lines[f]))
+            for k, loc in entry.items():
+                get[k] = (loc.value, _where(src, root, loc, loc.line))
+            b = Builder(root)
+            tied = cls_cfg.model.get("tied_embeddings", True)
+            gpt_keys(b, get, tied=bool(tied), bias_default=True)
+            refs = {"n_layer": "{model.layers}", "n_head": "{model.heads}",
+                    "n_embd": "{model.d_model}", "vocab_size": "{model.vocab}",
+                    "block_size": "{model.max_positions}", "dropout": "{train.dropout}"}  # fmt: skip
+            config_args: dict[str, Any] = {
+                f: refs[f] for f in fields if f in refs and (f != "dropout" or "dropout" in b.train)
+            }
+            if "bias" in fields:
+                config_args["bias"] = b.model.get("bias") != "none"
+            for k, loc in entry.items():
+                if k not in refs and k != "bias":
+                    config_args[k] = loc.value
+            out.append(
+                FoundConfig(
+                    path=src.path,
+                    line=line,
+                    kind="dict",
+                    name=name,
+                    ref=f"{src.path.name}:{line}",
+                    detail=f"config {name!r} ({src.rel(root)}:{line}) of {cls.name}",
+                    model=b.model,
+                    train=b.train,
+                    sources=b.sources,
+                    factory=cls_cfg.factory,
+                    config=cls_cfg.config,
+                    config_args=config_args,
+                    extends=False,
+                    spec_dir=root,
+                )
+            )
+    return out
+
+
 # --- scripts that build the model from argparse defaults; factory functions ---------------
 
 
@@ -1129,6 +1246,9 @@ def discover_more(
                     )
         if cfg_cls is not None and set(_class_fields(cfg_cls)[0]) >= GPT_KEYS:
             extra += nanogpt_overrides(cfg, cfg_cls, root, factory)
+    classes_cfg = [c for c in configs if c.kind == "dataclass" and c.config and c.factory]
+    for s in sources:
+        extra += dict_configs(s, root, classes_cfg)
     known = {c.path for c in configs}
     for s in sources:
         if s.path not in known:

@@ -328,3 +328,34 @@ def test_check_probe_runs_the_repos_vit_on_images(repo: Path) -> None:
     [f] = json.loads(out.stdout)["findings"]
     assert f["code"] == "ARC101" and f["message"].startswith("measured (fake")
     assert "at batch 8 × n 32" in f["message"]
+
+
+@pytest.mark.parametrize("repo", ["namedcfg"], indirect=True)
+def test_dict_configs_and_named_tables_one_spec_each(repo: Path) -> None:
+    """litgpt-style named configs (a list of dict(name=...) and Config(name=...)) and a
+    module-level dict config: one spec per config, named after it, each giving the count of
+    the repository's GPT built with that Config."""
+    written = {p.name for p, _ in scaffold.init_specs(["."])}
+    assert {"gpt-tiny.archcheck.toml", "gpt-small.archcheck.toml",
+            "model-config.archcheck.toml"} <= written  # fmt: skip
+    text = (repo / "gpt-tiny.archcheck.toml").read_text()
+    assert 'config = "model:Config"' in text and 'name = "gpt-tiny"' in text
+    assert re.search(r"^layers = 2 +# configs\.py:\d+ n_layer$", text, re.M)
+    sizes = {
+        "gpt-tiny": dict(name="gpt-tiny", n_layer=2, n_head=2, n_embd=64, vocab_size=512,
+                         block_size=128, bias=False),
+        "gpt-small": dict(name="gpt-small", n_layer=4, n_head=4, n_embd=128, vocab_size=1024,
+                          block_size=256),
+        "model-config": dict(n_layer=3, n_head=3, n_embd=96, vocab_size=300, block_size=64,
+                             bias=True),
+    }  # fmt: skip
+    for name, kwargs in sizes.items():
+        expected = true_params(repo, "model", lambda m, kw=kwargs: m.GPT(m.Config(**kw)))
+        assert params(repo / f"{name}.archcheck.toml", repo) == expected, name
+
+
+@pytest.mark.parametrize("repo", ["namedcfg"], indirect=True)
+def test_init_config_picks_a_named_config(repo: Path) -> None:
+    [(path, _)] = scaffold.init_specs(["."], config="gpt-small")
+    assert path.name == "gpt-small.archcheck.toml"
+    assert not (repo / "gpt-tiny.archcheck.toml").exists()
