@@ -4,6 +4,7 @@ on torchvision's own resnet50 / vgg16 (an implementation we did not write), when
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import pytest
@@ -59,3 +60,27 @@ def test_torchvision_fields_match_the_layer_lists(name: str, side: int) -> None:
     r, s, _ = image_receptive_field(NAMED_PATHS[name])
     assert (got.receptive_field, got.effective_stride) == (r, s)
     assert r == {"resnet50": 427, "vgg16": 212}[name]  # the published values
+
+
+@pytest.mark.slow
+def test_timm_resnet50_field_matches_the_layer_list() -> None:
+    """timm's resnet50 (an implementation we did not write either), its feature map as
+    timm.create_model(..., num_classes=0, global_pool="") returns it, measured the same way:
+    the 427 px / stride 32 of the "timm:resnet50" factory's layer list."""
+    if not tvshim.install() or importlib.util.find_spec("timm") is None:
+        if os.environ.get("ARCHCHECK_REQUIRE_VISION"):  # CI's vision stage: a skip would hide it
+            pytest.fail("ARCHCHECK_REQUIRE_VISION is set but timm/torchvision do not import")
+        pytest.skip("timm is not installed (CI's vision stage installs it --no-deps)")
+    import timm
+
+    from pytest_archcheck.families.conv2d import named_architecture
+    from pytest_archcheck.probe.receptive import measure
+
+    features = timm.create_model("resnet50", pretrained=False, num_classes=0, global_pool="")
+    got = measure(features, 640)
+    name = named_architecture("timm:resnet50")
+    assert name is not None
+    assert (got.receptive_field, got.effective_stride) == image_receptive_field(NAMED_PATHS[name])[
+        :2
+    ]
+    assert got.receptive_field == 427
