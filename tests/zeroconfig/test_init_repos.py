@@ -359,3 +359,14 @@ def test_init_config_picks_a_named_config(repo: Path) -> None:
     [(path, _)] = scaffold.init_specs(["."], config="gpt-small")
     assert path.name == "gpt-small.archcheck.toml"
     assert not (repo / "gpt-tiny.archcheck.toml").exists()
+
+
+@pytest.mark.parametrize("repo", ["namedcfg"], indirect=True)
+def test_check_probe_builds_gpt_from_a_named_config(repo: Path) -> None:
+    """The named config's spec builds the repository's GPT with Config(**config_args)."""
+    [(path, _)] = scaffold.init_specs(["."], config="gpt-tiny")
+    _budget(path, "1 MiB")
+    out = cli("check", "--probe", "--format", "json", ".", cwd=repo)
+    assert out.returncode == 1, out.stdout + out.stderr
+    codes = [(f["code"], f["message"][:14]) for f in json.loads(out.stdout)["findings"]]
+    assert ("ARC101", "measured (fake") in codes
