@@ -532,11 +532,16 @@ def _probe(args: argparse.Namespace) -> int:
         raise ArchcheckError("--in-process and --isolate exclude each other")
     from .measure import PROBE_TIMEOUT_S, project_root
     from .probe import run
+    from .progress import working
 
+    # a terminal sees what is measured and for how long; a pipe, JSON and a model run
+    # in-process (its own prints, pdb) see nothing extra
+    show = sys.stderr.isatty() and args.format != "json" and not args.in_process
     out = []
     rc = EXIT_OK
     for s in _load_one(args.spec):
-        with project_root(s):
+        label = f"archcheck: measuring {s.spec.model.name} ({args.device})"
+        with project_root(s), working(label, show):
             res = run(
                 s.spec,
                 device=args.device,
