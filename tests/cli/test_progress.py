@@ -160,3 +160,43 @@ def test_single_probe_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
     assert piped.returncode == 0, piped.stderr
     assert "measuring" not in piped.stderr and "\r" not in piped.stderr
     assert piped.stdout == stdout
+
+
+STATIC_SPEC = """[model]
+name = "m{i}"
+family = "transformer"
+vocab = 100
+layers = 2
+d_model = 64
+heads = 4
+causal = true
+max_positions = 128
+
+[train]
+batch = 2
+seq_len = 128
+"""
+
+
+@pytest.mark.parametrize(("count", "jobs"), [(101, "1"), (101, "2"), (100, "1")])
+def test_static_check_of_many_files_shows_a_bar_on_a_terminal_only(
+    tmp_path: Path, count: int, jobs: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n', encoding="utf-8")
+    for i in range(count):
+        (tmp_path / f"m{i}.archcheck.toml").write_text(STATIC_SPEC.format(i=i), "utf-8")
+    args = [sys.executable, "-m", "pytest_archcheck", "check", "--no-cache", "-j", jobs, "."]
+    stdout, shown = _pty_stderr(args, tmp_path)
+    if count > 100:  # the bar, with the count of files, on the terminal's stderr
+        assert "archcheck: checking" in shown, shown
+        assert f"/{count} files" in shown, shown
+    else:  # 100 files or fewer: too quick to need one
+        assert "archcheck: checking" not in shown, shown
+    for extra in (["-q"], ["--format", "json"], ["--format", "sarif"]):
+        _, quiet = _pty_stderr([*args, *extra], tmp_path)
+        assert "archcheck: checking" not in quiet, (extra, quiet)
+    piped = subprocess.run(
+        args, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300, check=False
+    )
+    assert "archcheck: checking" not in piped.stderr and "\r" not in piped.stderr
+    assert piped.stdout == stdout  # the report is the same either way
