@@ -332,14 +332,34 @@ def _check_quiet(args: argparse.Namespace) -> int:
     result: Any
     if args.probe:
         result, timings = _check_probe(args, use_cache=not (args.no_cache or no_cache))
-    elif args.no_cache or no_cache:
-        from .engine import check_paths
+    else:
+        from .progress import FileBar, reporting
 
-        result = check_paths(args.paths, select=args.select, ignore=args.ignore, jobs=args.jobs)
-    else:  # static: files unchanged since the last run are not checked again (cache.py)
-        from .cache import check_cached
+        # a static check of more than 100 files to check shows a bar on a terminal's stderr;
+        # never on a pipe, with -q, or for machine formats (json, sarif, github)
+        bar = (
+            FileBar()
+            if sys.stderr.isatty() and fmt in ("full", "concise") and not args.quiet
+            else None
+        )
+        reporting(bar)
+        try:
+            if args.no_cache or no_cache:
+                from .engine import check_paths
 
-        result = check_cached(args.paths, args.select, args.ignore, args.jobs, args.cache_dir)
+                result = check_paths(
+                    args.paths, select=args.select, ignore=args.ignore, jobs=args.jobs
+                )
+            else:  # static: files unchanged since the last run are not checked again
+                from .cache import check_cached
+
+                result = check_cached(
+                    args.paths, args.select, args.ignore, args.jobs, args.cache_dir
+                )
+        finally:
+            reporting(None)
+            if bar is not None:
+                bar.close()
     models = len(result.specs) if hasattr(result, "specs") else result.models
     nothing = not result.findings and models == 0
     # the hook's mode (files named, not folders): a named file that holds no model (a
@@ -532,11 +552,16 @@ def _probe(args: argparse.Namespace) -> int:
         raise ArchcheckError("--in-process and --isolate exclude each other")
     from .measure import PROBE_TIMEOUT_S, project_root
     from .probe import run
+    from .progress import working
 
+    # a terminal sees what is measured and for how long; a pipe, JSON and a model run
+    # in-process (its own prints, pdb) see nothing extra
+    show = sys.stderr.isatty() and args.format != "json" and not args.in_process
     out = []
     rc = EXIT_OK
     for s in _load_one(args.spec):
-        with project_root(s):
+        label = f"archcheck: measuring {s.spec.model.name} ({args.device})"
+        with project_root(s), working(label, show):
             res = run(
                 s.spec,
                 device=args.device,

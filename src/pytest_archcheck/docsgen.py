@@ -7,6 +7,7 @@ checks that the committed pages are current and that every rule has every sectio
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,25 @@ def missing_sections(r: Rule) -> list[str]:
     return [s for s in DOC_SECTIONS if not have.get(s)]
 
 
+# a bare URL in prose (a rule's References), not already a link or inside code: made an
+# autolink so the site shows it as a link; a sentence's final full stop stays outside
+_BARE_URL = re.compile(r"(?<![<(`\w])(https?://[^\s<>`]+?)(?=[.,;:)]?(?:\s|$))", re.M)
+
+
+def linked(text: str) -> str:
+    """`text` with every bare URL outside code blocks written as a Markdown autolink."""
+    parts = re.split(r"(```.*?```)", text, flags=re.S)
+    return "".join(p if p.startswith("```") else _BARE_URL.sub(r"<\1>", p) for p in parts)
+
+
 def rule_page(r: Rule) -> str:
+    """A rule's page: its header line and its docstring, bare URLs made links."""
     return (
         f"# {r.code} `{r.name}`\n\n"
         f"Severity: **{r.severity}** · decided by: **{r.kind}** "
         f"({'static, no torch' if r.kind in ('static', 'config') else 'under --probe'})"
         f" · pytest item: **{r.concern}**\n\n"
-        f"{r.doc.strip()}\n"
+        f"{linked(r.doc.strip())}\n"
     )
 
 

@@ -332,25 +332,39 @@ def check_paths(
     specs: list[LoadedSpec] = []
     if measure:
         _prefetch(project, spec_files, device, timeout, memory, pyprojects)
+    from .progress import MANY_FILES, listener
+
+    total = len(spec_files)
+    tell = listener() if not measure and total > MANY_FILES else None
+    if tell is not None:
+        tell(0, total)
     if n_jobs > 1 and not measure and len(spec_files) > 1:
         import multiprocessing
 
         _preload_for_workers()
         _WORKER.update(project=project, select=tuple(select), ignore=tuple(ignore))
-        chunks = [spec_files[i::n_jobs] for i in range(n_jobs)]
+        # with a bar to move, smaller chunks (about 25 files) so it moves as they finish
+        n_chunks = n_jobs if tell is None else max(n_jobs, -(-total // 25))
+        chunks = [spec_files[i::n_chunks] for i in range(n_chunks)]
+        done = 0
         try:
             with multiprocessing.get_context("fork").Pool(n_jobs) as pool:
-                for part in pool.map(_check_chunk, chunks):
+                for chunk, part in zip(chunks, pool.imap(_check_chunk, chunks), strict=True):
                     records.update(part)
+                    done += len(chunk)
+                    if tell is not None:
+                        tell(done, total)
         finally:
             _WORKER.clear()
     else:
-        for path in spec_files:
+        for i, path in enumerate(spec_files):
             loaded, rec = _check_file(
                 project, path, select, ignore, measure, device, timeout, memory
             )
             specs.append(loaded)
             records[os.path.abspath(path)] = rec
+            if tell is not None:
+                tell(i + 1, total)
     # Inline models of one pyproject.toml share its suppression comments: apply them together.
     by_file: dict[str, list[LoadedSpec]] = {}
     for loaded in project.inline if pyprojects else ():

@@ -43,3 +43,21 @@ def test_mkdocs_nav_files_exist() -> None:
     nav = re.findall(r":\s*([\w/.-]+\.md)", (ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
     missing = [p for p in nav if not (ROOT / "docs" / p).is_file()]
     assert nav and missing == []
+
+
+def test_every_url_on_a_rule_page_is_a_link() -> None:
+    import re
+
+    from pytest_archcheck.docsgen import linked, rule_page
+
+    for code, rule in RULES.items():
+        page = rule_page(rule)
+        prose = re.sub(r"```.*?```", "", page, flags=re.S)
+        bare = re.findall(r"(?<![<(])https?://\S+", prose)
+        assert bare == [], code
+    # the twin: a bare URL becomes an autolink, its sentence's full stop stays outside, and
+    # URLs already linked or in code are left as written
+    text = "See https://a.org/x. And <https://b.org>, [c](https://c.org)\n```\nhttps://d.org\n```"
+    assert linked(text) == (
+        "See <https://a.org/x>. And <https://b.org>, [c](https://c.org)\n```\nhttps://d.org\n```"
+    )

@@ -25,6 +25,7 @@ class Formula:
     equation: str
     source: str
     func: Callable[..., Any]
+    latex: str | None = None  # the typeset form for the docs (else formulas/latex.py's table)
 
     @property
     def qualname(self) -> str:
@@ -44,8 +45,13 @@ def _where(obj: Any) -> tuple[str, str]:
     return (getattr(obj, "__module__", ""), getattr(obj, "__qualname__", ""))
 
 
-def formula(name: str, equation: str, source: str = "") -> Callable[[F], F]:
-    """Register `func` under `name` with a one-line `equation` and its `source` (paper/URL)."""
+def formula(
+    name: str, equation: str, source: str = "", latex: str | None = None
+) -> Callable[[F], F]:
+    """Register `func` under `name` with a one-line `equation` and its `source` (paper/URL).
+
+    `equation` is plain text: the terminal and the JSON print it. `latex`, when given, is the
+    same equation for KaTeX on the docs site (otherwise `formulas/latex.py` holds it)."""
 
     def register(func: F) -> F:
         old = FORMULAS.get(name)
@@ -53,7 +59,9 @@ def formula(name: str, equation: str, source: str = "") -> Callable[[F], F]:
         # its place; a different function claiming the name is a mistake
         if old is not None and _where(old.func) != _where(func):
             raise ValueError(f"formula {name!r} registered twice")
-        FORMULAS[name] = Formula(name=name, equation=equation, source=source, func=func)
+        FORMULAS[name] = Formula(
+            name=name, equation=equation, source=source, func=func, latex=latex
+        )
         return func
 
     return register
@@ -95,14 +103,28 @@ def module_path(func: Callable[..., Any]) -> str:
     return "/".join(parts) + ".py"
 
 
+def typeset(f: Formula) -> str | None:
+    """The LaTeX form of `f` for the docs: its decorator's, else formulas/latex.py's table;
+    None for a formula described in words (latex.PROSE), whose plain text is shown instead."""
+    from .latex import LATEX
+
+    return f.latex if f.latex is not None else LATEX.get(f.name)
+
+
 def render_markdown() -> str:
-    """docs/formulas.md: one section per module, one row per formula."""
+    """docs/formulas.md: one section per module, one entry per formula (its name as a heading,
+    so a name `estimate` prints is a search hit and a link anchor; its equation typeset as
+    display maths, which KaTeX renders and scrolls sideways on a phone instead of a table cell
+    squeezing it; what it computes, the function and the source below)."""
     lines = [
         "# Formulas",
         "",
         "Generated from `src/pytest_archcheck` (formulas/, runtime/, families/) by",
         "`python -m pytest_archcheck.formulas.registry > docs/formulas.md`; do not edit by hand.",
-        "Every number `archcheck estimate` prints comes from one of these functions.",
+        "Every number `archcheck estimate` prints comes from one of these functions; the name",
+        "it prints beside a figure is a heading here. The equations are typeset from",
+        "`formulas/latex.py` (the terminal prints the same equation as plain text); a formula",
+        "that is an algorithm rather than an equation shows its plain description in code.",
         "Conventions: bytes are exact integers; FLOPs count 2 per multiply-accumulate;",
         "GiB/MiB are powers of 1024. Latency figures are always estimates.",
         "",
@@ -113,15 +135,16 @@ def render_markdown() -> str:
     for module in sorted(by_module):
         mod = sys.modules[by_module[module][0].func.__module__]
         lines += [f"## `{module}`", "", inspect.cleandoc(mod.__doc__ or ""), ""]
-        lines += ["| name | equation | function | source |", "| --- | --- | --- | --- |"]
         for f in by_module[module]:
-            eq = f.equation.replace("|", "\\|")
-            src = f.source.replace("|", "\\|") or "—"
-            lines.append(f"| `{f.name}` | `{eq}` | `{f.func.__name__}` | {src} |")
-        lines.append("")
-        for f in by_module[module]:
-            lines += [f"- **`{f.name}`** — {f.summary}"]
-        lines.append("")
+            lines += [f"### `{f.name}`", ""]
+            tex = typeset(f)
+            if tex is None:
+                lines += [f"`{f.equation}`", ""]
+            else:
+                lines += ["$$", tex, "$$", ""]
+            lines += [f.summary, ""]
+            src = f.source or "—"
+            lines += [f"Function `{f.func.__name__}` · source: {src}", ""]
         appendix: Callable[[], str] | None = getattr(mod, "doc_appendix", None)
         if appendix is not None:
             lines += [appendix(), ""]
