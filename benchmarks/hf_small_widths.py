@@ -3,7 +3,7 @@ widths, where activations outweigh the weights (tests/adapters/test_hf_small_wid
 the same cases; this prints the figures).
 
 Each supported model_type's default config, cut to 2 layers at d 64 and d 256 (4 heads, 2 KV
-heads where the config has them, d_ff 2d), n 128, batch 2; fp32 and bf16 on the CPU target and
+heads where the config has them, d_ff 2d), n 128 (ViT: 64-px images, patch 8), batch 2; fp32 and bf16 on the CPU target and
 on the emulated CUDA one.
 
 Run: python benchmarks/hf_small_widths.py [model_type ...]
@@ -22,17 +22,17 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
 from pytest_archcheck import probe  # noqa: E402
-from pytest_archcheck.adapters.hf import REAL_CLASS_ONLY, SUPPORTED_MODEL_TYPES  # noqa: E402
+from pytest_archcheck.adapters.hf import SEQ2SEQ, SUPPORTED_MODEL_TYPES  # noqa: E402
 from pytest_archcheck.estimate import estimate  # noqa: E402
 from pytest_archcheck.families import NotModelled  # noqa: E402
 from pytest_archcheck.spec.load import load_spec_file  # noqa: E402
-from tests.adapters.test_hf_small_widths import small_config  # noqa: E402
+from tests.adapters.test_hf_small_widths import sample_len, small_config  # noqa: E402
 
 COMBOS = [("fp32", "cpu"), ("bf16", "cpu"), ("fp32", "cuda"), ("bf16", "cuda")]
 
 
 def main(types: list[str]) -> None:
-    types = types or [t for t in SUPPORTED_MODEL_TYPES if t not in REAL_CLASS_ONLY]
+    types = types or [t for t in SUPPORTED_MODEL_TYPES if t not in SEQ2SEQ]
     print("| model_type | d | " + " | ".join(f"{a} {b}" for a, b in COMBOS) + " |")
     print("| --- | ---: |" + " ---: |" * len(COMBOS))
     for t in types:
@@ -48,13 +48,14 @@ def main(types: list[str]) -> None:
                 )
                 spec = load_spec_file(text, str(tmp / "m.archcheck.toml"), root=tmp).spec
                 assert spec is not None
-                e = estimate(spec, target=target)
+                n = sample_len(t)
+                e = estimate(spec, n=n, target=target)
                 try:
                     total = e.memory.total
                 except NotModelled:  # the class's own attention, or a per-layer kernel mix
                     cells.append("refused")
                     continue
-                res = probe.run(spec, device="fake", n=128, batch=2, emulate=target)
+                res = probe.run(spec, device="fake", n=n, batch=2, emulate=target)
                 if res.peak_bytes is None:
                     cells.append("probe failed")
                     continue

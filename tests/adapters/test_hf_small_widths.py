@@ -3,7 +3,7 @@ widths (2 layers, d 64 and 256, n 128, batch 2), where activations outweigh the 
 missed saved tensor shows.
 
 Each case writes the model_type's default config (transformers' own config class) cut to the
-small shape, reads it as a spec (`extends = "config.json"`), and compares
+small shape (ViT: 64-px images in patches of 8), reads it as a spec (`extends = "config.json"`), and compares
 `estimate(...).memory.total` with `probe --device fake` of the class transformers builds from
 that config (MoE classes: the reference, their routing cannot run on fake tensors). Every case
 within 2 %; classes whose attention is their own (GPT-J, BLOOM, MPT) are refused by name and
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pytest_archcheck.adapters.hf import REAL_CLASS_ONLY, SUPPORTED_MODEL_TYPES
+from pytest_archcheck.adapters.hf import SEQ2SEQ, SUPPORTED_MODEL_TYPES
 from pytest_archcheck.estimate import estimate
 from pytest_archcheck.families import NotModelled
 from pytest_archcheck.spec.load import load_spec_file
@@ -28,7 +28,15 @@ torch = pytest.importorskip("torch")
 
 TOLERANCE = 0.02
 COMBOS = [("fp32", "cpu"), ("bf16", "cpu"), ("bf16", "cuda")]
-TYPES = [t for t in SUPPORTED_MODEL_TYPES if t not in REAL_CLASS_ONLY]
+TYPES = [t for t in SUPPORTED_MODEL_TYPES if t not in SEQ2SEQ]
+# ViT reads images: 64 px in patches of 8 (64 patches + the class token, half the text cases'
+# 128 positions), so that activations still outweigh the weights at d 64
+VIT_IMAGE, VIT_PATCH = 64, 8
+
+
+def sample_len(model_type: str) -> int:
+    """n of a case: the image side for ViT, else 128 tokens."""
+    return VIT_IMAGE if model_type == "vit" else 128
 
 
 def small_config(model_type: str, d: int) -> dict[str, Any]:
@@ -58,6 +66,9 @@ def small_config(model_type: str, d: int) -> dict[str, Any]:
         cfg.rotary_dim = d // 8
     if isinstance(getattr(cfg, "pad_token_id", None), int) and cfg.pad_token_id >= 300:
         cfg.pad_token_id = 0
+    if model_type == "vit":
+        cfg.image_size, cfg.patch_size = VIT_IMAGE, VIT_PATCH
+        cfg.pooler_output_size = d  # ViTConfig copies hidden_size at construction
     out: dict[str, Any] = cfg.to_dict()
     out["model_type"] = model_type
     return out
@@ -79,11 +90,12 @@ def test_formula_against_the_real_class_at_small_widths(
     loaded = load_spec_file(text, str(tmp_path / "m.archcheck.toml"), root=tmp_path)
     assert loaded.spec is not None, loaded.problems
     spec = loaded.spec
-    res = probe.run(spec, device="fake", n=128, batch=2, emulate=target)
+    n = sample_len(model_type)
+    res = probe.run(spec, device="fake", n=n, batch=2, emulate=target)
     assert res.peak_bytes is not None, res.findings
     if spec.model.experts is None:
         assert res.extra["model"].startswith("transformers "), res.extra["model"]
-    e = estimate(spec, target=target)
+    e = estimate(spec, n=n, target=target)
     try:
         total = e.memory.total
     except NotModelled as refused:

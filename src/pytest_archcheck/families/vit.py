@@ -10,9 +10,15 @@ then a pooler (Linear + tanh on the class token) and/or a `classes` head. Shapes
 transformers' `ViTModel` (tests/adapters/test_hf_conformance.py compares them exactly).
 
 Training peak (`activations.vit`): the Transformer unit's encoder blocks at T = (n / patch)² + 1
-positions, plus the image the patch convolution saves for its weight gradient. Against the
-fake probe of transformers' ViTModel: within 2 % on both targets in fp32 and bf16 (CPU bf16 at
-d 128: -2.6 %). The blocks are ViTModel's: separate q, k, v projections, each saving its own
+positions, plus the image the patch convolution saves for its weight gradient, plus three
+moments of ViTModel's own: the last block's residual add (ViTLayer keeps its norm output and
+attention branch as locals), the end of forward under autocast (the final LayerNorm's fp32
+output is the model's output; the pooler's 16-bit copies), and the backward once the pooler's
+backward ran (its weight gradient alive; the final norm's and the pooler's outputs freed, as
+the summed outputs hold nothing). Against the fake probe of transformers' ViTModel (2 layers,
+d 64-256, 64/96-px images, batch 2 and 8, fp32/bf16, CPU and emulated CUDA, no dropout):
+within 1.7 % (tests/adapters/test_hf_small_widths.py). With dropout, bf16 on the CPU target
+(the math SDPA kernel's fp32 copies under autocast) stays up to -3.2 % / +2.8 % off. The blocks are ViTModel's: separate q, k, v projections, each saving its own
 16-bit cast under autocast (a fused-qkv ViT, timm's or torchvision's, is then overestimated by
 2·b·T·d·2 bytes per layer). `patch_norm = true` is vit-pytorch's patch embedding: the
 patches rearranged into rows of C·p² pixels, a LayerNorm over them, the Linear projection, a
@@ -36,7 +42,7 @@ from .transformer import bias_parts, classes_head, layer_shapes, matmul_mlp, nor
 if TYPE_CHECKING:
     from ..formulas.flops import Flops
     from ..formulas.path import PathReport
-    from ..runtime import Target
+    from ..runtime import Precision, Target
     from ..spec.model import ModelTable, Spec
 
 DEFAULT_PATCH = 16
@@ -112,8 +118,8 @@ def vit_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSa
     Checked against the fake probe of transformers' ViTModel (tests/adapters/test_hf_encdec.py)."""
     from dataclasses import replace
 
-    from ..runtime import Precision
-    from .transformer import transformer_activations
+    from ..runtime import Precision, attention_kernel
+    from .transformer import _mlp_backward, transformer_activations
 
     m = spec.model
     enc = encoder_spec(spec, None)
@@ -132,13 +138,65 @@ def vit_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSa
         # 16-bit cast of the fp32 norm output, two more than the fused projection counted
         saved += m.layers * 2 * batch * t * m.d_model * pr.act
     fwd = fw.total + saved + (pixels if pr.lowp else 0)
+    b, h, p = batch, m.d_model, pr.act
+    sb, sbh = b * t, b * t * m.d_model
+    # What the Transformer unit counts for the final norm and the pooler (its tanh output):
+    # gone before the last block returns, present at the end of forward.
+    tail = (_norm_saved(m, sb, sbh, pr, target) if m.final_norm else 0) + (
+        b * h * p if m.pooler else 0
+    )
+    # The last block's end, its residual add (ViTLayer.forward, transformers 4.57): the block
+    # keeps `hidden_states_norm` (layernorm_before's output: under autocast an fp32 tensor
+    # beside the 16-bit copies q/k/v save; in fp32 that very tensor is saved) and
+    # `attention_output` (the attention branch, saved by nothing: the add keeps no operand) as
+    # locals until it returns, and ViTOutput's add reads the fc2 (dropout) output.
+    block_locals = 2 * sbh * p + (sbh * 4 if pr.lowp else 0)
+    block_end = fw.activations - tail + saved + block_locals + (pixels if pr.lowp else 0)
+    if m.final_norm and m.pooler and pr.lowp:
+        # Under autocast the final LayerNorm's output is fp32 and is the model's output
+        # (last_hidden_state, alive to the loss); the Transformer unit counted the 16-bit copy
+        # a following Linear would save. The pooler's Linear saves the class token's 16-bit
+        # copy (b*h*p) and holds its weight's and bias's 16-bit casts until its backward.
+        fwd += sbh * (4 - p) + b * h * p + (h * h + h) * p
+    # The pooler's weight and bias gradients (h*h*4 + h*4): its backward runs first, so they
+    # are alive at every later backward moment the Transformer unit counts.
+    pooler_grad = (h * h + h) * 4 if m.pooler else 0
+    extra = fw.backward_extra + pooler_grad
+    if (
+        m.pooler
+        and m.final_norm
+        and classes_head(spec) is None
+        and not spec.train.checkpointing
+        and attention_kernel(enc, target) != "math"
+    ):
+        # ViTModel's outputs are summed (no head): once the pooler's backward ran, nothing
+        # holds the final norm's output or the pooler's tanh output. The final norm's backward
+        # holds its incoming and outgoing gradients (2*sbh*4) without its output; the last
+        # block's MLP backward (the Transformer unit's moment, _mlp_backward) without the
+        # final norm's saved set and the block output it alone kept.
+        out = sbh * (p if pr.lowp else pr.norm)
+        mlp_bw = sbh * 4 - sbh * pr.norm + _mlp_backward(enc, target, sbh)
+        mlp_bw -= _norm_saved(m, sb, sbh, pr, target)
+        extra = max(2 * sbh * 4 - out, mlp_bw) - b * h * p + pooler_grad
     return replace(
         fw,
         activations=fw.activations + saved,
+        backward_extra=extra,
         late_activations=fw.late_activations + saved,
-        forward_peak=max(fw.forward_peak + saved, fwd),
+        forward_peak=max(fw.forward_peak + saved, fwd, block_end),
         formula="activations.vit",
     )
+
+
+def _norm_saved(m: ModelTable, sb: int, sbh: int, pr: Precision, target: Target) -> int:
+    """One norm's saved bytes as the Transformer unit counts them (its module docs):
+    LayerNorm's mean and rstd plus its output (the 16-bit copy a Linear saves under autocast);
+    RMSNorm's fp32 1/rms, x*rsqrt when it decomposes (CPU), and its output."""
+    from ..runtime import fused_rms_norm
+
+    if m.norm == "rmsnorm":
+        return sb * 4 + (0 if fused_rms_norm(target) else sbh * 4) + sbh * pr.act
+    return 2 * sb * 4 + (sbh * pr.act if pr.lowp else sbh * pr.norm)
 
 
 @register
