@@ -48,7 +48,7 @@ CASES: list[tuple[str, str, dict[str, Any], int, int]] = [
                            "strides": [1, 2], "in_channels": 3, "classes": 10}, 1, 32),
     ("examples/gpt-small", "examples/gpt-small/gpt-small.archcheck.toml", {}, 1, 128),
     ("examples/lstm-lm", "examples/lstm-lm/lstm-lm.archcheck.toml", {}, 1, 128),
-    ("examples/tcn-forecast", "examples/tcn-forecast/tcn-forecast.archcheck.toml", {}, 1, 1024),
+    ("examples/tcn-forecast", "examples/tcn-forecast/tcn.archcheck.toml", {}, 1, 1024),
 ]  # fmt: skip
 
 
