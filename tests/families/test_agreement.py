@@ -29,8 +29,10 @@ from pytest_archcheck.spec.model import Spec
 pytest.importorskip("torch")
 ROOT = Path(__file__).resolve().parents[2]
 TOLERANCE = 0.02
-# recurrent probes walk every time step: n stays small so the test fits CI
-N_RANGE = {"transformer": (64, 1024), "recurrent": (64, 192), "conv1d": (64, 1024)}
+# the n in [64, 4096] for the transformer (8 draws in ~7 s on the shared CPU box);
+# recurrent probes walk every time step: n 64-192 is a CI-time limit, not a modelling one
+# (benchmarks/agreement_sweep.py covers wider n)
+N_RANGE = {"transformer": (64, 4096), "recurrent": (64, 192), "conv1d": (64, 1024)}
 
 
 def _agree(spec: Spec, n: int | None = None) -> tuple[float, str]:
