@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -109,7 +110,12 @@ def main() -> None:
     rows = []
     for label, source, model, batch, n in CASES[:3] if args.quick else CASES:
         spec = load_case(source, model, batch, n)
-        res = probe.run(spec, device="cpu", n=min(n, 128), batch=1, latency=True, subprocess=True)
+        # the isolated child imports an example's factory from its project folder
+        os.environ["ARCHCHECK_ROOT"] = str(ROOT / source).rsplit("/", 1)[0]
+        res = probe.run(
+            spec, device="cpu", n=min(n, 128), batch=1, latency=True, subprocess=True,
+            path=None if source == "zoo" else str(ROOT / source),  # the factory's project
+        )  # fmt: skip
         lat = res.latency or {}
         est = latency_from_spec(spec, cpu)
         est_host = latency_from_spec(spec, host)

@@ -93,3 +93,33 @@ def test_conv_latency_compute_bound() -> None:
     assert est.seconds == pytest.approx(2 * 2 * 100 * 16 * 32 * 3 / 1e12 + KERNEL_OVERHEAD_S)
     img = conv_latency(dev, "fp32", 1, 8, in_channels=3, channels=[4], kernels=[3], dims=2)
     assert img.compute_s == pytest.approx(2 * 64 * 3 * 4 * 9 / 1e12)
+
+
+def test_conv_latency_counts_the_output_head() -> None:
+    """The head is a step of its own: a Linear(32, 10) at each of the 2*100 positions (an LM
+    head), or once per sample after pooling (a classifier); worked by hand."""
+    dev = Device("x", 1, 1e30, {"fp32": 1e12}, "test")
+    conv = 2 * 2 * 100 * 16 * 32 * 3
+    lm = conv_latency(dev, "fp32", 2, 100, in_channels=16, channels=[32], kernels=[3], head_out=10)
+    assert lm.steps == 2
+    assert lm.seconds == pytest.approx((conv + 2 * 200 * 32 * 10) / 1e12 + 2 * KERNEL_OVERHEAD_S)
+    cls = conv_latency(
+        dev, "fp32", 2, 100, in_channels=16, channels=[32], kernels=[3], head_out=10,
+        pooled_head=True,
+    )  # fmt: skip
+    assert cls.compute_s == pytest.approx((conv + 2 * 2 * 32 * 10) / 1e12)
+
+
+def test_tcn_spec_latency_includes_its_vocabulary_head() -> None:
+    """A TCN LM over a 1,000-word vocabulary: the head's 2*n*64*1000 FLOPs are in the estimate
+    (they were missing: the FLOPs counted them, the latency did not)."""
+    spec = Spec(
+        model={"family": "tcn", "layers": 2, "d_model": 64, "vocab": 1000, "kernel": 3,
+               "dilations": [1, 2]},
+        infer={"seq_len": 1024},
+    )  # fmt: skip
+    dev = Device("x", 1, 1e30, {"fp32": 1e12}, "test")
+    est = latency_from_spec(spec, dev)
+    assert est is not None and est.steps == 3
+    stack = 2 * (2 * 1024 * 64 * 64 * 3)  # two Conv1d(64, 64, 3), 'same' length, batch 1
+    assert est.compute_s == pytest.approx((stack + 2 * 1024 * 64 * 1000) / 1e12)

@@ -236,11 +236,12 @@ class Conv1d(Family):
         m, inf = spec.model, spec.infer
         if unmodelled_layout(m) is not None:
             return None  # the skip sums, chomps and weight_norm's kernels are not in the model
+        kind, width = head_out(m)
         return conv_latency(
             device, inf.dtype or spec.train.dtype, inf.batch, spec.infer_n,
             in_channels=input_width(m), channels=m.channel_list(), kernels=m.kernel_list(),
             strides=m.stride_list(), dilations=m.dilation_list(), padding=padding(m), dims=1,
-            overhead_s=overhead_s,
+            overhead_s=overhead_s, head_out=width, pooled_head=kind == "classes",
         )  # fmt: skip
 
     def is_causal(self, spec: Spec) -> bool:

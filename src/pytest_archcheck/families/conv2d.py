@@ -132,6 +132,7 @@ class Conv2d(ImageSide, Family):
             device, inf.dtype or spec.train.dtype, inf.batch, image_side(spec),
             in_channels=m.in_channels or 3, channels=outs, kernels=kernels, strides=strides,
             dilations=[1] * len(kernels), padding=1, dims=2, overhead_s=overhead_s,
+            head_out=m.classes or DEFAULT_CLASSES, pooled_head=True,
         )  # fmt: skip
 
     def is_causal(self, spec: Spec) -> bool:

@@ -235,7 +235,7 @@ def recurrent_latency(
 
 @formula(
     "latency.conv_stack",
-    "t = Σ_layers (max(F_l/peak, (W_l + acts_l)/bw) + overhead)",
+    "t = Σ_layers (max(F_l/peak, (W_l + acts_l)/bw) + overhead) + head",
     "roofline",
 )
 def conv_latency(
@@ -252,8 +252,14 @@ def conv_latency(
     padding: Padding = "same",
     dims: int = 1,
     overhead_s: float = KERNEL_OVERHEAD_S,
+    head_out: int | None = None,
+    pooled_head: bool = False,
 ) -> LatencyEstimate:
-    """Latency of one conv stack forward, one step per layer (dims=2: square images of side n)."""
+    """Latency of one conv stack forward, one step per layer (dims=2: square images of side n),
+    then the output head: a Linear to `head_out` at every remaining position (an LM head over a
+    vocabulary) or once per sample after pooling (`pooled_head`, a classifier). The head is one
+    more step: over a vocabulary it can cost more than the stack (a TCN with 64 channels and a
+    1,000-word vocabulary spends 2·n·64·1000 FLOPs there, the flop counter agrees)."""
     b = DTYPE_BYTES[dtype]
     strides = strides or [1] * len(channels)
     dilations = dilations or [1] * len(channels)
@@ -265,6 +271,12 @@ def conv_latency(
         f = 2 * batch * pos_out * c_prev * c * taps
         acc.add(f, (c * c_prev * taps + batch * (pos_in * c_prev + pos_out * c)) * b)
         c_prev, length = c, out
+    if head_out:
+        rows = batch if pooled_head else batch * length**dims
+        acc.add(
+            matmul_flops(rows, c_prev, head_out),
+            (head_out * c_prev + rows * (c_prev + head_out)) * b,
+        )
     return acc.result()
 
 

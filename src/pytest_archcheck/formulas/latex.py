@@ -150,7 +150,7 @@ LATEX: dict[str, str] = {
     # ---- latency ----------------------------------------------------------------------------
     "latency.conv_stack": (
         r"t = \sum_{\text{layers}} \Big(\max\big(F_l/\text{peak},\ (W_l + \text{acts}_l)/"
-        r"\text{bw}\big) + \text{overhead}\Big)"
+        r"\text{bw}\big) + \text{overhead}\Big) + \text{head}"
     ),
     "latency.hybrid": (
         r"t = \sum_{\text{stages}} t_{\text{stage}}(n_{\text{stage}});\quad"
