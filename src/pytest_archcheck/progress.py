@@ -13,6 +13,17 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable, Iterator
+from typing import Any
+
+
+def transient_bar(*columns: Any, **options: Any) -> Any:
+    """A rich Progress on stderr that erases itself when stopped: the displays below and the
+    probe pool's bar (probe/pool.py) all draw through it."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console = Console(file=sys.stderr, force_terminal=True)
+    return Progress(*columns, console=console, transient=True, **options)
 
 
 @contextlib.contextmanager
@@ -22,15 +33,10 @@ def working(label: str, show: bool) -> Iterator[None]:
     if not show:
         yield
         return
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    bar = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}", markup=False),
-        TimeElapsedColumn(),
-        console=Console(file=sys.stderr, force_terminal=True),
-        transient=True,
+    bar = transient_bar(
+        SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn()
     )
     bar.add_task(label, total=None)
     with bar:
@@ -64,34 +70,25 @@ class FileBar:
     count so far; it starts drawing on the first call (only made for more than MANY_FILES)."""
 
     def __init__(self) -> None:
-        self._bar: object | None = None
-        self._task: object | None = None
+        self._bar: Any = None
+        self._task: Any = None
 
     def __call__(self, done: int, total: int) -> None:
-        from rich.progress import Progress
-
         if self._bar is None:
-            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
-            bar = Progress(
+            self._bar = transient_bar(
                 TextColumn("archcheck: checking", markup=False),
                 BarColumn(bar_width=30),
                 MofNCompleteColumn(),
                 TextColumn("files", markup=False),
                 TimeElapsedColumn(),
-                console=Console(file=sys.stderr, force_terminal=True),
-                transient=True,
             )
-            self._task = bar.add_task("check", total=total)
-            bar.start()
-            self._bar = bar
-        assert isinstance(self._bar, Progress)
-        self._bar.update(self._task, completed=done, total=total)  # type: ignore[arg-type]
+            self._task = self._bar.add_task("check", total=total)
+            self._bar.start()
+        self._bar.update(self._task, completed=done, total=total)
 
     def close(self) -> None:
         """Erase the bar (if it was ever drawn)."""
-        from rich.progress import Progress
-
-        if isinstance(self._bar, Progress):
+        if self._bar is not None:
             self._bar.stop()

@@ -283,7 +283,8 @@ def _windows(r: _Reader, arch: str, sliding: Callable[[int], bool]) -> None:
 def _llama_like(r: _Reader, arch: str, d: HFConfig) -> None:
     """The Llama layout most decoders share: token embedding, pre-norm blocks of q/k/v/o
     attention (grouped-query, explicit head_dim) and a gated MLP, a final norm, an LM head.
-    `d` holds the transformers defaults of this model_type's config class."""
+    `d` holds the transformers defaults of this model_type's config class (and, under
+    "rotary", where a class reads its rotated fraction: `_partial_rotary`)."""
     m = "model"
     h = r.take(m, "d_model", "hidden_size", default=d["hidden_size"])
     r.take(m, "layers", "num_hidden_layers", default=d["layers"])
@@ -302,7 +303,9 @@ def _llama_like(r: _Reader, arch: str, d: HFConfig) -> None:
     r.take("train", "attention_dropout", "attention_dropout", default=0.0)
     # q_proj/k_proj/v_proj and gate_proj/up_proj (Phi-3 fuses them: `_llama` says so)
     r.put(m, "fused_projections", False)
-    _partial_rotary(r, r.get("partial_rotary_factor", default=1.0), "partial_rotary_factor")
+    # the rotated part of each head: (config key, transformers' default, slice-and-concatenate)
+    key, fraction, concat = d.get("rotary", ("partial_rotary_factor", 1.0, False))
+    _partial_rotary(r, r.get(key, default=fraction), key, concat)
 
 
 def _llama(r: _Reader, model_type: str) -> None:
@@ -323,8 +326,6 @@ def _llama(r: _Reader, model_type: str) -> None:
     _biases(r, parts, "attention_bias", "mlp_bias")
     if model_type == "phi3":  # qkv_proj and gate_up_proj; rotary by slice and concatenate
         r.put(m, "fused_projections", True)
-        factor = r.get("partial_rotary_factor", default=1.0)
-        _partial_rotary(r, factor, "partial_rotary_factor", concat=True)
     if model_type == "olmo":  # OlmoLayerNorm: F.layer_norm without weight or bias
         r.put(m, "norm", "layernorm")
         r.put(m, "norm_affine", False)
@@ -390,7 +391,8 @@ LLAMA_DEFAULTS: dict[str, HFConfig] = {
                "d_ff": 9216, "vocab": 256000, "max_positions": 8192, "head_dim": 256,
                "tied": True, "act_key": "hidden_activation"},
     "phi3": {"arch": "Phi-3", "hidden_size": 3072, "layers": 32, "heads": 32, "d_ff": 8192,
-             "vocab": 32064, "max_positions": 4096},
+             "vocab": 32064, "max_positions": 4096,
+             "rotary": ("partial_rotary_factor", 1.0, True)},
     "mixtral": {"arch": "Mixtral", "hidden_size": 4096, "layers": 32, "heads": 32, "kv_heads": 8,
                 "d_ff": 14336, "vocab": 32000, "max_positions": 131072},
     "qwen2_moe": {"arch": "Qwen2-MoE", "hidden_size": 2048, "layers": 24, "heads": 16,
@@ -405,11 +407,10 @@ def _stablelm(r: _Reader) -> None:
     parallel residual (one norm), partial rotary (no parameters)."""
     arch, m = "StableLM", "model"
     d = {"hidden_size": 2560, "layers": 32, "heads": 32, "d_ff": 6912, "vocab": 50304,
-         "max_positions": 4096}  # fmt: skip
+         "max_positions": 4096, "rotary": ("partial_rotary_factor", 0.25, True)}  # fmt: skip
     _llama_like(r, arch, d)
     if r.get("qk_layernorm", default=False):
         _refuse(r, "qk_layernorm", arch, "adds per-head q/k LayerNorms")
-    _partial_rotary(r, r.get("partial_rotary_factor", default=0.25), "partial_rotary_factor", True)
     r.put(m, "kv_repeat", True)  # StableLmSdpaAttention calls repeat_kv before SDPA
     r.put(m, "mlp", _gate(r, "hidden_act", arch), "hidden_act")
     r.put(m, "norm", "layernorm", "layer_norm_eps")
@@ -439,10 +440,9 @@ def _gpt_neox(r: _Reader) -> None:
     norms (use_parallel_residual), partial rotary, untied embed_out."""
     arch, m = "GPT-NeoX", "model"
     d = {"hidden_size": 6144, "layers": 44, "heads": 64, "d_ff": 24576, "vocab": 50432,
-         "max_positions": 2048}  # fmt: skip
+         "max_positions": 2048, "rotary": ("rotary_pct", 0.25, True)}  # fmt: skip
     _llama_like(r, arch, d)
     r.put(m, "fused_projections", True)  # one query_key_value projection
-    _partial_rotary(r, r.get("rotary_pct", default=0.25), "rotary_pct", concat=True)
     r.tables[m].pop("head_size", None)
     _act(r, "hidden_act", "gelu")
     r.put(m, "norm", "layernorm", "layer_norm_eps")
@@ -524,11 +524,10 @@ def _phi(r: _Reader) -> None:
     (the LM head too), partial rotary."""
     arch, m = "Phi-2", "model"
     d = {"hidden_size": 2048, "layers": 24, "heads": 32, "d_ff": 8192, "vocab": 51200,
-         "max_positions": 2048}  # fmt: skip
+         "max_positions": 2048, "rotary": ("partial_rotary_factor", 0.5, True)}  # fmt: skip
     _llama_like(r, arch, d)
     if r.get("qk_layernorm", default=False):
         _refuse(r, "qk_layernorm", arch, "adds q/k LayerNorms")
-    _partial_rotary(r, r.get("partial_rotary_factor", default=0.5), "partial_rotary_factor", True)
     _act(r, "hidden_act", "gelu_new")
     r.put(m, "norm", "layernorm", "layer_norm_eps")
     _biases(r, ["qkv", "out", "mlp", "norm", "head"])

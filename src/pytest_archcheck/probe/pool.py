@@ -439,21 +439,19 @@ class _Progress:
     and how many are done. Transient: it is gone when the run ends, before the report."""
 
     def __init__(self, pool: Pool) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+        from rich.progress import BarColumn, SpinnerColumn, TextColumn
+
+        from ..progress import transient_bar
 
         self.pool = pool
         self._start = time.monotonic()
         self._stop = threading.Event()
-        console = Console(file=sys.stderr, force_terminal=True)
         # markup off: a model named "[gpt-small]" is a name, not a tag
-        self._bar = Progress(
+        self._bar = transient_bar(
             SpinnerColumn(),
             TextColumn("{task.description}", markup=False),
             BarColumn(bar_width=20),
             TextColumn("{task.fields[status]}", markup=False),
-            console=console,
-            transient=True,
             auto_refresh=False,
         )
         self._task = self._bar.add_task(self.models(), total=None, status=self.status())
