@@ -69,19 +69,23 @@ def unmodelled_layout(m: ModelTable) -> str | None:
     return "padding" if m.padding == "chomp" else None
 
 
-def skip_convs(m: ModelTable) -> list[tuple[int, int]]:
-    """(c_in, c_out) of each residual block's 1x1 skip convolution (`residual`: one per pair
-    of layers whose input width differs from its output width)."""
+def residual_blocks(m: ModelTable) -> list[tuple[int, int, int]]:
+    """(index of the block's first layer, c_in, c_out) of each residual block (`residual`: the
+    layers in pairs); a block whose c_in differs from its c_out has a 1x1 skip convolution."""
     if not m.residual:
         return []
-    out: list[tuple[int, int]] = []
+    out: list[tuple[int, int, int]] = []
     c_prev = input_width(m)
     chans = m.channel_list()
     for i in range(0, len(chans) - 1, 2):
-        if chans[i + 1] != c_prev:
-            out.append((c_prev, chans[i + 1]))
+        out.append((i, c_prev, chans[i + 1]))
         c_prev = chans[i + 1]
     return out
+
+
+def skip_convs(m: ModelTable) -> list[tuple[int, int]]:
+    """(c_in, c_out) of each residual block's 1x1 skip convolution."""
+    return [(c_in, c) for _, c_in, c in residual_blocks(m) if c_in != c]
 
 
 @formula(
@@ -213,12 +217,7 @@ class Conv1d(Family):
             conv_layer_reach(k, d, not causal(m))
             for k, d in zip(m.kernel_list(), m.dilation_list(), strict=True)
         ]
-        blocks: list[tuple[int, bool]] = []
-        c_prev = input_width(m)
-        chans = m.channel_list()
-        for i in range(0, len(reaches) - 1, 2):
-            blocks.append((reaches[i] + reaches[i + 1], chans[i + 1] != c_prev))
-            c_prev = chans[i + 1]
+        blocks = [(reaches[i] + reaches[i + 1], c_in != c) for i, c_in, c in residual_blocks(m)]
         path_length, covered = _cover(span, report.reach, residual_path_length(span, blocks))
         return replace(report, path_length=path_length, covered=covered)
 
