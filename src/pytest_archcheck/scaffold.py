@@ -157,7 +157,15 @@ def render_spec(cfg: FoundConfig, module: FoundModule | None = None) -> str:
         "[infer]  # placeholders (prompt + new tokens stay within the positional table)",
         "batch = 1",
     ]
-    if not image:
+    if not image and isinstance(positions, str):
+        # the positional table's length is left to run time: a placeholder prompt could
+        # exceed the value the user supplies (ARC202 on a spec init wrote); [infer] follows
+        # [train] seq_len until they choose one
+        lines += [
+            "# seq_len = 896          # the prompt; with new_tokens, within model.max_positions",
+            "new_tokens = 0",
+        ]
+    elif not image:
         lines += [f"seq_len = {max(1, seq_len - new_tokens)}", f"new_tokens = {new_tokens}"]
     lines += [
         "",

@@ -97,3 +97,24 @@ def test_model_that_fails_in_forward_is_a_finding() -> None:
     res = probe.run(_spec("tests.probe.probe_factories:bad_forward"), device="fake", n=16)
     (f,) = res.findings
     assert f.code == "ARC303" and "probe step failed" in f.message
+
+
+def test_cpu_allocator_refusal_is_out_of_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch's CPU allocator refuses an allocation beyond the worker's cap (RLIMIT_AS) with a
+    RuntimeError, not a MemoryError: in an isolated worker it is reported as running out of
+    memory under the cap, wherever a wrapper caught it; any other RuntimeError is not."""
+    from pytest_archcheck.probe import build
+
+    monkeypatch.setattr(build, "ISOLATED", [True])
+    refused = RuntimeError(
+        "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
+        "memory: you tried to allocate 180355072 bytes. Error code 12 (Cannot allocate memory)"
+    )
+    try:
+        raise build.FactoryError("factory 'model:Transformer' raised RuntimeError") from refused
+    except build.FactoryError as wrapped:
+        oom = build.out_of_memory(wrapped)
+    assert isinstance(oom, MemoryError) and "can't allocate memory" in str(oom)
+    assert build.out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None
+    monkeypatch.setattr(build, "ISOLATED", [])
+    assert build.out_of_memory(refused) is None  # not isolated: it stays a finding

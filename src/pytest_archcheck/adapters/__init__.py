@@ -9,6 +9,7 @@ or the user's code: JSON and YAML are parsed as data, Python with `ast`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +30,12 @@ class Adapted:
     name: str | None = None
     kind: str = ""  # "hf" | "yaml" | "dataclass"
     notes: list[str] = field(default_factory=list)  # what the spec cannot express
+    # Re-reads the config with spec values in place of the fields they were taken from
+    # ({("model", "d_model"): 128} -> the class as if `dim = 128`), so that keys the config
+    # DERIVES from them (llama2.c's FFN width from dim, n_kv_heads = None -> n_heads) follow a
+    # spec that extends it and overrides a size, as the user's class does when it is built
+    # from those values. None: the adapter derives nothing.
+    rederive: Callable[[dict[Key, Any]], Adapted] | None = None
 
 
 class AdapterError(Exception):

@@ -13,6 +13,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..spec.locate import Key
 from . import Adapted, AdapterError, Tables
 
 NANOGPT_KEYS = frozenset({"n_layer", "n_head", "n_embd"})
@@ -108,6 +109,7 @@ class _Map:
         self.tables: Tables = {"model": {"family": "transformer"}}
         self.lines: dict[tuple[str | int, ...], int] = {("model", "family"): cc.line}
         self.notes: list[str] = []
+        self.sources: dict[tuple[str, str], str] = {}  # (table, key) -> the field it was read from
 
     def get(self, name: str, default: Any = None) -> Any:
         v = self.cc.values.get(name)
@@ -131,6 +133,7 @@ class _Map:
                 src,
             )
             return None
+        self.sources[(table, key)] = src
         value = self.get(src, default)
         self.put(table, key, value, src)
         return value
@@ -243,7 +246,8 @@ def _llama(m: _Map, meta: bool) -> None:
 
 
 def adapt_class(cc: ConfigClass) -> Adapted:
-    """Spec tables from one config class."""
+    """Spec tables from one config class (`rederive`: the same with spec values in place of
+    the fields they were read from, so that derived keys follow them; see `Adapted`)."""
     m = _Map(cc)
     if cc.style == "nanogpt":
         _nanogpt(m)
@@ -251,7 +255,21 @@ def adapt_class(cc: ConfigClass) -> Adapted:
         _litgpt(m)
     else:
         _llama(m, meta=cc.style == "llama")
-    return Adapted(tables=m.tables, lines=m.lines, name=None, kind="dataclass", notes=m.notes)
+
+    def rederive(overrides: dict[Key, Any]) -> Adapted:
+        values = dict(cc.values)
+        for (table, key), value in overrides.items():
+            src = m.sources.get((str(table), str(key)))
+            if src is not None:
+                values[src] = value
+        again = adapt_class(ConfigClass(cc.name, cc.line, cc.style, values, cc.lines))
+        again.notes = m.notes
+        return again
+
+    return Adapted(
+        tables=m.tables, lines=m.lines, name=None, kind="dataclass", notes=m.notes,
+        rederive=rederive,
+    )  # fmt: skip
 
 
 def parse_python(text: str, path: str) -> ast.Module:

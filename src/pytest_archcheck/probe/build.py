@@ -20,6 +20,21 @@ class FactoryError(Exception):
     """The factory (or the inputs/loss callable) could not be resolved, raised, or misbehaved."""
 
 
+CPU_ALLOC_FAILED = "DefaultCPUAllocator: can't allocate memory"
+
+
+def reads_spec_key(value: Any, key: str) -> bool:
+    """Whether factory_args / config_args (`value`) pass the spec's `key` ("model.layers")
+    to the user's constructor somewhere: then the spec decides that size of the model."""
+    if isinstance(value, str):
+        return value == "{" + key + "}"
+    if isinstance(value, list):
+        return any(reads_spec_key(v, key) for v in value)
+    if isinstance(value, dict):
+        return any(reads_spec_key(v, key) for v in value.values())
+    return False
+
+
 def out_of_memory(exc: BaseException) -> MemoryError | None:
     """The MemoryError behind `exc` (itself, or a cause or context of it), else None.
 
@@ -35,6 +50,11 @@ def out_of_memory(exc: BaseException) -> MemoryError | None:
     while cur is not None and id(cur) not in seen:
         if isinstance(cur, MemoryError):
             return cur
+        if isinstance(cur, RuntimeError) and CPU_ALLOC_FAILED in str(cur):
+            # torch's CPU allocator reports a refused allocation (here: RLIMIT_AS, the cap) as
+            # a RuntimeError, "[enforce fail at alloc_cpu.cpp:...] ... DefaultCPUAllocator:
+            # can't allocate memory: you tried to allocate N bytes", not as a MemoryError
+            return MemoryError(str(cur).splitlines()[0])
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__
     return None

@@ -84,18 +84,25 @@ def checked_spec(spec: Spec) -> Spec:
     return spec.model_copy(update={"model": model})
 
 
-def behaviour_spec(spec: Spec) -> Spec | None:
-    """The spec the behavioural checks build the transformers class from: at most
-    BEHAVIOUR_LAYERS layers (causality, padding, masks and positions are properties of every
-    block; depth adds cost, not evidence), None when that model is still too large to run
-    (BEHAVIOUR_MAX_PARAMS)."""
+def cut_for_behaviour(spec: Spec) -> Spec | None:
+    """`spec` at most BEHAVIOUR_LAYERS layers deep (causality, padding, masks and positions
+    are properties of every block; depth adds cost, not evidence), None when that model is
+    still too large to run (BEHAVIOUR_MAX_PARAMS). For a model whose depth the spec decides:
+    the transformers class, or a factory whose arguments read `{model.layers}`."""
     from ..formulas.params import params_from_spec
 
     layers = min(spec.model.layers, BEHAVIOUR_LAYERS)
     cut = spec.model_copy(update={"model": spec.model.model_copy(update={"layers": layers})})
     if params_from_spec(cut) > BEHAVIOUR_MAX_PARAMS:
         return None
-    return checked_spec(cut)
+    return cut
+
+
+def behaviour_spec(spec: Spec) -> Spec | None:
+    """The spec the behavioural checks build the transformers class from (cut_for_behaviour,
+    with the class's own mask argument)."""
+    cut = cut_for_behaviour(spec)
+    return None if cut is None else checked_spec(cut)
 
 
 def build_real(spec: Spec, fake: bool = False) -> Any | None:

@@ -788,6 +788,16 @@ def _merge_extended(
                 )
         else:
             adapted = adapt_checked(text, shown, select)
+            if adapted.rederive is not None:
+                # sizes the spec overrides feed what the config derives from them (llama2.c's
+                # FFN width from dim): read the config again with the spec's values
+                overrides = {
+                    (table, key): value
+                    for table, values in raw.items() if isinstance(values, dict)
+                    for key, value in values.items()
+                }  # fmt: skip
+                if overrides:
+                    adapted = adapted.rederive(overrides)
             tables, adapted_lines = adapted.tables, adapted.lines
             _keep_hf_config(loaded, adapted, text, target)
     except AdapterError as exc:
