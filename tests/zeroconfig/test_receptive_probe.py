@@ -41,7 +41,9 @@ def test_reference_resnet_field_matches_the_formula() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "side"), [("resnet50", 640), ("vgg16", 320)])
+@pytest.mark.parametrize(
+    ("name", "side"), [("resnet50", 640), ("vgg16", 320), ("inception_v3", 1500)]
+)
 def test_torchvision_fields_match_the_layer_lists(name: str, side: int) -> None:
     if not tvshim.install():
         if os.environ.get("ARCHCHECK_REQUIRE_VISION"):  # CI's vision stage: a skip would hide it
@@ -52,14 +54,28 @@ def test_torchvision_fields_match_the_layer_lists(name: str, side: int) -> None:
 
     from pytest_archcheck.probe.receptive import measure
 
-    model = getattr(torchvision.models, name)()
-    features = (
-        model.features if name.startswith("vgg") else nn.Sequential(*list(model.children())[:-2])
-    )
+    if name == "inception_v3":
+        # Inception3's feature map is Mixed_7c's output: every child up to it but the
+        # auxiliary classifier (a side branch), the pooling, dropout and classifier after it.
+        # Its blocks max-pool functionally (F.max_pool2d, not replaced by an average pool):
+        # on the measurement's constant input the argmax still reaches the field's edge.
+        model = torchvision.models.inception_v3(init_weights=False, aux_logits=False)
+        features = nn.Sequential(
+            *[c for n, c in model.named_children() if n not in ("avgpool", "dropout", "fc")]
+        )
+    else:
+        model = getattr(torchvision.models, name)()
+        features = (
+            model.features
+            if name.startswith("vgg")
+            else nn.Sequential(*list(model.children())[:-2])
+        )
     got = measure(features, side)
     r, s, _ = image_receptive_field(NAMED_PATHS[name])
     assert (got.receptive_field, got.effective_stride) == (r, s)
-    assert r == {"resnet50": 427, "vgg16": 212}[name]  # the published values
+    # the published values (Araujo et al. 2019, "Computing Receptive Fields of Convolutional
+    # Neural Networks", Distill, table of classification networks)
+    assert r == {"resnet50": 427, "vgg16": 212, "inception_v3": 1311}[name]
 
 
 @pytest.mark.slow
