@@ -18,6 +18,7 @@ import copy
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .families import family_of
@@ -29,6 +30,7 @@ from .timings import phase
 
 if TYPE_CHECKING:
     from .pipeline import Measurements
+    from .spec.model import Spec
 
 PROBE_TIMEOUT_S = 600.0
 __all__ = ["PROBE_TIMEOUT_S", "default_device", "measure_spec", "worker_gpu"]
@@ -356,6 +358,81 @@ def spec_locations(loaded: LoadedSpec) -> dict[str, int]:
     return out
 
 
+@dataclass(frozen=True)
+class BehaviourPlan:
+    """What the behavioural checks build: `spec` (None with `skip`, the reason they do not
+    run), and `reach_spec`, the full-depth spec the reach check builds when `spec` was cut and
+    depth changes what the model reaches (windowed attention, convolution stacks)."""
+
+    spec: Spec | None
+    reach_spec: Spec | None = None
+    skip: str | None = None
+
+
+def behaviour_plan(spec: Spec) -> BehaviourPlan:
+    """How deep a model the behavioural checks build (issue #18: a model's checks in about a
+    second). Causality, padding, masks, positional information and the positional table are
+    properties of every block, so a model whose depth the spec decides is built at 2 layers
+    where that loses nothing:
+
+    - the transformers class (the spec's config.json): at 2 layers, with its mask argument;
+    - the family's reference module (no factory): at 2 layers -- it is our code, every block
+      the same -- and again at full depth for the reach check alone when depth changes the
+      reach (gpt-small's 12 layers at d 768 took 6.0 s of checks, most of it depth);
+    - a repository's factory that takes `{model.layers}`: at full depth (a bug may sit in a
+      later block of code we did not write) unless that is over BEHAVIOUR_MAX_PARAMS
+      parameters (llama2.c's 7B default), then at 2 layers;
+    - any other factory: as it is built.
+
+    A model still over BEHAVIOUR_MAX_PARAMS at 2 layers is not run (`skip`)."""
+    from .formulas.params import params_from_spec
+    from .probe.build import reads_spec_key
+    from .probe.hf_class import (
+        BEHAVIOUR_MAX_PARAMS,
+        behaviour_spec,
+        builds_real,
+        cut_for_behaviour,
+    )
+
+    m = spec.model
+    too_large = "the model is too large to run on the CPU even at 2 layers"
+    if builds_real(spec, fake=False):
+        cut = behaviour_spec(spec)
+        return BehaviourPlan(cut, skip=None if cut is not None else too_large)
+    if m.factory is None:
+        cut = cut_for_behaviour(spec)
+        if cut is None:
+            return BehaviourPlan(None, skip=too_large)
+        if cut.model.layers == m.layers:
+            return BehaviourPlan(spec)
+        return BehaviourPlan(cut, reach_spec=spec if _depth_moves_reach(spec, cut) else None)
+    if reads_spec_key(m.factory_args, "model.layers") or reads_spec_key(
+        m.config_args, "model.layers"
+    ):
+        try:
+            fits = params_from_spec(spec) <= BEHAVIOUR_MAX_PARAMS
+        except Exception:  # a family that cannot count it: build what the factory builds
+            fits = True
+        if fits:
+            return BehaviourPlan(spec)
+        cut = cut_for_behaviour(spec)
+        return BehaviourPlan(cut, skip=None if cut is not None else too_large)
+    return BehaviourPlan(spec)
+
+
+def _depth_moves_reach(full: Spec, cut: Spec) -> bool:
+    """Whether the cut model reaches differently from the full one (the family's path
+    formula at both depths: a window or a convolution stack grows with depth, full attention
+    and recurrence do not)."""
+    fam = family_of(full)
+    n = max(full.budget.max_n or 0, full.train.seq_len or 0, 64)
+    try:
+        a, b = fam.path(full, None, n), family_of(cut).path(cut, None, n)
+    except Exception:  # no formula for it: measure the full model
+        return True
+    return (a.reach, a.receptive_field) != (b.reach, b.receptive_field)
+
+
 def _behaviour(loaded: LoadedSpec, model: Any = None) -> list[Finding]:
     """Behavioural checks on the model itself (positional, causal, padding, masks, reach):
     `model` when given, else the spec's factory."""
@@ -373,42 +450,21 @@ def _behaviour(loaded: LoadedSpec, model: Any = None) -> list[Finding]:
             "%s: behavioural checks not run: %s", loaded.name, why
         )
         return []
+    reach: tuple[Any, Spec] | None = None
     if model is None:
-        from .probe.build import reads_spec_key
-        from .probe.hf_class import behaviour_spec, builds_real, cut_for_behaviour
+        plan = behaviour_plan(spec)
+        if plan.skip is not None:
+            import logging
 
-        m = spec.model
-        if m.factory is not None and (
-            reads_spec_key(m.factory_args, "model.layers")
-            or reads_spec_key(m.config_args, "model.layers")
-        ):
-            # the repository's own class, its depth from the spec (llama2.c's
-            # Transformer(ModelArgs(n_layers=...))): built at 2 layers, as the transformers
-            # class is (a 7B default would not fit in the CPU's memory, and depth adds nothing)
-            small = cut_for_behaviour(spec)
-            if small is None:
-                import logging
-
-                logging.getLogger("pytest_archcheck").info(
-                    "%s: behavioural checks not run: the model is too large to run on the CPU "
-                    "even at 2 layers",
-                    loaded.name,
-                )
-                return []
-            spec = small
-        elif builds_real(spec, fake=False):
-            # the transformers class at 2 layers, with its own mask argument (1 = keep)
-            cut = behaviour_spec(spec)
-            if cut is None:
-                import logging
-
-                logging.getLogger("pytest_archcheck").info(
-                    "%s: behavioural checks not run: the transformers class is too large to "
-                    "run on the CPU even at 2 layers",
-                    loaded.name,
-                )
-                return []
-            spec = cut
+            logging.getLogger("pytest_archcheck").info(
+                "%s: behavioural checks not run: %s", loaded.name, plan.skip
+            )
+            return []
+        assert plan.spec is not None
+        if plan.reach_spec is not None:
+            full = plan.reach_spec
+            reach = (lambda: build_model(full), full)
+        spec = plan.spec
         try:
             with phase("build"):
                 model = build_model(spec)  # the factory, the transformers class, or the reference
@@ -418,7 +474,9 @@ def _behaviour(loaded: LoadedSpec, model: Any = None) -> list[Finding]:
                 raise oom from exc
             return [_factory_finding(loaded, str(exc))]
     try:
-        return list(behaviour.run_all(model, spec, loaded.path, spec_locations(loaded)))
+        return list(
+            behaviour.run_all(model, spec, loaded.path, spec_locations(loaded), reach=reach)
+        )
     except Exception as exc:  # the user's model failed in a way the checks did not anticipate
         oom = out_of_memory(exc)
         if oom is not None:

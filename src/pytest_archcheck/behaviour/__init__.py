@@ -121,8 +121,12 @@ def run_all(
     locations: Locations | None = None,
     *,
     train_step: TrainStep | None = None,
+    reach: tuple[Callable[[], Any], Spec] | None = None,
 ) -> list[Finding]:
     """Every behavioural check on one model (a module, a factory, or "module:callable").
+
+    `reach`: (build, spec) of the full-depth model the reach check measures instead, when the
+    caller built a shallower one for the other checks (measure.behaviour_plan).
 
     Masks are inspected first: a mask of the wrong shape (ARC203) usually stops the forward,
     and then the checks that cannot run are skipped instead of failing. Any other failure of
@@ -152,7 +156,17 @@ def run_all(
         run("positional", lambda: check_positional(model, spec, path, locations))
         run("causality", lambda: check_causality(model, spec, path, locations))
         run("padding", lambda: check_padding(model, spec, path, locations))
-        run("reach", lambda: check_reach(model, spec, path, locations, train_step=train_step))
+        if reach is None:
+            run("reach", lambda: check_reach(model, spec, path, locations, train_step=train_step))
+    if reach is not None:
+        build, deep_spec = reach
+        with phase("build"):
+            deep = build()
+        with probe_mode(deep):
+            run(
+                "reach",
+                lambda: check_reach(deep, deep_spec, path, locations, train_step=train_step),
+            )
     run("positional-table", lambda: check_positional_table(model, spec, path, locations))
     run("forget-gate", lambda: check_forget_gate(model, spec, path, locations))
     return sorted(findings, key=lambda f: (f.sort_key(), f.message))
