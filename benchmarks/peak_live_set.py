@@ -5,7 +5,7 @@ transient a formula misses (issue #12's agreement cases).
     PYTHONPATH=src python benchmarks/peak_live_set.py SPEC.archcheck.toml [--cuda] [--min 1024]
     PYTHONPATH=src python benchmarks/peak_live_set.py SPEC.archcheck.toml --moments 12
 
-`--moments K` prints the K largest local maxima of the live-bytes curve instead (clock tick,
+`--tick T` lists what is alive at tick T instead of the peak. `--moments K` prints the K largest local maxima of the live-bytes curve instead (clock tick,
 live bytes, the op allocated there): a formula's moment that is low shows as a maximum the
 formula does not reach. Ticks count allocations and frees in order (probe/tracker.py).
 """
@@ -26,6 +26,7 @@ def main() -> None:
     ap.add_argument("--cuda", action="store_true", help="emulate the CUDA target")
     ap.add_argument("--min", type=int, default=1024, help="smallest tensor listed (bytes)")
     ap.add_argument("--moments", type=int, default=0, help="list the K largest local maxima")
+    ap.add_argument("--tick", type=int, default=0, help="list what is alive at this tick")
     args = ap.parse_args()
 
     from pytest_archcheck.estimate import estimate
@@ -75,7 +76,10 @@ def main() -> None:
         for tick, total, op, _ in sorted(maxima, key=lambda c: -c[1])[: args.moments]:
             print(f"  tick {tick:6d} live {total:12,d} after {op}")
     else:
-        for rid in sorted(t.live_at(t.peak_clock), key=lambda r: t.records[r].alloc):
+        at = args.tick or t.peak_clock
+        live = t.live_at(at)
+        print(f"alive at tick {at}: {sum(t.records[r].nbytes for r in live):,} B")
+        for rid in sorted(live, key=lambda r: t.records[r].alloc):
             rec = t.records[rid]
             if rec.nbytes >= args.min:
                 shape, dtype = shapes.get((id(t), rid), ((), "?"))

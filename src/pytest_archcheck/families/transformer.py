@@ -632,6 +632,53 @@ class Transformer(Family):
 # --- activations ---------------------------------------------------------------------------
 
 
+def _math_end_modelled(m: ModelTable, banded: bool) -> bool:
+    """Whether _math_kernel_end describes this block (its q/k/v path is the reference's
+    plain one: no band mask, no transformers-style repeat_kv copies, no experts)."""
+    return (
+        not banded and not (m.kv_repeat and m.kv_head_count < m.head_count) and (m.experts is None)
+    )
+
+
+def _math_kernel_end(m: ModelTable, b: int, s: int, norm: int, adrop: bool) -> int:
+    """Bytes of one block alive at the largest moment of the math SDPA kernel under autocast
+    on the CPU, beyond the block's input (torch 2.13, aten/src/ATen/native/transformers/
+    attention.cpp _scaled_dot_product_attention_math, measured with
+    benchmarks/peak_live_set.py):
+
+    - the first norm's saved set and its fp32 output (the attention's argument, a local);
+    - the q/k/v projections' 16-bit outputs (and, for separate projections, each one's
+      16-bit copy of the norm output); with rotary, the fp32 rotated q and k (fp32 cos/sin
+      promote them) and autocast's 16-bit casts of them for SDPA;
+    - the kernel's fp32 upcasts of q, k and v ("keep query, key, value in high precision"),
+      the scaled q and the first matmul's operands: contiguous copies of q and k^T
+      (grouped-query attention: k and v repeated to the query heads first, the scaled k^T,
+      and q's copy); a causal mask as an s x s fp32 tensor;
+    - then the larger of two moments: the scores beside their masked sum (causal) or beside
+      the probabilities (2 s²-sized fp32 tensors); or the kernel's end: v's copy for the
+      second matmul (without grouping), the fp32 probabilities (with attention dropout also
+      the noise and the dropped probabilities), their 16-bit copy (the kernel returns
+      attn.to(dtype)), the fp32 output and its 16-bit copy."""
+    a, kv, hd, h = m.head_count, m.kv_head_count, m.head_dim, m.d_model
+    p = 2
+    sb, full, kvfull = s * b, b * s * a * hd, b * s * kv * hd
+    pre = norm + sb * h * 4  # the norm's saved set and its fp32 output
+    if not m.fused_projections:
+        pre += 2 * sb * h * p
+    pre += (full + 2 * kvfull) * p  # q, k, v projections (16-bit)
+    if m.positional == "rotary":
+        pre += (full + kvfull) * (4 + p)  # rotated q, k (fp32) and their 16-bit casts
+    pre += (full + 2 * kvfull) * 4  # the kernel's fp32 upcasts
+    pre += (5 if kv < a else 3) * full * 4  # scaled q and the first matmul's operands
+    if m.causal:
+        pre += s * s * 4
+    probs = b * a * s * s
+    mid = 2 * probs * 4
+    end = (0 if kv < a else full * 4) + probs * (3 if adrop else 1) * 4 + probs * p
+    end += full * (4 + p)  # the output, fp32 and 16-bit
+    return pre + max(mid, end)
+
+
 def _recompute_moment(
     spec: Spec, target: Target, sbh: int, layer: int, norm: int, head_grad: int, c: _Consts
 ) -> tuple[int, int]:
@@ -800,8 +847,14 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     # dropped probabilities it saves are 4-byte, not p-byte.
     pm = 4 if k == "math" else p
     mkm = mk if target.cuda else pm
+    # the math kernel under autocast on the CPU, where _math_kernel_end describes the block
+    lowp_math = k == "math" and pr.lowp and not target.cuda and _math_end_modelled(m, banded)
+    if lowp_math:
+        # the matmuls' fp32 operands q, k^T and v at the query heads, and the out
+        # projection's input: the kernel's output cast back to 16 bits
+        attn += 3 * full * 4 + full * p
     if k == "math":
-        attn += 4 * full * pm
+        attn += 0 if lowp_math else 4 * full * pm
         scores = b * a * s * s * pm
         if adrop:
             scores += b * a * s * s * (mkm + pm)
@@ -946,6 +999,11 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         post = norms_per_layer(m) * norm + 2 * sbh * pn + mlp + full * p + masks
         temps = (1 if adrop else 2) * b * a * s * s * pm + full * 4 + sbh * 4
         temps += sbh * 4 if drop else 0
+        if lowp_math:
+            # under autocast the gradient reaching the kernel is its output's (fp32, the
+            # full·4 above), not a d_model-wide fp32 one; and v's copy, saved by the last
+            # matmul, is freed once that matmul's backward has run
+            temps -= sbh * 4 + full * 4
         attn_w = h * (a + 2 * kv) * hd + a * hd * h
         grads_last = 4 * (c.layer_weights - attn_w + a * hd * h)  # MLP (or experts) and o
         extra = temps + grads_last + head_grad - post
@@ -982,6 +1040,16 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     if m.experts is None:  # the first block's MLP backward (its output freed)
         first = max(first, sbh * 4 - sbh * pn + _mlp_backward(spec, target, sbh))
     late = emb + layer + (scores // L if not t.checkpointing else scores) + first
+    if lowp_math and L > 1:
+        # the first block's attention backward, the math kernel's transients as in the last
+        # block's (`temps`), with its MLP and out projection's gradients computed, its first
+        # norm's saved set (`post` counts the final norm's as the last block's second), the
+        # gradient entering the block, and its q/k/v weights' 16-bit copy still saved; the
+        # later blocks' gradients are in `grads`
+        one = scores // L if not t.checkpointing else scores
+        attn_bw = emb + layer - post + norm + sbh * 4 + one + temps + grads_last
+        attn_bw += 2 * h * (a + 2 * kv) * hd
+        late = max(late, attn_bw)
     late += head_grad if (m.tied_embeddings and tokens) else 0
     late -= out_f
     fwd_peak = 0
@@ -1021,6 +1089,32 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         if ce.forward_transient:
             end = acts + (0 if t.checkpointing else scores) + logits
             fwd_peak = max(fwd_peak, end + ce.forward_transient)
+    if k == "math" and pr.lowp and not target.cuda and _math_end_modelled(m, banded):
+        # The end of the math kernel under autocast on the CPU (every copy it made is alive):
+        # in the last block's forward, and again when checkpointing recomputes that block,
+        # first thing in backward (where the 16-bit gradient of the MLP branch is already
+        # cast, and only the q/k/v weights have been cast again)
+        at_end = _math_kernel_end(m, b, s, norm, t.attn_dropout > 0)
+        qkv_w = h * (a + 2 * kv) * hd
+        copies = 2 * ((L - 1) * c.layer_weights + qkv_w)
+        # float inputs with nothing trainable before the embedding dropout (no learned
+        # positions, token types or embedding norm): x * noise needs no gradient for x, so the
+        # noise `emb` counts is not kept
+        dead = sbh * mk if t.emb_dropout > 0 and not tokens and not (
+            m.positional == "learned" or m.type_vocab or m.embed_norm
+        ) else 0  # fmt: skip
+        if t.checkpointing:
+            # the earlier blocks' inputs (the first block's is h0, in `emb`)
+            fwd_peak = max(fwd_peak, emb - dead + (L - 1) * sbh * pn + copies + at_end)
+            last = layer - (band if is_global_layer(m, L - 1) and band else 0)
+            recompute, pending = _recompute_moment(spec, target, sbh, last, final, head_grad, c)
+            in_block = at_end - (last - sbh * pn) - pending + sbh * p
+            weights = 2 * (qkv_w - c.layer_weights)
+            moment = recompute + in_block + weights - 2 * L * c.layer_weights - scores - dead
+            extra = max(extra, moment + (ce.held if ce is not None else 0))
+        else:
+            prior = emb - dead + (L - 1) * (layer + scores // L)
+            fwd_peak = max(fwd_peak, prior + copies + at_end)
     if m.positional == "sinusoidal":
         # The reference forward keeps its sinusoidal table `pe` (s·h·4), the float positions
         # (s·4) and the frequencies (h/2·4) as locals until it returns: alive beside all the
