@@ -936,14 +936,31 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         emb += s * 8  # position ids
     if m.positional == "rotary":
         emb += 2 * s * (m.rotary_dim or hd) * 4  # cos / sin tables
-    if t.emb_dropout > 0:
+    # Float inputs through an embedding stage with nothing trainable (no learned positions,
+    # token types or embedding norm): h0 needs no gradient, so autograd keeps nothing for it
+    # -- the dropout's noise (x * noise saves it for x's gradient only) and, behind the CPU's
+    # decomposed RMSNorm, h0 itself and the first norm's rsqrt (x * rsqrt needs no node when
+    # neither factor needs a gradient; only (x * rsqrt) * weight saves its input). A fused
+    # norm (LayerNorm, RMSNorm on CUDA) and checkpointing keep h0 all the same.
+    grad_free = not tokens and not (m.positional == "learned" or m.type_vocab or m.embed_norm)
+    if t.emb_dropout > 0 and not grad_free:
         emb += sbh * mk
+    h0_dead = (
+        grad_free
+        and m.norm == "rmsnorm"
+        and not fused_rms_norm(target)
+        and not t.checkpointing
+        and m.norm_placement == "pre"
+    )
 
     if t.checkpointing:
         body = L * sbh * pn  # each block's input; one block is recomputed during backward
     else:
         body = L * layer - n_global * band
         scores *= L
+    if h0_dead:
+        emb -= sbh * pn
+        body -= sb * 4
     vocab = (m.vocab or DEFAULT_VOCAB) if lm_head(spec) else None
     # No head at all (the output is the final norm's, per position): the output, in the
     # residual's dtype (fp32 under autocast: layer_norm runs in fp32, RMSNorm keeps its
@@ -1052,6 +1069,14 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         late = max(late, attn_bw)
     late += head_grad if (m.tied_embeddings and tokens) else 0
     late -= out_f
+    if lowp_math and L > 1 and t.checkpointing:
+        # checkpointing recomputes the first block with every later block's gradient alive:
+        # h0 (`emb`), the gradient entering the block (and, under autocast, its 16-bit cast
+        # for the MLP branch), the block's q/k/v weights cast again and the math kernel's
+        # largest moment (_math_kernel_end)
+        rec_first = emb + sbh * 4 + sbh * p + 2 * h * (a + 2 * kv) * hd
+        rec_first += _math_kernel_end(m, b, s, norm, adrop)
+        late = max(late, rec_first + (head_grad if (m.tied_embeddings and tokens) else 0))
     fwd_peak = 0
     if banded:
         # The reference Attention builds its band mask from an int64 distance matrix:
@@ -1097,23 +1122,17 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         at_end = _math_kernel_end(m, b, s, norm, t.attn_dropout > 0)
         qkv_w = h * (a + 2 * kv) * hd
         copies = 2 * ((L - 1) * c.layer_weights + qkv_w)
-        # float inputs with nothing trainable before the embedding dropout (no learned
-        # positions, token types or embedding norm): x * noise needs no gradient for x, so the
-        # noise `emb` counts is not kept
-        dead = sbh * mk if t.emb_dropout > 0 and not tokens and not (
-            m.positional == "learned" or m.type_vocab or m.embed_norm
-        ) else 0  # fmt: skip
         if t.checkpointing:
             # the earlier blocks' inputs (the first block's is h0, in `emb`)
-            fwd_peak = max(fwd_peak, emb - dead + (L - 1) * sbh * pn + copies + at_end)
+            fwd_peak = max(fwd_peak, emb + (L - 1) * sbh * pn + copies + at_end)
             last = layer - (band if is_global_layer(m, L - 1) and band else 0)
             recompute, pending = _recompute_moment(spec, target, sbh, last, final, head_grad, c)
             in_block = at_end - (last - sbh * pn) - pending + sbh * p
             weights = 2 * (qkv_w - c.layer_weights)
-            moment = recompute + in_block + weights - 2 * L * c.layer_weights - scores - dead
+            moment = recompute + in_block + weights - 2 * L * c.layer_weights - scores
             extra = max(extra, moment + (ce.held if ce is not None else 0))
         else:
-            prior = emb - dead + (L - 1) * (layer + scores // L)
+            prior = emb + (L - 1) * (layer + scores // L)
             fwd_peak = max(fwd_peak, prior + copies + at_end)
     if m.positional == "sinusoidal":
         # The reference forward keeps its sinusoidal table `pe` (s·h·4), the float positions
