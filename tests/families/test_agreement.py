@@ -4,9 +4,12 @@ dilations, n, batch, dtype fp32/bf16, optimizer, dropout, checkpointing, with an
 budget device). The probe runs the reference module through torch's own kernels and counts
 every storage it allocates; the formula never sees it.
 
-Holds within 2 % (measured: within 0.2 %) for Transformers, LSTM/GRU/RNN, 1-D conv stacks
-(text CNNs, TCNs) and ResNets over generated specs, and for every example built from the
-reference modules. No known gap remains; cases that once missed are pinned in PINNED.
+Holds within 2 % for Transformers, LSTM/GRU/RNN, 1-D conv stacks (text CNNs, TCNs) and
+ResNets over the generated specs drawn here, and for every example built from the reference
+modules; cases that once missed are pinned in PINNED and data/agreement/. Known gaps, outside
+these draws (benchmarks/agreement_sweep.py, benchmarks/results/agreement_*): the math kernel
+in fp32 with one head, checkpointing and the CPU's decomposed RMSNorm (-2.4 to -3.5 %),
+separate q/k/v projections under autocast with checkpointing (up to +4.3 %), one GRU (-2.9 %).
 """
 
 from __future__ import annotations
@@ -101,6 +104,23 @@ def test_pinned_cases(name: str) -> None:
     if host_cannot_run(spec):
         pytest.skip("torch's bf16 oneDNN LSTM kernel does not run on this CPU (no AVX-512 BF16)")
     err, detail = _agree(spec, n)
+    assert abs(err) <= TOLERANCE, (f"{err:+.2%}", detail)
+
+
+# Specs the sweeps found outside 2 % (benchmarks/agreement_sweep.py, benchmarks/results/
+# agreement_*), each fixed by modelling what the probe showed alive at its peak
+# (benchmarks/peak_live_set.py): the math kernel under autocast on the CPU (its fp32 copies,
+# its largest moment in forward, recomputation and backward: -7.0 %, -10.1 %, +7.0 %, -2.1 %
+# before), the CPU's decomposed RMSNorm without a head (its backward's four transients:
+# -2.3 %) and behind a grad-free embedding stage (h0 not kept: +3.5 %, -4.8 % before).
+PINNED_FILES = sorted((Path(__file__).parent / "data" / "agreement").glob("*.archcheck.toml"))
+
+
+@pytest.mark.parametrize("path", PINNED_FILES, ids=lambda p: p.name.split(".")[0])
+def test_pinned_spec_files(path: Path) -> None:
+    [loaded] = load_all([str(path)])[0]
+    assert loaded.spec is not None, loaded.problems
+    err, detail = _agree(loaded.spec, loaded.spec.train.seq_len)
     assert abs(err) <= TOLERANCE, (f"{err:+.2%}", detail)
 
 

@@ -940,8 +940,8 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     # token types or embedding norm): h0 needs no gradient, so autograd keeps nothing for it
     # -- the dropout's noise (x * noise saves it for x's gradient only) and, behind the CPU's
     # decomposed RMSNorm, h0 itself and the first norm's rsqrt (x * rsqrt needs no node when
-    # neither factor needs a gradient; only (x * rsqrt) * weight saves its input). A fused
-    # norm (LayerNorm, RMSNorm on CUDA) and checkpointing keep h0 all the same.
+    # neither factor needs a gradient; only (x * rsqrt) * w saves its input). A fused norm
+    # (LayerNorm, RMSNorm on CUDA) and checkpointing keep h0 all the same.
     grad_free = not tokens and not (m.positional == "learned" or m.type_vocab or m.embed_norm)
     if t.emb_dropout > 0 and not grad_free:
         emb += sbh * mk
@@ -961,21 +961,19 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     if h0_dead:
         emb -= sbh * pn
         body -= sb * 4
+
     vocab = (m.vocab or DEFAULT_VOCAB) if lm_head(spec) else None
     # No head at all (the output is the final norm's, per position): the output, in the
     # residual's dtype (fp32 under autocast: layer_norm runs in fp32, RMSNorm keeps its
     # input's dtype), is alive at the end of forward, and the loop drops it before backward
     # (the sum's backward saves nothing) -- no 16-bit copy of it is saved. The norm's backward
-    # then receives sum's expanded scalar, not a tensor. Derived for the fused norm kernels
-    # (LayerNorm; RMSNorm on CUDA); CPU's decomposed RMSNorm keeps the earlier bound (its
-    # backward's transients are not modelled one by one).
-    no_head = (
-        vocab is None
-        and not m.pooler
-        and classes_head(spec) is None
-        and m.final_norm
-        and (m.norm == "layernorm" or fused_rms_norm(target))
-    )
+    # then receives sum's expanded scalar, not a tensor (the CPU's decomposed RMSNorm: its
+    # four transients, `decomposed` below).
+    no_head = vocab is None and not m.pooler and classes_head(spec) is None and m.final_norm
+    # the CPU's decomposed RMSNorm (x * rsqrt(mean(x²) + eps) * w, separate ops): its
+    # backward makes four d_model-wide fp32 tensors at once (the mean's expanded gradient,
+    # pow's, and the two products'), where a fused kernel makes its input's gradient only
+    decomposed = m.norm == "rmsnorm" and not fused_rms_norm(target)
     out_f = sbh * pn if no_head else 0  # that output, freed before backward
     final = norm - (sbh * (p if m.norm == "rmsnorm" or pr.lowp else pn) if no_head else 0)
     final += out_f
@@ -1017,15 +1015,23 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         temps = (1 if adrop else 2) * b * a * s * s * pm + full * 4 + sbh * 4
         temps += sbh * 4 if drop else 0
         if lowp_math:
-            # under autocast the gradient reaching the kernel is its output's (fp32, the
-            # full·4 above), not a d_model-wide fp32 one; and v's copy, saved by the last
-            # matmul, is freed once that matmul's backward has run
-            temps -= sbh * 4 + full * 4
+            # under autocast: with attention dropout the largest moment is the last matmul's
+            # backward (the fp32 gradient of its output, v's gradient and the dropped
+            # probabilities' gradient, v's copy still saved); without, the softmax's
+            # backward, once v's copy and the output's gradient are freed
+            temps = (b * a * s * s * 4 + 2 * full * 4 if adrop else 2 * b * a * s * s * 4) + (
+                sbh * 4 if drop else 0
+            )
         attn_w = h * (a + 2 * kv) * hd + a * hd * h
         grads_last = 4 * (c.layer_weights - attn_w + a * hd * h)  # MLP (or experts) and o
         extra = temps + grads_last + head_grad - post
     if no_head:  # the norm's backward: its input's gradient only; the output was dropped
-        extra = (sbh * 4 if k != "math" else extra) - out_f
+        norm_bw = (4 if decomposed else 1) * sbh * 4
+        if k != "math":
+            extra = norm_bw
+        elif decomposed:
+            extra = max(extra, norm_bw)
+        extra -= out_f
     if t.checkpointing:
         # the recomputation of the last block (exact), or, for the math kernel, that block's
         # attention backward: the one above with the recomputed block on top (a global last
