@@ -653,10 +653,11 @@ def _math_kernel_end(m: ModelTable, b: int, s: int, norm: int, adrop: bool) -> i
     - the kernel's fp32 upcasts of q, k and v ("keep query, key, value in high precision"),
       the scaled q and the first matmul's operands: contiguous copies of q and k^T
       (grouped-query attention: k and v repeated to the query heads first, the scaled k^T,
-      and q's copy); a causal mask as an s x s fp32 tensor;
+      and q's copy; one head: the scaled q and k^T themselves); a causal mask as an s x s
+      fp32 tensor;
     - then the larger of two moments: the scores beside their masked sum (causal) or beside
       the probabilities (2 s²-sized fp32 tensors); or the kernel's end: v's copy for the
-      second matmul (without grouping), the fp32 probabilities (with attention dropout also
+      second matmul (several heads, without grouping), the fp32 probabilities (with attention dropout also
       the noise and the dropped probabilities), their 16-bit copy (the kernel returns
       attn.to(dtype)), the fp32 output and its 16-bit copy."""
     a, kv, hd, h = m.head_count, m.kv_head_count, m.head_dim, m.d_model
@@ -669,12 +670,14 @@ def _math_kernel_end(m: ModelTable, b: int, s: int, norm: int, adrop: bool) -> i
     if m.positional == "rotary":
         pre += (full + kvfull) * (4 + p)  # rotated q, k (fp32) and their 16-bit casts
     pre += (full + 2 * kvfull) * 4  # the kernel's fp32 upcasts
-    pre += (5 if kv < a else 3) * full * 4  # scaled q and the first matmul's operands
+    # scaled q and the first matmul's operands: one head needs no contiguous copies (q·scale
+    # and k^T·scale are the operands), several heads copy q and k^T, grouping also repeats k, v
+    pre += (5 if kv < a else 3 if a > 1 else 2) * full * 4
     if m.causal:
         pre += s * s * 4
     probs = b * a * s * s
     mid = 2 * probs * 4
-    end = (0 if kv < a else full * 4) + probs * (3 if adrop else 1) * 4 + probs * p
+    end = (full * 4 if kv == a > 1 else 0) + probs * (3 if adrop else 1) * 4 + probs * p
     end += full * (4 + p)  # the output, fp32 and 16-bit
     return pre + max(mid, end)
 
@@ -855,6 +858,11 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         attn += 3 * full * 4 + full * p
     if k == "math":
         attn += 0 if lowp_math else 4 * full * pm
+        if not pr.lowp and not target.cuda and a == kv == 1 and m.fused_projections:
+            # fp32, one head: q·scale and k^T·scale are the matmul's operands as they are
+            # (no contiguous copies), and v is a view of the fused qkv output, which it keeps
+            # whole: the q and k thirds beyond the four counted above
+            attn += 2 * full * 4
         scores = b * a * s * s * pm
         if adrop:
             scores += b * a * s * s * (mkm + pm)
@@ -1025,13 +1033,10 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         attn_w = h * (a + 2 * kv) * hd + a * hd * h
         grads_last = 4 * (c.layer_weights - attn_w + a * hd * h)  # MLP (or experts) and o
         extra = temps + grads_last + head_grad - post
+    # the final norm's backward, before any block's (and before checkpointing recomputes one)
+    norm_bw = (4 if decomposed else 1) * sbh * 4 - out_f
     if no_head:  # the norm's backward: its input's gradient only; the output was dropped
-        norm_bw = (4 if decomposed else 1) * sbh * 4
-        if k != "math":
-            extra = norm_bw
-        elif decomposed:
-            extra = max(extra, norm_bw)
-        extra -= out_f
+        extra = norm_bw if k != "math" else extra - out_f
     if t.checkpointing:
         # the recomputation of the last block (exact), or, for the math kernel, that block's
         # attention backward: the one above with the recomputed block on top (a global last
@@ -1051,6 +1056,8 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         # the last block's MLP backward: the final norm and the block's output are freed
         mlp_bw = head_grad + sbh * 4 - sbh * pn + _mlp_backward(spec, target, sbh)
         extra = max(extra, mlp_bw - (final if m.final_norm else 0))
+    if no_head and decomposed and k == "math":
+        extra = max(extra, norm_bw)
     # the parameters whose gradients come after the first block's: the token table (at the
     # embedding width), project_in (embedding width -> d_model, OPT-350m) and the positions
     tw = token_width(m)
