@@ -73,19 +73,17 @@ def host_rates() -> dict[str, float]:
     bw = 2 * x.numel() * 4 / best(lambda: y.copy_(x))  # a copy reads and writes every byte
     t = torch.ones(1)
     disp = best(lambda: [t.add(t) for _ in range(1000)]) / 1000
-    # the per-op model's keys (formulas/latency.py `latency.op`): Hockney's F_half from one
-    # small GEMM (128 x 256 @ 256 x 1024, a small-model projection): rate = peak F/(F+F_half)
-    # gives F_half = F (peak / rate - 1); an LLC copy of 2 x 4 MiB (fits a 32 MiB L3)
-    s, w = torch.randn(128, 256), torch.randn(256, 1024)
-    f_small = 2 * 128 * 256 * 1024
-    rate_small = f_small / best(lambda: s @ w, reps=20)
-    half = max(f_small * (gemm / rate_small - 1), 0.0)
-    u = torch.empty(4 * 2**20 // 4)
-    v = torch.empty_like(u)
-    llc_bw = 2 * u.numel() * 4 / best(lambda: v.copy_(u), reps=20)
+    # the per-op model's keys (formulas/latency.py `latency.op`), timed as `archcheck
+    # calibrate` times them (probe/calibrate.py), the LLC size read from sysfs
+    from pytest_archcheck.calibrate import llc_bytes
+    from pytest_archcheck.probe.calibrate import measure
+
+    llc = llc_bytes()
+    cal = measure(llc)
     return {
         "gemm_flops": gemm, "bandwidth": bw, "op_dispatch_s": disp,
-        "gemm_half_flops": half, "llc_bandwidth": llc_bw,
+        "gemm_half_flops": cal["gemm_half_flops"], "llc_bytes": llc or 0,
+        "llc_bandwidth": cal.get("llc_bandwidth", 0.0),
     }  # fmt: skip
 
 
@@ -120,12 +118,11 @@ def main() -> None:
         bandwidth=rates["bandwidth"],
         peak_flops={"fp32": rates["gemm_flops"]},
     )
-    # "calibrated host": the same rates plus the per-op keys (dispatch, F_half, LLC). The LLC
-    # size is not timed: 32 MiB, this benchmark host's L3 (lscpu); set yours here.
+    # "calibrated host": the same rates plus the per-op keys (dispatch, F_half, LLC)
     per_op = replace(
         host, name="this host (per-op)", op_overhead_s=rates["op_dispatch_s"],
-        gemm_half_flops=rates["gemm_half_flops"], llc_bytes=32 * 2**20,
-        llc_bandwidth=rates["llc_bandwidth"],
+        gemm_half_flops=rates["gemm_half_flops"], llc_bytes=int(rates["llc_bytes"]) or None,
+        llc_bandwidth=rates["llc_bandwidth"] or None,
     )  # fmt: skip
     rows = []
     for label, source, model, batch, n in CASES[:3] if args.quick else CASES:
