@@ -74,7 +74,7 @@ def host_rates() -> dict[str, float]:
     t = torch.ones(1)
     disp = best(lambda: [t.add(t) for _ in range(1000)]) / 1000
     # the per-op model's keys (formulas/latency.py `latency.op`), timed as `archcheck
-    # calibrate` times them (probe/calibrate.py), the LLC size read from sysfs
+    # calibrate` times them (probe/calibrate.py), the usable LLC found by its copy sweep
     from pytest_archcheck.calibrate import llc_bytes
     from pytest_archcheck.probe.calibrate import measure
 
@@ -82,7 +82,7 @@ def host_rates() -> dict[str, float]:
     cal = measure(llc)
     return {
         "gemm_flops": gemm, "bandwidth": bw, "op_dispatch_s": disp,
-        "gemm_half_flops": cal["gemm_half_flops"], "llc_bytes": llc or 0,
+        "gemm_half_flops": cal["gemm_half_flops"], "llc_bytes": cal.get("llc_bytes", 0),
         "llc_bandwidth": cal.get("llc_bandwidth", 0.0),
     }  # fmt: skip
 
