@@ -73,7 +73,18 @@ def host_rates() -> dict[str, float]:
     bw = 2 * x.numel() * 4 / best(lambda: y.copy_(x))  # a copy reads and writes every byte
     t = torch.ones(1)
     disp = best(lambda: [t.add(t) for _ in range(1000)]) / 1000
-    return {"gemm_flops": gemm, "bandwidth": bw, "op_dispatch_s": disp}
+    # the per-op model's keys (formulas/latency.py `latency.op`), timed as `archcheck
+    # calibrate` times them (probe/calibrate.py), the usable LLC found by its copy sweep
+    from pytest_archcheck.calibrate import llc_bytes
+    from pytest_archcheck.probe.calibrate import measure
+
+    llc = llc_bytes()
+    cal = measure(llc)
+    return {
+        "gemm_flops": gemm, "bandwidth": bw, "op_dispatch_s": disp,
+        "gemm_half_flops": cal["gemm_half_flops"], "llc_bytes": cal.get("llc_bytes", 0),
+        "llc_bandwidth": cal.get("llc_bandwidth", 0.0),
+    }  # fmt: skip
 
 
 def load_case(source: str, model: dict[str, Any], batch: int, n: int) -> Any:
@@ -107,6 +118,12 @@ def main() -> None:
         bandwidth=rates["bandwidth"],
         peak_flops={"fp32": rates["gemm_flops"]},
     )
+    # "calibrated host": the same rates plus the per-op keys (dispatch, F_half, LLC)
+    per_op = replace(
+        host, name="this host (per-op)", op_overhead_s=rates["op_dispatch_s"],
+        gemm_half_flops=rates["gemm_half_flops"], llc_bytes=int(rates["llc_bytes"]) or None,
+        llc_bandwidth=rates["llc_bandwidth"] or None,
+    )  # fmt: skip
     rows = []
     for label, source, model, batch, n in CASES[:3] if args.quick else CASES:
         spec = load_case(source, model, batch, n)
@@ -119,6 +136,7 @@ def main() -> None:
         lat = res.latency or {}
         est = latency_from_spec(spec, cpu)
         est_host = latency_from_spec(spec, host)
+        est_op = latency_from_spec(spec, per_op)
         p50 = lat.get("p50_ms")
         rows.append(
             {
@@ -130,6 +148,7 @@ def main() -> None:
                 "samples": lat.get("samples"),
                 "estimate_cpu_ms": None if est is None else est.seconds * 1e3,
                 "estimate_host_ms": None if est_host is None else est_host.seconds * 1e3,
+                "estimate_calibrated_ms": None if est_op is None else est_op.seconds * 1e3,
                 "steps": None if est is None else est.steps,
                 "findings": [f.code for f in res.findings],
             }
@@ -153,9 +172,9 @@ def main() -> None:
     )
     print(
         "\n| case | batch x n | P50 | P95 | estimate (cpu table) | ÷ P50 | "
-        "estimate (host rates) | ÷ P50 |"
+        "estimate (host rates) | ÷ P50 | estimate (calibrated host) | ÷ P50 |"
     )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         p50 = r["p50_ms"]
 
@@ -168,7 +187,8 @@ def main() -> None:
         print(
             f"| {r['case']} | {r['batch']} x {r['n']} | {ms(p50)} | {ms(r['p95_ms'])} | "
             f"{ms(r['estimate_cpu_ms'])} | {ratio(r['estimate_cpu_ms'])} | "
-            f"{ms(r['estimate_host_ms'])} | {ratio(r['estimate_host_ms'])} |"
+            f"{ms(r['estimate_host_ms'])} | {ratio(r['estimate_host_ms'])} | "
+            f"{ms(r['estimate_calibrated_ms'])} | {ratio(r['estimate_calibrated_ms'])} |"
         )
 
 

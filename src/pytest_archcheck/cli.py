@@ -290,6 +290,9 @@ def build_parser(check_only: bool = False) -> argparse.ArgumentParser:
     from .plot import add_parser as add_plot_parser
 
     add_plot_parser(sub)
+    from .calibrate import add_parser as add_calibrate_parser
+
+    add_calibrate_parser(sub)
     for verb in sub.choices.values():  # `archcheck check -v` as well as `archcheck -v check`
         if "-v" in verb._option_string_actions:  # check has its own (same meaning, more said)
             continue
@@ -753,6 +756,12 @@ def _plot(args: argparse.Namespace) -> int:
     return command(args)
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from .calibrate import command
+
+    return command(args)
+
+
 def _span(args: argparse.Namespace) -> int:
     from .span import command
 
@@ -770,6 +779,7 @@ COMMANDS = {
     "init": _init,
     "span": _span,
     "plot": _plot,
+    "calibrate": _calibrate,
 }
 
 

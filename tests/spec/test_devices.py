@@ -258,3 +258,29 @@ def test_advise_knows_the_devices_of_the_project_it_runs_in(
     (here / "pyproject.toml").unlink()  # elsewhere the name means nothing
     assert run([*argv, "--device", "lab-gpu"]) == 2
     assert "unknown device 'lab-gpu'" in capsys.readouterr().err
+
+
+def test_per_op_keys_reach_the_device_and_the_probe_child(here: Path) -> None:
+    """The per-op latency keys (`latency.op`) parse with their units and travel to the
+    isolated probe child like the other fields."""
+    (here / "pyproject.toml").write_text(
+        SLOW + 'op-overhead = "1.5 us"\ngemm-half-flops = 2e7\nllc = "32 MiB"\n'
+        'llc-bandwidth = "80 GB/s"\n',
+        encoding="utf-8",
+    )
+    (here / "m.archcheck.toml").write_text(SPEC.format(name="m", device="Lab"), "utf-8")
+    (loaded,) = [s for s in load_all([str(here / "m.archcheck.toml")])[0] if s.spec is not None]
+    assert loaded.spec is not None
+    dev = loaded.spec.project_devices["Lab"]
+    assert dev.op_overhead_s == pytest.approx(1.5e-6) and dev.gemm_half_flops == 2e7
+    assert dev.llc_bytes == 32 * 2**20 and dev.llc_bandwidth == pytest.approx(80e9)
+    assert dev.per_op
+    back = _devices_from_json({"devices": json.loads(json.dumps(_devices_json(loaded.spec)))})
+    assert back["Lab"] == dev
+
+
+def test_a_bad_per_op_key_is_arc302(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (here / "pyproject.toml").write_text(SLOW + 'llc-bandwidth = "fast"\n', encoding="utf-8")
+    (here / "m.archcheck.toml").write_text(SPEC.format(name="m", device="H100"), "utf-8")
+    got = findings(capsys, str(here))
+    assert any(c == "ARC302" and "llc-bandwidth" in msg for c, _, _, msg in got), got

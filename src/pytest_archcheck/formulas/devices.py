@@ -40,6 +40,22 @@ class Device:
     aliases: tuple[str, ...] = ()
     note: str = ""
     usable_bytes: int | None = None  # measured torch total_memory, where known
+    # Optional host characteristics for the per-op latency model (`latency.op`). All None on
+    # the built-in rows: there the per-step roofline with its fixed overhead applies unchanged.
+    # Set them (all from one host, `[tool.archcheck.devices.NAME]`) to switch a device to the
+    # per-op model. Why each: eager PyTorch pays a fixed dispatch/launch per op
+    # (`op_overhead_s`); a small GEMM runs far below peak (Hockney's half-performance size
+    # `gemm_half_flops`: rate(F) = peak * F / (F + F_half)); weights that fit in the last-level
+    # cache are re-read at its rate (`llc_bytes`, `llc_bandwidth`), not the DRAM rate.
+    op_overhead_s: float | None = None
+    gemm_half_flops: float | None = None
+    llc_bytes: int | None = None
+    llc_bandwidth: float | None = None
+
+    @property
+    def per_op(self) -> bool:
+        """Whether this device carries the per-op characteristics (`op_overhead_s` set)."""
+        return self.op_overhead_s is not None
 
     @property
     def allocatable(self) -> int:

@@ -57,6 +57,7 @@ class LatencyEstimate:
     overhead_s: float
     device: str
     label: str = "estimate"
+    ops: int = 0  # eager ops dispatched (per-op model only; 0 = the per-step roofline)
 
     @property
     def sequential_steps(self) -> int:
@@ -87,6 +88,55 @@ def roofline_seconds(
 ) -> float:
     """Time of one step under the roofline model."""
     return max(flops / peak_flops, bytes_moved / bandwidth)
+
+
+@formula(
+    "latency.gemm_rate",
+    "rate(F) = peak * F / (F + F_half)",
+    "Hockney & Jesshope, Parallel Computers 2 (1988), the half-performance length n_1/2",
+    latex=r"\text{rate}(F) = \text{peak}\,\frac{F}{F + F_{1/2}}",
+)
+def gemm_rate(flops: float, peak_flops: float, half_flops: float) -> float:
+    """FLOP/s a GEMM of `flops` reaches: Hockney's half-performance model. Why: a small GEMM
+    (128 rows, k 256 on a 2-core host) runs at about half the large-GEMM rate; the model reads
+    that as a fixed start-up time F_half / peak added to every GEMM, so rate(F_half) = peak / 2."""
+    return peak_flops * flops / (flops + half_flops)
+
+
+@formula(
+    "latency.op",
+    "t_op = max(F / rate(F), B / bw_eff) + op_overhead; bw_eff = llc_bandwidth if B_w <= llc",
+    "roofline (Williams et al. 2009) per eager op; Hockney & Jesshope 1988 for rate(F)",
+    latex=r"t_{\text{op}} = \max\big(F/\text{rate}(F),\ B/\text{bw}_{\text{eff}}\big)"
+    r" + \text{op\_overhead},\quad \text{bw}_{\text{eff}} = \text{llc\_bandwidth}"
+    r"\ \text{if}\ B_w \le \text{llc}",
+)
+def op_seconds(
+    device: Device,
+    dtype: str,
+    flops: float,
+    bytes_moved: float,
+    *,
+    resident_bytes: float = 0.0,
+    start_up: bool = True,
+) -> float:
+    """Time of one eager op on a per-op device (`Device.per_op`), without its dispatch cost:
+    the roofline with the GEMM rate of `gemm_rate` and, when the bytes re-read every call
+    (`resident_bytes`, e.g. a recurrent weight matrix) fit in the last-level cache, those
+    bytes read at the LLC's rate. The caller adds `op_overhead_s` once per op it dispatches.
+    `start_up=False` drops Hockney's start-up (F_half / peak) for a GEMM that runs inside one
+    library call on pre-packed weights (oneDNN's per-step GEMM of an LSTM): the start-up is a
+    per-call cost (packing, thread fork), not a per-iteration one."""
+    peak = device.flops_for(dtype)
+    half = (device.gemm_half_flops or 0.0) if start_up else 0.0
+    rate = gemm_rate(flops, peak, half) if flops > 0 else peak
+    compute = flops / rate if flops > 0 else 0.0
+    llc, llc_bw = device.llc_bytes, device.llc_bandwidth
+    if llc is not None and llc_bw is not None and 0 < resident_bytes <= llc:
+        memory = resident_bytes / llc_bw + max(bytes_moved - resident_bytes, 0.0) / device.bandwidth
+    else:
+        memory = bytes_moved / device.bandwidth
+    return max(compute, memory)
 
 
 class _Acc:
@@ -221,6 +271,11 @@ def recurrent_latency(
     """
     b = DTYPE_BYTES[dtype]
     g, dirs = GATES[kind], (2 if bidirectional else 1)
+    if device.per_op and kind == "lstm":
+        return lstm_fused_latency(
+            device, dtype, layers, batch, n=n, input_size=input_size, hidden=hidden,
+            bidirectional=bidirectional, head_out=head_out, pooled_head=pooled_head,
+        )  # fmt: skip
     acc = _Acc(device, dtype, overhead_s)
     for layer in range(layers):
         layer_in = input_size if layer == 0 else hidden * dirs
@@ -231,6 +286,73 @@ def recurrent_latency(
         rows = batch if pooled_head else batch * n
         acc.add(matmul_flops(rows, hidden * dirs, head_out), head_out * hidden * dirs * b)
     return acc.result()
+
+
+@formula(
+    "latency.lstm_fused",
+    "t = Σ_layers,dirs [ t_op(F_ih, W_ih + X) + n * t_op(F_hh, W_hh; W_hh resident) + op_overhead ]"
+    " + head",
+    "aten::mkldnn_rnn_layer (one oneDNN call per layer and direction, counted with a "
+    "TorchDispatchMode); oneDNN RNN primitive: input GEMM over all steps, then one GEMM per step",
+    latex=r"t = \sum_{\text{layers, dirs}} \big[t_{\text{op}}(F_{ih}, W_{ih} + X)"
+    r" + n\,t_{\text{op}}(F_{hh}, W_{hh}) + \text{op\_overhead}\big] + \text{head}",
+)
+def lstm_fused_latency(
+    device: Device,
+    dtype: str,
+    layers: int,
+    batch: int,
+    *,
+    n: int,
+    input_size: int,
+    hidden: int,
+    bidirectional: bool = False,
+    head_out: int | None = None,
+    pooled_head: bool = False,
+) -> LatencyEstimate:
+    """nn.LSTM on a per-op device (`Device.per_op`): eager PyTorch on the CPU dispatches one
+    `mkldnn_rnn_layer` per layer and direction for the whole sequence, so the dispatch cost is
+    paid once per layer, not per step. Inside, oneDNN multiplies the input of all n steps by
+    W_ih in one GEMM, then steps n times through h @ W_hh; W_hh is re-read every step, at the
+    last-level cache's rate when it fits there (a hidden-256 layer's W_hh is 1 MiB in fp32).
+    The gates' elementwise work (8 values per hidden unit per step) is counted as bytes.
+
+    Only LSTM: GRU and RNN run ATen's native loop on the CPU (14 ops per layer-step for GRU,
+    measured), which `recurrent_latency`'s per-step model covers."""
+    b = DTYPE_BYTES[dtype]
+    dirs = 2 if bidirectional else 1
+    g = GATES["lstm"]
+    overhead = device.op_overhead_s or 0.0
+    t = c = m = 0.0
+    ops = steps = 0
+    peak = device.flops_for(dtype)
+    for layer in range(layers):
+        layer_in = input_size if layer == 0 else hidden * dirs
+        f_ih = matmul_flops(batch * n, layer_in, g * hidden)
+        b_ih = (g * hidden * layer_in + batch * n * (layer_in + g * hidden)) * b
+        f_hh = matmul_flops(batch, hidden, g * hidden)
+        w_hh = g * hidden * hidden * b
+        b_step = w_hh + batch * (2 * g * hidden + 3 * hidden) * b
+        per_dir = (
+            op_seconds(device, dtype, f_ih, b_ih)
+            + n * op_seconds(device, dtype, f_hh, b_step, resident_bytes=w_hh, start_up=False)
+            + overhead
+        )
+        t += dirs * per_dir
+        c += dirs * (f_ih + n * f_hh) / peak
+        m += dirs * (b_ih + n * b_step) / device.bandwidth
+        ops += dirs
+        steps += n
+    if head_out:
+        rows = batch if pooled_head else batch * n
+        f = matmul_flops(rows, hidden * dirs, head_out)
+        by = (head_out * hidden * dirs + rows * (hidden * dirs + head_out)) * b
+        t += op_seconds(device, dtype, f, by) + overhead
+        c += f / peak
+        m += by / device.bandwidth
+        ops += 1
+        steps += 1
+    return LatencyEstimate(t, steps, c, m, ops * overhead, device.name, ops=ops)
 
 
 @formula(

@@ -551,6 +551,10 @@ def _project_devices(
             peak_flops={k: v for k, v in rates.items() if v is not None},
             source=t.source or f"{path} [tool.archcheck.devices.{name}]",
             aliases=tuple(t.aliases),
+            op_overhead_s=t.op_overhead,
+            gemm_half_flops=t.gemm_half_flops,
+            llc_bytes=t.llc,
+            llc_bandwidth=t.llc_bandwidth,
         )
         try:
             check_project_device(device, built)
