@@ -7,7 +7,13 @@ small shape (ViT: 64-px images in patches of 8), reads it as a spec (`extends = 
 `estimate(...).memory.total` with `probe --device fake` of the class transformers builds from
 that config (MoE classes: the reference, their routing cannot run on fake tensors). Every case
 within 2 %; classes whose attention is their own (GPT-J, BLOOM, MPT) are refused by name and
-still measured by the probe.
+still measured by the probe. The encoder-decoders (T5, mT5, BART, Whisper: both stacks at 2
+layers, 64 source and 64 target positions) run through the same probe; their training peak is
+not modelled yet (#13), so the estimate must refuse it by name (ARC307's NotModelled) until it
+is, and then meet the same 2 %. Probe figures at this cut (bytes, fp32 CPU / bf16 CPU / bf16
+CUDA): T5 d64 8,467,652 / 7,036,612 / 73,713,152, d256 48,551,620 / 49,130,180 / 121,140,224;
+BART d64 5,773,348 / 5,336,612 / 72,355,328, d256 46,583,324 / 47,026,724 / 124,024,320;
+Whisper d64 5,670,248 / 5,130,088 / 72,276,480, d256 48,645,472 / 48,645,472 / 125,931,520.
 """
 
 from __future__ import annotations
@@ -28,14 +34,20 @@ torch = pytest.importorskip("torch")
 
 TOLERANCE = 0.02
 COMBOS = [("fp32", "cpu"), ("bf16", "cpu"), ("bf16", "cuda")]
-TYPES = [t for t in SUPPORTED_MODEL_TYPES if t not in SEQ2SEQ]
+TYPES = list(SUPPORTED_MODEL_TYPES)
 # ViT reads images: 64 px in patches of 8 (64 patches + the class token, half the text cases'
 # 128 positions), so that activations still outweigh the weights at d 64
 VIT_IMAGE, VIT_PATCH = 64, 8
 
 
+# encoder-decoders: 64 source positions (and 64 target tokens), two stacks at 2 layers
+SEQ2SEQ_N = 64
+
+
 def sample_len(model_type: str) -> int:
-    """n of a case: the image side for ViT, else 128 tokens."""
+    """n of a case: the image side for ViT, 64 for the encoder-decoders, else 128 tokens."""
+    if model_type in SEQ2SEQ:
+        return SEQ2SEQ_N
     return VIT_IMAGE if model_type == "vit" else 128
 
 
@@ -66,6 +78,18 @@ def small_config(model_type: str, d: int) -> dict[str, Any]:
         cfg.rotary_dim = d // 8
     if isinstance(getattr(cfg, "pad_token_id", None), int) and cfg.pad_token_id >= 300:
         cfg.pad_token_id = 0
+    # the encoder-decoders' own keys: both stacks at 2 layers and 4 heads, d_ff 2d (T5's d_kv,
+    # its head_dim above, d/4), 16 mel bins and Whisper's source positions the case's n (its
+    # encoder runs at exactly that)
+    for key, value in (("num_decoder_layers", 2), ("encoder_layers", 2), ("decoder_layers", 2),
+                       ("encoder_attention_heads", 4), ("decoder_attention_heads", 4),
+                       ("d_ff", 2 * d),
+                       ("encoder_ffn_dim", 2 * d), ("decoder_ffn_dim", 2 * d),
+                       ("max_source_positions", SEQ2SEQ_N), ("max_target_positions", SEQ2SEQ_N),
+                       ("bos_token_id", 1), ("eos_token_id", 2),
+                       ("decoder_start_token_id", 3), ("num_mel_bins", 16)):  # fmt: skip
+        if model_type in SEQ2SEQ and hasattr(cfg, key):
+            setattr(cfg, key, value)
     if model_type == "vit":
         cfg.image_size, cfg.patch_size = VIT_IMAGE, VIT_PATCH
         cfg.pooler_output_size = d  # ViTConfig copies hidden_size at construction
@@ -99,8 +123,12 @@ def test_formula_against_the_real_class_at_small_widths(
     try:
         total = e.memory.total
     except NotModelled as refused:
-        # the class's own attention (GPT-J, BLOOM, MPT), or Gemma-2's per-layer kernel mix
-        # on CUDA (ARC304): refused by name, never a number
+        # the class's own attention (GPT-J, BLOOM, MPT), Gemma-2's per-layer kernel mix on
+        # CUDA (ARC304), or the encoder-decoders' peak (not modelled yet, #13: the probe above
+        # still measures the class): refused by name, never a number
+        if model_type in SEQ2SEQ:
+            assert "encoder-decoders" in str(refused) and refused.key == ("model", "family")
+            return
         assert spec.model.eager_attention or "global_every" in str(refused), refused
         return
     error = total / res.peak_bytes - 1
