@@ -54,36 +54,18 @@ CASES: list[tuple[str, str, dict[str, Any], int, int]] = [
 
 
 def host_rates() -> dict[str, float]:
-    """This host's fp32 GEMM rate (FLOP/s) and copy bandwidth (B/s), best of a few timed runs."""
-    import torch
-
-    def best(fn: Any, reps: int = 5) -> float:
-        fn()
-        ts = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-        return min(ts)
-
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    gemm = 2 * 1024**3 / best(lambda: a @ b)
-    x = torch.empty(64 * 2**20 // 4)
-    y = torch.empty_like(x)
-    bw = 2 * x.numel() * 4 / best(lambda: y.copy_(x))  # a copy reads and writes every byte
-    t = torch.ones(1)
-    disp = best(lambda: [t.add(t) for _ in range(1000)]) / 1000
-    # the per-op model's keys (formulas/latency.py `latency.op`), timed as `archcheck
-    # calibrate` times them (probe/calibrate.py), the usable LLC found by its copy sweep
+    """This host's rates, timed as `archcheck calibrate` times them (probe/calibrate.py: the
+    best of several runs each): the fp32 GEMM peak (FLOP/s), the copy bandwidth (B/s), one
+    tiny op's dispatch (s), and the per-op model's keys (formulas/latency.py `latency.op`),
+    the usable LLC found by its copy sweep."""
     from pytest_archcheck.calibrate import llc_bytes
     from pytest_archcheck.probe.calibrate import measure
 
-    llc = llc_bytes()
-    cal = measure(llc)
+    cal = measure(llc_bytes())
     return {
-        "gemm_flops": gemm, "bandwidth": bw, "op_dispatch_s": disp,
-        "gemm_half_flops": cal["gemm_half_flops"], "llc_bytes": cal.get("llc_bytes", 0),
-        "llc_bandwidth": cal.get("llc_bandwidth", 0.0),
+        "gemm_flops": cal["fp32"], "bandwidth": cal["bandwidth"],
+        "op_dispatch_s": cal["op_overhead_s"], "gemm_half_flops": cal["gemm_half_flops"],
+        "llc_bytes": cal.get("llc_bytes", 0), "llc_bandwidth": cal.get("llc_bandwidth", 0.0),
     }  # fmt: skip
 
 

@@ -358,15 +358,22 @@ def spec_locations(loaded: LoadedSpec) -> dict[str, int]:
     return out
 
 
+TOO_LARGE = "the model is too large to run on the CPU even at 2 layers"
+
+
 @dataclass(frozen=True)
 class BehaviourPlan:
-    """What the behavioural checks build: `spec` (None with `skip`, the reason they do not
-    run), and `reach_spec`, the full-depth spec the reach check builds when `spec` was cut and
-    depth changes what the model reaches (windowed attention, convolution stacks)."""
+    """What the behavioural checks build: `spec` (None: too large to run even at 2 layers),
+    and `reach_spec`, the full-depth spec the reach check builds when `spec` was cut and depth
+    changes what the model reaches (windowed attention, convolution stacks)."""
 
     spec: Spec | None
     reach_spec: Spec | None = None
-    skip: str | None = None
+
+    @property
+    def skip(self) -> str | None:
+        """Why the checks do not run, or None."""
+        return TOO_LARGE if self.spec is None else None
 
 
 def behaviour_plan(spec: Spec) -> BehaviourPlan:
@@ -395,14 +402,12 @@ def behaviour_plan(spec: Spec) -> BehaviourPlan:
     )
 
     m = spec.model
-    too_large = "the model is too large to run on the CPU even at 2 layers"
     if builds_real(spec, fake=False):
-        cut = behaviour_spec(spec)
-        return BehaviourPlan(cut, skip=None if cut is not None else too_large)
+        return BehaviourPlan(behaviour_spec(spec))
     if m.factory is None:
         cut = cut_for_behaviour(spec)
         if cut is None:
-            return BehaviourPlan(None, skip=too_large)
+            return BehaviourPlan(None)
         if cut.model.layers == m.layers:
             return BehaviourPlan(spec)
         return BehaviourPlan(cut, reach_spec=spec if _depth_moves_reach(spec, cut) else None)
@@ -413,10 +418,7 @@ def behaviour_plan(spec: Spec) -> BehaviourPlan:
             fits = params_from_spec(spec) <= BEHAVIOUR_MAX_PARAMS
         except Exception:  # a family that cannot count it: build what the factory builds
             fits = True
-        if fits:
-            return BehaviourPlan(spec)
-        cut = cut_for_behaviour(spec)
-        return BehaviourPlan(cut, skip=None if cut is not None else too_large)
+        return BehaviourPlan(spec if fits else cut_for_behaviour(spec))
     return BehaviourPlan(spec)
 
 
@@ -443,6 +445,8 @@ def _behaviour(loaded: LoadedSpec, model: Any = None) -> list[Finding]:
 
     spec = loaded.spec
     why = family_of(spec).no_behaviour
+    plan = behaviour_plan(spec) if why is None and model is None else None
+    why = why or (plan.skip if plan is not None else None)
     if why is not None:
         import logging
 
@@ -451,15 +455,7 @@ def _behaviour(loaded: LoadedSpec, model: Any = None) -> list[Finding]:
         )
         return []
     reach: tuple[Any, Spec] | None = None
-    if model is None:
-        plan = behaviour_plan(spec)
-        if plan.skip is not None:
-            import logging
-
-            logging.getLogger("pytest_archcheck").info(
-                "%s: behavioural checks not run: %s", loaded.name, plan.skip
-            )
-            return []
+    if plan is not None:
         assert plan.spec is not None
         if plan.reach_spec is not None:
             full = plan.reach_spec

@@ -852,6 +852,9 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     mkm = mk if target.cuda else pm
     # the math kernel under autocast on the CPU, where _math_kernel_end describes the block
     lowp_math = k == "math" and pr.lowp and not target.cuda and _math_end_modelled(m, banded)
+    qkv_w = h * (a + 2 * kv) * hd  # the q/k/v projection weights
+    # that kernel's largest moment in one block (its forward, or a recomputation)
+    at_end = _math_kernel_end(m, b, s, norm, adrop) if lowp_math else 0
     if lowp_math:
         # the matmuls' fp32 operands q, k^T and v at the query heads, and the out
         # projection's input: the kernel's output cast back to 16 bits
@@ -1030,7 +1033,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
             temps = (b * a * s * s * 4 + 2 * full * 4 if adrop else 2 * b * a * s * s * 4) + (
                 sbh * 4 if drop else 0
             )
-        attn_w = h * (a + 2 * kv) * hd + a * hd * h
+        attn_w = qkv_w + a * hd * h
         grads_last = 4 * (c.layer_weights - attn_w + a * hd * h)  # MLP (or experts) and o
         extra = temps + grads_last + head_grad - post
     # the final norm's backward, before any block's (and before checkpointing recomputes one)
@@ -1078,7 +1081,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         # later blocks' gradients are in `grads`
         one = scores // L if not t.checkpointing else scores
         attn_bw = emb + layer - post + norm + sbh * 4 + one + temps + grads_last
-        attn_bw += 2 * h * (a + 2 * kv) * hd
+        attn_bw += 2 * qkv_w
         late = max(late, attn_bw)
     late += head_grad if (m.tied_embeddings and tokens) else 0
     late -= out_f
@@ -1087,8 +1090,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         # h0 (`emb`), the gradient entering the block (and, under autocast, its 16-bit cast
         # for the MLP branch), the block's q/k/v weights cast again and the math kernel's
         # largest moment (_math_kernel_end)
-        rec_first = emb + sbh * 4 + sbh * p + 2 * h * (a + 2 * kv) * hd
-        rec_first += _math_kernel_end(m, b, s, norm, adrop)
+        rec_first = emb + sbh * 4 + sbh * p + 2 * qkv_w + at_end
         late = max(late, rec_first + (head_grad if (m.tied_embeddings and tokens) else 0))
     fwd_peak = 0
     if banded:
@@ -1127,13 +1129,11 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         if ce.forward_transient:
             end = acts + (0 if t.checkpointing else scores) + logits
             fwd_peak = max(fwd_peak, end + ce.forward_transient)
-    if k == "math" and pr.lowp and not target.cuda and _math_end_modelled(m, banded):
+    if lowp_math:
         # The end of the math kernel under autocast on the CPU (every copy it made is alive):
         # in the last block's forward, and again when checkpointing recomputes that block,
         # first thing in backward (where the 16-bit gradient of the MLP branch is already
         # cast, and only the q/k/v weights have been cast again)
-        at_end = _math_kernel_end(m, b, s, norm, t.attn_dropout > 0)
-        qkv_w = h * (a + 2 * kv) * hd
         copies = 2 * ((L - 1) * c.layer_weights + qkv_w)
         if t.checkpointing:
             # the earlier blocks' inputs (the first block's is h0, in `emb`)
