@@ -116,7 +116,9 @@ def test_pinned_cases(name: str) -> None:
 # -2.3 %; behind a classifier head, whose select hands it a full-size gradient: -6.2 %)
 # and behind a grad-free embedding stage (h0 not kept: +3.5 %, -4.8 % before), the
 # fp32 math kernel with one head (the qkv output kept through v's view: -3.5 % before),
-# the bf16 oneDNN LSTM under a float input (its input gradient dropped at once, each gradient
+# the math kernel under checkpointing (the recomputed block's attention backward without the
+# block's output, the first block's in fp32; rotary's separate q, k outputs dying once rotated:
+# +4.3 %, -1.8 % before), the bf16 oneDNN LSTM under a float input (its input gradient dropped at once, each gradient
 # cast in turn, the input dying with forward: +2.1 %, +2.5 % before).
 PINNED_FILES = sorted((Path(__file__).parent / "data" / "agreement").glob("*.archcheck.toml"))
 
