@@ -472,8 +472,11 @@ def lstm_walk(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
     w.alloc("stacks", L * dirs * b * H * p)
     if lowp:
         w.free("xt", "h0", "c0")
-    # fp32 at batch 1: layer 0 saved the input map itself (`xt` above)
-    keep = src if xt == src and not lowp else ""
+    # fp32 at batch 1 layer 0 saved the input map itself (`xt` above); else it dies with
+    # forward: the embedding's output at its end, the float input with the loop's locals
+    input_saved = xt == src and not lowp
+    emb_dies = "emb" if tokens and not input_saved else ""
+    x_dies = "x" if not tokens and not input_saved else ""
     last = f"{L - 1}.cat" if dirs == 2 else ""  # the model's last map when nothing saves it
     if kind == "lm" and V:
         if lowp:
@@ -487,7 +490,7 @@ def lstm_walk(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
             w.free("mm")
         else:  # mm, the bias added in place (eager at::linear)
             w.alloc("logits", b * s * V * p)
-        w.free("stacks", last if b > 1 else "", *(() if keep == "emb" else ("emb",)))
+        w.free("stacks", last if b > 1 else "", emb_dies)
     elif kind == "classes" and V:
         w.alloc("pooled", b * HD * p)
         w.free(last)
@@ -495,9 +498,9 @@ def lstm_walk(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
             w.alloc("head.bcast", 2 * V)
             w.alloc("head.wcast", 2 * V * HD)
         w.alloc("logits", b * V * p)
-        w.free("stacks", *(() if keep == "emb" else ("emb",)))
+        w.free("stacks", emb_dies)
     else:
-        w.free("stacks", *(() if keep == "emb" else ("emb",)))
+        w.free("stacks", emb_dies)
     rows = b * s if kind != "classes" else b
     ce = kind in ("lm", "classes") and V > 0
     if ce:
@@ -517,8 +520,7 @@ def lstm_walk(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
     acts = w.live - logits
     # ---- backward ------------------------------------------------------------------------
     # the loop holds cross-entropy's logits through backward; the sum's copy dies
-    # the float input dies with forward's locals unless layer 0 saved it (keep)
-    w.free("loss", "head.bcast", *(() if ce else ("logits",)), "" if keep == "x" else "x")
+    w.free("loss", "head.bcast", *(() if ce else ("logits",)), x_dies)
     if not ce:
         w.free(last)
     w.alloc("loss", 4, rounded=False)
@@ -561,6 +563,7 @@ def lstm_walk(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
     for layer in range(L - 1, -1, -1):
         inp = d if layer == 0 else HD
         gx = []
+        needs_gx = layer > 0 or tokens  # a float input's gradient goes nowhere
         for k in range(dirs - 1, -1, -1):
             tag = f"{layer}.{k}"
             # the op's fp32 outputs: input, w_ih, w_hh, b_ih, b_hh gradients, dh0, dc0
@@ -572,12 +575,9 @@ def lstm_walk(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
             w.alloc("dh0", b * H * 4)
             # autograd drops what nothing needs at once: the zero states', the zero biases',
             # and the float input's gradient (layer 0 without an embedding)
-            needs_gx = layer > 0 or tokens
-            w.free("dh0", "" if needs_gx else f"{tag}.gx")
-            if not bias:
-                w.free(f"{tag}.gbi", f"{tag}.gbh")
-            kept = [(key, elems) for key, elems in grads if bias or key[:2] != "gb"]
-            kept = [(key, e) for key, e in kept if needs_gx or key != "gx"]
+            dropped = (set() if needs_gx else {"gx"}) | (set() if bias else {"gbi", "gbh"})
+            w.free("dh0", *(f"{tag}.{key}" for key in dropped))
+            kept = [(key, e) for key, e in grads if key not in dropped]
             if lowp:
                 # validate_outputs casts each gradient to its input's 16-bit dtype in turn,
                 # the fp32 one dying as its copy replaces it
