@@ -473,6 +473,8 @@ def _gptj(r: _Reader) -> None:
     r.put(m, "layer_norms", 1)
     r.put(m, "fused_projections", False)  # q_proj / k_proj / v_proj
     r.put(m, "positional", "rotary", "rotary_dim")
+    r.put(m, "rotary_interleaved", True)  # rotate_every_two, sin/cos per layer
+    r.put(m, "fp32_logits", True)  # GPTJForCausalLM: lm_head(...).to(torch.float32)
     rot, heads = _int(r.get("rotary_dim", default=64)), _int(r.tables[m].get("heads"))
     if rot and heads and _int(h) and rot < h // heads:
         r.put(m, "rotary_dim", rot, "rotary_dim")
@@ -578,12 +580,14 @@ def _bloom(r: _Reader) -> None:
     biases everywhere, a 4·d GELU MLP, tied head."""
     m = "model"
     r.put(m, "eager_attention", True)  # BloomForCausalLM: _supports_sdpa = False
+    r.put(m, "eager_held", 2)  # attention_scores (baddbmm) and attn_weights (+ mask)
     h = r.take(m, "d_model", "hidden_size", "n_embed", default=64)
     r.take(m, "layers", "n_layer", default=2)
     r.take(m, "heads", "n_head", "num_attention_heads", default=8)
     r.put(m, "d_ff", 4 * h if _int(h) else None, "hidden_size")
     r.take(m, "vocab", "vocab_size", default=250880)
     r.put(m, "mlp", "gelu")
+    r.put(m, "activation", "gelu_recompute")  # BloomGelu: GeLUFunction in training
     r.put(m, "norm", "layernorm", "layer_norm_epsilon")
     _biases(r, ["qkv", "out", "mlp", "norm"])
     r.put(m, "embed_norm", True)
@@ -600,6 +604,8 @@ def _mpt(r: _Reader) -> None:
     `learned_pos_emb` and `attn_config` when it builds the layers, so they are not read."""
     m = "model"
     r.put(m, "eager_attention", True)  # MptForCausalLM: _supports_sdpa = False
+    r.put(m, "eager_mask", "fill")  # scores.masked_fill(bool mask, min)
+    r.put(m, "eager_held", 1)  # attention_scores (masked) alive until forward returns
     h = r.take(m, "d_model", "d_model", default=2048)
     r.take(m, "layers", "n_layers", default=24)
     r.take(m, "heads", "n_heads", default=16)

@@ -220,7 +220,18 @@ def windowed(m: ModelTable) -> bool:
 # autocast alike (tests/families/test_activation_saved.py).
 ACT_SAVED: dict[str | None, int] = {
     None: 2, "silu": 2, "gelu_new": 5, "gelu_fast": 8, "quick_gelu": 3, "gelu_python": 4,
+    "gelu_recompute": 2,
 }  # fmt: skip
+
+# sb·f-sized tensors alive beyond the block's saved set at the largest moment of the
+# activation's backward (_mlp_backward), where that differs from the one-kernel / decomposed
+# default: BLOOM's GeLUFunction (`gelu_recompute`, modeling_bloom.bloom_gelu_back) recomputes
+# tanh(0.79788456·x·(1 + 0.044715·x²)) from its saved input and builds
+# 0.5·x·((1 - tanh²)·(0.79788456 + 0.1070322243·x²)) + 0.5·(1 + tanh) op by op: the incoming
+# gradient, tanh, 0.5·x, 1 - tanh², 0.1070322243·x and its product with x are alive at once
+# (6), less the activation's output, which the down projection's node alone kept (measured
+# with benchmarks/peak_live_set.py on BloomForCausalLM's fake step, fp32 and bf16).
+ACT_BACKWARD: dict[str | None, int] = {"gelu_recompute": 5}
 
 
 def act_saved(m: ModelTable) -> int:
@@ -305,6 +316,34 @@ def mixed_kernels(spec: Spec, target: Target | None = None) -> str | None:
     )
 
 
+def eager_unmodelled(spec: Spec) -> tuple[str, tuple[str, str]] | None:
+    """Why the training peak of a class with its own attention (`eager_attention`) is not
+    modelled, and the key to name; None when it is. Measured (tests/adapters/
+    test_hf_small_widths.py, benchmarks/eager_attention.py): GPT-J, BLOOM and MPT without
+    dropout, checkpointing or tensor parallelism, full multi-head attention, fp32 and bf16 autocast, CPU and the
+    emulated CUDA target. Dropout (its masks in the s² path), checkpointing (the recomputed
+    block's locals), grouped-query or windowed attention and experts were not measured."""
+    m, t = spec.model, spec.train
+    if not m.eager_attention:
+        return None
+    if t.attn_dropout > 0:
+        return "drops attention probabilities", ("train", "attention_dropout")
+    if t.dropout > 0 or t.emb_dropout > 0:
+        key = "dropout" if t.dropout > 0 else "embedding_dropout"
+        return "runs dropout", ("train", key)
+    if t.checkpointing:
+        return "is checkpointed", ("train", "checkpointing")
+    if t.tensor_parallel > 1:
+        return "is split over tensor-parallel ranks", ("train", "tensor_parallel")
+    if m.kv_head_count != m.head_count:
+        return "shares k/v heads", ("model", "kv_heads")
+    if windowed(m):
+        return "attends through a window", ("model", "attention")
+    if m.experts is not None:
+        return "routes experts", ("model", "experts")
+    return None
+
+
 @register
 class Transformer(Family):
     name = "transformer"
@@ -317,16 +356,16 @@ class Transformer(Family):
     path_formula = "path.attention"
 
     def not_modelled(self, spec: Spec) -> dict[str, NotModelled]:
-        if not spec.model.eager_attention:
+        why = eager_unmodelled(spec)
+        if why is None:
             return {}
         return {
             "memory": NotModelled(
-                "the class computes attention itself (matmul, softmax, matmul: no SDPA) and "
-                "keeps the s² probabilities of every head, in dtypes of its own, which the "
-                "training-peak formula does not model",
-                ("model", "eager_attention"),
-                "measure it: `archcheck probe SPEC --device fake` (or `check --probe`) runs a "
-                "training step of the transformers class itself",
+                f"the class computes attention itself (eager_attention: matmul, softmax, "
+                f"matmul) and {why[0]}, which the training-peak formula does not model",
+                why[1],
+                "measure it: `archcheck check --probe` (or `archcheck probe SPEC --device "
+                "fake`) runs a training step of the transformers class itself",
             )
         }
 
@@ -758,8 +797,17 @@ def _mlp_backward(spec: Spec, target: Target, sbh: int) -> int:
     incoming = sbh * p if (t.dropout > 0 or pr.lowp) else 0
     down = incoming + sbf * p
     one_kernel = m.mlp == "gelu" and m.activation in (None, "silu")
-    act = (1 if one_kernel else 2) * sbf * p - (2 * m.d_model * f if pr.lowp else 0)
-    out = max(down, act) + wgrad
+    held = ACT_BACKWARD.get(m.activation, 1 if one_kernel else 2)
+    act = held * sbf * p - (2 * m.d_model * f if pr.lowp else 0)
+    if pr.lowp:
+        # under autocast the mm makes a 16-bit weight gradient first (beside its incoming
+        # gradient and the input's gradient); its fp32 copy comes once the node has freed the
+        # incoming gradient, the weight's 16-bit copy and the activation's output (kept by the
+        # down node alone, but ReLU's, which ReLU saves)
+        kept = sbf * p if m.mlp == "relu" and m.activation is None else 0
+        out = max(down + m.d_model * f * p, kept + wgrad, act + wgrad)
+    else:
+        out = max(down, act) + wgrad
     if t.dropout > 0:
         out -= sbh * pr.mask
     return out
@@ -823,7 +871,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     c = _consts(spec, target)
     if (why := mixed_kernels(spec, target)) is not None:
         raise NotModelled(f"{why}: {_MIXED_FIX}")
-    if m.eager_attention:
+    if eager_unmodelled(spec) is not None:
         raise Transformer().not_modelled(spec)["memory"]
     pr = Precision.of(spec, target)
     b, s, h, L = batch, n, m.d_model, m.layers
@@ -833,6 +881,8 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     drop, adrop = t.dropout > 0, t.attn_dropout > 0
     banded = band_masked(m, n)
     k = c.kernel if banded or not windowed(m) else attention_kernel(spec, target, masked=False)
+    if m.eager_attention:
+        k = "eager"
 
     # One norm's saved bytes.
     if m.norm == "rmsnorm":
@@ -859,7 +909,10 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         # the matmuls' fp32 operands q, k^T and v at the query heads, and the out
         # projection's input: the kernel's output cast back to 16 bits
         attn += 3 * full * 4 + full * p
-    if k == "math":
+    if k == "eager":
+        attn += 4 * full * p
+        scores = b * a * s * s * (4 + (p if pr.lowp else 0))
+    elif k == "math":
         attn += 0 if lowp_math else 4 * full * pm
         if not pr.lowp and not target.cuda and a == kv == 1 and m.fused_projections:
             # fp32, one head: q·scale and k^T·scale are the matmul's operands as they are
@@ -878,6 +931,11 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
             # (b, s, a·hd) copies it and the out projection keeps the copy (in-place-layout
             # rotary keeps q's (b, s, a, hd) strides: the transpose is a view)
             attn += full * p
+    if m.rotary_interleaved and m.positional == "rotary":
+        # GPT-J's rotary: each layer gathers sin/cos, casts them to k's dtype and
+        # repeat_interleaves them once for q and once for k; x·cos and rotate_every_two(x)·sin
+        # save the four copies (not x)
+        attn += 4 * s * (m.rotary_dim or hd) * p
     if pr.lowp and not m.fused_projections:
         # under autocast q_proj, k_proj and v_proj each save their own 16-bit copy of the fp32
         # norm output (autocast caches weight casts, not activations); the norm term counts one
@@ -934,6 +992,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         layer += 2 * sbh * (4 - p)
 
     tokens = m.input == "tokens"
+    pl = 4 if m.fp32_logits else p  # the logits' dtype
     emb = sbh * pn  # h0 (embedding output, positional add, or dropout output)
     if tokens:
         emb += sb * 8  # token ids, saved by the embedding backward
@@ -945,8 +1004,10 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         emb += 2 * sb * token_width(m) * p  # project_in's input, project_out's output (OPT)
     if m.positional == "learned":
         emb += s * 8  # position ids
-    if m.positional == "rotary":
+    if m.positional == "rotary" and not m.rotary_interleaved:
         emb += 2 * s * (m.rotary_dim or hd) * 4  # cos / sin tables
+    if m.eager_attention and m.eager_mask == "fill":
+        emb += b * s * s  # the bool causal mask every layer's masked_fill saves
     # Float inputs through an embedding stage with nothing trainable (no learned positions,
     # token types or embedding norm): h0 needs no gradient, so autograd keeps nothing for it
     # -- the dropout's noise (x * noise saves it for x's gradient only) and, behind the CPU's
@@ -995,7 +1056,10 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     ce: CrossEntropyBytes | None = None
     one = cuda_alloc_size(4) if target.cuda else 4
     if vocab is not None:
-        ce = cross_entropy_bytes(sb, vocab, p, pr.lowp, targets=not tokens, scalar=one)
+        # a class that casts its logits to fp32 hands the loss fp32 logits: no 16-bit ones
+        # held, no cast in the loss (pl = 4 and not lowp)
+        lowp_logits = pr.lowp and not m.fp32_logits
+        ce = cross_entropy_bytes(sb, vocab, pl, lowp_logits, targets=not tokens, scalar=one)
         if m.logit_softcap is not None:
             # cap·tanh(logits / cap): the tanh keeps its output; the division and the
             # multiplication by a number keep nothing
@@ -1013,7 +1077,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     extra = head_grad + 2 * sbh * 4
     # the LM head's backward: its weight gradient, its input's gradient, and the gradient of
     # the logits the loss handed it (a real tensor of the logits' dtype, not sum's expand)
-    head_moment = extra + (sb * vocab * p if vocab is not None else 0)
+    head_moment = extra + (sb * vocab * pl if vocab is not None else 0)
     if tokens and token_width(m) != h and vocab is not None:
         # behind project_out (OPT-350m) the head's input gradient is embedding-wide (in the
         # head's dtype), and nothing d_model-wide is alive yet (measured on OPTForCausalLM's
@@ -1036,6 +1100,24 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         attn_w = qkv_w + a * hd * h
         grads_last = 4 * (c.layer_weights - attn_w + a * hd * h)  # MLP (or experts) and o
         extra = temps + grads_last + head_grad - post
+    elif k == "eager":
+        # The last layer's softmax backward: the fp32 gradient of the probabilities (the
+        # second matmul's, cast up from 16 bits under autocast) and the softmax's input
+        # gradient, v's gradient and the gradient entering the block; freed by then: the
+        # layer's MLP half, the final norm, the out projection's input, v's copy and (under
+        # autocast) the 16-bit probabilities
+        post = norms_per_layer(m) * norm + resid + mlp + 2 * full * p + masks
+        if pr.lowp:
+            # the 16-bit probabilities, and autocast's 16-bit copies of the head's, the MLP's
+            # and the out projection's weights (their backward has run)
+            post += b * a * s * s * p + 2 * (c.matmul_weights - L * c.layer_weights)
+            post += 2 * (c.layer_weights - qkv_w)
+        temps = 2 * b * a * s * s * 4 + full * p + sbh * 4
+        if m.parallel:  # the MLP branch's input gradient waits for the attention branch's
+            temps += sbh * 4
+        attn_w = qkv_w + a * hd * h
+        grads_last = 4 * (c.layer_weights - attn_w + a * hd * h)  # MLP and o
+        extra = max(extra, temps + grads_last + head_grad - post)
     # the final norm's backward, before any block's (and before checkpointing recomputes one)
     norm_bw = (4 if decomposed else 1) * sbh * 4 - out_f
     if no_head:  # the norm's backward: its input's gradient only; the output was dropped
@@ -1093,6 +1175,22 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         rec_first = emb + sbh * 4 + sbh * p + 2 * qkv_w + at_end
         late = max(late, rec_first + (head_grad if (m.tied_embeddings and tokens) else 0))
     fwd_peak = 0
+    if k == "eager" and m.eager_held:
+        # The end of the last layer's attention forward, where the class still holds its
+        # pre-softmax scores as locals (`eager_held`: the masked fp32 scores, and before them
+        # the matmul's output in the compute dtype) beside everything saved so far and, for an
+        # additive mask, the (b, 1, s, s) fp32 mask the model built for every layer; the fused
+        # q/k/v output (its views are locals too), the out projection's output and the
+        # residual sum (BLOOM adds the residual inside its attention module)
+        held = b * a * s * s * (4 + (m.eager_held - 1) * p)
+        mask4d = b * s * s * 4 if m.eager_mask == "add" else 0
+        prior = emb + (L - 1) * (layer + scores // L)
+        part = norm + attn + scores // L + sbh * p + sbh * pn
+        if m.fused_projections:
+            part += sb * (a + 2 * kv) * hd * p
+        if pr.lowp:
+            prior += 2 * ((L - 1) * c.layer_weights + qkv_w + a * hd * h)
+        fwd_peak = prior + part + held + mask4d
     if banded:
         # The reference Attention builds its band mask from an int64 distance matrix:
         # dist = i[:, None] - i[None, :] (8·s²) and dist.abs() (8·s²) are alive while
