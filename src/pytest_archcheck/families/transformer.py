@@ -999,7 +999,9 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     if m.type_vocab:
         emb += sb * 8  # token-type ids
     if m.embed_norm:
-        emb += norm  # BLOOM's LayerNorm on the embedding
+        # BLOOM's LayerNorm on the embedding: its output is the first block's input, kept in
+        # the residual's dtype (fp32 under autocast; no 16-bit copy: a norm reads it)
+        emb += norm + (sbh * (pn - p) if pr.lowp else 0)
     if tokens and token_width(m) != h:
         emb += 2 * sb * token_width(m) * p  # project_in's input, project_out's output (OPT)
     if m.positional == "learned":
@@ -1186,6 +1188,10 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         mask4d = b * s * s * 4 if m.eager_mask == "add" else 0
         prior = emb + (L - 1) * (layer + scores // L)
         part = norm + attn + scores // L + sbh * p + sbh * pn
+        if pr.lowp:  # the block's fp32 norm output, a local beside its saved 16-bit copy
+            part += sbh * 4
+        if m.positional == "alibi":  # the (b·heads, 1, s) fp32 ALiBi bias
+            part += b * a * s * 4
         if m.fused_projections:
             part += sb * (a + 2 * kv) * hd * p
         if pr.lowp:

@@ -137,7 +137,7 @@ class _RecomputedGelu(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
-        (x,) = ctx.saved_tensors
+        x: torch.Tensor = ctx.saved_tensors[0]
         tanh_out = torch.tanh(0.79788456 * x * (1 + 0.044715 * x * x))
         ff = 0.5 * x * ((1 - tanh_out * tanh_out) * (0.79788456 + 0.1070322243 * x * x)) + 0.5 * (
             1 + tanh_out
