@@ -813,6 +813,35 @@ def _mlp_backward(spec: Spec, target: Target, sbh: int) -> int:
     return out
 
 
+def eager_attention_saved(m: ModelTable, b: int, s: int, p: int, lowp: bool) -> tuple[int, int]:
+    """(bytes, s²-sized bytes) one layer of a class's own attention (`eager_attention`)
+    saves for backward, from its q/k/v projections' outputs to the out projection's input,
+    with p-byte activations (`lowp`: under autocast):
+
+    - the first matmul's operands, q and k^T, and the second's v, as contiguous copies at
+      the query heads (torch.matmul / bmm reshape the (b, heads, s, hd) views; under autocast
+      the 16-bit casts of GPT-J's fp32 q and k), and the merged heads the out projection
+      keeps: 4·b·s·a·hd·p;
+    - the fp32 softmax output (every class computes the softmax in fp32: GPT-J's fp32 q/k
+      and mask, BLOOM's softmax(dtype=float32), MPT's .float()) and, under autocast, its
+      16-bit copy for the second matmul (`.to(value.dtype)`, or autocast's own cast):
+      b·a·s²·(4 + p); in fp32 the cast is a no-op;
+    - GPT-J's rotary (`rotary_interleaved`): sin and cos repeat_interleaved in the layer for
+      q and again for k, in k's dtype, saved by x·cos and rotate_every_two(x)·sin:
+      4·s·rotary_width·p (one position row: the position ids have batch 1).
+
+    The masks add nothing here: an additive float mask is not saved by the add; MPT's bool
+    mask (`eager_mask = "fill"`) is one tensor for all layers (counted once). Measured with
+    torch.autograd.graph.saved_tensors_hooks on GPTJForCausalLM, BloomForCausalLM and
+    MptForCausalLM (tests/families/test_eager_attention_saved.py)."""
+    a, hd = m.head_count, m.head_dim
+    full = b * s * a * hd
+    out = 4 * full * p
+    if m.rotary_interleaved and m.positional == "rotary":
+        out += 4 * s * (m.rotary_dim or hd) * p
+    return out, b * a * s * s * (4 + (p if lowp else 0))
+
+
 def _qkv_saved(m: ModelTable, b: int, s: int, p: int) -> int:
     """Bytes of q, k and v a fused SDPA kernel keeps: fused projections keep the whole qkv
     output alive through the q/k/v views, and rotary adds the rotated q and k beside it;
@@ -910,8 +939,8 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         # projection's input: the kernel's output cast back to 16 bits
         attn += 3 * full * 4 + full * p
     if k == "eager":
-        attn += 4 * full * p
-        scores = b * a * s * s * (4 + (p if pr.lowp else 0))
+        eager_attn, scores = eager_attention_saved(m, b, s, p, pr.lowp)
+        attn += eager_attn
     elif k == "math":
         attn += 0 if lowp_math else 4 * full * pm
         if not pr.lowp and not target.cuda and a == kv == 1 and m.fused_projections:
@@ -931,11 +960,6 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
             # (b, s, a·hd) copies it and the out projection keeps the copy (in-place-layout
             # rotary keeps q's (b, s, a, hd) strides: the transpose is a view)
             attn += full * p
-    if m.rotary_interleaved and m.positional == "rotary":
-        # GPT-J's rotary: each layer gathers sin/cos, casts them to k's dtype and
-        # repeat_interleaves them once for q and once for k; x·cos and rotate_every_two(x)·sin
-        # save the four copies (not x)
-        attn += 4 * s * (m.rotary_dim or hd) * p
     if pr.lowp and not m.fused_projections:
         # under autocast q_proj, k_proj and v_proj each save their own 16-bit copy of the fp32
         # norm output (autocast caches weight casts, not activations); the norm term counts one

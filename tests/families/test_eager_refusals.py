@@ -1,0 +1,47 @@
+"""A class's own attention (`eager_attention`) is modelled without dropout, checkpointing,
+tensor parallelism, grouped-query or windowed attention and experts: each of these is refused
+by name (NotModelled at the key, ARC307), never estimated (families/transformer.py
+eager_unmodelled). Static: no torch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_archcheck.estimate import estimate
+from pytest_archcheck.families import NotModelled
+from pytest_archcheck.spec.model import Spec
+
+MODEL = {"family": "transformer", "layers": 2, "d_model": 64, "heads": 4, "vocab": 100,
+         "eager_attention": True, "positional": "alibi"}  # fmt: skip
+
+
+def _spec(model: dict[str, Any] | None = None, **train: Any) -> Spec:
+    return Spec.model_validate(
+        {"model": MODEL | (model or {}), "train": {"batch": 2, "seq_len": 128} | train}
+    )
+
+
+def test_plain_eager_attention_is_estimated() -> None:
+    assert estimate(_spec(), target="cpu").memory.total > 0
+
+
+@pytest.mark.parametrize(
+    ("model", "train", "key"),
+    [
+        ({}, {"attention_dropout": 0.1}, ("train", "attention_dropout")),
+        ({}, {"dropout": 0.1, "attention_dropout": 0.0}, ("train", "dropout")),
+        ({}, {"embedding_dropout": 0.1}, ("train", "embedding_dropout")),
+        ({}, {"checkpointing": True}, ("train", "checkpointing")),
+        ({"kv_heads": 2}, {}, ("model", "kv_heads")),
+        ({"attention": "sliding", "window": 32}, {}, ("model", "attention")),
+    ],
+)
+def test_what_was_not_measured_is_refused_by_name(
+    model: dict[str, Any], train: dict[str, Any], key: tuple[str, str]
+) -> None:
+    with pytest.raises(NotModelled, match="computes attention itself") as refused:
+        _ = estimate(_spec(model, **train), target="cpu").memory
+    assert refused.value.key == key
+    assert "check --probe" in refused.value.fix
