@@ -1,7 +1,8 @@
 """The training peak of the classes with their own attention (GPT-J, BLOOM, MPT:
 `eager_attention`) against the fake probe of the real transformers class, beyond the
 small-width harness (tests/adapters/test_hf_small_widths.py): longer sequences, where the
-b·heads·n² terms dominate, and other batch sizes, depths and head counts.
+b·heads·n² terms dominate, other batch sizes, depths and head counts, and dropout 0.1 (set in
+the config: the probe builds the class from it).
 
 Each case is the model_type's default config cut as the harness cuts it (small_config), with
 the overrides shown; formula total / fake probe - 1 on fp32 CPU, bf16 CPU and bf16 emulating
@@ -33,6 +34,11 @@ KEYS = {  # the config's own names for heads and layers
     "bloom": ("n_head", "n_layer"),
     "mpt": ("n_heads", "n_layers"),
 }
+DROPOUT: dict[str, dict[str, Any]] = {  # every dropout of the class at 0.1
+    "gptj": {"resid_pdrop": 0.1, "attn_pdrop": 0.1, "embd_pdrop": 0.1},
+    "bloom": {"hidden_dropout": 0.1, "attention_dropout": 0.1},
+    "mpt": {"attn_config": {"attn_pdrop": 0.1}},
+}
 
 
 def case(model_type: str, d: int, n: int, batch: int, **over: Any) -> str:
@@ -53,7 +59,7 @@ def case(model_type: str, d: int, n: int, batch: int, **over: Any) -> str:
         assert res.peak_bytes is not None, res.findings
         mem = estimate(spec, n=n, batch=batch, target=target).memory
         cells.append(f"{mem.total / res.peak_bytes - 1:+.2%} ({mem.phase})")
-    extra = ", ".join(f"{k} {v}" for k, v in over.items())
+    extra = ", ".join(f"{k} {json.dumps(v)}" for k, v in over.items())
     return f"| {model_type} | {d} | {n} | {batch} | {extra} | " + " | ".join(cells) + " |"
 
 
@@ -69,6 +75,10 @@ def main(types: list[str]) -> None:
         print(case(t, 96, 256, 2, **{layers: 3}), flush=True)
         print(case(t, 64, 256, 3, **{heads: 2}), flush=True)
         print(case(t, 64, 128, 2, **{heads: 1}), flush=True)
+        print(case(t, 64, 128, 2, **DROPOUT[t]), flush=True)
+        print(case(t, 64, 512, 2, **DROPOUT[t]), flush=True)
+        print(case(t, 256, 128, 2, **DROPOUT[t]), flush=True)
+        print(case(t, 128, 64, 4, **DROPOUT[t]), flush=True)
 
 
 if __name__ == "__main__":

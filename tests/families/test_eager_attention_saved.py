@@ -4,11 +4,12 @@ against `families.transformer.eager_attention_saved`.
 
 Each class is built from its default config cut to 1 layer, d 64, 4 heads (GPT-J: rotary on 8
 of the 16 dimensions of a head) and run forward on b 2 x n 32 real CPU tensors, fp32 and under
-bf16 autocast. Counted: every distinct storage saved for backward that the attention module's
-own code created (not its Linear children, whose inputs the norm terms count), less BLOOM's
-residual sum (BloomAttention adds the residual itself; the formula counts it with the stream).
-The expected bytes are also written out by hand per case, so that the test fails if either the
-measurement or the formula moves.
+bf16 autocast, without dropout and with dropout 0.1 on the attention probabilities. Counted:
+every distinct storage saved for backward that the attention module's own code (or its
+nn.Dropout child) created -- not its Linear children, whose inputs the norm terms count --
+less BLOOM's residual sum (BloomAttention adds the residual itself; the formula counts it with
+the stream). The expected bytes are also written out by hand per case, so that the test fails
+if either the measurement or the formula moves.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ B, N, D, HEADS, ROT = 2, 32, 64, 4, 8
 HD = D // HEADS
 FULL = B * N * D  # q (or k, v) at every head
 PROBS = B * HEADS * N * N
+
+# the config keys of dropout on the attention probabilities alone (BLOOM's hidden dropout and
+# GPT-J's residual dropout run inside the attention module: kept at 0; MPT's one attn_pdrop
+# also drops the attention output, in its block)
+ATTN_DROPOUT = {
+    "gptj": {"attn_pdrop": 0.1, "resid_pdrop": 0.0, "embd_pdrop": 0.0},
+    "bloom": {"attention_dropout": 0.1, "hidden_dropout": 0.0},
+    "mpt": {"attn_config": {"attn_pdrop": 0.1}},
+}
 
 CASES = {
     # model_type: (config keys, the attention module's attribute, the model-table flags)
@@ -50,15 +60,26 @@ HAND = {
     ("mpt", "fp32"): 4 * FULL * 4 + PROBS * 4,
     ("mpt", "bf16"): 4 * FULL * 2 + PROBS * (4 + 2),
 }
+# with attention dropout (CPU: x * noise saves the noise, in the probabilities' dtype, and
+# the second matmul the dropped probabilities; the 16-bit copy dropout read is not saved)
+HAND_DROPOUT = {
+    ("gptj", "fp32"): 4 * FULL * 4 + PROBS * (4 + 4 + 4) + 4 * N * ROT * 4,
+    ("gptj", "bf16"): 4 * FULL * 2 + PROBS * (4 + 2 + 2) + 4 * N * ROT * 2,
+    ("bloom", "fp32"): 4 * FULL * 4 + PROBS * (4 + 4 + 4),
+    ("bloom", "bf16"): 4 * FULL * 2 + PROBS * (4 + 2 + 2),
+    ("mpt", "fp32"): 4 * FULL * 4 + PROBS * (4 + 4 + 4),
+    ("mpt", "bf16"): 4 * FULL * 2 + PROBS * (4 + 2 + 2),
+}
 
 
-def measured(model_type: str, dtype: str) -> int:
+def measured(model_type: str, dtype: str, dropout: bool = False) -> int:
     """Bytes of the distinct storages saved for backward that layer 0's attention module
     created itself (TorchDispatchMode names the module running when each storage was made)."""
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_flatten
 
     keys, attr, _ = CASES[model_type]
+    keys = keys | (ATTN_DROPOUT[model_type] if dropout else {})
     config = transformers.AutoConfig.for_model(model_type, vocab_size=100, use_cache=False, **keys)
     auto = transformers.AutoModelForCausalLM
     model = auto.from_config(config, attn_implementation="eager").train()
@@ -85,6 +106,8 @@ def measured(model_type: str, dtype: str) -> int:
             return out
 
     params = {q.untyped_storage().data_ptr() for q in model.parameters()}
+    # GPT-J's and BLOOM's probability dropout is an nn.Dropout child of the attention module
+    drops = {c for c in attn.children() if isinstance(c, torch.nn.Dropout)}
     seen: set[int] = set()
     total = 0
 
@@ -96,7 +119,7 @@ def measured(model_type: str, dtype: str) -> int:
         seen.add(ptr)
         mod, op, shape, dt = made.get(ptr, (None, "", (), None))
         residual = op.startswith("add") and shape == (B, N, D) and dt == torch.float32
-        if mod is attn and not residual:
+        if (mod is attn or mod in drops) and not residual:
             total += t.untyped_storage().nbytes()
         return t
 
@@ -109,17 +132,20 @@ def measured(model_type: str, dtype: str) -> int:
     return total
 
 
+@pytest.mark.parametrize("dropout", [False, True], ids=["no-dropout", "attention-dropout"])
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 @pytest.mark.parametrize("model_type", list(CASES))
 def test_one_eager_attention_layer_saves_what_the_formula_counts(
-    model_type: str, dtype: str
+    model_type: str, dtype: str, dropout: bool
 ) -> None:
     flags = CASES[model_type][2]
     m = ModelTable(
         family="transformer", layers=1, d_model=D, heads=HEADS, eager_attention=True, **flags
     )
     p = 4 if dtype == "fp32" else 2
-    attn, scores = eager_attention_saved(m, B, N, p, lowp=dtype == "bf16")
-    got = measured(model_type, dtype)
-    assert got == HAND[(model_type, dtype)], (got, HAND[(model_type, dtype)])
+    # CPU dropout: the noise has the probabilities' dtype (p bytes)
+    attn, scores = eager_attention_saved(m, B, N, p, dtype == "bf16", p if dropout else 0)
+    got = measured(model_type, dtype, dropout)
+    hand = (HAND_DROPOUT if dropout else HAND)[(model_type, dtype)]
+    assert got == hand, (got, hand)
     assert attn + scores == got, (attn, scores, got)

@@ -601,7 +601,10 @@ def _bloom(r: _Reader) -> None:
 def _mpt(r: _Reader) -> None:
     """MPT as transformers builds it (MptModel): ALiBi, fused Wqkv, a 4·d GELU MLP, no biases,
     LayerNorms without bias, tied head. transformers ignores `expansion_ratio`, `no_bias`,
-    `learned_pos_emb` and `attn_config` when it builds the layers, so they are not read."""
+    `learned_pos_emb` and `attn_config` (but its `attn_pdrop`) when it builds the layers, so
+    they are not read. Every dropout of the class is `attn_config.attn_pdrop` (on the
+    attention probabilities, the attention output and the MLP output); `resid_pdrop` and
+    `emb_pdrop` are never used by MptModel."""
     m = "model"
     r.put(m, "eager_attention", True)  # MptForCausalLM: _supports_sdpa = False
     r.put(m, "eager_mask", "fill")  # scores.masked_fill(bool mask, min)
@@ -618,7 +621,9 @@ def _mpt(r: _Reader) -> None:
     _biases(r, [])
     r.put(m, "causal", True)
     r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
-    r.take("train", "dropout", "resid_pdrop", default=0.0)
+    pdrop = r.take("train", "dropout", "attn_config.attn_pdrop", default=0.0)
+    r.put("train", "attention_dropout", pdrop, "attn_config.attn_pdrop")
+    r.put("train", "embedding_dropout", 0.0)
 
 
 def _t5(r: _Reader, mt5: bool = False) -> None:
@@ -1032,9 +1037,9 @@ def supported_architectures_page() -> str:
         "transformers' GPT-J, BLOOM and MPT have no SDPA support): q, k^T and v are copied for"
         " the matmuls, the softmax runs in fp32 and keeps its b·heads·n² output, under autocast"
         " beside a 16-bit copy; the last layer's softmax backward holds two fp32 n² gradients."
-        " Modelled without dropout, checkpointing, tensor parallelism, grouped-query or windowed"
-        " attention and experts; any of these is refused by name (ARC307: run "
-        "`check --probe`) |",
+        " Dropout on the probabilities adds its noise (CPU) or bool mask (CUDA) and the dropped"
+        " probabilities. Checkpointing, tensor parallelism, grouped-query or windowed attention"
+        " and experts are not modelled with it: refused by name (ARC307: run `check --probe`) |",
         "| `eager_mask` | how that attention applies its causal mask: `add` a float "
         "(b, 1, n, n) mask (GPT-J, BLOOM: nothing saved; the mask is alive through forward), "
         "`fill` through `masked_fill` with one bool mask for every layer (MPT: saved, b·n² "

@@ -319,18 +319,14 @@ def mixed_kernels(spec: Spec, target: Target | None = None) -> str | None:
 def eager_unmodelled(spec: Spec) -> tuple[str, tuple[str, str]] | None:
     """Why the training peak of a class with its own attention (`eager_attention`) is not
     modelled, and the key to name; None when it is. Measured (tests/adapters/
-    test_hf_small_widths.py, benchmarks/eager_attention.py): GPT-J, BLOOM and MPT without
-    dropout, checkpointing or tensor parallelism, full multi-head attention, fp32 and bf16 autocast, CPU and the
-    emulated CUDA target. Dropout (its masks in the s² path), checkpointing (the recomputed
-    block's locals), grouped-query or windowed attention and experts were not measured."""
+    test_hf_small_widths.py, benchmarks/eager_attention.py): GPT-J, BLOOM and MPT, with and
+    without dropout, without checkpointing or tensor parallelism, full multi-head attention,
+    fp32 and bf16 autocast, CPU and the emulated CUDA target. Checkpointing (the recomputed
+    block's s² locals: -6 % to -16 % when tried), grouped-query or windowed attention and
+    experts were not measured."""
     m, t = spec.model, spec.train
     if not m.eager_attention:
         return None
-    if t.attn_dropout > 0:
-        return "drops attention probabilities", ("train", "attention_dropout")
-    if t.dropout > 0 or t.emb_dropout > 0:
-        key = "dropout" if t.dropout > 0 else "embedding_dropout"
-        return "runs dropout", ("train", key)
     if t.checkpointing:
         return "is checkpointed", ("train", "checkpointing")
     if t.tensor_parallel > 1:
@@ -813,7 +809,9 @@ def _mlp_backward(spec: Spec, target: Target, sbh: int) -> int:
     return out
 
 
-def eager_attention_saved(m: ModelTable, b: int, s: int, p: int, lowp: bool) -> tuple[int, int]:
+def eager_attention_saved(
+    m: ModelTable, b: int, s: int, p: int, lowp: bool, drop_mask: int = 0
+) -> tuple[int, int]:
     """(bytes, s²-sized bytes) one layer of a class's own attention (`eager_attention`)
     saves for backward, from its q/k/v projections' outputs to the out projection's input,
     with p-byte activations (`lowp`: under autocast):
@@ -828,7 +826,10 @@ def eager_attention_saved(m: ModelTable, b: int, s: int, p: int, lowp: bool) -> 
       b·a·s²·(4 + p); in fp32 the cast is a no-op;
     - GPT-J's rotary (`rotary_interleaved`): sin and cos repeat_interleaved in the layer for
       q and again for k, in k's dtype, saved by x·cos and rotate_every_two(x)·sin:
-      4·s·rotary_width·p (one position row: the position ids have batch 1).
+      4·s·rotary_width·p (one position row: the position ids have batch 1);
+    - with dropout on the probabilities (`drop_mask`: bytes per element of what dropout
+      saves, p for the CPU's noise, 1 for CUDA's bool mask): that, and the dropped
+      probabilities in place of the 16-bit copy: b·a·s²·(4 + drop_mask + p).
 
     The masks add nothing here: an additive float mask is not saved by the add; MPT's bool
     mask (`eager_mask = "fill"`) is one tensor for all layers (counted once). Measured with
@@ -839,7 +840,14 @@ def eager_attention_saved(m: ModelTable, b: int, s: int, p: int, lowp: bool) -> 
     out = 4 * full * p
     if m.rotary_interleaved and m.positional == "rotary":
         out += 4 * s * (m.rotary_dim or hd) * p
-    return out, b * a * s * s * (4 + (p if lowp else 0))
+    probs = b * a * s * s
+    if drop_mask:
+        # dropout on the probabilities (`drop_mask` bytes per element of its mask: the CPU's
+        # x·noise saves the noise, in the probabilities' dtype; CUDA's native_dropout a bool
+        # mask): the dropped probabilities are what the second matmul saves, and the 16-bit
+        # copy dropout read is freed
+        return out, probs * (4 + drop_mask + p)
+    return out, probs * (4 + (p if lowp else 0))
 
 
 def _qkv_saved(m: ModelTable, b: int, s: int, p: int) -> int:
@@ -939,7 +947,9 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         # projection's input: the kernel's output cast back to 16 bits
         attn += 3 * full * 4 + full * p
     if k == "eager":
-        eager_attn, scores = eager_attention_saved(m, b, s, p, pr.lowp)
+        eager_attn, scores = eager_attention_saved(
+            m, b, s, p, pr.lowp, (1 if target.cuda else p) if adrop else 0
+        )
         attn += eager_attn
     elif k == "math":
         attn += 0 if lowp_math else 4 * full * pm
@@ -1130,17 +1140,27 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         # The last layer's softmax backward: the fp32 gradient of the probabilities (the
         # second matmul's, cast up from 16 bits under autocast) and the softmax's input
         # gradient, v's gradient and the gradient entering the block; freed by then: the
-        # layer's MLP half, the final norm, the out projection's input, v's copy and (under
-        # autocast) the 16-bit probabilities
+        # layer's MLP half, the final norm, the out projection's input, v's copy and the
+        # probabilities the second matmul saved (16-bit under autocast, or dropped, with the
+        # dropout's noise or mask). With attention dropout, first the dropout's backward:
+        # the gradients of the dropped and of the undropped probabilities (p bytes each),
+        # the noise still saved, the dropped probabilities freed.
+        probs = b * a * s * s
         post = norms_per_layer(m) * norm + resid + mlp + 2 * full * p + masks
         if pr.lowp:
-            # the 16-bit probabilities, and autocast's 16-bit copies of the head's, the MLP's
-            # and the out projection's weights (their backward has run)
-            post += b * a * s * s * p + 2 * (c.matmul_weights - L * c.layer_weights)
+            # autocast's 16-bit copies of the head's, the MLP's and the out projection's
+            # weights (their backward has run)
+            post += 2 * (c.matmul_weights - L * c.layer_weights)
             post += 2 * (c.layer_weights - qkv_w)
-        temps = 2 * b * a * s * s * 4 + full * p + sbh * 4
+        common = full * p + sbh * 4
         if m.parallel:  # the MLP branch's input gradient waits for the attention branch's
-            temps += sbh * 4
+            common += sbh * 4
+        temps = 2 * probs * 4 + common
+        if adrop:
+            temps -= probs * ((1 if target.cuda else p) + p)
+            temps = max(temps, probs * p + common)
+        elif pr.lowp:
+            temps -= probs * p
         attn_w = qkv_w + a * hd * h
         grads_last = 4 * (c.layer_weights - attn_w + a * hd * h)  # MLP and o
         extra = max(extra, temps + grads_last + head_grad - post)
@@ -1220,6 +1240,10 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
             part += sb * (a + 2 * kv) * hd * p
         if pr.lowp:
             prior += 2 * ((L - 1) * c.layer_weights + qkv_w + a * hd * h)
+        if adrop and pr.lowp:
+            # the dropout itself: its 16-bit input (freed once dropped) beside its noise and
+            # output, before the merged heads, the out projection and the residual sum exist
+            part = max(part, part + b * a * s * s * p - full * p - sbh * p - sbh * pn)
         fwd_peak = prior + part + held + mask4d
     if banded:
         # The reference Attention builds its band mask from an int64 distance matrix:
