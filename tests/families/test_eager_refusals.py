@@ -1,7 +1,8 @@
 """A class's own attention (`eager_attention`) is modelled with and without dropout, but not
-with checkpointing, tensor parallelism, grouped-query or windowed attention or experts: each
-of these is refused by name (NotModelled at the key, ARC307), never estimated
-(families/transformer.py eager_unmodelled). Static: no torch."""
+with checkpointing, tensor parallelism, grouped-query or windowed attention, experts,
+embedding input, RMSNorm or post-norm blocks, or without an LM head: each of these is
+refused by name (NotModelled at the key, ARC307), never estimated (families/transformer.py
+eager_unmodelled). Static: no torch."""
 
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ def test_eager_attention_is_estimated(train: dict[str, Any]) -> None:
         ({}, {"checkpointing": True}, ("train", "checkpointing")),
         ({"kv_heads": 2}, {}, ("model", "kv_heads")),
         ({"attention": "sliding", "window": 32}, {}, ("model", "attention")),
+        ({"input": "embeddings"}, {}, ("model", "input")),
+        ({"norm": "rmsnorm"}, {}, ("model", "norm")),
+        ({"norm_placement": "post"}, {}, ("model", "norm")),
+        ({"head": "none"}, {}, ("model", "head")),
     ],
 )
 def test_what_was_not_measured_is_refused_by_name(

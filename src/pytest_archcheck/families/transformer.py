@@ -29,6 +29,13 @@ norm statistics and residual stream 4):
 - MLP: GELU saves its input and output (2·sbf·p); ReLU its output (sbf·p); SwiGLU the fused
   up-projection, silu(gate) and the product (4·sbf·p).
 
+- a class's own attention (`eager_attention`: GPT-J, BLOOM, MPT in transformers): copies of
+  q, k^T, v and of the merged heads, 4·sbh·p; the fp32 softmax output b·a·s²·4 and under
+  autocast its 16-bit copy (with attention dropout: the noise or mask and the dropped copy);
+  the last layer's softmax backward (two fp32 s² gradients) and, where the class holds its
+  pre-softmax scores as locals (`eager_held`), the end of the last attention forward
+  (eager_attention_saved, tests/families/test_eager_attention_saved.py).
+
 - mixture of experts (`experts`): the MLP terms at the width a token runs (k experts + the
   shared one); the router's fp32 softmax b·s·E·4 and top-k indices; per routed token-slot the
   gathered input and expert output (p), the weighted output and routing weight (residual
@@ -321,9 +328,14 @@ def eager_unmodelled(spec: Spec) -> tuple[str, tuple[str, str]] | None:
     modelled, and the key to name; None when it is. Measured (tests/adapters/
     test_hf_small_widths.py, benchmarks/eager_attention.py): GPT-J, BLOOM and MPT, with and
     without dropout, without checkpointing or tensor parallelism, full multi-head attention,
-    fp32 and bf16 autocast, CPU and the emulated CUDA target. Checkpointing (the recomputed
-    block's s² locals: -6 % to -16 % when tried), grouped-query or windowed attention and
-    experts were not measured."""
+    fp32 and bf16 autocast, CPU and the emulated CUDA target. Grouped-query or windowed
+    attention, experts, embedding input, RMSNorm or post-norm blocks and heads other than an
+    LM head were not measured (the eager moments below assume the three classes' layout).
+    Checkpointing was tried and is not modelled
+    (-11 % to +6 % at d 64, n 128-512): every checkpointed block keeps its mask argument to
+    the end of backward (BLOOM's (b, 1, n, n) fp32 clone, GPT-J's one (n, n+1) table expanded
+    over the batch), BLOOM's loop keeps the previous block's output tuple (its probabilities)
+    while the next block runs, and the recomputed blocks' s² locals differ per class."""
     m, t = spec.model, spec.train
     if not m.eager_attention:
         return None
@@ -337,6 +349,13 @@ def eager_unmodelled(spec: Spec) -> tuple[str, tuple[str, str]] | None:
         return "attends through a window", ("model", "attention")
     if m.experts is not None:
         return "routes experts", ("model", "experts")
+    # measured on decoder LMs only: token input, pre-norm LayerNorm blocks, an LM head
+    if m.input != "tokens":
+        return "reads embeddings, not tokens", ("model", "input")
+    if m.norm != "layernorm" or m.norm_placement != "pre":
+        return "normalises otherwise than pre-norm LayerNorm", ("model", "norm")
+    if not lm_head(spec):
+        return "ends in no LM head", ("model", "head")
     return None
 
 
