@@ -33,6 +33,8 @@ def test_eager_attention_is_estimated(train: dict[str, Any]) -> None:
     ("model", "train", "key"),
     [
         ({}, {"checkpointing": True}, ("train", "checkpointing")),
+        ({}, {"tensor_parallel": 2, "world_size": 2}, ("train", "tensor_parallel")),
+        ({}, {"parallel": {"tp": 2}}, ("train", "parallel")),
         ({"kv_heads": 2}, {}, ("model", "kv_heads")),
         ({"attention": "sliding", "window": 32}, {}, ("model", "attention")),
         ({"input": "embeddings"}, {}, ("model", "input")),

@@ -343,6 +343,8 @@ def eager_unmodelled(spec: Spec) -> tuple[str, tuple[str, str]] | None:
         return "is checkpointed", ("train", "checkpointing")
     if t.tensor_parallel > 1:
         return "is split over tensor-parallel ranks", ("train", "tensor_parallel")
+    if t.parallel is not None and t.parallel.tp > 1:
+        return "is split over tensor-parallel ranks", ("train", "parallel")
     if m.kv_head_count != m.head_count:
         return "shares k/v heads", ("model", "kv_heads")
     if windowed(m):
