@@ -5,7 +5,8 @@ transient a formula misses (issue #12's agreement cases).
     PYTHONPATH=src python benchmarks/peak_live_set.py SPEC.archcheck.toml [--cuda] [--min 1024]
     PYTHONPATH=src python benchmarks/peak_live_set.py SPEC.archcheck.toml --moments 12
 
-`--tick T` lists what is alive at tick T instead of the peak. `--moments K` prints the K largest local maxima of the live-bytes curve instead (clock tick,
+`--tick T` lists what is alive at tick T instead of the peak; `--timeline A B` every allocation
+and free between ticks A and B with the live total after each. `--moments K` prints the K largest local maxima of the live-bytes curve instead (clock tick,
 live bytes, the op allocated there): a formula's moment that is low shows as a maximum the
 formula does not reach. Ticks count allocations and frees in order (probe/tracker.py).
 """
@@ -27,6 +28,10 @@ def main() -> None:
     ap.add_argument("--min", type=int, default=1024, help="smallest tensor listed (bytes)")
     ap.add_argument("--moments", type=int, default=0, help="list the K largest local maxima")
     ap.add_argument("--tick", type=int, default=0, help="list what is alive at this tick")
+    ap.add_argument(
+        "--timeline", type=int, nargs=2, metavar=("FROM", "TO"),
+        help="every allocation and free between two ticks, with the live total after each",
+    )  # fmt: skip
     args = ap.parse_args()
 
     from pytest_archcheck.estimate import estimate
@@ -58,13 +63,21 @@ def main() -> None:
     m = measure(spec, "fake", n, b, emulate="cuda" if args.cuda else "cpu")
     t = trackers[-1]
     print(f"probe {m.peak_bytes:,} B at tick {t.peak_clock} of {t.clock}: {m.breakdown}")
-    if args.moments:
+    if args.moments or args.timeline:
         events: list[tuple[int, int, str]] = []
-        for r in t.records:
-            events.append((r.alloc, r.nbytes, r.op))
+        for rid, r in enumerate(t.records):
+            shape, dtype = shapes.get((id(t), rid), ((), "?"))
+            events.append((r.alloc, r.nbytes, f"{r.op or '(param/buffer)'} {shape} {dtype}"))
             if r.free is not None:
-                events.append((r.free, -r.nbytes, ""))
+                events.append((r.free, -r.nbytes, f"free {r.op} {shape} {dtype}"))
         events.sort()
+    if args.timeline:
+        live = 0
+        for tick, delta, what in events:
+            live += delta
+            if args.timeline[0] <= tick <= args.timeline[1]:
+                print(f"  tick {tick:6d} {delta:+12,d} live {live:12,d}  {what}")
+    elif args.moments:
         live, curve = 0, []
         for tick, delta, op in events:
             live += delta

@@ -432,9 +432,14 @@ def lstm_walk(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
         w.alloc("emb", b * s * d * 4)
     else:
         w.alloc("x", b * s * d * 4)
+    src = "emb" if tokens else "x"
     w.alloc("h0", L * dirs * b * H * 4)
     w.alloc("c0", L * dirs * b * H * 4)
-    w.alloc("xt", s * b * d * 4)
+    # the time-major input: at batch 1 the transpose is already contiguous, so the copy is the
+    # input map itself (its storage then lives as long as the layer saves it)
+    xt = "xt" if b > 1 else src
+    if b > 1:
+        w.alloc("xt", s * b * d * 4)
     for layer in range(L):
         inp = d if layer == 0 else HD
         for k in range(dirs):
@@ -467,6 +472,8 @@ def lstm_walk(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
     w.alloc("stacks", L * dirs * b * H * p)
     if lowp:
         w.free("xt", "h0", "c0")
+    # fp32 at batch 1: layer 0 saved the input map itself (`xt` above)
+    keep = src if xt == src and not lowp else ""
     last = f"{L - 1}.cat" if dirs == 2 else ""  # the model's last map when nothing saves it
     if kind == "lm" and V:
         if lowp:
@@ -480,7 +487,7 @@ def lstm_walk(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
             w.free("mm")
         else:  # mm, the bias added in place (eager at::linear)
             w.alloc("logits", b * s * V * p)
-        w.free("emb", "stacks", last if b > 1 else "")
+        w.free("stacks", last if b > 1 else "", *(() if keep == "emb" else ("emb",)))
     elif kind == "classes" and V:
         w.alloc("pooled", b * HD * p)
         w.free(last)
@@ -488,9 +495,9 @@ def lstm_walk(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
             w.alloc("head.bcast", 2 * V)
             w.alloc("head.wcast", 2 * V * HD)
         w.alloc("logits", b * V * p)
-        w.free("emb", "stacks")
+        w.free("stacks", *(() if keep == "emb" else ("emb",)))
     else:
-        w.free("emb", "stacks")
+        w.free("stacks", *(() if keep == "emb" else ("emb",)))
     rows = b * s if kind != "classes" else b
     ce = kind in ("lm", "classes") and V > 0
     if ce:
@@ -510,7 +517,8 @@ def lstm_walk(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
     acts = w.live - logits
     # ---- backward ------------------------------------------------------------------------
     # the loop holds cross-entropy's logits through backward; the sum's copy dies
-    w.free("loss", "head.bcast", *(() if ce else ("logits",)))
+    # the float input dies with forward's locals unless layer 0 saved it (keep)
+    w.free("loss", "head.bcast", *(() if ce else ("logits",)), "" if keep == "x" else "x")
     if not ce:
         w.free(last)
     w.alloc("loss", 4, rounded=False)
@@ -555,40 +563,44 @@ def lstm_walk(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
         gx = []
         for k in range(dirs - 1, -1, -1):
             tag = f"{layer}.{k}"
-            w.alloc(f"{tag}.gx", s * b * inp * 4)
-            w.alloc(f"{tag}.gw", 4 * H * inp * 4)
-            w.alloc(f"{tag}.gw", 4 * H * H * 4)
-            w.alloc(f"{tag}.gb", 4 * H * 4)
-            w.alloc(f"{tag}.gb", 4 * H * 4)
+            # the op's fp32 outputs: input, w_ih, w_hh, b_ih, b_hh gradients, dh0, dc0
+            grads = [("gx", s * b * inp), ("gwi", 4 * H * inp), ("gwh", 4 * H * H)]
+            grads += [("gbi", 4 * H), ("gbh", 4 * H)]
+            for key, elems in grads:
+                w.alloc(f"{tag}.{key}", elems * 4)
             w.alloc("dh0", b * H * 4)
             w.alloc("dh0", b * H * 4)
-            w.free("dh0")
+            # autograd drops what nothing needs at once: the zero states', the zero biases',
+            # and the float input's gradient (layer 0 without an embedding)
+            needs_gx = layer > 0 or tokens
+            w.free("dh0", "" if needs_gx else f"{tag}.gx")
             if not bias:
-                w.free(f"{tag}.gb")
+                w.free(f"{tag}.gbi", f"{tag}.gbh")
+            kept = [(key, elems) for key, elems in grads if bias or key[:2] != "gb"]
+            kept = [(key, e) for key, e in kept if needs_gx or key != "gx"]
             if lowp:
-                w.alloc(f"{tag}.gx16", s * b * inp * 2)
-                w.free(f"{tag}.gx")
-                gx.append(f"{tag}.gx16")
-                w.alloc(f"{tag}.gw16", 2 * 4 * H * (inp + H))
-                w.free(f"{tag}.gw")
-                if bias:
-                    w.alloc(f"{tag}.gb16", 2 * 8 * H)
-                    w.free(f"{tag}.gb")
-            else:
-                gx.append(f"{tag}.gx")
+                # validate_outputs casts each gradient to its input's 16-bit dtype in turn,
+                # the fp32 one dying as its copy replaces it
+                for key, elems in kept:
+                    w.alloc(f"{tag}.{key}16", elems * 2)
+                    w.free(f"{tag}.{key}")
+            if needs_gx:
+                gx.append(f"{tag}.gx16" if lowp else f"{tag}.gx")
             w.free(f"{tag}.cast", f"{tag}.out", f"{tag}.zero")
             if layer == 0 and not lowp and k == 0:
-                w.free("h0", "c0", "xt")
+                w.free("h0", "c0", xt)
             if lowp:
-                w.alloc(f"{tag}.gw32", 4 * 4 * H * (inp + H))
-                w.free(f"{tag}.gw16")
-                if bias:
-                    w.alloc(f"{tag}.gb32", 4 * 8 * H)
-                    w.free(f"{tag}.gb16")
+                # ToCopyBackward of the weight casts: the fp32 gradients, one by one
+                for key, elems in kept:
+                    if key != "gx":
+                        w.alloc(f"{tag}.{key}32", elems * 4)
+                        w.free(f"{tag}.{key}16")
         w.free(g)
         if layer > 0:
             w.free(f"{layer - 1}.drop" if drop else f"{layer - 1}.cat")
-        if dirs == 2:
+        if not gx:  # layer 0 under a float input: no gradient goes further
+            g = ""
+        elif dirs == 2:
             w.alloc("gsum", s * b * inp * gp)
             w.free(*gx)
             g = "gsum"

@@ -722,7 +722,12 @@ def _math_kernel_end(m: ModelTable, b: int, s: int, norm: int, adrop: bool) -> i
     pre = norm + sb * h * 4  # the norm's saved set and its fp32 output
     if not m.fused_projections:
         pre += 2 * sb * h * p
-    pre += (full + 2 * kvfull) * p  # q, k, v projections (16-bit)
+    if m.positional == "rotary" and not m.fused_projections:
+        # separate projections: rotary's products save cos and sin, not q and k, so their
+        # 16-bit outputs die once rotated; v's stays (a local until the kernel upcasts it)
+        pre += kvfull * p
+    else:
+        pre += (full + 2 * kvfull) * p  # q, k, v projections (16-bit)
     if m.positional == "rotary":
         pre += (full + kvfull) * (4 + p)  # rotated q, k (fp32) and their 16-bit casts
     pre += (full + 2 * kvfull) * 4  # the kernel's fp32 upcasts
@@ -1195,7 +1200,19 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         # layer of a local/global stack saves no band mask)
         last = layer - (band if is_global_layer(m, L - 1) and band else 0)
         recompute, pending = _recompute_moment(spec, target, sbh, last, final, head_grad, c)
-        extra = max(extra + last if k == "math" else extra, recompute)
+        if k == "math":
+            # the recomputed block's attention backward: its saved set is back, the block's
+            # output (saved by the final norm alone) is gone with the final norm's backward
+            extra += last - sbh * pn
+            if grad_free and L == 1:
+                # behind a grad-free input the block's incoming gradient is not kept for a
+                # residual branch that needs none (the temps' sb·h·4)
+                extra -= sbh * 4
+            if not pr.lowp and not adrop:
+                # fp32 without attention dropout: the moment is the softmax's backward, after
+                # the second matmul's, which freed v's copy (the recomputed set has it)
+                extra -= full * 4
+        extra = max(extra, recompute)
         if m.experts is None:
             # then its backward: the recomputed block's MLP backward
             extra = max(extra, recompute - pending + _mlp_backward(spec, target, sbh))
@@ -1210,6 +1227,13 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         extra = max(extra, mlp_bw - (final if m.final_norm else 0))
     if no_head and decomposed and k == "math":
         extra = max(extra, norm_bw)
+    if decomposed and m.final_norm and not no_head and not t.checkpointing:
+        # a head hands the decomposed final norm a real gradient (a classifier's through
+        # select's backward, a full-size zero tensor): five d_model-wide fp32 tensors are
+        # alive at once in its backward (the product's, the mean's expanded gradient, pow's
+        # and its two products), its input still saved, the rest of its saved set freed
+        # (measured: benchmarks/peak_live_set.py --timeline on the sweep's seed-5 case 6)
+        extra = max(extra, head_grad + 5 * sbh * 4 - final)
     # the parameters whose gradients come after the first block's: the token table (at the
     # embedding width), project_in (embedding width -> d_model, OPT-350m) and the positions
     tw = token_width(m)
@@ -1222,15 +1246,22 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     if m.experts is None:  # the first block's MLP backward (its output freed)
         first = max(first, sbh * 4 - sbh * pn + _mlp_backward(spec, target, sbh))
     late = emb + layer + (scores // L if not t.checkpointing else scores) + first
-    if lowp_math and L > 1:
+    if k == "math" and L > 1 and (lowp_math or t.checkpointing):
         # the first block's attention backward, the math kernel's transients as in the last
         # block's (`temps`), with its MLP and out projection's gradients computed, its first
         # norm's saved set (`post` counts the final norm's as the last block's second), the
-        # gradient entering the block, and its q/k/v weights' 16-bit copy still saved; the
-        # later blocks' gradients are in `grads`
+        # gradient entering the block, and (autocast) its q/k/v weights' 16-bit copy still
+        # saved; the later blocks' gradients are in `grads`. In fp32 without attention
+        # dropout the moment is the softmax's backward: the second matmul's backward freed
+        # v's copy.
         one = scores // L if not t.checkpointing else scores
         attn_bw = emb + layer - post + norm + sbh * 4 + one + temps + grads_last
-        attn_bw += 2 * qkv_w
+        if lowp_math:
+            attn_bw += 2 * qkv_w
+        else:
+            # fp32 `temps` already hold the entering gradient, which a grad-free input's
+            # residual branch does not keep at all
+            attn_bw -= sbh * 4 * (2 if grad_free else 1) + (0 if adrop else full * 4)
         late = max(late, attn_bw)
     late += head_grad if (m.tied_embeddings and tokens) else 0
     late -= out_f
