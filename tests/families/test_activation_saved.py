@@ -21,10 +21,10 @@ activations = pytest.importorskip("transformers.activations")
 D, F, ROWS = 8, 24, 16
 
 
-def _kept(name: str, dtype: torch.dtype, gated: bool) -> int:
+def _kept(name: str, dtype: torch.dtype, gated: bool, act: object = None) -> int:
     """Distinct ROWS x F tensors autograd saves across act (and the gate product) and the
     down projection, which saves its input."""
-    act = activations.ACT2FN[name]
+    act = act if act is not None else activations.ACT2FN[name]
     x = torch.randn(ROWS, D, dtype=dtype, requires_grad=True)
     w_up = torch.randn(D, F, dtype=dtype, requires_grad=True)
     w_gate = torch.randn(D, F, dtype=dtype, requires_grad=True)
@@ -37,7 +37,7 @@ def _kept(name: str, dtype: torch.dtype, gated: bool) -> int:
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        hidden = act(x @ w_gate) * (x @ w_up) if gated else act(x @ w_up)
+        hidden = act(x @ w_gate) * (x @ w_up) if gated else act(x @ w_up)  # type: ignore[operator]
         (hidden @ w_down).sum()
     return len(storages)
 
@@ -64,3 +64,13 @@ def test_gated_mlp_keeps_two_more(name: str, dtype: torch.dtype) -> None:
     mlp = "swiglu" if name == "silu" else "geglu"
     activation = None if name == "silu" else _ACTS[name][1]
     assert act_saved(_model(mlp, activation)) + 2 == _kept(name, dtype, gated=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_blooms_recomputing_gelu_keeps_its_input_and_output(dtype: torch.dtype) -> None:
+    """BLOOM's BloomGelu trains through GeLUFunction, which saves its input only (the down
+    projection keeps the output): 2, as `activation = "gelu_recompute"` counts."""
+    bloom = pytest.importorskip("transformers.models.bloom.modeling_bloom")
+    act = bloom.BloomGelu().train()
+    assert act_saved(_model("gelu", "gelu_recompute")) == 2
+    assert _kept("gelu_recompute", dtype, gated=False, act=act) == 2

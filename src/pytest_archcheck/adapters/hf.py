@@ -473,6 +473,8 @@ def _gptj(r: _Reader) -> None:
     r.put(m, "layer_norms", 1)
     r.put(m, "fused_projections", False)  # q_proj / k_proj / v_proj
     r.put(m, "positional", "rotary", "rotary_dim")
+    r.put(m, "rotary_interleaved", True)  # rotate_every_two, sin/cos per layer
+    r.put(m, "fp32_logits", True)  # GPTJForCausalLM: lm_head(...).to(torch.float32)
     rot, heads = _int(r.get("rotary_dim", default=64)), _int(r.tables[m].get("heads"))
     if rot and heads and _int(h) and rot < h // heads:
         r.put(m, "rotary_dim", rot, "rotary_dim")
@@ -578,12 +580,14 @@ def _bloom(r: _Reader) -> None:
     biases everywhere, a 4·d GELU MLP, tied head."""
     m = "model"
     r.put(m, "eager_attention", True)  # BloomForCausalLM: _supports_sdpa = False
+    r.put(m, "eager_held", 2)  # attention_scores (baddbmm) and attn_weights (+ mask)
     h = r.take(m, "d_model", "hidden_size", "n_embed", default=64)
     r.take(m, "layers", "n_layer", default=2)
     r.take(m, "heads", "n_head", "num_attention_heads", default=8)
     r.put(m, "d_ff", 4 * h if _int(h) else None, "hidden_size")
     r.take(m, "vocab", "vocab_size", default=250880)
     r.put(m, "mlp", "gelu")
+    r.put(m, "activation", "gelu_recompute")  # BloomGelu: GeLUFunction in training
     r.put(m, "norm", "layernorm", "layer_norm_epsilon")
     _biases(r, ["qkv", "out", "mlp", "norm"])
     r.put(m, "embed_norm", True)
@@ -597,9 +601,14 @@ def _bloom(r: _Reader) -> None:
 def _mpt(r: _Reader) -> None:
     """MPT as transformers builds it (MptModel): ALiBi, fused Wqkv, a 4·d GELU MLP, no biases,
     LayerNorms without bias, tied head. transformers ignores `expansion_ratio`, `no_bias`,
-    `learned_pos_emb` and `attn_config` when it builds the layers, so they are not read."""
+    `learned_pos_emb` and `attn_config` (but its `attn_pdrop`) when it builds the layers, so
+    they are not read. Every dropout of the class is `attn_config.attn_pdrop` (on the
+    attention probabilities, the attention output and the MLP output); `resid_pdrop` and
+    `emb_pdrop` are never used by MptModel."""
     m = "model"
     r.put(m, "eager_attention", True)  # MptForCausalLM: _supports_sdpa = False
+    r.put(m, "eager_mask", "fill")  # scores.masked_fill(bool mask, min)
+    r.put(m, "eager_held", 1)  # attention_scores (masked) alive until forward returns
     h = r.take(m, "d_model", "d_model", default=2048)
     r.take(m, "layers", "n_layers", default=24)
     r.take(m, "heads", "n_heads", default=16)
@@ -612,7 +621,9 @@ def _mpt(r: _Reader) -> None:
     _biases(r, [])
     r.put(m, "causal", True)
     r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
-    r.take("train", "dropout", "resid_pdrop", default=0.0)
+    pdrop = r.take("train", "dropout", "attn_config.attn_pdrop", default=0.0)
+    r.put("train", "attention_dropout", pdrop, "attn_config.attn_pdrop")
+    r.put("train", "embedding_dropout", 0.0)
 
 
 def _t5(r: _Reader, mt5: bool = False) -> None:
@@ -1008,7 +1019,9 @@ def supported_architectures_page() -> str:
         "kernel's input: `gelu_new` (GPT-2, GPT-J, Phi: 5 tensors of b·s·d_ff), `gelu_fast` "
         "(8), `quick_gelu` (3), `gelu_python` (4), `silu` in a non-gated MLP (2); counted with "
         "autograd's saved-tensor hooks on transformers' own `ACT2FN` "
-        "(`tests/families/test_activation_saved.py`). An activation name the adapter does not "
+        "(`tests/families/test_activation_saved.py`); `gelu_recompute`: BLOOM's `BloomGelu`, "
+        "an autograd Function saving its input only (2) whose backward recomputes the tanh op"
+        " by op (5 b·n·d_ff temporaries). An activation name the adapter does not "
         "know is ARC302 at its key |",
         "| `causal_mask_buffer` | every block registers a `max_positions`² bool causal mask and"
         " a 4-byte scalar as buffers (GPT-2's `GPT2Attention`): counted with the weights |",
@@ -1021,8 +1034,25 @@ def supported_architectures_page() -> str:
         "(transformers' `repeat_kv` in StableLM's attention class) instead of SDPA's grouped-"
         "query support: the copies are what attention keeps |",
         "| `eager_attention` | the class computes attention itself (matmul, softmax, matmul; "
-        "transformers' GPT-J, BLOOM and MPT have no SDPA support): the training-peak formula is"
-        " refused by name and `check --probe` / `probe --device fake` measure the class |",
+        "transformers' GPT-J, BLOOM and MPT have no SDPA support): q, k^T and v are copied for"
+        " the matmuls, the softmax runs in fp32 and keeps its b·heads·n² output, under autocast"
+        " beside a 16-bit copy; the last layer's softmax backward holds two fp32 n² gradients."
+        " Dropout on the probabilities adds its noise (CPU) or bool mask (CUDA) and the dropped"
+        " probabilities. Checkpointing, tensor parallelism, grouped-query or windowed attention"
+        " and experts are not modelled with it: refused by name (ARC307: run `check --probe`) |",
+        "| `eager_mask` | how that attention applies its causal mask: `add` a float "
+        "(b, 1, n, n) mask (GPT-J, BLOOM: nothing saved; the mask is alive through forward), "
+        "`fill` through `masked_fill` with one bool mask for every layer (MPT: saved, b·n² "
+        "bytes) |",
+        "| `eager_held` | pre-softmax n² score tensors the attention forward still holds as "
+        "locals when it returns: BLOOM 2 (baddbmm's output and the masked sum), MPT 1, GPT-J 0"
+        " (its `_attn` helper returns first): the forward's largest moment |",
+        "| `rotary_interleaved` | rotary on interleaved pairs (`rotate_every_two`) whose sin and"
+        " cos every layer gathers and repeat-interleaves for q and for k (GPT-J): 4·n·"
+        "rotary_dim values saved per layer |",
+        "| `fp32_logits` | the class casts its logits to fp32 (GPT-J's "
+        "`lm_head(...).to(torch.float32)`): under autocast the loop holds fp32 logits and the "
+        "loss makes no copy |",
         "| `logit_softcap` | logits soft-capped as cap·tanh(logits / cap) before the loss "
         "(Gemma-2's `final_logit_softcapping`, default 30; null in the file switches it off): "
         "the tanh keeps a logits-sized output |",
@@ -1051,10 +1081,12 @@ def supported_architectures_page() -> str:
         "layers at d 64 and d 256 (n 128, batch 2), and compares the formula's training peak "
         "with the",
         "fake probe of the transformers class built from it, fp32 and bf16 on the CPU and bf16",
-        "emulating CUDA: every case within 2 % (GPT-J, BLOOM and MPT refused). At these",
+        "emulating CUDA: every case within 2 %, GPT-J, BLOOM and MPT (`eager_attention`) within"
+        " 0.8 % (and within 0.1 % at d 64, n 512, where their n² terms dominate). At these",
         "widths the activations outweigh the weights, so a saved tensor the",
         "formula misses shows (before this check: GPT-NeoX −8.5 %, OPT +24 %, Gemma-2 −5.9 %,",
-        "StableLM −5 %, Phi −4 %, BLOOM −23 %, GPT-J −16 %).",
+        "StableLM −5 %, Phi −4 %, BLOOM −23 % and GPT-J −16 % on SDPA; the eager attention "
+        "model as first written read BLOOM −11 % and, at n 512, all three −17 to −24 %).",
         "",
         "## Encoder-decoders and ViT",
         "",
@@ -1088,7 +1120,7 @@ def supported_architectures_page() -> str:
         "- Against the transformers classes themselves (`benchmarks/hf_real_class.py`, every",
         "  published config in `tests/adapters/data` at 2 layers, n 256): within 0.01 % except",
         "  ViT (-0.22 %); the MoE configs are probed on the reference (their routing cannot run",
-        "  on fake tensors); GPT-J, BLOOM and MPT are refused (`eager_attention`). The probe gives",
+        "  on fake tensors); GPT-J, BLOOM and MPT (`eager_attention`) included. The probe gives",
         "  the class the attention mask of ones a training batch carries. At small widths, where",
         '  the activations dominate, see "Checked against the real classes at small widths".',
         "",

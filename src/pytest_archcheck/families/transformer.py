@@ -29,6 +29,13 @@ norm statistics and residual stream 4):
 - MLP: GELU saves its input and output (2·sbf·p); ReLU its output (sbf·p); SwiGLU the fused
   up-projection, silu(gate) and the product (4·sbf·p).
 
+- a class's own attention (`eager_attention`: GPT-J, BLOOM, MPT in transformers): copies of
+  q, k^T, v and of the merged heads, 4·sbh·p; the fp32 softmax output b·a·s²·4 and under
+  autocast its 16-bit copy (with attention dropout: the noise or mask and the dropped copy);
+  the last layer's softmax backward (two fp32 s² gradients) and, where the class holds its
+  pre-softmax scores as locals (`eager_held`), the end of the last attention forward
+  (eager_attention_saved, tests/families/test_eager_attention_saved.py).
+
 - mixture of experts (`experts`): the MLP terms at the width a token runs (k experts + the
   shared one); the router's fp32 softmax b·s·E·4 and top-k indices; per routed token-slot the
   gathered input and expert output (p), the weighted output and routing weight (residual
@@ -220,7 +227,18 @@ def windowed(m: ModelTable) -> bool:
 # autocast alike (tests/families/test_activation_saved.py).
 ACT_SAVED: dict[str | None, int] = {
     None: 2, "silu": 2, "gelu_new": 5, "gelu_fast": 8, "quick_gelu": 3, "gelu_python": 4,
+    "gelu_recompute": 2,
 }  # fmt: skip
+
+# sb·f-sized tensors alive beyond the block's saved set at the largest moment of the
+# activation's backward (_mlp_backward), where that differs from the one-kernel / decomposed
+# default: BLOOM's GeLUFunction (`gelu_recompute`, modeling_bloom.bloom_gelu_back) recomputes
+# tanh(0.79788456·x·(1 + 0.044715·x²)) from its saved input and builds
+# 0.5·x·((1 - tanh²)·(0.79788456 + 0.1070322243·x²)) + 0.5·(1 + tanh) op by op: the incoming
+# gradient, tanh, 0.5·x, 1 - tanh², 0.1070322243·x and its product with x are alive at once
+# (6), less the activation's output, which the down projection's node alone kept (measured
+# with benchmarks/peak_live_set.py on BloomForCausalLM's fake step, fp32 and bf16).
+ACT_BACKWARD: dict[str | None, int] = {"gelu_recompute": 5}
 
 
 def act_saved(m: ModelTable) -> int:
@@ -305,6 +323,44 @@ def mixed_kernels(spec: Spec, target: Target | None = None) -> str | None:
     )
 
 
+def eager_unmodelled(spec: Spec) -> tuple[str, tuple[str, str]] | None:
+    """Why the training peak of a class with its own attention (`eager_attention`) is not
+    modelled, and the key to name; None when it is. Measured (tests/adapters/
+    test_hf_small_widths.py, benchmarks/eager_attention.py): GPT-J, BLOOM and MPT, with and
+    without dropout, without checkpointing or tensor parallelism, full multi-head attention,
+    fp32 and bf16 autocast, CPU and the emulated CUDA target. Grouped-query or windowed
+    attention, experts, embedding input, RMSNorm or post-norm blocks and heads other than an
+    LM head were not measured (the eager moments below assume the three classes' layout).
+    Checkpointing was tried and is not modelled
+    (-11 % to +6 % at d 64, n 128-512): every checkpointed block keeps its mask argument to
+    the end of backward (BLOOM's (b, 1, n, n) fp32 clone, GPT-J's one (n, n+1) table expanded
+    over the batch), BLOOM's loop keeps the previous block's output tuple (its probabilities)
+    while the next block runs, and the recomputed blocks' s² locals differ per class."""
+    m, t = spec.model, spec.train
+    if not m.eager_attention:
+        return None
+    if t.checkpointing:
+        return "is checkpointed", ("train", "checkpointing")
+    if t.tensor_parallel > 1:
+        return "is split over tensor-parallel ranks", ("train", "tensor_parallel")
+    if t.parallel is not None and t.parallel.tp > 1:
+        return "is split over tensor-parallel ranks", ("train", "parallel")
+    if m.kv_head_count != m.head_count:
+        return "shares k/v heads", ("model", "kv_heads")
+    if windowed(m):
+        return "attends through a window", ("model", "attention")
+    if m.experts is not None:
+        return "routes experts", ("model", "experts")
+    # measured on decoder LMs only: token input, pre-norm LayerNorm blocks, an LM head
+    if m.input != "tokens":
+        return "reads embeddings, not tokens", ("model", "input")
+    if m.norm != "layernorm" or m.norm_placement != "pre":
+        return "normalises otherwise than pre-norm LayerNorm", ("model", "norm")
+    if not lm_head(spec):
+        return "ends in no LM head", ("model", "head")
+    return None
+
+
 @register
 class Transformer(Family):
     name = "transformer"
@@ -317,16 +373,16 @@ class Transformer(Family):
     path_formula = "path.attention"
 
     def not_modelled(self, spec: Spec) -> dict[str, NotModelled]:
-        if not spec.model.eager_attention:
+        why = eager_unmodelled(spec)
+        if why is None:
             return {}
         return {
             "memory": NotModelled(
-                "the class computes attention itself (matmul, softmax, matmul: no SDPA) and "
-                "keeps the s² probabilities of every head, in dtypes of its own, which the "
-                "training-peak formula does not model",
-                ("model", "eager_attention"),
-                "measure it: `archcheck probe SPEC --device fake` (or `check --probe`) runs a "
-                "training step of the transformers class itself",
+                f"the class computes attention itself (eager_attention: matmul, softmax, "
+                f"matmul) and {why[0]}, which the training-peak formula does not model",
+                why[1],
+                "measure it: `archcheck check --probe` (or `archcheck probe SPEC --device "
+                "fake`) runs a training step of the transformers class itself",
             )
         }
 
@@ -763,11 +819,61 @@ def _mlp_backward(spec: Spec, target: Target, sbh: int) -> int:
     incoming = sbh * p if (t.dropout > 0 or pr.lowp) else 0
     down = incoming + sbf * p
     one_kernel = m.mlp == "gelu" and m.activation in (None, "silu")
-    act = (1 if one_kernel else 2) * sbf * p - (2 * m.d_model * f if pr.lowp else 0)
-    out = max(down, act) + wgrad
+    held = ACT_BACKWARD.get(m.activation, 1 if one_kernel else 2)
+    act = held * sbf * p - (2 * m.d_model * f if pr.lowp else 0)
+    if pr.lowp:
+        # under autocast the mm makes a 16-bit weight gradient first (beside its incoming
+        # gradient and the input's gradient); its fp32 copy comes once the node has freed the
+        # incoming gradient, the weight's 16-bit copy and the activation's output (kept by the
+        # down node alone, but ReLU's, which ReLU saves)
+        kept = sbf * p if m.mlp == "relu" and m.activation is None else 0
+        out = max(down + m.d_model * f * p, kept + wgrad, act + wgrad)
+    else:
+        out = max(down, act) + wgrad
     if t.dropout > 0:
         out -= sbh * pr.mask
     return out
+
+
+def eager_attention_saved(
+    m: ModelTable, b: int, s: int, p: int, lowp: bool, drop_mask: int = 0
+) -> tuple[int, int]:
+    """(bytes, s²-sized bytes) one layer of a class's own attention (`eager_attention`)
+    saves for backward, from its q/k/v projections' outputs to the out projection's input,
+    with p-byte activations (`lowp`: under autocast):
+
+    - the first matmul's operands, q and k^T, and the second's v, as contiguous copies at
+      the query heads (torch.matmul / bmm reshape the (b, heads, s, hd) views; under autocast
+      the 16-bit casts of GPT-J's fp32 q and k), and the merged heads the out projection
+      keeps: 4·b·s·a·hd·p;
+    - the fp32 softmax output (every class computes the softmax in fp32: GPT-J's fp32 q/k
+      and mask, BLOOM's softmax(dtype=float32), MPT's .float()) and, under autocast, its
+      16-bit copy for the second matmul (`.to(value.dtype)`, or autocast's own cast):
+      b·a·s²·(4 + p); in fp32 the cast is a no-op;
+    - GPT-J's rotary (`rotary_interleaved`): sin and cos repeat_interleaved in the layer for
+      q and again for k, in k's dtype, saved by x·cos and rotate_every_two(x)·sin:
+      4·s·rotary_width·p (one position row: the position ids have batch 1);
+    - with dropout on the probabilities (`drop_mask`: bytes per element of what dropout
+      saves, p for the CPU's noise, 1 for CUDA's bool mask): that, and the dropped
+      probabilities in place of the 16-bit copy: b·a·s²·(4 + drop_mask + p).
+
+    The masks add nothing here: an additive float mask is not saved by the add; MPT's bool
+    mask (`eager_mask = "fill"`) is one tensor for all layers (counted once). Measured with
+    torch.autograd.graph.saved_tensors_hooks on GPTJForCausalLM, BloomForCausalLM and
+    MptForCausalLM (tests/families/test_eager_attention_saved.py)."""
+    a, hd = m.head_count, m.head_dim
+    full = b * s * a * hd
+    out = 4 * full * p
+    if m.rotary_interleaved and m.positional == "rotary":
+        out += 4 * s * (m.rotary_dim or hd) * p
+    probs = b * a * s * s
+    if drop_mask:
+        # dropout on the probabilities (`drop_mask` bytes per element of its mask: the CPU's
+        # x·noise saves the noise, in the probabilities' dtype; CUDA's native_dropout a bool
+        # mask): the dropped probabilities are what the second matmul saves, and the 16-bit
+        # copy dropout read is freed
+        return out, probs * (4 + drop_mask + p)
+    return out, probs * (4 + (p if lowp else 0))
 
 
 def _qkv_saved(m: ModelTable, b: int, s: int, p: int) -> int:
@@ -828,7 +934,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     c = _consts(spec, target)
     if (why := mixed_kernels(spec, target)) is not None:
         raise NotModelled(f"{why}: {_MIXED_FIX}")
-    if m.eager_attention:
+    if eager_unmodelled(spec) is not None:
         raise Transformer().not_modelled(spec)["memory"]
     pr = Precision.of(spec, target)
     b, s, h, L = batch, n, m.d_model, m.layers
@@ -838,6 +944,8 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     drop, adrop = t.dropout > 0, t.attn_dropout > 0
     banded = band_masked(m, n)
     k = c.kernel if banded or not windowed(m) else attention_kernel(spec, target, masked=False)
+    if m.eager_attention:
+        k = "eager"
 
     # One norm's saved bytes.
     if m.norm == "rmsnorm":
@@ -864,7 +972,12 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         # the matmuls' fp32 operands q, k^T and v at the query heads, and the out
         # projection's input: the kernel's output cast back to 16 bits
         attn += 3 * full * 4 + full * p
-    if k == "math":
+    if k == "eager":
+        eager_attn, scores = eager_attention_saved(
+            m, b, s, p, pr.lowp, (1 if target.cuda else p) if adrop else 0
+        )
+        attn += eager_attn
+    elif k == "math":
         attn += 0 if lowp_math else 4 * full * pm
         if not pr.lowp and not target.cuda and a == kv == 1 and m.fused_projections:
             # fp32, one head: q·scale and k^T·scale are the matmul's operands as they are
@@ -939,19 +1052,24 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         layer += 2 * sbh * (4 - p)
 
     tokens = m.input == "tokens"
+    pl = 4 if m.fp32_logits else p  # the logits' dtype
     emb = sbh * pn  # h0 (embedding output, positional add, or dropout output)
     if tokens:
         emb += sb * 8  # token ids, saved by the embedding backward
     if m.type_vocab:
         emb += sb * 8  # token-type ids
     if m.embed_norm:
-        emb += norm  # BLOOM's LayerNorm on the embedding
+        # BLOOM's LayerNorm on the embedding: its output is the first block's input, kept in
+        # the residual's dtype (fp32 under autocast; no 16-bit copy: a norm reads it)
+        emb += norm + (sbh * (pn - p) if pr.lowp else 0)
     if tokens and token_width(m) != h:
         emb += 2 * sb * token_width(m) * p  # project_in's input, project_out's output (OPT)
     if m.positional == "learned":
         emb += s * 8  # position ids
-    if m.positional == "rotary":
+    if m.positional == "rotary" and not m.rotary_interleaved:
         emb += 2 * s * (m.rotary_dim or hd) * 4  # cos / sin tables
+    if m.eager_attention and m.eager_mask == "fill":
+        emb += b * s * s  # the bool causal mask every layer's masked_fill saves
     # Float inputs through an embedding stage with nothing trainable (no learned positions,
     # token types or embedding norm): h0 needs no gradient, so autograd keeps nothing for it
     # -- the dropout's noise (x * noise saves it for x's gradient only) and, behind the CPU's
@@ -1000,7 +1118,10 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     ce: CrossEntropyBytes | None = None
     one = cuda_alloc_size(4) if target.cuda else 4
     if vocab is not None:
-        ce = cross_entropy_bytes(sb, vocab, p, pr.lowp, targets=not tokens, scalar=one)
+        # a class that casts its logits to fp32 hands the loss fp32 logits: no 16-bit ones
+        # held, no cast in the loss (pl = 4 and not lowp)
+        lowp_logits = pr.lowp and not m.fp32_logits
+        ce = cross_entropy_bytes(sb, vocab, pl, lowp_logits, targets=not tokens, scalar=one)
         if m.logit_softcap is not None:
             # cap·tanh(logits / cap): the tanh keeps its output; the division and the
             # multiplication by a number keep nothing
@@ -1018,7 +1139,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     extra = head_grad + 2 * sbh * 4
     # the LM head's backward: its weight gradient, its input's gradient, and the gradient of
     # the logits the loss handed it (a real tensor of the logits' dtype, not sum's expand)
-    head_moment = extra + (sb * vocab * p if vocab is not None else 0)
+    head_moment = extra + (sb * vocab * pl if vocab is not None else 0)
     if tokens and token_width(m) != h and vocab is not None:
         # behind project_out (OPT-350m) the head's input gradient is embedding-wide (in the
         # head's dtype), and nothing d_model-wide is alive yet (measured on OPTForCausalLM's
@@ -1041,6 +1162,34 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         attn_w = qkv_w + a * hd * h
         grads_last = 4 * (c.layer_weights - attn_w + a * hd * h)  # MLP (or experts) and o
         extra = temps + grads_last + head_grad - post
+    elif k == "eager":
+        # The last layer's softmax backward: the fp32 gradient of the probabilities (the
+        # second matmul's, cast up from 16 bits under autocast) and the softmax's input
+        # gradient, v's gradient and the gradient entering the block; freed by then: the
+        # layer's MLP half, the final norm, the out projection's input, v's copy and the
+        # probabilities the second matmul saved (16-bit under autocast, or dropped, with the
+        # dropout's noise or mask). With attention dropout, first the dropout's backward:
+        # the gradients of the dropped and of the undropped probabilities (p bytes each),
+        # the noise still saved, the dropped probabilities freed.
+        probs = b * a * s * s
+        post = norms_per_layer(m) * norm + resid + mlp + 2 * full * p + masks
+        if pr.lowp:
+            # autocast's 16-bit copies of the head's, the MLP's and the out projection's
+            # weights (their backward has run)
+            post += 2 * (c.matmul_weights - L * c.layer_weights)
+            post += 2 * (c.layer_weights - qkv_w)
+        common = full * p + sbh * 4
+        if m.parallel:  # the MLP branch's input gradient waits for the attention branch's
+            common += sbh * 4
+        temps = 2 * probs * 4 + common
+        if adrop:
+            temps -= probs * ((1 if target.cuda else p) + p)
+            temps = max(temps, probs * p + common)
+        elif pr.lowp:
+            temps -= probs * p
+        attn_w = qkv_w + a * hd * h
+        grads_last = 4 * (c.layer_weights - attn_w + a * hd * h)  # MLP and o
+        extra = max(extra, temps + grads_last + head_grad - post)
     # the final norm's backward, before any block's (and before checkpointing recomputes one)
     norm_bw = (4 if decomposed else 1) * sbh * 4 - out_f
     if no_head:  # the norm's backward: its input's gradient only; the output was dropped
@@ -1124,6 +1273,30 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         rec_first = emb + sbh * 4 + sbh * p + 2 * qkv_w + at_end
         late = max(late, rec_first + (head_grad if (m.tied_embeddings and tokens) else 0))
     fwd_peak = 0
+    if k == "eager" and m.eager_held:
+        # The end of the last layer's attention forward, where the class still holds its
+        # pre-softmax scores as locals (`eager_held`: the masked fp32 scores, and before them
+        # the matmul's output in the compute dtype) beside everything saved so far and, for an
+        # additive mask, the (b, 1, s, s) fp32 mask the model built for every layer; the fused
+        # q/k/v output (its views are locals too), the out projection's output and the
+        # residual sum (BLOOM adds the residual inside its attention module)
+        held = b * a * s * s * (4 + (m.eager_held - 1) * p)
+        mask4d = b * s * s * 4 if m.eager_mask == "add" else 0
+        prior = emb + (L - 1) * (layer + scores // L)
+        part = norm + attn + scores // L + sbh * p + sbh * pn
+        if pr.lowp:  # the block's fp32 norm output, a local beside its saved 16-bit copy
+            part += sbh * 4
+        if m.positional == "alibi":  # the (b·heads, 1, s) fp32 ALiBi bias
+            part += b * a * s * 4
+        if m.fused_projections:
+            part += sb * (a + 2 * kv) * hd * p
+        if pr.lowp:
+            prior += 2 * ((L - 1) * c.layer_weights + qkv_w + a * hd * h)
+        if adrop and pr.lowp:
+            # the dropout itself: its 16-bit input (freed once dropped) beside its noise and
+            # output, before the merged heads, the out projection and the residual sum exist
+            part = max(part, part + b * a * s * s * p - full * p - sbh * p - sbh * pn)
+        fwd_peak = prior + part + held + mask4d
     if banded:
         # The reference Attention builds its band mask from an int64 distance matrix:
         # dist = i[:, None] - i[None, :] (8·s²) and dist.abs() (8·s²) are alive while

@@ -143,8 +143,13 @@ class ModelTable(_Table):
     mlp: Literal["gelu", "relu", "swiglu", "geglu"] = "gelu"
     # the activation's implementation, where it saves other tensors than the kind's one-kernel
     # default (GELU, ReLU, SiLU): transformers' decomposed gelu_new (GPT-2, GPT-J, Phi),
-    # gelu_fast, quick_gelu (CLIP), gelu_python; silu in a non-gated MLP
-    activation: Literal["gelu_new", "gelu_fast", "quick_gelu", "gelu_python", "silu"] | None = None
+    # gelu_fast, quick_gelu (CLIP), gelu_python; silu in a non-gated MLP; gelu_recompute: a
+    # tanh GELU as an autograd Function that saves its input only and recomputes the tanh in
+    # backward (BLOOM's BloomGelu)
+    activation: (
+        Literal["gelu_new", "gelu_fast", "quick_gelu", "gelu_python", "silu", "gelu_recompute"]
+        | None
+    ) = None
     norm: Literal["layernorm", "rmsnorm"] = "layernorm"
     vocab: PosInt | None = None
     tied_embeddings: bool = True
@@ -210,6 +215,22 @@ class ModelTable(_Table):
     # and MPT, which do not support SDPA) and keeps s² probabilities per head in its own
     # dtypes: the training peak is refused (the probe measures the class)
     eager_attention: bool = False
+    # rotary on interleaved pairs (rotate_every_two) whose sin and cos every layer gathers and
+    # repeat_interleaves itself for q and for k (GPT-J): 4 of (n, rotary width) saved per layer
+    rotary_interleaved: bool = False
+    # how the class's own attention (eager_attention) applies its causal mask: "add" a float
+    # (b, 1, n, n) mask to the scores (GPT-J, BLOOM: nothing saved), or "fill" through
+    # masked_fill with one bool (b, 1, n, n) mask for every layer (MPT), which masked_fill
+    # saves: b·n² bytes alive through backward
+    eager_mask: Literal["add", "fill"] = "add"
+    # pre-softmax s² score tensors the class's attention forward still holds as locals when it
+    # returns (eager_attention): 2 for BLOOM (baddbmm's output, in the compute dtype, and the
+    # masked sum, fp32), 1 for MPT (the masked fp32 scores), 0 where a helper returns first
+    # (GPT-J's _attn)
+    eager_held: Annotated[int, Field(ge=0, le=2)] = 0
+    # the class casts its logits to fp32 (GPT-J's lm_head(...).to(float32)): under autocast the
+    # fp32 copy is the logits the loop holds and the loss reads, the 16-bit ones are freed
+    fp32_logits: bool = False
     # logits soft-capped as cap·tanh(logits / cap) before the loss (Gemma-2's
     # final_logit_softcapping): the tanh keeps its logits-sized output for backward
     logit_softcap: Annotated[float, Field(gt=0)] | None = None

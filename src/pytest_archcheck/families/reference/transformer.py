@@ -126,6 +126,25 @@ class Attention(nn.Module):
         return self.drop(self.proj(y))
 
 
+class _RecomputedGelu(torch.autograd.Function):
+    """BLOOM's GeLUFunction (modeling_bloom.py): the tanh GELU saving its input only, its
+    backward recomputing the tanh op by op (families.transformer.ACT_BACKWARD)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x * 0.5 * (1.0 + torch.tanh(0.79788456 * x * (1 + 0.044715 * x * x)))
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> torch.Tensor:
+        x: torch.Tensor = ctx.saved_tensors[0]
+        tanh_out = torch.tanh(0.79788456 * x * (1 + 0.044715 * x * x))
+        ff = 0.5 * x * ((1 - tanh_out * tanh_out) * (0.79788456 + 0.1070322243 * x * x)) + 0.5 * (
+            1 + tanh_out
+        )
+        return ff * g
+
+
 class Decomposed(nn.Module):
     """transformers' elementwise GELU forms (activations.py), written as it writes them so
     that autograd saves the same intermediates (families.transformer.ACT_SAVED)."""
@@ -135,6 +154,8 @@ class Decomposed(nn.Module):
         self.name = name
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.name == "gelu_recompute":
+            return _RecomputedGelu.apply(x)  # type: ignore[no-any-return,no-untyped-call]
         if self.name == "gelu_new":
             inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))
             return 0.5 * x * (1.0 + torch.tanh(inner))
@@ -330,6 +351,8 @@ class Transformer(nn.Module):
             cap = self.spec.model.logit_softcap
             if cap is not None:  # Gemma-2's final_logit_softcapping
                 logits = torch.tanh(logits / cap) * cap
+            if self.spec.model.fp32_logits:  # GPT-J's lm_head(...).to(torch.float32)
+                logits = logits.float()
             return logits  # type: ignore[no-any-return]
         if self.pooler is not None:
             h = torch.tanh(self.pooler(h[:, 0]))
