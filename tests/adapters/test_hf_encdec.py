@@ -4,9 +4,9 @@ Ground truth is never our own code: parameter counts are the classes' `parameter
 from the same config (and, for published configs, counts by hand in test_hf_published.py);
 forward FLOPs are `torch.utils.flop_counter.FlopCounterMode` around the class's own forward
 (eager attention: the counter has no formula for CPU's fused SDPA kernel); the fake-tensor
-probe of the class is compared with a real CPU training step of the same class. The
-training-peak formula does not model these families yet: that must be a refusal naming what to
-do (ARC307), never a number.
+probe of the class is compared with a real CPU training step of the same class. Where the
+training-peak formula does not model a class (T5's attention, Whisper's front end) it must
+refuse by name, the key and what to do (ARC307), never a number.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def _check(tmp_path: Path, budget: str, *args: str) -> list[tuple[str, int, str]
 def test_arc307_when_a_budget_needs_the_unmodelled_peak(tmp_path: Path) -> None:
     found = _check(tmp_path, '[budget]\nmemory = "1 GiB"\nmax_n = 32\n')
     assert [(c, line) for c, line, _ in found] == [("ARC307", 6)]
-    assert "training-peak formula does not model encoder-decoders" in found[0][2]
+    assert "T5's attention" in found[0][2] and "is not modelled" in found[0][2]
 
 
 def test_no_arc307_without_a_budget_that_needs_it(tmp_path: Path) -> None:

@@ -26,9 +26,18 @@ Sequence lengths: the encoder runs at n (`[train] seq_len`, `[budget] max_n`); t
 `[train] target_len` (default n, at most `decoder_max_positions`). A convolutional front end
 reads n · prod(stem_strides) feature frames for n encoder positions.
 
-Not modelled (refused, `NotModelled`, never guessed): the training-peak formula and the
-inference latency / KV cache. `archcheck probe` measures the peak on the transformers class
-itself (`probe/hf_class.py`), so a budget still gets a real number.
+Training peak (`activations.encoder_decoder`, `encdec_activations`): both stacks' saved
+tensors as transformers' BART keeps them, the encoder output the model output holds (and its
+16-bit casts in every decoder layer's k/v projections under autocast), the loss over the
+decoder's vocabulary at target_len tokens; against the fake probe of BartForConditionalGeneration
+(tests/adapters/test_hf_small_widths.py: d 64 and 256, fp32/bf16 CPU, bf16 CUDA) within 0.3 %.
+
+Not modelled (refused, `NotModelled` naming the key, never guessed): the training peak of T5
+(its own eager attention with relative position bias: `relative_buckets`) and of Whisper (the
+convolutional front end: `stem_strides`), checkpointing, the math SDPA kernel (attention
+dropout on the CPU), and the inference latency / KV cache. `archcheck probe` measures the
+peak on the transformers class itself (`probe/hf_class.py`), so a budget still gets a real
+number.
 """
 
 from __future__ import annotations
@@ -80,13 +89,16 @@ def target_len(spec: Spec, n: int) -> int:
 
 
 def _attention_shapes(m: ModelTable, inner: int, parts: frozenset[str]) -> list[Shape]:
-    """q, k, v (as one shape) and the output projection, with their biases."""
+    """k, v, q and the output projection, with their biases, as the classes hold them:
+    separate Linears (BART's and Whisper's order k, v, q; T5's q, k, v hold the same shapes
+    without biases). Separate, not one fused shape: the CPU optimizer loop's per-tensor
+    temporaries and CUDA's per-tensor allocator rounding see the real tensors."""
     h = m.d_model
-    out: list[Shape] = [(3 * inner, h)]
-    if "qkv" in parts:
-        out.append((3 * inner,))
-    elif "qv" in parts:  # Whisper: k_proj has no bias
-        out.append((2 * inner,))
+    out: list[Shape] = []
+    for name in ("k", "v", "q"):
+        out.append((inner, h))
+        if "qkv" in parts or ("qv" in parts and name != "k"):  # Whisper: k_proj has no bias
+            out.append((inner,))
     out.append((h, inner))
     if "out" in parts:
         out.append((h,))
@@ -161,6 +173,219 @@ def encoder_decoder_flops(
     return stem + enc + dec + head, stem
 
 
+def logits_bias(m: ModelTable) -> bool:
+    """BART's `final_logits_bias`: a (1, vocab) fp32 buffer added to the head's output. BART is
+    the post-norm encoder-decoder (T5 and Whisper are pre-norm), so post-norm stands for it.
+    Under autocast the add promotes the 16-bit head output to fp32 logits."""
+    return m.norm_placement == "post"
+
+
+def _refusal(spec: Spec, target: Target) -> NotModelled | None:
+    """Why `encdec_activations` does not model this spec on `target` (the key to change, and
+    the probe to run instead), or None."""
+    from ..runtime import attention_kernel
+
+    m, t = spec.model, spec.train
+    probe = (
+        "measure it: `archcheck probe SPEC --device fake` (or `check --probe`) runs a training "
+        "step of the model itself (the transformers class for a config.json)"
+    )
+    if m.positional == "relative" or m.relative_buckets:
+        return NotModelled(
+            "T5's attention (the class's own matmul-softmax-matmul, fp32 scores, relative "
+            "position bias, int64 bucket indices) is not modelled by the training-peak formula",
+            ("model", "relative_buckets"),
+            probe,
+        )
+    if m.stem_strides:
+        return NotModelled(
+            "the training peak of an encoder-decoder with a convolutional front end (Whisper) "
+            "is not modelled",
+            ("model", "stem_strides"),
+            probe,
+        )
+    if m.norm != "layernorm" or m.mlp not in ("gelu", "relu") or m.head_size is not None:
+        return NotModelled(
+            "the encoder-decoder training-peak formula models LayerNorm blocks with a GELU or "
+            "ReLU MLP and q/k/v of d_model (BART, Whisper)",
+            ("model", "norm" if m.norm != "layernorm" else "mlp"),
+            probe,
+        )
+    if t.checkpointing:
+        return NotModelled(
+            "activation checkpointing of an encoder-decoder is not modelled",
+            ("train", "checkpointing"),
+            probe,
+        )
+    if attention_kernel(spec, target) == "math":
+        return NotModelled(
+            f"on {target.label} the attention runs the math SDPA kernel (attention dropout, or "
+            "asked for), whose s² probabilities the encoder-decoder formula does not model",
+            ("train", "attention_dropout"),
+            probe,
+        )
+    return None
+
+
+@formula(
+    "activations.encoder_decoder",
+    "L_e*(attn(n) + mlp(n) + 2 norms + 2*b*n*h*4) + L_d*(attn(n_d) + cross(n_d, n) + mlp(n_d)"
+    " + 3 norms + 3*b*n_d*h*4) + b*n*h*4 (+ 2*L_d*b*n*h*p autocast k/v casts) + logits + loss",
+    "Korthikanti et al. 2022 per block, two stacks; measured on transformers' BART "
+    "(benchmarks/encdec_saved.py)",
+)
+def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
+    """Bytes an encoder-decoder's training forward keeps for backward, and the moments of its
+    step (formulas/peak.py), as transformers' BART saves them (SDPA's fused kernels; measured
+    per module with benchmarks/encdec_saved.py, the live set with benchmarks/peak_live_set.py).
+
+    Per block, with p the activation bytes (4, or 2 under autocast) and sbh = b·s·d:
+    every LayerNorm keeps its input (the residual add before it, sbh·4) and mean + rstd
+    (2·sb·4), and its output is saved by the Linears that read it: the tensor itself in fp32,
+    under autocast one 16-bit copy per Linear (q_proj, k_proj and v_proj are three: 3·sbh·2);
+    attention saves q, k, v (their projections' outputs), its output and the fp32
+    log-sum-exp (b·a·s·4); the MLP its activation's input and output (2·sbf·p; ReLU 1);
+    dropout its masks (p bytes on the CPU, 1 on CUDA; the embedding's dropout reads the fp32
+    norm output: 4 bytes on the CPU). Cross-attention adds q (n_d), k and v over the n
+    encoder positions, its output and log-sum-exp; the encoder output is held (the model
+    output holds it as encoder_last_hidden_state) and, under autocast, each decoder layer's
+    k_proj and v_proj save their own 16-bit copy of it. Under autocast the 16-bit copies of
+    every matmul weight (the tied head too) are saved. BART's final_logits_bias makes the
+    logits fp32 whatever the dtype (the loss's float() copies nothing then)."""
+    from ..runtime import Precision
+    from ..runtime.cuda import cuda_alloc_size
+    from ._base import cross_entropy_bytes
+    from .transformer import act_saved
+
+    if (why := _refusal(spec, target)) is not None:
+        raise why
+    m, t = spec.model, spec.train
+    pr = Precision.of(spec, target)
+    p, lowp = pr.act, pr.lowp
+    b, h, V = batch, m.d_model, m.vocab or DEFAULT_VOCAB
+    nd = target_len(spec, n)
+    drop = t.dropout > 0
+    mk = pr.mask  # masks of 16-bit (autocast) or fp32 activations; CUDA: 1-byte bool
+    mk_emb = 1 if target.cuda else 4  # the embedding dropout reads an fp32 tensor
+    post = m.norm_placement == "post"
+    tokens_in = not m.stem_strides
+
+    def read(sbh: int, linears: int) -> int:
+        """An fp32 tensor read by `linears` Linears: saved once in fp32; under autocast each
+        Linear saves its own 16-bit copy (and the fp32 tensor dies)."""
+        return linears * sbh * p if lowp else sbh * 4
+
+    def stack(s: int, layers: int, heads: int, f: int, cross: int) -> tuple[int, int]:
+        """(saved bytes of a stack's embedding stage and blocks, of one block) at s positions;
+        cross: the encoder length its cross-attention reads (0: none). The stack's last norm
+        output (the encoder output, the head's input) is left to the caller."""
+        sb, sbh = b * s, b * s * h
+        stats = 2 * sb * 4
+        mask = sbh * mk if drop else 0
+        attn = 4 * sbh * p + b * heads * s * 4  # q, k, v, output; log-sum-exp
+        mlp = act_saved(m) * sb * f * p
+        if post:
+            # embedding sum (the norm's input), its statistics, the dropout mask, and the
+            # first block's q/k/v inputs
+            emb = sbh * 4 + stats + (sbh * mk_emb if t.emb_dropout > 0 else 0) + read(sbh, 3)
+            block = attn + mask + sbh * 4 + stats  # attention, residual add, its norm
+            if cross:
+                block += read(sbh, 1) + 2 * sbh * p + 2 * b * cross * h * p + b * heads * s * 4
+                block += mask + sbh * 4 + stats
+            block += read(sbh, 1) + mlp + mask + sbh * 4 + stats
+            # each block's last norm output is the next block's q/k/v input (the last one's
+            # is the caller's)
+            body = layers * block + (layers - 1) * read(sbh, 3)
+            one = block + read(sbh, 3)
+        else:
+            # the embedding sum (the first norm's input) and its dropout mask
+            emb = sbh * 4 + (sbh * mk_emb if t.emb_dropout > 0 else 0)
+            block = stats + read(sbh, 3) + attn + mask + sbh * 4
+            if cross:
+                block += stats + read(sbh, 1) + 2 * sbh * p + 2 * b * cross * h * p
+                block += b * heads * s * 4 + mask + sbh * 4
+            block += stats + read(sbh, 1) + mlp + mask + sbh * 4
+            body = layers * block + (stats if m.final_norm else 0)
+            one = block
+        return emb + body, one
+
+    ids = (b * n * 8 if tokens_in else 0) + b * nd * 8  # the source and target token ids
+    if m.positional == "learned":
+        # position ids: the encoder's expanded to the batch, the decoder's one row (BART)
+        ids += b * n * 8 + nd * 8
+    enc, enc_block = stack(n, m.layers, m.head_count, m.ffn_dim, 0)
+    L_d = m.decoder_layers or 0
+    dec, _ = stack(nd, L_d, decoder_heads(m), decoder_ffn(m), n)
+    enc_out = b * n * h * 4  # held by the model output
+    if lowp:
+        enc_out += L_d * 2 * b * n * h * p  # each decoder layer's k_proj and v_proj copies
+    head_in = read(b * nd * h, 1)
+    acts = ids + enc + dec + enc_out + head_in
+    if lowp:
+        acts += 2 * _matmul_weights(spec)  # autocast's cached 16-bit weight copies
+
+    one = cuda_alloc_size(4) if target.cuda else 4
+    sbd = b * nd
+    fp32_logits = logits_bias(m) or not lowp
+    pl = 4 if fp32_logits else p
+    ce = cross_entropy_bytes(sbd, V, pl, not fp32_logits, targets=False, scalar=one)
+    fwd_peak = 0
+    if logits_bias(m):
+        # the head's output and its sum with the bias, both alive for the add
+        fwd_peak = acts + sbd * V * (p + 4)
+    if ce.forward_transient:
+        fwd_peak = max(fwd_peak, acts + ce.end + ce.forward_transient)
+    head_grad = V * h * 4
+    # the head's backward: its weight gradient, its input's gradient and the logits' gradient
+    # (under BART's bias, the 16-bit head output's), beside the held logits
+    extra = head_grad + 2 * sbd * h * 4 + sbd * V * p + ce.held
+    # late backward: the encoder's first block with its embedding stage, every later
+    # parameter's gradient (the shared token table's is in flight since the head's backward)
+    sbe = b * n * h
+    late = ids + (enc - (m.layers - 1) * enc_block) + enc_out + 3 * sbe * 4 + ce.held
+    late_missing = 4 * _first_block_params(spec)
+    return ForwardSaved(
+        acts,
+        0,
+        ce.end,
+        backward_extra=extra,
+        loss_backward=ce.backward,
+        held_through_backward=ce.held,
+        end_backward=2 * head_grad if m.tied_embeddings else 0,
+        late_activations=late,
+        late_missing_grads=late_missing,
+        forward_peak=fwd_peak,
+        formula="activations.encoder_decoder",
+    )
+
+
+def _matmul_weights(spec: Spec) -> int:
+    """Elements of every matmul weight (2-D parameter but the token and position tables) and
+    of the head (tied: the token table, which it multiplies): autocast keeps a 16-bit copy of
+    each."""
+    m = spec.model
+    h, V = m.d_model, m.vocab or DEFAULT_VOCAB
+    enc = sum(prod(s) for s in stack_shapes(m, decoder=False) if len(s) == 2)
+    dec = sum(prod(s) for s in stack_shapes(m, decoder=True) if len(s) == 2)
+    if m.relative_buckets:  # the bias tables are looked up, not multiplied
+        enc -= m.relative_buckets * m.head_count
+        dec -= m.relative_buckets * decoder_heads(m)
+    return enc + dec + V * h
+
+
+def _first_block_params(spec: Spec) -> int:
+    """Parameters whose gradients come last: the encoder's first block, its position table and
+    embedding norm."""
+    m = spec.model
+    one = stack_shapes(m.model_copy(update={"layers": 1}), decoder=False)
+    out = sum(prod(s) for s in one)
+    if m.positional == "learned":
+        out += EncoderDecoder._rows(spec, decoder=False) * m.d_model
+    if m.embed_norm:
+        out += sum(prod(s) for s in norm_shapes(m, m.d_model))
+    return out
+
+
 @register
 class EncoderDecoder(Family):
     name = "encoder-decoder"
@@ -216,17 +441,12 @@ class EncoderDecoder(Family):
         return (target_len(spec, n) if decoder else n) + m.position_offset
 
     def not_modelled(self, spec: Spec) -> dict[str, NotModelled]:
-        measure = (
-            "measure it: `archcheck probe SPEC --device fake` (or `check --probe`) runs a "
-            "training step of the model itself (the transformers class for a config.json)"
-        )
-        return {
-            "memory": NotModelled(
-                "the training-peak formula does not model encoder-decoders yet (two stacks, "
-                "cross-attention, the decoder's own length)",
-                ("model", "family"),
-                measure,
-            ),
+        """The KV cache always; the training peak where `encdec_activations` refuses the spec
+        on its own target (T5's attention, Whisper's front end, checkpointing, the math
+        kernel). Another target's refusal is raised when the peak is asked for there."""
+        from ..runtime import target_for
+
+        out: dict[str, NotModelled] = {
             "kv_cache": NotModelled(
                 "the KV cache of an encoder-decoder (the decoder's self-attention cache and "
                 "the cross-attention keys and values of every source position) is not modelled",
@@ -235,9 +455,17 @@ class EncoderDecoder(Family):
                 " around model.generate)",
             ),
         }
+        if (why := _refusal(spec, target_for(spec))) is not None:
+            out["memory"] = why
+        return out
+
+    def buffer_bytes(self, spec: Spec) -> int:
+        """BART's final_logits_bias, (1, vocab) fp32."""
+        m = spec.model
+        return (m.vocab or DEFAULT_VOCAB) * 4 if logits_bias(m) else 0
 
     def forward_saved(self, spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
-        raise self.not_modelled(spec)["memory"]
+        return encdec_activations(spec, n, batch, target)
 
     def flops(self, spec: Spec, n: int, batch: int, convention: str = "archcheck") -> Flops:
         from ..formulas.flops import Flops
