@@ -5,7 +5,7 @@ from the same config (and, for published configs, counts by hand in test_hf_publ
 forward FLOPs are `torch.utils.flop_counter.FlopCounterMode` around the class's own forward
 (eager attention: the counter has no formula for CPU's fused SDPA kernel); the fake-tensor
 probe of the class is compared with a real CPU training step of the same class. Where the
-training-peak formula does not model a class (T5's attention, Whisper's front end) it must
+training-peak formula does not model a class (T5's attention) it must
 refuse by name, the key and what to do (ARC307), never a number.
 """
 
@@ -113,7 +113,23 @@ def test_fake_probe_of_the_class_equals_a_cpu_step(name: str, tmp_path: Path) ->
     assert fake.peak_bytes is not None and fake.peak_bytes == cpu.peak_bytes
 
 
-@pytest.mark.parametrize("name", ["t5", "whisper"])
+def test_frozen_encoder_positions_hold_no_gradient_nor_optimizer_state(tmp_path: Path) -> None:
+    """Whisper's encoder freezes its position table (requires_grad False): the gradients and
+    AdamW's state (two fp32 moments per element, one step counter per tensor) of the class's
+    trainable parameters, counted on the class itself."""
+    from pytest_archcheck.formulas.peak import train_memory
+
+    spec = _spec("whisper", tmp_path)
+    model = _real(SMALL["whisper"], "sdpa")
+    trainable = [q for q in model.parameters() if q.requires_grad]
+    assert len(trainable) < len(list(model.parameters()))  # the frozen table exists
+    elements = sum(q.numel() for q in trainable)
+    mem = train_memory(spec, 64, 2, device="cpu")
+    assert mem.optimizer == 8 * elements + 4 * len(trainable)
+    assert mem.phase != "optimizer" or mem.grads == 4 * elements
+
+
+@pytest.mark.parametrize("name", ["t5"])
 def test_estimate_refuses_the_training_peak_by_name(name: str, tmp_path: Path) -> None:
     from pytest_archcheck.estimate import estimate
 

@@ -9,7 +9,7 @@ that config (MoE classes: the reference, their routing cannot run on fake tensor
 within 2 %; classes whose attention is their own (GPT-J, BLOOM, MPT) are refused by name and
 still measured by the probe. The encoder-decoders (T5, mT5, BART, Whisper: both stacks at 2
 layers, 64 source and 64 target positions) run through the same probe and meet the same 2 %
-where the formula models them (BART, activations.encoder_decoder); the others (#13:
+where the formula models them (BART, Whisper: activations.encoder_decoder); the others (#13:
 SEQ2SEQ_REFUSED) must be refused by name (ARC307's NotModelled at the key). Probe figures at
 this cut (bytes, fp32 CPU / bf16 CPU / bf16
 CUDA): T5 d64 8,467,652 / 7,036,612 / 73,713,152, d256 48,551,620 / 49,130,180 / 121,140,224;
@@ -47,7 +47,6 @@ SEQ2SEQ_N = 64
 SEQ2SEQ_REFUSED: dict[str, tuple[str, str]] = {
     "t5": ("model", "relative_buckets"),
     "mt5": ("model", "relative_buckets"),
-    "whisper": ("model", "stem_strides"),
 }
 
 

@@ -783,7 +783,6 @@ SEQ2SEQ: dict[str, str] = {
 PEAK_REFUSED: dict[str, str] = {
     "t5": "model.relative_buckets",
     "mt5": "model.relative_buckets",
-    "whisper": "model.stem_strides",
 }
 # model types whose family unit has no reference module: the probe
 # measures the transformers class itself (probe/hf_class.py)
@@ -1073,7 +1072,8 @@ def supported_architectures_page() -> str:
         'decoder tokens per sample, default n); ViT is `family = "transformer"` with',
         '`input = "image"` (`patch`, `image_size`, `in_channels`, `class_token`). Their',
         "parameters and FLOPs are exact (FLOPs checked against `torch.utils.flop_counter` on",
-        "the transformers class). The training peak of BART (`activations.encoder_decoder`:",
+        "the transformers class). The training peak of BART and Whisper",
+        "(`activations.encoder_decoder`:",
         "both stacks, the cross-attention's keys and values over the source, the encoder",
         "output the model output holds, the logits over the decoder's tokens) and of ViT",
         "(`activations.vit`) agrees with the fake probe of the class within 2 % (the small-width",

@@ -227,6 +227,12 @@ class Family:
         """Bytes of persistent buffers (BatchNorm statistics, ...) the model keeps."""
         return 0
 
+    def frozen_shapes(self, spec: Spec) -> list[Shape]:
+        """Parameter tensors (among `param_shapes`) that never get a gradient: the model sets
+        requires_grad False on them (Whisper's sinusoidal encoder positions). They hold
+        weights but no gradient, no optimizer state, and the optimizer step skips them."""
+        return []
+
     def forward_saved(self, spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
         """Bytes a training forward at (batch, n) keeps for backward on `target`."""
         raise NotImplementedError

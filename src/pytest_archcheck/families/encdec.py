@@ -27,17 +27,20 @@ Sequence lengths: the encoder runs at n (`[train] seq_len`, `[budget] max_n`); t
 reads n · prod(stem_strides) feature frames for n encoder positions.
 
 Training peak (`activations.encoder_decoder`, `encdec_activations`): both stacks' saved
-tensors as transformers' BART keeps them, the encoder output the model output holds (and its
-16-bit casts in every decoder layer's k/v projections under autocast), the loss over the
-decoder's vocabulary at target_len tokens; against the fake probe of BartForConditionalGeneration
-(tests/adapters/test_hf_small_widths.py: d 64 and 256, fp32/bf16 CPU, bf16 CUDA) within 0.3 %.
+tensors as transformers' BART and Whisper keep them (post-norm and pre-norm blocks), the
+encoder output the model output holds (and its 16-bit casts in every decoder layer's k/v
+projections under autocast), Whisper's convolutional front end, the causal mask its decoder
+saves and its out_proj input copies, the loss over the decoder's vocabulary at target_len
+tokens. Whisper's encoder position table is frozen (`frozen_shapes`: no gradient, no optimizer
+state). Against the fake probe of BartForConditionalGeneration and
+WhisperForConditionalGeneration (tests/adapters/test_hf_small_widths.py: d 64 and 256,
+fp32/bf16 CPU, bf16 CUDA): to the byte but BART bf16 CPU d 256 (+0.21 %).
 
 Not modelled (refused, `NotModelled` naming the key, never guessed): the training peak of T5
-(its own eager attention with relative position bias: `relative_buckets`) and of Whisper (the
-convolutional front end: `stem_strides`), checkpointing, the math SDPA kernel (attention
-dropout on the CPU), and the inference latency / KV cache. `archcheck probe` measures the
-peak on the transformers class itself (`probe/hf_class.py`), so a budget still gets a real
-number.
+(its own eager attention with relative position bias: `relative_buckets`), checkpointing,
+the math SDPA kernel (attention dropout on the CPU), and the inference latency / KV cache.
+`archcheck probe` measures the peak on the transformers class itself (`probe/hf_class.py`),
+so a budget still gets a real number.
 """
 
 from __future__ import annotations
@@ -197,13 +200,6 @@ def _refusal(spec: Spec, target: Target) -> NotModelled | None:
             ("model", "relative_buckets"),
             probe,
         )
-    if m.stem_strides:
-        return NotModelled(
-            "the training peak of an encoder-decoder with a convolutional front end (Whisper) "
-            "is not modelled",
-            ("model", "stem_strides"),
-            probe,
-        )
     if m.norm != "layernorm" or m.mlp not in ("gelu", "relu") or m.head_size is not None:
         return NotModelled(
             "the encoder-decoder training-peak formula models LayerNorm blocks with a GELU or "
@@ -251,7 +247,12 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     output holds it as encoder_last_hidden_state) and, under autocast, each decoder layer's
     k_proj and v_proj save their own 16-bit copy of it. Under autocast the 16-bit copies of
     every matmul weight (the tied head too) are saved. BART's final_logits_bias makes the
-    logits fp32 whatever the dtype (the loss's float() copies nothing then)."""
+    logits fp32 whatever the dtype (the loss's float() copies nothing then).
+
+    Whisper (pre-norm, a final norm per stack): its front end (`_stem_saved`); q, k and v made
+    contiguous per head, so out_proj saves a copy of the attention output (sbh·p more per
+    attention); its decoder's self-attention saves a float causal mask b·n_d²·p per layer
+    (transformers builds a boolean mask there, not is_causal)."""
     from ..runtime import Precision
     from ..runtime.cuda import cuda_alloc_size
     from ._base import cross_entropy_bytes
@@ -269,6 +270,15 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     mk_emb = 1 if target.cuda else 4  # the embedding dropout reads an fp32 tensor
     post = m.norm_placement == "post"
     tokens_in = not m.stem_strides
+    # Whisper's attention (the front end's model) makes q, k and v contiguous per head, so the
+    # fused kernel's output, laid out like q, is too, and transpose(1, 2).contiguous() copies
+    # it for out_proj (the fake probe emulating CUDA runs the same kernel layouts); BART's q
+    # is a view of its projection, so the output's transpose is contiguous already
+    out_copy = bool(m.stem_strides)
+    # Whisper's decoder builds a boolean causal mask (no is_causal: it passes position ids)
+    # of (b, 1, n_d, n_d); every self-attention call converts it into a float mask of q's
+    # dtype (where(mask, 0, -inf)) and saves that
+    causal_mask = b * target_len(spec, n) ** 2 * p if m.stem_strides else 0
 
     def read(sbh: int, linears: int) -> int:
         """An fp32 tensor read by `linears` Linears: saved once in fp32; under autocast each
@@ -283,6 +293,8 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
         stats = 2 * sb * 4
         mask = sbh * mk if drop else 0
         attn = 4 * sbh * p + b * heads * s * 4  # q, k, v, output; log-sum-exp
+        if out_copy:
+            attn += sbh * p
         mlp = act_saved(m) * sb * f * p
         if post:
             # embedding sum (the norm's input), its statistics, the dropout mask, and the
@@ -290,7 +302,8 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
             emb = sbh * 4 + stats + (sbh * mk_emb if t.emb_dropout > 0 else 0) + read(sbh, 3)
             block = attn + mask + sbh * 4 + stats  # attention, residual add, its norm
             if cross:
-                block += read(sbh, 1) + 2 * sbh * p + 2 * b * cross * h * p + b * heads * s * 4
+                block += read(sbh, 1) + (3 if out_copy else 2) * sbh * p
+                block += 2 * b * cross * h * p + b * heads * s * 4
                 block += mask + sbh * 4 + stats
             block += read(sbh, 1) + mlp + mask + sbh * 4 + stats
             # each block's last norm output is the next block's q/k/v input (the last one's
@@ -302,17 +315,24 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
             emb = sbh * 4 + (sbh * mk_emb if t.emb_dropout > 0 else 0)
             block = stats + read(sbh, 3) + attn + mask + sbh * 4
             if cross:
-                block += stats + read(sbh, 1) + 2 * sbh * p + 2 * b * cross * h * p
-                block += b * heads * s * 4 + mask + sbh * 4
+                block += causal_mask
+                block += stats + read(sbh, 1) + (3 if out_copy else 2) * sbh * p
+                block += 2 * b * cross * h * p + b * heads * s * 4 + mask + sbh * 4
             block += stats + read(sbh, 1) + mlp + mask + sbh * 4
             body = layers * block + (stats if m.final_norm else 0)
             one = block
         return emb + body, one
 
     ids = (b * n * 8 if tokens_in else 0) + b * nd * 8  # the source and target token ids
-    if m.positional == "learned":
+    if m.positional == "learned" and tokens_in:
         # position ids: the encoder's expanded to the batch, the decoder's one row (BART)
         ids += b * n * 8 + nd * 8
+    elif m.positional == "learned":
+        # Whisper: the encoder adds its table's first n rows (a slice, no ids); the decoder
+        # looks its positions up by ids of the batch's shape
+        ids += b * nd * 8
+    if m.stem_strides:
+        ids += _stem_saved(spec, n, b, p, lowp)
     enc, enc_block = stack(n, m.layers, m.head_count, m.ffn_dim, 0)
     L_d = m.decoder_layers or 0
     dec, _ = stack(nd, L_d, decoder_heads(m), decoder_ffn(m), n)
@@ -359,6 +379,22 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     )
 
 
+def _stem_saved(spec: Spec, n: int, b: int, p: int, lowp: bool) -> int:
+    """The convolutional front end (Whisper: conv1, GELU, conv2 (stride 2), GELU): the input
+    features (b·C·n·stride) the first convolution saves (under autocast its own 16-bit copy:
+    the fp32 features, which the loop does not hold, die), each convolution's output (saved by its GELU) and each
+    GELU's output but the last (saved by the next convolution); the last GELU's output plus
+    the positions is the encoder's first residual (the stack counts it)."""
+    m = spec.model
+    h, length = m.d_model, n * stem_stride(m)
+    c = m.in_channels or h
+    out = b * c * length * p
+    for i, s in enumerate(m.stem_strides or []):
+        length //= s
+        out += b * h * length * p * (2 if i + 1 < len(m.stem_strides or []) else 1)
+    return out
+
+
 def _matmul_weights(spec: Spec) -> int:
     """Elements of every matmul weight (2-D parameter but the token and position tables) and
     of the head (tied: the token table, which it multiplies): autocast keeps a 16-bit copy of
@@ -370,7 +406,11 @@ def _matmul_weights(spec: Spec) -> int:
     if m.relative_buckets:  # the bias tables are looked up, not multiplied
         enc -= m.relative_buckets * m.head_count
         dec -= m.relative_buckets * decoder_heads(m)
-    return enc + dec + V * h
+    stem, c = 0, m.in_channels or h  # the convolutions' weights are cast too
+    for _ in m.stem_strides or []:
+        stem += h * c * STEM_KERNEL
+        c = h
+    return enc + dec + V * h + stem
 
 
 def _first_block_params(spec: Spec) -> int:
@@ -383,6 +423,10 @@ def _first_block_params(spec: Spec) -> int:
         out += EncoderDecoder._rows(spec, decoder=False) * m.d_model
     if m.embed_norm:
         out += sum(prod(s) for s in norm_shapes(m, m.d_model))
+    c = m.in_channels or m.d_model
+    for _ in m.stem_strides or []:  # the front end's convolutions and biases
+        out += m.d_model * (c * STEM_KERNEL + 1)
+        c = m.d_model
     return out
 
 
@@ -463,6 +507,14 @@ class EncoderDecoder(Family):
         """BART's final_logits_bias, (1, vocab) fp32."""
         m = spec.model
         return (m.vocab or DEFAULT_VOCAB) * 4 if logits_bias(m) else 0
+
+    def frozen_shapes(self, spec: Spec) -> list[Shape]:
+        """Whisper's encoder positions: a sinusoidal table the encoder freezes
+        (embed_positions.requires_grad_(False)), a parameter without gradient."""
+        m = spec.model
+        if m.stem_strides and m.positional == "learned":
+            return [(self._rows(spec, decoder=False), m.d_model)]
+        return []
 
     def forward_saved(self, spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
         return encdec_activations(spec, n, batch, target)
