@@ -129,14 +129,19 @@ def test_frozen_encoder_positions_hold_no_gradient_nor_optimizer_state(tmp_path:
     assert mem.phase != "optimizer" or mem.grads == 4 * elements
 
 
-@pytest.mark.parametrize("name", ["t5"])
+@pytest.mark.parametrize("name", ["t5", "whisper"])
 def test_estimate_refuses_the_training_peak_by_name(name: str, tmp_path: Path) -> None:
+    """Checkpointing an encoder-decoder is not modelled: the peak is refused at the key."""
     from pytest_archcheck.estimate import estimate
 
-    out = estimate(_spec(name, tmp_path)).to_json()
+    (tmp_path / "config.json").write_text(json.dumps(SMALL[name], indent=2))
+    text = '[model]\nextends = "config.json"\n[train]\ncheckpointing = true\n'
+    loaded = load_spec_file(text, str(tmp_path / "m.archcheck.toml"), root=tmp_path)
+    assert loaded.spec is not None, findings_of(loaded)
+    out = estimate(loaded.spec).to_json()
     assert out["memory"] is None and out["n_max"] is None and out["sensitivity"] == []
     refused = out["not_modelled"]["memory"]
-    assert "archcheck probe" in refused["fix"]
+    assert "archcheck probe" in refused["fix"] and "checkpointing" in refused["message"]
     assert out["params"] == real_params(SMALL[name])
     # the documented JSON schema of `estimate`, closed: every printed field is documented
     jsonschema = pytest.importorskip("jsonschema")
@@ -184,7 +189,9 @@ def _check(tmp_path: Path, budget: str, *args: str) -> list[tuple[str, int, str]
 
     (tmp_path / "config.json").write_text(json.dumps(SMALL["t5"], indent=2))
     spec = tmp_path / "t5.archcheck.toml"
-    spec.write_text(f'[model]\nextends = "config.json"\n[train]\nseq_len = 32\n{budget}')
+    spec.write_text(
+        f'[model]\nextends = "config.json"\n[train]\nseq_len = 32\ncheckpointing = true\n{budget}'
+    )
     run = subprocess.run(
         [sys.executable, "-m", "pytest_archcheck", "check", str(spec), "--format", "json",
          "--no-cache", *args],
@@ -197,8 +204,8 @@ def _check(tmp_path: Path, budget: str, *args: str) -> list[tuple[str, int, str]
 
 def test_arc307_when_a_budget_needs_the_unmodelled_peak(tmp_path: Path) -> None:
     found = _check(tmp_path, '[budget]\nmemory = "1 GiB"\nmax_n = 32\n')
-    assert [(c, line) for c, line, _ in found] == [("ARC307", 6)]
-    assert "T5's attention" in found[0][2] and "is not modelled" in found[0][2]
+    assert [(c, line) for c, line, _ in found] == [("ARC307", 7)]  # the memory budget
+    assert "checkpointing of an encoder-decoder is not modelled" in found[0][2]
 
 
 def test_no_arc307_without_a_budget_that_needs_it(tmp_path: Path) -> None:

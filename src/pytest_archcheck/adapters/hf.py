@@ -780,10 +780,7 @@ SEQ2SEQ: dict[str, str] = {
 }
 # encoder-decoders whose training peak the formula refuses (families/encdec.py _refusal),
 # and the key the refusal names: the table of docs/supported-architectures.md
-PEAK_REFUSED: dict[str, str] = {
-    "t5": "model.relative_buckets",
-    "mt5": "model.relative_buckets",
-}
+PEAK_REFUSED: dict[str, str] = {}
 # model types whose family unit has no reference module: the probe
 # measures the transformers class itself (probe/hf_class.py)
 REAL_CLASS_ONLY: frozenset[str] = frozenset({*SEQ2SEQ, "vit"})
@@ -1072,13 +1069,15 @@ def supported_architectures_page() -> str:
         'decoder tokens per sample, default n); ViT is `family = "transformer"` with',
         '`input = "image"` (`patch`, `image_size`, `in_channels`, `class_token`). Their',
         "parameters and FLOPs are exact (FLOPs checked against `torch.utils.flop_counter` on",
-        "the transformers class). The training peak of BART and Whisper",
+        "the transformers class). The training peak of T5, mT5, BART and Whisper",
         "(`activations.encoder_decoder`:",
         "both stacks, the cross-attention's keys and values over the source, the encoder",
         "output the model output holds, the logits over the decoder's tokens) and of ViT",
         "(`activations.vit`) agrees with the fake probe of the class within 2 % (the small-width",
-        "cases above). Where it is not modelled (the table's peak column; an encoder-decoder's",
-        "KV cache) `estimate` prints the refusal, a budget that needs it is ARC307, and",
+        "cases above). Where it is not modelled (an encoder-decoder with checkpointing, BART",
+        "or Whisper with attention dropout on the CPU, where the math SDPA kernel runs; an",
+        "encoder-decoder's KV cache) `estimate` prints the refusal naming the key, a budget",
+        "that needs it is ARC307, and",
         "`check --probe` measures the transformers class itself (weights never initialised on",
         "fake tensors), which then checks the budget (ARC101, ARC102 by probes alone). They",
         "have no reference module: without a config.json and transformers, set",

@@ -27,20 +27,20 @@ Sequence lengths: the encoder runs at n (`[train] seq_len`, `[budget] max_n`); t
 reads n · prod(stem_strides) feature frames for n encoder positions.
 
 Training peak (`activations.encoder_decoder`, `encdec_activations`): both stacks' saved
-tensors as transformers' BART and Whisper keep them (post-norm and pre-norm blocks), the
-encoder output the model output holds (and its 16-bit casts in every decoder layer's k/v
-projections under autocast), Whisper's convolutional front end, the causal mask its decoder
-saves and its out_proj input copies, the loss over the decoder's vocabulary at target_len
-tokens. Whisper's encoder position table is frozen (`frozen_shapes`: no gradient, no optimizer
-state). Against the fake probe of BartForConditionalGeneration and
-WhisperForConditionalGeneration (tests/adapters/test_hf_small_widths.py: d 64 and 256,
-fp32/bf16 CPU, bf16 CUDA): to the byte but BART bf16 CPU d 256 (+0.21 %).
+tensors as transformers' T5, BART and Whisper keep them (post-norm and pre-norm blocks; T5's
+own attention and T5LayerNorm), the encoder output the model output holds (and its 16-bit
+casts in every decoder layer's k/v projections under autocast), Whisper's convolutional front
+end, the causal mask its decoder saves and its out_proj input copies, the loss over the
+decoder's vocabulary at target_len tokens. Whisper's encoder position table is frozen
+(`frozen_shapes`: no gradient, no optimizer state). Against the fake probe of the classes
+(tests/adapters/test_hf_small_widths.py: d 64 and 256, fp32/bf16 CPU, bf16 CUDA): to the byte
+at d 64; at d 256, where the peak falls in backward, T5 +0.05 / +0.34 %, mT5 +0.04 / -0.16 %,
+BART bf16 CPU +0.21 % (fp32 / bf16 CPU), the rest to the byte.
 
-Not modelled (refused, `NotModelled` naming the key, never guessed): the training peak of T5
-(its own eager attention with relative position bias: `relative_buckets`), checkpointing,
-the math SDPA kernel (attention dropout on the CPU), and the inference latency / KV cache.
-`archcheck probe` measures the peak on the transformers class itself (`probe/hf_class.py`),
-so a budget still gets a real number.
+Not modelled (refused, `NotModelled` naming the key, never guessed): checkpointing, the math
+SDPA kernel of BART and Whisper (attention dropout on the CPU), T5 blocks other than ReLU,
+GELU or gated-GELU, and the inference latency / KV cache. `archcheck probe` measures the peak
+on the transformers class itself (`probe/hf_class.py`), so a budget still gets a real number.
 """
 
 from __future__ import annotations
@@ -52,7 +52,14 @@ from typing import TYPE_CHECKING, Any
 from ..formulas.registry import formula
 from . import Family, ForwardSaved, Problem, Shape, register
 from ._base import DEFAULT_VOCAB, NotModelled
-from .transformer import ABSURD_PARAMS, bias_parts, matmul_mlp, mlp_shapes, norm_shapes
+from .transformer import (
+    ABSURD_PARAMS,
+    ACT_SAVED,
+    bias_parts,
+    gated,
+    matmul_mlp,
+    norm_shapes,
+)
 
 if TYPE_CHECKING:
     from ..formulas.flops import Flops
@@ -108,6 +115,21 @@ def _attention_shapes(m: ModelTable, inner: int, parts: frozenset[str]) -> list[
     return out
 
 
+def _mlp_shapes(m: ModelTable, parts: frozenset[str], f: int) -> list[Shape]:
+    """One MLP as the classes hold it: wi (fc1), or a gated one's wi_0 and wi_1 apart (T5
+    v1.1, mT5), then wo (fc2), with their biases."""
+    h = m.d_model
+    out: list[Shape] = []
+    for _ in range(2 if gated(m) else 1):
+        out.append((f, h))
+        if "mlp" in parts:
+            out.append((f,))
+    out.append((h, f))
+    if "mlp" in parts:
+        out.append((h,))
+    return out
+
+
 def stack_shapes(m: ModelTable, decoder: bool) -> list[Shape]:
     """One stack's blocks (and its relative-bias table), in the classes' order."""
     parts, norm = bias_parts(m), norm_shapes(m, m.d_model)
@@ -122,7 +144,7 @@ def stack_shapes(m: ModelTable, decoder: bool) -> list[Shape]:
         out += norm
         if decoder:
             out += _attention_shapes(m, inner, parts) + norm
-        out += mlp_shapes(m, parts, f) + norm
+        out += _mlp_shapes(m, parts, f) + norm
     return out
 
 
@@ -193,17 +215,20 @@ def _refusal(spec: Spec, target: Target) -> NotModelled | None:
         "measure it: `archcheck probe SPEC --device fake` (or `check --probe`) runs a training "
         "step of the model itself (the transformers class for a config.json)"
     )
-    if m.positional == "relative" or m.relative_buckets:
+    t5 = m.positional == "relative"
+    if t5 and (m.norm != "rmsnorm" or m.mlp not in ("relu", "gelu", "geglu") or m.activation):
         return NotModelled(
-            "T5's attention (the class's own matmul-softmax-matmul, fp32 scores, relative "
-            "position bias, int64 bucket indices) is not modelled by the training-peak formula",
-            ("model", "relative_buckets"),
+            "the training-peak formula models T5's blocks (T5LayerNorm, a ReLU or GELU MLP, or "
+            "gated-GELU's gelu_new) only",
+            ("model", "mlp" if m.norm == "rmsnorm" else "norm"),
             probe,
         )
-    if m.norm != "layernorm" or m.mlp not in ("gelu", "relu") or m.head_size is not None:
+    if not t5 and (
+        m.norm != "layernorm" or m.mlp not in ("gelu", "relu") or m.head_size is not None
+    ):
         return NotModelled(
             "the encoder-decoder training-peak formula models LayerNorm blocks with a GELU or "
-            "ReLU MLP and q/k/v of d_model (BART, Whisper)",
+            "ReLU MLP and q/k/v of d_model (BART, Whisper) and T5's blocks",
             ("model", "norm" if m.norm != "layernorm" else "mlp"),
             probe,
         )
@@ -213,7 +238,7 @@ def _refusal(spec: Spec, target: Target) -> NotModelled | None:
             ("train", "checkpointing"),
             probe,
         )
-    if attention_kernel(spec, target) == "math":
+    if not t5 and attention_kernel(spec, target) == "math":
         return NotModelled(
             f"on {target.label} the attention runs the math SDPA kernel (attention dropout, or "
             "asked for), whose s² probabilities the encoder-decoder formula does not model",
@@ -227,8 +252,8 @@ def _refusal(spec: Spec, target: Target) -> NotModelled | None:
     "activations.encoder_decoder",
     "L_e*(attn(n) + mlp(n) + 2 norms + 2*b*n*h*4) + L_d*(attn(n_d) + cross(n_d, n) + mlp(n_d)"
     " + 3 norms + 3*b*n_d*h*4) + b*n*h*4 (+ 2*L_d*b*n*h*p autocast k/v casts) + logits + loss",
-    "Korthikanti et al. 2022 per block, two stacks; measured on transformers' BART "
-    "(benchmarks/encdec_saved.py)",
+    "Korthikanti et al. 2022 per block, two stacks; measured on transformers' T5, BART and "
+    "Whisper (benchmarks/encdec_saved.py)",
 )
 def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
     """Bytes an encoder-decoder's training forward keeps for backward, and the moments of its
@@ -252,7 +277,13 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     Whisper (pre-norm, a final norm per stack): its front end (`_stem_saved`); q, k and v made
     contiguous per head, so out_proj saves a copy of the attention output (sbh·p more per
     attention); its decoder's self-attention saves a float causal mask b·n_d²·p per layer
-    (transformers builds a boolean mask there, not is_causal)."""
+    (transformers builds a boolean mask there, not is_causal).
+
+    T5 (pre-norm, T5LayerNorm: rsqrt and x·rsqrt on every target, no biases, q/k/v of
+    heads·d_kv): its attention computes the scores itself (`attention` below: copies of q,
+    k^T and v, fp32 softmax output, dropout mask and dropped probabilities, s² each), the
+    relative-position buckets (int64, n² and n_d²), dropout inside the MLP and after each
+    stack's final norm; gated-GELU (mT5) is gelu_new's decomposed form (ACT_SAVED)."""
     from ..runtime import Precision
     from ..runtime.cuda import cuda_alloc_size
     from ._base import cross_entropy_bytes
@@ -285,27 +316,68 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
         Linear saves its own 16-bit copy (and the fp32 tensor dies)."""
         return linears * sbh * p if lowp else sbh * 4
 
+    t5 = m.positional == "relative"  # T5's own attention (no SDPA) and T5LayerNorm
+    adrop = t.attn_dropout > 0
+
+    def attention(sq: int, sk: int, heads: int) -> int:
+        """Saved bytes of one attention over sq queries and sk keys (b·sq·i·p = one q)."""
+        i = inner_width(m, heads)
+        if not t5:
+            # the fused kernel: q, k, v (the projections' outputs or Whisper's contiguous
+            # copies), its output and the fp32 log-sum-exp (Whisper: + out_proj's input copy)
+            out = 2 * b * sq * i * p + 2 * b * sk * i * p + b * heads * sq * 4
+            return out + (b * sq * i * p if out_copy else 0)
+        # T5Attention: matmul(q, k^T) and matmul(probs, v) save contiguous copies of q, k^T
+        # and v (views across heads of the projections), the fp32 softmax output
+        # (softmax(scores.float())), then type_as(scores) and dropout: its mask and the
+        # dropped probabilities (of p bytes; without dropout, under autocast, the type_as
+        # copy), and o saves the transposed output's contiguous copy
+        probs = b * heads * sq * sk
+        out = 2 * b * sq * i * p + 2 * b * sk * i * p + probs * 4
+        if adrop:
+            out += probs * (mk + p)
+        elif lowp:
+            out += probs * p
+        return out
+
+    def mlp(sb: int, f: int) -> int:
+        """Saved bytes of one MLP of width f over sb tokens."""
+        sbf = sb * f * p
+        if not t5:
+            return act_saved(m) * sbf
+        # T5DenseActDense / T5DenseGatedActDense: the activation's saved tensors (ReLU its
+        # output, GELU its input; gated: gelu_new's input and three intermediates, and the
+        # product's two operands), the dropout's mask, and wo's input: the dropped hidden
+        # (under autocast: .to(wo.weight.dtype) makes it fp32, wo saves its 16-bit cast);
+        # without dropout in fp32 ReLU's output is wo's input itself
+        core = (ACT_SAVED["gelu_new"] - 1 + 2) * sbf if gated(m) else sbf
+        if drop:
+            core += sb * f * mk + sbf
+        elif lowp or m.mlp != "relu":
+            core += sbf
+        return core
+
+    ups = 2 if gated(m) else 1  # Linears reading the MLP's input (gated: wi_0 and wi_1)
+
     def stack(s: int, layers: int, heads: int, f: int, cross: int) -> tuple[int, int]:
         """(saved bytes of a stack's embedding stage and blocks, of one block) at s positions;
         cross: the encoder length its cross-attention reads (0: none). The stack's last norm
         output (the encoder output, the head's input) is left to the caller."""
         sb, sbh = b * s, b * s * h
-        stats = 2 * sb * 4
+        # LayerNorm: mean and rstd; T5LayerNorm (decomposed, on every target): rsqrt and
+        # x·rsqrt (fp32; its input, the residual, is counted where it is made)
+        stats = sb * 4 + sbh * 4 if t5 else 2 * sb * 4
         mask = sbh * mk if drop else 0
-        attn = 4 * sbh * p + b * heads * s * 4  # q, k, v, output; log-sum-exp
-        if out_copy:
-            attn += sbh * p
-        mlp = act_saved(m) * sb * f * p
+        attn = attention(s, s, heads)
+        ff = mlp(sb, f)
         if post:
             # embedding sum (the norm's input), its statistics, the dropout mask, and the
             # first block's q/k/v inputs
             emb = sbh * 4 + stats + (sbh * mk_emb if t.emb_dropout > 0 else 0) + read(sbh, 3)
             block = attn + mask + sbh * 4 + stats  # attention, residual add, its norm
             if cross:
-                block += read(sbh, 1) + (3 if out_copy else 2) * sbh * p
-                block += 2 * b * cross * h * p + b * heads * s * 4
-                block += mask + sbh * 4 + stats
-            block += read(sbh, 1) + mlp + mask + sbh * 4 + stats
+                block += read(sbh, 1) + attention(s, cross, heads) + mask + sbh * 4 + stats
+            block += read(sbh, ups) + ff + mask + sbh * 4 + stats
             # each block's last norm output is the next block's q/k/v input (the last one's
             # is the caller's)
             body = layers * block + (layers - 1) * read(sbh, 3)
@@ -316,10 +388,11 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
             block = stats + read(sbh, 3) + attn + mask + sbh * 4
             if cross:
                 block += causal_mask
-                block += stats + read(sbh, 1) + (3 if out_copy else 2) * sbh * p
-                block += 2 * b * cross * h * p + b * heads * s * 4 + mask + sbh * 4
-            block += stats + read(sbh, 1) + mlp + mask + sbh * 4
+                block += stats + read(sbh, 1) + attention(s, cross, heads) + mask + sbh * 4
+            block += stats + read(sbh, ups) + ff + mask + sbh * 4
             body = layers * block + (stats if m.final_norm else 0)
+            if t5 and t.emb_dropout > 0:
+                body += sbh * mk_emb  # T5Stack drops the final norm's (fp32) output too
             one = block
         return emb + body, one
 
@@ -333,12 +406,16 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
         ids += b * nd * 8
     if m.stem_strides:
         ids += _stem_saved(spec, n, b, p, lowp)
+    if t5:
+        # each stack's first block looks its relative-position bias up by int64 buckets of
+        # (query, key) pairs, saved by the embedding's backward
+        ids += (n * n + nd * nd) * 8
     enc, enc_block = stack(n, m.layers, m.head_count, m.ffn_dim, 0)
     L_d = m.decoder_layers or 0
     dec, _ = stack(nd, L_d, decoder_heads(m), decoder_ffn(m), n)
     enc_out = b * n * h * 4  # held by the model output
-    if lowp:
-        enc_out += L_d * 2 * b * n * h * p  # each decoder layer's k_proj and v_proj copies
+    if lowp:  # each decoder layer's k_proj and v_proj copies
+        enc_out += L_d * 2 * b * n * h * p
     head_in = read(b * nd * h, 1)
     acts = ids + enc + dec + enc_out + head_in
     if lowp:
