@@ -244,6 +244,12 @@ class Family:
         ARC307 says so when a budget needs it."""
         return {}
 
+    def not_modelled_on(self, spec: Spec, target: Target) -> dict[str, NotModelled]:
+        """`not_modelled` for a run on `target` rather than the spec's own: a unit whose
+        refusal depends on the target (the kernel that runs there) overrides it; `estimate
+        --target` asks it."""
+        return self.not_modelled(spec)
+
     def train_n(self, spec: Spec) -> int:
         """n of `estimate` and `probe` when none is given ([train] seq_len, then max_n, ...)."""
         return spec.train_n

@@ -284,6 +284,7 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     k^T and v, fp32 softmax output, dropout mask and dropped probabilities, s² each), the
     relative-position buckets (int64, n² and n_d²), dropout inside the MLP and after each
     stack's final norm; gated-GELU (mT5) is gelu_new's decomposed form (ACT_SAVED)."""
+    from ..formulas.params import params_from_spec
     from ..runtime import Precision
     from ..runtime.cuda import cuda_alloc_size
     from ._base import cross_entropy_bytes
@@ -433,22 +434,42 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     if ce.forward_transient:
         fwd_peak = max(fwd_peak, acts + ce.end + ce.forward_transient)
     head_grad = V * h * 4
+    table_uses = int(tokens_in) + 1 + int(m.tied_embeddings)  # encoder, decoder, tied head
     # the head's backward: its weight gradient, its input's gradient and the logits' gradient
     # (under BART's bias, the 16-bit head output's), beside the held logits
     extra = head_grad + 2 * sbd * h * 4 + sbd * V * p + ce.held
-    # late backward: the encoder's first block with its embedding stage, every later
-    # parameter's gradient (the shared token table's is in flight since the head's backward)
     sbe = b * n * h
-    late = ids + (enc - (m.layers - 1) * enc_block) + enc_out + 3 * sbe * 4 + ce.held
-    late_missing = 4 * _first_block_params(spec)
+    held = ce.held + sbe * 4  # the loop holds the model output: logits, loss, encoder output
+    enc_w = 2 * _matmul_weights(spec, decoder=False) if lowp else 0
+    trainable = params_from_spec(spec) - sum(prod(f) for f in EncoderDecoder().frozen_shapes(spec))
+    # Late backward, the larger of two moments:
+    # - the decoder's token lookup (its embedding backward): every decoder parameter's
+    #   gradient, the token table's partial gradients (the tied head's, this lookup's, and
+    #   their sum: 3·V·h·4; untied, this lookup's alone), the gradient waiting at the encoder
+    #   output (sbe·4); alive the encoder's saved set, the ids and what the loop holds;
+    # - the encoder's first block (with its embedding stage): every later gradient, the
+    #   table's partial gradients in flight, the block's transients (3·sbe·4).
+    dec_grads = 4 * (trainable - _encoder_params(spec) - (V * h if m.tied_embeddings else 0))
+    partials = (3 if m.tied_embeddings else 1) * head_grad
+    at_dec = ids + enc + held + sbe * 4 + enc_w + partials
+    first = enc - (m.layers - 1) * enc_block + 3 * sbe * 4
+    at_enc = ids + first + held + (2 * _first_block_weights(spec) if lowp else 0)
+    at_enc += (2 if table_uses > 2 else 1) * head_grad if table_uses > 1 else 0
+    enc_missing = 4 * _first_block_params(spec)
+    if at_dec - (4 * trainable - dec_grads) >= at_enc - enc_missing:
+        late, late_missing = at_dec, 4 * trainable - dec_grads
+    else:
+        late, late_missing = at_enc, enc_missing
     return ForwardSaved(
         acts,
         0,
         ce.end,
         backward_extra=extra,
         loss_backward=ce.backward,
-        held_through_backward=ce.held,
-        end_backward=2 * head_grad if m.tied_embeddings else 0,
+        held_through_backward=held,
+        # the token table's last backward: its partial gradients (the tied head's, the
+        # decoder's and the encoder's lookups) alive until autograd sums them
+        end_backward=2 * head_grad if table_uses > 1 else 0,
         late_activations=late,
         late_missing_grads=late_missing,
         forward_peak=fwd_peak,
@@ -472,10 +493,10 @@ def _stem_saved(spec: Spec, n: int, b: int, p: int, lowp: bool) -> int:
     return out
 
 
-def _matmul_weights(spec: Spec) -> int:
-    """Elements of every matmul weight (2-D parameter but the token and position tables) and
-    of the head (tied: the token table, which it multiplies): autocast keeps a 16-bit copy of
-    each."""
+def _matmul_weights(spec: Spec, decoder: bool = True) -> int:
+    """Elements of every matmul weight (2-D parameter but the token and position tables), of
+    the front end's convolutions and of the head (tied: the token table, which it
+    multiplies): autocast keeps a 16-bit copy of each. decoder=False: the encoder's alone."""
     m = spec.model
     h, V = m.d_model, m.vocab or DEFAULT_VOCAB
     enc = sum(prod(s) for s in stack_shapes(m, decoder=False) if len(s) == 2)
@@ -487,7 +508,33 @@ def _matmul_weights(spec: Spec) -> int:
     for _ in m.stem_strides or []:
         stem += h * c * STEM_KERNEL
         c = h
-    return enc + dec + V * h + stem
+    return enc + stem + (dec + V * h if decoder else 0)
+
+
+def _first_block_weights(spec: Spec) -> int:
+    """Elements of the encoder's first block's matmul weights and the front end's (their
+    16-bit copies are saved until the block's backward)."""
+    one = spec.model_copy(update={"model": spec.model.model_copy(update={"layers": 1})})
+    return _matmul_weights(one, decoder=False)
+
+
+def _encoder_params(spec: Spec) -> int:
+    """Parameters of the encoder side but the shared token table: its blocks, final norm,
+    position table, embedding norm and front end (their gradients come after the decoder's
+    token lookup's backward)."""
+    m = spec.model
+    out = sum(prod(s) for s in stack_shapes(m, decoder=False))
+    if m.final_norm:
+        out += sum(prod(s) for s in norm_shapes(m, m.d_model))
+    if m.positional == "learned":
+        out += EncoderDecoder._rows(spec, decoder=False) * m.d_model
+    if m.embed_norm:
+        out += sum(prod(s) for s in norm_shapes(m, m.d_model))
+    c = m.in_channels or m.d_model
+    for _ in m.stem_strides or []:
+        out += m.d_model * (c * STEM_KERNEL + 1)
+        c = m.d_model
+    return out
 
 
 def _first_block_params(spec: Spec) -> int:
@@ -563,10 +610,12 @@ class EncoderDecoder(Family):
 
     def not_modelled(self, spec: Spec) -> dict[str, NotModelled]:
         """The KV cache always; the training peak where `encdec_activations` refuses the spec
-        on its own target (T5's attention, Whisper's front end, checkpointing, the math
-        kernel). Another target's refusal is raised when the peak is asked for there."""
+        on its own target (checkpointing, the math kernel)."""
         from ..runtime import target_for
 
+        return self.not_modelled_on(spec, target_for(spec))
+
+    def not_modelled_on(self, spec: Spec, target: Target) -> dict[str, NotModelled]:
         out: dict[str, NotModelled] = {
             "kv_cache": NotModelled(
                 "the KV cache of an encoder-decoder (the decoder's self-attention cache and "
@@ -576,7 +625,7 @@ class EncoderDecoder(Family):
                 " around model.generate)",
             ),
         }
-        if (why := _refusal(spec, target_for(spec))) is not None:
+        if (why := _refusal(spec, target)) is not None:
             out["memory"] = why
         return out
 
