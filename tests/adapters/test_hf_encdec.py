@@ -240,3 +240,99 @@ def test_shape_keys_the_family_cannot_say_are_refused_at_their_line(
     [f] = findings_of(loaded)
     assert f.code == "ARC302" and f"`{key}`" in f.message
     assert f'"{key}"' in text.splitlines()[f.line - 1]
+
+
+PUBLISHED = Path(__file__).parent / "data"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "dtype", "target"),
+    [
+        ("t5-small", "fp32", "cpu"),  # the peak at the decoder's token lookup (late backward)
+        ("flan-t5-base", "bf16", "cpu"),  # untied: the end of backward, the logits held
+        ("whisper-tiny", "bf16", "cpu"),  # 1500 encoder positions, frozen positions
+        ("bart-base", "fp32", "cuda"),  # attention dropout: flash on CUDA (math on the CPU)
+    ],
+)
+def test_published_encoder_decoders_against_the_class(
+    name: str, dtype: str, target: str, tmp_path: Path
+) -> None:
+    """The formula against the fake probe of the class built from the published config at 2
+    encoder layers (its other widths real): within 0.1 % (measured: t5-small +0.06 %, the
+    others to a few hundred bytes)."""
+    from pytest_archcheck import probe
+    from pytest_archcheck.estimate import estimate
+
+    (tmp_path / "config.json").write_text((PUBLISHED / name / "config.json").read_text())
+    text = (
+        '[model]\nextends = "config.json"\nlayers = 2\n'
+        f'[train]\nbatch = 1\nseq_len = 256\ndtype = "{dtype}"\n'
+    )
+    loaded = load_spec_file(text, str(tmp_path / "m.archcheck.toml"), root=tmp_path)
+    assert loaded.spec is not None, loaded.problems
+    spec = loaded.spec
+    n = spec.model.max_positions if spec.model.stem_strides else 256  # Whisper: exactly
+    res = probe.run(spec, device="fake", n=n, batch=1, emulate=target)
+    assert res.peak_bytes is not None and res.extra["model"].startswith("transformers "), res
+    total = estimate(spec, n=n, target=target).memory.total
+    assert abs(total / res.peak_bytes - 1) < 0.001
+
+
+def test_attention_dropout_on_the_cpu_is_refused_at_its_key(tmp_path: Path) -> None:
+    """bart-base drops attention probabilities (0.1): the CPU runs SDPA's math kernel, whose
+    s² probabilities the formula does not model; CUDA's fused kernels are modelled."""
+    from pytest_archcheck.estimate import estimate
+    from pytest_archcheck.families import NotModelled
+
+    (tmp_path / "config.json").write_text((PUBLISHED / "bart-base" / "config.json").read_text())
+    text = '[model]\nextends = "config.json"\nlayers = 2\n[train]\nseq_len = 128\n'
+    loaded = load_spec_file(text, str(tmp_path / "m.archcheck.toml"), root=tmp_path)
+    assert loaded.spec is not None and loaded.spec.train.attn_dropout == 0.1
+    with pytest.raises(NotModelled) as refused:
+        _ = estimate(loaded.spec, target="cpu").memory
+    assert refused.value.key == ("train", "attention_dropout")
+    assert "archcheck probe" in refused.value.fix
+    assert estimate(loaded.spec, target="cuda").memory.total > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("model_type", "extra", "dtype", "target"),
+    [
+        ("bart", {}, "fp32", "cpu"),  # GELU: its mask beside GELU's input and fc2's input
+        ("whisper", {"activation_function": "relu"}, "bf16", "cuda"),  # ReLU keeps its output
+    ],
+)
+def test_activation_dropout_against_the_class(
+    model_type: str, extra: dict[str, Any], dtype: str, target: str, tmp_path: Path
+) -> None:
+    """[train] activation_dropout (BART's and Whisper's, read from the config) against the
+    fake probe of the class at the small-width cut (d 64): its masks and fc2's dropped input
+    (measured: to the byte)."""
+    from pytest_archcheck import probe
+    from pytest_archcheck.estimate import estimate
+
+    from .test_hf_small_widths import SEQ2SEQ_N, small_config
+
+    cfg = {**small_config(model_type, 64), "activation_dropout": 0.1, **extra}
+    (tmp_path / "config.json").write_text(json.dumps(cfg, default=str))
+    text = f'[model]\nextends = "config.json"\n[train]\nbatch = 2\ndtype = "{dtype}"\n'
+    loaded = load_spec_file(text, str(tmp_path / "m.archcheck.toml"), root=tmp_path)
+    assert loaded.spec is not None and loaded.spec.train.activation_dropout == 0.1
+    res = probe.run(loaded.spec, device="fake", n=SEQ2SEQ_N, batch=2, emulate=target)
+    assert res.peak_bytes is not None
+    total = estimate(loaded.spec, n=SEQ2SEQ_N, target=target).memory.total
+    assert abs(total / res.peak_bytes - 1) < 0.001
+
+
+def test_activation_dropout_elsewhere_is_a_spec_problem(tmp_path: Path) -> None:
+    """Only the encoder-decoder family counts activation_dropout's masks: on another family
+    the key is refused (ARC304) rather than silently ignored."""
+    text = (
+        '[model]\nfamily = "transformer"\nlayers = 2\nd_model = 64\nheads = 4\nvocab = 100\n'
+        "[train]\nactivation_dropout = 0.1\n"
+    )
+    loaded = load_spec_file(text, str(tmp_path / "m.archcheck.toml"))
+    assert loaded.spec is None
+    assert any("activation_dropout" in f.message for f in findings_of(loaded))

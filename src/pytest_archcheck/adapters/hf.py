@@ -693,6 +693,7 @@ def _bart(r: _Reader) -> None:
     r.take("train", "dropout", "dropout", default=0.1)
     # the probabilities' dropout is its own key (0.0 in BartConfig): it picks the CPU kernel
     r.take("train", "attention_dropout", "attention_dropout", default=0.0)
+    r.take("train", "activation_dropout", "activation_dropout", default=0.0)
 
 
 def _whisper(r: _Reader) -> None:
@@ -715,6 +716,7 @@ def _whisper(r: _Reader) -> None:
     r.put("train", "seq_len", src, "max_source_positions")
     r.take("train", "dropout", "dropout", default=0.0)
     r.take("train", "attention_dropout", "attention_dropout", default=0.0)
+    r.take("train", "activation_dropout", "activation_dropout", default=0.0)
 
 
 def _vit(r: _Reader) -> None:

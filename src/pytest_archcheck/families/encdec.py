@@ -232,6 +232,13 @@ def _refusal(spec: Spec, target: Target) -> NotModelled | None:
             ("model", "norm" if m.norm != "layernorm" else "mlp"),
             probe,
         )
+    if t5 and t.activation_dropout > 0:
+        return NotModelled(
+            "T5 drops its MLP's hidden activation at dropout_rate ([train] dropout), not at "
+            "activation_dropout",
+            ("train", "activation_dropout"),
+            "remove train.activation_dropout",
+        )
     if t.checkpointing:
         return NotModelled(
             "activation checkpointing of an encoder-decoder is not modelled",
@@ -345,7 +352,11 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
         """Saved bytes of one MLP of width f over sb tokens."""
         sbf = sb * f * p
         if not t5:
-            return act_saved(m) * sbf
+            if t.activation_dropout <= 0:
+                return act_saved(m) * sbf
+            # activation_dropout: its mask, and fc2 saves the dropped hidden instead of the
+            # activation's output, which only ReLU keeps for itself
+            return (act_saved(m) + (m.mlp == "relu")) * sbf + sb * f * mk
         # T5DenseActDense / T5DenseGatedActDense: the activation's saved tensors (ReLU its
         # output, GELU its input; gated: gelu_new's input and three intermediates, and the
         # product's two operands), the dropout's mask, and wo's input: the dropped hidden

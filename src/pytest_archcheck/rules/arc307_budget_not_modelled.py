@@ -25,9 +25,10 @@ def budget_not_modelled(ctx: RuleContext) -> Iterator[Violation]:
     measurement can check it.
 
     ## What it does
-    Some figures are not modelled by the static formulas for some families: the training peak
-    of an encoder-decoder (T5, BART, Whisper) or of a Vision Transformer, and an
-    encoder-decoder's KV cache. When the spec sets a budget that needs one of them
+    Some figures are not modelled by the static formulas for some specs: the training peak of
+    an encoder-decoder with activation checkpointing, of BART or Whisper where the CPU runs the
+    math attention kernel (attention dropout), of a Transformer class that computes attention
+    itself, of a ViT with `patch_norm`; and an encoder-decoder's KV cache. When the spec sets a budget that needs one of them
     (`budget.memory` or `budget.max_n` for the training peak, `budget.infer_memory` for the KV
     cache) and no measurement is at hand, archcheck reports this instead of a number: the
     budget is not checked statically. Under `archcheck check --probe` the measured training
@@ -42,6 +43,8 @@ def budget_not_modelled(ctx: RuleContext) -> Iterator[Violation]:
     ```toml
     [model]
     extends = "t5-small/config.json"
+    [train]
+    checkpointing = true
     [budget]
     memory = "24 GiB"
     ```
