@@ -424,6 +424,95 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
         ids += (n * n + nd * nd) * 8
     enc, enc_block = stack(n, m.layers, m.head_count, m.ffn_dim, 0)
     L_d = m.decoder_layers or 0
+
+    def t5_forward_moment(acts: int, head_in: int) -> int:
+        """T5's largest forward moment (where the s² terms put it at long n; measured with
+        benchmarks/peak_live_set.py on T5ForConditionalGeneration):
+
+        - the end of the last attention call of a stack (the encoder's last self-attention;
+          the decoder's last self- and cross-attention): beside what the forward saved so far
+          the call still holds its scores (b·a·s_q·s_k·p: `scores` stays a local), q, k and
+          v (the projections' outputs), attn@v before its transposed copy (under autocast
+          also the layer's fp32 norm output, a local beside its 16-bit casts), and, under
+          autocast with attention dropout, the probabilities' 16-bit copy (type_as) while
+          dropout makes its mask and output;
+        - the decoder's end inside T5Stack: its final norm's output beside the final
+          dropout's mask and output;
+
+        while T5Stack holds its inputs_embeds (b·s·d·4), the position bias with the mask
+        added (b·a·s²·4, from the first block on), the decoder its fp32 causal mask
+        (b·n_d²·4), its mask of ones and positions, the encoder's extended mask and, from
+        its first block's cross-attention on, the cross-attention's zero bias with the
+        encoder's mask added (b·a·n_d·n·4). Under autocast: the 16-bit copies of every
+        matmul weight used so far."""
+        ae, ad = m.head_count, decoder_heads(m)
+        ie, id_ = inner_width(m, ae), inner_width(m, ad)
+
+        def calling(sq: int, sk: int, heads: int, i: int) -> int:
+            """Transients of one attention call at its largest moment (module docs)."""
+            scores = b * heads * sq * sk * p
+            projections = (b * sq * i + 2 * b * sk * i) * p
+            if lowp:  # the layer's fp32 norm output, a local beside its 16-bit casts
+                projections += b * sq * h * 4
+            end = scores + projections + b * sq * i * p
+            if lowp and adrop:
+                # at the dropout: the 16-bit probabilities, before v's copy, attn@v and the
+                # output's copy (which attention() counts) exist
+                return max(end, scores + projections + scores - 2 * b * sq * i * p)
+            return end
+
+        def weights(dec_blocks: int) -> int:
+            """16-bit weight copies made (under autocast) once the encoder and this many
+            decoder blocks ran."""
+            if not lowp:
+                return 0
+            attn_e, attn_d = 4 * h * ie, 4 * h * id_
+            mlp_e = h * m.ffn_dim * (ups + 1)
+            mlp_d = h * decoder_ffn(m) * (ups + 1)
+            return 2 * (m.layers * (attn_e + mlp_e) + dec_blocks * (2 * attn_d + mlp_d))
+
+        sbe, sbhe = b * n, b * n * h
+        stats_e, stats_d = sbe * 4 + sbhe * 4, b * nd * 4 + b * nd * h * 4
+        emb_e = sbhe * 4 + (sbhe * mk_emb if t.emb_dropout > 0 else 0)
+        # the encoder's last self-attention (its o projection, MLP not run yet)
+        enc_last = (
+            ids - nd * nd * 8
+            + emb_e + (m.layers - 1) * enc_block + stats_e + read(sbhe, 3)
+            + attention(n, n, ae)
+            + sbhe * 4 + b * ae * n * n * 4 + calling(n, n, ae, ie)
+        )  # fmt: skip
+        if lowp:
+            attn_e, mlp_e = 4 * h * ie, h * m.ffn_dim * (ups + 1)
+            enc_last += 2 * (m.layers * (attn_e + mlp_e) - mlp_e - h * ie)
+        # the decoder: the encoder's whole saved set and output, its own blocks so far
+        sbd_, sbhd = b * nd, b * nd * h
+        mask_d = sbhd * mk if drop else 0
+        emb_d = sbhd * 4 + (sbhd * mk_emb if t.emb_dropout > 0 else 0)
+        held = ids + enc + b * n * h * 4 + emb_d + sbhd * 4  # + decoder inputs_embeds
+        held += b * nd * nd * 4 + b * ad * nd * nd * 4  # causal mask, self position bias
+        held += b * nd * 4 + nd * 8 + b * n * 4  # its mask of ones, positions, encoder mask
+        cross_bias = b * ad * nd * n * 4
+        dec_block = stats_d + read(sbhd, 3) + attention(nd, nd, ad) + mask_d + sbhd * 4
+        dec_block += stats_d + read(sbhd, 1) + attention(nd, n, ad) + mask_d + sbhd * 4
+        dec_block += stats_d + read(sbhd, ups) + mlp(sbd_, decoder_ffn(m)) + mask_d + sbhd * 4
+        kv_casts = 2 * b * n * h * p if lowp else 0  # one decoder layer's k/v casts
+        before = held + (L_d - 1) * (dec_block + kv_casts)
+        self_last = before + stats_d + read(sbhd, 3) + attention(nd, nd, ad)
+        self_last += calling(nd, nd, ad, id_) + (cross_bias if L_d > 1 else 0)
+        self_last += weights(L_d - 1) + (2 * 3 * h * id_ if lowp else 0)
+        cross_last = before + stats_d + read(sbhd, 3) + attention(nd, nd, ad) + mask_d
+        cross_last += sbhd * 4 + stats_d + read(sbhd, 1) + kv_casts + attention(nd, n, ad)
+        cross_last += calling(nd, n, ad, id_) + cross_bias
+        cross_last += weights(L_d - 1) + (2 * 7 * h * id_ if lowp else 0)
+        # the decoder's end, still inside T5Stack: its final norm's output beside the final
+        # dropout's mask and output (the norm output dies with the rebinding), its locals
+        # alive; the head's input and its weight copy not made yet
+        stack_end = acts - head_in + (2 if drop else 1) * sbhd * 4
+        stack_end += held - (ids + enc + b * n * h * 4 + emb_d) + (cross_bias if L_d else 0)
+        if lowp:
+            stack_end -= 2 * V * h
+        return max(enc_last, self_last, cross_last, stack_end)
+
     dec, _ = stack(nd, L_d, decoder_heads(m), decoder_ffn(m), n)
     enc_out = b * n * h * 4  # held by the model output
     if lowp:  # each decoder layer's k_proj and v_proj copies
@@ -444,6 +533,8 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
         fwd_peak = acts + sbd * V * (p + 4)
     if ce.forward_transient:
         fwd_peak = max(fwd_peak, acts + ce.end + ce.forward_transient)
+    if t5:
+        fwd_peak = max(fwd_peak, t5_forward_moment(acts, head_in))
     head_grad = V * h * 4
     table_uses = int(tokens_in) + 1 + int(m.tied_embeddings)  # encoder, decoder, tied head
     # the head's backward: its weight gradient, its input's gradient and the logits' gradient
