@@ -455,10 +455,16 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
             if lowp:  # the layer's fp32 norm output, a local beside its 16-bit casts
                 projections += b * sq * h * 4
             end = scores + projections + b * sq * i * p
+            later = b * sk * i * p + b * sq * i * p  # v's copy, the output's (attention())
             if lowp and adrop:
                 # at the dropout: the 16-bit probabilities, before v's copy, attn@v and the
-                # output's copy (which attention() counts) exist
-                return max(end, scores + projections + scores - 2 * b * sq * i * p)
+                # output's copy exist
+                return max(end, scores + projections + scores - later)
+            if lowp:
+                # at the softmax: the scores' fp32 copy (scores.float()), before the 16-bit
+                # probabilities (saved: attention()) and the copies exist
+                probs = b * heads * sq * sk
+                return max(end, scores + projections + probs * 4 - probs * p - later)
             return end
 
         def weights(dec_blocks: int) -> int:
@@ -472,6 +478,9 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
             return 2 * (m.layers * (attn_e + mlp_e) + dec_blocks * (2 * attn_d + mlp_d))
 
         sbe, sbhe = b * n, b * n * h
+        # inputs_embeds, a local of T5Stack: a tensor apart from the first block's input
+        # when the embedding dropout makes a new one
+        embeds = int(t.emb_dropout > 0)
         stats_e, stats_d = sbe * 4 + sbhe * 4, b * nd * 4 + b * nd * h * 4
         emb_e = sbhe * 4 + (sbhe * mk_emb if t.emb_dropout > 0 else 0)
         # the encoder's last self-attention (its o projection, MLP not run yet)
@@ -479,7 +488,7 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
             ids - nd * nd * 8
             + emb_e + (m.layers - 1) * enc_block + stats_e + read(sbhe, 3)
             + attention(n, n, ae)
-            + sbhe * 4 + b * ae * n * n * 4 + calling(n, n, ae, ie)
+            + embeds * sbhe * 4 + b * ae * n * n * 4 + calling(n, n, ae, ie)
         )  # fmt: skip
         if lowp:
             attn_e, mlp_e = 4 * h * ie, h * m.ffn_dim * (ups + 1)
@@ -488,7 +497,7 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
         sbd_, sbhd = b * nd, b * nd * h
         mask_d = sbhd * mk if drop else 0
         emb_d = sbhd * 4 + (sbhd * mk_emb if t.emb_dropout > 0 else 0)
-        held = ids + enc + b * n * h * 4 + emb_d + sbhd * 4  # + decoder inputs_embeds
+        held = ids + enc + b * n * h * 4 + emb_d + embeds * sbhd * 4
         held += b * nd * nd * 4 + b * ad * nd * nd * 4  # causal mask, self position bias
         held += b * nd * 4 + nd * 8 + b * n * 4  # its mask of ones, positions, encoder mask
         cross_bias = b * ad * nd * n * 4
