@@ -191,6 +191,8 @@ class Family:
     # forward_saved models the probe's default cross-entropy loss over a declared vocab /
     # classes head (probe/build.py ProbeLoss); False: the probe trains on the sum of the outputs
     models_cross_entropy: ClassVar[bool] = False
+    # forward_saved counts [train] activation_dropout's masks (elsewhere the key is ARC304)
+    models_activation_dropout: ClassVar[bool] = False
     # Why the behavioural checks (one input sequence in, one output sequence out: causality,
     # padding, masks, positions, reach) do not apply to this family; None: they run.
     no_behaviour: ClassVar[str | None] = None

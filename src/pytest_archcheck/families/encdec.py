@@ -672,6 +672,7 @@ class EncoderDecoder(Family):
     summary = "encoder-decoder Transformers with cross-attention: T5, BART, Whisper"
     attention = True
     models_cross_entropy = True  # the probe trains on the LM head's cross-entropy
+    models_activation_dropout = True  # BART's and Whisper's MLP dropout
     no_behaviour = (
         "the behavioural checks probe one input sequence; an encoder-decoder reads two "
         "(source and target)"

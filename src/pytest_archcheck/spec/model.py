@@ -537,12 +537,19 @@ class Spec(_WithProjectDevices):
         """[train] activation_dropout is modelled where a family counts its masks (the
         encoder-decoders' BART and Whisper blocks); elsewhere the training peak would miss
         them."""
-        if self.train.activation_dropout > 0 and self.model.family != "encoder-decoder":
+        if self.train.activation_dropout <= 0:
+            return self
+        from ..families import UnsupportedFamilyError, family_of
+
+        try:
+            unit = family_of(self.model)
+        except UnsupportedFamilyError:
+            return self  # the family itself is the problem (ARC302)
+        if not unit.models_activation_dropout:
             raise ValueError(
                 f"train.activation_dropout = {self.train.activation_dropout} is modelled for "
-                'family = "encoder-decoder" only (BART, Whisper); the training peak of '
-                f'family = "{self.model.family}" would miss its masks: remove it and measure '
-                "with `archcheck probe`"
+                f"encoder-decoders only (BART, Whisper); the training peak of the {unit.name} "
+                "family would miss its masks: remove it and measure with `archcheck probe`"
             )
         return self
 
