@@ -37,9 +37,13 @@ decoder's vocabulary at target_len tokens. Whisper's encoder position table is f
 at d 64; at d 256, where the peak falls in backward, T5 +0.05 / +0.34 %, mT5 +0.04 / -0.16 %,
 BART bf16 CPU +0.21 % (fp32 / bf16 CPU), the rest to the byte.
 
+With attention dropout the CPU runs SDPA's math kernel for BART and Whisper: in fp32 it saves
+what T5's attention saves, and its backward's s² gradient can hold the peak at long n
+(`_math_backward`).
+
 Not modelled (refused, `NotModelled` naming the key, never guessed): checkpointing, the math
-SDPA kernel of BART and Whisper (attention dropout on the CPU), T5 blocks other than ReLU,
-GELU or gated-GELU, and the inference latency / KV cache. `archcheck probe` measures the peak
+SDPA kernel under autocast (attention dropout, bf16/fp16 on the CPU: its fp32 upcasts), T5
+blocks other than ReLU, GELU or gated-GELU, and the inference latency / KV cache. `archcheck probe` measures the peak
 on the transformers class itself (`probe/hf_class.py`), so a budget still gets a real number.
 """
 
@@ -245,10 +249,11 @@ def _refusal(spec: Spec, target: Target) -> NotModelled | None:
             ("train", "checkpointing"),
             probe,
         )
-    if not t5 and attention_kernel(spec, target) == "math":
+    if not t5 and attention_kernel(spec, target) == "math" and (target.cuda or t.dtype != "fp32"):
         return NotModelled(
-            f"on {target.label} the attention runs the math SDPA kernel (attention dropout, or "
-            "asked for), whose s² probabilities the encoder-decoder formula does not model",
+            f"on {target.label} in {t.dtype} the attention runs the math SDPA kernel (attention "
+            "dropout, or asked for), whose fp32 upcasts and s² probabilities the "
+            "encoder-decoder formula models in fp32 on the CPU only",
             ("train", "attention_dropout"),
             probe,
         )
@@ -292,7 +297,7 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     relative-position buckets (int64, n² and n_d²), dropout inside the MLP and after each
     stack's final norm; gated-GELU (mT5) is gelu_new's decomposed form (ACT_SAVED)."""
     from ..formulas.params import params_from_spec
-    from ..runtime import Precision
+    from ..runtime import Precision, attention_kernel
     from ..runtime.cuda import cuda_alloc_size
     from ._base import cross_entropy_bytes
     from .transformer import act_saved
@@ -309,6 +314,11 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     mk_emb = 1 if target.cuda else 4  # the embedding dropout reads an fp32 tensor
     post = m.norm_placement == "post"
     tokens_in = not m.stem_strides
+    t5 = m.positional == "relative"  # T5's own attention (no SDPA) and T5LayerNorm
+    # SDPA's math kernel (fp32 on the CPU: `_refusal`) saves what T5's attention saves:
+    # contiguous copies of q, k^T and v, the probabilities, the dropout's mask and output,
+    # and out_proj the transposed output's copy
+    math = not t5 and attention_kernel(spec, target) == "math"
     # Whisper's attention (the front end's model) makes q, k and v contiguous per head, so the
     # fused kernel's output, laid out like q, is too, and transpose(1, 2).contiguous() copies
     # it for out_proj (the fake probe emulating CUDA runs the same kernel layouts); BART's q
@@ -317,20 +327,20 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     # Whisper's decoder builds a boolean causal mask (no is_causal: it passes position ids)
     # of (b, 1, n_d, n_d); every self-attention call converts it into a float mask of q's
     # dtype (where(mask, 0, -inf)) and saves that
-    causal_mask = b * target_len(spec, n) ** 2 * p if m.stem_strides else 0
+    # (the math kernel adds it to its scores in place and keeps nothing)
+    causal_mask = b * target_len(spec, n) ** 2 * p if m.stem_strides and not math else 0
 
     def read(sbh: int, linears: int) -> int:
         """An fp32 tensor read by `linears` Linears: saved once in fp32; under autocast each
         Linear saves its own 16-bit copy (and the fp32 tensor dies)."""
         return linears * sbh * p if lowp else sbh * 4
 
-    t5 = m.positional == "relative"  # T5's own attention (no SDPA) and T5LayerNorm
     adrop = t.attn_dropout > 0
 
     def attention(sq: int, sk: int, heads: int) -> int:
         """Saved bytes of one attention over sq queries and sk keys (b·sq·i·p = one q)."""
         i = inner_width(m, heads)
-        if not t5:
+        if not t5 and not math:
             # the fused kernel: q, k, v (the projections' outputs or Whisper's contiguous
             # copies), its output and the fp32 log-sum-exp (Whisper: + out_proj's input copy)
             out = 2 * b * sq * i * p + 2 * b * sk * i * p + b * heads * sq * 4
@@ -549,6 +559,8 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
     # the head's backward: its weight gradient, its input's gradient and the logits' gradient
     # (under BART's bias, the 16-bit head output's), beside the held logits
     extra = head_grad + 2 * sbd * h * 4 + sbd * V * p + ce.held
+    if math:
+        extra = max(extra, _math_backward(spec, n, b, ce.held, head_grad, head_in))
     sbe = b * n * h
     held = ce.held + sbe * 4  # the loop holds the model output: logits, loss, encoder output
     enc_w = 2 * _matmul_weights(spec, decoder=False) if lowp else 0
@@ -586,6 +598,39 @@ def encdec_activations(spec: Spec, n: int, batch: int, target: Target) -> Forwar
         forward_peak=fwd_peak,
         formula="activations.encoder_decoder",
     )
+
+
+def _math_backward(spec: Spec, n: int, b: int, held: int, head_grad: int, head_in: int) -> int:
+    """Bytes beyond the end-of-forward set while SDPA's math kernel (fp32, CPU) runs the
+    backward of the last decoder block's cross-attention: its first bmm makes the gradient of
+    the dropped probabilities (b·a·n_d·n·4) beside the gradient of the attention output and
+    the one entering the block; the head's and the block's later gradients exist (the head's,
+    the MLP's, its norms', the cross-attention's out projection's); what the head, the MLP,
+    the norms after the cross-attention, its dropout and its out projection saved is freed.
+    Measured on BartForConditionalGeneration and WhisperForConditionalGeneration with
+    attention dropout (benchmarks/peak_live_set.py)."""
+    from .transformer import act_saved
+
+    m, t = spec.model, spec.train
+    h, nd = m.d_model, target_len(spec, n)
+    heads = decoder_heads(m)
+    i, f = inner_width(m, heads), decoder_ffn(m)
+    parts = bias_parts(m)
+    sbh = b * nd * h
+    mlp_params = sum(prod(s) for s in _mlp_shapes(m, parts, f))
+    norm_params = sum(prod(s) for s in norm_shapes(m, h))
+    o_params = h * i + (h if "out" in parts else 0)
+    # the block's norms after the cross-attention: post-norm its cross and final norms;
+    # pre-norm its MLP norm and the stack's final norm
+    grads = head_grad + 4 * (mlp_params + 2 * norm_params + o_params)
+    temps = b * heads * nd * n * 4 + b * nd * i * 4 + sbh * 4
+    drop = sbh * 4 if t.dropout > 0 else 0  # fp32 CPU masks
+    stats = 2 * b * nd * 4
+    mlp_saved = act_saved(m) * b * nd * f * 4
+    freed = drop + sbh * 4 + stats  # the cross-attention's dropout mask, residual, a norm
+    freed += sbh * 4 + mlp_saved + drop + sbh * 4 + stats  # the MLP's input, tensors, norm
+    freed += b * nd * i * 4 + head_in  # out_proj's input, the head's
+    return held + grads + temps - freed
 
 
 def _stem_saved(spec: Spec, n: int, b: int, p: int, lowp: bool) -> int:
