@@ -228,6 +228,7 @@ def test_probe_checks_the_budget_on_the_class(tmp_path: Path) -> None:
         ({**SMALL["vit"], "pooler_output_size": 64}, "pooler_output_size"),
         ({**SMALL["t5"], "is_gated_act": True}, "is_gated_act"),
         ({**SMALL["t5"], "feed_forward_proj": "gated-relu"}, "feed_forward_proj"),
+        ({**SMALL["t5"], "dense_act_fn": "gelu"}, "dense_act_fn"),
         ({**SMALL["bart"], "tie_encoder_decoder": True}, "tie_encoder_decoder"),
     ],
 )

@@ -638,6 +638,12 @@ def _t5(r: _Reader, mt5: bool = False) -> None:
         # T5Config derives is_gated_act from feed_forward_proj, but a config.json's own value
         # wins, and the class builds what it says
         _refuse(r, "is_gated_act", arch, f"contradicts feed_forward_proj {proj!r}")
+    dense = r.get("dense_act_fn")
+    implied = "gelu_new" if proj == "gated-gelu" else act
+    if dense is not None and str(dense).lower() != implied:
+        # T5Config derives dense_act_fn from feed_forward_proj, but a config.json's own value
+        # is set over it, and the class builds that activation
+        _refuse(r, "dense_act_fn", arch, f"contradicts feed_forward_proj {proj!r}")
     if proj.startswith("gated-"):
         if act.startswith("gelu"):
             r.put(m, "mlp", "geglu", "feed_forward_proj")

@@ -33,10 +33,9 @@ def search(
     emulate: str | None = None,
 ) -> tuple[int, int]:
     from ..families import family_of
+    from ..runtime import target_for
     from . import run
     from .step import default_emulation
-
-    from ..runtime import target_for
 
     b = batch or spec.train.batch
     if device == "fake":
