@@ -48,6 +48,8 @@ def main(names: list[str], target: str = "cpu") -> None:
 
             unit = family_of(loaded.spec)
             n = 256 if unit.sequence else unit.train_n(loaded.spec)  # an image model: its side
+            if loaded.spec.model.stem_strides and loaded.spec.model.max_positions:
+                n = loaded.spec.model.max_positions  # Whisper's encoder: exactly its positions
             e = estimate(loaded.spec, n=n, target=target)
             if "memory" in e.refused:  # no formula: nothing to compare (ARC307)
                 print(f"| {name} | {dtype} | not modelled | | | |")

@@ -87,7 +87,7 @@ class Estimate:
     def refused(self) -> dict[str, NotModelled]:
         """Figures the formulas do not model for this spec ("memory", "kv_cache"): printed as
         refusals, never as numbers (Family.not_modelled)."""
-        return self.unit.not_modelled(self.spec)
+        return self.unit.not_modelled_on(self.spec, self.target)
 
     @cached_property
     def memory(self) -> TrainMemory:

@@ -26,7 +26,6 @@ from pytest_archcheck.adapters.hf import (  # noqa: E402
     REAL_CLASS_ONLY,
     REFUSED,
     REFUSED_KEYS,
-    SEQ2SEQ,
     SUPPORTED_MODEL_TYPES,
 )
 
@@ -209,10 +208,6 @@ def test_every_formula_runs_on_the_adapted_spec(model_type: str) -> None:
     assert loaded.spec is not None
     out = estimate(loaded.spec).to_json()
     assert out["params"] == real_params(cfg)
-    if model_type in SEQ2SEQ:  # refused by name, never a number
-        assert out["memory"] is None and out["not_modelled"]["memory"]["fix"]
-        assert out["flops"]["forward"] > 0
-        return
     assert out["memory"]["total"] > out["memory"]["params"] > 0
 
 

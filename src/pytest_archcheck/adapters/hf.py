@@ -649,6 +649,12 @@ def _t5(r: _Reader, mt5: bool = False) -> None:
         # T5Config derives is_gated_act from feed_forward_proj, but a config.json's own value
         # wins, and the class builds what it says
         _refuse(r, "is_gated_act", arch, f"contradicts feed_forward_proj {proj!r}")
+    dense = r.get("dense_act_fn")
+    implied = "gelu_new" if proj == "gated-gelu" else act
+    if dense is not None and str(dense).lower() != implied:
+        # T5Config derives dense_act_fn from feed_forward_proj, but a config.json's own value
+        # is set over it, and the class builds that activation
+        _refuse(r, "dense_act_fn", arch, f"contradicts feed_forward_proj {proj!r}")
     if proj.startswith("gated-"):
         if act.startswith("gelu"):
             r.put(m, "mlp", "geglu", "feed_forward_proj")
@@ -702,6 +708,9 @@ def _bart(r: _Reader) -> None:
     r.put(m, "final_norm", False)
     r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
     r.take("train", "dropout", "dropout", default=0.1)
+    # the probabilities' dropout is its own key (0.0 in BartConfig): it picks the CPU kernel
+    r.take("train", "attention_dropout", "attention_dropout", default=0.0)
+    r.take("train", "activation_dropout", "activation_dropout", default=0.0)
 
 
 def _whisper(r: _Reader) -> None:
@@ -723,6 +732,8 @@ def _whisper(r: _Reader) -> None:
     r.take(m, "tied_embeddings", "tie_word_embeddings", default=True)
     r.put("train", "seq_len", src, "max_source_positions")
     r.take("train", "dropout", "dropout", default=0.0)
+    r.take("train", "attention_dropout", "attention_dropout", default=0.0)
+    r.take("train", "activation_dropout", "activation_dropout", default=0.0)
 
 
 def _vit(r: _Reader) -> None:
@@ -786,7 +797,10 @@ SEQ2SEQ: dict[str, str] = {
     "bart": "AutoModelForSeq2SeqLM",
     "whisper": "AutoModelForSpeechSeq2Seq",
 }
-# model types whose family unit has no reference module nor training-peak formula: the probe
+# encoder-decoders whose training peak the formula refuses (families/encdec.py _refusal),
+# and the key the refusal names: the table of docs/supported-architectures.md
+PEAK_REFUSED: dict[str, str] = {}
+# model types whose family unit has no reference module: the probe
 # measures the transformers class itself (probe/hf_class.py)
 REAL_CLASS_ONLY: frozenset[str] = frozenset({*SEQ2SEQ, "vit"})
 MODELLED_CLASS: dict[str, str] = {
@@ -953,8 +967,8 @@ def supported_architectures_page() -> str:
             else "transformers class"
         )
         peak, behaviour = "yes", "transformers class"
-        if model_type in SEQ2SEQ:
-            peak = "not modelled (ARC307): the probe measures it"
+        if model_type in PEAK_REFUSED:
+            peak = f"not modelled (ARC307 at `{PEAK_REFUSED[model_type]}`): the probe measures it"
         if model_type in REAL_CLASS_ONLY:
             behaviour = (
                 "not run (an image model)"
@@ -1095,11 +1109,19 @@ def supported_architectures_page() -> str:
         'decoder tokens per sample, default n); ViT is `family = "transformer"` with',
         '`input = "image"` (`patch`, `image_size`, `in_channels`, `class_token`). Their',
         "parameters and FLOPs are exact (FLOPs checked against `torch.utils.flop_counter` on",
-        "the transformers class); their training-peak formula (and an encoder-decoder's KV",
-        "cache) is not modelled yet: `estimate` prints the refusal, a budget that needs it is",
-        "ARC307, and `check --probe` measures the transformers class itself (weights never",
-        "initialised on fake tensors), which then checks the budget (ARC101, ARC102 by probes",
-        "alone). They have no reference module: without a config.json and transformers, set",
+        "the transformers class). The training peak of T5, mT5, BART and Whisper",
+        "(`activations.encoder_decoder`:",
+        "both stacks, the cross-attention's keys and values over the source, the encoder",
+        "output the model output holds, the logits over the decoder's tokens) and of ViT",
+        "(`activations.vit`) agrees with the fake probe of the class within 2 % (the small-width",
+        "cases above). Where it is not modelled (an encoder-decoder with checkpointing, BART",
+        "or Whisper with attention dropout in bf16/fp16 on the CPU, where the math SDPA kernel",
+        "runs under autocast; an",
+        "encoder-decoder's KV cache) `estimate` prints the refusal naming the key, a budget",
+        "that needs it is ARC307, and",
+        "`check --probe` measures the transformers class itself (weights never initialised on",
+        "fake tensors), which then checks the budget (ARC101, ARC102 by probes alone). They",
+        "have no reference module: without a config.json and transformers, set",
         "`model.factory`. The fake probe of each class equals a real CPU step to the byte",
         "(`tests/adapters/test_hf_encdec.py`).",
         "",

@@ -44,7 +44,10 @@ def real_class_config(spec: Spec) -> tuple[dict[str, Any] | None, str]:
         if isinstance(cfg.get(key), int) and not isinstance(cfg.get(key), bool):
             cfg[key] = spec.model.layers
     for key in DECODER_LAYER_KEYS:
-        if key in cfg and spec.model.decoder_layers is not None:
+        # T5Config's num_decoder_layers defaults to num_layers: a config without it (t5-small)
+        # still has the spec's decoder count written, or `layers` would change both stacks
+        t5 = key == "num_decoder_layers" and cfg.get("model_type") in ("t5", "mt5")
+        if (key in cfg or t5) and spec.model.decoder_layers is not None:
             cfg[key] = spec.model.decoder_layers
     types = cfg.get("layer_types")
     if isinstance(types, list) and len(types) > spec.model.layers:  # per-layer attention kinds

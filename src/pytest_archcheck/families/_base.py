@@ -191,6 +191,8 @@ class Family:
     # forward_saved models the probe's default cross-entropy loss over a declared vocab /
     # classes head (probe/build.py ProbeLoss); False: the probe trains on the sum of the outputs
     models_cross_entropy: ClassVar[bool] = False
+    # forward_saved counts [train] activation_dropout's masks (elsewhere the key is ARC304)
+    models_activation_dropout: ClassVar[bool] = False
     # Why the behavioural checks (one input sequence in, one output sequence out: causality,
     # padding, masks, positions, reach) do not apply to this family; None: they run.
     no_behaviour: ClassVar[str | None] = None
@@ -227,6 +229,12 @@ class Family:
         """Bytes of persistent buffers (BatchNorm statistics, ...) the model keeps."""
         return 0
 
+    def frozen_shapes(self, spec: Spec) -> list[Shape]:
+        """Parameter tensors (among `param_shapes`) that never get a gradient: the model sets
+        requires_grad False on them (Whisper's sinusoidal encoder positions). They hold
+        weights but no gradient, no optimizer state, and the optimizer step skips them."""
+        return []
+
     def forward_saved(self, spec: Spec, n: int, batch: int, target: Target) -> ForwardSaved:
         """Bytes a training forward at (batch, n) keeps for backward on `target`."""
         raise NotImplementedError
@@ -237,6 +245,12 @@ class Family:
         refusal instead of a number, the budget rules that need the figure skip it, and
         ARC307 says so when a budget needs it."""
         return {}
+
+    def not_modelled_on(self, spec: Spec, target: Target) -> dict[str, NotModelled]:
+        """`not_modelled` for a run on `target` rather than the spec's own: a unit whose
+        refusal depends on the target (the kernel that runs there) overrides it; `estimate
+        --target` asks it."""
+        return self.not_modelled(spec)
 
     def train_n(self, spec: Spec) -> int:
         """n of `estimate` and `probe` when none is given ([train] seq_len, then max_n, ...)."""

@@ -48,6 +48,13 @@ LATEX: dict[str, str] = {
         r" patch conv saves; under autocast + its weight cast, the fp32 image in forward)}"
         r" \end{aligned}"
     ),
+    "activations.encoder_decoder": (
+        r"\begin{aligned} A &= L_e\,\big(\text{attn}(n) + \text{mlp}(n) + 2\,\text{norm}"
+        r" + 2\,b\,n\,h\,4\big) + L_d\,\big(\text{attn}(n_d) + \text{cross}(n_d, n)"
+        r" + \text{mlp}(n_d) + 3\,\text{norm} + 3\,b\,n_d\,h\,4\big) \\"
+        r" &\quad + b\,n\,h\,4\ (+\,2\,L_d\,b\,n\,h\,p \text{ autocast k/v casts})"
+        r" + \text{logits} + \text{loss} \end{aligned}"
+    ),
     # ---- advise -----------------------------------------------------------------------------
     "advise.designs": (
         r"\begin{aligned} &\text{stem: } n/S \text{ attended},\quad L = \max\Big(\text{layers},"

@@ -110,8 +110,12 @@ def model_states(spec: Spec, shapes: list[Shape], target: Target) -> ModelStateB
     P = sum(k * c for k, c in sizes.items())
     largest = max(sizes, default=0)
     t = spec.train
+    frozen = family_of(spec).frozen_shapes(spec)
+    if frozen:  # no gradient, no optimizer state, skipped by the step
+        shapes = trainable_shapes(shapes, frozen)
+    T = sum(map(math.prod, shapes)) if frozen else P
     tmp = step_temporaries(target, t.optimizer, shapes)
-    params, grads, optimizer = 4 * P, 4 * P, optimizer_bytes(t.optimizer, shapes, P)
+    params, grads, optimizer = 4 * P, 4 * T, optimizer_bytes(t.optimizer, shapes, T)
     from ..spec.parallel import layout_of
 
     lay = layout_of(spec)
@@ -140,6 +144,19 @@ def model_states(spec: Spec, shapes: list[Shape], target: Target) -> ModelStateB
     return ModelStateBytes(params, grads, optimizer, tmp, largest)
 
 
+def trainable_shapes(shapes: list[Shape], frozen: list[Shape]) -> list[Shape]:
+    """`shapes` less one occurrence of each frozen shape (a family's `frozen_shapes`), in
+    order: the tensors that get gradients and optimizer state."""
+    left = Counter(frozen)
+    out: list[Shape] = []
+    for s in shapes:
+        if left[s]:
+            left[s] -= 1
+        else:
+            out.append(s)
+    return out
+
+
 @dataclass(frozen=True)
 class _Static:
     """The (n, batch)-independent part of train_memory, for one spec and target."""
@@ -152,17 +169,23 @@ class _Static:
 
 @per_spec(maxsize=256)
 def _static(spec: Spec, target: Target) -> _Static:
-    from ..runtime.cuda import allocator_overhead
+    from ..runtime.cuda import allocator_overhead, cuda_alloc_size
     from ..spec.parallel import layout_of
 
     shapes = shapes_from_spec(spec)
     states = model_states(spec, shapes, target)
     always = grad_pad = 0
     if target.cuda:
-        sizes = Counter(map(math.prod, shapes))
+        from ..families import family_of
+
+        frozen = family_of(spec).frozen_shapes(spec)
+        train = trainable_shapes(shapes, frozen) if frozen else shapes
+        sizes = Counter(map(math.prod, train))
         always, grad_pad = allocator_overhead(
-            spec.train.optimizer, target.device, sizes, len(shapes)
+            spec.train.optimizer, target.device, sizes, len(train)
         )
+        # the frozen weights' own rounding (they have no gradient nor moments)
+        always += sum(cuda_alloc_size(4 * math.prod(f)) - 4 * math.prod(f) for f in frozen)
         lay = layout_of(spec)
         if lay.zero1 and lay.tp == 1:
             # the moments' rounding over rank 0's partition only (params and grads are whole)

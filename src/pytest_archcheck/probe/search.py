@@ -33,15 +33,16 @@ def search(
     emulate: str | None = None,
 ) -> tuple[int, int]:
     from ..families import family_of
+    from ..runtime import target_for
     from . import run
     from .step import default_emulation
 
     b = batch or spec.train.batch
-    modelled = "memory" not in family_of(spec).not_modelled(spec)
     if device == "fake":
         emulate = emulate or default_emulation(spec)
     # the formula's kernels: CUDA's for the GPU and the CUDA-emulating fake probe, else CPU's
     dev = "cuda" if device == "cuda" or emulate == "cuda" else "cpu"
+    modelled = "memory" not in family_of(spec).not_modelled_on(spec, target_for(spec, dev))
     probes = 0
     fits: dict[int, bool] = {}
     ratio: dict[int, float] = {}

@@ -25,13 +25,15 @@ def budget_not_modelled(ctx: RuleContext) -> Iterator[Violation]:
     measurement can check it.
 
     ## What it does
-    Some figures are not modelled by the static formulas for some families: the training peak
-    of an encoder-decoder (T5, BART, Whisper) or of a Vision Transformer, and an
-    encoder-decoder's KV cache. When the spec sets a budget that needs one of them
-    (`budget.memory` or `budget.max_n` for the training peak, `budget.infer_memory` for the KV
-    cache) and no measurement is at hand, archcheck reports this instead of a number: the
-    budget is not checked statically. Under `archcheck check --probe` the measured training
-    peak checks `budget.memory` (ARC101) and this finding is not reported for it.
+    Some figures are not modelled by the static formulas for some specs: the training peak of
+    an encoder-decoder with activation checkpointing, of BART or Whisper where the CPU runs the
+    math attention kernel under autocast (attention dropout in bf16), of a Transformer class
+    that computes attention itself, of a ViT with `patch_norm`; and an encoder-decoder's KV
+    cache. When the spec sets a budget that needs one of them (`budget.memory` or
+    `budget.max_n` for the training peak, `budget.infer_memory` for the KV cache) and no
+    measurement is at hand, archcheck reports this instead of a number: the budget is not
+    checked statically. Under `archcheck check --probe` the measured training peak checks
+    `budget.memory` (ARC101) and this finding is not reported for it.
 
     ## Why is this bad?
     A budget that no check can evaluate passes silently, which is what a budget gate must never
@@ -42,6 +44,8 @@ def budget_not_modelled(ctx: RuleContext) -> Iterator[Violation]:
     ```toml
     [model]
     extends = "t5-small/config.json"
+    [train]
+    checkpointing = true
     [budget]
     memory = "24 GiB"
     ```

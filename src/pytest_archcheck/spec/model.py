@@ -400,6 +400,9 @@ class TrainTable(_Table):
     # dropout on the embedding output, where it differs from `dropout` (OPT: none; GPT-2:
     # embd_pdrop)
     embedding_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
+    # dropout on the MLP's hidden activation, between it and the down projection (BART's and
+    # Whisper's activation_dropout); modelled for the encoder-decoders
+    activation_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     bptt: PosInt | None = None
     # decoder tokens per sample of an encoder-decoder (default: the encoder's n, at most the
     # decoder's position rows)
@@ -548,6 +551,27 @@ class Spec(_WithProjectDevices):
         why = named_refusal(self.model.factory) if self.model.factory else None
         if why is not None:
             raise ValueError(f"model.factory {why}")
+        return self
+
+    @model_validator(mode="after")
+    def _activation_dropout_modelled(self) -> Spec:
+        """[train] activation_dropout is modelled where a family counts its masks (the
+        encoder-decoders' BART and Whisper blocks); elsewhere the training peak would miss
+        them."""
+        if self.train.activation_dropout <= 0:
+            return self
+        from ..families import UnsupportedFamilyError, family_of
+
+        try:
+            unit = family_of(self.model)
+        except UnsupportedFamilyError:
+            return self  # the family itself is the problem (ARC302)
+        if not unit.models_activation_dropout:
+            raise ValueError(
+                f"train.activation_dropout = {self.train.activation_dropout} is modelled for "
+                f"encoder-decoders only (BART, Whisper); the training peak of the {unit.name} "
+                "family would miss its masks: remove it and measure with `archcheck probe`"
+            )
         return self
 
     @model_validator(mode="after")
