@@ -15,10 +15,13 @@ moments of ViTModel's own: the last block's residual add (ViTLayer keeps its nor
 attention branch as locals), the end of forward under autocast (the final LayerNorm's fp32
 output is the model's output; the pooler's 16-bit copies), and the backward once the pooler's
 backward ran (its weight gradient alive; the final norm's and the pooler's outputs freed, as
-the summed outputs hold nothing). Against the fake probe of transformers' ViTModel (2 layers,
-d 64-256, 64/96-px images, batch 2 and 8, fp32/bf16, CPU and emulated CUDA, no dropout):
-within 1.7 % (tests/adapters/test_hf_small_widths.py). With dropout, bf16 on the CPU target
-(the math SDPA kernel's fp32 copies under autocast) stays up to -3.2 % / +2.8 % off. The blocks are ViTModel's: separate q, k, v projections, each saving its own
+the summed outputs hold nothing). With dropout (`hidden_dropout_prob`,
+`attention_probs_dropout_prob`): the embeddings' dropout mask (the sum of patches, class token
+and positions needs a gradient, so its mask is saved), and on the CPU, where attention dropout
+runs SDPA's math kernel, the larger of the MLP's and the attention's backward moments of the
+last block. Against the fake probe of transformers' ViTModel (2 layers, d 64-256, 64-128-px
+images, batch 2 and 8, fp32/bf16, CPU and emulated CUDA, dropout 0 and 0.1): within 0.7 %
+(tests/adapters/test_hf_small_widths.py, test_hf_encdec.py). The blocks are ViTModel's: separate q, k, v projections, each saving its own
 16-bit cast under autocast (a fused-qkv ViT, timm's or torchvision's, is then overestimated by
 2·b·T·d·2 bytes per layer). `patch_norm = true` is vit-pytorch's patch embedding: the
 patches rearranged into rows of C·p² pixels, a LayerNorm over them, the Linear projection, a
@@ -101,7 +104,9 @@ def encoder_spec(spec: Spec, _: None) -> Spec:
                 "norm": m.norm, "bias": m.bias, "biases": m.biases, "positional": "none",
                 "causal": False, "pooler": m.pooler, "head": m.head, "classes": m.classes,
             },
-            "train": spec.train.model_dump(exclude_none=True),
+            # the embedding dropout is the ViT's own (activations.vit counts its mask): the
+            # unit would take the blocks' input for a grad-free batch the loop holds
+            "train": spec.train.model_dump(exclude_none=True) | {"embedding_dropout": 0.0},
         }
     )  # fmt: skip
 
@@ -137,9 +142,15 @@ def vit_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSa
         # q, k and v are separate Linears in ViTModel: under autocast each saves its own
         # 16-bit cast of the fp32 norm output, two more than the fused projection counted
         saved += m.layers * 2 * batch * t * m.d_model * pr.act
-    fwd = fw.total + saved + (pixels if pr.lowp else 0)
     b, h, p = batch, m.d_model, pr.act
     sb, sbh = b * t, b * t * m.d_model
+    if spec.train.emb_dropout > 0:
+        # ViTEmbeddings' dropout (hidden_dropout_prob) on the fp32 sum of patches, class token
+        # and learned positions: the Transformer unit sees a grad-free embeddings input and
+        # keeps no mask, but here the sum needs a gradient, so its mask is saved (the input's
+        # dtype on the CPU, fp32 even under autocast; one byte on CUDA)
+        saved += sbh * (1 if target.cuda else pr.norm)
+    fwd = fw.total + saved + (pixels if pr.lowp else 0)
     # What the Transformer unit counts for the final norm and the pooler (its tanh output):
     # gone before the last block returns, present at the end of forward.
     tail = (_norm_saved(m, sb, sbh, pr, target) if m.final_norm else 0) + (
@@ -167,7 +178,6 @@ def vit_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSa
         and m.final_norm
         and classes_head(spec) is None
         and not spec.train.checkpointing
-        and attention_kernel(enc, target) != "math"
     ):
         # ViTModel's outputs are summed (no head): once the pooler's backward ran, nothing
         # holds the final norm's output or the pooler's tanh output. The final norm's backward
@@ -178,12 +188,17 @@ def vit_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSa
         mlp_bw = sbh * 4 - sbh * pr.norm + _mlp_backward(enc, target, sbh)
         mlp_bw -= _norm_saved(m, sb, sbh, pr, target)
         extra = max(2 * sbh * 4 - out, mlp_bw) - b * h * p + pooler_grad
+        if attention_kernel(enc, target) == "math":
+            # attention dropout on the CPU (SDPA's math kernel): the last block's attention
+            # backward, the Transformer unit's moment with its s²-sized gradients, can be
+            # the larger one (64-px images at d 64: the MLP's; 128 px: the attention's)
+            extra = max(extra, fw.backward_extra + pooler_grad)
     return replace(
         fw,
         activations=fw.activations + saved,
         backward_extra=extra,
         late_activations=fw.late_activations + saved,
-        forward_peak=max(fw.forward_peak + saved, fwd, block_end),
+        forward_peak=max(fw.forward_peak + saved + (pixels if pr.lowp else 0), fwd, block_end),
         formula="activations.vit",
     )
 
