@@ -105,6 +105,50 @@ def test_shape_override_probes_the_reference_and_says_which_key(tmp_path: Path) 
     assert "d_model 32 (config: 64)" in note
 
 
+def test_spec_dropout_is_written_into_the_config(tmp_path: Path) -> None:
+    """`[train] dropout` / `attention_dropout` over a config.json: the class is built with the
+    spec's rates (the ones the formula counts), not the config's, and its fake probe equals
+    that of a config that says them itself."""
+    from pytest_archcheck import probe
+    from pytest_archcheck.probe.build import build_model
+
+    cfg = _config("bert")
+    assert (cfg["hidden_dropout_prob"], cfg["attention_probs_dropout_prob"]) == (0.1, 0.1)
+    train = "[train]\nbatch = 2\nseq_len = 64\ndropout = 0.0\nattention_dropout = 0.0\n"
+    over_dir, said_dir, kept_dir = (tmp_path / d for d in ("over", "said", "kept"))
+    for d in (over_dir, said_dir, kept_dir):
+        d.mkdir()
+    spec = _spec(over_dir, cfg, train)
+    model = build_model(spec)
+    assert type(model).__name__ == "BertModel"
+    assert (model.config.hidden_dropout_prob, model.config.attention_probs_dropout_prob) == (0, 0)
+    said = _spec(
+        said_dir,
+        cfg | {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0},
+        "[train]\nbatch = 2\nseq_len = 64\n",
+    )
+    over = probe.run(spec, device="fake", n=64, batch=2, emulate="cpu")
+    direct = probe.run(said, device="fake", n=64, batch=2, emulate="cpu")
+    assert over.extra["model"] == direct.extra["model"] == "transformers AutoModel (bert)"
+    assert over.peak_bytes == direct.peak_bytes
+    # with dropout the CPU step holds masks: the rates really reached the class
+    kept = probe.run(_spec(kept_dir, cfg, "[train]\nbatch = 2\nseq_len = 64\n"),
+                     device="fake", n=64, batch=2, emulate="cpu")  # fmt: skip
+    assert kept.peak_bytes is not None and direct.peak_bytes is not None
+    assert kept.peak_bytes > direct.peak_bytes
+
+
+def test_dropout_the_config_cannot_say_probes_the_reference_and_names_it(tmp_path: Path) -> None:
+    """Llama's classes have no residual dropout: a spec's `[train] dropout` cannot be written
+    back, so the probe builds the reference and says why."""
+    from pytest_archcheck import probe
+
+    spec = _spec(tmp_path, _config("llama"), "[train]\nbatch = 1\nseq_len = 64\ndropout = 0.1\n")
+    res = probe.run(spec, device="fake", n=64, batch=1, emulate="cpu")
+    assert res.peak_bytes is not None
+    assert "train.dropout 0.1 (config: 0.0)" in res.extra["model"], res.extra["model"]
+
+
 def test_experts_run_the_real_class_on_cpu_and_the_reference_on_fake(tmp_path: Path) -> None:
     from pytest_archcheck import probe
 

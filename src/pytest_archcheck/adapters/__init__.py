@@ -30,6 +30,9 @@ class Adapted:
     name: str | None = None
     kind: str = ""  # "hf" | "yaml" | "dataclass"
     notes: list[str] = field(default_factory=list)  # what the spec cannot express
+    # the foreign key each spec key was read from (dotted for a nested one; the first name
+    # the adapter reads when the config omits it): where a spec value is written back
+    sources: dict[Key, str] = field(default_factory=dict)
     # Re-reads the config with spec values in place of the fields they were taken from
     # ({("model", "d_model"): 128} -> the class as if `dim = 128`), so that keys the config
     # DERIVES from them (llama2.c's FFN width from dim, n_kv_heads = None -> n_heads) follow a

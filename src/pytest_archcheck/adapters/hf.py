@@ -39,6 +39,7 @@ class _Reader:
         self.cfg, self.src, self.prefix = cfg, src, prefix
         self.tables: Tables = {"model": {}}
         self.lines: dict[Key, int] = {}
+        self.sources: dict[Key, str] = {}
         self.notes: list[str] = []
 
     def line(self, *names: str) -> int | None:
@@ -66,6 +67,9 @@ class _Reader:
         if value is None:
             return
         self.tables.setdefault(table, {})[key] = value
+        present = [name for name in names if self.get(name) is not None]
+        if present or names:
+            self.sources[(table, key)] = (present or list(names))[0]
         line = self.line(*names, "model_type")
         if line is not None:
             self.lines[(table, key)] = line
@@ -911,6 +915,7 @@ def adapt_hf(cfg: HFConfig, src: dict[Key, int], prefix: Key = ()) -> Adapted:
         name=name.rstrip("/").rsplit("/", 1)[-1] if isinstance(name, str) and name else None,
         kind="hf",
         notes=r.notes,
+        sources=r.sources,
     )
 
 
@@ -944,7 +949,8 @@ def supported_architectures_page() -> str:
         "config (`probe/hf_class.py`: `from_config`, SDPA attention or eager where the class",
         "has no SDPA, fp32 parameters under the spec's autocast, `use_cache` off), never",
         "downloading weights; the probe JSON names it (`extra.model`). A spec that overrides a",
-        "shape of its config (other than `layers`, written back into the config) is probed on",
+        "shape of its config (other than `layers` and the `[train]` dropout rates, written",
+        "back into the config at the keys they were read from) is probed on",
         "the family's reference Transformer, which holds exactly the real class's parameters,",
         "and `extra.model` names the key. Mixture-of-experts classes route tokens with",
         "value-dependent shapes that fake tensors cannot run: `--device fake` measures the",

@@ -4,8 +4,9 @@ The probe measures the model the spec describes. For a spec that comes from a Hu
 `config.json` (itself, or through `[model] extends`), that is the transformers class the config
 names, built from the config: the ground truth the family unit's reference Transformer only
 imitates. But a spec may override keys of its config (`layers = 2` to probe a cut-down model,
-`d_model`, `window` ...). Only the layer count is written back into the config (every layer-count
-key transformers uses); the config so edited is adapted again and must give the spec's own
+`d_model`, `window` ...). Only the layer count (every layer-count key transformers uses) and
+the `[train]` dropout rates (at the config keys the adapter read them from) are written back
+into the config; the config so edited is adapted again and must give the spec's own
 model keys, else the real class would be another model than the one estimated, and the probe
 builds the reference Transformer instead and says which key differs. Static: no torch, no
 transformers import.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..spec.model import ModelTable, Spec
+from ..spec.model import ModelTable, Spec, TrainTable
 
 # the layer count under each name transformers' configs use (GPT-2 n_layer, Falcon num_layers,
 # MPT n_layers, the rest num_hidden_layers)
@@ -54,6 +55,8 @@ def real_class_config(spec: Spec) -> tuple[dict[str, Any] | None, str]:
         cfg["layer_types"] = types[: spec.model.layers]
     try:
         adapted = adapt_hf(cfg, {})
+        if _write_dropout_back(cfg, adapted, spec):
+            adapted = adapt_hf(cfg, {})
     except AdapterError as exc:
         return None, f"config.json: {exc.message}"
     if cfg.get("model_type") not in MODELLED_CLASS:
@@ -67,15 +70,68 @@ def real_class_config(spec: Spec) -> tuple[dict[str, Any] | None, str]:
         for key in ModelTable.model_fields
         if key not in NOT_SHAPE and getattr(theirs, key) != getattr(spec.model, key)
     ]
-    dropout = adapted.tables.get("train", {}).get("dropout")
-    if dropout is not None and dropout != spec.train.dropout:
-        differ.append("train.dropout")
+    # the class's dropout rates: what the adapter read, and none where the config has no key
+    # for a rate (Llama's classes drop nothing outside attention)
+    rates = {k: v for k, v in adapted.tables.get("train", {}).items() if k in DROPOUT_KEYS}
+    class_train = type(spec.train).model_validate(rates)
+    differ += [
+        f"train.{key}"
+        for key in DROPOUT_KEYS
+        if _effective(class_train, key) != _effective(spec.train, key)
+    ]
     if differ:
         shown = ", ".join(
             f"{k} {getattr(spec.model, k)!r} (config: {getattr(theirs, k)!r})"
             if not k.startswith("train.")
-            else f"{k} {spec.train.dropout!r} (config: {dropout!r})"
+            else f"{k} {_effective(spec.train, k[6:])!r} (config: {_effective(class_train, k[6:])!r})"
             for k in differ[:4]
         )
         return None, f"the spec overrides its config.json: {shown}"
     return cfg, ""
+
+
+# the [train] dropout keys an adapter reads from a config, which the class's own config keys
+# decide: a spec that sets another value has it written back before the class is built
+DROPOUT_KEYS = ("dropout", "attention_dropout", "embedding_dropout", "activation_dropout")
+
+
+def _effective(train: TrainTable, key: str) -> float:
+    """The rate a [train] table means by `key` (attention and embedding dropout default to
+    `dropout`)."""
+    if key == "attention_dropout":
+        return train.attn_dropout
+    if key == "embedding_dropout":
+        return train.emb_dropout
+    return float(getattr(train, key))
+
+
+def _write_dropout_back(cfg: dict[str, Any], adapted: Any, spec: Spec) -> bool:
+    """Write the spec's dropout rates into `cfg` at the keys the adapter read them from
+    (`[train] dropout = 0.1` over a config's hidden_dropout_prob 0.0: the class is built with
+    0.1, the rate the formula counts). A key two spec values share (GPT-2's one resid_pdrop
+    for two rates) keeps the config's value; the comparison after it then names the key and
+    the probe builds the reference instead. Whether anything changed."""
+    train = adapted.tables.get("train", {})
+    wanted: dict[str, float] = {}
+    for key in DROPOUT_KEYS:
+        source = adapted.sources.get(("train", key))
+        if key not in train or source is None or train[key] == _effective(spec.train, key):
+            continue
+        value = _effective(spec.train, key)
+        shared = [
+            k for k in DROPOUT_KEYS if k != key and adapted.sources.get(("train", k)) == source
+        ]
+        if any(_effective(spec.train, k) != value for k in shared if k in train):
+            continue
+        wanted[source] = value
+    for source, value in wanted.items():
+        *parents, leaf = source.split(".")
+        node = cfg
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+            node[part] = child = dict(child)
+            node = child
+        node[leaf] = value
+    return bool(wanted)
