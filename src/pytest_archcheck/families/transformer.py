@@ -1162,12 +1162,6 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
         attn_w = qkv_w + a * hd * h
         grads_last = 4 * (c.layer_weights - attn_w + a * hd * h)  # MLP (or experts) and o
         extra = temps + grads_last + head_grad - post
-        if pr.lowp and adrop:
-            # at the last matmul's backward, autocast's 16-bit copies of the head's, the MLP's
-            # and the out projection's weights are freed: their nodes' backward has run (as
-            # in the eager branch below; measured on ViTModel at d 256, where they are 3 % of
-            # the peak)
-            extra -= 2 * (c.matmul_weights - L * c.layer_weights) + 2 * (c.layer_weights - qkv_w)
     elif k == "eager":
         # The last layer's softmax backward: the fp32 gradient of the probabilities (the
         # second matmul's, cast up from 16 bits under autocast) and the softmax's input
