@@ -124,7 +124,7 @@ def vit_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSa
     from dataclasses import replace
 
     from ..runtime import Precision, attention_kernel
-    from .transformer import _consts, _mlp_backward, transformer_activations
+    from .transformer import _mlp_backward, transformer_activations
 
     m = spec.model
     enc = encoder_spec(spec, None)
@@ -186,17 +186,8 @@ def vit_activations(spec: Spec, n: int, batch: int, target: Target) -> ForwardSa
         if attention_kernel(enc, target) == "math":
             # attention dropout on the CPU (SDPA's math kernel): the last block's attention
             # backward, the Transformer unit's moment with its s²-sized gradients, can be
-            # the larger one (64-px images at d 64: the MLP's; 128 px: the attention's). By
-            # then autocast's 16-bit copies of the pooler's, the MLP's and the out
-            # projection's weights are freed with their nodes (ViTModel at d 256: 3 % of the
-            # peak; the Transformer unit's moment keeps them, which BERT's measured peak at
-            # the same kernel does not contradict -- #12 open)
+            # the larger one (64-px images at d 64: the MLP's; 128 px: the attention's)
             math_bw = fw.backward_extra + pooler_grad
-            if pr.lowp:
-                k = _consts(enc, target)
-                qkv_w = h * (m.head_count + 2 * m.kv_head_count) * m.head_dim
-                math_bw -= 2 * (k.matmul_weights - m.layers * k.layer_weights)
-                math_bw -= 2 * (k.layer_weights - qkv_w)
             extra = max(extra, math_bw)
     return replace(
         fw,
