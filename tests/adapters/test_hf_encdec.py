@@ -30,6 +30,7 @@ from pytest_archcheck.rules.load import findings_of  # noqa: E402
 from pytest_archcheck.spec.load import load_spec_file  # noqa: E402
 
 from .hf_truth import real_params  # noqa: E402
+from .support import extending  # noqa: E402
 
 warnings.filterwarnings("ignore", module="transformers")
 
@@ -177,12 +178,7 @@ def test_vit_training_peak_formula_against_the_class(
     from pytest_archcheck.estimate import estimate
 
     cfg = {**cfg, "hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(cfg, indent=2))
-    text = f'[model]\nextends = "config.json"\n[train]\nbatch = 8\ndtype = "{dtype}"\n'
-    loaded = load_spec_file(text, str(tmp_path / "v.archcheck.toml"), root=tmp_path)
-    assert loaded.spec is not None, loaded.problems
-    spec = loaded.spec
+    spec = extending(tmp_path, cfg, f'batch = 8\ndtype = "{dtype}"\n')
     side = cfg["image_size"]
     res = probe.run(spec, device="fake", n=side, batch=8, emulate=target)
     assert res.peak_bytes is not None and res.extra["model"].startswith("transformers AutoModel")

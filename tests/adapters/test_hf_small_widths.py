@@ -18,7 +18,6 @@ Whisper d64 5,670,248 / 5,130,088 / 72,276,480, d256 48,645,472 / 48,645,472 / 1
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,8 @@ import pytest
 from pytest_archcheck.adapters.hf import SEQ2SEQ, SUPPORTED_MODEL_TYPES
 from pytest_archcheck.estimate import estimate
 from pytest_archcheck.families import NotModelled
-from pytest_archcheck.spec.load import load_spec_file
+
+from .support import extending
 
 transformers = pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
@@ -109,13 +109,8 @@ def test_formula_against_the_real_class_at_small_widths(
 ) -> None:
     from pytest_archcheck import probe
 
-    (tmp_path / "config.json").write_text(json.dumps(small_config(model_type, d), default=str))
-    text = (
-        f'[model]\nextends = "config.json"\n[train]\nbatch = 2\nseq_len = 128\ndtype = "{dtype}"\n'
-    )
-    loaded = load_spec_file(text, str(tmp_path / "m.archcheck.toml"), root=tmp_path)
-    assert loaded.spec is not None, loaded.problems
-    spec = loaded.spec
+    train = f'batch = 2\nseq_len = 128\ndtype = "{dtype}"\n'
+    spec = extending(tmp_path, small_config(model_type, d), train)
     n = sample_len(model_type)
     res = probe.run(spec, device="fake", n=n, batch=2, emulate=target)
     assert res.peak_bytes is not None, res.findings
@@ -151,3 +146,55 @@ def test_rotary_dim_beyond_the_head_is_refused_at_its_key(tmp_path: Path) -> Non
     assert found and (found[0].code, found[0].line) == ("ARC304", 8), found
     spec.write_text(spec.read_text().replace("rotary_dim = 32", "rotary_dim = 8"))
     assert not [f for f in check_paths([tmp_path]).findings if "rotary_dim" in f.message]
+
+
+@pytest.mark.parametrize(
+    ("d", "n", "batch"), [(256, 128, 8), (768, 128, 2)], ids=["d256-b8", "d768-b2"]
+)
+def test_post_norm_encoder_under_autocast_against_the_class(
+    tmp_path: Path, d: int, n: int, batch: int
+) -> None:
+    """BertModel (post-norm; hidden and attention dropout 0.1, so SDPA's math kernel on the
+    CPU) in bf16 on the CPU target, heads of 64: the forward's end (the embedding LayerNorm's
+    fp32 input, the last block's fp32 locals) and the math kernel's backward (the 16-bit
+    weight copies freed) against the fake probe of the class. Was -4.67 % (d 256, batch 8)
+    and +1.71 % (d 768); measured after: -0.02 % and -0.98 %."""
+    from pytest_archcheck import probe
+
+    cfg = small_config("bert", d) | {"num_attention_heads": d // 64}
+    assert (cfg["hidden_dropout_prob"], cfg["attention_probs_dropout_prob"]) == (0.1, 0.1)
+    spec = extending(tmp_path, cfg, f'batch = {batch}\nseq_len = {n}\ndtype = "bf16"\n')
+    res = probe.run(spec, device="fake", n=n, batch=batch, emulate="cpu")
+    assert res.peak_bytes is not None and res.extra["model"] == "transformers AutoModel (bert)"
+    total = estimate(spec, n=n, target="cpu").memory.total
+    assert abs(total / res.peak_bytes - 1) < TOLERANCE
+
+
+MOE_CUT = {
+    "mixtral": {"num_local_experts": 4},
+    "qwen2_moe": {"num_experts": 4, "moe_intermediate_size": 64,
+                  "shared_expert_intermediate_size": 128},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+@pytest.mark.parametrize("model_type", sorted(MOE_CUT))
+def test_moe_formula_against_a_cpu_step_of_the_real_class(
+    tmp_path: Path, model_type: str, dtype: str
+) -> None:
+    """Mixture-of-experts classes route tokens by value, which fake tensors cannot run (the
+    fake probe measures the reference): here the ground truth is a real CPU training step of
+    the transformers class itself (`probe --device cpu`, random weights and routing), at d 64,
+    4 experts, n 128, batch 2. Measured (fp32 / bf16): Mixtral -0.07 / -0.08 %, Qwen2-MoE
+    -1.28 / -0.78 % (the fake probe of the reference gives the formula's figure to the byte;
+    what Qwen2-MoE's step holds beyond it is not yet attributed -- uneven routing is the
+    likely cause)."""
+    from pytest_archcheck import probe
+
+    cfg = small_config(model_type, 64) | MOE_CUT[model_type]
+    spec = extending(tmp_path, cfg, f'batch = 2\nseq_len = 128\ndtype = "{dtype}"\n')
+    res = probe.run(spec, device="cpu", n=128, batch=2)
+    assert res.peak_bytes is not None, res.findings
+    assert res.extra["model"] == f"transformers AutoModelForCausalLM ({model_type})"
+    total = estimate(spec, n=128, target="cpu").memory.total
+    assert abs(total / res.peak_bytes - 1) < TOLERANCE
