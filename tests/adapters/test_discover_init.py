@@ -75,7 +75,7 @@ def test_init_writes_a_spec_that_passes_once_budgets_are_filled(nanogpt: Path) -
         "max_n": "1024",
         "memory": '"16 GiB"',
         "infer_memory": '"1 GiB"',
-        "p95_latency": '"100 ms"',
+        "p95_latency": '"2 s"',  # above what 128 eager decode steps may take (ARC107)
         "span": "1024",
     }.items():
         filled, n = re.subn(rf"^# {key} = [^#]*", f"{key} = {value}  ", filled, flags=re.M)

@@ -205,12 +205,13 @@ def test_each_project_resolves_names_against_its_own_devices_only(
 def test_editing_a_device_invalidates_cached_results(
     here: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """GPT-2 small's [infer] call is ~0.4 ms on the H100 figures; a 1 ms budget passes there
-    and fails on a card with 100 GB/s and 1 TFLOP/s."""
+    """GPT-2 small's [infer] call is ~0.4 ms on the H100 figures; a 1 ms budget is met by the
+    estimate there (undecided, ARC107: eager layers cost ~0.5 ms each on a GPU) and missed on
+    a card with 100 GB/s and 1 TFLOP/s (ARC103): the cached result follows the edit."""
     (here / "pyproject.toml").write_text(H100_CLONE, encoding="utf-8")
     spec = SPEC.format(name="m", device="Lab") + 'p95_latency = "1 ms"\n'
     (here / "m.archcheck.toml").write_text(spec, encoding="utf-8")
-    assert findings(capsys, ".") == []
+    assert [c for c, _, _, _ in findings(capsys, ".")] == ["ARC107"]
     (here / "pyproject.toml").write_text(SLOW, encoding="utf-8")
     assert [c for c, _, _, _ in findings(capsys, ".")] == ["ARC103"]
 

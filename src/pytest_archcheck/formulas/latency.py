@@ -402,6 +402,66 @@ def conv_latency(
     return acc.result()
 
 
+@dataclass(frozen=True)
+class Accuracy:
+    """How far a clock has been from `latency.*` estimates on one kind of target, measured
+    (docs/benchmarks.md, "Latency estimate versus a clock" and "CUDA probe on an H200").
+
+    Why: a latency budget the estimate meets by less than its own error is not met, it is
+    undecided; ARC107 says so instead of passing it silently. Two parts, because the error has
+    two sources: the roofline's rates (a real kernel reaches a fraction `roofline_ratio` of
+    peak, or on an unmeasured CPU table a fraction of a rate that was never this host's), and
+    what the roofline leaves out entirely, the eager framework's per-step work (Python, op
+    dispatch, kernel launches: `step_s` per sequential step, measured as the largest time per
+    step a clock showed beyond the roofline). `p95_over_p50`: the largest P95 / P50 measured."""
+
+    roofline_ratio: float
+    step_s: float
+    p95_over_p50: float
+    evidence: str
+
+
+ACCURACY: dict[str, Accuracy] = {
+    # H200, torch 2.11, eager: the 4-layer zoo GPT-2 at 1 x 256 measured P50 2.48 ms over 5
+    # steps (the roofline: 0.078 ms), GPT-2 small at 1 x 512 P95 5.99 / 7.46 ms over 13 steps
+    # (<= 0.574 ms a step); P95/P50 2.69/2.48. A large compute-bound kernel reaches 40-50 % of
+    # the dense peak (model-FLOPs utilisation; PaLM 46.2 %, Chowdhery et al. 2022, Table 3).
+    "cuda": Accuracy(0.4, 0.6e-3, 1.1, "H200 runs 2026-11-27; Chowdhery et al. 2022 (MFU)"),
+    # the built-in `cpu` row is a labelled default, not this host: estimate / P50 measured
+    # 0.04-3.44 on the 2-core EPYC (2026-12-04/05 tables), P95/P50 up to 1.40
+    "cpu": Accuracy(0.04, 0.0, 1.4, "2-core EPYC, built-in cpu row, 2026-12-04/05"),
+    # a calibrated host (`archcheck calibrate`: per-op keys): 0.29-1.24 of P50 measured
+    "cpu-calibrated": Accuracy(0.29, 0.0, 1.4, "2-core EPYC, calibrated host, 2026-12-05"),
+}
+
+
+def accuracy_for(device: Device) -> Accuracy:
+    """The measured accuracy of an estimate on `device`: the calibrated-host row for a device
+    with per-op keys (what `archcheck calibrate` writes), the CPU row for the built-in `cpu`
+    device, the CUDA row for every other device (a GPU from the table or a datasheet)."""
+    if device.per_op:
+        return ACCURACY["cpu-calibrated"]
+    if device.name.strip().lower() == "cpu":
+        return ACCURACY["cpu"]
+    return ACCURACY["cuda"]
+
+
+@formula(
+    "latency.upper",
+    "t_hi = (t_est / r_roofline + steps * s_step) * (P95/P50)_max",
+    "measured: estimate vs clock tables in docs/benchmarks.md (Accuracy)",
+    latex=r"t_{\text{hi}} = \big(t_{\text{est}} / r + \text{steps}\cdot s_{\text{step}}\big)"
+    r"\,(P_{95}/P_{50})_{\max}",
+)
+def latency_upper(seconds: float, steps: int, accuracy: Accuracy) -> float:
+    """The largest P95 a clock could show for an estimate of `seconds` over `steps` eager
+    steps, given what clocks have shown on this kind of target: the roofline at the lowest
+    fraction of peak measured, plus the largest per-step cost the roofline leaves out, times
+    the worst P95/P50 measured. An RNN's time steps run inside one cuDNN/oneDNN call per
+    layer: its eager steps are its layers and head per call, not n x layers."""
+    return (seconds / accuracy.roofline_ratio + steps * accuracy.step_s) * accuracy.p95_over_p50
+
+
 def latency_from_spec(
     spec: Spec, device: Device | str | None = None, overhead_s: float = KERNEL_OVERHEAD_S
 ) -> LatencyEstimate | None:

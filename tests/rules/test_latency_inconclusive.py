@@ -1,0 +1,120 @@
+"""ARC107: a latency budget the estimate meets by less than its measured error warns; a budget
+with room to spare, a measured P95 and an estimate over the budget (ARC103/ARC105's) do not.
+
+The bound's constants are measurements (formulas/latency.py `ACCURACY`, docs/benchmarks.md);
+the figures below are worked out by hand from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_archcheck.engine import check_paths
+from pytest_archcheck.formulas.devices import lookup_device
+from pytest_archcheck.formulas.latency import ACCURACY, accuracy_for, latency_upper
+
+GPT = """\
+[model]
+family = "transformer"
+layers = 12
+d_model = 768
+heads = 12
+vocab = 50257
+max_positions = 1024
+
+[train]
+dtype = "bf16"
+
+[infer]
+batch = 1
+seq_len = {n}
+new_tokens = {new}
+
+[budget]
+device = "H100-80GB"
+p95_latency = "{budget}"
+"""
+
+LSTM = """\
+[model]
+family = "lstm"
+vocab = 1000
+d_model = 256
+hidden = 256
+layers = 2
+
+[infer]
+batch = 1
+seq_len = 1024
+
+[budget]
+device = "H100-80GB"
+p95_latency = "{budget}"
+"""
+
+
+def _codes(tmp_path: Path, text: str) -> list[str]:
+    path = tmp_path / "m.archcheck.toml"
+    path.write_text(text)
+    return sorted(f.code for f in check_paths([str(path)]).findings)
+
+
+def test_upper_bound_worked_by_hand() -> None:
+    """nanoGPT's case: 27.8 ms estimated over 13 steps for the prompt and 13 per generated
+    token (12 layers + head), 128 tokens: 1,677 steps. On CUDA: (27.8 ms / 0.4 + 1,677 x
+    0.6 ms) x 1.1 = (69.5 + 1006.2) ms x 1.1 = 1,183.27 ms."""
+    cuda = ACCURACY["cuda"]
+    assert latency_upper(27.8e-3, 13 * 129, cuda) == pytest.approx(1.18327, rel=1e-6)
+    # a calibrated CPU host: 0.29 of the clock at worst, no per-step term: 10 ms -> 48.28 ms
+    assert latency_upper(10e-3, 5, ACCURACY["cpu-calibrated"]) == pytest.approx(
+        10e-3 / 0.29 * 1.4, rel=1e-9
+    )
+
+
+def test_accuracy_row_by_device() -> None:
+    assert accuracy_for(lookup_device("H100-80GB")) is ACCURACY["cuda"]
+    assert accuracy_for(lookup_device("cpu")) is ACCURACY["cpu"]
+
+
+def test_decoding_budget_within_the_error_warns(tmp_path: Path) -> None:
+    """128 eager decode steps through 12 layers: the estimate is tens of ms, a clock may show
+    over a second (each step ~0.5 ms on an H200): a 100 ms budget is undecided."""
+    assert _codes(tmp_path, GPT.format(n=896, new=128, budget="100 ms")) == ["ARC107"]
+
+
+def test_budget_with_room_to_spare_is_silent(tmp_path: Path) -> None:
+    """The same model with a 5 s budget (above the 1.2 s bound), and one forward at 1 x 512
+    with 200 ms (13 steps: at most ~9 ms): nothing to say."""
+    assert _codes(tmp_path, GPT.format(n=896, new=128, budget="5 s")) == []
+    assert _codes(tmp_path, GPT.format(n=512, new=0, budget="200 ms")) == []
+
+
+def test_estimate_over_budget_is_the_other_rules(tmp_path: Path) -> None:
+    """An estimate over the budget is ARC105's (decoding is sequential), not a warning."""
+    assert _codes(tmp_path, GPT.format(n=896, new=128, budget="1 ms")) == ["ARC105"]
+
+
+def test_recurrent_time_steps_are_not_eager_steps(tmp_path: Path) -> None:
+    """nn.LSTM runs its 1,024 time steps inside one cuDNN call per layer: the eager steps are
+    2 layers + head = 3, so the bound is the estimate / 0.4 + 1.8 ms, x 1.1. The estimate is
+    2,048 roofline steps of >= 10 us each (>= 20.48 ms), well under 1 s: a 1 s budget is
+    silent; counting 2,048 eager steps (1.2 s) would have warned."""
+    assert _codes(tmp_path, LSTM.format(budget="1 s")) == []
+
+
+def test_a_measured_p95_decides(tmp_path: Path) -> None:
+    """With a clock, ARC103 reads it and ARC107 has nothing to add."""
+    from pytest_archcheck.engine import load_all
+    from pytest_archcheck.pipeline import Measurements
+    from pytest_archcheck.rules.arc107_latency_estimate_inconclusive import latency_inconclusive
+    from pytest_archcheck.rules.context import RuleContext
+
+    path = tmp_path / "m.archcheck.toml"
+    path.write_text(GPT.format(n=896, new=128, budget="100 ms"))
+    [loaded], _, _, _ = load_all([str(path)])
+    assert loaded.spec is not None
+    ctx = RuleContext(loaded, loaded.spec)
+    assert len(list(latency_inconclusive(ctx))) == 1
+    measured = RuleContext(loaded, loaded.spec, Measurements(device="cuda", p95_s=0.05))
+    assert list(latency_inconclusive(measured)) == []
