@@ -137,16 +137,39 @@ def prefetch(
         return
     device = device or default_device()
     with project_root(loaded):
-        request = _request(loaded, spec, device, check, behaviour)
         cap = memory if memory is not None else default_memory_cap(device)
-        if measurecache.enabled() and measurecache.get(
-            measurecache.key({**request, "memory_cap": cap}, spec, request["devices"])
-        ):
-            return
-        pool.prefetch(
-            request, timeout or PROBE_TIMEOUT_S, cap or None,
-            exclusive=_exclusive(spec, device, check), label=loaded.name,
-        )  # fmt: skip
+        parts = _parts(_request(loaded, spec, device, check, behaviour), spec, pool)
+        for part in parts:
+            if measurecache.enabled() and measurecache.get(
+                measurecache.key({**part, "memory_cap": cap}, spec, part["devices"])
+            ):
+                continue
+            pool.prefetch(
+                part, timeout or PROBE_TIMEOUT_S, cap or None,
+                exclusive=_exclusive(spec, device, part["check"]), label=loaded.name,
+                counted=part is parts[0],
+            )  # fmt: skip
+
+
+def _parts(request: dict[str, Any], spec: Any, pool: Any) -> list[dict[str, Any]]:
+    """The requests one measurement runs as. With a pool of two or more workers, a model
+    measured for every concern whose behavioural checks run (a factory, or the transformers
+    class) is two tasks that run side by side: the probe (step, n_max search, latency) and the
+    behavioural checks. Both build the model and neither needs the other's result, so on an
+    otherwise idle pool one model takes the longer of the two instead of their sum (issue #18:
+    `check --probe` of one model near its floor). The probe's ARC303 still wins: the checks'
+    findings of a model whose probe broke are dropped (`_measure_isolated`)."""
+    from .probe.hf_class import builds_real
+
+    if (
+        pool is None
+        or pool.workers < 2
+        or request["check"] is not None
+        or not request["behaviour"]
+        or not (spec.model.factory or builds_real(spec, fake=False))
+    ):
+        return [request]
+    return [{**request, "behaviour": False}, {**request, "check": "pitfalls"}]
 
 
 def _measure_isolated(
@@ -160,7 +183,8 @@ def _measure_isolated(
 ) -> tuple[Measurements, list[Finding]]:
     """`_measure` in an isolated process (a pool worker when a pool is active, else a fresh
     child): its measurements and findings, or an ARC303 saying what happened to it (and why
-    each measured concern has no figure). A cached result is reused (measurecache.py)."""
+    each measured concern has no figure). A cached result is reused (measurecache.py); a
+    model measured as two parts (`_parts`) is cached, run and reported per part."""
     import time
 
     from . import measurecache
@@ -170,47 +194,69 @@ def _measure_isolated(
     from .probe.result import ProbeResult
 
     started = time.perf_counter()
-    request = _request(loaded, spec, device, check, behaviour)
+    pool = probe_pool.active()
     cap = memory if memory is not None else default_memory_cap(device)
+    parts = _parts(_request(loaded, spec, device, check, behaviour), spec, pool)
     # the cap is part of the key: a model that failed to allocate under one cap may fit another
-    entry = (
-        measurecache.key({**request, "memory_cap": cap}, spec, request["devices"])
+    entries = [
+        measurecache.key({**part, "memory_cap": cap}, spec, part["devices"])
         if measurecache.enabled()
         else None
-    )
-    got = measurecache.get(entry)
-    timing: dict[str, Any] = {"cached": got is not None}
-    broken = None
-    if got is None:
-        pool = probe_pool.active()
-        if pool is not None:
-            run = pool.run(
-                request, timeout, cap or None,
-                exclusive=_exclusive(spec, device, check), label=loaded.name,
-            )  # fmt: skip
-        else:
-            run = run_child(request, timeout, cap)
-        timing.update(run.timings or {})
+        for part in parts
+    ]
+    got: list[Any] = [measurecache.get(entry) for entry in entries]
+    runs: list[Any] = [None] * len(parts)
+    if pool is not None:  # every part that is not cached starts before any is waited on
+        for i, part in enumerate(parts):
+            if got[i] is None:
+                runs[i] = pool.start(
+                    part, timeout, cap or None,
+                    exclusive=_exclusive(spec, device, part["check"]), label=loaded.name,
+                    counted=i == 0,
+                )  # fmt: skip
+    timing: dict[str, Any] = {"cached": all(g is not None for g in got)}
+    broken: list[Finding | None] = [None] * len(parts)
+    for i, part in enumerate(parts):
+        if got[i] is not None:
+            continue
+        run = runs[i].result() if runs[i] is not None else run_child(part, timeout, cap)
+        for key, value in (run.timings or {}).items():
+            # the second part's start-up and total are its own: the model's total is the wall
+            if i == 0 or key not in ("start_up", "total"):
+                timing[key] = value
         if run.result is not None:
-            got = run.result
-            measurecache.put(entry, got)
+            got[i] = run.result
+            measurecache.put(entries[i], got[i])
         else:
-            broken = isolated_failure(spec, run, loaded.path, request["line"], "model")
+            what = (
+                "behavioural-check" if part["check"] == "pitfalls" and len(parts) > 1 else "model"
+            )
+            broken[i] = isolated_failure(spec, run, loaded.path, part["line"], what)
+    if len(parts) > 1:
+        timing["total"] = round(time.perf_counter() - started, 3)
     # the worker's own figure (start-up to result) when it ran; else what this process spent
     timing.setdefault("total", round(time.perf_counter() - started, 3))
     TIMINGS[(loaded.path, loaded.name, check or "all")] = timing
-    if broken is not None:
-        error = broken.message
+    if broken[0] is not None:
+        error = broken[0].message
         return Measurements(
             device=device,
             memory_error=error if check in (None, "memory") else None,
             latency_error=error if check in (None, "latency") else None,
-        ), [broken]
-    assert got is not None
-    findings = [Finding(**{k: v for k, v in f.items() if k != "url"}) for f in got["findings"]]
-    probe_json = got.get("probe_result")
+        ), [broken[0]]
+    first = got[0]
+    assert first is not None
+    findings = [Finding(**{k: v for k, v in f.items() if k != "url"}) for f in first["findings"]]
+    if len(parts) > 1:
+        if broken[1] is not None:
+            findings.append(broken[1])
+        elif not any(f.code == "ARC303" for f in findings):
+            findings.extend(
+                Finding(**{k: v for k, v in f.items() if k != "url"}) for f in got[1]["findings"]
+            )
+    probe_json = first.get("probe_result")
     result = ProbeResult.from_json(probe_json) if probe_json is not None else None
-    return Measurements(probe_result=result, **got["measured"]), findings
+    return Measurements(probe_result=result, **first["measured"]), findings
 
 
 def measure_in_child(spec: Any, req: dict[str, Any]) -> dict[str, Any]:

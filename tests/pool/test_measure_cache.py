@@ -147,8 +147,10 @@ def test_check_probe_reuses_and_invalidates_exactly(tmp_path: Path) -> None:
     second, again = run()
     assert second == {"a": True, "b": True} and again == found
     entries = sorted((cache / "measure").glob("*.json"))
-    assert len(entries) == 2
-    # which entry is b's: the one whose findings name model b
+    # two per model: the probe and, on a pool of two workers, the behavioural checks apart
+    # (measure._parts), each cached under its own key
+    assert len(entries) == 4
+    # b's probe entry: the one whose findings name model b
     [b_entry] = [e for e in entries if '"model": "b"' in e.read_text()]
     b_entry.write_text("{corrupt")
     (folder / "unrelated.py").write_text("X = 2\n")

@@ -5,6 +5,9 @@ op would have started OpenMP threads, and a fork after that can hang."""
 from __future__ import annotations
 
 import torch
+
+# FakeTensorMode() imports torch._dynamo (about 1 s): once here, not in every worker
+import torch._dynamo.config
 import torch.nn  # noqa: F401
 from torch._subclasses import fake_tensor  # noqa: F401
 

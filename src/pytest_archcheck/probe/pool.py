@@ -140,7 +140,9 @@ class Pool:
         self._dispatch = ThreadPoolExecutor(self.workers, thread_name_prefix="archcheck-pool")
         self._pending: dict[str, list[Future[ChildRun]]] = {}
         self._pids: set[int] = set()  # every worker seen: their groups are killed at close
-        self.running: dict[int, tuple[str, float]] = {}  # task id -> (label, started)
+        # task id -> (label, started, counted): a model's second part (measure._parts) runs
+        # under the same label uncounted, so progress counts models, not tasks
+        self.running: dict[int, tuple[str, float, bool]] = {}
         self.folders: dict[int, Path] = {}  # task id -> its folder (the worker's phase file)
         self.done = 0
         self.submitted = 0
@@ -159,15 +161,20 @@ class Pool:
         *,
         exclusive: bool = False,
         label: str = "",
+        counted: bool = True,
     ) -> Future[ChildRun]:
-        """Start `request` on a worker as soon as one is free (and, when `exclusive`, alone)."""
+        """Start `request` on a worker as soon as one is free (and, when `exclusive`, alone).
+        `counted`: whether it is a model of its own in the progress count (not a second part
+        of one already counted)."""
         if self._closed:
             raise RuntimeError("the probe pool is closed")
         with self._lock:
-            self.submitted += 1
+            self.submitted += counted
         # the caller's cwd and environment now (a fresh child would copy them at its start)
         where = (os.getcwd(), dict(os.environ))
-        return self._dispatch.submit(self._one, request, timeout, memory, exclusive, label, where)
+        return self._dispatch.submit(
+            self._one, request, timeout, memory, exclusive, (label, counted), where
+        )
 
     def prefetch(
         self,
@@ -177,9 +184,12 @@ class Pool:
         *,
         exclusive: bool = False,
         label: str = "",
+        counted: bool = True,
     ) -> None:
         """Submit now; a later `run` of an equal request takes this run's result."""
-        fut = self.submit(request, timeout, memory, exclusive=exclusive, label=label)
+        fut = self.submit(
+            request, timeout, memory, exclusive=exclusive, label=label, counted=counted
+        )
         with self._lock:
             self._pending.setdefault(_request_key(request), []).append(fut)
 
@@ -193,12 +203,27 @@ class Pool:
         label: str = "",
     ) -> ChildRun:
         """The prefetched run of an equal request, or a new one; waits for its result."""
+        return self.start(request, timeout, memory, exclusive=exclusive, label=label).result()
+
+    def start(
+        self,
+        request: dict[str, Any],
+        timeout: float,
+        memory: int | None,
+        *,
+        exclusive: bool = False,
+        label: str = "",
+        counted: bool = True,
+    ) -> Future[ChildRun]:
+        """The prefetched run of an equal request, or a new one, without waiting for it."""
         with self._lock:
             queue = self._pending.get(_request_key(request))
             fut = queue.pop(0) if queue else None
         if fut is None:
-            fut = self.submit(request, timeout, memory, exclusive=exclusive, label=label)
-        return fut.result()
+            fut = self.submit(
+                request, timeout, memory, exclusive=exclusive, label=label, counted=counted
+            )
+        return fut
 
     # -- one task ---------------------------------------------------------------------------------
     def _pebble_for(self, memory: int | None) -> Any:
@@ -225,7 +250,7 @@ class Pool:
 
     def _one(
         self, request: dict[str, Any], timeout: float, memory: int | None, exclusive: bool,
-        label: str, where: tuple[str, dict[str, str]],
+        shown: tuple[str, bool], where: tuple[str, dict[str, str]],
     ) -> ChildRun:  # fmt: skip
         from concurrent.futures import TimeoutError as FutureTimeout
         from concurrent.futures import wait
@@ -242,7 +267,7 @@ class Pool:
                 with self._lock:
                     self._ids += 1
                     task_id = self._ids
-                    self.running[task_id] = (label, time.monotonic())
+                    self.running[task_id] = (shown[0], time.monotonic(), shown[1])
                     self.folders[task_id] = folder
                 full = {**request, "memory": memory, "cwd": where[0], "env": where[1]}
                 try:
@@ -274,7 +299,7 @@ class Pool:
                     with self._lock:
                         self.running.pop(task_id, None)
                         self.folders.pop(task_id, None)
-                        self.done += 1
+                        self.done += shown[1]
             pid = _read_pid(folder / "pid")
             if pid is not None:
                 self._pids.add(pid)
@@ -471,11 +496,18 @@ class _Progress:
 
     def models(self) -> str:
         now = time.monotonic()
-        running = list(self.pool.running.items())
-        parts = []
-        for task_id, (name, t0) in running:
+        # one entry per model: its parts' phases, the counted part's first
+        grouped: dict[str, tuple[float, list[str]]] = {}
+        for task_id, (name, t0, _counted) in sorted(
+            self.pool.running.items(), key=lambda kv: (not kv[1][2], kv[0])
+        ):
             step = self.phase(task_id)
-            parts.append(f"{name}{f' ({step})' if step else ''} {now - t0:.0f}s")
+            first, steps = grouped.get(name, (t0, []))
+            grouped[name] = (min(first, t0), [*steps, step] if step else steps)
+        parts = []
+        for name, (t0, steps) in grouped.items():
+            shown = f" ({' | '.join(steps)})" if steps else ""
+            parts.append(f"{name}{shown} {now - t0:.0f}s")
         return f"archcheck: measuring {', '.join(parts) or 'waiting'}"
 
     def status(self) -> str:
