@@ -553,6 +553,14 @@ def _probe(args: argparse.Namespace) -> int:
         )
     if args.in_process and args.isolate:
         raise ArchcheckError("--in-process and --isolate exclude each other")
+    from .probe.isolate import prestart
+
+    # the isolated child starts now: its `import torch` overlaps the spec's loading
+    with prestart(not args.in_process):
+        return _probe_models(args)
+
+
+def _probe_models(args: argparse.Namespace) -> int:
     from .measure import PROBE_TIMEOUT_S, project_root
     from .probe import run
     from .progress import working

@@ -35,12 +35,14 @@ with the numbers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..findings import Finding
-from ..spec.model import Spec
 from ..spec.parallel import layout_of
 from .result import ProbeResult
+
+if TYPE_CHECKING:  # not at run time: `archcheck probe` starts its child before pydantic loads
+    from ..spec.model import Spec
 
 __all__ = ["ProbeResult", "run", "search_n_max"]
 

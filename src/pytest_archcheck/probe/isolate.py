@@ -39,14 +39,15 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from ..findings import Finding
-from ..spec.model import Spec
-from .result import ProbeResult
+if TYPE_CHECKING:  # imported where used: `prestart` runs before the spec model is loaded
+    from ..findings import Finding
+    from ..spec.model import Spec
+    from .result import ProbeResult
 
 OUTPUT_LIMIT = 16 * 1024  # bytes of the child's stdout and of its stderr kept for the details
 _REAP_S = 2.0  # how long to wait for the output readers after the group is killed
@@ -130,6 +131,75 @@ def _signal_name(num: int) -> str:
         return "unknown"
 
 
+class _Early:
+    """A child started before its request exists (`prestart`): it imports torch and the probe
+    while the caller still parses the spec, then waits on a pipe. Closing the pipe's write end
+    releases it; it then runs the request file if there is one and exits at once if not (also
+    when the caller died: the kernel closes the pipe)."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="archcheck-probe-"))
+        self.req_path, self.res_path = self.folder / "request.json", self.folder / "result.json"
+        read_end, self.release_fd = os.pipe()
+        try:
+            self.proc = _spawn(self.req_path, self.res_path, wait_fd=read_end)
+        except BaseException:
+            os.close(self.release_fd)
+            raise
+        finally:
+            os.close(read_end)
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self.out, self.err = _Tail(self.proc.stdout), _Tail(self.proc.stderr)
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.release_fd)
+
+    def discard(self) -> None:
+        """An unused early child: it has run no user code, so it is simply killed."""
+        self.release()
+        _kill_group(self.proc.pid)
+        with contextlib.suppress(Exception):
+            self.proc.kill()
+            self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_early: list[_Early] = []
+
+
+@contextlib.contextmanager
+def prestart(enabled: bool = True) -> Iterator[None]:
+    """Start the next isolated child now, so that its `import torch` (1-2 s) overlaps the
+    caller's own start (imports, spec parsing): the first `run_child` inside the block takes
+    it; an unused one is discarded at the end. For one-model commands (`archcheck probe`)."""
+    if not enabled:
+        yield
+        return
+    early = _Early()
+    _early.append(early)
+    try:
+        yield
+    finally:
+        if early in _early:
+            _early.remove(early)
+            early.discard()
+
+
+def _spawn(req_path: Path, res_path: Path, wait_fd: int | None = None) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "pytest_archcheck.probe.isolate", str(req_path), str(res_path)]
+    if wait_fd is not None:
+        argv += ["--wait", str(wait_fd)]
+    return subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=os.getcwd(), env=_child_env(), start_new_session=True, close_fds=True,
+        pass_fds=() if wait_fd is None else (wait_fd,),
+    )  # fmt: skip
+
+
 def run_child(
     request: dict[str, Any],
     timeout: float,
@@ -138,18 +208,23 @@ def run_child(
 ) -> ChildRun:
     """Run `request` in a fresh child interpreter (its own session), at most `timeout` seconds,
     its address space capped at `memory` bytes (None: no cap). `on_start(pid)` is called once
-    the child runs (tests use it to find what the child left behind)."""
-    folder = Path(tempfile.mkdtemp(prefix="archcheck-probe-"))
+    the child runs (tests use it to find what the child left behind). A child `prestart`ed
+    for it is used when there is one (the timeout counts from the request)."""
+    early = _early.pop() if _early else None
+    folder = (
+        early.folder if early is not None else Path(tempfile.mkdtemp(prefix="archcheck-probe-"))
+    )
     try:
         req_path, res_path = folder / "request.json", folder / "result.json"
         req_path.write_text(json.dumps({**request, "memory": memory}), encoding="utf-8")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest_archcheck.probe.isolate", str(req_path), str(res_path)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=os.getcwd(), env=_child_env(), start_new_session=True, close_fds=True,
-        )  # fmt: skip
+        if early is not None:
+            proc, out, err = early.proc, early.out, early.err
+            early.release()
+        else:
+            proc = _spawn(req_path, res_path)
+            assert proc.stdout is not None and proc.stderr is not None
+            out, err = _Tail(proc.stdout), _Tail(proc.stderr)
         assert proc.stdout is not None and proc.stderr is not None
-        out, err = _Tail(proc.stdout), _Tail(proc.stderr)
         if on_start is not None:
             on_start(proc.pid)
         timed_out = False
@@ -237,6 +312,8 @@ def run_isolated(
     memory: int | None = None,
 ) -> ProbeResult:
     """`probe.run` in a child: the same result, or an ARC303 saying what happened to it."""
+    from .result import ProbeResult
+
     request = {
         "mode": "probe",
         "spec": spec.model_dump(mode="json"),
@@ -302,6 +379,8 @@ def _write(res_path: str, doc: dict[str, Any]) -> None:
 def _work(req: dict[str, Any]) -> Any:
     if req.get("root"):
         os.environ["ARCHCHECK_ROOT"] = req["root"]
+    from ..spec.model import Spec
+
     spec = Spec.model_validate(req["spec"], context={"devices": _devices_from_json(req)})
     spec.attach_hf_config(req.get("hf_config"))  # private to the spec: not in its dump
     if req["mode"] == "measure":
@@ -340,7 +419,16 @@ def _run_request(req: dict[str, Any], memory: int | None) -> dict[str, Any]:
         return {"failure": f"failed: {type(exc).__name__}: {str(exc)[:500]}"}
 
 
-def _child(req_path: str, res_path: str) -> None:
+def _child(req_path: str, res_path: str, wait_fd: int | None = None) -> None:
+    if wait_fd is not None:  # an early child (prestart): load, then wait to be released
+        with contextlib.suppress(Exception):  # what fails here fails again, reported, below
+            import pytest_archcheck.probe._preload  # noqa: F401
+        with contextlib.suppress(OSError):
+            while os.read(wait_fd, 4096):
+                pass
+            os.close(wait_fd)
+        if not os.path.exists(req_path):  # not needed after all, or the caller is gone
+            os._exit(0)
     with open(req_path, encoding="utf-8") as fh:
         req: dict[str, Any] = json.load(fh)
     memory = req.get("memory")
@@ -356,4 +444,4 @@ def _child(req_path: str, res_path: str) -> None:
 
 
 if __name__ == "__main__":
-    _child(sys.argv[1], sys.argv[2])
+    _child(sys.argv[1], sys.argv[2], int(sys.argv[4]) if sys.argv[3:4] == ["--wait"] else None)
