@@ -1232,7 +1232,14 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
             if grad_free and L == 1:
                 # behind a grad-free input the block's incoming gradient is not kept for a
                 # residual branch that needs none (the temps' sb·h·4)
-                extra -= sbh * 4
+                extra -= sbh * 4 if not lowp_math else 0
+            elif lowp_math:
+                # the 16-bit temps above leave out the gradient entering the block, which the
+                # recomputed block's attention backward still holds (fp32, for the residual
+                # branch): the math grid's random seed 2, case 1 (one checkpointed layer):
+                # -2.72 % before; v's copy freed by the second matmul's backward and v's
+                # gradient, both full·4, cancel
+                extra += sbh * 4
             if not pr.lowp and not adrop:
                 # fp32 without attention dropout: the moment is the softmax's backward, after
                 # the second matmul's, which freed v's copy (the recomputed set has it)
