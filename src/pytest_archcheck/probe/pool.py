@@ -35,7 +35,7 @@ and each keeps what isolate.py promises (docs/isolation.md):
   (`--device cuda`) run alone: no other worker runs meanwhile, so neither a CPU P95 nor a GPU
   peak is disturbed by a neighbour. Each worker uses cores / workers intra-op threads.
 
-`Pool.run` is what measure.py calls when a pool is active (`active()`); `prefetch` submits a
+`Pool.start` is what measure.py calls when a pool is active (`active()`); `prefetch` submits a
 model early so that several run at once while the caller walks its specs in order.
 """
 
@@ -192,18 +192,6 @@ class Pool:
         )
         with self._lock:
             self._pending.setdefault(_request_key(request), []).append(fut)
-
-    def run(
-        self,
-        request: dict[str, Any],
-        timeout: float,
-        memory: int | None,
-        *,
-        exclusive: bool = False,
-        label: str = "",
-    ) -> ChildRun:
-        """The prefetched run of an equal request, or a new one; waits for its result."""
-        return self.start(request, timeout, memory, exclusive=exclusive, label=label).result()
 
     def start(
         self,
