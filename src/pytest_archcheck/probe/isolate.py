@@ -176,10 +176,16 @@ def prestart(enabled: bool = True) -> Iterator[None]:
     """Start the next isolated child now, so that its `import torch` (1-2 s) overlaps the
     caller's own start (imports, spec parsing): the first `run_child` inside the block takes
     it; an unused one is discarded at the end. For one-model commands (`archcheck probe`)."""
-    if not enabled:
+    if not enabled or os.name == "nt":  # Windows: no inheritable pipe fds (pass_fds)
         yield
         return
-    early = _Early()
+    try:
+        early: _Early | None = _Early()
+    except OSError:  # no process or pipe to spare now: the run spawns its child as usual
+        early = None
+    if early is None:
+        yield
+        return
     _early.append(early)
     try:
         yield
