@@ -140,9 +140,7 @@ def prefetch(
         cap = memory if memory is not None else default_memory_cap(device)
         parts = _parts(_request(loaded, spec, device, check, behaviour), spec, pool)
         for part in parts:
-            if measurecache.enabled() and measurecache.get(
-                measurecache.key({**part, "memory_cap": cap}, spec, part["devices"])
-            ):
+            if measurecache.get(_cache_entry(part, spec, cap)):
                 continue
             pool.prefetch(
                 part, timeout or PROBE_TIMEOUT_S, cap or None,
@@ -197,13 +195,7 @@ def _measure_isolated(
     pool = probe_pool.active()
     cap = memory if memory is not None else default_memory_cap(device)
     parts = _parts(_request(loaded, spec, device, check, behaviour), spec, pool)
-    # the cap is part of the key: a model that failed to allocate under one cap may fit another
-    entries = [
-        measurecache.key({**part, "memory_cap": cap}, spec, part["devices"])
-        if measurecache.enabled()
-        else None
-        for part in parts
-    ]
+    entries = [_cache_entry(part, spec, cap) for part in parts]
     got: list[Any] = [measurecache.get(entry) for entry in entries]
     runs: list[Any] = [None] * len(parts)
     if pool is not None:  # every part that is not cached starts before any is waited on
@@ -232,10 +224,10 @@ def _measure_isolated(
                 "behavioural-check" if part["check"] == "pitfalls" and len(parts) > 1 else "model"
             )
             broken[i] = isolated_failure(spec, run, loaded.path, part["line"], what)
-    if len(parts) > 1:
+    # the worker's own figure (start-up to result) when one part ran; else (cached, or two
+    # parts side by side) what this process waited
+    if len(parts) > 1 or "total" not in timing:
         timing["total"] = round(time.perf_counter() - started, 3)
-    # the worker's own figure (start-up to result) when it ran; else what this process spent
-    timing.setdefault("total", round(time.perf_counter() - started, 3))
     TIMINGS[(loaded.path, loaded.name, check or "all")] = timing
     if broken[0] is not None:
         error = broken[0].message
@@ -246,17 +238,30 @@ def _measure_isolated(
         ), [broken[0]]
     first = got[0]
     assert first is not None
-    findings = [Finding(**{k: v for k, v in f.items() if k != "url"}) for f in first["findings"]]
+    findings = _findings(first)
     if len(parts) > 1:
         if broken[1] is not None:
             findings.append(broken[1])
         elif not any(f.code == "ARC303" for f in findings):
-            findings.extend(
-                Finding(**{k: v for k, v in f.items() if k != "url"}) for f in got[1]["findings"]
-            )
+            findings.extend(_findings(got[1]))
     probe_json = first.get("probe_result")
     result = ProbeResult.from_json(probe_json) if probe_json is not None else None
     return Measurements(probe_result=result, **first["measured"]), findings
+
+
+def _cache_entry(part: dict[str, Any], spec: Any, cap: int | None) -> str | None:
+    """The measurement cache's key of one request (None when the cache is off). The cap is
+    part of the key: a model that failed to allocate under one cap may fit another."""
+    from . import measurecache
+
+    if not measurecache.enabled():
+        return None
+    return measurecache.key({**part, "memory_cap": cap}, spec, part["devices"])
+
+
+def _findings(result: dict[str, Any]) -> list[Finding]:
+    """The findings of a child's result document (its JSON carries each rule's `url` too)."""
+    return [Finding(**{k: v for k, v in f.items() if k != "url"}) for f in result["findings"]]
 
 
 def measure_in_child(spec: Any, req: dict[str, Any]) -> dict[str, Any]:

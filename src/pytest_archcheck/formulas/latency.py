@@ -457,9 +457,19 @@ def latency_upper(seconds: float, steps: int, accuracy: Accuracy) -> float:
     """The largest P95 a clock could show for an estimate of `seconds` over `steps` eager
     steps, given what clocks have shown on this kind of target: the roofline at the lowest
     fraction of peak measured, plus the largest per-step cost the roofline leaves out, times
-    the worst P95/P50 measured. An RNN's time steps run inside one cuDNN/oneDNN call per
-    layer: its eager steps are its layers and head per call, not n x layers."""
+    the worst P95/P50 measured. `steps` comes from `eager_steps`: an RNN's time steps run
+    inside one cuDNN/oneDNN call per layer, so its eager steps are its layers and head per
+    call, not n x layers."""
     return (seconds / accuracy.roofline_ratio + steps * accuracy.step_s) * accuracy.p95_over_p50
+
+
+def eager_steps(steps: int, recurrent: bool, layers: int, new_tokens: int) -> int:
+    """The eager steps `latency.upper` charges `s_step` for: the estimate's sequential steps,
+    except for a recurrent stack, whose n x layers time steps run inside one cuDNN/oneDNN call
+    per layer (aten counted one `mkldnn_rnn_layer` op per layer: tests/families/
+    test_latency_op_count.py): its layers and head, once per call (prompt, then each new
+    token)."""
+    return (layers + 1) * (1 + new_tokens) if recurrent else steps
 
 
 def latency_from_spec(

@@ -148,8 +148,7 @@ class _Early:
             raise
         finally:
             os.close(read_end)
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self.out, self.err = _Tail(self.proc.stdout), _Tail(self.proc.stderr)
+        self.out, self.err = _tails(self.proc)
 
     def release(self) -> None:
         with contextlib.suppress(OSError):
@@ -195,6 +194,12 @@ def prestart(enabled: bool = True) -> Iterator[None]:
             early.discard()
 
 
+def _tails(proc: subprocess.Popen[bytes]) -> tuple[_Tail, _Tail]:
+    """The readers of a spawned child's stdout and stderr."""
+    assert proc.stdout is not None and proc.stderr is not None
+    return _Tail(proc.stdout), _Tail(proc.stderr)
+
+
 def _spawn(req_path: Path, res_path: Path, wait_fd: int | None = None) -> subprocess.Popen[bytes]:
     argv = [sys.executable, "-m", "pytest_archcheck.probe.isolate", str(req_path), str(res_path)]
     if wait_fd is not None:
@@ -228,9 +233,8 @@ def run_child(
             early.release()
         else:
             proc = _spawn(req_path, res_path)
-            assert proc.stdout is not None and proc.stderr is not None
-            out, err = _Tail(proc.stdout), _Tail(proc.stderr)
-        assert proc.stdout is not None and proc.stderr is not None
+            out, err = _tails(proc)
+        assert proc.stdout is not None and proc.stderr is not None  # both spawned with PIPE
         if on_start is not None:
             on_start(proc.pid)
         timed_out = False

@@ -186,7 +186,7 @@ class Pool:
         label: str = "",
         counted: bool = True,
     ) -> None:
-        """Submit now; a later `run` of an equal request takes this run's result."""
+        """Submit now; a later `start` of an equal request takes this run."""
         fut = self.submit(
             request, timeout, memory, exclusive=exclusive, label=label, counted=counted
         )

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from ..families import family_of
 from ..formulas.devices import lookup_device
-from ..formulas.latency import accuracy_for, latency_upper
+from ..formulas.latency import accuracy_for, eager_steps, latency_upper
 from ..units import format_seconds
 from .context import RuleContext, Violation
 from .registry import rule
@@ -64,9 +64,10 @@ def latency_inconclusive(ctx: RuleContext) -> Iterator[Violation]:
         return  # ARC103 / ARC105 report an estimate over the budget
     device = lookup_device(ctx.spec.budget.device or lat.device, ctx.spec.project_devices)
     accuracy = accuracy_for(device)
-    steps = lat.sequential_steps
-    if family_of(ctx.spec).recurrent:  # time steps run inside one library call per layer
-        steps = (ctx.spec.model.layers + 1) * (1 + ctx.spec.infer.new_tokens)
+    m = ctx.spec.model
+    steps = eager_steps(
+        lat.sequential_steps, family_of(ctx.spec).recurrent, m.layers, ctx.spec.infer.new_tokens
+    )
     upper = latency_upper(lat.seconds, steps, accuracy)
     if upper <= budget:
         return
