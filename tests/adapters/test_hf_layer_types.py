@@ -207,24 +207,30 @@ def test_training_peak_against_the_real_gemma2_class(
 
 def test_gemma2_on_cuda_bf16_with_gqa_is_refused_not_a_crash(tmp_path: Path) -> None:
     """The reference stack's windowed layers would run the math kernel and its global layers
-    flash (CUDA, bf16, grouped-query attention): ARC304 names the fix, and no rule computes a
-    number from it (check used to end in an internal error here)."""
+    flash (CUDA, bf16, grouped-query attention): the memory budget is not checked (ARC307,
+    naming the fix and the probe) and no rule computes a number from it (check used to end in
+    an internal error here). It is a real model, not an inconsistent spec: the probe of the
+    class still measures it."""
+    from pytest_archcheck import probe
     from pytest_archcheck.engine import check_paths
 
-    cfg = _gemma2(4, 32, num_key_value_heads=2)
+    cfg = _gemma2(2, 32, num_key_value_heads=2)
     extra = '[train]\ndtype = "bf16"\n[budget]\ndevice = "H100-80GB"\nmemory = "80 GiB"\n'
     loaded = _load(tmp_path, cfg, extra)
     assert loaded.spec is not None and loaded.spec.model.global_every == 2
     findings = check_paths([str(tmp_path / "m.archcheck.toml")], pyprojects=False).findings
-    (f,) = [f for f in findings if f.code == "ARC304"]
+    (f,) = [f for f in findings if f.code == "ARC307"]
     assert "per-layer kernels are not modelled" in f.message
-    assert f.fix is not None and 'attention_kernel = "math"' in f.fix
-    assert {f.code for f in findings} <= {"ARC304", "ARC211"}
+    assert f.fix is not None and 'attention_kernel = "math"' in f.fix and "--probe" in f.fix
+    assert {f.code for f in findings} <= {"ARC307", "ARC211"}
+    res = probe.run(loaded.spec, device="fake", n=128, batch=1)
+    assert res.peak_bytes is not None and res.peak_bytes > 0, res.findings
+    assert res.extra["model"].startswith("transformers "), res.extra["model"]
     fixed = _load(tmp_path, cfg, extra.replace('"bf16"\n', '"bf16"\nattention_kernel = "math"\n'))
     assert fixed.spec is not None
     codes = {f.code for f in check_paths([str(tmp_path / "m.archcheck.toml")],
                                          pyprojects=False).findings}  # fmt: skip
-    assert "ARC304" not in codes
+    assert "ARC307" not in codes
 
 
 def test_qwen2_max_window_layers_must_be_a_count(tmp_path: Path) -> None:

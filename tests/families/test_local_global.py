@@ -151,18 +151,26 @@ def test_behavioural_reach_matches_the_layout() -> None:
 
 
 def test_refusals_name_the_key() -> None:
-    """Per-layer kernels (CUDA bf16 + GQA: math in windowed layers, flash in global ones),
-    global_every without a window, and k = 1 are ARC304 problems naming model.global_every."""
-    cases = [
-        _spec({"kv_heads": 2}, train={"dtype": "bf16"}),
-        _spec({"attention": "full", "window": 0}),
-        _spec({"global_every": 1}),
-    ]
+    """global_every without a window and k = 1 are ARC304 problems naming model.global_every
+    (no model has them); per-layer kernels (CUDA bf16 + GQA: math in windowed layers, flash in
+    global ones) are a real model whose training peak is refused by name (ARC307), not an
+    inconsistent spec: the probe still measures it."""
+    cases = [_spec({"attention": "full", "window": 0}), _spec({"global_every": 1})]
     for s in cases:
         problems = list(family_of(s).dimension_problems(s))
         assert any(p[1] == ("model", "global_every") for p in problems), problems
+    mixed = _spec({"kv_heads": 2}, train={"dtype": "bf16"})
+    assert not list(family_of(mixed).dimension_problems(mixed))
+    refused = family_of(mixed).not_modelled(mixed)["memory"]
+    assert refused.key == ("model", "global_every") and "per-layer kernels" in str(refused)
     ok = _spec({"kv_heads": 2}, train={"dtype": "bf16"}, budget={"device": "cpu"})
     assert not list(family_of(ok).dimension_problems(ok))
+    assert "memory" not in family_of(ok).not_modelled(ok)
+    # the same spec estimated for a CPU run is modelled; for a CUDA run it is not
+    from pytest_archcheck.runtime import target_for
+
+    assert "memory" not in family_of(mixed).not_modelled_on(mixed, target_for(mixed, "cpu"))
+    assert "memory" in family_of(ok).not_modelled_on(ok, target_for(ok, "cuda"))
 
 
 def test_latency_adds_global_layers_to_windowed_ones() -> None:

@@ -39,8 +39,8 @@ class NotModelled(ValueError):
     Two uses: `Family.not_modelled` names figures a family never models (an encoder-decoder's
     training peak: `key` is the spec key a finding points at, `fix` what to do instead,
     ARC307); and a unit raises it for a spec its `dimension_problems` already refuses (a
-    stage list or a per-layer kernel mix: ARC304 says why), so the pipeline skips the rules
-    that would need the figure instead of failing."""
+    stage list: ARC304 says why), so the pipeline skips the rules that would need the figure
+    instead of failing."""
 
     def __init__(self, message: str, key: tuple[str, ...] = ("model",), fix: str = "") -> None:
         super().__init__(message)

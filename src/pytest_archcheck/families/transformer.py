@@ -375,6 +375,22 @@ class Transformer(Family):
     path_formula = "path.attention"
 
     def not_modelled(self, spec: Spec) -> dict[str, NotModelled]:
+        from ..runtime import target_for
+
+        return self.not_modelled_on(spec, target_for(spec))
+
+    def not_modelled_on(self, spec: Spec, target: Target) -> dict[str, NotModelled]:
+        # a real model the formula cannot follow (not an inconsistent spec: the probe of the
+        # class still measures it, so it is refused here, never at validation)
+        if (mixed := mixed_kernels(spec, target)) is not None:
+            return {
+                "memory": NotModelled(
+                    mixed,
+                    ("model", "global_every"),
+                    f"{_MIXED_FIX}; or measure it: `archcheck check --probe` (or `archcheck "
+                    "probe SPEC --device fake`) runs a training step of the model itself",
+                )
+            }
         why = eager_unmodelled(spec)
         if why is None:
             return {}
@@ -622,8 +638,6 @@ class Transformer(Family):
                 ("model", "global_every"),
                 'set attention = "full", or global_every >= 2 (Gemma-2: 2, Gemma-3: 6)',
             )
-        elif m.global_every is not None and (why := mixed_kernels(spec)) is not None:
-            yield (why, ("model", "global_every"), _MIXED_FIX)
         if t.tensor_parallel > 1 and m.head_count % t.tensor_parallel:
             yield (
                 f"tensor_parallel {t.tensor_parallel} does not divide heads {m.head_count}",
@@ -942,7 +956,7 @@ def transformer_activations(spec: Spec, n: int, batch: int, target: Target) -> F
     if (why := mixed_kernels(spec, target)) is not None:
         raise NotModelled(f"{why}: {_MIXED_FIX}")
     if eager_unmodelled(spec) is not None:
-        raise Transformer().not_modelled(spec)["memory"]
+        raise Transformer().not_modelled_on(spec, target)["memory"]
     pr = Precision.of(spec, target)
     b, s, h, L = batch, n, m.d_model, m.layers
     a, kv, hd, f = m.head_count, m.kv_head_count, m.head_dim, mlp_width(m)

@@ -28,8 +28,9 @@ def budget_not_modelled(ctx: RuleContext) -> Iterator[Violation]:
     Some figures are not modelled by the static formulas for some specs: the training peak of
     an encoder-decoder with activation checkpointing, of BART or Whisper where the CPU runs the
     math attention kernel under autocast (attention dropout in bf16), of a Transformer class
-    that computes attention itself, of a ViT with `patch_norm`; and an encoder-decoder's KV
-    cache. When the spec sets a budget that needs one of them (`budget.memory` or
+    that computes attention itself, of a local/global stack whose windowed and global layers
+    run different attention kernels (Gemma-2 on CUDA in bf16), of a ViT with `patch_norm`;
+    and an encoder-decoder's KV cache. When the spec sets a budget that needs one of them (`budget.memory` or
     `budget.max_n` for the training peak, `budget.infer_memory` for the KV cache) and no
     measurement is at hand, archcheck reports this instead of a number: the budget is not
     checked statically. Under `archcheck check --probe` the measured training peak checks
