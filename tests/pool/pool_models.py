@@ -60,3 +60,11 @@ def report_dtype() -> nn.Module:
     if torch.get_default_dtype() != torch.float32:
         raise RuntimeError(f"inherited default dtype {torch.get_default_dtype()}")
     return Tiny()
+
+
+def report_threads() -> nn.Module:
+    """Appends torch's intra-op thread count at build time to the file $THREADS_LOG names
+    (the pool sets it per task: Pool._threads_for)."""
+    with open(os.environ["THREADS_LOG"], "a", encoding="ascii") as fh:
+        fh.write(f"{torch.get_num_threads()}\n")
+    return Tiny()

@@ -54,8 +54,8 @@ def project(tmp_path: Path, specs: dict[str, str]) -> Path:
     return tmp_path
 
 
-def env_for(cache: Path | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+def env_for(cache: Path | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")} | extra
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH")) if p)
     env.pop("ARCHCHECK_NO_CACHE", None)
     if cache is None:
@@ -66,13 +66,14 @@ def env_for(cache: Path | None = None) -> dict[str, str]:
 
 
 def check_probe(
-    folder: Path, *args: str, cache: Path | None = None, timeout: float = 400
+    folder: Path, *args: str, cache: Path | None = None, timeout: float = 400, **env: str
 ) -> tuple[int, dict[str, object], str]:
     """`archcheck check --probe --device fake --format json` in `folder`: (rc, doc, stderr)."""
     proc = subprocess.run(
         [sys.executable, "-m", "pytest_archcheck", "check", "--probe", "--device", "fake",
          "--format", "json", *args],
-        cwd=folder, env=env_for(cache), capture_output=True, timeout=timeout, check=False,
+        cwd=folder, env=env_for(cache, **env), capture_output=True, timeout=timeout,
+        check=False,
     )  # fmt: skip
     err = proc.stderr.decode(errors="replace")
     assert b"Traceback" not in proc.stderr and "internal error" not in err, err
@@ -197,3 +198,50 @@ def test_progress_line_only_on_a_terminal(tmp_path: Path) -> None:
     text = b"".join(chunks).decode(errors="replace")
     assert "archcheck: measuring slowish" in text, text
     assert "done, " in text
+
+
+def test_threads_share_the_cores_among_the_tasks_that_compute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch's threads per task, worked by hand for a 4-core machine: a fake probe runs
+    Python on one core with one thread; the tasks that compute share the other cores, and a
+    running task's new count is written to its folder when it changes."""
+    from pytest_archcheck.probe.pool import Pool
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    pool = Pool(3)
+    try:
+        for task in range(1, 5):
+            pool.folders[task] = tmp_path / str(task)
+            pool.folders[task].mkdir()
+        fake_probe = {"device": "fake", "behaviour": False}
+        checks = {"device": "fake", "behaviour": True, "check": "pitfalls"}
+        assert pool._threads_for(1, fake_probe) == 1
+        assert pool._threads_for(2, checks) == 3  # beside a fake probe: the 3 other cores
+        assert pool._threads_for(3, {"device": "cpu", "behaviour": False}) == 1  # (4-1) // 2
+        assert (tmp_path / "2" / "threads").read_text() == "1"  # task 2 told to shrink
+        pool._python.discard(1)  # the fake probe ends
+        pool._share_cores()
+        assert (tmp_path / "2" / "threads").read_text() == "2"  # 4 // 2
+        assert (tmp_path / "3" / "threads").read_text() == "2"
+        pool._computing.discard(3)
+        pool._share_cores()
+        assert (tmp_path / "2" / "threads").read_text() == "4"  # alone
+        assert not (tmp_path / "1" / "threads").exists()  # the fake probe is never told
+    finally:
+        pool.close()
+
+
+def test_a_models_checks_get_the_cores_its_fake_probe_leaves(tmp_path: Path) -> None:
+    """One model, two workers: its fake probe builds the model at 1 thread; its behavioural
+    checks (the other task) build it at the cores the probe leaves (one fewer on this
+    machine, at least 1), then take every core once the probe is done."""
+    folder = project(tmp_path, {"a_threads": "report_threads"})
+    log = tmp_path / "threads.log"
+    rc, doc, err = check_probe(folder, "-j", "2", THREADS_LOG=str(log))
+    assert rc in (0, 1), err
+    assert not [f for f in doc["findings"] if f["code"] == "ARC303"], doc  # type: ignore
+    cores = os.cpu_count() or 1
+    built = sorted(int(x) for x in log.read_text().split())
+    # which task builds first is a race: the checks' build sees the probe running or done
+    assert built in (sorted([1, max(1, cores - 1)]), sorted([1, cores])), built

@@ -144,6 +144,11 @@ class Pool:
         # under the same label uncounted, so progress counts models, not tasks
         self.running: dict[int, tuple[str, float, bool]] = {}
         self.folders: dict[int, Path] = {}  # task id -> its folder (the worker's phase file)
+        # running tasks that compute in torch's threads, and those that run Python (fake
+        # probes); the thread count each computing task was given (_share_cores)
+        self._computing: set[int] = set()
+        self._python: set[int] = set()
+        self._threads: dict[int, int] = {}
         self.done = 0
         self.submitted = 0
         # what the fork server and the workers print outside a model's run (pebble's own
@@ -214,6 +219,33 @@ class Pool:
         return fut
 
     # -- one task ---------------------------------------------------------------------------------
+    def _threads_for(self, task_id: int, request: dict[str, Any]) -> int:
+        """Register a task starting now (under the lock) and return torch's intra-op threads
+        for it; the running tasks' counts are updated (`_share_cores`)."""
+        python = request.get("device") == "fake" and not request.get("behaviour")
+        (self._python if python else self._computing).add(task_id)
+        return self._share_cores(task_id)
+
+    def _share_cores(self, starting: int | None = None) -> int:
+        """Share the cores among the running tasks (under the lock), as torch's intra-op
+        threads: a probe on fake tensors runs Python, one core and one thread; the tasks that
+        compute (behavioural checks, CPU steps, timings) share the rest. Each computing
+        task's count is written to its folder's `threads` file, which its worker reads at
+        every phase change (`_follow_threads`): a model's behavioural checks run at one
+        thread beside its own fake probe and at every core once the probe is done (gpt-small's
+        checks take 4.3 s at one thread, 2.4 s at two), and never more threads than cores
+        (spinning OpenMP threads on a shared core slow every task). Returns the count of
+        `starting` (1 for a fake probe)."""
+        cores = os.cpu_count() or 1
+        share = max(1, (cores - len(self._python)) // max(1, len(self._computing)))
+        for task in self._computing:
+            if task != starting and self._threads.get(task) != share:
+                folder = self.folders.get(task)
+                if folder is not None:
+                    _write_small(folder / "threads", str(share))
+            self._threads[task] = share
+        return share if starting in self._computing else 1
+
     def _pebble_for(self, memory: int | None) -> Any:
         with self._lock:
             pool = self._pebble.get(memory)
@@ -257,7 +289,9 @@ class Pool:
                     task_id = self._ids
                     self.running[task_id] = (shown[0], time.monotonic(), shown[1])
                     self.folders[task_id] = folder
-                full = {**request, "memory": memory, "cwd": where[0], "env": where[1]}
+                    threads = self._threads_for(task_id, request)
+                full = {**request, "memory": memory, "cwd": where[0], "env": where[1],
+                        "threads": threads}  # fmt: skip
                 try:
                     for attempt in (1, 2):
                         pool = self._pebble_for(memory)
@@ -287,6 +321,10 @@ class Pool:
                     with self._lock:
                         self.running.pop(task_id, None)
                         self.folders.pop(task_id, None)
+                        self._computing.discard(task_id)
+                        self._python.discard(task_id)
+                        self._threads.pop(task_id, None)
+                        self._share_cores()
                         self.done += shown[1]
             pid = _read_pid(folder / "pid")
             if pid is not None:
@@ -543,6 +581,7 @@ def _init_worker(memory: int | None, threads: int) -> None:
         import torch
 
         torch.set_num_threads(threads)
+        _WORKER["baseline_threads"] = threads
         __import__(_PRELOAD)
         _WORKER["baseline"] = _torch_state()
         # every request starts from the same RNG state, whichever worker serves it and
@@ -670,11 +709,29 @@ def _drop_user_modules(before: set[str]) -> None:
 def _tell_phase(folder: str, key: str) -> None:
     """The phase this worker is in, for the progress bar (a file replaced whole: the parent
     never reads half of it). Best effort: progress must never fail a measurement."""
-    tmp = os.path.join(folder, "phase.part")
+    _write_small(Path(folder) / "phase", key)
+
+
+def _follow_threads(folder: str) -> None:
+    """Take the thread count the parent wrote for this task (Pool._share_cores), if any and
+    changed. Best effort, like the phase file."""
+    try:
+        with open(os.path.join(folder, "threads"), encoding="ascii") as fh:
+            wanted = int(fh.read())
+    except (OSError, ValueError):
+        return
+    import torch
+
+    if wanted >= 1 and wanted != torch.get_num_threads():
+        torch.set_num_threads(wanted)
+
+
+def _write_small(path: Path, text: str) -> None:
+    """Replace `path` whole with `text` (a reader never sees half of it); best effort."""
+    tmp = path.with_name(path.name + ".part")
     with contextlib.suppress(OSError):
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(key)
-        os.replace(tmp, os.path.join(folder, "phase"))
+        tmp.write_text(text, encoding="ascii")
+        os.replace(tmp, path)
 
 
 def _serve(request: dict[str, Any], folder: str, dispatched: float) -> str:
@@ -705,9 +762,11 @@ def _serve(request: dict[str, Any], folder: str, dispatched: float) -> str:
         os.environ.clear()
         os.environ.update(request["env"])
         torch.manual_seed(_WORKER["seed"])
+        torch.set_num_threads(request.get("threads") or _WORKER["baseline_threads"])
         from ..timings import announcing, recording, rounded
 
-        announcing(lambda key: _tell_phase(folder, key))  # the parent's progress bar reads it
+        # the parent's progress bar reads the phase; the parent's share of the cores is read
+        announcing(lambda key: (_tell_phase(folder, key), _follow_threads(folder)))
         try:
             with recording() as phases:
                 doc = _run_request(request, request.get("memory"))
@@ -729,6 +788,9 @@ def _serve(request: dict[str, Any], folder: str, dispatched: float) -> str:
         sys.path[:] = path
         sys.stdin, sys.stdout, sys.stderr = streams
         _drop_user_modules(modules)
+        import torch
+
+        torch.set_num_threads(_WORKER["baseline_threads"])  # as _init_worker left it
         for sig, handler in _WORKER["signals"].items():
             with contextlib.suppress(ValueError, OSError, TypeError):
                 signal.signal(sig, handler)
