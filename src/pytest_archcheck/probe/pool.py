@@ -765,8 +765,11 @@ def _serve(request: dict[str, Any], folder: str, dispatched: float) -> str:
         torch.set_num_threads(request.get("threads") or _WORKER["baseline_threads"])
         from ..timings import announcing, recording, rounded
 
-        # the parent's progress bar reads the phase; the parent's share of the cores is read
-        announcing(lambda key: (_tell_phase(folder, key), _follow_threads(folder)))
+        def at_phase(key: str) -> None:
+            _tell_phase(folder, key)  # the parent's progress bar reads it
+            _follow_threads(folder)  # the parent's share of the cores for this task
+
+        announcing(at_phase)
         try:
             with recording() as phases:
                 doc = _run_request(request, request.get("memory"))
