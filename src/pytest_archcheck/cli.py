@@ -326,11 +326,17 @@ def _check_quiet(args: argparse.Namespace) -> int:
     args.select = [*args.select, *(EXTEND + c for c in args.extend_select)]
     from .dependents import expand, needs_expansion
 
+    no_cache = os.environ.get("ARCHCHECK_NO_CACHE", "").lower() not in ("", "0", "false", "no")
     if needs_expansion(args.paths):
-        args.paths = expand(args.paths, only=args.dependents_only)  # their dependent specs
+        cache = None
+        if not (args.no_cache or no_cache or args.probe):  # the static run's own cache
+            from .cache import Cache, configuration, default_dir
+
+            cache = Cache(args.cache_dir or default_dir(), configuration(args.select, args.ignore))
+        # their dependent specs
+        args.paths = expand(args.paths, only=args.dependents_only, cache=cache)
         if not args.paths and args.dependents_only:
             return EXIT_OK  # the hook's files: none is read by a spec
-    no_cache = os.environ.get("ARCHCHECK_NO_CACHE", "").lower() not in ("", "0", "false", "no")
     timings: dict[str, Any] | None = None
     result: Any
     if args.probe:

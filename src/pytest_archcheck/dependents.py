@@ -19,8 +19,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .files import CONFIG_NAMES, SPEC_SUFFIX
+
+if TYPE_CHECKING:
+    from .cache import Cache
+    from .deps import Dep
 
 PROJECT_MARKERS = ("pyproject.toml", "archcheck.toml", ".git")
 
@@ -54,27 +59,78 @@ def needs_expansion(paths: Sequence[str]) -> bool:
     return any(os.path.isfile(p) and not _is_spec(Path(p)) for p in paths)
 
 
-def dependents_of(targets: Sequence[Path]) -> dict[str, list[Path]]:
+def dependents_of(targets: Sequence[Path], cache: Cache | None = None) -> dict[str, list[Path]]:
     """For each target (absolute path), the spec files of its project whose static result
-    depends on it: each project's specs are checked once, whatever the number of targets."""
-    from .engine import _check_file, _collect
+    depends on it: each project's specs are checked once, whatever the number of targets.
 
+    `cache`: the run's static cache (cache.py). A spec whose entry there is still valid but
+    for the targets themselves (its bytes, its pyproject.toml and every other file it read
+    unchanged) lists what it read without being checked again: the pre-commit hook, handed
+    every edited file, then imports no engine when nothing else changed. An edited target is
+    in the list of every spec that read it before the edit, and what the spec reads through
+    it comes from the spec's own, unchanged, text."""
     wanted: dict[Path, set[str]] = {}
     for t in targets:
         wanted.setdefault(project_root(t), set()).add(os.path.abspath(t))
     hits: dict[str, list[Path]] = {w: [] for ws in wanted.values() for w in ws}
     for root, want in wanted.items():
-        project, spec_files, _, _ = _collect([str(root)])
-        for spec in spec_files:
-            # the dependencies a static check of the spec records (what the cache keys it on)
-            _, record = _check_file(project, spec, (), (), False, None, None, None)
-            for kind, name, _ in record.deps:
+        for spec, deps in _recorded(root, want, cache):
+            for kind, name, _ in deps:
                 if kind == "file" and name in want and os.path.abspath(spec) != name:
                     hits[str(name)].append(spec)
     return hits
 
 
-def expand(paths: Sequence[str], only: bool = False) -> list[str]:
+def _recorded(root: Path, want: set[str], cache: Cache | None) -> list[tuple[Path, list[Dep]]]:
+    """Each spec file of the project at `root` with the dependencies a static check of it
+    records (what the cache keys it on): from the cache where valid (see dependents_of),
+    else by checking it."""
+    from .deps import unchanged
+
+    w = None
+    if cache is not None:
+        from .cache import _walk
+
+        w = _walk([str(root)], cache)
+    if w is None:  # no cache, or a pyproject.toml changed: every spec is checked
+        from .engine import _check_file, _collect
+
+        project, spec_files, _, _ = _collect([str(root)])
+        return [
+            (spec, _check_file(project, spec, (), (), False, None, None, None)[1].deps)
+            for spec in spec_files
+        ]
+    assert cache is not None
+    out: list[tuple[Path, list[Dep]]] = []
+    missed: list[Path] = []
+    for path, key in zip(w.specs, w.keys, strict=True):
+        e = cache.entries.get(key)
+        state = w.state(key)
+        try:
+            valid = (
+                e is not None
+                and state == (e["sha"], e["gov"], e["gov_sha"])
+                and unchanged([d for d in e["deps"] if d[1] not in want])
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):  # damaged: check the spec
+            valid = False
+        if valid:
+            assert e is not None
+            out.append((path, e["deps"]))
+        else:
+            missed.append(path)
+    if missed:
+        from .engine import _check_file, _collect
+
+        project, _, _, _ = _collect([str(root)])
+        out += [
+            (spec, _check_file(project, spec, (), (), False, None, None, None)[1].deps)
+            for spec in missed
+        ]
+    return out
+
+
+def expand(paths: Sequence[str], only: bool = False, cache: Cache | None = None) -> list[str]:
     """`paths` with each named non-spec file replaced by the specs that read it (see above).
 
     `only` (`check --dependents-only`, the pre-commit hook): a non-spec file stands only for
@@ -82,7 +138,7 @@ def expand(paths: Sequence[str], only: bool = False) -> list[str]:
     .py, .json and .yaml file of the commit; a package.json or a CI workflow is not a model
     config, and a bare config.json no spec extends is checked when named without the flag."""
     files = [Path(p) for p in paths if Path(p).is_file() and not _is_spec(Path(p))]
-    found = dependents_of(files)
+    found = dependents_of(files, cache)
     out: list[str] = []
     for p in paths:
         path = Path(p)

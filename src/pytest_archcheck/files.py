@@ -343,7 +343,10 @@ class Excluder:
                         lines.extend(fh.read().splitlines())
                 except OSError:
                     continue
-            self._specs[folder] = _pathspec(lines, gitignore=True) if lines else None
+            # blank lines and comments match nothing (git's rules): a fresh repository's
+            # .git/info/exclude holds only comments, and pathspec costs ~30 ms to import
+            patterns = [x for x in lines if x.strip() and not x.startswith("#")]
+            self._specs[folder] = _pathspec(patterns, gitignore=True) if patterns else None
         return self._specs[folder]
 
 

@@ -124,3 +124,23 @@ def test_warm_check_loads_no_other_verb_and_no_metadata(tmp_path: Path) -> None:
     assert "pydantic" in runs[0].stderr  # cold: the spec was validated
     assert runs[1].stderr.strip() == "0 []", runs[1].stderr  # warm: none of them
     assert runs[0].stdout == runs[1].stdout
+
+
+def test_a_gitignore_of_comments_only_imports_no_pathspec(tmp_path: Path) -> None:
+    """A fresh repository's .git/info/exclude holds only comments: matching nothing, it costs
+    no pathspec import (~30 ms, a pre-commit hook's start-up); a real pattern still excludes."""
+    (tmp_path / ".git" / "info").mkdir(parents=True)
+    (tmp_path / ".git" / "info" / "exclude").write_text("# git ls-files --others\n#  *.o\n\n")
+    (tmp_path / "a.archcheck.toml").write_text("")
+    script = (
+        "import sys\nfrom pathlib import Path\n"
+        "from pytest_archcheck.files import Excluder\n"
+        "print(Excluder().excluded(Path('a.archcheck.toml'), False), 'pathspec' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    run = [sys.executable, "-c", script]
+    out = subprocess.run(run, capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
+    assert out.stdout.split() == ["False", "False"]
+    (tmp_path / ".gitignore").write_text("# models\na.archcheck.toml\n")
+    out = subprocess.run(run, capture_output=True, text=True, env=env, cwd=tmp_path, check=True)
+    assert out.stdout.split() == ["True", "True"]
