@@ -123,3 +123,28 @@ def test_tcn_spec_latency_includes_its_vocabulary_head() -> None:
     assert est is not None and est.steps == 3
     stack = 2 * (2 * 1024 * 64 * 64 * 3)  # two Conv1d(64, 64, 3), 'same' length, batch 1
     assert est.compute_s == pytest.approx((stack + 2 * 1024 * 64 * 1000) / 1e12)
+
+
+def test_per_op_transformer_worked_by_hand() -> None:
+    """One block (d 4, one head, d_ff 8, GELU, LayerNorm, fused q/k/v, learned positions) over
+    2 tokens on a per-op device with no GEMM start-up: every op is memory-bound, so the time is
+    Σ bytes / bandwidth + ops x dispatch, worked op by op (fp32, 4 bytes):
+
+    norms 2 x 2*8*4 = 64 B; qkv GEMM (2x4 @ 4x12) (48 + 2*(4+12))*4 = 320 B; attention q,k,v,o
+    (2*8 + 2*8)*4 = 128 B; out GEMM (16 + 2*8)*4 = 128 B; residual adds 2 x 3*8*4 = 96 B; fc1
+    (32 + 2*12)*4 = 224 B; GELU 2*16*4 = 128 B; fc2 224 B; embedding gather + position add
+    (2 + 3)*8*4 = 160 B; final norm 64 B: 1696 B in all, at 1e10 B/s 169.6 ns. Ops: 2 norms, 4
+    GEMMs, attention, 2 adds, GELU, 2 embedding ops, final norm = 13, plus 24 reshapes."""
+    from pytest_archcheck.formulas.latency import Block, transformer_op_latency
+
+    dev = Device(
+        "host", 2**30, 1e10, {"fp32": 1e11}, "test",
+        op_overhead_s=1e-6, gemm_half_flops=0.0,
+    )  # fmt: skip
+    est = transformer_op_latency(
+        dev, "fp32", 1, 1, 2, d_model=4, heads=1, d_ff=8, mlp="gelu", causal=True,
+        block=Block(fused=True, norm="layernorm", learned_positions=True),
+    )  # fmt: skip
+    assert est.ops == 13 + 24
+    assert est.memory_s == pytest.approx(1696 / 1e10, rel=1e-12)
+    assert est.seconds == pytest.approx(169.6e-9 + 37 * 1e-6, rel=1e-9)

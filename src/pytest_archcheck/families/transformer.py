@@ -508,9 +508,15 @@ class Transformer(Family):
     def latency(self, spec: Spec, device: Device, overhead_s: float) -> LatencyEstimate:
         from math import prod
 
-        from ..formulas.latency import transformer_latency
+        from ..formulas.latency import Block, transformer_latency
 
         m, inf = spec.model, spec.infer
+        block = Block(
+            fused=m.fused_projections,
+            norm=m.norm,
+            rotary=m.positional == "rotary",
+            learned_positions=m.positional == "learned",
+        )
         layer_params = sum(
             prod(s) for s in layer_shapes(m, bias_parts(m), norm_shapes(m, m.d_model))
         )
@@ -525,7 +531,7 @@ class Transformer(Family):
             layer_params=layer_params, vocab=m.vocab if lm_head(spec) else None,
             kv_heads=m.kv_head_count, head_dim=m.head_dim, mlp=matmul_mlp(m),
             attention=m.attention, window=m.window, causal=m.causal, new_tokens=inf.new_tokens,
-            kv_cache=inf.kv_cache, overhead_s=overhead_s,
+            kv_cache=inf.kv_cache, overhead_s=overhead_s, ops=block,
         )  # fmt: skip
         if not mixed:
             return out
@@ -535,7 +541,7 @@ class Transformer(Family):
             d_model=m.d_model, heads=m.head_count, d_ff=mlp_width(m), layer_params=layer_params,
             vocab=None, kv_heads=m.kv_head_count, head_dim=m.head_dim, mlp=matmul_mlp(m),
             causal=m.causal, new_tokens=inf.new_tokens, kv_cache=inf.kv_cache,
-            overhead_s=overhead_s,
+            overhead_s=overhead_s, ops=replace(block, ends=False),
         )  # fmt: skip
         return replace(
             out,

@@ -26,6 +26,8 @@ from .devices import Device, lookup_device
 from .flops import (
     AttentionKind,
     Padding,
+    attention_core_flops,
+    attention_keys,
     conv_output_length,
     matmul_flops,
     transformer_decode_step_flops,
@@ -210,8 +212,18 @@ def transformer_latency(
     new_tokens: int = 0,
     kv_cache: bool = True,
     overhead_s: float = KERNEL_OVERHEAD_S,
+    ops: Block | None = None,
 ) -> LatencyEstimate:
-    """Latency of one inference call: a forward over n positions, then `new_tokens` tokens."""
+    """Latency of one inference call: a forward over n positions, then `new_tokens` tokens.
+    On a per-op device (`Device.per_op`, a calibrated host) each eager op is timed instead
+    (`transformer_op_latency`, with `ops` describing the block)."""
+    if device.per_op:
+        return transformer_op_latency(
+            device, dtype, layers, batch, n, d_model=d_model, heads=heads, d_ff=d_ff,
+            vocab=vocab, kv_heads=kv_heads, head_dim=head_dim, mlp=mlp, attention=attention,
+            window=window, causal=causal, new_tokens=new_tokens, kv_cache=kv_cache,
+            block=ops or Block(),
+        )  # fmt: skip
     b = DTYPE_BYTES[dtype]
     kv, hd = kv_heads_and_head_dim(d_model, heads, kv_heads, head_dim)
     acc = _Acc(device, dtype, overhead_s)
@@ -242,6 +254,191 @@ def transformer_latency(
         if vocab:
             acc.add(matmul_flops(batch, d_model, vocab), (vocab * d_model + batch * vocab) * b)
     return acc.result()
+
+
+@dataclass(frozen=True)
+class Block:
+    """How a Transformer block is written, as far as its eager ops differ: fused or separate
+    q/k/v (and gate/up) projections, LayerNorm (one aten op) or an RMSNorm written out in
+    elementwise ops (Llama's: pow, mean, add, rsqrt, mul, mul), rotary embeddings applied to
+    q and k (mul, neg, cat, mul, add each: rotate_half), and learned positions added once.
+    `ends`: the embeddings and the final norm are part of this call (not for the second call
+    of a local/global stack, whose first call counted them)."""
+
+    fused: bool = True
+    norm: Literal["layernorm", "rmsnorm", "none"] = "layernorm"
+    rotary: bool = False
+    learned_positions: bool = False
+    ends: bool = True
+
+
+# eager ops a block dispatches besides its GEMMs, attention and elementwise math: views,
+# transposes, splits and the weights' `t` that reshape q/k/v into heads and back. Counted
+# with a TorchDispatchMode per block: the reference GPT-2 block 31 ops, transformers'
+# GPT2Block 38; this model 34 (tests/families/test_latency_op_count.py). Each costs its
+# dispatch only (~1 us), a few per cent of a small block's time.
+_RESHAPE_OPS = 24
+# rotary embeddings on q and k as transformers writes them (unsqueeze cos/sin, and per
+# tensor: mul, slice x2, neg, cat, mul, add), moving ~11 values per element of q and k
+_ROTARY_OPS, _ROTARY_TRAFFIC = 20, 11
+# elementwise ops of Llama's written-out RMSNorm, and the bytes they move per element of x
+_RMSNORM_OPS, _RMSNORM_TRAFFIC = 6, 7
+
+
+class _Ops:
+    """Sums eager ops on a per-op device: each op's `op_seconds` plus its dispatch."""
+
+    def __init__(self, device: Device, dtype: str, resident_weights: bool) -> None:
+        self.device, self.dtype = device, dtype
+        self.b = DTYPE_BYTES[dtype]
+        self.peak = device.flops_for(dtype)
+        self.resident = resident_weights  # every weight stays in the LLC between calls
+        self.t = self.c = self.m = 0.0
+        self.ops = 0
+
+    def gemm(self, m: int, k: int, n: int, repeat: int = 1) -> None:
+        """x (m x k) @ W (k x n): the weights from DRAM, or from the LLC when they all fit."""
+        f = matmul_flops(m, k, n)
+        w = k * n * self.b
+        moved = w + m * (k + n) * self.b
+        t = op_seconds(self.device, self.dtype, f, moved, resident_bytes=w if self.resident else 0)
+        self._add(t, f, moved, repeat)
+
+    def attention(self, f: float, moved: float, repeat: int = 1) -> None:
+        """One fused attention call (SDPA): its FLOPs at the GEMM rate, start-up included."""
+        self._add(op_seconds(self.device, self.dtype, f, moved), f, moved, repeat)
+
+    def elementwise(self, elements: float, traffic: int = 2, ops: int = 1, repeat: int = 1) -> None:
+        """`ops` elementwise ops moving `traffic` values per element in all: fresh
+        activations, read from the cache where they fit (`resident_bytes`)."""
+        moved = elements * traffic * self.b
+        t = op_seconds(self.device, self.dtype, 0.0, moved, resident_bytes=moved)
+        self._add(t, 0.0, moved, repeat, ops)
+
+    def dispatch(self, ops: int, repeat: int = 1) -> None:
+        """Ops that move no data (views, transposes, splits): their dispatch only."""
+        self._add(0.0, 0.0, 0.0, repeat, ops)
+
+    def _add(self, t: float, f: float, moved: float, repeat: int, ops: int = 1) -> None:
+        overhead = self.device.op_overhead_s or 0.0
+        self.t += repeat * (t + ops * overhead)
+        self.c += repeat * f / self.peak
+        self.m += repeat * moved / self.device.bandwidth
+        self.ops += repeat * ops
+
+    def result(self, steps: int) -> LatencyEstimate:
+        overhead = self.ops * (self.device.op_overhead_s or 0.0)
+        return LatencyEstimate(
+            self.t, steps, self.c, self.m, overhead, self.device.name, ops=self.ops
+        )
+
+
+@formula(
+    "latency.transformer_ops",
+    "t = Σ_layers [Σ_GEMMs t_op(2mkn, W + X) + t_op(F_core, q,k,v,o) + Σ_elementwise "
+    "t_op(0, X) + ops * op_overhead] + final norm + head",
+    "roofline per eager op (latency.op); Hockney & Jesshope 1988 for each GEMM's start-up",
+    latex=r"t = \sum_{\text{layers}} \Big[\sum_{\text{GEMMs}} t_{\text{op}}(2mkn,\ W + X)"
+    r" + t_{\text{op}}(F_{\text{core}},\ q,k,v,o) + \sum_{\text{elementwise}}"
+    r" t_{\text{op}}(0,\ X) + \text{ops}\cdot\text{op\_overhead}\Big]"
+    r" + \text{final norm} + \text{head}",
+)
+def transformer_op_latency(
+    device: Device,
+    dtype: str,
+    layers: int,
+    batch: int,
+    n: int,
+    *,
+    d_model: int,
+    heads: int,
+    d_ff: int,
+    vocab: int | None = None,
+    kv_heads: int | None = None,
+    head_dim: int | None = None,
+    mlp: MLPKind = "gelu",
+    attention: AttentionKind = "full",
+    window: int = 0,
+    causal: bool = True,
+    new_tokens: int = 0,
+    kv_cache: bool = True,
+    block: Block | None = None,
+) -> LatencyEstimate:
+    """A Transformer's inference call on a per-op device (a calibrated CPU host), op by op as
+    eager PyTorch dispatches them. Why: on a CPU each op runs to completion before the next,
+    so the call takes the sum of its ops, not a roofline of the whole layer: every GEMM at
+    the rate its size reaches (`gemm_rate`: 128 tokens at d 256 reach ~0.75 of a 1024³
+    GEMM's rate), the fused attention kernel at the GEMM rate of its FLOPs, the norms,
+    residual adds, activations and rotary embeddings as elementwise ops over activations that
+    sit in the cache, and every op's dispatch. Attention counts all n² scores of a causal
+    model (the CPU flash kernel skips only whole blocks above the diagonal: at n = 128
+    causal and full masks measured the same time).
+
+    Decode steps (`new_tokens`) run the same ops over one token per sequence against the
+    cached keys and values (the whole prefix without a KV cache)."""
+    blk = block or Block()
+    kv, hd = kv_heads_and_head_dim(d_model, heads, kv_heads, head_dim)
+    q_dim, kv_dim = heads * hd, kv * hd
+    weights = layers * (
+        d_model * (q_dim + 2 * kv_dim) + q_dim * d_model
+    ) + layers * d_model * d_ff * (3 if mlp == "swiglu" else 2)
+    if vocab:
+        weights += vocab * d_model
+    llc = device.llc_bytes
+    ops = _Ops(device, dtype, llc is not None and weights * DTYPE_BYTES[dtype] <= llc)
+
+    def norm(tokens: int, repeat: int) -> None:
+        if blk.norm == "layernorm":
+            ops.elementwise(tokens * d_model, 2, 1, repeat)
+        elif blk.norm == "rmsnorm":
+            ops.elementwise(tokens * d_model, _RMSNORM_TRAFFIC, _RMSNORM_OPS, repeat)
+
+    def forward(length: int, ctx: int, tokens: int) -> None:
+        """`tokens` = batch x length query positions against `ctx` keys, every layer."""
+        L = layers
+        norm(tokens, 2 * L)
+        if blk.fused:
+            ops.gemm(tokens, d_model, q_dim + 2 * kv_dim, L)
+        else:
+            ops.gemm(tokens, d_model, q_dim, L)
+            ops.gemm(tokens, d_model, kv_dim, 2 * L)
+        if blk.rotary:  # q and k: x*cos + rotate_half(x)*sin
+            ops.elementwise(tokens * (q_dim + kv_dim), _ROTARY_TRAFFIC, _ROTARY_OPS, L)
+        core = attention_core_flops(batch, heads, length, ctx, hd)
+        ops.attention(core, (2 * tokens * q_dim + 2 * batch * ctx * kv_dim) * DTYPE_BYTES[dtype], L)
+        ops.dispatch(_RESHAPE_OPS, L)
+        ops.gemm(tokens, q_dim, d_model, L)
+        ops.elementwise(tokens * d_model, 3, 1, 2 * L)  # the two residual adds
+        if mlp == "swiglu":
+            if blk.fused:
+                ops.gemm(tokens, d_model, 2 * d_ff, L)
+            else:
+                ops.gemm(tokens, d_model, d_ff, 2 * L)
+            ops.elementwise(tokens * d_ff, 5, 2, L)  # silu(gate) * up
+        else:
+            ops.gemm(tokens, d_model, d_ff, L)
+            ops.elementwise(tokens * d_ff, 2, 1, L)  # the activation
+        ops.gemm(tokens, d_ff, d_model, L)
+        if blk.ends:  # embeddings (a gather; learned positions added), the final norm
+            ops.elementwise(tokens * d_model, 2 + (3 if blk.learned_positions else 0),
+                            1 + blk.learned_positions)  # fmt: skip
+            norm(tokens, 1)
+        if vocab:
+            ops.gemm(tokens, d_model, vocab)
+
+    n_k = attention_keys(n, attention, window, causal)
+    forward(n, n_k, batch * n)
+    steps = layers + 1
+    for i in range(new_tokens):
+        ctx = n + i + 1
+        if attention == "sliding" and window > 0:
+            ctx = min(ctx, window)
+        if kv_cache:
+            forward(1, ctx, batch)
+        else:
+            forward(ctx, ctx, batch * ctx)
+        steps += layers + 1
+    return ops.result(steps)
 
 
 @formula(
