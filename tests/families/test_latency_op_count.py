@@ -82,6 +82,7 @@ def test_transformer_block_ops_match_the_dispatched_ones(arch: str) -> None:
     within 20 % of each."""
     transformers = pytest.importorskip("transformers")
     if arch == "gpt2":
+
         def build(layers: int) -> torch.nn.Module:
             cfg = transformers.GPT2Config(n_layer=layers, n_embd=256, n_head=4,
                                           vocab_size=1000, n_positions=512)  # fmt: skip
@@ -89,6 +90,7 @@ def test_transformer_block_ops_match_the_dispatched_ones(arch: str) -> None:
 
         model = {"d_model": 256, "heads": 4, "max_positions": 512}
     else:
+
         def build(layers: int) -> torch.nn.Module:
             cfg = transformers.LlamaConfig(
                 num_hidden_layers=layers, hidden_size=256, num_attention_heads=4,
