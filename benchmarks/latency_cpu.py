@@ -65,6 +65,7 @@ def host_rates() -> dict[str, float]:
     return {
         "gemm_flops": cal["fp32"], "bandwidth": cal["bandwidth"],
         "op_dispatch_s": cal["op_overhead_s"], "gemm_half_flops": cal["gemm_half_flops"],
+        "gemm_half_rows": cal["gemm_half_rows"],
         "llc_bytes": cal.get("llc_bytes", 0), "llc_bandwidth": cal.get("llc_bandwidth", 0.0),
     }  # fmt: skip
 
@@ -103,7 +104,8 @@ def main() -> None:
     # "calibrated host": the same rates plus the per-op keys (dispatch, F_half, LLC)
     per_op = replace(
         host, name="this host (per-op)", op_overhead_s=rates["op_dispatch_s"],
-        gemm_half_flops=rates["gemm_half_flops"], llc_bytes=int(rates["llc_bytes"]) or None,
+        gemm_half_flops=rates["gemm_half_flops"], gemm_half_rows=rates["gemm_half_rows"],
+        llc_bytes=int(rates["llc_bytes"]) or None,
         llc_bandwidth=rates["llc_bandwidth"] or None,
     )  # fmt: skip
     rows = []

@@ -71,6 +71,7 @@ def table(name: str, rates: dict[str, Any], llc: int | None, memory: int) -> str
         f'fp32 = "{rates["fp32"] / 1e9:.1f} GFLOP/s"',
         f'op-overhead = "{rates["op_overhead_s"] * 1e6:.2f} us"',
         f"gemm-half-flops = {rates['gemm_half_flops']:.3e}",
+        f"gemm-half-rows = {rates['gemm_half_rows']:.3g}",
     ]
     if "llc_bandwidth" in rates:
         mib = rates["llc_bytes"] / 2**20

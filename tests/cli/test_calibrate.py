@@ -35,7 +35,8 @@ def test_a_table_with_an_llc_parses_to_those_numbers(
     monkeypatch.chdir(tmp_path)
     rates = {
         "fp32": 153.2e9, "bandwidth": 51.8e9, "op_overhead_s": 1.49e-6,
-        "gemm_half_flops": 2.5e7, "llc_bytes": 16 * 2**20, "llc_bandwidth": 80.4e9,
+        "gemm_half_flops": 2.5e7, "gemm_half_rows": 28.46, "llc_bytes": 16 * 2**20,
+        "llc_bandwidth": 80.4e9,
         "torch": "x", "threads": 2,
     }  # fmt: skip
     text = table("box", rates, 32 * 2**20, 64 * 2**30)
@@ -49,7 +50,7 @@ def test_a_table_with_an_llc_parses_to_those_numbers(
         153.2e9
     )
     assert dev.llc_bandwidth == pytest.approx(80.4e9) and dev.gemm_half_flops == 2.5e7
-    assert dev.op_overhead_s == pytest.approx(1.49e-6)
+    assert dev.op_overhead_s == pytest.approx(1.49e-6) and dev.gemm_half_rows == 28.5
 
 
 def test_calibrate_prints_a_project_device_table(
@@ -68,6 +69,7 @@ def test_calibrate_prints_a_project_device_table(
     assert dev.per_op and dev.bandwidth > 0 and dev.flops_for("fp32") > 0
     assert dev.op_overhead_s is not None and dev.op_overhead_s > 0
     assert dev.gemm_half_flops is not None and dev.gemm_half_flops >= 0
+    assert dev.gemm_half_rows is not None and dev.gemm_half_rows >= 0
     if dev.llc_bytes is not None:
         assert dev.llc_bandwidth is not None and dev.llc_bandwidth > 0
 

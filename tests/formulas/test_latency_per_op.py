@@ -9,6 +9,7 @@ import pytest
 from pytest_archcheck.formulas.devices import Device
 from pytest_archcheck.formulas.latency import (
     gemm_rate,
+    gemm_rows_rate,
     lstm_fused_latency,
     op_seconds,
     recurrent_latency,
@@ -64,3 +65,36 @@ def test_recurrent_latency_uses_the_fused_lstm_only_on_a_per_op_device() -> None
     assert recurrent_latency(PLAIN, "fp32", "lstm", 1, 1, **kw).ops == 0  # type: ignore[arg-type]
     gru = recurrent_latency(DEV, "fp32", "gru", 1, 1, **kw)  # type: ignore[arg-type]
     assert gru.ops == 0 and gru.steps == 2
+
+
+ROWS = Device(
+    "r", 1, 1e6, {"fp32": 1e9}, "test",
+    op_overhead_s=1e-3, gemm_half_flops=1000.0, gemm_half_rows=32.0,
+)  # fmt: skip
+
+
+def test_gemm_rows_rate_is_half_peak_at_the_half_performance_rows() -> None:
+    assert gemm_rows_rate(32, 1e9, 32) == pytest.approx(5e8)
+    assert gemm_rows_rate(96, 1e9, 32) == pytest.approx(7.5e8)  # 96 / 128 of peak
+    assert gemm_rows_rate(1, 1e9, 0) == pytest.approx(1e9)
+
+
+def test_op_seconds_takes_the_rows_rate_for_a_gemm_that_names_its_rows() -> None:
+    # 4000 FLOPs at 32 rows (m_half 32): half peak, 4000 / 5e8 = 8 us; without rows, the
+    # FLOP start-up: (4000 + 1000) / 1e9 = 5 us; inside a library call, peak: 4 us
+    assert op_seconds(ROWS, "fp32", 4000, 0, rows=32) == pytest.approx(8e-6)
+    assert op_seconds(ROWS, "fp32", 4000, 0) == pytest.approx(5e-6)
+    assert op_seconds(ROWS, "fp32", 4000, 0, rows=32, start_up=False) == pytest.approx(4e-6)
+    # a device without the rows key keeps the FLOP start-up even when rows are named
+    assert op_seconds(DEV, "fp32", 4000, 0, rows=32) == pytest.approx(5e-6)
+
+
+def test_calibrate_fits_peak_and_half_rows_from_rates_by_rows() -> None:
+    """Rates made from peak 180e9 and m_half 20 (rate = 180e9 m / (m + 20)) give them back;
+    rates that fall with the rows keep the largest and m_half 0."""
+    from pytest_archcheck.probe.calibrate import fit_rows
+
+    rates = {m: 180e9 * m / (m + 20) for m in (8, 32, 128, 512)}
+    peak, half = fit_rows(rates)
+    assert peak == pytest.approx(180e9, rel=1e-9) and half == pytest.approx(20, rel=1e-9)
+    assert fit_rows({8: 3e9, 512: 1e9}) == (3e9, 0.0)

@@ -265,8 +265,8 @@ def test_per_op_keys_reach_the_device_and_the_probe_child(here: Path) -> None:
     """The per-op latency keys (`latency.op`) parse with their units and travel to the
     isolated probe child like the other fields."""
     (here / "pyproject.toml").write_text(
-        SLOW + 'op-overhead = "1.5 us"\ngemm-half-flops = 2e7\nllc = "32 MiB"\n'
-        'llc-bandwidth = "80 GB/s"\n',
+        SLOW + 'op-overhead = "1.5 us"\ngemm-half-flops = 2e7\ngemm-half-rows = 28\n'
+        'llc = "32 MiB"\nllc-bandwidth = "80 GB/s"\n',
         encoding="utf-8",
     )
     (here / "m.archcheck.toml").write_text(SPEC.format(name="m", device="Lab"), "utf-8")
@@ -274,6 +274,7 @@ def test_per_op_keys_reach_the_device_and_the_probe_child(here: Path) -> None:
     assert loaded.spec is not None
     dev = loaded.spec.project_devices["Lab"]
     assert dev.op_overhead_s == pytest.approx(1.5e-6) and dev.gemm_half_flops == 2e7
+    assert dev.gemm_half_rows == 28
     assert dev.llc_bytes == 32 * 2**20 and dev.llc_bandwidth == pytest.approx(80e9)
     assert dev.per_op
     back = _devices_from_json({"devices": json.loads(json.dumps(_devices_json(loaded.spec)))})

@@ -45,10 +45,13 @@ class Device:
     # Set them (all from one host, `[tool.archcheck.devices.NAME]`) to switch a device to the
     # per-op model. Why each: eager PyTorch pays a fixed dispatch/launch per op
     # (`op_overhead_s`); a small GEMM runs far below peak (Hockney's half-performance size
-    # `gemm_half_flops`: rate(F) = peak * F / (F + F_half)); weights that fit in the last-level
-    # cache are re-read at its rate (`llc_bytes`, `llc_bandwidth`), not the DRAM rate.
+    # `gemm_half_flops`: rate(F) = peak * F / (F + F_half)), or, as measured on CPUs, a GEMM
+    # of few rows (`gemm_half_rows`: rate(m) = peak * m / (m + m_half), whatever its weight's
+    # shape; preferred where both are set); weights that fit in the last-level cache are
+    # re-read at its rate (`llc_bytes`, `llc_bandwidth`), not the DRAM rate.
     op_overhead_s: float | None = None
     gemm_half_flops: float | None = None
+    gemm_half_rows: float | None = None
     llc_bytes: int | None = None
     llc_bandwidth: float | None = None
 

@@ -106,6 +106,21 @@ def gemm_rate(flops: float, peak_flops: float, half_flops: float) -> float:
 
 
 @formula(
+    "latency.gemm_rows_rate",
+    "rate(m) = peak * m / (m + m_half)",
+    "Hockney & Jesshope 1988, n_1/2 taken over the GEMM's rows; fitted by `archcheck calibrate`",
+    latex=r"\text{rate}(m) = \text{peak}\,\frac{m}{m + m_{1/2}}",
+)
+def gemm_rows_rate(rows: int, peak_flops: float, half_rows: float) -> float:
+    """FLOP/s an (m x k) @ (k x n) GEMM reaches on a CPU, by its rows m alone. Why: measured
+    on the 2-core EPYC (torch 2.13, F.linear with bias, medians), the rate at a given m hardly
+    depends on k and n while the weight stays in the last-level cache (m = 128: 144-172
+    GFLOP/s for weights of 0.25-16 MiB; m = 8: 44-71; m = 512: 165-196), so a start-up in
+    FLOPs (`gemm_rate`), which grows with the weight, does not fit; one in rows does."""
+    return peak_flops * rows / (rows + half_rows)
+
+
+@formula(
     "latency.op",
     "t_op = max(F / rate(F), B / bw_eff) + op_overhead; bw_eff = llc_bandwidth if B_w <= llc",
     "roofline (Williams et al. 2009) per eager op; Hockney & Jesshope 1988 for rate(F)",
@@ -121,6 +136,7 @@ def op_seconds(
     *,
     resident_bytes: float = 0.0,
     start_up: bool = True,
+    rows: int | None = None,
 ) -> float:
     """Time of one eager op on a per-op device (`Device.per_op`), without its dispatch cost:
     the roofline with the GEMM rate of `gemm_rate` and, when the bytes re-read every call
@@ -128,10 +144,14 @@ def op_seconds(
     bytes read at the LLC's rate. The caller adds `op_overhead_s` once per op it dispatches.
     `start_up=False` drops Hockney's start-up (F_half / peak) for a GEMM that runs inside one
     library call on pre-packed weights (oneDNN's per-step GEMM of an LSTM): the start-up is a
-    per-call cost (packing, thread fork), not a per-iteration one."""
+    per-call cost (packing, thread fork), not a per-iteration one. `rows`: a GEMM's m, which
+    on a device with `gemm_half_rows` decides its rate (`gemm_rows_rate`) instead."""
     peak = device.flops_for(dtype)
-    half = (device.gemm_half_flops or 0.0) if start_up else 0.0
-    rate = gemm_rate(flops, peak, half) if flops > 0 else peak
+    if flops > 0 and start_up and rows and device.gemm_half_rows is not None:
+        rate = gemm_rows_rate(rows, peak, device.gemm_half_rows)
+    else:
+        half = (device.gemm_half_flops or 0.0) if start_up else 0.0
+        rate = gemm_rate(flops, peak, half) if flops > 0 else peak
     compute = flops / rate if flops > 0 else 0.0
     llc, llc_bw = device.llc_bytes, device.llc_bandwidth
     if llc is not None and llc_bw is not None and 0 < resident_bytes <= llc:
@@ -301,7 +321,9 @@ class _Ops:
         f = matmul_flops(m, k, n)
         w = k * n * self.b
         moved = w + m * (k + n) * self.b
-        t = op_seconds(self.device, self.dtype, f, moved, resident_bytes=w if self.resident else 0)
+        t = op_seconds(
+            self.device, self.dtype, f, moved, resident_bytes=w if self.resident else 0, rows=m
+        )
         self._add(t, f, moved, repeat)
 
     def attention(self, f: float, moved: float, repeat: int = 1) -> None:
@@ -531,7 +553,7 @@ def lstm_fused_latency(
         w_hh = g * hidden * hidden * b
         b_step = w_hh + batch * (2 * g * hidden + 3 * hidden) * b
         per_dir = (
-            op_seconds(device, dtype, f_ih, b_ih)
+            op_seconds(device, dtype, f_ih, b_ih, rows=batch * n)
             + n * op_seconds(device, dtype, f_hh, b_step, resident_bytes=w_hh, start_up=False)
             + overhead
         )
@@ -544,7 +566,7 @@ def lstm_fused_latency(
         rows = batch if pooled_head else batch * n
         f = matmul_flops(rows, hidden * dirs, head_out)
         by = (head_out * hidden * dirs + rows * (hidden * dirs + head_out)) * b
-        t += op_seconds(device, dtype, f, by) + overhead
+        t += op_seconds(device, dtype, f, by, rows=rows) + overhead
         c += f / peak
         m += by / device.bandwidth
         ops += 1

@@ -3,14 +3,21 @@
 Runs in its own process (`python -m pytest_archcheck.probe.calibrate`), like the probe's
 isolated worker, so that the static CLI never imports torch. What it times, and why each:
 
-- a 1024^3 fp32 GEMM: the peak (`fp32`);
-- GEMMs of small-model shapes: Hockney's half-performance size F_half (Hockney & Jesshope
-  1988): each is read as t = (F + F_half) / peak, so F_half = t * peak - F, the median kept;
+- GEMMs as a model's linear layers run them (`F.linear` with a bias, a 4 MiB weight) at
+  8, 32, 128 and 512 rows: the peak (`fp32`) and Hockney's half-performance rows m_half
+  (Hockney & Jesshope 1988), fitted as 1/rate = 1/peak + (m_half/peak)/m (least squares):
+  on a CPU a GEMM's rate follows its rows, not its weight's shape (formulas/latency.py
+  `latency.gemm_rows_rate`);
+- linear layers of small-model shapes: the half-performance size in FLOPs F_half (each read
+  as t = (F + F_half) / peak, so F_half = t * peak - F, the median kept), for kernels with no
+  rows to speak of (the fused attention);
 - a 64 MiB copy (read + write): DRAM `bandwidth`;
 - copies of growing size up to the reported last-level cache: the largest that still runs at
   1.3x the DRAM rate is `llc`, their median rate `llc-bandwidth`;
 - a one-element add, 1000 times: the fixed cost of one eager op, `op-overhead`.
-Each figure is the best of several runs (the least disturbed by other processes).
+Each GEMM figure is the median of its runs (a model's P50 sees typical GEMMs, not the luckiest
+one); the copies and the tiny op keep the best of several runs (the least disturbed by other
+processes).
 """
 
 from __future__ import annotations
@@ -25,39 +32,69 @@ from typing import Any
 SMALL_GEMMS = [(128, 256, 1024), (128, 256, 256), (64, 512, 512), (256, 256, 768)]
 
 
-def _best(fn: Callable[[], object], reps: int) -> float:
+def _times(fn: Callable[[], object], reps: int) -> list[float]:
     fn()
     ts = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)
-    return min(ts)
+    return ts
+
+
+def _best(fn: Callable[[], object], reps: int) -> float:
+    return min(_times(fn, reps))
+
+
+def _median(fn: Callable[[], object], reps: int) -> float:
+    return statistics.median(_times(fn, reps))
+
+
+ROWS = (8, 32, 128, 512)
+ROWS_WEIGHT = (512, 2048)  # k x n: 4 MiB in fp32, inside any server's last-level cache
+
+
+def fit_rows(rates: dict[int, float]) -> tuple[float, float]:
+    """(peak, m_half) of rate(m) = peak * m / (m + m_half) from measured rates by rows:
+    least squares of 1/rate = a + b / m, so peak = 1/a and m_half = b/a. A fit that cannot
+    hold (b < 0: rates falling with m; a <= 0) keeps the largest rate and m_half 0."""
+    xs = [1 / m for m in rates]
+    ys = [1 / r for r in rates.values()]
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
+    a = my - b * mx
+    if a <= 0 or b < 0:
+        return max(rates.values()), 0.0
+    return 1 / a, b / a
 
 
 def measure(llc_bytes: int | None, quick: bool = False) -> dict[str, Any]:
     """The host's rates; `llc_bytes` (the reported LLC size, None: unknown) bounds the
     in-cache sweep."""
     import torch
+    import torch.nn.functional as F
 
     reps = 3 if quick else 10
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    peak = 2 * 1024**3 / _best(lambda: a @ b, reps)
+
+    def linear_time(m: int, k: int, n: int) -> float:
+        x, w, bias = torch.randn(m, k), torch.randn(n, k), torch.randn(n)
+        return _median(lambda: F.linear(x, w, bias), reps * 4)
+
+    k, n = ROWS_WEIGHT
+    by_rows = {m: 2 * m * k * n / linear_time(m, k, n) for m in ROWS}
+    peak, half_rows = fit_rows(by_rows)
     halves = []
     for m, k, n in SMALL_GEMMS:
-        x, w = torch.randn(m, k), torch.randn(k, n)
-        f = 2 * m * k * n
-
-        def gemm(x: Any = x, w: Any = w) -> object:
-            return x @ w
-
-        halves.append(max(_best(gemm, reps * 4) * peak - f, 0.0))
+        halves.append(max(linear_time(m, k, n) * peak - 2 * m * k * n, 0.0))
     big = torch.ones((16 if quick else 64) * 2**20 // 4)
     big2 = torch.zeros_like(big)
     bandwidth = 2 * big.numel() * 4 / _best(lambda: big2.copy_(big), reps)
     out: dict[str, Any] = {
         "fp32": peak,
         "gemm_half_flops": statistics.median(halves),
+        "gemm_half_rows": half_rows,
         "bandwidth": bandwidth,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

@@ -553,6 +553,7 @@ def _project_devices(
             aliases=tuple(t.aliases),
             op_overhead_s=t.op_overhead,
             gemm_half_flops=t.gemm_half_flops,
+            gemm_half_rows=t.gemm_half_rows,
             llc_bytes=t.llc,
             llc_bandwidth=t.llc_bandwidth,
         )

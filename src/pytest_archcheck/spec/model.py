@@ -658,9 +658,11 @@ class DeviceTable(_Table):
     source: str = ""
     # The per-op latency model's host characteristics (measure them with `archcheck
     # calibrate`, or leave them out for the per-step roofline): the fixed cost of one eager op,
-    # Hockney's half-performance GEMM size, and the last-level cache's size and read rate.
+    # Hockney's half-performance GEMM size (in FLOPs, or in rows of the activation), and the
+    # last-level cache's size and read rate.
     op_overhead: Seconds | None = Field(default=None, alias="op-overhead")
     gemm_half_flops: float | None = Field(default=None, alias="gemm-half-flops", ge=0)
+    gemm_half_rows: float | None = Field(default=None, alias="gemm-half-rows", ge=0)
     llc: Bytes | None = None
     llc_bandwidth: Bandwidth | None = Field(default=None, alias="llc-bandwidth")
 
