@@ -43,6 +43,7 @@ class LatencyEstimate:
     sequential_steps: int
     device: str
     label: str = "estimate"
+    ops: int = 0  # eager ops of an op-by-op estimate (a calibrated host); 0: the roofline
 
 
 class Estimate:
@@ -168,7 +169,9 @@ class Estimate:
 
         lat = latency_from_spec(self.spec)
         return (
-            None if lat is None else LatencyEstimate(lat.seconds, lat.sequential_steps, lat.device)
+            None
+            if lat is None
+            else LatencyEstimate(lat.seconds, lat.sequential_steps, lat.device, ops=lat.ops)
         )
 
     @cached_property

@@ -649,16 +649,25 @@ ACCURACY: dict[str, Accuracy] = {
     # the built-in `cpu` row is a labelled default, not this host: estimate / P50 measured
     # 0.04-3.44 on the 2-core EPYC (2026-12-04/05 tables), P95/P50 up to 1.40
     "cpu": Accuracy(0.04, 0.0, 1.4, "2-core EPYC, built-in cpu row, 2026-12-04/05"),
-    # a calibrated host (`archcheck calibrate`: per-op keys): 0.29-1.24 of P50 measured
-    "cpu-calibrated": Accuracy(0.29, 0.0, 1.4, "2-core EPYC, calibrated host, 2026-12-05"),
+    # a calibrated host (`archcheck calibrate`: per-op keys), a family still on the per-step
+    # roofline (convolution stacks): 0.28-0.70 of P50 measured (ResNet at 224 px the lowest)
+    "cpu-calibrated": Accuracy(0.28, 0.0, 1.4, "2-core EPYC, calibrated host, 2026-12-05/06"),
+    # ... and a family timed op by op there (Transformers, nn.LSTM: `ops` > 0): 0.80-0.91 of
+    # P50 on 2026-12-06 (the LSTM 0.80; over-estimates widen nothing), P95/P50 as above
+    "cpu-calibrated-ops": Accuracy(
+        0.8, 0.0, 1.4, "2-core EPYC, calibrated host, per-op families, 2026-12-06"
+    ),
 }
 
 
-def accuracy_for(device: Device) -> Accuracy:
-    """The measured accuracy of an estimate on `device`: the calibrated-host row for a device
-    with per-op keys (what `archcheck calibrate` writes), the CPU row for the built-in `cpu`
-    device, the CUDA row for every other device (a GPU from the table or a datasheet)."""
+def accuracy_for(device: Device, op_by_op: bool = False) -> Accuracy:
+    """The measured accuracy of an estimate on `device`: on a device with per-op keys (what
+    `archcheck calibrate` writes), the per-op row when the estimate was timed op by op
+    (`op_by_op`: its `ops` > 0), else the calibrated-host row; the CPU row for the built-in
+    `cpu` device; the CUDA row for every other device (a GPU from the table or a datasheet)."""
     if device.per_op:
+        if op_by_op:
+            return ACCURACY["cpu-calibrated-ops"]
         return ACCURACY["cpu-calibrated"]
     if device.name.strip().lower() == "cpu":
         return ACCURACY["cpu"]
