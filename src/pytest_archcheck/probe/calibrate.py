@@ -46,10 +46,6 @@ def _best(fn: Callable[[], object], reps: int) -> float:
     return min(_times(fn, reps))
 
 
-def _median(fn: Callable[[], object], reps: int) -> float:
-    return statistics.median(_times(fn, reps))
-
-
 ROWS = (8, 32, 128, 512)
 ROWS_WEIGHT = (512, 2048)  # k x n: 4 MiB in fp32, inside any server's last-level cache
 
@@ -70,24 +66,43 @@ def fit_rows(rates: dict[int, float]) -> tuple[float, float]:
     return 1 / a, b / a
 
 
+def linear_medians(
+    shapes: list[tuple[int, int, int]], reps: int
+) -> dict[tuple[int, int, int], float]:
+    """Median seconds of `F.linear` (with a bias) per (m, k, n), the shapes timed in turn
+    round after round: a shared host's speed drifts over seconds (its 1024^3 GEMM read 143
+    to 194 GFLOP/s within an hour here), and timing each shape's runs back to back let that
+    drift into the fit as if it were the shapes' difference (m_half 28 in one run, 11 the
+    next); interleaved, every shape sees the same drift."""
+    import torch
+    import torch.nn.functional as F
+
+    args = {
+        s: (torch.randn(s[0], s[1]), torch.randn(s[2], s[1]), torch.randn(s[2])) for s in shapes
+    }
+    for x, w, b in args.values():  # warm-up: oneDNN's first call per shape plans it
+        F.linear(x, w, b)
+    runs: dict[tuple[int, int, int], list[float]] = {s: [] for s in shapes}
+    for _ in range(reps):
+        for s, (x, w, b) in args.items():
+            t0 = time.perf_counter()
+            F.linear(x, w, b)
+            runs[s].append(time.perf_counter() - t0)
+    return {s: statistics.median(ts) for s, ts in runs.items()}
+
+
 def measure(llc_bytes: int | None, quick: bool = False) -> dict[str, Any]:
     """The host's rates; `llc_bytes` (the reported LLC size, None: unknown) bounds the
     in-cache sweep."""
     import torch
-    import torch.nn.functional as F
 
     reps = 3 if quick else 10
-
-    def linear_time(m: int, k: int, n: int) -> float:
-        x, w, bias = torch.randn(m, k), torch.randn(n, k), torch.randn(n)
-        return _median(lambda: F.linear(x, w, bias), reps * 4)
-
     k, n = ROWS_WEIGHT
-    by_rows = {m: 2 * m * k * n / linear_time(m, k, n) for m in ROWS}
+    shapes = [(m, k, n) for m in ROWS] + list(SMALL_GEMMS)
+    times = linear_medians(shapes, reps * 4)
+    by_rows = {m: 2 * m * k * n / times[(m, k, n)] for m in ROWS}
     peak, half_rows = fit_rows(by_rows)
-    halves = []
-    for m, k, n in SMALL_GEMMS:
-        halves.append(max(linear_time(m, k, n) * peak - 2 * m * k * n, 0.0))
+    halves = [max(times[s] * peak - 2 * s[0] * s[1] * s[2], 0.0) for s in SMALL_GEMMS]
     big = torch.ones((16 if quick else 64) * 2**20 // 4)
     big2 = torch.zeros_like(big)
     bandwidth = 2 * big.numel() * 4 / _best(lambda: big2.copy_(big), reps)
