@@ -652,8 +652,9 @@ ACCURACY: dict[str, Accuracy] = {
     # a calibrated host (`archcheck calibrate`: per-op keys), a family still on the per-step
     # roofline (convolution stacks): 0.28-0.70 of P50 measured (ResNet at 224 px the lowest)
     "cpu-calibrated": Accuracy(0.28, 0.0, 1.4, "2-core EPYC, calibrated host, 2026-12-05/06"),
-    # ... and a family timed op by op there (Transformers, nn.LSTM: `ops` > 0): 0.67-0.91 of
-    # P50 in two runs on 2026-12-06 (the LSTM 0.67), P95/P50 as above
+    # ... and a family timed op by op there (Transformers, nn.LSTM: `ops` > 0), one forward
+    # (no decode steps, which read 0.46-1.53 of a clock): 0.67-0.91 of P50 in two runs on
+    # 2026-12-06 (the LSTM 0.67), P95/P50 as above
     "cpu-calibrated-ops": Accuracy(
         0.67, 0.0, 1.4, "2-core EPYC, calibrated host, per-op families, 2026-12-06"
     ),
@@ -662,9 +663,10 @@ ACCURACY: dict[str, Accuracy] = {
 
 def accuracy_for(device: Device, op_by_op: bool = False) -> Accuracy:
     """The measured accuracy of an estimate on `device`: on a device with per-op keys (what
-    `archcheck calibrate` writes), the per-op row when the estimate was timed op by op
-    (`op_by_op`: its `ops` > 0), else the calibrated-host row; the CPU row for the built-in
-    `cpu` device; the CUDA row for every other device (a GPU from the table or a datasheet)."""
+    `archcheck calibrate` writes), the per-op row when the estimate was timed op by op and
+    is one forward (`op_by_op`: its `ops` > 0 and no decode steps, what that row measured),
+    else the calibrated-host row; the CPU row for the built-in `cpu` device; the CUDA row for
+    every other device (a GPU from the table or a datasheet)."""
     if device.per_op:
         if op_by_op:
             return ACCURACY["cpu-calibrated-ops"]
