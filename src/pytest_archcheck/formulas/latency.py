@@ -389,8 +389,9 @@ def transformer_op_latency(
     """A Transformer's inference call on a per-op device (a calibrated CPU host), op by op as
     eager PyTorch dispatches them. Why: on a CPU each op runs to completion before the next,
     so the call takes the sum of its ops, not a roofline of the whole layer: every GEMM at
-    the rate its size reaches (`gemm_rate`: 128 tokens at d 256 reach ~0.75 of a 1024³
-    GEMM's rate), the fused attention kernel at the GEMM rate of its FLOPs, the norms,
+    the rate its rows reach (`gemm_rows_rate` where the device has `gemm_half_rows`, else
+    `gemm_rate`: 128 tokens reach ~0.8 of a long GEMM's rate), the fused attention kernel at
+    the FLOP-size rate of its FLOPs (`gemm_rate`), the norms,
     residual adds, activations and rotary embeddings as elementwise ops over activations that
     sit in the cache, and every op's dispatch. Attention counts all n² scores of a causal
     model (the CPU flash kernel skips only whole blocks above the diagonal: at n = 128
