@@ -206,9 +206,10 @@ def test_threads_share_the_cores_among_the_tasks_that_compute(
     """torch's threads per task, worked by hand for a 4-core machine: a fake probe runs
     Python on one core with one thread; the tasks that compute share the other cores, and a
     running task's new count is written to its folder when it changes."""
+    from pytest_archcheck.probe import pool as pool_module
     from pytest_archcheck.probe.pool import Pool
 
-    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(pool_module, "usable_cores", lambda: 4)
     pool = Pool(3)
     try:
         for task in range(1, 5):
@@ -241,7 +242,21 @@ def test_a_models_checks_get_the_cores_its_fake_probe_leaves(tmp_path: Path) -> 
     rc, doc, err = check_probe(folder, "-j", "2", THREADS_LOG=str(log))
     assert rc in (0, 1), err
     assert not [f for f in doc["findings"] if f["code"] == "ARC303"], doc  # type: ignore
-    cores = os.cpu_count() or 1
+    from pytest_archcheck.probe.pool import usable_cores
+
+    cores = usable_cores()
     built = sorted(int(x) for x in log.read_text().split())
     # which task builds first is a race: the checks' build sees the probe running or done
     assert built in (sorted([1, max(1, cores - 1)]), sorted([1, cores])), built
+
+
+def test_usable_cores_follow_the_affinity(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process pinned to 2 of a host's 64 cores shares 2 (torch's threads would otherwise
+    crowd them); without an affinity call, os.cpu_count()."""
+    from pytest_archcheck.probe.pool import usable_cores
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert usable_cores() == 2
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    assert usable_cores() == 64

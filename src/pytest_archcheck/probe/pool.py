@@ -62,10 +62,20 @@ _REAP_S = 2.0
 _PRELOAD = "pytest_archcheck.probe._preload"
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the OS has one (a container
+    or `taskset` pinned to 2 of a host's 64 cores gets 2, where os.cpu_count() says 64 and
+    torch's threads would then crowd two cores), else os.cpu_count()."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def default_workers() -> int:
     """Workers when -j / --archcheck-workers is not given: two where there are two cores or
     more (one model builds while the other steps), one on a single core."""
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
+    return 2 if usable_cores() >= 2 else 1
 
 
 # ---- the parent's side -------------------------------------------------------------------------
@@ -236,7 +246,7 @@ class Pool:
         checks take 4.3 s at one thread, 2.4 s at two), and never more threads than cores
         (spinning OpenMP threads on a shared core slow every task). Returns the count of
         `starting` (1 for a fake probe)."""
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         share = max(1, (cores - len(self._python)) // max(1, len(self._computing)))
         for task in self._computing:
             if task != starting and self._threads.get(task) != share:
@@ -257,7 +267,7 @@ class Pool:
                 ctx = multiprocessing.get_context("forkserver")
                 ctx.set_forkserver_preload([_PRELOAD])
                 _start_fork_server(self._log)
-                threads = max(1, (os.cpu_count() or 1) // self.workers)
+                threads = max(1, usable_cores() // self.workers)
                 pool = ProcessPool(
                     max_workers=self.workers,
                     max_tasks=self.max_tasks,
