@@ -740,7 +740,7 @@ def _write_small(path: Path, text: str) -> None:
     """Replace `path` whole with `text` (a reader never sees half of it); best effort."""
     tmp = path.with_name(path.name + ".part")
     with contextlib.suppress(OSError):
-        tmp.write_text(text, encoding="ascii")
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
 
 
