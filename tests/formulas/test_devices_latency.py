@@ -148,3 +148,27 @@ def test_per_op_transformer_worked_by_hand() -> None:
     assert est.ops == 13 + 24
     assert est.memory_s == pytest.approx(1696 / 1e10, rel=1e-12)
     assert est.seconds == pytest.approx(169.6e-9 + 37 * 1e-6, rel=1e-9)
+
+
+def test_per_op_only_where_the_op_list_was_measured() -> None:
+    """On a calibrated host a dense full-attention Transformer is timed op by op (`ops` > 0);
+    a mixture of experts, a sliding window and a class's own eager attention keep the roofline
+    (`ops` == 0), so ARC107 bounds them by the wide row."""
+    from pytest_archcheck.families import family_of
+
+    dev = Device(
+        "host", 2**34, 35e9, {"fp32": 1.8e11}, "test",
+        op_overhead_s=1e-6, gemm_half_rows=34.0, llc_bytes=32 * 2**20, llc_bandwidth=1.6e11,
+    )  # fmt: skip
+    base = {"name": "m", "family": "transformer", "layers": 2, "d_model": 64, "heads": 4,
+            "vocab": 100, "max_positions": 256}  # fmt: skip
+    cases = {
+        "dense": ({}, True),
+        "moe": ({"experts": 4, "experts_per_token": 2, "mlp": "swiglu"}, False),
+        "sliding": ({"attention": "sliding", "window": 32}, False),
+        "eager": ({"eager_attention": True}, False),
+    }
+    for name, (extra, per_op) in cases.items():
+        spec = Spec.model_validate({"model": {**base, **extra}, "infer": {"seq_len": 128}})
+        est = family_of(spec).latency(spec, dev, 1e-5)
+        assert (est.ops > 0) is per_op, name

@@ -511,11 +511,18 @@ class Transformer(Family):
         from ..formulas.latency import Block, transformer_latency
 
         m, inf = spec.model, spec.infer
-        block = Block(
-            fused=m.fused_projections,
-            norm=m.norm,
-            rotary=m.positional == "rotary",
-            learned_positions=m.positional == "learned",
+        # timed op by op on a calibrated host where the op list is the measured one (full
+        # attention through SDPA, a dense MLP); experts (routing, gathers), a class's own
+        # eager attention and masked windows (SDPA's math kernel on the CPU) keep the roofline
+        block = (
+            Block(
+                fused=m.fused_projections,
+                norm=m.norm,
+                rotary=m.positional == "rotary",
+                learned_positions=m.positional == "learned",
+            )
+            if m.attention == "full" and m.experts is None and not m.eager_attention
+            else None
         )
         layer_params = sum(
             prod(s) for s in layer_shapes(m, bias_parts(m), norm_shapes(m, m.d_model))
@@ -541,7 +548,7 @@ class Transformer(Family):
             d_model=m.d_model, heads=m.head_count, d_ff=mlp_width(m), layer_params=layer_params,
             vocab=None, kv_heads=m.kv_head_count, head_dim=m.head_dim, mlp=matmul_mlp(m),
             causal=m.causal, new_tokens=inf.new_tokens, kv_cache=inf.kv_cache,
-            overhead_s=overhead_s, ops=replace(block, ends=False),
+            overhead_s=overhead_s, ops=None if block is None else replace(block, ends=False),
         )  # fmt: skip
         return replace(
             out,

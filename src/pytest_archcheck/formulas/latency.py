@@ -236,13 +236,13 @@ def transformer_latency(
 ) -> LatencyEstimate:
     """Latency of one inference call: a forward over n positions, then `new_tokens` tokens.
     On a per-op device (`Device.per_op`, a calibrated host) each eager op is timed instead
-    (`transformer_op_latency`, with `ops` describing the block)."""
-    if device.per_op:
+    (`transformer_op_latency`) when `ops` describes the block (None: the roofline)."""
+    if device.per_op and ops is not None:
         return transformer_op_latency(
             device, dtype, layers, batch, n, d_model=d_model, heads=heads, d_ff=d_ff,
             vocab=vocab, kv_heads=kv_heads, head_dim=head_dim, mlp=mlp, attention=attention,
             window=window, causal=causal, new_tokens=new_tokens, kv_cache=kv_cache,
-            block=ops or Block(),
+            block=ops,
         )  # fmt: skip
     b = DTYPE_BYTES[dtype]
     kv, hd = kv_heads_and_head_dim(d_model, heads, kv_heads, head_dim)
