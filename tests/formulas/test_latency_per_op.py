@@ -98,3 +98,24 @@ def test_calibrate_fits_peak_and_half_rows_from_rates_by_rows() -> None:
     peak, half = fit_rows(rates)
     assert peak == pytest.approx(180e9, rel=1e-9) and half == pytest.approx(20, rel=1e-9)
     assert fit_rows({8: 3e9, 512: 1e9}) == (3e9, 0.0)
+
+
+def test_calibrate_counts_a_module_stack_s_ops_by_hand() -> None:
+    """The op-overhead stack: 50 x (Linear at one row: t + addmm; GELU: gelu; LayerNorm:
+    native_layer_norm) = 200 aten ops, worked by hand; its per-op time is above the bare
+    dispatch of a one-element add (the module call on top)."""
+    pytest.importorskip("torch")
+    import time
+
+    import torch
+
+    from pytest_archcheck.probe.calibrate import module_op_seconds, module_stack
+
+    _, _, ops = module_stack()
+    assert ops == 200
+    t = torch.ones(1)
+    t0 = time.perf_counter()
+    for _ in range(2000):
+        t.add(t)
+    bare = (time.perf_counter() - t0) / 2000
+    assert module_op_seconds(3) > bare
