@@ -54,10 +54,10 @@ CASES: list[tuple[str, str, dict[str, Any], int, int]] = [
 
 
 def host_rates() -> dict[str, float]:
-    """This host's rates, timed as `archcheck calibrate` times them (probe/calibrate.py: the
-    best of several runs each): the fp32 GEMM peak (FLOP/s), the copy bandwidth (B/s), one
-    tiny op's dispatch (s), and the per-op model's keys (formulas/latency.py `latency.op`),
-    the usable LLC found by its copy sweep."""
+    """This host's rates, timed as `archcheck calibrate` times them (probe/calibrate.py): the
+    fp32 GEMM peak (FLOP/s), the copy bandwidth (B/s), one eager op inside a module (s), and
+    the per-op model's keys (formulas/latency.py `latency.op`), the usable LLC found by its
+    copy sweep."""
     from pytest_archcheck.calibrate import llc_bytes
     from pytest_archcheck.probe.calibrate import measure
 
@@ -68,6 +68,26 @@ def host_rates() -> dict[str, float]:
         "gemm_half_rows": cal["gemm_half_rows"],
         "llc_bytes": cal.get("llc_bytes", 0), "llc_bandwidth": cal.get("llc_bandwidth", 0.0),
     }  # fmt: skip
+
+
+def devices(rates: dict[str, float]) -> tuple[Any, Any]:
+    """(the `cpu` table entry on this host's rates, the same with the per-op keys: the
+    "calibrated host" `archcheck calibrate` describes)."""
+    from pytest_archcheck.formulas.devices import lookup_device
+
+    host = replace(
+        lookup_device("cpu"),
+        name="this host (measured)",
+        bandwidth=rates["bandwidth"],
+        peak_flops={"fp32": rates["gemm_flops"]},
+    )
+    per_op = replace(
+        host, name="this host (per-op)", op_overhead_s=rates["op_dispatch_s"],
+        gemm_half_flops=rates["gemm_half_flops"], gemm_half_rows=rates["gemm_half_rows"],
+        llc_bytes=int(rates["llc_bytes"]) or None,
+        llc_bandwidth=rates["llc_bandwidth"] or None,
+    )  # fmt: skip
+    return host, per_op
 
 
 def load_case(source: str, model: dict[str, Any], batch: int, n: int) -> Any:
@@ -95,19 +115,7 @@ def main() -> None:
 
     rates = host_rates()
     cpu = lookup_device("cpu")
-    host = replace(
-        cpu,
-        name="this host (measured)",
-        bandwidth=rates["bandwidth"],
-        peak_flops={"fp32": rates["gemm_flops"]},
-    )
-    # "calibrated host": the same rates plus the per-op keys (dispatch, F_half, LLC)
-    per_op = replace(
-        host, name="this host (per-op)", op_overhead_s=rates["op_dispatch_s"],
-        gemm_half_flops=rates["gemm_half_flops"], gemm_half_rows=rates["gemm_half_rows"],
-        llc_bytes=int(rates["llc_bytes"]) or None,
-        llc_bandwidth=rates["llc_bandwidth"] or None,
-    )  # fmt: skip
+    host, per_op = devices(rates)
     rows = []
     for label, source, model, batch, n in CASES[:3] if args.quick else CASES:
         spec = load_case(source, model, batch, n)

@@ -26,19 +26,12 @@ SHAPES = [(4, 256, 4, 1024, 1000), (12, 768, 12, 3072, 50257)]
 def main() -> None:
     import torch
     import transformers
+    from latency_cpu import devices, host_rates
 
-    from pytest_archcheck.calibrate import llc_bytes
-    from pytest_archcheck.formulas.devices import Device
     from pytest_archcheck.formulas.latency import Block, transformer_op_latency
-    from pytest_archcheck.probe.calibrate import measure
 
-    cal = measure(llc_bytes())
-    host = Device(
-        "this host", 2**34, cal["bandwidth"], {"fp32": cal["fp32"]}, "calibrated",
-        op_overhead_s=cal["op_overhead_s"], gemm_half_flops=cal["gemm_half_flops"],
-        gemm_half_rows=cal["gemm_half_rows"], llc_bytes=cal.get("llc_bytes"),
-        llc_bandwidth=cal.get("llc_bandwidth"),
-    )  # fmt: skip
+    cal = host_rates()
+    _, host = devices(cal)
     torch.manual_seed(0)
     rows = []
     for layers, d, h, f, vocab in SHAPES:

@@ -349,9 +349,13 @@ def check_cached(
     ignore: Sequence[str] = (),
     jobs: int | None = None,
     folder: Path | None = None,
+    cache: Cache | None = None,
 ) -> CachedResult:
-    """`check_paths` for a static run, reusing the findings of unchanged files."""
-    cache = Cache(folder or default_dir(), configuration(select, ignore))
+    """`check_paths` for a static run, reusing the findings of unchanged files. `cache`: the
+    run's cache when the caller opened it already (the hook's dependents came from it), so
+    that its file is read and its configuration stamped once."""
+    if cache is None:
+        cache = Cache(folder or default_dir(), configuration(select, ignore))
     w = _walk(paths, cache)
     if w is None:  # a pyproject.toml changed: check everything afresh
         return _check_all(paths, select, ignore, jobs, cache)

@@ -327,9 +327,9 @@ def _check_quiet(args: argparse.Namespace) -> int:
     from .dependents import expand, needs_expansion
 
     no_cache = os.environ.get("ARCHCHECK_NO_CACHE", "").lower() not in ("", "0", "false", "no")
+    cache: Any = None  # the static run's cache, opened once when named files need expanding
     if needs_expansion(args.paths):
-        cache = None
-        if not (args.no_cache or no_cache or args.probe):  # the static run's own cache
+        if not (args.no_cache or no_cache or args.probe):
             from .cache import Cache, configuration, default_dir
 
             cache = Cache(args.cache_dir or default_dir(), configuration(args.select, args.ignore))
@@ -363,7 +363,7 @@ def _check_quiet(args: argparse.Namespace) -> int:
                 from .cache import check_cached
 
                 result = check_cached(
-                    args.paths, args.select, args.ignore, args.jobs, args.cache_dir
+                    args.paths, args.select, args.ignore, args.jobs, args.cache_dir, cache
                 )
         finally:
             reporting(None)

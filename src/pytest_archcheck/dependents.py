@@ -93,13 +93,7 @@ def _recorded(root: Path, want: set[str], cache: Cache | None) -> list[tuple[Pat
 
         w = _walk([str(root)], cache)
     if w is None:  # no cache, or a pyproject.toml changed: every spec is checked
-        from .engine import _check_file, _collect
-
-        project, spec_files, _, _ = _collect([str(root)])
-        return [
-            (spec, _check_file(project, spec, (), (), False, None, None, None)[1].deps)
-            for spec in spec_files
-        ]
+        return _checked(root, None)
     assert cache is not None
     out: list[tuple[Path, list[Dep]]] = []
     missed: list[Path] = []
@@ -120,14 +114,20 @@ def _recorded(root: Path, want: set[str], cache: Cache | None) -> list[tuple[Pat
         else:
             missed.append(path)
     if missed:
-        from .engine import _check_file, _collect
-
-        project, _, _, _ = _collect([str(root)])
-        out += [
-            (spec, _check_file(project, spec, (), (), False, None, None, None)[1].deps)
-            for spec in missed
-        ]
+        out += _checked(root, missed)
     return out
+
+
+def _checked(root: Path, specs: list[Path] | None) -> list[tuple[Path, list[Dep]]]:
+    """`specs` of the project at `root` (None: all of them) with the dependencies a static
+    check of each records."""
+    from .engine import _check_file, _collect
+
+    project, spec_files, _, _ = _collect([str(root)])
+    return [
+        (spec, _check_file(project, spec, (), (), False, None, None, None)[1].deps)
+        for spec in (spec_files if specs is None else specs)
+    ]
 
 
 def expand(paths: Sequence[str], only: bool = False, cache: Cache | None = None) -> list[str]:

@@ -29,6 +29,7 @@ from .flops import (
     attention_core_flops,
     attention_keys,
     conv_output_length,
+    dense_flops,
     matmul_flops,
     transformer_decode_step_flops,
     transformer_layer_forward_flops,
@@ -402,11 +403,10 @@ def transformer_op_latency(
     blk = block or Block()
     kv, hd = kv_heads_and_head_dim(d_model, heads, kv_heads, head_dim)
     q_dim, kv_dim = heads * hd, kv * hd
-    weights = layers * (
-        d_model * (q_dim + 2 * kv_dim) + q_dim * d_model
-    ) + layers * d_model * d_ff * (3 if mlp == "swiglu" else 2)
-    if vocab:
-        weights += vocab * d_model
+    # every weight stays in the LLC between calls when they all fit: one token's dense FLOPs
+    # are two per projection and MLP weight
+    weights = layers * dense_flops(1, d_model, heads, kv, hd, d_ff, mlp) // 2
+    weights += vocab * d_model if vocab else 0
     llc = device.llc_bytes
     ops = _Ops(device, dtype, llc is not None and weights * DTYPE_BYTES[dtype] <= llc)
 
@@ -428,7 +428,7 @@ def transformer_op_latency(
         if blk.rotary:  # q and k: x*cos + rotate_half(x)*sin
             ops.elementwise(tokens * (q_dim + kv_dim), _ROTARY_TRAFFIC, _ROTARY_OPS, L)
         core = attention_core_flops(batch, heads, length, ctx, hd)
-        ops.attention(core, (2 * tokens * q_dim + 2 * batch * ctx * kv_dim) * DTYPE_BYTES[dtype], L)
+        ops.attention(core, (2 * tokens * q_dim + 2 * batch * ctx * kv_dim) * ops.b, L)
         ops.dispatch(_RESHAPE_OPS, L)
         ops.gemm(tokens, q_dim, d_model, L)
         ops.elementwise(tokens * d_model, 3, 1, 2 * L)  # the two residual adds

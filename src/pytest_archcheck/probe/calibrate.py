@@ -14,10 +14,11 @@ isolated worker, so that the static CLI never imports torch. What it times, and 
 - a 64 MiB copy (read + write): DRAM `bandwidth`;
 - copies of growing size up to the reported last-level cache: the largest that still runs at
   1.3x the DRAM rate is `llc`, their median rate `llc-bandwidth`;
-- a one-element add, 1000 times: the fixed cost of one eager op, `op-overhead`.
-Each GEMM figure is the median of its runs (a model's P50 sees typical GEMMs, not the luckiest
-one); the copies and the tiny op keep the best of several runs (the least disturbed by other
-processes).
+- a stack of tiny modules at one row: the cost of one eager op as a model's modules pay it,
+  `op-overhead` (`module_op_seconds`).
+The GEMMs and the module stack are the medians of their runs (a model's P50 sees typical
+runs, not the luckiest one); the copies keep the best of several runs (the least disturbed by
+other processes).
 """
 
 from __future__ import annotations
