@@ -130,10 +130,15 @@ def test_check_probe_survives_every_hostile_model(tmp_path: Path) -> None:
         assert not [f for f in found[harmless] if f["code"] in ("ARC303", "ARC306")], harmless
     # the background `sleep 300` did not keep the run waiting, and is gone with its child
     assert elapsed < 200
-    [pid_file] = tmp_path.glob("sleep-*.pid")
-    child_pid = int(pid_file.stem.split("-")[1])
-    sleep_pid = int(pid_file.read_text())
-    assert not _alive(sleep_pid) and not _alive(child_pid)
+    # one file per process that built the model: the pool runs a model once more when pebble
+    # gives up on a pool a neighbour's crash broke (pool.py, "run the model again, once"), so
+    # there may be two; every one of them must be gone
+    pid_files = sorted(tmp_path.glob("sleep-*.pid"))
+    assert 1 <= len(pid_files) <= 2, pid_files
+    for pid_file in pid_files:
+        child_pid = int(pid_file.stem.split("-")[1])
+        sleep_pid = int(pid_file.read_text())
+        assert not _alive(sleep_pid) and not _alive(child_pid), pid_file.name
 
 
 def test_a_hanging_forward_is_arc303_after_the_timeout(tmp_path: Path) -> None:
