@@ -6,7 +6,7 @@ problems that stop a command (unreadable file, bad CLI usage) and maps to exit c
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
@@ -33,12 +33,19 @@ class Finding:
         return DOCS_URL.format(code=self.code)
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
+        """The JSON object of this finding: its fields and `url`. A shallow copy (the `data`
+        dict copied, its values shared) rather than dataclasses.asdict's deep one: the result
+        is serialised at once, and the deep copy was half of a 1,000-spec warm run's report."""
+        d = {name: getattr(self, name) for name in _FIELDS}
+        d["data"] = dict(self.data)
         d["url"] = self.url
         return d
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.line, self.column, self.code)
+
+
+_FIELDS = tuple(f.name for f in fields(Finding))
 
 
 class ArchcheckError(Exception):
