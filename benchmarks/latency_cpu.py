@@ -67,6 +67,7 @@ def host_rates() -> dict[str, float]:
         "op_dispatch_s": cal["op_overhead_s"], "gemm_half_flops": cal["gemm_half_flops"],
         "gemm_half_rows": cal["gemm_half_rows"],
         "llc_bytes": cal.get("llc_bytes", 0), "llc_bandwidth": cal.get("llc_bandwidth", 0.0),
+        "conv_start_s": cal["conv_start_s"], "conv_flops": cal["conv_flops"],
     }  # fmt: skip
 
 
@@ -86,6 +87,7 @@ def devices(rates: dict[str, float]) -> tuple[Any, Any]:
         gemm_half_flops=rates["gemm_half_flops"], gemm_half_rows=rates["gemm_half_rows"],
         llc_bytes=int(rates["llc_bytes"]) or None,
         llc_bandwidth=rates["llc_bandwidth"] or None,
+        conv_start_s=rates.get("conv_start_s"), conv_flops=rates.get("conv_flops"),
     )  # fmt: skip
     return host, per_op
 

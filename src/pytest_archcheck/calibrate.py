@@ -73,6 +73,11 @@ def table(name: str, rates: dict[str, Any], llc: int | None, memory: int) -> str
         f"gemm-half-flops = {rates['gemm_half_flops']:.3e}",
         f"gemm-half-rows = {rates['gemm_half_rows']:.3g}",
     ]
+    if "conv_start_s" in rates:
+        lines += [
+            f'conv-start-up = "{rates["conv_start_s"] * 1e6:.1f} us"',
+            f'conv-rate = "{rates["conv_flops"] / 1e9:.1f} GFLOP/s"',
+        ]
     if "llc_bandwidth" in rates:
         mib = rates["llc_bytes"] / 2**20
         reported = f", {llc / 2**20:g} MiB reported" if llc else ""

@@ -36,7 +36,7 @@ def test_a_table_with_an_llc_parses_to_those_numbers(
     rates = {
         "fp32": 153.2e9, "bandwidth": 51.8e9, "op_overhead_s": 1.49e-6,
         "gemm_half_flops": 2.5e7, "gemm_half_rows": 28.46, "llc_bytes": 16 * 2**20,
-        "llc_bandwidth": 80.4e9,
+        "llc_bandwidth": 80.4e9, "conv_start_s": 95.04e-6, "conv_flops": 175.3e9,
         "torch": "x", "threads": 2,
     }  # fmt: skip
     text = table("box", rates, 32 * 2**20, 64 * 2**30)
@@ -51,6 +51,7 @@ def test_a_table_with_an_llc_parses_to_those_numbers(
     )
     assert dev.llc_bandwidth == pytest.approx(80.4e9) and dev.gemm_half_flops == 2.5e7
     assert dev.op_overhead_s == pytest.approx(1.49e-6) and dev.gemm_half_rows == 28.5
+    assert dev.conv_start_s == pytest.approx(95.0e-6) and dev.conv_flops == pytest.approx(175.3e9)
 
 
 def test_calibrate_prints_a_project_device_table(
@@ -72,6 +73,8 @@ def test_calibrate_prints_a_project_device_table(
     assert dev.gemm_half_rows is not None and dev.gemm_half_rows >= 0
     if dev.llc_bytes is not None:
         assert dev.llc_bandwidth is not None and dev.llc_bandwidth > 0
+    assert dev.conv_start_s is not None and dev.conv_start_s >= 0
+    assert dev.conv_flops is not None and dev.conv_flops > 0
 
 
 def test_calibrate_output_never_overwrites(tmp_path: Path) -> None:

@@ -111,3 +111,50 @@ def test_transformer_block_ops_match_the_dispatched_ones(arch: str) -> None:
 
     real, ref, est = _per_layer(build, spec_for)
     assert abs(est / real - 1) <= 0.2 and abs(est / ref - 1) <= 0.2, (real, ref, est)
+
+
+CONV_HOST = Device(
+    "host", 16 * 1024**3, 50e9, {"fp32": 1e11}, "test",
+    op_overhead_s=1.5e-6, gemm_half_rows=30.0, conv_start_s=1e-4, conv_flops=1e11,
+)  # fmt: skip
+
+CONV_CASES = {
+    "tcn-lm-b1": ({"family": "tcn", "layers": 3, "d_model": 32, "vocab": 100, "kernel": 3,
+                   "dilations": [1, 2, 4]}, 1, 64),
+    "tcn-lm-b2": ({"family": "tcn", "layers": 3, "d_model": 32, "vocab": 100, "kernel": 3,
+                   "dilations": [1, 2, 4]}, 2, 64),
+    "cnn-classes": ({"family": "cnn", "layers": 2, "d_model": 16, "vocab": 50, "kernel": 5,
+                     "classes": 4}, 2, 40),
+    "resnet-shortcut": ({"family": "cnn", "input": "image", "layers": 2, "channels": [8, 16],
+                         "strides": [1, 2], "in_channels": 3, "classes": 10}, 1, 32),
+    "resnet-same": ({"family": "cnn", "input": "image", "layers": 2, "channels": [8, 8],
+                     "strides": [1, 1], "in_channels": 3, "classes": 10}, 2, 16),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(CONV_CASES))
+def test_conv_stack_ops_and_flops_match_the_dispatched_ones(case: str) -> None:
+    """The per-op conv model (`latency.conv_ops`) dispatches exactly the aten ops the reference
+    ConvStack / ResNet does (counted with a TorchDispatchMode), and its FLOPs (compute_s x
+    peak) are torch.utils.flop_counter's for the same forward: convolutions, shortcut 1x1
+    convs and the head."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model, batch, n = CONV_CASES[case]
+    spec = Spec.model_validate({
+        "model": {"name": case, **model},
+        "train": {"dtype": "fp32", "image_size": n} if model.get("input") == "image" else {},
+        "infer": {"batch": batch, "seq_len": n, "dtype": "fp32"},
+    })  # fmt: skip
+    module = family_of(spec).reference_module(spec).eval()
+    if model.get("input") == "image":
+        x = torch.randn(batch, 3, n, n)
+    else:
+        x = torch.randint(0, model["vocab"], (batch, n))
+    with torch.no_grad(), _Count() as c:
+        module(x)
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        module(x)
+    est = family_of(spec).latency(spec, CONV_HOST, 0.0)
+    assert est.ops == sum(c.ops.values()), dict(c.ops)
+    assert est.compute_s * 1e11 == pytest.approx(fc.get_total_flops())

@@ -184,3 +184,57 @@ def test_a_measured_p95_decides(tmp_path: Path) -> None:
     assert len(list(latency_inconclusive(ctx))) == 1
     measured = RuleContext(loaded, loaded.spec, Measurements(device="cuda", p95_s=0.05))
     assert list(latency_inconclusive(measured)) == []
+
+
+ZOO_TCN = """[model]
+family = "tcn"
+layers = 2
+d_model = 16
+vocab = 50
+kernel = 3
+dilations = [1, 2]
+
+[infer]
+batch = 1
+seq_len = 64
+dtype = "fp32"
+
+[budget]
+device = "mybox"
+p95_latency = "{budget}"
+"""
+
+CONV_KEYS = 'conv-start-up = "95 us"\nconv-rate = "175 GFLOP/s"\n'
+
+
+def test_a_conv_stack_timed_op_by_op_takes_the_conv_row(tmp_path: Path) -> None:
+    """With the conv keys a TCN is timed op by op (`latency.conv_ops`), by hand: two convs of
+    2*64*16*16*3 = 98,304 FLOP, each 95 us + 98,304 / 175e9 s = 95.5617 us; the embedding's
+    gather, the two pads (16 x (64 + 66) and 16 x (64 + 68) values), two ReLUs and the head's
+    bias add move 16,736 values = 66,944 B at 33.6 GB/s = 1.9924 us; the head GEMM (64 rows,
+    16 -> 50) 102,400 FLOP at 161e9 * 64 / (64 + 28) FLOP/s = 0.9143 us; 14 ops (embedding,
+    2 transposes, 2 pads, 2 convs, 2 ReLUs, t, view, mm, view, add) at 1.1 us = 15.4 us:
+    209.43 us. Its ARC107 bound is the conv row's (0.43 of the clock at worst): 209.43 / 0.43
+    x 1.4 = 681.9 us, so a 0.6 ms budget is undecided where the Transformers' row (0.65:
+    451.1 us) would pass it, and 0.7 ms is silent."""
+    from pytest_archcheck.engine import load_all
+    from pytest_archcheck.estimate import estimate
+
+    (tmp_path / "pyproject.toml").write_text("[tool.archcheck]\n" + HOST + CONV_KEYS)
+    path = tmp_path / "m.archcheck.toml"
+    path.write_text(ZOO_TCN.format(budget="0.7 ms"))
+    [loaded], _, _, _ = load_all([str(path)])
+    assert loaded.spec is not None
+    lat = estimate(loaded.spec).latency
+    assert lat is not None and lat.ops == 14
+    assert lat.seconds == pytest.approx(209.43e-6, rel=1e-4)
+    host = loaded.spec.project_devices["mybox"]
+    assert accuracy_for(host, True, True) is ACCURACY["cpu-calibrated-conv"]
+    assert _codes(tmp_path, ZOO_TCN.format(budget="0.7 ms")) == []
+    assert _codes(tmp_path, ZOO_TCN.format(budget="0.6 ms")) == ["ARC107"]
+    # without the conv keys the stack keeps the per-step roofline and its row (0.28)
+    (tmp_path / "pyproject.toml").write_text("[tool.archcheck]\n" + HOST)
+    [loaded], _, _, _ = load_all([str(path)])
+    assert loaded.spec is not None
+    roofline = estimate(loaded.spec).latency
+    assert roofline is not None and roofline.ops == 0

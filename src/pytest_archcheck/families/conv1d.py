@@ -125,6 +125,52 @@ def tied(spec: Spec) -> bool:
     )
 
 
+def conv1d_op_latency(spec: Spec, device: Device) -> LatencyEstimate:
+    """The reference ConvStack's inference call op by op (`latency.conv_ops`), on a device with
+    conv keys: the embedding's gather (token input) and a transpose; per layer F.pad (a copy
+    of its input into the padded tensor), the convolution and ReLU (dropout dispatches nothing
+    in eval); then the head: an LM head's transpose, view (a copy at batch > 1), mm, bias add and view
+    back, or a
+    classifier's mean over positions and addmm. The ops match the aten ops the reference
+    module dispatches (tests/families/test_latency_op_count.py)."""
+    from ..formulas.flops import conv_output_length
+    from ..formulas.latency import ConvOp, conv_op_latency
+
+    m, inf = spec.model, spec.infer
+    length, c_prev = spec.infer_n, input_width(m)
+    convs: list[ConvOp] = []
+    moved: list[tuple[int, int]] = []
+    views = 1  # the transpose to channels-first
+    if m.input == "tokens":
+        moved.append((1, 2 * length * c_prev))  # the embedding's gather
+    pad = padding(m)
+    for k, dil, st, c in zip(
+        m.kernel_list(), m.dilation_list(), m.stride_list(), m.channel_list(), strict=True
+    ):
+        out = conv_output_length(length, k, st, dil, pad)
+        padded = (out - 1) * st + dil * (k - 1) + 1  # the positions the conv reads
+        moved.append((1, c_prev * (length + padded)))  # F.pad: read, write the padded copy
+        convs.append(ConvOp(c_prev, c, k, out))
+        moved.append((1, 2 * c * out))  # ReLU
+        length, c_prev = out, c
+    kind, width = head_out(m)
+    head = None
+    if width and kind == "classes":
+        moved.append((1, c_prev * length))  # the mean over positions
+        views += 1  # the weight's t
+        head = (inf.batch, c_prev, width)
+    elif width:
+        views += 4  # transpose back, the weight's t, view to rows, _unsafe_view back
+        if inf.batch > 1:  # the transposed activations are copied into rows (clone)
+            moved.append((1, 2 * length * c_prev))
+        moved.append((1, 2 * length * width))  # the bias add after mm
+        head = (inf.batch * length, c_prev, width)
+    return conv_op_latency(
+        device, inf.dtype or spec.train.dtype, inf.batch, convs, elementwise=moved,
+        dispatch_ops=views, head=head,
+    )  # fmt: skip
+
+
 @register
 class Conv1d(Family):
     name = "conv1d"
@@ -236,6 +282,8 @@ class Conv1d(Family):
         if unmodelled_layout(m) is not None:
             return None  # the skip sums, chomps and weight_norm's kernels are not in the model
         kind, width = head_out(m)
+        if device.conv_start_s is not None and device.conv_flops is not None:
+            return conv1d_op_latency(spec, device)
         return conv_latency(
             device, inf.dtype or spec.train.dtype, inf.batch, spec.infer_n,
             in_channels=input_width(m), channels=m.channel_list(), kernels=m.kernel_list(),

@@ -52,6 +52,40 @@ def layer_list(spec: Spec) -> tuple[list[int], list[int], list[int]]:
     return kernels, strides, outs
 
 
+def resnet_op_latency(spec: Spec, device: Device) -> LatencyEstimate:
+    """The reference ResNet's inference call op by op (`latency.conv_ops`), on a device with
+    conv keys: the stem conv, BatchNorm (an empty output and the kernel: two aten ops) and
+    ReLU; per BasicBlock its two 3x3 convs with their BatchNorms, ReLU between them, the 1x1
+    shortcut conv and its BatchNorm where the shape changes, the residual add and ReLU; then
+    the mean over the image and the classifier's addmm. The ops match the aten ops the
+    reference module dispatches (tests/families/test_latency_op_count.py)."""
+    from ..formulas.flops import conv_output_length
+    from ..formulas.latency import ConvOp, conv_op_latency
+
+    m, inf = spec.model, spec.infer
+    side, chans = image_side(spec), m.channel_list()
+    taps = KERNEL * KERNEL
+    convs = [ConvOp(m.in_channels or 3, chans[0], taps, side * side)]
+    moved = [(2, 2 * chans[0] * side * side), (1, 2 * chans[0] * side * side)]  # BN, ReLU
+    c_in = chans[0]
+    for c, st in zip(chans, m.stride_list(), strict=True):
+        side = conv_output_length(side, KERNEL, st, 1, 1)
+        x = c * side * side  # one output's elements
+        convs += [ConvOp(c_in, c, taps, side * side), ConvOp(c, c, taps, side * side)]
+        moved += [(2, 2 * x), (1, 2 * x), (2, 2 * x)]  # BN, ReLU, BN
+        if st != 1 or c_in != c:
+            convs.append(ConvOp(c_in, c, 1, side * side))
+            moved.append((2, 2 * x))  # the shortcut's BN
+        moved += [(1, 3 * x), (1, 2 * x)]  # the residual add, ReLU
+        c_in = c
+    moved.append((1, c_in * side * side))  # the mean over the image
+    head = (inf.batch, c_in, m.classes or DEFAULT_CLASSES)
+    return conv_op_latency(
+        device, inf.dtype or spec.train.dtype, inf.batch, convs, elementwise=moved,
+        dispatch_ops=1, head=head,  # the classifier weight's t
+    )  # fmt: skip
+
+
 class ImageSide:
     """n of an image model (estimate, probe and budgets alike): the image side."""
 
@@ -126,6 +160,8 @@ class Conv2d(ImageSide, Family):
     def latency(self, spec: Spec, device: Device, overhead_s: float) -> LatencyEstimate:
         from ..formulas.latency import conv_latency
 
+        if device.conv_start_s is not None and device.conv_flops is not None:
+            return resnet_op_latency(spec, device)
         kernels, strides, outs = layer_list(spec)
         m, inf = spec.model, spec.infer
         return conv_latency(

@@ -48,12 +48,17 @@ class Device:
     # `gemm_half_flops`: rate(F) = peak * F / (F + F_half)), or, as measured on CPUs, a GEMM
     # of few rows (`gemm_half_rows`: rate(m) = peak * m / (m + m_half), whatever its weight's
     # shape; preferred where both are set); weights that fit in the last-level cache are
-    # re-read at its rate (`llc_bytes`, `llc_bandwidth`), not the DRAM rate.
+    # re-read at its rate (`llc_bytes`, `llc_bandwidth`), not the DRAM rate. A convolution
+    # (oneDNN on a CPU) pays a fixed start-up per call far above a GEMM's and runs at its own
+    # rate (`conv_start_s`, `conv_flops`: t = start + F / rate, `latency.conv_op`); without
+    # them a conv stack keeps the per-step roofline.
     op_overhead_s: float | None = None
     gemm_half_flops: float | None = None
     gemm_half_rows: float | None = None
     llc_bytes: int | None = None
     llc_bandwidth: float | None = None
+    conv_start_s: float | None = None
+    conv_flops: float | None = None
 
     @property
     def per_op(self) -> bool:

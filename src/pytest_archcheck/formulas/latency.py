@@ -622,6 +622,86 @@ def conv_latency(
     return acc.result()
 
 
+@formula(
+    "latency.conv_op",
+    "t_conv = conv_start + F / conv_rate",
+    "Hockney & Jesshope 1988 (start-up + work / rate); fitted by `archcheck calibrate` on "
+    "conv1d calls of 16-128 channels",
+    latex=r"t_{\text{conv}} = t_{\text{start}} + F / \text{rate}_{\text{conv}}",
+)
+def conv_op_seconds(device: Device, flops: float) -> float:
+    """One convolution call on a device with conv keys, without its dispatch. Why not the
+    GEMM's rate: oneDNN's convolution pays a fixed start-up per call (reorders, primitive
+    lookup: ~95 us on the 2-core EPYC whatever the channels, where a GEMM's is ~1 us), so a
+    conv of 16 channels over 1,024 positions (1.6 MFLOP) runs at 16 GFLOP/s and one of 128
+    (100 MFLOP) at 150: measured conv1d times fit start + F / rate within 3 %."""
+    assert device.conv_start_s is not None and device.conv_flops is not None
+    return device.conv_start_s + flops / device.conv_flops
+
+
+@dataclass(frozen=True)
+class ConvOp:
+    """One convolution of a stack: `c_in` x `c_out` channels, `taps` kernel positions (k, or
+    k*k), `positions` output positions per sample."""
+
+    c_in: int
+    c_out: int
+    taps: int
+    positions: int
+
+
+@formula(
+    "latency.conv_ops",
+    "t = Σ_convs t_conv(F_l) + Σ_elementwise X_e / bw + ops * op_overhead + head",
+    "per eager op (latency.conv_op, latency.op); ops counted against the reference modules' "
+    "dispatched aten ops",
+    latex=r"t = \sum_{\text{convs}} t_{\text{conv}}(F_l) + \sum_{\text{elementwise}}"
+    r" X_e / \text{bw} + \text{ops}\cdot\text{op\_overhead} + \text{head}",
+)
+def conv_op_latency(
+    device: Device,
+    dtype: str,
+    batch: int,
+    convs: list[ConvOp],
+    *,
+    elementwise: list[tuple[int, int]] | None = None,
+    dispatch_ops: int = 0,
+    head: tuple[int, int, int] | None = None,
+) -> LatencyEstimate:
+    """A conv stack's inference call on a device with conv keys (a calibrated CPU host), op by
+    op: each convolution by `latency.conv_op`; the elementwise ops between them (BatchNorm,
+    ReLU, pads, residual adds, the embedding's gather), given as (ops, values each sample's
+    ops read and write in all), moving those values through DRAM (each writes a fresh
+    tensor: in a ResNet at 224 px BatchNorm and ReLU ran at ~40 GB/s, the copy rate, not the
+    cache's); `dispatch_ops` ops that move nothing to speak of (views, transposes); every op's
+    dispatch; and the `head` GEMM (rows, k, n) at the rate its rows reach."""
+    b = DTYPE_BYTES[dtype]
+    overhead = device.op_overhead_s or 0.0
+    peak = device.flops_for(dtype)
+    t = c = m = 0.0
+    ops = dispatch_ops
+    for op in convs:
+        f = 2 * batch * op.positions * op.c_in * op.c_out * op.taps
+        t += conv_op_seconds(device, f)
+        c += f / peak
+        ops += 1
+    for n_ops, values in elementwise or []:
+        moved = batch * values * b
+        t += op_seconds(device, dtype, 0.0, moved)
+        m += moved / device.bandwidth
+        ops += n_ops
+    if head is not None:
+        rows, k, n = head
+        f = matmul_flops(rows, k, n)
+        moved = (k * n + rows * (k + n)) * b
+        t += op_seconds(device, dtype, f, moved, rows=rows)
+        c += f / peak
+        m += moved / device.bandwidth
+        ops += 1
+    return LatencyEstimate(t + ops * overhead, len(convs) + (head is not None), c, m,
+                           ops * overhead, device.name, ops=ops)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Accuracy:
     """How far a clock has been from `latency.*` estimates on one kind of target, measured
@@ -651,7 +731,8 @@ ACCURACY: dict[str, Accuracy] = {
     # 0.04-3.44 on the 2-core EPYC (2026-12-04/05 tables), P95/P50 up to 1.40
     "cpu": Accuracy(0.04, 0.0, 1.4, "2-core EPYC, built-in cpu row, 2026-12-04/05"),
     # a calibrated host (`archcheck calibrate`: per-op keys), a family still on the per-step
-    # roofline (convolution stacks): 0.28-0.70 of P50 measured (ResNet at 224 px the lowest)
+    # roofline (convolution stacks on a device without the conv keys) or an estimate with
+    # decode steps: 0.28-0.70 of P50 measured (ResNet at 224 px the lowest)
     "cpu-calibrated": Accuracy(0.28, 0.0, 1.4, "2-core EPYC, calibrated host, 2026-12-05/06"),
     # ... and a family timed op by op there (Transformers, nn.LSTM: `ops` > 0), one forward
     # (no decode steps, which read 0.46-1.53 of a clock): 0.65-1.19 of P50 in the last two
@@ -659,18 +740,26 @@ ACCURACY: dict[str, Accuracy] = {
     "cpu-calibrated-ops": Accuracy(
         0.65, 0.0, 1.4, "2-core EPYC, calibrated host, per-op families, 2026-12-06"
     ),
+    # ... and a convolution stack timed op by op there (the conv keys: `latency.conv_ops`):
+    # 0.43-1.54 of P50 over four runs on 2026-12-06 (ResNet at 224 px 0.43-0.60, whose
+    # 16-channel convolutions at 224 px run at a third of the fitted rate; TCNs 0.69-1.54)
+    "cpu-calibrated-conv": Accuracy(
+        0.43, 0.0, 1.4, "2-core EPYC, calibrated host with conv keys, 2026-12-06 (4 runs)"
+    ),
 }
 
 
-def accuracy_for(device: Device, op_by_op: bool = False) -> Accuracy:
+def accuracy_for(device: Device, op_by_op: bool = False, convolutional: bool = False) -> Accuracy:
     """The measured accuracy of an estimate on `device`: on a device with per-op keys (what
     `archcheck calibrate` writes), the per-op row when the estimate was timed op by op and
     is one forward (`op_by_op`: its `ops` > 0 and no decode steps, what that row measured),
-    else the calibrated-host row; the CPU row for the built-in `cpu` device; the CUDA row for
-    every other device (a GPU from the table or a datasheet)."""
+    the conv row instead for a convolution stack timed op by op (`convolutional`: its
+    clocks differ from the Transformers' and LSTMs'), else the calibrated-host row; the CPU
+    row for the built-in `cpu` device; the CUDA row for every other device (a GPU from the
+    table or a datasheet)."""
     if device.per_op:
         if op_by_op:
-            return ACCURACY["cpu-calibrated-ops"]
+            return ACCURACY["cpu-calibrated-conv" if convolutional else "cpu-calibrated-ops"]
         return ACCURACY["cpu-calibrated"]
     if device.name.strip().lower() == "cpu":
         return ACCURACY["cpu"]

@@ -15,7 +15,10 @@ isolated worker, so that the static CLI never imports torch. What it times, and 
 - copies of growing size up to the reported last-level cache: the largest that still runs at
   1.3x the DRAM rate is `llc`, their median rate `llc-bandwidth`;
 - a stack of tiny modules at one row: the cost of one eager op as a model's modules pay it,
-  `op-overhead` (`module_op_seconds`).
+  `op-overhead` (`module_op_seconds`);
+- convolutions as a TCN runs them (`F.conv1d`, kernel 3, dilation 2, 1,024 positions) of 16,
+  32, 64 and 128 channels: a convolution's fixed start-up per call `conv-start-up` and its
+  rate `conv-rate`, fitted as t = start + F / rate (least squares; `fit_start_up`).
 The GEMMs and the module stack are the medians of their runs (a model's P50 sees typical
 runs, not the luckiest one); the copies keep the best of several runs (the least disturbed by
 other processes).
@@ -90,6 +93,60 @@ def linear_medians(
             F.linear(x, w, b)
             runs[s].append(time.perf_counter() - t0)
     return {s: statistics.median(ts) for s, ts in runs.items()}
+
+
+CONV_CHANNELS = (16, 32, 64, 128)
+CONV_LENGTH, CONV_KERNEL, CONV_DILATION = 1024, 3, 2
+
+
+def conv_medians(reps: int) -> dict[int, float]:
+    """Median seconds of one `F.conv1d` (with a bias, "same" padding) per channel count
+    (in = out), the shapes timed in turn round after round as `linear_medians` does."""
+    import torch
+    import torch.nn.functional as F
+
+    pad = CONV_DILATION * (CONV_KERNEL - 1) // 2
+    args = {
+        c: (torch.randn(1, c, CONV_LENGTH), torch.randn(c, c, CONV_KERNEL), torch.randn(c))
+        for c in CONV_CHANNELS
+    }
+    runs: dict[int, list[float]] = {c: [] for c in CONV_CHANNELS}
+    with torch.no_grad():
+        for x, w, b in args.values():  # warm-up: oneDNN's first call per shape plans it
+            F.conv1d(x, w, b, 1, pad, CONV_DILATION)
+        for _ in range(reps):
+            for c, (x, w, b) in args.items():
+                t0 = time.perf_counter()
+                F.conv1d(x, w, b, 1, pad, CONV_DILATION)
+                runs[c].append(time.perf_counter() - t0)
+    return {c: statistics.median(ts) for c, ts in runs.items()}
+
+
+def conv_flops(channels: int) -> float:
+    """FLOPs of one calibration convolution of `channels` in and out channels."""
+    return 2.0 * CONV_LENGTH * channels * channels * CONV_KERNEL
+
+
+def fit_start_up(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """(start, rate) of t = start + F / rate from (F, t) points: least squares of t on F,
+    each point weighted by 1/t^2 (its relative error counts, not its absolute one: a host's
+    timing noise grows with the time, and unweighted the largest convolution's noise set
+    the small ones' start-up). A fit that cannot hold (slope <= 0: time not growing with
+    work) gives start 0 and the best rate measured; a negative start is clipped to 0 with
+    the rate of all points together."""
+    ws = [1 / (t * t) for _, t in points]
+    total = sum(ws)
+    mx = sum(w * f for w, (f, _) in zip(ws, points, strict=True)) / total
+    my = sum(w * t for w, (_, t) in zip(ws, points, strict=True)) / total
+    sxx = sum(w * (f - mx) ** 2 for w, (f, _) in zip(ws, points, strict=True))
+    sxy = sum(w * (f - mx) * (t - my) for w, (f, t) in zip(ws, points, strict=True))
+    slope = sxy / sxx if sxx else 0.0
+    if slope <= 0:
+        return 0.0, max(f / t for f, t in points)
+    start = my - slope * mx
+    if start < 0:
+        return 0.0, sum(f for f, _ in points) / sum(t for _, t in points)
+    return start, 1 / slope
 
 
 def module_op_seconds(reps: int) -> float:
@@ -177,6 +234,10 @@ def measure(llc_bytes: int | None, quick: bool = False) -> dict[str, Any]:
         out["llc_bytes"] = fits
         out["llc_bandwidth"] = statistics.median(rates)
     out["op_overhead_s"] = module_op_seconds(reps)
+    convs = conv_medians(reps * 4)
+    out["conv_start_s"], out["conv_flops"] = fit_start_up(
+        [(conv_flops(c), t) for c, t in convs.items()]
+    )
     return out
 
 

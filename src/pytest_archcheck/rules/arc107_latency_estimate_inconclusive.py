@@ -65,11 +65,12 @@ def latency_inconclusive(ctx: RuleContext) -> Iterator[Violation]:
     device = lookup_device(ctx.spec.budget.device or lat.device, ctx.spec.project_devices)
     # the op-by-op row's evidence is one forward (the prefill); decode steps on a CPU measured
     # 0.46-1.53 of their estimate (benchmarks/latency_decode_cpu.py): the wider row for them
-    accuracy = accuracy_for(device, lat.ops > 0 and ctx.spec.infer.new_tokens == 0)
-    m = ctx.spec.model
-    steps = eager_steps(
-        lat.sequential_steps, family_of(ctx.spec).recurrent, m.layers, ctx.spec.infer.new_tokens
+    unit = family_of(ctx.spec)
+    accuracy = accuracy_for(
+        device, lat.ops > 0 and ctx.spec.infer.new_tokens == 0, unit.convolutional
     )
+    m = ctx.spec.model
+    steps = eager_steps(lat.sequential_steps, unit.recurrent, m.layers, ctx.spec.infer.new_tokens)
     upper = latency_upper(lat.seconds, steps, accuracy)
     if upper <= budget:
         return

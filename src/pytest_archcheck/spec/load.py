@@ -556,6 +556,8 @@ def _project_devices(
             gemm_half_rows=t.gemm_half_rows,
             llc_bytes=t.llc,
             llc_bandwidth=t.llc_bandwidth,
+            conv_start_s=t.conv_start_up,
+            conv_flops=t.conv_rate,
         )
         try:
             check_project_device(device, built)

@@ -665,6 +665,9 @@ class DeviceTable(_Table):
     gemm_half_rows: float | None = Field(default=None, alias="gemm-half-rows", ge=0)
     llc: Bytes | None = None
     llc_bandwidth: Bandwidth | None = Field(default=None, alias="llc-bandwidth")
+    # a convolution's fixed start-up per call and its rate (t = start + F / rate)
+    conv_start_up: Seconds | None = Field(default=None, alias="conv-start-up")
+    conv_rate: FlopRate | None = Field(default=None, alias="conv-rate")
 
 
 class Settings(_WithProjectDevices):
