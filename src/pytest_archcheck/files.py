@@ -317,12 +317,7 @@ class Excluder:
             if hit and gitignore:
                 top = self._work_tree(folder)
                 if top is not None:
-                    chain = [top]
-                    rel = os.path.relpath(folder, top)
-                    if rel != ".":
-                        for part in Path(rel).parts:
-                            chain.append(os.path.join(chain[-1], part))
-                    hit = all(self._gitignore(f, top) is None for f in chain)
+                    hit = all(self._gitignore(f, top) is None for f in _down_to(top, folder))
             self._plain_folders[folder] = hit
         return hit
 
@@ -347,12 +342,8 @@ class Excluder:
         if top is None:
             return False
         verdict = False
-        folders = [top]
-        rel_parent = os.path.relpath(path.parent, top)
-        if rel_parent != ".":
-            for part in Path(rel_parent).parts:
-                folders.append(os.path.join(folders[-1], part))
-        for folder in folders:  # deeper .gitignore files override shallower ones, as git's
+        # deeper .gitignore files override shallower ones, as git's do
+        for folder in _down_to(top, str(path.parent)):
             spec = self._gitignore(folder, top)
             if spec is None:
                 continue
@@ -390,6 +381,17 @@ class Excluder:
             patterns = [x for x in lines if x.strip() and not x.startswith("#")]
             self._specs[folder] = _pathspec(patterns, gitignore=True) if patterns else None
         return self._specs[folder]
+
+
+def _down_to(top: str, folder: str) -> list[str]:
+    """The folders from the work tree's `top` down to `folder` (inside it), top first: those
+    whose .gitignore files apply to `folder`'s entries."""
+    chain = [top]
+    rel = os.path.relpath(folder, top)
+    if rel != ".":
+        for part in Path(rel).parts:
+            chain.append(os.path.join(chain[-1], part))
+    return chain
 
 
 def _pathspec(lines: list[str], gitignore: bool = False) -> Any:

@@ -129,10 +129,9 @@ def conv1d_op_latency(spec: Spec, device: Device) -> LatencyEstimate:
     """The reference ConvStack's inference call op by op (`latency.conv_ops`), on a device with
     conv keys: the embedding's gather (token input) and a transpose; per layer F.pad (a copy
     of its input into the padded tensor), the convolution and ReLU (dropout dispatches nothing
-    in eval); then the head: an LM head's transpose, view (a copy at batch > 1), mm, bias add and view
-    back, or a
-    classifier's mean over positions and addmm. The ops match the aten ops the reference
-    module dispatches (tests/families/test_latency_op_count.py)."""
+    in eval); then the head: an LM head's transpose, view (a copy at batch > 1), mm, bias add
+    and view back, or a classifier's mean over positions and addmm. The ops match the aten
+    ops the reference module dispatches (tests/families/test_latency_op_count.py)."""
     from ..formulas.flops import conv_output_length
     from ..formulas.latency import ConvOp, conv_op_latency
 
@@ -281,9 +280,9 @@ class Conv1d(Family):
         m, inf = spec.model, spec.infer
         if unmodelled_layout(m) is not None:
             return None  # the skip sums, chomps and weight_norm's kernels are not in the model
-        kind, width = head_out(m)
         if device.conv_start_s is not None and device.conv_flops is not None:
             return conv1d_op_latency(spec, device)
+        kind, width = head_out(m)
         return conv_latency(
             device, inf.dtype or spec.train.dtype, inf.batch, spec.infer_n,
             in_channels=input_width(m), channels=m.channel_list(), kernels=m.kernel_list(),
