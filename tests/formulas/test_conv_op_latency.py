@@ -73,3 +73,20 @@ def test_fit_start_up_never_returns_a_negative_start_or_rate() -> None:
     # a line through a negative intercept: start clipped to 0, all the work over all the time
     start, rate = fit_start_up([(1e6, 1e-5), (2e6, 3e-5)])
     assert start == 0.0 and rate == pytest.approx(3e6 / 4e-5)
+
+
+def test_conv_keys_without_the_per_op_keys_keep_the_roofline() -> None:
+    """The conv keys refine the per-op model; on a device without `op-overhead` (a datasheet
+    row) a conv stack keeps the per-step roofline, as every other family does there."""
+    from pytest_archcheck.families import family_of
+    from pytest_archcheck.spec.model import Spec
+
+    spec = Spec.model_validate({
+        "model": {"name": "t", "family": "cnn", "input": "image", "layers": 1, "channels": [8],
+                  "strides": [1], "in_channels": 3, "classes": 4},
+        "train": {"image_size": 16},
+    })  # fmt: skip
+    datasheet = replace(HOST, op_overhead_s=None)
+    assert not datasheet.per_op_conv and HOST.per_op_conv
+    assert family_of(spec).latency(spec, datasheet, 1e-5).ops == 0
+    assert family_of(spec).latency(spec, HOST, 1e-5).ops > 0

@@ -280,7 +280,7 @@ class Conv1d(Family):
         m, inf = spec.model, spec.infer
         if unmodelled_layout(m) is not None:
             return None  # the skip sums, chomps and weight_norm's kernels are not in the model
-        if device.conv_start_s is not None and device.conv_flops is not None:
+        if device.per_op_conv:
             return conv1d_op_latency(spec, device)
         kind, width = head_out(m)
         return conv_latency(

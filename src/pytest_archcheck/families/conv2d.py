@@ -160,7 +160,7 @@ class Conv2d(ImageSide, Family):
     def latency(self, spec: Spec, device: Device, overhead_s: float) -> LatencyEstimate:
         from ..formulas.latency import conv_latency
 
-        if device.conv_start_s is not None and device.conv_flops is not None:
+        if device.per_op_conv:
             return resnet_op_latency(spec, device)
         kernels, strides, outs = layer_list(spec)
         m, inf = spec.model, spec.infer

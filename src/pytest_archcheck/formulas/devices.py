@@ -66,6 +66,12 @@ class Device:
         return self.op_overhead_s is not None
 
     @property
+    def per_op_conv(self) -> bool:
+        """Whether convolution stacks are timed op by op here: a per-op device that also has
+        the conv keys (`conv_start_s`, `conv_flops`)."""
+        return self.per_op and self.conv_start_s is not None and self.conv_flops is not None
+
+    @property
     def allocatable(self) -> int:
         """Bytes PyTorch can see: the measured total where known, else the nominal capacity."""
         return self.usable_bytes if self.usable_bytes is not None else self.memory_bytes
