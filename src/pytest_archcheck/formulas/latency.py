@@ -632,8 +632,8 @@ def conv_latency(
 def conv_op_seconds(device: Device, flops: float) -> float:
     """One convolution call on a device with conv keys, without its dispatch. Why not the
     GEMM's rate: oneDNN's convolution pays a fixed start-up per call (reorders, primitive
-    lookup: ~95 us on the 2-core EPYC whatever the channels, where a GEMM's is ~1 us), so a
-    conv of 16 channels over 1,024 positions (1.6 MFLOP) runs at 16 GFLOP/s and one of 128
+    lookup: 95-175 us on the 2-core EPYC whatever the channels, where a GEMM's is ~1 us), so
+    a conv of 16 channels over 1,024 positions (1.6 MFLOP) runs at 16 GFLOP/s and one of 128
     (100 MFLOP) at 150: measured conv1d times fit start + F / rate within 3 %."""
     assert device.conv_start_s is not None and device.conv_flops is not None
     return device.conv_start_s + flops / device.conv_flops
