@@ -331,12 +331,18 @@ class _Ops:
         """One fused attention call (SDPA): its FLOPs at the GEMM rate, start-up included."""
         self._add(op_seconds(self.device, self.dtype, f, moved), f, moved, repeat)
 
-    def elementwise(self, elements: float, traffic: int = 2, ops: int = 1, repeat: int = 1) -> None:
-        """`ops` elementwise ops moving `traffic` values per element in all: fresh
-        activations, read from the cache where they fit (`resident_bytes`)."""
+    def elementwise(
+        self, elements: float, traffic: int = 2, ops: int = 1, repeat: int = 1, cached: bool = True
+    ) -> None:
+        """`ops` elementwise ops moving `traffic` values per element in all: activations read
+        from the cache where they fit (`resident_bytes`), or through DRAM (`cached=False`)."""
         moved = elements * traffic * self.b
-        t = op_seconds(self.device, self.dtype, 0.0, moved, resident_bytes=moved)
+        t = op_seconds(self.device, self.dtype, 0.0, moved, resident_bytes=moved if cached else 0)
         self._add(t, 0.0, moved, repeat, ops)
+
+    def conv(self, flops: float) -> None:
+        """One convolution call (`latency.conv_op`)."""
+        self._add(conv_op_seconds(self.device, flops), flops, 0.0, 1)
 
     def dispatch(self, ops: int, repeat: int = 1) -> None:
         """Ops that move no data (views, transposes, splits): their dispatch only."""
@@ -675,31 +681,15 @@ def conv_op_latency(
     tensor: in a ResNet at 224 px BatchNorm and ReLU ran at ~40 GB/s, the copy rate, not the
     cache's); `dispatch_ops` ops that move nothing to speak of (views, transposes); every op's
     dispatch; and the `head` GEMM (rows, k, n) at the rate its rows reach."""
-    b = DTYPE_BYTES[dtype]
-    overhead = device.op_overhead_s or 0.0
-    peak = device.flops_for(dtype)
-    t = c = m = 0.0
-    ops = dispatch_ops
+    ops = _Ops(device, dtype, resident_weights=False)
+    ops.dispatch(dispatch_ops)
     for op in convs:
-        f = 2 * batch * op.positions * op.c_in * op.c_out * op.taps
-        t += conv_op_seconds(device, f)
-        c += f / peak
-        ops += 1
+        ops.conv(2 * batch * op.positions * op.c_in * op.c_out * op.taps)
     for n_ops, values in elementwise or []:
-        moved = batch * values * b
-        t += op_seconds(device, dtype, 0.0, moved)
-        m += moved / device.bandwidth
-        ops += n_ops
+        ops.elementwise(batch * values, 1, n_ops, cached=False)
     if head is not None:
-        rows, k, n = head
-        f = matmul_flops(rows, k, n)
-        moved = (k * n + rows * (k + n)) * b
-        t += op_seconds(device, dtype, f, moved, rows=rows)
-        c += f / peak
-        m += moved / device.bandwidth
-        ops += 1
-    return LatencyEstimate(t + ops * overhead, len(convs) + (head is not None), c, m,
-                           ops * overhead, device.name, ops=ops)  # fmt: skip
+        ops.gemm(*head)
+    return ops.result(len(convs) + (head is not None))
 
 
 @dataclass(frozen=True)

@@ -54,45 +54,60 @@ ROWS = (8, 32, 128, 512)
 ROWS_WEIGHT = (512, 2048)  # k x n: 4 MiB in fp32, inside any server's last-level cache
 
 
+def _line(xs: list[float], ys: list[float], ws: list[float] | None = None) -> tuple[float, float]:
+    """(intercept, slope) of the least-squares line y = a + b x, each point weighted by `ws`
+    (None: equally); slope 0 when the xs do not vary."""
+    ws = ws or [1.0] * len(xs)
+    total = sum(ws)
+    mx = sum(w * x for w, x in zip(ws, xs, strict=True)) / total
+    my = sum(w * y for w, y in zip(ws, ys, strict=True)) / total
+    sxx = sum(w * (x - mx) ** 2 for w, x in zip(ws, xs, strict=True))
+    sxy = sum(w * (x - mx) * (y - my) for w, x, y in zip(ws, xs, ys, strict=True))
+    slope = sxy / sxx if sxx else 0.0
+    return my - slope * mx, slope
+
+
 def fit_rows(rates: dict[int, float]) -> tuple[float, float]:
     """(peak, m_half) of rate(m) = peak * m / (m + m_half) from measured rates by rows:
     least squares of 1/rate = a + b / m, so peak = 1/a and m_half = b/a. A fit that cannot
     hold (b < 0: rates falling with m; a <= 0) keeps the largest rate and m_half 0."""
-    xs = [1 / m for m in rates]
-    ys = [1 / r for r in rates.values()]
-    n = len(xs)
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
-    a = my - b * mx
+    a, b = _line([1 / m for m in rates], [1 / r for r in rates.values()])
     if a <= 0 or b < 0:
         return max(rates.values()), 0.0
     return 1 / a, b / a
 
 
+def interleaved_medians(calls: dict[Any, Callable[[], object]], reps: int) -> dict[Any, float]:
+    """Median seconds of each call, the calls timed in turn round after round after one
+    warm-up each (oneDNN's first call per shape plans it): a shared host's speed drifts over
+    seconds (its 1024^3 GEMM read 143 to 194 GFLOP/s within an hour here), and timing each
+    shape's runs back to back let that drift into a fit as if it were the shapes'
+    difference (m_half 28 in one run, 11 the next); interleaved, every shape sees the same
+    drift."""
+    for fn in calls.values():
+        fn()
+    runs: dict[Any, list[float]] = {key: [] for key in calls}
+    for _ in range(reps):
+        for key, fn in calls.items():
+            t0 = time.perf_counter()
+            fn()
+            runs[key].append(time.perf_counter() - t0)
+    return {key: statistics.median(ts) for key, ts in runs.items()}
+
+
 def linear_medians(
     shapes: list[tuple[int, int, int]], reps: int
 ) -> dict[tuple[int, int, int], float]:
-    """Median seconds of `F.linear` (with a bias) per (m, k, n), the shapes timed in turn
-    round after round: a shared host's speed drifts over seconds (its 1024^3 GEMM read 143
-    to 194 GFLOP/s within an hour here), and timing each shape's runs back to back let that
-    drift into the fit as if it were the shapes' difference (m_half 28 in one run, 11 the
-    next); interleaved, every shape sees the same drift."""
+    """Median seconds of `F.linear` (with a bias) per (m, k, n), timed in turn
+    (`interleaved_medians`)."""
     import torch
     import torch.nn.functional as F
 
-    args = {
-        s: (torch.randn(s[0], s[1]), torch.randn(s[2], s[1]), torch.randn(s[2])) for s in shapes
-    }
-    for x, w, b in args.values():  # warm-up: oneDNN's first call per shape plans it
-        F.linear(x, w, b)
-    runs: dict[tuple[int, int, int], list[float]] = {s: [] for s in shapes}
-    for _ in range(reps):
-        for s, (x, w, b) in args.items():
-            t0 = time.perf_counter()
-            F.linear(x, w, b)
-            runs[s].append(time.perf_counter() - t0)
-    return {s: statistics.median(ts) for s, ts in runs.items()}
+    def call(s: tuple[int, int, int]) -> Callable[[], object]:
+        x, w, b = torch.randn(s[0], s[1]), torch.randn(s[2], s[1]), torch.randn(s[2])
+        return lambda: F.linear(x, w, b)
+
+    return interleaved_medians({s: call(s) for s in shapes}, reps)
 
 
 CONV_CHANNELS = (16, 32, 64, 128)
@@ -101,25 +116,18 @@ CONV_LENGTH, CONV_KERNEL, CONV_DILATION = 1024, 3, 2
 
 def conv_medians(reps: int) -> dict[int, float]:
     """Median seconds of one `F.conv1d` (with a bias, "same" padding) per channel count
-    (in = out), the shapes timed in turn round after round as `linear_medians` does."""
+    (in = out), timed in turn (`interleaved_medians`)."""
     import torch
     import torch.nn.functional as F
 
     pad = CONV_DILATION * (CONV_KERNEL - 1) // 2
-    args = {
-        c: (torch.randn(1, c, CONV_LENGTH), torch.randn(c, c, CONV_KERNEL), torch.randn(c))
-        for c in CONV_CHANNELS
-    }
-    runs: dict[int, list[float]] = {c: [] for c in CONV_CHANNELS}
+
+    def call(c: int) -> Callable[[], object]:
+        x, w, b = torch.randn(1, c, CONV_LENGTH), torch.randn(c, c, CONV_KERNEL), torch.randn(c)
+        return lambda: F.conv1d(x, w, b, 1, pad, CONV_DILATION)
+
     with torch.no_grad():
-        for x, w, b in args.values():  # warm-up: oneDNN's first call per shape plans it
-            F.conv1d(x, w, b, 1, pad, CONV_DILATION)
-        for _ in range(reps):
-            for c, (x, w, b) in args.items():
-                t0 = time.perf_counter()
-                F.conv1d(x, w, b, 1, pad, CONV_DILATION)
-                runs[c].append(time.perf_counter() - t0)
-    return {c: statistics.median(ts) for c, ts in runs.items()}
+        return interleaved_medians({c: call(c) for c in CONV_CHANNELS}, reps)
 
 
 def conv_flops(channels: int) -> float:
@@ -134,16 +142,10 @@ def fit_start_up(points: list[tuple[float, float]]) -> tuple[float, float]:
     the small ones' start-up). A fit that cannot hold (slope <= 0: time not growing with
     work) gives start 0 and the best rate measured; a negative start is clipped to 0 with
     the rate of all points together."""
-    ws = [1 / (t * t) for _, t in points]
-    total = sum(ws)
-    mx = sum(w * f for w, (f, _) in zip(ws, points, strict=True)) / total
-    my = sum(w * t for w, (_, t) in zip(ws, points, strict=True)) / total
-    sxx = sum(w * (f - mx) ** 2 for w, (f, _) in zip(ws, points, strict=True))
-    sxy = sum(w * (f - mx) * (t - my) for w, (f, t) in zip(ws, points, strict=True))
-    slope = sxy / sxx if sxx else 0.0
+    fs, ts = [f for f, _ in points], [t for _, t in points]
+    start, slope = _line(fs, ts, [1 / (t * t) for t in ts])
     if slope <= 0:
         return 0.0, max(f / t for f, t in points)
-    start = my - slope * mx
     if start < 0:
         return 0.0, sum(f for f, _ in points) / sum(t for _, t in points)
     return start, 1 / slope

@@ -143,6 +143,7 @@ class Pool:
 
     def __init__(self, workers: int | None = None, max_tasks: int = MAX_TASKS) -> None:
         self.workers = max(1, workers or default_workers())
+        self.cores = usable_cores()  # read once: _share_cores runs at every task's start and end
         self.max_tasks = max_tasks
         self._pebble: dict[int | None, Any] = {}  # one pebble pool per memory cap
         self._lock = threading.Lock()
@@ -246,7 +247,7 @@ class Pool:
         checks take 4.3 s at one thread, 2.4 s at two), and never more threads than cores
         (spinning OpenMP threads on a shared core slow every task). Returns the count of
         `starting` (1 for a fake probe)."""
-        cores = usable_cores()
+        cores = self.cores
         share = max(1, (cores - len(self._python)) // max(1, len(self._computing)))
         for task in self._computing:
             if task != starting and self._threads.get(task) != share:
@@ -267,7 +268,7 @@ class Pool:
                 ctx = multiprocessing.get_context("forkserver")
                 ctx.set_forkserver_preload([_PRELOAD])
                 _start_fork_server(self._log)
-                threads = max(1, usable_cores() // self.workers)
+                threads = max(1, self.cores // self.workers)
                 pool = ProcessPool(
                     max_workers=self.workers,
                     max_tasks=self.max_tasks,
